@@ -1,0 +1,210 @@
+"""Exchange configuration: assets, markets, fee tiers and engine limits.
+
+Loaded from TOML (``config/default.toml`` is the built-in demo). Decimal
+values are written as strings in the file and converted to integers here, once.
+A bad file fails at load with ``ConfigError(file, key, reason)``.
+
+Unit conventions fixed here and used everywhere:
+- an asset amount is an int in the asset's smallest unit (``10**-scale``);
+- a market price is an int number of ticks; ``tick_minor`` is the tick in quote
+  minor units per one whole base unit;
+- a quantity is an int number of lots; ``lot_minor`` is the lot in base minor
+  units;
+- ``quote_per_tick_lot`` = quote minor units moved by 1 lot at 1 tick. It must
+  be a whole number: the config is refused otherwise, so notional
+  ``price_ticks * qty_lots * quote_per_tick_lot`` is always exact (no dust).
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exchange.money import MoneyFormatError, parse_decimal, INT64_MAX
+from exchange.orders import StpMode
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+MAX_FEE_PPM = 100_000  # 10%: anything above is a typo, not a fee
+
+
+class ConfigError(ValueError):
+    """A configuration problem, naming the file, the key and the reason."""
+
+    def __init__(self, file: str, key: str, reason: str):
+        super().__init__(f"{file}: {key}: {reason}")
+        self.file, self.key, self.reason = file, key, reason
+
+
+@dataclass(frozen=True, slots=True)
+class AssetSpec:
+    name: str
+    index: int
+    scale: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeeTier:
+    name: str
+    index: int
+    maker_ppm: int
+    taker_ppm: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSpec:
+    name: str
+    index: int
+    base: AssetSpec
+    quote: AssetSpec
+    tick_minor: int            # quote minor units per whole base, per tick
+    lot_minor: int             # base minor units per lot
+    quote_per_tick_lot: int    # quote minor units for 1 lot at a price of 1 tick
+    min_lots: int
+    max_lots: int
+    max_slippage_bps: int      # default protection for market orders
+
+    def notional(self, price_ticks: int, qty_lots: int) -> int:
+        """Return the quote amount (minor units) of ``qty_lots`` at ``price_ticks``."""
+        return price_ticks * qty_lots * self.quote_per_tick_lot
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeConfig:
+    assets: dict[str, AssetSpec]
+    markets: dict[str, MarketSpec]
+    fee_tiers: dict[str, FeeTier]
+    default_fee_tier: str
+    default_stp: StpMode
+    shards: int
+    dedup_window: int
+    sections: dict[str, Any] = field(default_factory=dict)  # other sections, for later layers
+
+    @property
+    def asset_list(self) -> list[AssetSpec]:
+        return sorted(self.assets.values(), key=lambda a: a.index)
+
+    @property
+    def market_list(self) -> list[MarketSpec]:
+        return sorted(self.markets.values(), key=lambda m: m.index)
+
+    @property
+    def fee_tier_list(self) -> list[FeeTier]:
+        return sorted(self.fee_tiers.values(), key=lambda t: t.index)
+
+
+def load_config(path: str | Path | None = None) -> ExchangeConfig:
+    """Load and validate a TOML config file (the built-in default when None)."""
+    path = Path(path) if path else DEFAULT_CONFIG_PATH
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(str(path), "-", str(exc)) from exc
+    return parse_config(raw, str(path))
+
+
+def parse_config(raw: dict[str, Any], file: str = "<config>") -> ExchangeConfig:
+    """Validate a parsed TOML document into an ExchangeConfig."""
+    reader = _Reader(file)
+    assets = {}
+    for i, (name, section) in enumerate(sorted(reader.table(raw, "assets").items())):
+        scale = reader.integer(section, f"assets.{name}.scale", 0, 18)
+        assets[name] = AssetSpec(name, i, scale)
+    if not assets:
+        raise ConfigError(file, "assets", "at least one asset is required")
+
+    tiers = {}
+    for i, (name, section) in enumerate(sorted(reader.table(raw, "fee_tiers").items())):
+        maker = reader.integer(section, f"fee_tiers.{name}.maker_ppm", -MAX_FEE_PPM, MAX_FEE_PPM)
+        taker = reader.integer(section, f"fee_tiers.{name}.taker_ppm", 0, MAX_FEE_PPM)
+        if maker > taker:
+            raise ConfigError(file, f"fee_tiers.{name}.maker_ppm", "maker fee above taker fee")
+        tiers[name] = FeeTier(name, i, maker, taker)
+    if not tiers:
+        raise ConfigError(file, "fee_tiers", "at least one fee tier is required")
+    max_rebate = max(-t.maker_ppm for t in tiers.values())
+    min_taker = min(t.taker_ppm for t in tiers.values())
+    if max_rebate > min_taker:
+        raise ConfigError(file, "fee_tiers", "a maker rebate exceeds the lowest taker fee: the fee account could go negative")
+
+    markets = {}
+    for i, (name, section) in enumerate(sorted(reader.table(raw, "markets").items())):
+        markets[name] = _parse_market(reader, name, i, section, assets)
+    if not markets:
+        raise ConfigError(file, "markets", "at least one market is required")
+
+    engine = raw.get("exchange", {})
+    default_tier = engine.get("default_fee_tier", next(iter(tiers)))
+    if default_tier not in tiers:
+        raise ConfigError(file, "exchange.default_fee_tier", f"unknown fee tier {default_tier!r}")
+    stp_name = engine.get("default_stp", "expire_taker")
+    try:
+        stp = StpMode[stp_name.upper()]
+    except (KeyError, AttributeError):
+        raise ConfigError(file, "exchange.default_stp", f"unknown mode {stp_name!r}") from None
+    shards = reader.integer(engine, "exchange.shards", 1, 1024, default=2)
+    window = reader.integer(engine, "exchange.dedup_window", 1, 10**8, default=1_000_000)
+    known = {"assets", "fee_tiers", "markets", "exchange"}
+    return ExchangeConfig(assets, markets, tiers, default_tier, stp, shards, window,
+                          {k: v for k, v in raw.items() if k not in known})
+
+
+def _parse_market(reader: "_Reader", name: str, index: int, section: dict, assets: dict) -> MarketSpec:
+    key = f"markets.{name}"
+    base_name, quote_name = reader.string(section, f"{key}.base"), reader.string(section, f"{key}.quote")
+    for side, asset in (("base", base_name), ("quote", quote_name)):
+        if asset not in assets:
+            raise ConfigError(reader.file, f"{key}.{side}", f"unknown asset {asset!r}")
+    if base_name == quote_name:
+        raise ConfigError(reader.file, key, "base and quote must differ")
+    base, quote = assets[base_name], assets[quote_name]
+    tick_minor = reader.decimal(section, f"{key}.tick_size", quote.scale)
+    lot_minor = reader.decimal(section, f"{key}.lot_size", base.scale)
+    if tick_minor <= 0 or lot_minor <= 0:
+        raise ConfigError(reader.file, key, "tick_size and lot_size must be positive")
+    per_tick_lot, rest = divmod(tick_minor * lot_minor, 10**base.scale)
+    if rest or per_tick_lot == 0:
+        raise ConfigError(reader.file, f"{key}.lot_size",
+                          "tick_size x lot_size must be a whole number of quote minor units")
+    min_minor = reader.decimal(section, f"{key}.min_qty", base.scale)
+    max_minor = reader.decimal(section, f"{key}.max_qty", base.scale)
+    if min_minor % lot_minor or max_minor % lot_minor or not 0 < min_minor <= max_minor:
+        raise ConfigError(reader.file, f"{key}.min_qty", "min_qty/max_qty must be positive multiples of lot_size, min <= max")
+    slippage = reader.integer(section, f"{key}.max_slippage_bps", 1, 10_000, default=500)
+    return MarketSpec(name, index, base, quote, tick_minor, lot_minor, per_tick_lot,
+                      min_minor // lot_minor, max_minor // lot_minor, slippage)
+
+
+@dataclass(slots=True)
+class _Reader:
+    file: str
+
+    def table(self, raw: dict, key: str) -> dict:
+        value = raw.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise ConfigError(self.file, key, "must be a table of tables")
+        return value
+
+    def string(self, section: dict, key: str) -> str:
+        value = section.get(key.rsplit(".", 1)[1])
+        if not isinstance(value, str):
+            raise ConfigError(self.file, key, "missing or not a string")
+        return value
+
+    def integer(self, section: dict, key: str, low: int, high: int, default: int | None = None) -> int:
+        value = section.get(key.rsplit(".", 1)[1], default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(self.file, key, "missing or not an integer")
+        if not low <= value <= high:
+            raise ConfigError(self.file, key, f"{value} outside [{low}, {high}]")
+        return value
+
+    def decimal(self, section: dict, key: str, scale: int) -> int:
+        value = self.string(section, key)
+        try:
+            result = parse_decimal(value, scale)
+        except (MoneyFormatError, OverflowError) as exc:
+            raise ConfigError(self.file, key, str(exc)) from None
+        if not 0 <= result <= INT64_MAX:
+            raise ConfigError(self.file, key, "out of range")
+        return result

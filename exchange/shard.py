@@ -1,0 +1,433 @@
+"""The account side of the order pipeline: validation, pre-trade holds,
+settlement of market events, release, and replay protection.
+
+An ``AccountShard`` owns a set of accounts (all of them in the single-process
+engine, a hash partition of them under Ray). It turns client commands into
+either events (deposits, rejections) or a request for a market
+(``SubmitOrder``/``CancelRequest``/``AmendRequest``), and turns the market's
+events back into balance movements and client-visible events.
+
+Holds are per lot so that any split of an order into fills is covered:
+a buy holds ``lots * (price*qptl + ceil(price*qptl*taker_ppm/1e6))`` of quote
+(the worst-case taker fee at the limit price); a sell holds its base. A fill
+consumes its lots' share of the hold and releases what the actual price and
+fee did not use. Fees go to this shard's share of the fee account.
+
+A shard applies each market's events in ``seq`` order and ignores a ``seq`` it
+has already applied, so a repeated delivery changes nothing.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from exchange.config import ExchangeConfig, MarketSpec
+from exchange.ledger import Account, Ledger, digest
+from exchange.messages import (AccountOpened, AmendOrder, AmendRequest, BalanceChanged, CancelOrder,
+                               CancelRequest, Deposit, Fill, OpenAccount, OrderAccepted, OrderAmended,
+                               OrderBooked, OrderClosed, OrderRejected, PlaceOrder, RequestRejected,
+                               SubmitOrder, Withdraw)
+from exchange.money import INT64_MAX, PPM
+from exchange.orders import BUY, SELL, OrderType, StpMode, TimeInForce
+from exchange.reasons import CloseReason, Reason
+
+ORDER_ID_SHARD_BITS = 10          # order id = local sequence << 10 | shard index (<= 1024 shards)
+MARKET, LIMIT = int(OrderType.MARKET), int(OrderType.LIMIT)
+POST_ONLY = int(TimeInForce.POST_ONLY)
+VALID_TIF = frozenset(int(t) for t in TimeInForce)
+VALID_STP = frozenset(int(s) for s in StpMode)
+REJECTED = int(CloseReason.REJECTED)
+
+
+class OpenOrder:
+    """The shard's record of an order it funded: what is held and why."""
+
+    __slots__ = ("order_id", "account_id", "market", "side", "price", "total", "remaining", "per_lot",
+                 "held", "client_order_id", "request_id", "acknowledged", "amend_extra")
+
+    def __init__(self, order_id, account_id, market, side, price, total, per_lot, held, client_order_id, request_id):
+        self.order_id = order_id
+        self.account_id = account_id
+        self.market = market            # MarketSpec
+        self.side = side
+        self.price = price              # ticks
+        self.total = total              # lots
+        self.remaining = total          # lots
+        self.per_lot = per_lot          # held per lot (quote minor for buys, base minor for sells)
+        self.held = held
+        self.client_order_id = client_order_id
+        self.request_id = request_id
+        self.acknowledged = False
+        self.amend_extra = -1           # >= 0 while an amend is in flight
+
+    def canonical(self) -> tuple:
+        return (self.order_id, self.account_id, self.market.name, self.side, self.price, self.total,
+                self.remaining, self.per_lot, self.held, self.client_order_id, str(self.request_id),
+                self.acknowledged, self.amend_extra)
+
+
+class AccountShard:
+    """Accounts, holds and settlement for one shard of the exchange."""
+
+    def __init__(self, config: ExchangeConfig, shard_index: int = 0):
+        self.config = config
+        self.shard_index = shard_index
+        self.ledger = Ledger(config)
+        self.orders: dict[int, OpenOrder] = {}
+        self.order_seq = 0
+        self.market_seq = {name: 0 for name in config.markets}   # last market seq applied
+        self.results: dict[tuple, list] = {}                       # (account, request id) -> events
+        self._result_order: deque = deque()
+        self._asset_index = {name: spec.index for name, spec in config.assets.items()}
+
+    # ---- replay protection -------------------------------------------------
+    def recall(self, account_id: int, request_id) -> list | None:
+        """Return the events a request produced before, or None if it is new."""
+        return self.results.get((account_id, request_id))
+
+    def remember(self, account_id: int, request_id, events: list) -> None:
+        key = (account_id, request_id)
+        if key in self.results:
+            return
+        self.results[key] = events
+        self._result_order.append(key)
+        if len(self._result_order) > self.config.dedup_window:
+            del self.results[self._result_order.popleft()]
+
+    # ---- client commands -------------------------------------------------------
+    def apply_client(self, cmd, reference_price: int | None = None) -> tuple[list, object | None]:
+        """Apply a client command. Return (events, market request or None).
+
+        ``reference_price`` (ticks) prices a market order that carries no
+        protection price: the protection is reference +/- max_slippage_bps.
+        """
+        kind = type(cmd)
+        if kind is PlaceOrder:
+            return self._place(cmd, reference_price)
+        if kind is CancelOrder:
+            return self._cancel(cmd)
+        if kind is AmendOrder:
+            return self._amend(cmd)
+        if kind is Deposit or kind is Withdraw:
+            return self._transfer(cmd), None
+        if kind is OpenAccount:
+            return self._open(cmd), None
+        return [OrderRejected(getattr(cmd, "request_id", None), getattr(cmd, "account_id", 0),
+                              int(Reason.MALFORMED_COMMAND))], None
+
+    @staticmethod
+    def _reject(cmd, reason: Reason, order_id: int = 0) -> tuple[list, None]:
+        return [OrderRejected(cmd.request_id, cmd.account_id, int(reason), order_id)], None
+
+    def _open(self, cmd: OpenAccount) -> list:
+        if not _is_int(cmd.account_id) or not 0 < cmd.account_id <= INT64_MAX:
+            return self._reject(cmd, Reason.MALFORMED_COMMAND)[0]
+        if cmd.account_id in self.ledger.accounts:
+            return self._reject(cmd, Reason.ACCOUNT_EXISTS)[0]
+        tier = cmd.fee_tier or self.config.default_fee_tier
+        if tier not in self.config.fee_tiers:
+            return self._reject(cmd, Reason.UNKNOWN_FEE_TIER)[0]
+        self.ledger.open(cmd.account_id, tier)
+        return [AccountOpened(cmd.request_id, cmd.account_id, tier)]
+
+    def _transfer(self, cmd) -> list:
+        account = self.ledger.accounts.get(cmd.account_id)
+        if account is None:
+            return self._reject(cmd, Reason.UNKNOWN_ACCOUNT)[0]
+        asset = self._asset_index.get(cmd.asset)
+        if asset is None:
+            return self._reject(cmd, Reason.UNKNOWN_ASSET)[0]
+        amount = cmd.amount
+        if not _is_int(amount):
+            return self._reject(cmd, Reason.MALFORMED_COMMAND)[0]
+        if amount <= 0:
+            return self._reject(cmd, Reason.NON_POSITIVE_AMOUNT)[0]
+        if type(cmd) is Deposit:
+            if account.available[asset] + account.held[asset] + amount > INT64_MAX:
+                return self._reject(cmd, Reason.VALUE_OUT_OF_RANGE)[0]
+            self.ledger.deposit(account, asset, amount)
+            delta = amount
+        else:
+            if account.available[asset] < amount:
+                return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)[0]
+            self.ledger.withdraw(account, asset, amount)
+            delta = -amount
+        return [BalanceChanged(cmd.request_id, cmd.account_id, cmd.asset, delta,
+                               account.available[asset], account.held[asset])]
+
+    def _place(self, cmd: PlaceOrder, reference_price: int | None) -> tuple[list, object | None]:
+        account = self.ledger.accounts.get(cmd.account_id)
+        if account is None:
+            return self._reject(cmd, Reason.UNKNOWN_ACCOUNT)
+        market = self.config.markets.get(cmd.market)
+        if market is None:
+            return self._reject(cmd, Reason.UNKNOWN_MARKET)
+        side, otype, tif, qty, price = cmd.side, cmd.order_type, cmd.tif, cmd.quantity, cmd.price
+        if (side != BUY and side != SELL) or (otype != LIMIT and otype != MARKET) or tif not in VALID_TIF \
+                or cmd.stp not in VALID_STP or not _is_int(qty) or not _is_int(price) \
+                or (otype == MARKET and tif == POST_ONLY) or not isinstance(cmd.client_order_id, str):
+            return self._reject(cmd, Reason.MALFORMED_COMMAND)
+        if qty <= 0:
+            return self._reject(cmd, Reason.NON_POSITIVE_QUANTITY)
+        lots, off_lot = divmod(qty, market.lot_minor)
+        if off_lot:
+            return self._reject(cmd, Reason.OFF_LOT_QUANTITY)
+        if lots < market.min_lots:
+            return self._reject(cmd, Reason.BELOW_MIN_SIZE)
+        if lots > market.max_lots:
+            return self._reject(cmd, Reason.ABOVE_MAX_SIZE)
+        if otype == LIMIT or price:
+            if price <= 0:
+                return self._reject(cmd, Reason.NON_POSITIVE_PRICE)
+            ticks, off_tick = divmod(price, market.tick_minor)
+            if off_tick:
+                return self._reject(cmd, Reason.OFF_TICK_PRICE)
+        elif reference_price is None:
+            return self._reject(cmd, Reason.NO_LIQUIDITY)
+        else:
+            ticks = protection_price(reference_price, side, market.max_slippage_bps)
+        if ticks * lots * market.quote_per_tick_lot * 2 > INT64_MAX:
+            return self._reject(cmd, Reason.VALUE_OUT_OF_RANGE)
+        client_id = cmd.client_order_id
+        if client_id and client_id in account.client_ids:
+            return self._reject(cmd, Reason.DUPLICATE_CLIENT_ORDER_ID)
+        if side == BUY:
+            asset = market.quote.index
+            per_lot = buy_hold_per_lot(market, ticks, account.taker_ppm)
+        else:
+            asset = market.base.index
+            per_lot = market.lot_minor
+        need = lots * per_lot
+        if account.available[asset] < need:
+            return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)
+        account.available[asset] -= need
+        account.held[asset] += need
+        self.order_seq += 1
+        order_id = (self.order_seq << ORDER_ID_SHARD_BITS) | self.shard_index
+        self.orders[order_id] = OpenOrder(order_id, cmd.account_id, market, side, ticks, lots, per_lot, need,
+                                          client_id, cmd.request_id)
+        if client_id:
+            account.client_ids[client_id] = order_id
+        stp = cmd.stp or int(self.config.default_stp)
+        return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET, stp,
+                               account.maker_ppm, account.taker_ppm, cmd.ts_ns)
+
+    def _find(self, cmd) -> OpenOrder | Reason | None:
+        """Locate the caller's order for cancel/amend (None: ask the market)."""
+        if cmd.account_id not in self.ledger.accounts:
+            return Reason.UNKNOWN_ACCOUNT
+        if cmd.market not in self.config.markets:
+            return Reason.UNKNOWN_MARKET
+        order_id = cmd.order_id
+        if not order_id and cmd.client_order_id:
+            order_id = self.ledger.accounts[cmd.account_id].client_ids.get(cmd.client_order_id, 0)
+            if not order_id:
+                return Reason.ORDER_NOT_FOUND
+        if not _is_int(order_id) or order_id <= 0:
+            return Reason.ORDER_NOT_FOUND
+        record = self.orders.get(order_id)
+        if record is None:
+            return None                         # maybe another shard's order: the market decides
+        if record.account_id != cmd.account_id:
+            return Reason.NOT_OWNER
+        if record.market.name != cmd.market:
+            return Reason.ORDER_NOT_FOUND
+        return record
+
+    def _cancel(self, cmd: CancelOrder) -> tuple[list, object | None]:
+        found = self._find(cmd)
+        if isinstance(found, Reason):
+            return self._reject(cmd, found)
+        order_id = found.order_id if found else cmd.order_id
+        return [], CancelRequest(cmd.request_id, order_id, cmd.account_id, cmd.ts_ns)
+
+    def _amend(self, cmd: AmendOrder) -> tuple[list, object | None]:
+        found = self._find(cmd)
+        if isinstance(found, Reason):
+            return self._reject(cmd, found)
+        if not _is_int(cmd.price) or not _is_int(cmd.quantity) or cmd.price < 0 or cmd.quantity < 0:
+            return self._reject(cmd, Reason.MALFORMED_COMMAND)
+        if found is None:   # not ours: let the market answer NOT_OWNER / ORDER_NOT_FOUND
+            return [], AmendRequest(cmd.request_id, cmd.order_id, cmd.account_id, 0, 0, 0, cmd.ts_ns)
+        market, account = found.market, self.ledger.accounts[cmd.account_id]
+        ticks, off_tick = divmod(cmd.price, market.tick_minor) if cmd.price else (found.price, 0)
+        lots, off_lot = divmod(cmd.quantity, market.lot_minor) if cmd.quantity else (found.total, 0)
+        if off_tick:
+            return self._reject(cmd, Reason.OFF_TICK_PRICE)
+        if off_lot:
+            return self._reject(cmd, Reason.OFF_LOT_QUANTITY)
+        if lots < market.min_lots:
+            return self._reject(cmd, Reason.BELOW_MIN_SIZE)
+        if lots > market.max_lots:
+            return self._reject(cmd, Reason.ABOVE_MAX_SIZE)
+        if found.amend_extra >= 0:
+            return self._reject(cmd, Reason.AMEND_IN_PROGRESS)
+        # Hold for the worst case of old and new terms (see AmendOrder): a fill
+        # racing this amend can then never leave the order under-funded.
+        if found.side == BUY:
+            asset = market.quote.index
+            per_lot = max(found.per_lot, buy_hold_per_lot(market, ticks, account.taker_ppm))
+        else:
+            asset = market.base.index
+            per_lot = found.per_lot
+        filled = found.total - found.remaining
+        extra = max(0, (lots - filled) * per_lot - found.held)
+        if account.available[asset] < extra:
+            return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)
+        account.available[asset] -= extra
+        account.held[asset] += extra
+        found.held += extra
+        found.amend_extra = extra
+        return [], AmendRequest(cmd.request_id, found.order_id, cmd.account_id,
+                                ticks if cmd.price else 0, lots if cmd.quantity else 0,
+                                account.taker_ppm, cmd.ts_ns)
+
+    # ---- market events -----------------------------------------------------------
+    def apply_market(self, event) -> list:
+        """Settle one market event; return the client-visible events.
+
+        Events with a ``seq`` already applied for their market are ignored.
+        """
+        market_seq = self.market_seq
+        if event.seq <= market_seq[event.market]:
+            return []
+        market_seq[event.market] = event.seq
+        kind = type(event)
+        if kind is Fill:
+            return self._settle(event)
+        if kind is OrderClosed:
+            return self._closed(event)
+        if kind is OrderBooked:
+            record = self.orders.get(event.order_id)
+            return self._acknowledge(record, [event]) if record else []
+        if kind is OrderAmended:
+            return self._amended(event)
+        if kind is RequestRejected:
+            record = self.orders.get(event.order_id)
+            if record is not None and record.account_id == event.account_id and record.amend_extra >= 0:
+                self._release_excess(record, record.remaining * record.per_lot)
+                record.amend_extra = -1
+            return [OrderRejected(event.request_id, event.account_id, event.reason, event.order_id)]
+        raise TypeError(f"shard cannot apply {kind.__name__}")
+
+    def _acknowledge(self, record: OpenOrder, events: list) -> list:
+        if record.acknowledged:
+            return events
+        record.acknowledged = True
+        m = record.market
+        return [OrderAccepted(record.request_id, record.order_id, record.account_id, m.name, record.side,
+                              record.price * m.tick_minor, record.total * m.lot_minor, record.client_order_id),
+                *events]
+
+    def _settle(self, fill: Fill) -> list:
+        out: list = []
+        taker = self.orders.get(fill.taker_order_id)
+        if taker is not None:
+            self._settle_side(taker, fill, fill.taker_fee)
+            out = self._acknowledge(taker, out)
+        maker = self.orders.get(fill.maker_order_id)
+        if maker is not None:
+            self._settle_side(maker, fill, fill.maker_fee)
+        out.append(fill)
+        return out
+
+    def _settle_side(self, record: OpenOrder, fill: Fill, fee: int) -> None:
+        market = record.market
+        account = self.ledger.accounts[record.account_id]
+        lots = fill.quantity // market.lot_minor
+        notional = (fill.price // market.tick_minor) * lots * market.quote_per_tick_lot
+        used = lots * record.per_lot
+        base, quote = market.base.index, market.quote.index
+        if record.side == BUY:
+            account.held[quote] -= used
+            account.available[quote] += used - notional - fee
+            account.available[base] += fill.quantity
+        else:
+            account.held[base] -= used
+            account.available[quote] += notional - fee
+        record.held -= used
+        record.remaining -= lots
+        self.ledger.fees[quote] += fee
+
+    def _closed(self, event: OrderClosed) -> list:
+        record = self.orders.pop(event.order_id, None)
+        if record is None:
+            return [event]
+        account = self.ledger.accounts[record.account_id]
+        asset = record.market.quote.index if record.side == BUY else record.market.base.index
+        account.held[asset] -= record.held
+        account.available[asset] += record.held
+        record.held = 0
+        if record.client_order_id:
+            account.client_ids.pop(record.client_order_id, None)
+        if event.reason == REJECTED and not record.acknowledged:
+            return [OrderRejected(record.request_id, record.account_id, event.reject_reason, record.order_id)]
+        return self._acknowledge(record, [event])
+
+    def _amended(self, event: OrderAmended) -> list:
+        record = self.orders.get(event.order_id)
+        if record is None:
+            return [event]
+        market = record.market
+        account = self.ledger.accounts[record.account_id]
+        filled = record.total - record.remaining
+        record.price = event.price // market.tick_minor
+        record.remaining = event.remaining // market.lot_minor
+        record.total = filled + record.remaining
+        if record.side == BUY:
+            record.per_lot = max(record.per_lot, buy_hold_per_lot(market, record.price, account.taker_ppm)) \
+                if record.amend_extra >= 0 else record.per_lot
+        record.amend_extra = -1
+        self._release_excess(record, record.remaining * record.per_lot)
+        return [event]
+
+    def _release_excess(self, record: OpenOrder, required: int) -> None:
+        excess = record.held - required
+        assert excess >= 0, f"order {record.order_id} under-funded by {-excess}"
+        if excess:
+            account = self.ledger.accounts[record.account_id]
+            asset = record.market.quote.index if record.side == BUY else record.market.base.index
+            account.held[asset] -= excess
+            account.available[asset] += excess
+            record.held = required
+
+    # ---- views and self-checks --------------------------------------------------
+    def open_orders(self, account_id: int) -> list[OpenOrder]:
+        return [o for o in self.orders.values() if o.account_id == account_id]
+
+    def check_invariants(self) -> None:
+        """Assert balances are non-negative and every hold belongs to an open order."""
+        self.ledger.check_invariants()
+        held: dict[tuple[int, int], int] = {}
+        for o in self.orders.values():
+            asset = o.market.quote.index if o.side == BUY else o.market.base.index
+            key = (o.account_id, asset)
+            held[key] = held.get(key, 0) + o.held
+            assert o.held >= o.remaining * o.per_lot or o.amend_extra >= 0, f"under-funded {o.canonical()}"
+        for account in self.ledger.accounts.values():
+            for asset, amount in enumerate(account.held):
+                assert amount == held.get((account.account_id, asset), 0), \
+                    f"orphaned hold: account {account.account_id} asset {asset}"
+
+    def canonical(self) -> tuple:
+        return (self.shard_index, self.order_seq, tuple(sorted(self.market_seq.items())),
+                self.ledger.canonical(), tuple(o.canonical() for _, o in sorted(self.orders.items())))
+
+    def state_hash(self) -> str:
+        return digest(self.canonical())
+
+
+def buy_hold_per_lot(market: MarketSpec, price_ticks: int, taker_ppm: int) -> int:
+    """Quote held per lot of a buy at ``price_ticks``: notional + worst-case taker fee (ceil)."""
+    per_lot = price_ticks * market.quote_per_tick_lot
+    return per_lot + -((-per_lot * taker_ppm) // PPM)
+
+
+def protection_price(reference_ticks: int, side: int, slippage_bps: int) -> int:
+    """The worst price a market order may trade at: reference +/- slippage, on the grid."""
+    if side == BUY:
+        return reference_ticks * (10_000 + slippage_bps) // 10_000
+    return max(1, -((-reference_ticks * (10_000 - slippage_bps)) // 10_000))
+
+
+def _is_int(value) -> bool:
+    return type(value) is int
