@@ -34,8 +34,11 @@ class Engine:
     def apply(self, command) -> list:
         """Apply one command and return every event it produced, in order."""
         shard = self.shard
-        account_id, request_id = getattr(command, "account_id", None), getattr(command, "request_id", None)
-        previous = shard.recall(account_id, request_id)
+        try:
+            request_id, account_id = command[0], command[2]   # every client command starts so
+        except (TypeError, IndexError):
+            request_id = account_id = None
+        previous = shard.results.get((account_id, request_id))
         if previous is not None:
             return previous
         reference = None

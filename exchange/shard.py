@@ -27,14 +27,12 @@ from exchange.messages import (AccountOpened, AmendOrder, AmendRequest, BalanceC
                                OrderBooked, OrderClosed, OrderRejected, PlaceOrder, RequestRejected,
                                SubmitOrder, Withdraw)
 from exchange.money import INT64_MAX, PPM
-from exchange.orders import BUY, SELL, OrderType, StpMode, TimeInForce
+from exchange.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.reasons import CloseReason, Reason
 
 ORDER_ID_SHARD_BITS = 10          # order id = local sequence << 10 | shard index (<= 1024 shards)
 MARKET, LIMIT = int(OrderType.MARKET), int(OrderType.LIMIT)
 POST_ONLY = int(TimeInForce.POST_ONLY)
-VALID_TIF = frozenset(int(t) for t in TimeInForce)
-VALID_STP = frozenset(int(s) for s in StpMode)
 REJECTED = int(CloseReason.REJECTED)
 
 
@@ -162,9 +160,10 @@ class AccountShard:
         if market is None:
             return self._reject(cmd, Reason.UNKNOWN_MARKET)
         side, otype, tif, qty, price = cmd.side, cmd.order_type, cmd.tif, cmd.quantity, cmd.price
-        if (side != BUY and side != SELL) or (otype != LIMIT and otype != MARKET) or tif not in VALID_TIF \
-                or cmd.stp not in VALID_STP or not _is_int(qty) or not _is_int(price) \
-                or (otype == MARKET and tif == POST_ONLY) or not isinstance(cmd.client_order_id, str):
+        if (side != BUY and side != SELL) or (otype != LIMIT and otype != MARKET) \
+                or type(qty) is not int or type(price) is not int or not _enum_in(tif, 1, 4) \
+                or not _enum_in(cmd.stp, 0, 3) or (otype == MARKET and tif == POST_ONLY) \
+                or type(cmd.client_order_id) is not str:
             return self._reject(cmd, Reason.MALFORMED_COMMAND)
         if qty <= 0:
             return self._reject(cmd, Reason.NON_POSITIVE_QUANTITY)
@@ -431,3 +430,8 @@ def protection_price(reference_ticks: int, side: int, slippage_bps: int) -> int:
 
 def _is_int(value) -> bool:
     return type(value) is int
+
+
+def _enum_in(value, low: int, high: int) -> bool:
+    """An int (or IntEnum) within [low, high]; anything else is malformed."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high

@@ -1,0 +1,1 @@
+"""Operator tooling: the ``exchange`` CLI, load test, chaos harness, benchmarks."""
