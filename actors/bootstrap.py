@@ -1,0 +1,82 @@
+"""Bootstrap: create (or find) the exchange's actors on a Ray cluster.
+
+One function reads ``config/`` and creates every actor with a stable name in
+the ``exchange`` namespace: ``market:<NAME>`` per market, ``shard:<i>`` per
+account shard, ``index``. Actors ask for ``num_cpus=0``: they are long-lived
+processes that share the machine's cores with the OS scheduler, so a 2-core
+local cluster can host them all; Ray's CPU slots stay free for tasks.
+``lifetime="detached"`` (used by ``exchange up``) keeps them alive after the
+creating driver exits so other drivers can ``connect(address="auto")``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+
+from actors.index_actor import RemoteIndex
+from actors.market_actor import RemoteMarket
+from actors.shard_actor import RemoteShard
+from exchange.config import ExchangeConfig, load_config
+
+NAMESPACE = "exchange"
+ASYNC_CONCURRENCY = 10_000
+
+
+@dataclass
+class Handles:
+    config: ExchangeConfig
+    markets: dict           # name -> actor handle
+    shards: list            # index -> actor handle
+    index: object
+
+
+def init_ray(address: str | None = None, num_cpus: int = 2, namespace: str = NAMESPACE) -> None:
+    """Start a local Ray cluster (or join ``address``) unless one is connected."""
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    kwargs = dict(namespace=namespace, logging_level="WARNING", log_to_driver=True,
+                  configure_logging=True)
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
+
+
+def create_actors(config_path: str | Path | None = None, detached: bool = False,
+                  index_seed: int = 1) -> Handles:
+    """Create every actor of the exchange and wire them together."""
+    config_path = str(config_path) if config_path else None
+    config = load_config(config_path)
+    lifetime = "detached" if detached else None
+    common = dict(num_cpus=0, lifetime=lifetime, max_concurrency=ASYNC_CONCURRENCY)
+    shards = [RemoteShard.options(name=f"shard:{i}", **common).remote(config_path, i)
+              for i in range(config.shards)]
+    markets = {m.name: RemoteMarket.options(name=f"market:{m.name}", **common).remote(config_path, m.name)
+               for m in config.market_list}
+    index = RemoteIndex.options(name="index", **common).remote(config_path, index_seed)
+    ray.get([s.connect.remote(markets) for s in shards]
+            + [m.connect.remote(shards) for m in markets.values()]
+            + [index.connect.remote(shards)])
+    return Handles(config, markets, shards, index)
+
+
+def find_actors() -> Handles:
+    """Look up a running exchange's actors by name (this driver must be connected)."""
+    first = ray.get_actor("shard:0")
+    config = ray.get(first.exchange_config.remote())
+    shards = [ray.get_actor(f"shard:{i}") for i in range(config.shards)]
+    markets = {m.name: ray.get_actor(f"market:{m.name}") for m in config.market_list}
+    return Handles(config, markets, shards, ray.get_actor("index"))
+
+
+def destroy_actors(handles: Handles) -> None:
+    """Kill every actor (detached ones are not removed otherwise)."""
+    for actor in [*handles.shards, *handles.markets.values(), handles.index]:
+        try:
+            ray.kill(actor)
+        except Exception:  # already gone
+            pass

@@ -1,0 +1,257 @@
+"""The Python client: the public API for driving the exchange from Python.
+
+    from actors.client import ExchangeClient
+    client = ExchangeClient.start()          # embedded: local Ray + all actors
+    # or: ExchangeClient.connect("auto")     # a running `exchange up`
+    client.open_account(1)
+    client.deposit(1, "USDT", "10000")       # decimal strings or ints in minor units
+    result = client.place_order(1, "BTC-USDT", "buy", "0.01", price="50000.00")
+
+Every method has a blocking form; ``execute_async``/``place_orders_async``
+return awaitables and ``stream`` is an async iterator, for asyncio code.
+Amounts may be decimal strings (parsed exactly with the asset's scale) or ints
+in minor units. Rejections come back as results with a ``Reason``, never as
+exceptions; exceptions mean the exchange itself is unreachable or broken.
+
+Each client numbers its requests itself (random 32-bit prefix + counter);
+pass ``request_id`` to retry a request idempotently after a timeout.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from typing import AsyncIterator
+
+import ray
+
+from actors import bootstrap
+from actors.results import CommandResult, OrderResult, command_result, order_result
+from exchange.messages import AmendOrder, CancelOrder, Deposit, OpenAccount, PlaceOrder, Withdraw
+from exchange.money import parse_decimal
+from exchange.orders import OrderType, Side, StpMode, TimeInForce
+from exchange.routing import shard_for
+
+
+class ExchangeClient:
+    def __init__(self, handles: bootstrap.Handles, owns_cluster: bool = False):
+        self.handles = handles
+        self.config = handles.config
+        self._owns_cluster = owns_cluster
+        self._prefix = int.from_bytes(os.urandom(4), "big") << 32
+        self._counter = itertools.count(1)
+
+    # ---- lifecycle --------------------------------------------------------------
+    @classmethod
+    def start(cls, config_path: str | None = None, num_cpus: int = 2, detached: bool = False) -> "ExchangeClient":
+        """Start an embedded exchange (local Ray cluster unless one is connected)."""
+        owns = not ray.is_initialized()
+        bootstrap.init_ray(num_cpus=num_cpus)
+        return cls(bootstrap.create_actors(config_path, detached=detached), owns_cluster=owns)
+
+    @classmethod
+    def connect(cls, address: str = "auto") -> "ExchangeClient":
+        """Connect to a running exchange (``exchange up``) on the Ray cluster at ``address``."""
+        bootstrap.init_ray(address=address)
+        return cls(bootstrap.find_actors())
+
+    def shutdown(self) -> None:
+        """Stop the actors this client created and, if it started Ray, Ray too."""
+        bootstrap.destroy_actors(self.handles)
+        if self._owns_cluster:
+            ray.shutdown()
+
+    # ---- raw commands -------------------------------------------------------------
+    def next_request_id(self) -> int:
+        return self._prefix | next(self._counter)
+
+    def _split(self, commands: list) -> dict[int, list[int]]:
+        by_shard: dict[int, list[int]] = {}
+        shards = self.config.shards
+        for i, cmd in enumerate(commands):
+            by_shard.setdefault(shard_for(cmd.account_id, shards), []).append(i)
+        return by_shard
+
+    def execute_refs(self, commands: list) -> list[tuple[list[int], object]]:
+        """Send commands to their shards; return (positions, ObjectRef) per shard."""
+        out = []
+        for shard, positions in self._split(commands).items():
+            ref = self.handles.shards[shard].execute.remote([commands[i] for i in positions])
+            out.append((positions, ref))
+        return out
+
+    def execute(self, commands: list) -> list[list]:
+        """Apply domain commands (any mix, any accounts); return each one's events."""
+        results: list = [None] * len(commands)
+        for positions, ref in self.execute_refs(commands):
+            for i, events in zip(positions, ray.get(ref)):
+                results[i] = events
+        return results
+
+    async def execute_async(self, commands: list) -> list[list]:
+        results: list = [None] * len(commands)
+        parts = self.execute_refs(commands)
+        answers = await asyncio.gather(*(ref for _, ref in parts))
+        for (positions, _), events_list in zip(parts, answers):
+            for i, events in zip(positions, events_list):
+                results[i] = events
+        return results
+
+    # ---- accounts and balances --------------------------------------------------------
+    def _amount(self, asset: str, amount: int | str) -> int:
+        spec = self.config.assets.get(asset)
+        if isinstance(amount, str) and spec is not None:
+            return parse_decimal(amount, spec.scale)
+        return amount
+
+    def _one(self, cmd) -> CommandResult:
+        return command_result(cmd.request_id, self.execute([cmd])[0])
+
+    def open_account(self, account_id: int, fee_tier: str = "", request_id=None) -> CommandResult:
+        return self._one(OpenAccount(request_id or self.next_request_id(), 0, account_id, fee_tier))
+
+    def deposit(self, account_id: int, asset: str, amount: int | str, request_id=None) -> CommandResult:
+        return self._one(Deposit(request_id or self.next_request_id(), 0, account_id, asset,
+                                 self._amount(asset, amount)))
+
+    def withdraw(self, account_id: int, asset: str, amount: int | str, request_id=None) -> CommandResult:
+        return self._one(Withdraw(request_id or self.next_request_id(), 0, account_id, asset,
+                                  self._amount(asset, amount)))
+
+    def balances(self, account_id: int) -> dict[str, tuple[int, int]] | None:
+        """Per asset (available, held) in minor units; None for an unknown account."""
+        return ray.get(self._shard(account_id).balances.remote(account_id))
+
+    # ---- orders -------------------------------------------------------------------------
+    def order(self, account_id: int, market: str, side: str | int, quantity: int | str,
+              price: int | str | None = None, order_type: str | int | None = None,
+              tif: str | int = TimeInForce.GTC, client_order_id: str = "", stp: str | int = StpMode.DEFAULT,
+              request_id=None) -> PlaceOrder:
+        """Build a PlaceOrder (no price means a market order with default protection)."""
+        spec = self.config.markets.get(market)
+        if isinstance(quantity, str) and spec is not None:
+            quantity = parse_decimal(quantity, spec.base.scale)
+        if isinstance(price, str) and spec is not None:
+            price = parse_decimal(price, spec.quote.scale)
+        if order_type is None:
+            order_type = OrderType.LIMIT if price else OrderType.MARKET
+        return PlaceOrder(request_id or self.next_request_id(), 0, account_id, market, _enum(Side, side),
+                          _enum(OrderType, order_type), price or 0, quantity, _enum(TimeInForce, tif),
+                          client_order_id, _enum(StpMode, stp))
+
+    def place_order(self, account_id: int, market: str, side: str | int, quantity: int | str,
+                    price: int | str | None = None, **kwargs) -> OrderResult:
+        """Place one order; see ``order`` for the arguments."""
+        return self.place_orders([self.order(account_id, market, side, quantity, price, **kwargs)])[0]
+
+    def place_orders(self, orders: list[PlaceOrder]) -> list[OrderResult]:
+        """Place many orders in one round trip per shard."""
+        return [order_result(o.request_id, events, o.account_id)
+                for o, events in zip(orders, self.execute(orders))]
+
+    async def place_orders_async(self, orders: list[PlaceOrder]) -> list[OrderResult]:
+        return [order_result(o.request_id, events, o.account_id)
+                for o, events in zip(orders, await self.execute_async(orders))]
+
+    def cancel_order(self, account_id: int, market: str, order_id: int = 0, client_order_id: str = "",
+                     request_id=None) -> OrderResult:
+        cmd = CancelOrder(request_id or self.next_request_id(), 0, account_id, market, order_id, client_order_id)
+        return order_result(cmd.request_id, self.execute([cmd])[0], account_id)
+
+    def amend_order(self, account_id: int, market: str, order_id: int, price: int | str | None = None,
+                    quantity: int | str | None = None, request_id=None) -> OrderResult:
+        """Amend price and/or total quantity (see ``exchange.messages.AmendOrder``)."""
+        spec = self.config.markets.get(market)
+        if isinstance(price, str) and spec is not None:
+            price = parse_decimal(price, spec.quote.scale)
+        if isinstance(quantity, str) and spec is not None:
+            quantity = parse_decimal(quantity, spec.base.scale)
+        cmd = AmendOrder(request_id or self.next_request_id(), 0, account_id, market, order_id,
+                         price or 0, quantity or 0)
+        return order_result(cmd.request_id, self.execute([cmd])[0], account_id)
+
+    def get_order(self, account_id: int, order_id: int) -> dict | None:
+        return ray.get(self._shard(account_id).get_order.remote(account_id, order_id))
+
+    def open_orders(self, account_id: int) -> list[dict]:
+        return ray.get(self._shard(account_id).open_orders.remote(account_id))
+
+    # ---- market data ------------------------------------------------------------------
+    def order_book(self, market: str, depth: int = 10) -> dict:
+        """Aggregated levels: {"bids": [(price, qty, orders)], "asks": [...], "seq", "last_price"}."""
+        return ray.get(self.handles.markets[market].depth.remote(depth))
+
+    def recent_trades(self, market: str, limit: int = 100) -> list:
+        return ray.get(self.handles.markets[market].trades.remote(limit))
+
+    def market_stats(self) -> list[dict]:
+        return ray.get([m.stats.remote() for m in self.handles.markets.values()])
+
+    # ---- streams ------------------------------------------------------------------------
+    async def stream(self, account: int | None = None, market: str | None = None, from_start: bool = False,
+                     poll_s: float = 1.0) -> AsyncIterator[tuple[int, object]]:
+        """Yield ``(cursor, event)`` for an account or a market, in order, forever.
+
+        Cursors are consecutive: a consumer can check that it missed nothing.
+        Raises RuntimeError if the consumer fell behind the stream's buffer.
+        """
+        if (account is None) == (market is None):
+            raise ValueError("stream needs exactly one of account= or market=")
+        if account is not None:
+            actor = self._shard(account)
+            cursor = 0 if from_start else await actor.subscribe.remote(account)
+            fetch = lambda c: actor.events_after.remote(account, c, poll_s)  # noqa: E731
+        else:
+            actor = self.handles.markets[market]
+            cursor = 0
+            fetch = lambda c: actor.events_after.remote(c, poll_s)  # noqa: E731
+        while True:
+            batch = await fetch(cursor)
+            if batch["lost"]:
+                raise RuntimeError(f"stream consumer fell behind at cursor {cursor}")
+            for position, event in batch["events"]:
+                cursor = position
+                yield position, event
+
+    def subscribe(self, account: int) -> int:
+        """Start recording an account's events now; return the current cursor."""
+        return ray.get(self._shard(account).subscribe.remote(account))
+
+    # ---- audit ----------------------------------------------------------------------------
+    def audit(self, attempts: int = 50) -> dict:
+        """Conservation over all shards at a consistent cut.
+
+        Retries until every market's pushes to every shard are applied, so no
+        fill is half-settled in the totals. Returns per asset the imbalance
+        (balances + fees - deposits + withdrawals; 0 when sound) and ``ok``.
+        """
+        markets = list(self.handles.markets.values())
+        for _ in range(attempts):
+            before = ray.get([m.push_marks.remote() for m in markets])
+            audits = ray.get([s.audit.remote() for s in self.handles.shards])
+            after = ray.get([m.push_marks.remote() for m in markets])
+            names = list(self.handles.markets)
+            if before == after and all(audits[shard]["applied"][names[i]] == marks[shard]
+                                       for i, marks in enumerate(after) for shard in marks):
+                break
+            time.sleep(0.02)
+        else:
+            return {"ok": False, "consistent": False, "imbalance": {}}
+        imbalance = {}
+        for asset in self.config.asset_list:
+            i = asset.index
+            total = sum(a["totals"][i] for a in audits)
+            net = sum(a["deposited"][i] - a["withdrawn"][i] for a in audits)
+            imbalance[asset.name] = total - net
+        return {"ok": not any(imbalance.values()), "consistent": True, "imbalance": imbalance,
+                "totals": {a.name: sum(x["totals"][a.index] for x in audits) for a in self.config.asset_list}}
+
+    def _shard(self, account_id: int):
+        return self.handles.shards[shard_for(account_id, self.config.shards)]
+
+
+def _enum(kind, value):
+    if isinstance(value, str):
+        return kind[value.upper()]
+    return kind(value) if not isinstance(value, kind) else value

@@ -1,0 +1,91 @@
+"""IndexActor: index prices per asset from weighted component feeds.
+
+Keeps the latest quote of every (asset, source), computes each asset's index
+with ``exchange.index.compute_index`` (stale and outlying components dropped),
+and publishes the per-market reference price (in ticks) to every shard.
+Prices arrive either from a feed the actor steps itself (``run`` loop; the
+demo's seeded random walk) or from ``set_component`` calls with explicit
+timestamps (tests, external feed adapters).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import ray
+
+from actors.feeds import RandomWalkFeed
+from exchange.config import load_config
+from exchange.index import ComponentQuote, IndexPrice, compute_index
+
+
+class IndexActor:
+    def __init__(self, config_path: str | None, seed: int = 1):
+        self.config = load_config(config_path)
+        section = self.config.sections.get("index", {})
+        self.quote_asset = section.get("quote_asset", "USDT")
+        self.stale_ns = int(section.get("stale_ms", 5000)) * 1_000_000
+        self.outlier_bps = int(section.get("outlier_bps", 300))
+        self.publish_s = int(section.get("publish_ms", 500)) / 1000
+        self.feed = RandomWalkFeed(section, self.config.assets[self.quote_asset].scale, seed)
+        self.quotes: dict[str, dict[str, ComponentQuote]] = {}
+        self.prices: dict[str, IndexPrice] = {}
+        self.shards: list = []
+        self._task = None
+
+    def connect(self, shards: list) -> bool:
+        self.shards = shards
+        return True
+
+    def set_component(self, asset: str, source: str, price: int, weight: int, ts_ns: int) -> int:
+        """Record one component quote and recompute that asset's index."""
+        self.quotes.setdefault(asset, {})[source] = ComponentQuote(source, price, weight, ts_ns)
+        return self._recompute(asset, ts_ns).price
+
+    def _recompute(self, asset: str, now_ns: int) -> IndexPrice:
+        index = compute_index(asset, list(self.quotes.get(asset, {}).values()), now_ns,
+                              self.stale_ns, self.outlier_bps)
+        self.prices[asset] = index
+        return index
+
+    def step(self, now_ns: int) -> dict[str, int]:
+        """Advance the simulated feed once, recompute and publish."""
+        for asset, quotes in self.feed.step(now_ns).items():
+            for quote in quotes:
+                self.quotes.setdefault(asset, {})[quote.source] = quote
+        for asset in self.quotes:
+            self._recompute(asset, now_ns)
+        self.publish()
+        return self.index_prices()
+
+    def publish(self) -> None:
+        ticks = {}
+        for market in self.config.market_list:
+            index = self.prices.get(market.base.name)
+            if market.quote.name == self.quote_asset and index is not None and index.price:
+                ticks[market.name] = max(1, index.price // market.tick_minor)
+        for shard in self.shards:
+            shard.set_index_prices.remote(ticks)
+
+    def index_prices(self) -> dict[str, int]:
+        return {asset: index.price for asset, index in self.prices.items()}
+
+    def index_detail(self, asset: str) -> IndexPrice | None:
+        return self.prices.get(asset)
+
+    async def run(self, steps: int | None = None) -> None:
+        """Step the simulated feed every ``publish_ms`` (forever, or ``steps`` times)."""
+        count = 0
+        while steps is None or count < steps:
+            self.step(time.time_ns())
+            count += 1
+            await asyncio.sleep(self.publish_s)
+
+    async def start(self) -> bool:
+        """Start the background feed loop (idempotent)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run())
+        return True
+
+
+RemoteIndex = ray.remote(IndexActor)
