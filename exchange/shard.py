@@ -84,8 +84,8 @@ class AccountShard:
 
     def remember(self, account_id: int, request_id, events: list) -> None:
         key = (account_id, request_id)
-        if key in self.results:
-            return
+        if request_id is None or key in self.results:
+            return                      # no id, nothing to protect (the command was malformed)
         self.results[key] = events
         self._result_order.append(key)
         if len(self._result_order) > self.config.dedup_window:
