@@ -10,7 +10,9 @@ shard applies pushes from a market in order and ignores repeated ``seq``):
   client's pending request;
 - every other shard owning a side of a fill (or an order closed by it) gets
   ``(None, events)`` with just the events that concern it.
-Each push carries the best bid/ask, which shards use to price market orders.
+Each push carries the best bid/ask, which shards use to price market orders,
+and a per-shard link number: Ray may run an async actor's calls out of order,
+so the shard reorders pushes by that number (``actors.link``).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from collections import deque
 import ray
 
 from actors.event_log import EventLog
+from actors.link import OutboundLinks
 from exchange.config import load_config
 from exchange.ledger import digest
 from exchange.market import MarketEngine
@@ -37,6 +40,7 @@ class MarketActor:
         self.recent_trades: deque = deque(maxlen=1_000)
         self.stream = EventLog()
         self.pushed: dict[int, int] = {}      # shard -> last seq pushed (for consistent audits)
+        self.links = OutboundLinks()
         self.requests = 0
 
     def connect(self, shards: list) -> bool:
@@ -74,11 +78,14 @@ class MarketActor:
         book = engine.book
         top = (book.best_bid(), book.best_ask())
         for shard, events in to_others.items():
-            self.shards[shard].on_market_events.remote(self.name, [(None, events)], top)
+            self._push(shard, [(None, events)], top)
             self.pushed[shard] = events[-1].seq
-        self.shards[origin].on_market_events.remote(self.name, to_origin, top)
+        self._push(origin, to_origin, top)
         self.pushed[origin] = max(events[-1].seq for _, events in to_origin if events)
         return len(batch)
+
+    def _push(self, shard: int, entries: list, top: tuple) -> None:
+        self.shards[shard].on_market_events.remote(self.name, self.links.next(shard), entries, top)
 
     # ---- views ----------------------------------------------------------------
     def depth(self, levels: int = 10) -> dict:

@@ -21,6 +21,7 @@ from collections import OrderedDict
 import ray
 
 from actors.event_log import EventLog
+from actors.link import InboundLinks
 from exchange.config import load_config
 from exchange.ledger import digest
 from exchange.messages import Fill, OrderRejected, PlaceOrder
@@ -53,6 +54,7 @@ class AccountShardActor:
         self.index_ticks: dict[str, int] = {}
         self.streams: dict[int, EventLog] = {}
         self.closed: OrderedDict[int, object] = OrderedDict()
+        self.links = InboundLinks()
         self.commands = 0
 
     def connect(self, markets: dict) -> bool:
@@ -125,8 +127,13 @@ class AccountShardActor:
                 self._kick(market)
 
     # ---- market pushes -------------------------------------------------------------
-    async def on_market_events(self, market: str, entries: list, top: tuple) -> None:
-        """Settle a market's events in order; complete the requests they answer."""
+    async def on_market_events(self, market: str, number: int, entries: list, top: tuple) -> None:
+        """Receive push ``number`` from ``market``; apply pushes strictly in order."""
+        self.links.receive(market, number, (market, entries, top), self._apply_push)
+
+    def _apply_push(self, message: tuple) -> None:
+        """Settle a market's events; complete the requests they answer."""
+        market, entries, top = message
         shard, pending = self.shard, self.pending
         apply_market = shard.apply_market
         self.top[market] = top
@@ -199,7 +206,8 @@ class AccountShardActor:
         ledger = self.shard.ledger
         return {"shard": self.index, "totals": ledger.totals(), "deposited": list(ledger.deposited),
                 "withdrawn": list(ledger.withdrawn), "applied": dict(self.shard.market_seq),
-                "pending": len(self.pending), "open_orders": len(self.shard.orders)}
+                "pending": len(self.pending), "open_orders": len(self.shard.orders),
+                "reorder_backlog": self.links.backlog()}
 
     def check_invariants(self) -> bool:
         self.shard.check_invariants()

@@ -1,0 +1,117 @@
+"""The ``exchange`` command: run, load-test and inspect the exchange.
+
+    exchange up [--duration N] [--no-demo] [--json] [--address ADDR]
+    exchange loadtest [--markets 2] [--accounts 10000] [--orders 1000000] [--rate R] [--json]
+
+``exchange <command> --help`` documents every option.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from ops import logs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="exchange", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="start the exchange (local Ray or --address) and run demo traffic",
+                             description="Start every actor from the config, run demo traffic, print a live "
+                                         "summary every second. Ctrl-C stops cleanly.")
+    _common(up)
+    up.add_argument("--duration", type=float, default=None, help="stop after N seconds (default: run until Ctrl-C)")
+    up.add_argument("--no-demo", action="store_true", help="run only the core, no demo traffic")
+    up.add_argument("--seed", type=int, default=1, help="seed of the demo traffic and simulated feeds")
+    up.set_defaults(handler=cmd_up)
+
+    load = commands.add_parser("loadtest", help="drive the actors hard and report throughput and latency",
+                               description="Closed loop by default (--concurrency senders, --batch orders "
+                                           "per call); open loop at a fixed offered rate with --rate.")
+    _common(load)
+    load.add_argument("--markets", type=int, default=2, help="how many configured markets to load")
+    load.add_argument("--accounts", type=int, default=10_000)
+    load.add_argument("--orders", type=int, default=1_000_000, help="order commands to send in total")
+    load.add_argument("--concurrency", type=int, default=8, help="closed loop: concurrent senders")
+    load.add_argument("--batch", type=int, default=500, help="closed loop: orders per call")
+    load.add_argument("--rate", type=float, default=None, help="open loop: offered orders per second")
+    load.add_argument("--seed", type=int, default=7)
+    load.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    load.set_defaults(handler=cmd_loadtest)
+
+    args = parser.parse_args(argv)
+    logs.setup(args.log_level)
+    return args.handler(args)
+
+
+def _common(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--config", default=None, help="TOML config (default: the built-in config/default.toml)")
+    sub.add_argument("--address", default=None, help="join a running Ray cluster (e.g. auto) instead of "
+                                                     "starting a local one")
+    sub.add_argument("--data", default="./data", help="data directory (default ./data)")
+    sub.add_argument("--num-cpus", type=int, default=2, help="CPUs for a local Ray cluster")
+    sub.add_argument("--json", action="store_true", help="print a machine-readable JSON summary at the end")
+    sub.add_argument("--log-level", default="WARNING", help="structured log level (JSON lines on stderr)")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from actors import bootstrap
+    from actors.client import ExchangeClient
+    from ops.demo import format_summary, run_demo
+
+    log = logging.getLogger("exchange.up")
+    Path(args.data).mkdir(parents=True, exist_ok=True)
+    bootstrap.init_ray(address=args.address, num_cpus=args.num_cpus)
+    client = ExchangeClient(bootstrap.create_actors(args.config, detached=bool(args.address)), owns_cluster=True)
+    logs.event(log, "exchange started", markets=list(client.config.markets), shards=client.config.shards,
+               data=args.data)
+    if not args.json:
+        print(f"exchange up: markets {', '.join(client.config.markets)}; {client.config.shards} shards; "
+              f"data {args.data}. Ctrl-C to stop.", flush=True)
+    printer = (lambda s: None) if args.json else (lambda s: print(format_summary(s), flush=True))
+    stop = asyncio.Event()
+
+    async def runner() -> dict:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        demo = asyncio.create_task(run_demo(client, args.duration, not args.no_demo, printer, args.seed))
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({demo, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if demo in done:
+            stopper.cancel()
+            return demo.result()
+        demo.cancel()
+        return {"stopped": "signal", "conservation_ok": client.audit()["ok"]}
+
+    try:
+        summary = asyncio.run(runner())
+    finally:
+        client.shutdown()
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        print(f"stopped; conservation {'OK' if summary.get('conservation_ok') else 'BROKEN'}")
+    return 0 if summary.get("conservation_ok") else 1
+
+
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    from ops.loadtest import run_loadtest
+    result = run_loadtest(args)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>24}: {value}")
+    return 0 if result.get("conservation_ok") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Demo traffic for ``exchange up``: market makers, takers and cancellers.
+
+- Makers quote a ladder of bids and asks around each market's index price and
+  re-quote (cancel + place) every round;
+- takers send market and IOC orders that cross the spread;
+- cancellers rest orders away from the touch and cancel them.
+A live summary line every second: orders/s, trades/s, p50/p99 latency, best
+bid/ask and last price per market, and the conservation audit.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import ray
+
+from actors.client import ExchangeClient
+from exchange.messages import CancelOrder, Deposit, OpenAccount
+from exchange.orders import OrderType, Side, TimeInForce
+from exchange.money import format_decimal
+from ops.latency import LatencyRecorder
+
+MAKERS, TAKERS, CANCELLERS = 4, 16, 4
+LEVELS = 5
+
+
+class DemoTraffic:
+    def __init__(self, client: ExchangeClient, seed: int = 1):
+        self.client = client
+        self.config = client.config
+        self.rng = random.Random(seed)
+        self.makers = list(range(1_000_001, 1_000_001 + MAKERS))
+        self.takers = list(range(2_000_001, 2_000_001 + TAKERS))
+        self.cancellers = list(range(3_000_001, 3_000_001 + CANCELLERS))
+        self.quotes: dict[int, list[tuple[str, int]]] = {m: [] for m in self.makers}
+        self.latency = LatencyRecorder()
+        self.orders = 0
+        self.rejected = 0
+
+    def fund(self) -> None:
+        """Open the demo accounts and give each a large balance of every asset."""
+        commands = []
+        for account in self.makers + self.takers + self.cancellers:
+            commands.append(self.client_open(account))
+            for asset in self.config.asset_list:
+                commands.append(self.client_deposit(account, asset.name, 10 ** (asset.scale + 7)))
+        self.client.execute(commands)
+
+    def client_open(self, account: int) -> OpenAccount:
+        tier = "market_maker" if account in self.makers and "market_maker" in self.config.fee_tiers else ""
+        return OpenAccount(("demo-open", account), 0, account, tier)
+
+    def client_deposit(self, account: int, asset: str, amount: int) -> Deposit:
+        return Deposit(("demo-fund", account, asset), 0, account, asset, amount)
+
+    async def round(self, index_prices: dict[str, int]) -> None:
+        """One round of traffic for every market with an index price."""
+        commands = []
+        client, rng = self.client, self.rng
+        for maker in self.makers:
+            for market, order_id in self.quotes[maker]:
+                commands.append(CancelOrder(client.next_request_id(), time.time_ns(), maker, market, order_id))
+            self.quotes[maker] = []
+        places = []
+        for spec in self.config.market_list:
+            index = index_prices.get(spec.base.name)
+            if not index:
+                continue
+            mid = index // spec.tick_minor
+            for maker in self.makers:
+                for level in range(1, LEVELS + 1):
+                    spread = level * max(1, mid // 20_000) + rng.randint(0, 2)
+                    qty = rng.randint(1, 20) * spec.min_lots * spec.lot_minor
+                    for side, price in ((Side.BUY, mid - spread), (Side.SELL, mid + spread)):
+                        places.append(client.order(maker, spec.name, side, qty, price * spec.tick_minor,
+                                                   tif=TimeInForce.POST_ONLY))
+            for taker in rng.sample(self.takers, 4):
+                side = rng.choice((Side.BUY, Side.SELL))
+                qty = rng.randint(1, 10) * spec.min_lots * spec.lot_minor
+                if rng.random() < 0.5:
+                    places.append(client.order(taker, spec.name, side, qty, None, order_type=OrderType.MARKET))
+                else:
+                    edge = mid + max(1, mid // 5_000) * (1 if side == Side.BUY else -1)
+                    places.append(client.order(taker, spec.name, side, qty, edge * spec.tick_minor,
+                                               tif=TimeInForce.IOC))
+            for canceller in self.cancellers:
+                far = mid - max(1, mid // 100) if rng.random() < 0.5 else mid + max(1, mid // 100)
+                side = Side.BUY if far < mid else Side.SELL
+                places.append(client.order(canceller, spec.name, side, spec.min_lots * spec.lot_minor,
+                                           far * spec.tick_minor))
+        commands.extend(places)
+        started = time.perf_counter()
+        results = await client.execute_async(commands)
+        self.latency.add(time.perf_counter() - started, len(commands))
+        self.orders += len(commands)
+        cancels = []
+        for cmd, events in zip(commands, results):
+            if type(cmd) is CancelOrder:
+                continue
+            booked = [e for e in events if type(e).__name__ == "OrderBooked"]
+            if any(type(e).__name__ == "OrderRejected" for e in events):
+                self.rejected += 1
+            for e in booked:
+                if cmd.account_id in self.quotes:
+                    self.quotes[cmd.account_id].append((cmd.market, e.order_id))
+                elif cmd.account_id in self.cancellers:
+                    cancels.append(CancelOrder(client.next_request_id(), time.time_ns(), cmd.account_id,
+                                               cmd.market, e.order_id))
+        if cancels:
+            started = time.perf_counter()
+            await client.execute_async(cancels)
+            self.latency.add(time.perf_counter() - started, len(cancels))
+            self.orders += len(cancels)
+
+
+async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool, printer, seed: int = 1) -> dict:
+    """Drive demo traffic (if ``demo``) and print a summary every second."""
+    traffic = DemoTraffic(client, seed)
+    if demo:
+        traffic.fund()
+    index = client.handles.index
+    await index.start.remote()
+    started = time.monotonic()
+    last_report, last_orders, last_trades = started, 0, _trades(client)
+    window, overall = LatencyRecorder(), LatencyRecorder()
+    summary: dict = {}
+    while duration_s is None or time.monotonic() - started < duration_s:
+        if demo:
+            prices = await index.index_prices.remote()
+            await traffic.round(prices)
+            samples = traffic.latency.drain().samples
+            window.extend(samples)
+            overall.extend(samples)
+        else:
+            await asyncio.sleep(0.2)
+        now = time.monotonic()
+        if now - last_report >= 1.0:
+            stats = client.market_stats()
+            trades = sum(s["trades"] for s in stats)
+            audit = client.audit()
+            pct = window.drain().percentiles()
+            summary = {"uptime_s": round(now - started, 1),
+                       "orders_per_s": round((traffic.orders - last_orders) / (now - last_report)),
+                       "trades_per_s": round((trades - last_trades) / (now - last_report)),
+                       "p50_ms": pct["p50_ms"], "p99_ms": pct["p99_ms"],
+                       "markets": {s["market"]: _market_view(client, s) for s in stats},
+                       "conservation_ok": audit["ok"]}
+            printer(summary)
+            last_report, last_orders, last_trades = now, traffic.orders, trades
+    final_stats = client.market_stats()
+    audit = client.audit()
+    return {"duration_s": round(time.monotonic() - started, 1), "orders": traffic.orders,
+            "rejected": traffic.rejected, "trades": sum(s["trades"] for s in final_stats),
+            **overall.percentiles(),
+            "markets": {s["market"]: _market_view(client, s) for s in final_stats},
+            "conservation_ok": audit["ok"], "imbalance": audit["imbalance"],
+            "index_prices": ray.get(index.index_prices.remote())}
+
+
+def _trades(client: ExchangeClient) -> int:
+    return sum(s["trades"] for s in client.market_stats())
+
+
+def _market_view(client: ExchangeClient, stats: dict) -> dict:
+    scale = client.config.markets[stats["market"]].quote.scale
+    fmt = lambda v: format_decimal(v, scale) if v else None  # noqa: E731
+    return {"best_bid": fmt(stats["best_bid"]), "best_ask": fmt(stats["best_ask"]),
+            "last": fmt(stats["last_price"]), "trades": stats["trades"], "resting": stats["resting_orders"]}
+
+
+def format_summary(summary: dict) -> str:
+    """One readable line for the live terminal view."""
+    markets = "  ".join(f"{name} {m['best_bid'] or '-'} / {m['best_ask'] or '-'} last {m['last'] or '-'}"
+                        for name, m in summary["markets"].items())
+    return (f"[{summary['uptime_s']:>6}s] orders/s {summary['orders_per_s']:>6}  trades/s {summary['trades_per_s']:>5}"
+            f"  p50 {summary['p50_ms']:.1f}ms p99 {summary['p99_ms']:.1f}ms  |  {markets}  |  "
+            f"conservation {'OK' if summary['conservation_ok'] else 'BROKEN'}")
