@@ -27,6 +27,7 @@ from typing import AsyncIterator
 import ray
 
 from actors import bootstrap
+from actors.wire import pack, unpack
 from actors.results import CommandResult, OrderResult, command_result, order_result
 from exchange.messages import AmendOrder, CancelOrder, Deposit, OpenAccount, PlaceOrder, Withdraw
 from exchange.money import parse_decimal
@@ -77,7 +78,7 @@ class ExchangeClient:
         """Send commands to their shards; return (positions, ObjectRef) per shard."""
         out = []
         for shard, positions in self._split(commands).items():
-            ref = self.handles.shards[shard].execute.remote([commands[i] for i in positions])
+            ref = self.handles.shards[shard].execute.remote(pack([commands[i] for i in positions]))
             out.append((positions, ref))
         return out
 
@@ -85,7 +86,7 @@ class ExchangeClient:
         """Apply domain commands (any mix, any accounts); return each one's events."""
         results: list = [None] * len(commands)
         for positions, ref in self.execute_refs(commands):
-            for i, events in zip(positions, ray.get(ref)):
+            for i, events in zip(positions, unpack(ray.get(ref))):
                 results[i] = events
         return results
 
@@ -94,7 +95,7 @@ class ExchangeClient:
         parts = self.execute_refs(commands)
         answers = await asyncio.gather(*(ref for _, ref in parts))
         for (positions, _), events_list in zip(parts, answers):
-            for i, events in zip(positions, events_list):
+            for i, events in zip(positions, unpack(events_list)):
                 results[i] = events
         return results
 

@@ -21,7 +21,9 @@ from collections import deque
 import ray
 
 from actors.event_log import EventLog
+from actors.gc_policy import GcPolicy
 from actors.link import OutboundLinks
+from actors.wire import pack, unpack
 from exchange.config import load_config
 from exchange.ledger import digest
 from exchange.market import MarketEngine
@@ -41,7 +43,9 @@ class MarketActor:
         self.stream = EventLog()
         self.pushed: dict[int, int] = {}      # shard -> last seq pushed (for consistent audits)
         self.links = OutboundLinks()
+        self.gc = GcPolicy().install()
         self.requests = 0
+        self.calls = 0
 
     def connect(self, shards: list) -> bool:
         self.shards = shards
@@ -53,8 +57,9 @@ class MarketActor:
             shard = self._owner[account_id] = shard_for(account_id, self.num_shards)
         return shard
 
-    async def submit(self, origin: int, batch: list) -> int:
-        """Apply ``[(tag, request), ...]`` from shard ``origin``; push the events."""
+    async def submit(self, origin: int, batch: bytes) -> int:
+        """Apply ``[(tag, request), ...]`` (packed) from shard ``origin``; push the events."""
+        batch = unpack(batch)
         engine, shard_of = self.engine, self._shard_of
         to_origin: list = []
         to_others: dict[int, list] = {}
@@ -75,17 +80,19 @@ class MarketActor:
                     if shard != origin:
                         to_others.setdefault(shard, []).append(event)
         self.requests += len(batch)
+        self.calls += 1
         book = engine.book
         top = (book.best_bid(), book.best_ask())
         for shard, events in to_others.items():
             self._push(shard, [(None, events)], top)
             self.pushed[shard] = events[-1].seq
         self._push(origin, to_origin, top)
+        self.gc.maybe_collect()
         self.pushed[origin] = max(events[-1].seq for _, events in to_origin if events)
         return len(batch)
 
     def _push(self, shard: int, entries: list, top: tuple) -> None:
-        self.shards[shard].on_market_events.remote(self.name, self.links.next(shard), entries, top)
+        self.shards[shard].on_market_events.remote(self.name, self.links.next(shard), pack(entries), top)
 
     # ---- views ----------------------------------------------------------------
     def depth(self, levels: int = 10) -> dict:
@@ -107,7 +114,7 @@ class MarketActor:
         book = self.engine.book
         tick = self.engine.spec.tick_minor
         bid, ask = book.best_bid(), book.best_ask()
-        return {"market": self.name, "seq": self.engine.seq, "requests": self.requests,
+        return {"market": self.name, "seq": self.engine.seq, "requests": self.requests, "calls": self.calls,
                 "trades": self.engine.trade_count, "resting_orders": len(book.orders),
                 "best_bid": bid * tick if bid else None, "best_ask": ask * tick if ask else None,
                 "last_price": self.engine.last_price * tick or None}

@@ -16,15 +16,18 @@ returns the remembered events; one still in flight waits on the same future.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+import itertools
+import time
 
 import ray
 
 from actors.event_log import EventLog
+from actors.gc_policy import GcPolicy
 from actors.link import InboundLinks
+from actors.wire import pack, unpack
 from exchange.config import load_config
 from exchange.ledger import digest
-from exchange.messages import Fill, OrderRejected, PlaceOrder
+from exchange.messages import Fill, OrderClosed, OrderRejected, PlaceOrder
 from exchange.orders import BUY, OrderType
 from exchange.reasons import Reason
 from exchange.shard import AccountShard
@@ -33,12 +36,29 @@ MARKET_ORDER = int(OrderType.MARKET)
 CLOSED_HISTORY = 100_000
 
 
-class Pending:
-    __slots__ = ("future", "events")
+class Batch:
+    """One ``execute`` call waiting for its requests' answers."""
+    __slots__ = ("future", "results", "missing")
 
-    def __init__(self, future: asyncio.Future, events: list):
+    def __init__(self, future: asyncio.Future, size: int):
         self.future = future
+        self.results: list = [None] * size
+        self.missing = 0
+
+    def fill(self, position: int, events: list) -> None:
+        self.results[position] = events
+        self.missing -= 1
+        if not self.missing and not self.future.done():
+            self.future.set_result(self.results)
+
+
+class Pending:
+    """A request sent to a market: its events so far and who waits for it."""
+    __slots__ = ("events", "waiters")
+
+    def __init__(self, events: list, batch: Batch, position: int):
         self.events = events
+        self.waiters = [(batch, position)]
 
 
 class AccountShardActor:
@@ -53,8 +73,10 @@ class AccountShardActor:
         self.top: dict[str, tuple] = {name: (None, None) for name in self.config.markets}
         self.index_ticks: dict[str, int] = {}
         self.streams: dict[int, EventLog] = {}
-        self.closed: OrderedDict[int, object] = OrderedDict()
+        self.closed: dict[int, object] = {}              # recent closed orders, for get_order
         self.links = InboundLinks()
+        self.gc = GcPolicy().install()
+        self.busy_s = 0.0                                  # time spent applying, for stats
         self.commands = 0
 
     def connect(self, markets: dict) -> bool:
@@ -66,12 +88,15 @@ class AccountShardActor:
         return self.config
 
     # ---- client commands ----------------------------------------------------------
-    async def execute(self, commands: list) -> list:
-        """Apply a batch of client commands; return each one's events (in order)."""
-        loop = asyncio.get_running_loop()
+    async def execute(self, commands: list | bytes) -> bytes:
+        """Apply a batch of client commands; return each one's events (packed, in order)."""
+        return pack(await self._execute(unpack(commands)))
+
+    async def _execute(self, commands: list) -> list:
+        busy_start = time.perf_counter()
         shard, pending = self.shard, self.pending
-        results: list = [None] * len(commands)
-        waits: list = []
+        batch = Batch(asyncio.get_running_loop().create_future(), len(commands))
+        results = batch.results
         touched: set = set()
         for i, cmd in enumerate(commands):
             key = _request_key(cmd)
@@ -80,8 +105,9 @@ class AccountShardActor:
                 results[i] = done
                 continue
             waiting = pending.get(key)
-            if waiting is not None:
-                waits.append((i, waiting.future))
+            if waiting is not None:          # the same request is in flight: share its answer
+                waiting.waiters.append((batch, i))
+                batch.missing += 1
                 continue
             try:
                 events, request = shard.apply_client(cmd, self._reference(cmd))
@@ -92,16 +118,17 @@ class AccountShardActor:
                 self._publish(events)
                 results[i] = events
                 continue
-            future = loop.create_future()
-            pending[key] = Pending(future, events)
+            pending[key] = Pending(events, batch, i)
+            batch.missing += 1
             self.outbox[cmd.market].append((key, request))
             touched.add(cmd.market)
-            waits.append((i, future))
         self.commands += len(commands)
         for market in touched:
             self._kick(market)
-        for i, future in waits:
-            results[i] = await future
+        self.gc.maybe_collect()
+        self.busy_s += time.perf_counter() - busy_start
+        if batch.missing:
+            return await batch.future
         return results
 
     def _reference(self, cmd) -> int | None:
@@ -120,16 +147,18 @@ class AccountShardActor:
         try:
             while self.outbox[market]:
                 batch, self.outbox[market] = self.outbox[market], []
-                await self.markets[market].submit.remote(self.index, batch)
+                await self.markets[market].submit.remote(self.index, pack(batch))
         finally:
             self.inflight[market] = False
             if self.outbox[market]:
                 self._kick(market)
 
     # ---- market pushes -------------------------------------------------------------
-    async def on_market_events(self, market: str, number: int, entries: list, top: tuple) -> None:
+    async def on_market_events(self, market: str, number: int, entries: bytes, top: tuple) -> None:
         """Receive push ``number`` from ``market``; apply pushes strictly in order."""
-        self.links.receive(market, number, (market, entries, top), self._apply_push)
+        busy_start = time.perf_counter()
+        self.links.receive(market, number, (market, unpack(entries), top), self._apply_push)
+        self.busy_s += time.perf_counter() - busy_start
 
     def _apply_push(self, message: tuple) -> None:
         """Settle a market's events; complete the requests they answer."""
@@ -148,26 +177,33 @@ class AccountShardActor:
             if waiting is None:
                 continue
             account = tag[0]
-            waiting.events.extend(e for e in produced if _concerns(e, account))
-            shard.remember(*tag, waiting.events)
-            waiting.future.set_result(waiting.events)
+            events = waiting.events
+            events.extend(e for e in produced if _concerns(e, account))
+            shard.remember(*tag, events)
+            for batch, position in waiting.waiters:
+                batch.fill(position, events)
 
     def _publish(self, events: list) -> None:
+        """Feed subscribed account streams and the closed-order history."""
         streams, closed = self.streams, self.closed
         for event in events:
-            if type(event) is Fill:
-                for account in (event.taker_account, event.maker_account):
-                    log = streams.get(account)
-                    if log is not None:
-                        log.append(event)
+            kind = type(event)
+            if kind is Fill:
+                if streams:
+                    for account in (event.taker_account, event.maker_account):
+                        log = streams.get(account)
+                        if log is not None:
+                            log.append(event)
                 continue
-            if type(event).__name__ == "OrderClosed" or (type(event) is OrderRejected and event.order_id):
+            if kind is OrderClosed or (kind is OrderRejected and event.order_id):
                 closed[event.order_id] = event
-                if len(closed) > CLOSED_HISTORY:
-                    closed.popitem(last=False)
-            log = streams.get(getattr(event, "account_id", None))
-            if log is not None:
-                log.append(event)
+            if streams:
+                log = streams.get(event.account_id)
+                if log is not None:
+                    log.append(event)
+        if len(closed) > 2 * CLOSED_HISTORY:          # trim in bulk, not per event
+            for order_id in list(itertools.islice(closed, len(closed) - CLOSED_HISTORY)):
+                del closed[order_id]
 
     def set_index_prices(self, prices: dict[str, int]) -> None:
         """Index price per market in ticks (from the IndexActor)."""
@@ -207,7 +243,8 @@ class AccountShardActor:
         return {"shard": self.index, "totals": ledger.totals(), "deposited": list(ledger.deposited),
                 "withdrawn": list(ledger.withdrawn), "applied": dict(self.shard.market_seq),
                 "pending": len(self.pending), "open_orders": len(self.shard.orders),
-                "reorder_backlog": self.links.backlog()}
+                "reorder_backlog": self.links.backlog(), "busy_s": round(self.busy_s, 3),
+                "cpu_s": round(time.process_time(), 3)}
 
     def check_invariants(self) -> bool:
         self.shard.check_invariants()
