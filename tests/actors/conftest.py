@@ -1,0 +1,36 @@
+"""Real Ray for actor tests: one local cluster per test module (num_cpus=2),
+a fresh set of exchange actors per test module, torn down afterwards."""
+from __future__ import annotations
+
+import pytest
+import ray
+
+from actors import bootstrap
+from actors.client import ExchangeClient
+from exchange.routing import shard_for
+
+
+@pytest.fixture(scope="module")
+def client():
+    bootstrap.init_ray(num_cpus=2)
+    exchange = ExchangeClient(bootstrap.create_actors())
+    yield exchange
+    bootstrap.destroy_actors(exchange.handles)
+    ray.shutdown()
+
+
+def accounts_on_shards(client: ExchangeClient, start: int) -> tuple[int, int, int]:
+    """Two accounts on different shards and a third on the first one's shard."""
+    shards = client.config.shards
+    a = start
+    b = next(x for x in range(a + 1, a + 1000) if shard_for(x, shards) != shard_for(a, shards))
+    c = next(x for x in range(b + 1, b + 1000) if shard_for(x, shards) == shard_for(a, shards))
+    return a, b, c
+
+
+def funded(client: ExchangeClient, *accounts: int, usdt: str = "1000000", btc: str = "100", eth: str = "1000"):
+    for account in accounts:
+        assert client.open_account(account).ok
+        assert client.deposit(account, "USDT", usdt).ok
+        assert client.deposit(account, "BTC", btc).ok
+        assert client.deposit(account, "ETH", eth).ok
