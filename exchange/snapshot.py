@@ -1,0 +1,80 @@
+"""Domain state to plain data and back, for snapshots.
+
+``shard_state``/``restore_shard`` and ``market_state``/``restore_market``
+capture everything that ``state_hash`` covers plus the replay-protection
+memory, as ints, strs and lists only. A restored object has the same
+``canonical()`` (and so the same hash) as the original; tests assert it.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from exchange.codec import decode_events, encode_events, hashable, plain
+from exchange.config import ExchangeConfig
+from exchange.market import MarketEngine
+from exchange.orders import RestingOrder
+from exchange.shard import AccountShard, OpenOrder
+
+ORDER_FIELDS = ("order_id", "account_id", "side", "price", "total", "remaining", "per_lot", "held",
+                "client_order_id", "request_id", "acknowledged", "amend_extra")
+
+
+def shard_state(shard: AccountShard) -> dict:
+    ledger = shard.ledger
+    return {
+        "shard_index": shard.shard_index,
+        "order_seq": shard.order_seq,
+        "market_seq": dict(shard.market_seq),
+        "accounts": [[a.account_id, a.fee_tier, a.available, a.held, sorted(a.client_ids.items())]
+                     for _, a in sorted(ledger.accounts.items())],
+        "fees": ledger.fees, "deposited": ledger.deposited, "withdrawn": ledger.withdrawn,
+        "orders": [[o.market.name, *(plain(getattr(o, f)) for f in ORDER_FIELDS)]
+                   for _, o in sorted(shard.orders.items())],
+        "results": [[plain(key[0]), plain(key[1]), encode_events(shard.results[key])]
+                    for key in shard._result_order],
+    }
+
+
+def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
+    shard = AccountShard(config, state["shard_index"])
+    shard.order_seq = state["order_seq"]
+    shard.market_seq.update(state["market_seq"])
+    ledger = shard.ledger
+    for account_id, tier, available, held, client_ids in state["accounts"]:
+        account = ledger.open(account_id, tier)
+        account.available[:] = available
+        account.held[:] = held
+        account.client_ids.update((k, v) for k, v in client_ids)
+    ledger.fees[:], ledger.deposited[:], ledger.withdrawn[:] = state["fees"], state["deposited"], state["withdrawn"]
+    for market_name, *values in state["orders"]:
+        fields = dict(zip(ORDER_FIELDS, values))
+        order = OpenOrder(fields["order_id"], fields["account_id"], config.markets[market_name], fields["side"],
+                          fields["price"], fields["total"], fields["per_lot"], fields["held"],
+                          fields["client_order_id"], hashable(fields["request_id"]))
+        order.remaining, order.acknowledged, order.amend_extra = (fields["remaining"], fields["acknowledged"],
+                                                                  fields["amend_extra"])
+        shard.orders[order.order_id] = order
+    shard._result_order = deque()
+    for account_id, request_id, events in state["results"]:
+        key = (account_id, hashable(request_id))
+        shard.results[key] = decode_events(events)
+        shard._result_order.append(key)
+    return shard
+
+
+def market_state(market: MarketEngine) -> dict:
+    book = market.book
+    orders = []
+    for side in (book.bids, book.asks):
+        for price in side.prices_best_first():
+            orders.extend(list(o.key()) for o in side.levels[price].queue if o.remaining)
+    return {"name": market.name, "seq": market.seq, "last_price": market.last_price,
+            "trade_count": market.trade_count, "orders": orders}
+
+
+def restore_market(config: ExchangeConfig, state: dict) -> MarketEngine:
+    market = MarketEngine(config.markets[state["name"]])
+    market.seq, market.last_price, market.trade_count = state["seq"], state["last_price"], state["trade_count"]
+    for key in state["orders"]:
+        market.book.add(RestingOrder(*key))
+    return market
