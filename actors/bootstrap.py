@@ -46,21 +46,26 @@ def init_ray(address: str | None = None, num_cpus: int = 2, namespace: str = NAM
         ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
 
 
-def create_actors(config_path: str | Path | None = None, detached: bool = False,
-                  index_seed: int = 1) -> Handles:
-    """Create every actor of the exchange and wire them together."""
+def create_actors(config_path: str | Path | None = None, detached: bool = False, index_seed: int = 1,
+                  data_dir: str | Path | None = None) -> Handles:
+    """Create every actor of the exchange (recovering from ``data_dir`` if it holds state).
+
+    Actors restart by themselves when their process dies (``max_restarts=-1``)
+    and recover from their journal; they find each other by name, so nothing
+    has to re-wire them after a restart.
+    """
     config_path = str(config_path) if config_path else None
+    data = str(Path(data_dir).resolve()) if data_dir else None
     config = load_config(config_path)
     lifetime = "detached" if detached else None
-    common = dict(num_cpus=0, lifetime=lifetime, max_concurrency=ASYNC_CONCURRENCY)
-    shards = [RemoteShard.options(name=f"shard:{i}", **common).remote(config_path, i)
+    common = dict(num_cpus=0, lifetime=lifetime, max_concurrency=ASYNC_CONCURRENCY, max_restarts=-1,
+                  max_task_retries=0)
+    shards = [RemoteShard.options(name=f"shard:{i}", **common).remote(config_path, i, data)
               for i in range(config.shards)]
-    markets = {m.name: RemoteMarket.options(name=f"market:{m.name}", **common).remote(config_path, m.name)
+    markets = {m.name: RemoteMarket.options(name=f"market:{m.name}", **common).remote(config_path, m.name, data)
                for m in config.market_list}
     index = RemoteIndex.options(name="index", **common).remote(config_path, index_seed)
-    ray.get([s.connect.remote(markets) for s in shards]
-            + [m.connect.remote(shards) for m in markets.values()]
-            + [index.connect.remote(shards)])
+    ray.get([s.stats.remote() for s in shards] + [m.stats.remote() for m in markets.values()])
     return Handles(config, markets, shards, index)
 
 

@@ -35,6 +35,11 @@ from exchange.orders import OrderType, Side, StpMode, TimeInForce
 from exchange.routing import shard_for
 
 
+RETRYABLE = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
+RETRY_TIMEOUT_S = 120.0
+RETRY_DELAY_S = 0.2
+
+
 class ExchangeClient:
     def __init__(self, handles: bootstrap.Handles, owns_cluster: bool = False):
         self.handles = handles
@@ -45,11 +50,15 @@ class ExchangeClient:
 
     # ---- lifecycle --------------------------------------------------------------
     @classmethod
-    def start(cls, config_path: str | None = None, num_cpus: int = 2, detached: bool = False) -> "ExchangeClient":
-        """Start an embedded exchange (local Ray cluster unless one is connected)."""
+    def start(cls, config_path: str | None = None, num_cpus: int = 2, detached: bool = False,
+              data_dir: str | None = None) -> "ExchangeClient":
+        """Start an embedded exchange (local Ray cluster unless one is connected).
+
+        With ``data_dir`` every actor journals to LMDB there and recovers from it.
+        """
         owns = not ray.is_initialized()
         bootstrap.init_ray(num_cpus=num_cpus)
-        return cls(bootstrap.create_actors(config_path, detached=detached), owns_cluster=owns)
+        return cls(bootstrap.create_actors(config_path, detached=detached, data_dir=data_dir), owns_cluster=owns)
 
     @classmethod
     def connect(cls, address: str = "auto") -> "ExchangeClient":
@@ -82,20 +91,39 @@ class ExchangeClient:
             out.append((positions, ref))
         return out
 
-    def execute(self, commands: list) -> list[list]:
-        """Apply domain commands (any mix, any accounts); return each one's events."""
-        results: list = [None] * len(commands)
-        for positions, ref in self.execute_refs(commands):
-            for i, events in zip(positions, unpack(ray.get(ref))):
-                results[i] = events
-        return results
+    def execute(self, commands: list, timeout_s: float = RETRY_TIMEOUT_S) -> list[list]:
+        """Apply domain commands (any mix, any accounts); return each one's events.
 
-    async def execute_async(self, commands: list) -> list[list]:
+        A shard that dies mid-call restarts and recovers; the same commands
+        (same request ids) are sent again until ``timeout_s``, so a retry
+        returns the original outcome and never applies a command twice.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            parts = self.execute_refs(commands)
+            try:
+                return self._gather(commands, [ray.get(ref) for _, ref in parts], parts)
+            except RETRYABLE:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(RETRY_DELAY_S)
+
+    async def execute_async(self, commands: list, timeout_s: float = RETRY_TIMEOUT_S) -> list[list]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            parts = self.execute_refs(commands)
+            try:
+                return self._gather(commands, await asyncio.gather(*(ref for _, ref in parts)), parts)
+            except RETRYABLE:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(RETRY_DELAY_S)
+
+    @staticmethod
+    def _gather(commands: list, answers: list, parts: list) -> list[list]:
         results: list = [None] * len(commands)
-        parts = self.execute_refs(commands)
-        answers = await asyncio.gather(*(ref for _, ref in parts))
-        for (positions, _), events_list in zip(parts, answers):
-            for i, events in zip(positions, unpack(events_list)):
+        for (positions, _), packed in zip(parts, answers):
+            for i, events in zip(positions, unpack(packed)):
                 results[i] = events
         return results
 

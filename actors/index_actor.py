@@ -30,12 +30,15 @@ class IndexActor:
         self.feed = RandomWalkFeed(section, self.config.assets[self.quote_asset].scale, seed)
         self.quotes: dict[str, dict[str, ComponentQuote]] = {}
         self.prices: dict[str, IndexPrice] = {}
-        self.shards: list = []
+        self._shards: list = []
         self._task = None
 
-    def connect(self, shards: list) -> bool:
-        self.shards = shards
-        return True
+    @property
+    def shards(self) -> list:
+        """Shard handles, looked up by name (so a restarted index actor finds them again)."""
+        if len(self._shards) != self.config.shards:
+            self._shards = [ray.get_actor(f"shard:{i}") for i in range(self.config.shards)]
+        return self._shards
 
     def set_component(self, asset: str, source: str, price: int, weight: int, ts_ns: int) -> int:
         """Record one component quote and recompute that asset's index."""

@@ -1,55 +1,80 @@
-"""MarketActor: one market's matching engine on Ray.
+"""MarketActor: one market's matching engine on Ray, durable in LMDB.
 
-Concurrency model: an async actor whose methods never await while they touch
-the book, so requests are applied one at a time in arrival order (Ray starts
-an actor's tasks from one caller in submission order). ``submit`` takes a whole
-batch from one shard, runs each request through ``MarketEngine``, then pushes
-the resulting events to the shards in one call per shard (fire-and-forget; each
-shard applies pushes from a market in order and ignores repeated ``seq``):
+Concurrency model: an async actor whose handlers never await while they touch
+the book, so requests are applied one at a time in arrival order. ``submit``
+takes a whole batch from one shard: it drops requests whose per-shard number
+(``rseq``) it has already applied (a re-send), journals the rest in one group
+commit, runs them through ``MarketEngine``, and queues the resulting events
+per shard:
 - the origin shard gets ``(tag, events)`` per request, which completes the
   client's pending request;
 - every other shard owning a side of a fill (or an order closed by it) gets
   ``(None, events)`` with just the events that concern it.
-Each push carries the best bid/ask, which shards use to price market orders,
-and a per-shard link number: Ray may run an async actor's calls out of order,
-so the shard reorders pushes by that number (``actors.link``).
+One push per shard is in flight at a time, re-sent until the shard answers;
+what queues meanwhile goes in the next push (adaptive batching). Strictly one
+in flight keeps every link in order, which Ray does not promise for async
+actors otherwise. Each push carries the best bid/ask, which shards use to
+price market orders.
+
+Journal records: ``["s", origin, [[rseq, tag, request], ...]]``. Replay
+re-runs them and so regenerates the same events and pushes; shards ignore the
+events they already applied.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import time
 from collections import deque
 
 import ray
 
+from actors.durable import Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
-from actors.link import OutboundLinks
 from actors.wire import pack, unpack
+from exchange.codec import decode, decode_events, encode, encode_events, hashable, plain
 from exchange.config import load_config
 from exchange.ledger import digest
 from exchange.market import MarketEngine
 from exchange.messages import Fill
 from exchange.routing import shard_for
+from exchange.snapshot import market_state, restore_market
+
+RETRY_DELAY_S = 0.2
+log = logging.getLogger("exchange.market")
 
 
 class MarketActor:
-    def __init__(self, config_path: str | None, market: str):
+    def __init__(self, config_path: str | None, market: str, data_dir: str | None = None):
         self.config = load_config(config_path)
         self.engine = MarketEngine(self.config.markets[market])
         self.name = market
-        self.shards: list = []
+        self.actor_name = f"market:{market}"
         self.num_shards = self.config.shards
+        self._handles: dict[int, object] = {}
         self._owner: dict[int, int] = {}
+        self.applied_rseq: dict[int, int] = {s: 0 for s in range(self.num_shards)}
+        self.queues: dict[int, list] = {s: [] for s in range(self.num_shards)}
+        self.sending: dict[int, list] = {s: [] for s in range(self.num_shards)}
+        self.inflight: dict[int, bool] = {s: False for s in range(self.num_shards)}
+        self.pushed: dict[int, int] = {s: 0 for s in range(self.num_shards)}  # last seq queued per shard
+        self.traded_quantity = 0
         self.recent_trades: deque = deque(maxlen=1_000)
         self.stream = EventLog()
-        self.pushed: dict[int, int] = {}      # shard -> last seq pushed (for consistent audits)
-        self.links = OutboundLinks()
-        self.gc = GcPolicy().install()
         self.requests = 0
         self.calls = 0
-
-    def connect(self, shards: list) -> bool:
-        self.shards = shards
-        return True
+        self.crash_point: str | None = None
+        self.gc = GcPolicy().install()
+        self.journal = Journal.open(data_dir, self.actor_name, self.config.sections.get("durability", {}))
+        self.recovery = self.journal.recover(self._restore, self._replay)
+        self.started_ns = time.time_ns()
+        if self.journal.enabled and any(self.queues.values()):
+            try:
+                ray.get_runtime_context().current_actor.resume.remote()
+            except Exception:
+                pass
 
     def _shard_of(self, account_id: int) -> int:
         shard = self._owner.get(account_id)
@@ -57,20 +82,33 @@ class MarketActor:
             shard = self._owner[account_id] = shard_for(account_id, self.num_shards)
         return shard
 
+    # ---- requests from shards -----------------------------------------------------
     async def submit(self, origin: int, batch: bytes) -> int:
-        """Apply ``[(tag, request), ...]`` (packed) from shard ``origin``; push the events."""
-        batch = unpack(batch)
-        engine, shard_of = self.engine, self._shard_of
-        to_origin: list = []
+        """Apply ``[(rseq, tag, request), ...]`` (packed) from shard ``origin``; return the last rseq applied."""
+        batch = [entry for entry in unpack(batch) if entry[0] > self.applied_rseq[origin]]
+        if batch:
+            self.journal.write([["s", origin, [[r, plain(tag), encode(req)] for r, tag, req in batch]]])
+            self._apply(origin, batch)
+            self._maybe_crash("market.after_match")
+            for shard, queued in self.queues.items():
+                if queued:
+                    self._kick(shard)
+            self.calls += 1
+            self._housekeeping()
+        return self.applied_rseq[origin]
+
+    def _apply(self, origin: int, batch: list) -> None:
+        engine, shard_of, queues = self.engine, self._shard_of, self.queues
         to_others: dict[int, list] = {}
         publish = self.stream.append
-        for tag, request in batch:
+        for rseq, tag, request in batch:
             events = engine.handle(request)
-            to_origin.append((tag, events))
+            queues[origin].append((tag, events))
             for event in events:
                 publish(event)
                 if type(event) is Fill:
                     self.recent_trades.append(event)
+                    self.traded_quantity += event.quantity
                     for account in (event.taker_account, event.maker_account):
                         shard = shard_of(account)
                         if shard != origin:
@@ -79,20 +117,94 @@ class MarketActor:
                     shard = shard_of(event.account_id)
                     if shard != origin:
                         to_others.setdefault(shard, []).append(event)
-        self.requests += len(batch)
-        self.calls += 1
-        book = engine.book
-        top = (book.best_bid(), book.best_ask())
+            if events:
+                self.pushed[origin] = events[-1].seq
         for shard, events in to_others.items():
-            self._push(shard, [(None, events)], top)
+            queues[shard].append((None, events))
             self.pushed[shard] = events[-1].seq
-        self._push(origin, to_origin, top)
-        self.gc.maybe_collect()
-        self.pushed[origin] = max(events[-1].seq for _, events in to_origin if events)
-        return len(batch)
+        self.applied_rseq[origin] = batch[-1][0]
+        self.requests += len(batch)
 
-    def _push(self, shard: int, entries: list, top: tuple) -> None:
-        self.shards[shard].on_market_events.remote(self.name, self.links.next(shard), pack(entries), top)
+    # ---- market -> shard links ------------------------------------------------------
+    def _shard(self, index: int):
+        handle = self._handles.get(index)
+        if handle is None:
+            handle = self._handles[index] = ray.get_actor(f"shard:{index}")
+        return handle
+
+    def _kick(self, shard: int) -> None:
+        if not self.inflight[shard] and self.queues[shard]:
+            self.inflight[shard] = True
+            asyncio.get_running_loop().create_task(self._push(shard))
+
+    async def _push(self, shard: int) -> None:
+        try:
+            while self.queues[shard]:
+                entries, self.queues[shard] = self.queues[shard], []
+                self.sending[shard] = entries
+                book = self.engine.book
+                top = (book.best_bid(), book.best_ask())
+                while True:
+                    try:
+                        await self._shard(shard).on_market_events.remote(self.name, pack(entries), top)
+                        break
+                    except Exception as exc:   # the shard is restarting: same push again (it de-duplicates)
+                        log.warning("push to shard %d failed (%s); retrying", shard, type(exc).__name__)
+                        self._handles.pop(shard, None)
+                        await asyncio.sleep(RETRY_DELAY_S)
+                self.sending[shard] = []
+        finally:
+            self.inflight[shard] = False
+            if self.queues[shard]:
+                self._kick(shard)
+
+    async def resume(self) -> bool:
+        """After a restart: re-send every push the previous incarnation had not delivered."""
+        for shard, queued in self.queues.items():
+            if queued:
+                self._kick(shard)
+        return True
+
+    # ---- durability ------------------------------------------------------------------
+    def _housekeeping(self) -> None:
+        self.gc.maybe_collect()
+        if self.journal.snapshot_due():
+            self.journal.snapshot(self._state())
+
+    def _state(self) -> dict:
+        queued = {str(s): [[plain(tag), encode_events(ev)] for tag, ev in self.sending[s] + self.queues[s]]
+                  for s in self.queues}
+        return {"market": market_state(self.engine), "applied_rseq": {str(k): v for k, v in self.applied_rseq.items()},
+                "queues": queued, "pushed": {str(k): v for k, v in self.pushed.items()},
+                "traded_quantity": self.traded_quantity}
+
+    def _restore(self, state: dict) -> None:
+        self.engine = restore_market(self.config, state["market"])
+        self.applied_rseq.update({int(k): v for k, v in state["applied_rseq"].items()})
+        self.pushed.update({int(k): v for k, v in state["pushed"].items()})
+        for shard, entries in state["queues"].items():
+            self.queues[int(shard)] = [(hashable(tag), decode_events(ev)) for tag, ev in entries]
+        self.traded_quantity = state["traded_quantity"]
+
+    def _replay(self, record: list) -> None:
+        if record[0] != "s":
+            raise ValueError(f"unknown journal record {record[0]!r}")
+        origin = record[1]
+        self._apply(origin, [(r, hashable(tag), decode(req)) for r, tag, req in record[2]])
+
+    def snapshot_now(self) -> int:
+        if not self.journal.enabled:
+            return 0
+        self.journal.snapshot(self._state())
+        return self.journal.store.last_position()
+
+    def arm_crash(self, point: str | None) -> bool:
+        self.crash_point = point
+        return True
+
+    def _maybe_crash(self, point: str) -> None:
+        if self.crash_point == point:
+            os._exit(17)
 
     # ---- views ----------------------------------------------------------------
     def depth(self, levels: int = 10) -> dict:
@@ -107,17 +219,21 @@ class MarketActor:
         return await self.stream.wait_after(cursor, timeout_s, limit)
 
     def push_marks(self) -> dict:
-        """Per shard, the last market seq pushed to it (for a consistent audit)."""
-        return {shard: self.pushed.get(shard, 0) for shard in range(self.num_shards)}
+        """Per shard, the last market seq queued for it (for a consistent audit)."""
+        return dict(self.pushed)
 
     def stats(self) -> dict:
         book = self.engine.book
         tick = self.engine.spec.tick_minor
         bid, ask = book.best_bid(), book.best_ask()
+        j = self.journal
         return {"market": self.name, "seq": self.engine.seq, "requests": self.requests, "calls": self.calls,
-                "trades": self.engine.trade_count, "resting_orders": len(book.orders),
+                "trades": self.engine.trade_count, "traded_quantity": self.traded_quantity,
+                "resting_orders": len(book.orders),
                 "best_bid": bid * tick if bid else None, "best_ask": ask * tick if ask else None,
-                "last_price": self.engine.last_price * tick or None}
+                "last_price": self.engine.last_price * tick or None, "recovery": self.recovery,
+                "started_ns": self.started_ns, "journal_commits": j.commits,
+                "queued_pushes": sum(len(q) + len(s) for q, s in zip(self.queues.values(), self.sending.values()))}
 
     def state_hash(self) -> str:
         return digest(self.engine.canonical())

@@ -1,39 +1,56 @@
-"""AccountShardActor: a partition of the accounts on Ray.
+"""AccountShardActor: a partition of the accounts on Ray, durable in LMDB.
 
 Concurrency model: an async actor. ``execute`` (client batches) and
 ``on_market_events`` (pushes from markets) run on one event loop and never
 await while they touch state, so every mutation is atomic with respect to the
-others. A client batch is validated and funded at once; orders go to each
-market's outbox, and one flusher task per market sends the outbox as a single
-``submit`` call, accumulating while a call is in flight (adaptive batching:
-one order goes out alone when the link is idle, thousands go together under
-load). ``execute`` then awaits the futures of its requests, which the market's
-pushes resolve.
+others. A client batch is validated and funded at once, journaled in one
+group commit, and its market requests go to each market's outbox. One flusher
+per market sends the outbox as a single ``submit`` call and accumulates while
+that call is in flight (adaptive batching: one order goes alone when the link
+is idle, thousands together under load). ``execute`` then awaits its batch,
+which the markets' pushes complete.
 
-Replay protection: a request whose ``(account, request_id)`` completed before
-returns the remembered events; one still in flight waits on the same future.
+Delivery between actors is at-least-once with de-duplication on the receiver,
+so the effect is exactly once:
+- shard -> market: each request carries a per-(shard, market) number
+  (``rseq``); the flusher re-sends a batch until the market answers; the market
+  drops numbers it has applied;
+- market -> shard: one push per link in flight, re-sent until acknowledged;
+  the shard ignores events whose market ``seq`` it has applied.
+
+Journal records: ``["x", command, reference]`` (a client command and the
+reference price used for it), ``["r", key, events]`` (a remembered rejection
+of a command that cannot be encoded), ``["p", market, entries, top]`` (a
+market push). Recovery replays them through the same code. Streams and the
+closed-order history are views, not state: they start empty after a restart.
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
+import os
 import time
 
 import ray
 
+from actors.durable import Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
-from actors.link import InboundLinks
 from actors.wire import pack, unpack
+from exchange.codec import CodecError, decode, decode_events, encode, encode_events, hashable, plain
 from exchange.config import load_config
 from exchange.ledger import digest
 from exchange.messages import Fill, OrderClosed, OrderRejected, PlaceOrder
 from exchange.orders import BUY, OrderType
 from exchange.reasons import Reason
 from exchange.shard import AccountShard
+from exchange.snapshot import restore_shard, shard_state
 
 MARKET_ORDER = int(OrderType.MARKET)
 CLOSED_HISTORY = 100_000
+RETRY_DELAY_S = 0.2
+log = logging.getLogger("exchange.shard")
 
 
 class Batch:
@@ -56,36 +73,41 @@ class Pending:
     """A request sent to a market: its events so far and who waits for it."""
     __slots__ = ("events", "waiters")
 
-    def __init__(self, events: list, batch: Batch, position: int):
+    def __init__(self, events: list):
         self.events = events
-        self.waiters = [(batch, position)]
+        self.waiters: list = []
 
 
 class AccountShardActor:
-    def __init__(self, config_path: str | None, shard_index: int):
+    def __init__(self, config_path: str | None, shard_index: int, data_dir: str | None = None):
         self.config = load_config(config_path)
         self.index = shard_index
+        self.name = f"shard:{shard_index}"
         self.shard = AccountShard(self.config, shard_index)
-        self.markets: dict = {}
-        self.outbox: dict[str, list] = {name: [] for name in self.config.markets}
-        self.inflight: dict[str, bool] = {name: False for name in self.config.markets}
+        names = [m.name for m in self.config.market_list]
+        self._handles: dict = {}
+        self.outbox: dict[str, list] = {n: [] for n in names}     # (rseq, tag, request) not yet acknowledged
+        self.sending: dict[str, list] = {n: [] for n in names}    # the batch in flight
+        self.inflight: dict[str, bool] = {n: False for n in names}
+        self.rseq: dict[str, int] = {n: 0 for n in names}
         self.pending: dict[tuple, Pending] = {}
-        self.top: dict[str, tuple] = {name: (None, None) for name in self.config.markets}
+        self.top: dict[str, tuple] = {n: (None, None) for n in names}
+        self.fill_quantity_applied: dict[str, int] = {n: 0 for n in names}
         self.index_ticks: dict[str, int] = {}
         self.streams: dict[int, EventLog] = {}
-        self.closed: dict[int, object] = {}              # recent closed orders, for get_order
-        self.links = InboundLinks()
-        self.gc = GcPolicy().install()
-        self.busy_s = 0.0                                  # time spent applying, for stats
+        self.closed: dict[int, object] = {}                       # recent closed orders, for get_order
         self.commands = 0
-
-    def connect(self, markets: dict) -> bool:
-        self.markets = markets
-        return True
-
-    def exchange_config(self):
-        """The configuration this shard runs with (clients read scales from it)."""
-        return self.config
+        self.busy_s = 0.0
+        self.crash_point: str | None = None
+        self.gc = GcPolicy().install()
+        self.journal = Journal.open(data_dir, self.name, self.config.sections.get("durability", {}))
+        self.recovery = self.journal.recover(self._restore, self._replay)
+        self.started_ns = time.time_ns()
+        if self.journal.enabled and any(self.outbox.values()):
+            try:     # re-send what the previous incarnation had not delivered, once we are up
+                ray.get_runtime_context().current_actor.resume.remote()
+            except Exception:   # not running as an actor (direct use in a test)
+                pass
 
     # ---- client commands ----------------------------------------------------------
     async def execute(self, commands: list | bytes) -> bytes:
@@ -97,6 +119,7 @@ class AccountShardActor:
         shard, pending = self.shard, self.pending
         batch = Batch(asyncio.get_running_loop().create_future(), len(commands))
         results = batch.results
+        records: list = []
         touched: set = set()
         for i, cmd in enumerate(commands):
             key = _request_key(cmd)
@@ -109,27 +132,42 @@ class AccountShardActor:
                 waiting.waiters.append((batch, i))
                 batch.missing += 1
                 continue
-            try:
-                events, request = shard.apply_client(cmd, self._reference(cmd))
-            except (AttributeError, TypeError, ValueError, IndexError):
-                events, request = [OrderRejected(key[1], key[0], int(Reason.MALFORMED_COMMAND))], None
-            if request is None:
-                shard.remember(*key, events)
+            reference = self._reference(cmd)
+            events, market = self._accept(cmd, key, reference)
+            records.append(_command_record(cmd, key, reference, events))
+            if market is None:
                 self._publish(events)
                 results[i] = events
-                continue
-            pending[key] = Pending(events, batch, i)
-            batch.missing += 1
-            self.outbox[cmd.market].append((key, request))
-            touched.add(cmd.market)
+            else:
+                pending[key].waiters.append((batch, i))
+                batch.missing += 1
+                touched.add(market)
+        self.journal.write([r for r in records if r is not None])
+        self._maybe_crash("shard.after_journal")
         self.commands += len(commands)
         for market in touched:
             self._kick(market)
-        self.gc.maybe_collect()
+        self._housekeeping()
         self.busy_s += time.perf_counter() - busy_start
         if batch.missing:
             return await batch.future
         return results
+
+    def _accept(self, cmd, key: tuple, reference: int | None) -> tuple[list, str | None]:
+        """Run a client command through the domain; queue its market request if any."""
+        shard = self.shard
+        try:
+            events, request = shard.apply_client(cmd, reference)
+        except (AttributeError, TypeError, ValueError, IndexError):
+            events, request = [OrderRejected(key[1], key[0], int(Reason.MALFORMED_COMMAND))], None
+        if request is None:
+            shard.remember(*key, events)
+            return events, None
+        market = cmd.market
+        self.rseq[market] += 1
+        self.outbox[market].append((self.rseq[market], key, request))
+        self.pending[key] = Pending(events)
+        return events, market
 
     def _reference(self, cmd) -> int | None:
         if type(cmd) is not PlaceOrder or cmd.order_type != MARKET_ORDER or cmd.price:
@@ -137,6 +175,13 @@ class AccountShardActor:
         bid, ask = self.top.get(cmd.market, (None, None))
         best = ask if cmd.side == BUY else bid
         return best if best is not None else self.index_ticks.get(cmd.market)
+
+    # ---- shard -> market link ------------------------------------------------------
+    def _market(self, name: str):
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self._handles[name] = ray.get_actor(f"market:{name}")
+        return handle
 
     def _kick(self, market: str) -> None:
         if not self.inflight[market] and self.outbox[market]:
@@ -147,29 +192,51 @@ class AccountShardActor:
         try:
             while self.outbox[market]:
                 batch, self.outbox[market] = self.outbox[market], []
-                await self.markets[market].submit.remote(self.index, pack(batch))
+                self.sending[market] = batch
+                while True:
+                    try:
+                        await self._market(market).submit.remote(self.index, pack(batch))
+                        break
+                    except Exception as exc:   # the market is restarting: same batch again (it de-duplicates)
+                        log.warning("submit to %s failed (%s); retrying", market, type(exc).__name__)
+                        self._handles.pop(market, None)
+                        await asyncio.sleep(RETRY_DELAY_S)
+                self.sending[market] = []
         finally:
             self.inflight[market] = False
             if self.outbox[market]:
                 self._kick(market)
 
-    # ---- market pushes -------------------------------------------------------------
-    async def on_market_events(self, market: str, number: int, entries: bytes, top: tuple) -> None:
-        """Receive push ``number`` from ``market``; apply pushes strictly in order."""
-        busy_start = time.perf_counter()
-        self.links.receive(market, number, (market, unpack(entries), top), self._apply_push)
-        self.busy_s += time.perf_counter() - busy_start
+    async def resume(self) -> bool:
+        """After a restart: re-send every request the previous incarnation had not delivered."""
+        for market, queued in self.outbox.items():
+            if queued:
+                self._kick(market)
+        return True
 
-    def _apply_push(self, message: tuple) -> None:
-        """Settle a market's events; complete the requests they answer."""
-        market, entries, top = message
+    # ---- market pushes -------------------------------------------------------------
+    async def on_market_events(self, market: str, entries: bytes, top: tuple) -> int:
+        """Settle a market's push (events already applied are ignored); journal it; acknowledge."""
+        busy_start = time.perf_counter()
+        entries = unpack(entries)
+        self._apply_push(market, entries, top)
+        self.journal.write([["p", market, [[plain(tag), encode_events(ev)] for tag, ev in entries],
+                             list(top)]])
+        self._housekeeping()
+        self.busy_s += time.perf_counter() - busy_start
+        return self.shard.market_seq[market]
+
+    def _apply_push(self, market: str, entries: list, top: tuple) -> None:
         shard, pending = self.shard, self.pending
         apply_market = shard.apply_market
-        self.top[market] = top
+        self.top[market] = tuple(top)
         for tag, events in entries:
             produced: list = []
             for event in events:
-                produced.extend(apply_market(event))
+                applied = apply_market(event)
+                if type(event) is Fill and applied:
+                    self.fill_quantity_applied[market] += event.quantity * self._sides_here(event)
+                produced.extend(applied)
             self._publish(produced)
             if tag is None:
                 continue
@@ -183,6 +250,10 @@ class AccountShardActor:
             for batch, position in waiting.waiters:
                 batch.fill(position, events)
 
+    def _sides_here(self, fill: Fill) -> int:
+        accounts = self.shard.ledger.accounts
+        return (fill.taker_account in accounts) + (fill.maker_account in accounts)
+
     def _publish(self, events: list) -> None:
         """Feed subscribed account streams and the closed-order history."""
         streams, closed = self.streams, self.closed
@@ -191,16 +262,16 @@ class AccountShardActor:
             if kind is Fill:
                 if streams:
                     for account in (event.taker_account, event.maker_account):
-                        log = streams.get(account)
-                        if log is not None:
-                            log.append(event)
+                        log_ = streams.get(account)
+                        if log_ is not None:
+                            log_.append(event)
                 continue
             if kind is OrderClosed or (kind is OrderRejected and event.order_id):
                 closed[event.order_id] = event
             if streams:
-                log = streams.get(event.account_id)
-                if log is not None:
-                    log.append(event)
+                log_ = streams.get(event.account_id)
+                if log_ is not None:
+                    log_.append(event)
         if len(closed) > 2 * CLOSED_HISTORY:          # trim in bulk, not per event
             for order_id in list(itertools.islice(closed, len(closed) - CLOSED_HISTORY)):
                 del closed[order_id]
@@ -209,7 +280,65 @@ class AccountShardActor:
         """Index price per market in ticks (from the IndexActor)."""
         self.index_ticks.update(prices)
 
+    # ---- durability ------------------------------------------------------------------
+    def _housekeeping(self) -> None:
+        self.gc.maybe_collect()
+        if self.journal.snapshot_due():
+            self._maybe_crash("shard.before_snapshot")
+            self.journal.snapshot(self._state())
+
+    def _state(self) -> dict:
+        queued = [[m, r, plain(tag), encode(req)] for m in self.outbox
+                  for r, tag, req in self.sending[m] + self.outbox[m]]
+        return {"shard": shard_state(self.shard), "rseq": self.rseq, "outbox": queued,
+                "pending": [[plain(tag), encode_events(p.events)] for tag, p in self.pending.items()],
+                "top": {m: list(t) for m, t in self.top.items()},
+                "fill_quantity_applied": self.fill_quantity_applied}
+
+    def _restore(self, state: dict) -> None:
+        self.shard = restore_shard(self.config, state["shard"])
+        self.rseq.update(state["rseq"])
+        for market, rseq, tag, request in state["outbox"]:
+            self.outbox[market].append((rseq, hashable(tag), decode(request)))
+        for tag, events in state["pending"]:
+            self.pending[hashable(tag)] = Pending(decode_events(events))
+        self.top.update({m: tuple(t) for m, t in state["top"].items()})
+        self.fill_quantity_applied.update(state["fill_quantity_applied"])
+
+    def _replay(self, record: list) -> None:
+        kind = record[0]
+        if kind == "x":
+            cmd = decode(record[1])
+            self._accept(cmd, _request_key(cmd), record[2])
+        elif kind == "p":
+            entries = [(hashable(tag), decode_events(events)) for tag, events in record[2]]
+            self._apply_push(record[1], entries, tuple(record[3]))
+        elif kind == "r":
+            self.shard.remember(record[1][0], hashable(record[1][1]), decode_events(record[2]))
+        else:
+            raise ValueError(f"unknown journal record {kind!r}")
+
+    def snapshot_now(self) -> int:
+        """Write a snapshot at once (operators, tests); return the journal position it covers."""
+        if not self.journal.enabled:
+            return 0
+        self.journal.snapshot(self._state())
+        return self.journal.store.last_position()
+
+    def arm_crash(self, point: str | None) -> bool:
+        """Test hook: exit the process abruptly the next time ``point`` is reached."""
+        self.crash_point = point
+        return True
+
+    def _maybe_crash(self, point: str) -> None:
+        if self.crash_point == point:
+            os._exit(17)
+
     # ---- queries ---------------------------------------------------------------------
+    def exchange_config(self):
+        """The configuration this shard runs with (clients read scales from it)."""
+        return self.config
+
     def balances(self, account_id: int) -> dict | None:
         account = self.shard.ledger.accounts.get(account_id)
         if account is None:
@@ -228,14 +357,17 @@ class AccountShardActor:
             return None
         return {"order_id": order_id, "status": "closed", "event": closed}
 
+    def known_requests(self, keys: list) -> list[bool]:
+        """For each (account, request id): is its outcome remembered or in flight?"""
+        shard = self.shard
+        return [hashable(k) in shard.results or hashable(k) in self.pending for k in keys]
+
     def subscribe(self, account_id: int) -> int:
         """Start (or keep) the event log of an account; return its last cursor."""
-        log = self.streams.setdefault(account_id, EventLog())
-        return log.last
+        return self.streams.setdefault(account_id, EventLog()).last
 
     async def events_after(self, account_id: int, cursor: int, timeout_s: float = 1.0) -> dict:
-        log = self.streams.setdefault(account_id, EventLog())
-        return await log.wait_after(cursor, timeout_s)
+        return await self.streams.setdefault(account_id, EventLog()).wait_after(cursor, timeout_s)
 
     def audit(self) -> dict:
         """Totals for the conservation audit, with the market seqs they reflect."""
@@ -243,16 +375,19 @@ class AccountShardActor:
         return {"shard": self.index, "totals": ledger.totals(), "deposited": list(ledger.deposited),
                 "withdrawn": list(ledger.withdrawn), "applied": dict(self.shard.market_seq),
                 "pending": len(self.pending), "open_orders": len(self.shard.orders),
-                "reorder_backlog": self.links.backlog(), "busy_s": round(self.busy_s, 3),
-                "cpu_s": round(time.process_time(), 3)}
+                "fill_quantity_applied": dict(self.fill_quantity_applied)}
 
     def check_invariants(self) -> bool:
         self.shard.check_invariants()
         return True
 
     def stats(self) -> dict:
+        j = self.journal
         return {"shard": self.index, "accounts": len(self.shard.ledger.accounts), "commands": self.commands,
-                "pending": len(self.pending), "open_orders": len(self.shard.orders)}
+                "pending": len(self.pending), "open_orders": len(self.shard.orders),
+                "busy_s": round(self.busy_s, 3), "cpu_s": round(time.process_time(), 3),
+                "recovery": self.recovery, "started_ns": self.started_ns, "journal_commits": j.commits,
+                "journal_commit_seconds_total": round(j.commit_seconds_total, 4)}
 
     def state_hash(self) -> str:
         return digest(self.shard.canonical())
@@ -263,6 +398,19 @@ def _request_key(cmd) -> tuple:
         return (cmd[2], cmd[0])
     except (TypeError, IndexError, KeyError):
         return (None, None)
+
+
+def _command_record(cmd, key: tuple, reference: int | None, events: list) -> list | None:
+    try:
+        return ["x", encode(cmd), reference]
+    except CodecError:
+        pass
+    if key[1] is None:
+        return None                      # nothing was remembered: nothing changed
+    try:
+        return ["r", [plain(key[0]), plain(key[1])], encode_events(events)]
+    except CodecError:
+        return None
 
 
 def _concerns(event, account: int) -> bool:

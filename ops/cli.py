@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--rate", type=float, default=None, help="open loop: offered orders per second")
     load.add_argument("--seed", type=int, default=7)
     load.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    load.add_argument("--no-durability", action="store_true", help="run without journals (to measure their cost)")
     load.set_defaults(handler=cmd_loadtest)
 
     args = parser.parse_args(argv)
@@ -55,7 +56,8 @@ def _common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--config", default=None, help="TOML config (default: the built-in config/default.toml)")
     sub.add_argument("--address", default=None, help="join a running Ray cluster (e.g. auto) instead of "
                                                      "starting a local one")
-    sub.add_argument("--data", default="./data", help="data directory (default ./data)")
+    sub.add_argument("--data", default=None, help="data directory for the LMDB journals and snapshots "
+                                                  "(up: default ./data; loadtest: default a fresh temporary one)")
     sub.add_argument("--num-cpus", type=int, default=2, help="CPUs for a local Ray cluster")
     sub.add_argument("--json", action="store_true", help="print a machine-readable JSON summary at the end")
     sub.add_argument("--log-level", default="WARNING", help="structured log level (JSON lines on stderr)")
@@ -67,9 +69,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     from ops.demo import format_summary, run_demo
 
     log = logging.getLogger("exchange.up")
+    args.data = args.data or "./data"
     Path(args.data).mkdir(parents=True, exist_ok=True)
     bootstrap.init_ray(address=args.address, num_cpus=args.num_cpus)
-    client = ExchangeClient(bootstrap.create_actors(args.config, detached=bool(args.address)), owns_cluster=True)
+    client = ExchangeClient(bootstrap.create_actors(args.config, detached=bool(args.address), data_dir=args.data),
+                            owns_cluster=True)
     logs.event(log, "exchange started", markets=list(client.config.markets), shards=client.config.shards,
                data=args.data)
     if not args.json:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
+import tempfile
 import time
 
 import ray
@@ -147,7 +149,12 @@ def run_loadtest(args) -> dict:
     progress = not args.no_progress
     owns = not ray.is_initialized() and not args.address
     bootstrap.init_ray(address=args.address, num_cpus=args.num_cpus)
-    client = ExchangeClient(bootstrap.create_actors(args.config), owns_cluster=owns)
+    scratch = None
+    if args.no_durability:
+        data = None
+    else:
+        data = args.data or (scratch := tempfile.mkdtemp(prefix="exchange-loadtest-"))
+    client = ExchangeClient(bootstrap.create_actors(args.config, data_dir=data), owns_cluster=owns)
     try:
         markets = client.config.market_list[:args.markets]
         fund_accounts(client, args.accounts, progress)
@@ -170,8 +177,11 @@ def run_loadtest(args) -> dict:
                 "duration_s": round(elapsed, 2), "orders_per_s": round(rate), **latency.percentiles(),
                 "fills": sum(s["trades"] for s in stats) - trades_before, "rejected": rejected,
                 "accounts": args.accounts, "markets": [m.name for m in markets],
+                "durability": "off" if args.no_durability else client.config.sections.get("durability", {}).get("mode", "sync"),
                 "ray_msgs_per_s_batch_1000": round(ray_rate),
                 "ratio_to_ray_rate": round(rate / ray_rate, 4),
                 "conservation_ok": audit["ok"], "imbalance": audit["imbalance"]}
     finally:
         client.shutdown()
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -11,9 +11,9 @@ from exchange.routing import shard_for
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(tmp_path_factory):
     bootstrap.init_ray(num_cpus=2)
-    exchange = ExchangeClient(bootstrap.create_actors())
+    exchange = ExchangeClient(bootstrap.create_actors(data_dir=tmp_path_factory.mktemp("data")))
     yield exchange
     bootstrap.destroy_actors(exchange.handles)
     ray.shutdown()

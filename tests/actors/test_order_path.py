@@ -39,7 +39,7 @@ def test_cross_shard_fill_with_both_sides_settles_each_exactly_once(client):
     shard = client.handles.shards[shard_for(seller, client.config.shards)]
     entries = [(None, [fill])]
     applied = ray.get(shard.audit.remote())["applied"]["BTC-USDT"]
-    ray.get(shard.on_market_events.remote("BTC-USDT", 1, pack(entries), (None, None)))
+    ray.get(shard.on_market_events.remote("BTC-USDT", pack(entries), (None, None)))
     assert client.balances(seller) == after_seller
     assert ray.get(shard.audit.remote())["applied"]["BTC-USDT"] == applied
     assert client.cancel_order(seller, "BTC-USDT", ask.order_id).status == "cancelled"
