@@ -134,8 +134,10 @@ def parse_config(raw: dict[str, Any], file: str = "<config>") -> ExchangeConfig:
         raise ConfigError(file, "markets", "at least one market is required")
 
     engine = raw.get("exchange", {})
+    if not isinstance(engine, dict):
+        raise ConfigError(file, "exchange", "must be a table")
     default_tier = engine.get("default_fee_tier", next(iter(tiers)))
-    if default_tier not in tiers:
+    if not isinstance(default_tier, str) or default_tier not in tiers:
         raise ConfigError(file, "exchange.default_fee_tier", f"unknown fee tier {default_tier!r}")
     stp_name = engine.get("default_stp", "expire_taker")
     try:

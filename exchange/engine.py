@@ -16,9 +16,10 @@ from __future__ import annotations
 from exchange.config import ExchangeConfig
 from exchange.ledger import digest
 from exchange.market import MarketEngine
-from exchange.messages import PlaceOrder
+from exchange.messages import OrderRejected, PlaceOrder
 from exchange.orders import BUY, OrderType
-from exchange.shard import AccountShard
+from exchange.reasons import Reason
+from exchange.shard import CLIENT_COMMANDS, AccountShard
 
 MARKET = int(OrderType.MARKET)
 
@@ -34,16 +35,19 @@ class Engine:
     def apply(self, command) -> list:
         """Apply one command and return every event it produced, in order."""
         shard = self.shard
-        try:
+        if type(command) in CLIENT_COMMANDS:
             request_id, account_id = command[0], command[2]   # every client command starts so
-        except (TypeError, IndexError):
+        else:       # not a command: no id to remember it by (a look-alike tuple must not take one)
             request_id = account_id = None
-        previous = shard.results.get((account_id, request_id))
+        try:
+            previous = shard.results.get((account_id, request_id))
+        except TypeError:   # an unhashable id: malformed, and nothing to remember it by
+            return [OrderRejected(request_id, account_id, int(Reason.MALFORMED_COMMAND))]
         if previous is not None:
             return previous
         reference = None
         if type(command) is PlaceOrder and command.order_type == MARKET and not command.price:
-            market = self.markets.get(command.market)
+            market = self.markets.get(command.market) if type(command.market) is str else None
             if market is not None:
                 book = market.book
                 reference = book.best_ask() if command.side == BUY else book.best_bid()

@@ -29,7 +29,7 @@ def parse_decimal(text: str, scale: int) -> int:
     if negative or s.startswith("+"):
         s = s[1:]
     whole, dot, frac = s.partition(".")
-    if not whole and not frac or not (whole or "0").isdigit() or (dot and frac and not frac.isdigit()):
+    if not whole and not frac or not _digits(whole or "0") or (dot and frac and not _digits(frac)):
         raise MoneyFormatError(f"not a decimal number: {text!r}")
     frac = frac.rstrip("0")
     if len(frac) > scale:
@@ -38,6 +38,11 @@ def parse_decimal(text: str, scale: int) -> int:
     value = -value if negative else value
     check_int64(value)
     return value
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²" and other scripts' digits."""
+    return text.isascii() and text.isdigit()
 
 
 def format_decimal(value: int, scale: int) -> str:

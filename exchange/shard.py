@@ -34,6 +34,7 @@ ORDER_ID_SHARD_BITS = 10          # order id = local sequence << 10 | shard inde
 MARKET, LIMIT = int(OrderType.MARKET), int(OrderType.LIMIT)
 POST_ONLY = int(TimeInForce.POST_ONLY)
 REJECTED = int(CloseReason.REJECTED)
+CLIENT_COMMANDS = frozenset((OpenAccount, Deposit, Withdraw, PlaceOrder, CancelOrder, AmendOrder))
 
 
 class OpenOrder:
@@ -99,6 +100,10 @@ class AccountShard:
         protection price: the protection is reference +/- max_slippage_bps.
         """
         kind = type(cmd)
+        # account ids are ints: 1.0 or True would alias account 1 (routing sends odd ids anywhere to be refused)
+        if kind not in CLIENT_COMMANDS or type(cmd.account_id) is not int:
+            return [OrderRejected(getattr(cmd, "request_id", None), getattr(cmd, "account_id", 0),
+                                  int(Reason.MALFORMED_COMMAND))], None
         if kind is PlaceOrder:
             return self._place(cmd, reference_price)
         if kind is CancelOrder:
@@ -107,10 +112,7 @@ class AccountShard:
             return self._amend(cmd)
         if kind is Deposit or kind is Withdraw:
             return self._transfer(cmd), None
-        if kind is OpenAccount:
-            return self._open(cmd), None
-        return [OrderRejected(getattr(cmd, "request_id", None), getattr(cmd, "account_id", 0),
-                              int(Reason.MALFORMED_COMMAND))], None
+        return self._open(cmd), None
 
     @staticmethod
     def _reject(cmd, reason: Reason, order_id: int = 0) -> tuple[list, None]:
@@ -122,7 +124,7 @@ class AccountShard:
         if cmd.account_id in self.ledger.accounts:
             return self._reject(cmd, Reason.ACCOUNT_EXISTS)[0]
         tier = cmd.fee_tier or self.config.default_fee_tier
-        if tier not in self.config.fee_tiers:
+        if type(tier) is not str or tier not in self.config.fee_tiers:
             return self._reject(cmd, Reason.UNKNOWN_FEE_TIER)[0]
         self.ledger.open(cmd.account_id, tier)
         return [AccountOpened(cmd.request_id, cmd.account_id, tier)]
@@ -131,7 +133,7 @@ class AccountShard:
         account = self.ledger.accounts.get(cmd.account_id)
         if account is None:
             return self._reject(cmd, Reason.UNKNOWN_ACCOUNT)[0]
-        asset = self._asset_index.get(cmd.asset)
+        asset = self._asset_index.get(cmd.asset) if type(cmd.asset) is str else None
         if asset is None:
             return self._reject(cmd, Reason.UNKNOWN_ASSET)[0]
         amount = cmd.amount
@@ -156,11 +158,11 @@ class AccountShard:
         account = self.ledger.accounts.get(cmd.account_id)
         if account is None:
             return self._reject(cmd, Reason.UNKNOWN_ACCOUNT)
-        market = self.config.markets.get(cmd.market)
+        market = self.config.markets.get(cmd.market) if type(cmd.market) is str else None
         if market is None:
             return self._reject(cmd, Reason.UNKNOWN_MARKET)
         side, otype, tif, qty, price = cmd.side, cmd.order_type, cmd.tif, cmd.quantity, cmd.price
-        if (side != BUY and side != SELL) or (otype != LIMIT and otype != MARKET) \
+        if not _enum_in(side, BUY, SELL) or not _enum_in(otype, LIMIT, MARKET) \
                 or type(qty) is not int or type(price) is not int or not _enum_in(tif, 1, 4) \
                 or not _enum_in(cmd.stp, 0, 3) or (otype == MARKET and tif == POST_ONLY) \
                 or type(cmd.client_order_id) is not str:
@@ -214,11 +216,14 @@ class AccountShard:
         """Locate the caller's order for cancel/amend (None: ask the market)."""
         if cmd.account_id not in self.ledger.accounts:
             return Reason.UNKNOWN_ACCOUNT
-        if cmd.market not in self.config.markets:
+        if type(cmd.market) is not str or cmd.market not in self.config.markets:
             return Reason.UNKNOWN_MARKET
         order_id = cmd.order_id
-        if not order_id and cmd.client_order_id:
-            order_id = self.ledger.accounts[cmd.account_id].client_ids.get(cmd.client_order_id, 0)
+        client_id = getattr(cmd, "client_order_id", "")     # AmendOrder names its order by id only
+        if not order_id and client_id:
+            if type(client_id) is not str:
+                return Reason.MALFORMED_COMMAND
+            order_id = self.ledger.accounts[cmd.account_id].client_ids.get(client_id, 0)
             if not order_id:
                 return Reason.ORDER_NOT_FOUND
         if not _is_int(order_id) or order_id <= 0:
