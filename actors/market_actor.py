@@ -73,8 +73,8 @@ class MarketActor:
         if self.journal.enabled and any(self.queues.values()):
             try:
                 ray.get_runtime_context().current_actor.resume.remote()
-            except Exception:
-                pass
+            except Exception as exc:   # the next submit re-sends instead
+                log.warning("could not schedule resume: %s", exc)
 
     def _shard_of(self, account_id: int) -> int:
         shard = self._owner.get(account_id)
@@ -90,11 +90,11 @@ class MarketActor:
             self.journal.write([["s", origin, [[r, plain(tag), encode(req)] for r, tag, req in batch]]])
             self._apply(origin, batch)
             self._maybe_crash("market.after_match")
-            for shard, queued in self.queues.items():
-                if queued:
-                    self._kick(shard)
             self.calls += 1
             self._housekeeping()
+        for shard, queued in self.queues.items():   # new pushes, and any left from a restart
+            if queued:
+                self._kick(shard)
         return self.applied_rseq[origin]
 
     def _apply(self, origin: int, batch: list) -> None:

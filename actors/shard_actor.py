@@ -106,8 +106,8 @@ class AccountShardActor:
         if self.journal.enabled and any(self.outbox.values()):
             try:     # re-send what the previous incarnation had not delivered, once we are up
                 ray.get_runtime_context().current_actor.resume.remote()
-            except Exception:   # not running as an actor (direct use in a test)
-                pass
+            except Exception as exc:   # not running as an actor: the next call re-sends instead
+                log.warning("could not schedule resume: %s", exc)
 
     # ---- client commands ----------------------------------------------------------
     async def execute(self, commands: list | bytes) -> bytes:
@@ -120,7 +120,6 @@ class AccountShardActor:
         batch = Batch(asyncio.get_running_loop().create_future(), len(commands))
         results = batch.results
         records: list = []
-        touched: set = set()
         for i, cmd in enumerate(commands):
             key = _request_key(cmd)
             done = shard.results.get(key)
@@ -141,12 +140,12 @@ class AccountShardActor:
             else:
                 pending[key].waiters.append((batch, i))
                 batch.missing += 1
-                touched.add(market)
         self.journal.write([r for r in records if r is not None])
         self._maybe_crash("shard.after_journal")
         self.commands += len(commands)
-        for market in touched:
-            self._kick(market)
+        for market, queued in self.outbox.items():   # new requests, and any left from a restart
+            if queued:
+                self._kick(market)
         self._housekeeping()
         self.busy_s += time.perf_counter() - busy_start
         if batch.missing:
@@ -391,6 +390,10 @@ class AccountShardActor:
 
     def state_hash(self) -> str:
         return digest(self.shard.canonical())
+
+    def canonical(self) -> tuple:
+        """The domain state as canonical tuples (for offline comparison and debugging)."""
+        return self.shard.canonical()
 
 
 def _request_key(cmd) -> tuple:

@@ -167,6 +167,7 @@ class AccountShard:
                 or not _enum_in(cmd.stp, 0, 3) or (otype == MARKET and tif == POST_ONLY) \
                 or type(cmd.client_order_id) is not str:
             return self._reject(cmd, Reason.MALFORMED_COMMAND)
+        side, otype, tif = int(side), int(otype), int(tif)   # IntEnum -> int: state holds plain ints only
         if qty <= 0:
             return self._reject(cmd, Reason.NON_POSITIVE_QUANTITY)
         lots, off_lot = divmod(qty, market.lot_minor)
@@ -208,7 +209,7 @@ class AccountShard:
                                           client_id, cmd.request_id)
         if client_id:
             account.client_ids[client_id] = order_id
-        stp = cmd.stp or int(self.config.default_stp)
+        stp = int(cmd.stp) or int(self.config.default_stp)
         return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET, stp,
                                account.maker_ppm, account.taker_ppm, cmd.ts_ns)
 
