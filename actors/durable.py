@@ -71,12 +71,13 @@ class Journal:
         self.snapshot_seconds_last = time.perf_counter() - started
         self.snapshot_bytes_last = len(payload)
 
-    def recover(self, restore: Callable[[dict], None], replay: Callable[[list], None]) -> dict:
-        """Load the newest intact snapshot, replay the journal after it; return what was done."""
+    def recover(self, restore: Callable[[dict], None], replay: Callable[[list], None], oldest: bool = False) -> dict:
+        """Load the newest intact snapshot (or the oldest, for ``exchange verify``),
+        replay the journal after it; return what was done."""
         started = time.perf_counter()
         if self.store is None:
             return {"snapshot": None, "replayed": 0, "seconds": 0.0}
-        found = self.store.latest_snapshot()
+        found = self.store.oldest_snapshot() if oldest else self.store.latest_snapshot()
         position = 0
         if found is not None:
             position, payload = found

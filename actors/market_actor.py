@@ -47,7 +47,8 @@ log = logging.getLogger("exchange.market")
 
 
 class MarketActor:
-    def __init__(self, config_path: str | None, market: str, data_dir: str | None = None):
+    def __init__(self, config_path: str | None, market: str, data_dir: str | None = None,
+                 from_oldest_snapshot: bool = False):
         self.config = load_config(config_path)
         self.engine = MarketEngine(self.config.markets[market])
         self.name = market
@@ -61,6 +62,7 @@ class MarketActor:
         self.inflight: dict[int, bool] = {s: False for s in range(self.num_shards)}
         self.pushed: dict[int, int] = {s: 0 for s in range(self.num_shards)}  # last seq queued per shard
         self.traded_quantity = 0
+        self.acked: dict[int, int] = {}                  # shard -> last seq it confirmed applying
         self.recent_trades: deque = deque(maxlen=1_000)
         self.stream = EventLog()
         self.requests = 0
@@ -68,9 +70,9 @@ class MarketActor:
         self.crash_point: str | None = None
         self.gc = GcPolicy().install()
         self.journal = Journal.open(data_dir, self.actor_name, self.config.sections.get("durability", {}))
-        self.recovery = self.journal.recover(self._restore, self._replay)
+        self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
         self.started_ns = time.time_ns()
-        if self.journal.enabled and any(self.queues.values()):
+        if self.journal.enabled and any(self.queues.values()) and ray.is_initialized():
             try:
                 ray.get_runtime_context().current_actor.resume.remote()
             except Exception as exc:   # the next submit re-sends instead
@@ -139,6 +141,8 @@ class MarketActor:
 
     async def _push(self, shard: int) -> None:
         try:
+            if shard not in self.acked:              # first push since start: skip what the shard has
+                await self._learn_acked(shard)
             while self.queues[shard]:
                 entries, self.queues[shard] = self.queues[shard], []
                 self.sending[shard] = entries
@@ -146,7 +150,8 @@ class MarketActor:
                 top = (book.best_bid(), book.best_ask())
                 while True:
                     try:
-                        await self._shard(shard).on_market_events.remote(self.name, pack(entries), top)
+                        self.acked[shard] = await self._shard(shard).on_market_events.remote(
+                            self.name, pack(entries), top)
                         break
                     except Exception as exc:   # the shard is restarting: same push again (it de-duplicates)
                         log.warning("push to shard %d failed (%s); retrying", shard, type(exc).__name__)
@@ -157,6 +162,20 @@ class MarketActor:
             self.inflight[shard] = False
             if self.queues[shard]:
                 self._kick(shard)
+
+    async def _learn_acked(self, shard: int) -> None:
+        """Ask a shard which of our events it has applied; drop queued pushes it already has."""
+        while True:
+            try:
+                acked = await self._shard(shard).applied_seq.remote(self.name)
+                break
+            except Exception as exc:
+                log.warning("shard %d unreachable (%s); retrying", shard, type(exc).__name__)
+                self._handles.pop(shard, None)
+                await asyncio.sleep(RETRY_DELAY_S)
+        self.acked[shard] = acked
+        self.queues[shard] = [(tag, events) for tag, events in self.queues[shard]
+                              if not events or events[-1].seq > acked]
 
     async def resume(self) -> bool:
         """After a restart: re-send every push the previous incarnation had not delivered."""
@@ -232,7 +251,7 @@ class MarketActor:
                 "resting_orders": len(book.orders),
                 "best_bid": bid * tick if bid else None, "best_ask": ask * tick if ask else None,
                 "last_price": self.engine.last_price * tick or None, "recovery": self.recovery,
-                "started_ns": self.started_ns, "journal_commits": j.commits,
+                "started_ns": self.started_ns, "pid": os.getpid(), "journal_commits": j.commits,
                 "queued_pushes": sum(len(q) + len(s) for q, s in zip(self.queues.values(), self.sending.values()))}
 
     def state_hash(self) -> str:

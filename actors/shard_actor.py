@@ -79,7 +79,8 @@ class Pending:
 
 
 class AccountShardActor:
-    def __init__(self, config_path: str | None, shard_index: int, data_dir: str | None = None):
+    def __init__(self, config_path: str | None, shard_index: int, data_dir: str | None = None,
+                 from_oldest_snapshot: bool = False):
         self.config = load_config(config_path)
         self.index = shard_index
         self.name = f"shard:{shard_index}"
@@ -101,9 +102,9 @@ class AccountShardActor:
         self.crash_point: str | None = None
         self.gc = GcPolicy().install()
         self.journal = Journal.open(data_dir, self.name, self.config.sections.get("durability", {}))
-        self.recovery = self.journal.recover(self._restore, self._replay)
+        self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
         self.started_ns = time.time_ns()
-        if self.journal.enabled and any(self.outbox.values()):
+        if self.journal.enabled and any(self.outbox.values()) and ray.is_initialized():
             try:     # re-send what the previous incarnation had not delivered, once we are up
                 ray.get_runtime_context().current_actor.resume.remote()
             except Exception as exc:   # not running as an actor: the next call re-sends instead
@@ -275,6 +276,10 @@ class AccountShardActor:
             for order_id in list(itertools.islice(closed, len(closed) - CLOSED_HISTORY)):
                 del closed[order_id]
 
+    def applied_seq(self, market: str) -> int:
+        """The last event seq of ``market`` this shard has applied."""
+        return self.shard.market_seq[market]
+
     def set_index_prices(self, prices: dict[str, int]) -> None:
         """Index price per market in ticks (from the IndexActor)."""
         self.index_ticks.update(prices)
@@ -385,7 +390,7 @@ class AccountShardActor:
         return {"shard": self.index, "accounts": len(self.shard.ledger.accounts), "commands": self.commands,
                 "pending": len(self.pending), "open_orders": len(self.shard.orders),
                 "busy_s": round(self.busy_s, 3), "cpu_s": round(time.process_time(), 3),
-                "recovery": self.recovery, "started_ns": self.started_ns, "journal_commits": j.commits,
+                "recovery": self.recovery, "started_ns": self.started_ns, "pid": os.getpid(), "journal_commits": j.commits,
                 "journal_commit_seconds_total": round(j.commit_seconds_total, 4)}
 
     def state_hash(self) -> str:

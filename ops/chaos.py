@@ -1,0 +1,145 @@
+"""``exchange chaos``: load the exchange while killing its actors, then audit.
+
+While closed-loop senders place and cancel orders, a killer picks a random
+shard or market actor every ``--kill-interval`` seconds and either asks Ray to
+kill it (``ray.kill(actor, no_restart=False)``: Ray restarts it) or SIGKILLs
+its worker process (the OS kills it mid-instruction; Ray restarts it too).
+Each restarted actor recovers from LMDB; clients and peers re-send what was
+not acknowledged. Recovery time is measured from the kill until the actor
+answers again as a new incarnation.
+
+At the end the load stops, the system settles, and the report says:
+``acked_orders`` (order requests whose answer reached a sender),
+``acked_lost`` (of those, how many no shard remembers: must be 0),
+``double_settlements`` (base quantity settled beyond twice the traded
+quantity, over all markets: must be 0), ``conservation_ok`` and the per-asset
+imbalance (must all be 0), ``kills`` and ``recovery_p50_s``/``recovery_max_s``.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import signal
+import statistics
+import tempfile
+import time
+
+import ray
+from tqdm import tqdm
+
+from actors import bootstrap
+from actors.client import ExchangeClient
+from exchange.messages import OrderAccepted
+from exchange.routing import shard_for
+from ops.loadtest import OrderGenerator, fund_accounts
+
+
+async def _wait_new_incarnation(actor, started_ns: int, timeout_s: float = 120) -> float:
+    began = time.monotonic()
+    while time.monotonic() - began < timeout_s:
+        try:
+            stats = await asyncio.wait_for(actor.stats.remote(), 5)
+            if stats["started_ns"] != started_ns:
+                return time.monotonic() - began
+        except Exception:
+            pass
+        await asyncio.sleep(0.05)
+    raise RuntimeError("an actor did not come back after a kill")
+
+
+async def _killer(client: ExchangeClient, stop: asyncio.Event, interval_s: float, rng: random.Random,
+                  recoveries: list, log: list) -> None:
+    actors = [*client.handles.shards, *client.handles.markets.values()]
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), interval_s)
+            return
+        except asyncio.TimeoutError:
+            pass
+        actor = rng.choice(actors)
+        stats = await actor.stats.remote()
+        how = rng.choice(("ray.kill", "SIGKILL"))
+        began = time.monotonic()
+        if how == "ray.kill":
+            ray.kill(actor, no_restart=False)
+        else:
+            os.kill(stats["pid"], signal.SIGKILL)
+        recovered = await _wait_new_incarnation(actor, stats["started_ns"])
+        recoveries.append(recovered)
+        log.append({"actor": stats.get("market", f"shard:{stats.get('shard')}"), "how": how,
+                    "recovery_s": round(time.monotonic() - began, 3)})
+
+
+async def _load(client, gen, stop: asyncio.Event, concurrency: int, batch: int, acked: list, bar) -> None:
+    async def sender() -> None:
+        while not stop.is_set():
+            commands = gen.batch(batch)
+            results = await client.execute_async(commands)
+            gen.observe(commands, results)
+            for cmd, events in zip(commands, results):
+                if any(type(e) is OrderAccepted for e in events):
+                    acked.append((cmd.account_id, cmd.request_id))
+            bar.update(len(commands))
+    await asyncio.gather(*(sender() for _ in range(concurrency)))
+
+
+def _settle(client: ExchangeClient, timeout_s: float = 120) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pending = sum(s["pending"] for s in ray.get([s.stats.remote() for s in client.handles.shards]))
+        audit = client.audit()
+        if audit["consistent"] and not pending:
+            return audit
+        time.sleep(0.2)
+    return client.audit()
+
+
+def run_chaos(args) -> dict:
+    rng = random.Random(args.seed)
+    scratch = None if args.data else tempfile.mkdtemp(prefix="exchange-chaos-")
+    bootstrap.init_ray(address=args.address, num_cpus=args.num_cpus)
+    client = ExchangeClient(bootstrap.create_actors(args.config, data_dir=args.data or scratch),
+                            owns_cluster=not args.address)
+    try:
+        fund_accounts(client, args.accounts, not args.no_progress)
+        gen = OrderGenerator(client, client.config.market_list, args.accounts, args.seed)
+        acked: list = []
+        recoveries: list = []
+        kills: list = []
+        bar = tqdm(desc="chaos", unit="ord", disable=args.no_progress)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            load = asyncio.create_task(_load(client, gen, stop, args.concurrency, args.batch, acked, bar))
+            killer = asyncio.create_task(_killer(client, stop, args.kill_interval, rng, recoveries, kills))
+            await asyncio.sleep(args.duration)
+            stop.set()
+            await asyncio.gather(load, killer)
+        asyncio.run(main())
+        bar.close()
+        audit = _settle(client)
+        found = 0
+        by_shard: dict[int, list] = {}
+        for key in acked:
+            by_shard.setdefault(shard_for(key[0], client.config.shards), []).append(key)
+        for index, keys in by_shard.items():
+            for start in range(0, len(keys), 10_000):
+                found += sum(ray.get(client.handles.shards[index].known_requests.remote(keys[start:start + 10_000])))
+        traded = {s["market"]: s["traded_quantity"] for s in client.market_stats()}
+        applied: dict[str, int] = {}
+        for shard_audit in ray.get([s.audit.remote() for s in client.handles.shards]):
+            for market, quantity in shard_audit["fill_quantity_applied"].items():
+                applied[market] = applied.get(market, 0) + quantity
+        double = sum(abs(applied.get(m, 0) - 2 * q) for m, q in traded.items())
+        return {"duration_s": args.duration, "acked_orders": len(acked), "acked_found": found,
+                "acked_lost": len(acked) - found, "double_settlements": double,
+                "conservation_ok": audit["ok"], "imbalance": audit["imbalance"], "kills": len(recoveries),
+                "recovery_p50_s": round(statistics.median(recoveries), 3) if recoveries else None,
+                "recovery_max_s": round(max(recoveries), 3) if recoveries else None,
+                "trades": sum(s["trades"] for s in client.market_stats()), "kill_log": kills}
+    finally:
+        client.shutdown()
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
