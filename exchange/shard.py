@@ -18,9 +18,9 @@ has already applied, so a repeated delivery changes nothing.
 """
 from __future__ import annotations
 
-from collections import deque
 
 from exchange.config import ExchangeConfig, MarketSpec
+from exchange.dedup import RequestMemory
 from exchange.ledger import Account, Ledger, digest
 from exchange.messages import (AccountOpened, AmendOrder, AmendRequest, BalanceChanged, CancelOrder,
                                CancelRequest, Deposit, Fill, OpenAccount, OrderAccepted, OrderAmended,
@@ -74,9 +74,9 @@ class AccountShard:
         self.orders: dict[int, OpenOrder] = {}
         self.order_seq = 0
         self.market_seq = {name: 0 for name in config.markets}   # last market seq applied
-        self.results: dict[tuple, list] = {}                       # (account, request id) -> events
-        self._result_order: deque = deque()
+        self.results = RequestMemory(config.dedup_window)          # (account, request id) -> events
         self._asset_index = {name: spec.index for name, spec in config.assets.items()}
+        self._default_stp = int(config.default_stp)
 
     # ---- replay protection -------------------------------------------------
     def recall(self, account_id: int, request_id) -> list | None:
@@ -84,13 +84,9 @@ class AccountShard:
         return self.results.get((account_id, request_id))
 
     def remember(self, account_id: int, request_id, events: list) -> None:
-        key = (account_id, request_id)
-        if request_id is None or key in self.results:
+        if request_id is None:
             return                      # no id, nothing to protect (the command was malformed)
-        self.results[key] = events
-        self._result_order.append(key)
-        if len(self._result_order) > self.config.dedup_window:
-            del self.results[self._result_order.popleft()]
+        self.results.remember((account_id, request_id), events)
 
     # ---- client commands -------------------------------------------------------
     def apply_client(self, cmd, reference_price: int | None = None) -> tuple[list, object | None]:
@@ -161,13 +157,16 @@ class AccountShard:
         market = self.config.markets.get(cmd.market) if type(cmd.market) is str else None
         if market is None:
             return self._reject(cmd, Reason.UNKNOWN_MARKET)
-        side, otype, tif, qty, price = cmd.side, cmd.order_type, cmd.tif, cmd.quantity, cmd.price
-        if not _enum_in(side, BUY, SELL) or not _enum_in(otype, LIMIT, MARKET) \
-                or type(qty) is not int or type(price) is not int or not _enum_in(tif, 1, 4) \
-                or not _enum_in(cmd.stp, 0, 3) or (otype == MARKET and tif == POST_ONLY) \
+        side, otype, tif, stp, qty, price = cmd.side, cmd.order_type, cmd.tif, cmd.stp, cmd.quantity, cmd.price
+        if type(side) is not int or type(otype) is not int or type(tif) is not int or type(stp) is not int:
+            if not (_enum_in(side, BUY, SELL) and _enum_in(otype, LIMIT, MARKET) and _enum_in(tif, 1, 4)
+                    and _enum_in(stp, 0, 3)):
+                return self._reject(cmd, Reason.MALFORMED_COMMAND)
+            side, otype, tif, stp = int(side), int(otype), int(tif), int(stp)   # state holds plain ints only
+        if not (BUY <= side <= SELL and LIMIT <= otype <= MARKET and 1 <= tif <= 4 and 0 <= stp <= 3) \
+                or type(qty) is not int or type(price) is not int or (otype == MARKET and tif == POST_ONLY) \
                 or type(cmd.client_order_id) is not str:
             return self._reject(cmd, Reason.MALFORMED_COMMAND)
-        side, otype, tif = int(side), int(otype), int(tif)   # IntEnum -> int: state holds plain ints only
         if qty <= 0:
             return self._reject(cmd, Reason.NON_POSITIVE_QUANTITY)
         lots, off_lot = divmod(qty, market.lot_minor)
@@ -209,7 +208,7 @@ class AccountShard:
                                           client_id, cmd.request_id)
         if client_id:
             account.client_ids[client_id] = order_id
-        stp = int(cmd.stp) or int(self.config.default_stp)
+        stp = stp or self._default_stp
         return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET, stp,
                                account.maker_ppm, account.taker_ppm, cmd.ts_ns)
 

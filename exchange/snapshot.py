@@ -7,8 +7,6 @@ memory, as ints, strs and lists only. A restored object has the same
 """
 from __future__ import annotations
 
-from collections import deque
-
 from exchange.codec import decode_events, encode_events, hashable, plain
 from exchange.config import ExchangeConfig
 from exchange.market import MarketEngine
@@ -30,8 +28,7 @@ def shard_state(shard: AccountShard) -> dict:
         "fees": ledger.fees, "deposited": ledger.deposited, "withdrawn": ledger.withdrawn,
         "orders": [[o.market.name, *(plain(getattr(o, f)) for f in ORDER_FIELDS)]
                    for _, o in sorted(shard.orders.items())],
-        "results": [[plain(key[0]), plain(key[1]), encode_events(shard.results[key])]
-                    for key in shard._result_order],
+        "results": [[plain(key[0]), plain(key[1]), encode_events(events)] for key, events in shard.results.items()],
     }
 
 
@@ -54,11 +51,8 @@ def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
         order.remaining, order.acknowledged, order.amend_extra = (fields["remaining"], fields["acknowledged"],
                                                                   fields["amend_extra"])
         shard.orders[order.order_id] = order
-    shard._result_order = deque()
     for account_id, request_id, events in state["results"]:
-        key = (account_id, hashable(request_id))
-        shard.results[key] = decode_events(events)
-        shard._result_order.append(key)
+        shard.results.remember((account_id, hashable(request_id)), decode_events(events))
     return shard
 
 

@@ -10,8 +10,9 @@ harness), ``fills``, latency percentiles ``p50_us``/``p99_us``/``p999_us``/
 
 Garbage collector: the engine creates no reference cycles on its hot path, so
 the collector only has to find garbage that refcounting already freed. The
-harness freezes the warm-up heap (``gc.freeze()``) and raises the generation-0
-threshold; ``--gc default`` measures the untuned collector for comparison.
+harness applies the engine processes' policy (``actors/gc_policy.py``: warm-up
+heap frozen, automatic collection off, full collection + freeze at idle
+moments); ``--gc default`` measures the untuned collector for comparison.
 
 Usage: python ops/bench/book.py --json [--commands 1000000] [--runs 3] [--seed 7]
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from actors.gc_policy import GcPolicy  # noqa: E402
 from exchange.config import load_config  # noqa: E402
 from exchange.engine import Engine  # noqa: E402
 from exchange.messages import CancelOrder, Deposit, OpenAccount, OrderBooked, PlaceOrder  # noqa: E402
@@ -37,11 +39,9 @@ MARKET = "BTC-USDT"
 
 
 def tune_gc(mode: str) -> None:
-    """Apply the collector policy the engine processes use in production."""
+    """Apply the collector policy the engine processes use (see actors/gc_policy.py)."""
     if mode == "tuned":
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(700, 10, 1_000_000_000)
+        GcPolicy().install()
 
 
 def run_once(commands: int, seed: int, accounts: int, gc_mode: str) -> dict:
@@ -60,9 +60,9 @@ def run_once(commands: int, seed: int, accounts: int, gc_mode: str) -> dict:
     latencies = [0] * commands
     apply = engine.apply
     perf = time.perf_counter_ns
-    BUY, SELL = Side.BUY, Side.SELL
-    LIMIT, MARKET_T = OrderType.LIMIT, OrderType.MARKET
-    GTC, IOC = TimeInForce.GTC, TimeInForce.IOC
+    BUY, SELL = int(Side.BUY), int(Side.SELL)              # decoded wire messages carry plain ints
+    LIMIT, MARKET_T = int(OrderType.LIMIT), int(OrderType.MARKET)
+    GTC, IOC = int(TimeInForce.GTC), int(TimeInForce.IOC)
     fills = 0
     wall0 = perf()
     for i in range(commands):
