@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import deque
 from heapq import heappop, heappush, heapify, nsmallest
 
+from exchange.buckets import BucketMap
 from exchange.orders import BUY, RestingOrder, StpMode
 
 EXPIRE_TAKER = int(StpMode.EXPIRE_TAKER)
@@ -88,7 +89,7 @@ class OrderBook:
     def __init__(self) -> None:
         self.bids = BookSide(-1)
         self.asks = BookSide(1)
-        self.orders: dict[int, RestingOrder] = {}
+        self.orders = BucketMap()            # order id -> RestingOrder
 
     def best_bid(self) -> int | None:
         return self.bids.best()
@@ -164,7 +165,7 @@ class OrderBook:
         """
         opposite = self.asks if side == BUY else self.bids
         levels, heap, sign = opposite.levels, opposite.heap, opposite.sign
-        orders = self.orders
+        buckets = self.orders.buckets
         while qty and heap:
             price = heap[0] * sign
             if (price > limit) if side == BUY else (price < limit):
@@ -181,7 +182,8 @@ class OrderBook:
                     if stp == EXPIRE_TAKER:
                         return qty, True
                     queue.popleft()
-                    del orders[maker.order_id]
+                    oid = maker.order_id
+                    del buckets[(oid >> 10) & 63][oid]
                     level.qty -= open_qty
                     level.count -= 1
                     maker.remaining = 0
@@ -192,7 +194,8 @@ class OrderBook:
                         return qty, True
                 elif open_qty <= qty:
                     queue.popleft()
-                    del orders[maker.order_id]
+                    oid = maker.order_id
+                    del buckets[(oid >> 10) & 63][oid]
                     qty -= open_qty
                     level.qty -= open_qty
                     level.count -= 1

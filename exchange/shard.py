@@ -20,6 +20,7 @@ from __future__ import annotations
 
 
 from exchange.config import ExchangeConfig, MarketSpec
+from exchange.buckets import BucketMap
 from exchange.dedup import RequestMemory
 from exchange.ledger import Account, Ledger, digest
 from exchange.messages import (AccountOpened, AmendOrder, AmendRequest, BalanceChanged, CancelOrder,
@@ -71,7 +72,7 @@ class AccountShard:
         self.config = config
         self.shard_index = shard_index
         self.ledger = Ledger(config)
-        self.orders: dict[int, OpenOrder] = {}
+        self.orders = BucketMap()                                  # order id -> OpenOrder
         self.order_seq = 0
         self.market_seq = {name: 0 for name in config.markets}   # last market seq applied
         self.results = RequestMemory(config.dedup_window)          # (account, request id) -> events
