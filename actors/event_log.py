@@ -23,6 +23,15 @@ class EventLog:
         self.entries.append((self.last, item))
         self._changed.set()
 
+    def extend(self, items: list) -> None:
+        """Append many items and wake waiters once."""
+        if not items:
+            return
+        start = self.last + 1
+        self.entries.extend(zip(range(start, start + len(items)), items))
+        self.last += len(items)
+        self._changed.set()
+
     def after(self, cursor: int, limit: int) -> tuple[list, bool]:
         """Entries with cursor > ``cursor`` (at most ``limit``), and whether some were lost."""
         if cursor >= self.last:

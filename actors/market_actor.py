@@ -102,12 +102,12 @@ class MarketActor:
     def _apply(self, origin: int, batch: list) -> None:
         engine, shard_of, queues = self.engine, self._shard_of, self.queues
         to_others: dict[int, list] = {}
-        publish = self.stream.append
+        published: list = []
         for rseq, tag, request in batch:
             events = engine.handle(request)
             queues[origin].append((tag, events))
+            published.extend(events)
             for event in events:
-                publish(event)
                 if type(event) is Fill:
                     self.recent_trades.append(event)
                     self.traded_quantity += event.quantity
@@ -121,6 +121,7 @@ class MarketActor:
                         to_others.setdefault(shard, []).append(event)
             if events:
                 self.pushed[origin] = events[-1].seq
+        self.stream.extend(published)
         for shard, events in to_others.items():
             queues[shard].append((None, events))
             self.pushed[shard] = events[-1].seq

@@ -72,6 +72,8 @@ class LmdbStore:
                  map_size: int = 16 << 30):
         if durability not in ("sync", "async"):
             raise ValueError(f"durability must be sync or async, not {durability!r}")
+        if keep_snapshots < 1:
+            raise ValueError("keep_snapshots must be at least 1")
         Path(path).mkdir(parents=True, exist_ok=True)
         synced = durability == "sync"
         self.path = str(path)
