@@ -45,7 +45,7 @@ class ExchangeClient:
         self.handles = handles
         self.config = handles.config
         self._owns_cluster = owns_cluster
-        self._prefix = int.from_bytes(os.urandom(4), "big") << 32
+        self._prefix = (int.from_bytes(os.urandom(4), "big") >> 1) << 32   # ids stay within signed 64 bits
         self._counter = itertools.count(1)
 
     # ---- lifecycle --------------------------------------------------------------

@@ -63,9 +63,15 @@ class Journal:
             or time.monotonic() - self.last_snapshot_at >= self.snapshot_interval_s)
 
     def snapshot(self, state: dict) -> None:
+        """Write a snapshot; a failure is logged and retried later (the journal still has everything)."""
         started = time.perf_counter()
-        payload = orjson.dumps(state)
-        self.store.write_snapshot(self.store.last_position(), payload)
+        try:
+            payload = orjson.dumps(state)
+            self.store.write_snapshot(self.store.last_position(), payload)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            log.error("snapshot failed: %s", exc)
+            self.last_snapshot_at = time.monotonic()
+            return
         self.since_snapshot = 0
         self.last_snapshot_at = time.monotonic()
         self.snapshot_seconds_last = time.perf_counter() - started

@@ -139,7 +139,8 @@ class AccountShard:
         if amount <= 0:
             return self._reject(cmd, Reason.NON_POSITIVE_AMOUNT)[0]
         if type(cmd) is Deposit:
-            if account.available[asset] + account.held[asset] + amount > INT64_MAX:
+            if account.available[asset] + account.held[asset] + amount > INT64_MAX \
+                    or self.ledger.deposited[asset] + amount > INT64_MAX:
                 return self._reject(cmd, Reason.VALUE_OUT_OF_RANGE)[0]
             self.ledger.deposit(account, asset, amount)
             delta = amount

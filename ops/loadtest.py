@@ -96,7 +96,7 @@ def fund_accounts(client: ExchangeClient, accounts: int, progress: bool) -> None
         commands.append(OpenAccount(("lt-open", account), 0, account))
         for asset in client.config.asset_list:
             commands.append(Deposit(("lt-fund", account, asset.name), 0, account, asset.name,
-                                    10 ** (asset.scale + 9)))
+                                    10 ** (asset.scale + 6)))   # a million of each: totals stay in int64
     for start in tqdm(range(0, len(commands), 5_000), desc="funding", disable=not progress, unit="batch"):
         client.execute(commands[start:start + 5_000])
 
