@@ -1,7 +1,8 @@
 """An actor's journal: group commit, snapshots on a schedule, recovery.
 
-Records are JSON-able lists written with orjson; a snapshot is one orjson
-document of the actor's whole state. ``recover`` loads the newest intact
+Records are lists written with orjson; messages inside them are encoded by
+``codec.encode_shallow`` as orjson's ``default`` hook, and a snapshot is one
+orjson document of the actor's whole state. ``recover`` loads the newest intact
 snapshot and replays every record after it through the actor's own apply
 code, the same path a live command takes, so replay reaches the same state.
 With no data directory the journal is off (``Journal.disabled()``): nothing is
@@ -18,6 +19,7 @@ from typing import Callable
 import orjson
 
 from actors.storage import LmdbStore
+from exchange.codec import encode_shallow
 
 log = logging.getLogger("exchange.journal")
 
@@ -48,11 +50,11 @@ class Journal:
         return self.store is not None
 
     def write(self, records: list) -> None:
-        """Append records in one synced transaction (no-op when disabled)."""
+        """Append records (lists, or bytes already encoded) in one synced transaction (no-op when disabled)."""
         if self.store is None or not records:
             return
         started = time.perf_counter()
-        self.store.append([orjson.dumps(r) for r in records])
+        self.store.append([r if type(r) is bytes else orjson.dumps(r, default=encode_shallow) for r in records])
         self.commit_seconds_total += time.perf_counter() - started
         self.commits += 1
         self.since_snapshot += len(records)
@@ -66,7 +68,7 @@ class Journal:
         """Write a snapshot; a failure is logged and retried later (the journal still has everything)."""
         started = time.perf_counter()
         try:
-            payload = orjson.dumps(state)
+            payload = orjson.dumps(state, default=encode_shallow)
             self.store.write_snapshot(self.store.last_position(), payload)
         except (TypeError, ValueError, RuntimeError) as exc:
             log.error("snapshot failed: %s", exc)

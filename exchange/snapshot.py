@@ -2,12 +2,14 @@
 
 ``shard_state``/``restore_shard`` and ``market_state``/``restore_market``
 capture everything that ``state_hash`` covers plus the replay-protection
-memory, as ints, strs and lists only. A restored object has the same
+memory, as ints, strs, lists and tuples; the remembered events stay messages,
+which the writer encodes with ``codec.encode_shallow`` as its JSON ``default``
+hook (far faster than converting a million events in Python first). A restored object has the same
 ``canonical()`` (and so the same hash) as the original; tests assert it.
 """
 from __future__ import annotations
 
-from exchange.codec import decode_events, encode_events, hashable, plain
+from exchange.codec import decode_events, hashable, plain
 from exchange.config import ExchangeConfig
 from exchange.market import MarketEngine
 from exchange.orders import RestingOrder
@@ -28,7 +30,7 @@ def shard_state(shard: AccountShard) -> dict:
         "fees": ledger.fees, "deposited": ledger.deposited, "withdrawn": ledger.withdrawn,
         "orders": [[o.market.name, *(plain(getattr(o, f)) for f in ORDER_FIELDS)]
                    for _, o in sorted(shard.orders.items())],
-        "results": [[plain(key[0]), plain(key[1]), encode_events(events)] for key, events in shard.results.items()],
+        "results": [[key[0], key[1], events] for key, events in shard.results.items()],
     }
 
 
