@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--concurrency", type=int, default=8, help="closed loop: concurrent senders")
     load.add_argument("--batch", type=int, default=500, help="closed loop: orders per call")
     load.add_argument("--rate", type=float, default=None, help="open loop: offered orders per second")
+    load.add_argument("--tick-ms", type=float, default=5.0, help="open loop: release due orders every N ms")
     load.add_argument("--seed", type=int, default=7)
     load.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     load.add_argument("--no-durability", action="store_true", help="run without journals (to measure their cost)")

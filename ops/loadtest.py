@@ -2,9 +2,11 @@
 
 Closed loop (default): ``--concurrency`` senders each send ``--batch`` order
 commands in one call, wait for the acknowledgements, and repeat. Open loop
-(``--rate R``): a scheduler releases orders at R per second on their intended
-send times whether or not earlier ones were answered; latency is measured from
-each order's intended send time, so queueing shows (no coordinated omission).
+(``--rate R``): a scheduler releases the orders due every ``--tick-ms``
+(default 5 ms, so Ray's per-call cost is paid per batch) whether or not
+earlier ones were answered; latency is measured from each order's intended
+send time, so queueing and the batching delay both show (no coordinated
+omission).
 
 Order mix (seeded): 75% limit GTC orders around the mid (mostly passive, some
 crossing), 10% IOC orders that cross, 15% cancels of orders the generator saw
@@ -119,7 +121,7 @@ async def closed_loop(client, gen, total, concurrency, batch, latency, bar) -> i
     return rejected
 
 
-async def open_loop(client, gen, total, rate, latency, bar) -> int:
+async def open_loop(client, gen, total, rate, latency, bar, tick_s: float = 0.005) -> int:
     rejected = 0
     tasks: set = set()
     start = time.perf_counter()
@@ -140,7 +142,7 @@ async def open_loop(client, gen, total, rate, latency, bar) -> int:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             sent += due
-        await asyncio.sleep(0.001)
+        await asyncio.sleep(tick_s)
     await asyncio.gather(*tasks)
     return rejected
 
@@ -165,7 +167,7 @@ def run_loadtest(args) -> dict:
         bar = tqdm(total=args.orders, desc="orders", unit="ord", disable=not progress, smoothing=0.1)
         started = time.perf_counter()
         if args.rate:
-            rejected = asyncio.run(open_loop(client, gen, args.orders, args.rate, latency, bar))
+            rejected = asyncio.run(open_loop(client, gen, args.orders, args.rate, latency, bar, getattr(args, "tick_ms", 5.0) / 1000))
         else:
             rejected = asyncio.run(closed_loop(client, gen, args.orders, args.concurrency, args.batch, latency, bar))
         elapsed = time.perf_counter() - started
