@@ -57,6 +57,7 @@ class MarketActor:
         self._handles: dict[int, object] = {}
         self._owner: dict[int, int] = {}
         self.applied_rseq: dict[int, int] = {s: 0 for s in range(self.num_shards)}
+        self.staged: dict[int, list] = {s: [] for s in range(self.num_shards)}   # pushes not yet durable here
         self.queues: dict[int, list] = {s: [] for s in range(self.num_shards)}
         self.sending: dict[int, list] = {s: [] for s in range(self.num_shards)}
         self.inflight: dict[int, bool] = {s: False for s in range(self.num_shards)}
@@ -71,6 +72,8 @@ class MarketActor:
         self.gc = GcPolicy().install()
         self.journal = Journal.open(data_dir, self.actor_name, self.config.sections.get("durability", {}))
         self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
+        self._release(self.engine.seq)                   # everything replayed is durable
+        self.journal.after_commit = self._after_commit
         self.started_ns = time.time_ns()
         if self.journal.enabled and any(self.queues.values()) and ray.is_initialized():
             try:
@@ -89,23 +92,25 @@ class MarketActor:
         """Apply ``[(rseq, tag, request), ...]`` (packed) from shard ``origin``; return the last rseq applied."""
         batch = [entry for entry in unpack(batch) if entry[0] > self.applied_rseq[origin]]
         if batch:
-            self.journal.write([["s", origin, batch]])
             self._apply(origin, batch)
-            self._maybe_crash("market.after_match")
+            upto = self.engine.seq
             self.calls += 1
-            self._housekeeping()
+            self.gc.maybe_collect()
+            await self.journal.commit([["s", origin, batch]])
+            self._maybe_crash("market.after_match")
+            self._release(upto)
         for shard, queued in self.queues.items():   # new pushes, and any left from a restart
             if queued:
                 self._kick(shard)
         return self.applied_rseq[origin]
 
     def _apply(self, origin: int, batch: list) -> None:
-        engine, shard_of, queues = self.engine, self._shard_of, self.queues
+        engine, shard_of, staged = self.engine, self._shard_of, self.staged
         to_others: dict[int, list] = {}
         published: list = []
         for rseq, tag, request in batch:
             events = engine.handle(request)
-            queues[origin].append((tag, events))
+            staged[origin].append((tag, events))
             published.extend(events)
             for event in events:
                 if type(event) is Fill:
@@ -123,10 +128,21 @@ class MarketActor:
                 self.pushed[origin] = events[-1].seq
         self.stream.extend(published)
         for shard, events in to_others.items():
-            queues[shard].append((None, events))
+            staged[shard].append((None, events))
             self.pushed[shard] = events[-1].seq
         self.applied_rseq[origin] = batch[-1][0]
         self.requests += len(batch)
+
+    def _release(self, upto_seq: int) -> None:
+        """Move staged pushes whose events are all at or below ``upto_seq`` (durable) to the queues."""
+        for shard, staged in self.staged.items():
+            count = 0
+            for _, events in staged:
+                if events and events[-1].seq > upto_seq:
+                    break
+                count += 1
+            self.queues[shard].extend(staged[:count])
+            del staged[:count]
 
     # ---- market -> shard links ------------------------------------------------------
     def _shard(self, index: int):
@@ -186,13 +202,12 @@ class MarketActor:
         return True
 
     # ---- durability ------------------------------------------------------------------
-    def _housekeeping(self) -> None:
-        self.gc.maybe_collect()
+    def _after_commit(self) -> None:
         if self.journal.snapshot_due():
             self.journal.snapshot(self._state())
 
     def _state(self) -> dict:
-        queued = {str(s): self.sending[s] + self.queues[s] for s in self.queues}
+        queued = {str(s): self.sending[s] + self.queues[s] + self.staged[s] for s in self.queues}
         return {"market": market_state(self.engine), "applied_rseq": {str(k): v for k, v in self.applied_rseq.items()},
                 "queues": queued, "pushed": {str(k): v for k, v in self.pushed.items()},
                 "traded_quantity": self.traded_quantity}
@@ -211,9 +226,10 @@ class MarketActor:
         origin = record[1]
         self._apply(origin, [(r, hashable(tag), decode(req)) for r, tag, req in record[2]])
 
-    def snapshot_now(self) -> int:
+    async def snapshot_now(self) -> int:
         if not self.journal.enabled:
             return 0
+        await self.journal.drain()
         self.journal.snapshot(self._state())
         return self.journal.store.last_position()
 

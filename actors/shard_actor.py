@@ -88,7 +88,8 @@ class AccountShardActor:
         self.shard = AccountShard(self.config, shard_index)
         names = [m.name for m in self.config.market_list]
         self._handles: dict = {}
-        self.outbox: dict[str, list] = {n: [] for n in names}     # (rseq, tag, request) not yet acknowledged
+        self.staged: dict[str, list] = {n: [] for n in names}     # (rseq, tag, request) not yet durable here
+        self.outbox: dict[str, list] = {n: [] for n in names}     # durable, not yet acknowledged by the market
         self.sending: dict[str, list] = {n: [] for n in names}    # the batch in flight
         self.inflight: dict[str, bool] = {n: False for n in names}
         self.rseq: dict[str, int] = {n: 0 for n in names}
@@ -104,6 +105,10 @@ class AccountShardActor:
         self.gc = GcPolicy().install()
         self.journal = Journal.open(data_dir, self.name, self.config.sections.get("durability", {}))
         self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
+        for market, staged in self.staged.items():       # everything replayed is durable
+            self.outbox[market].extend(staged)
+            staged.clear()
+        self.journal.after_commit = self._after_commit
         self.started_ns = time.time_ns()
         if self.journal.enabled and any(self.outbox.values()) and ray.is_initialized():
             try:     # re-send what the previous incarnation had not delivered, once we are up
@@ -142,17 +147,31 @@ class AccountShardActor:
             else:
                 pending[key].waiters.append((batch, i))
                 batch.missing += 1
-        self.journal.write([r for r in records if r is not None])
-        self._maybe_crash("shard.after_journal")
+        marks = {market: self.rseq[market] for market, staged in self.staged.items() if staged}
         self.commands += len(commands)
+        self.gc.maybe_collect()
+        self.busy_s += time.perf_counter() - busy_start
+        await self.journal.commit([r for r in records if r is not None])
+        self._maybe_crash("shard.after_journal")
+        self._release(marks)
         for market, queued in self.outbox.items():   # new requests, and any left from a restart
             if queued:
                 self._kick(market)
-        self._housekeeping()
-        self.busy_s += time.perf_counter() - busy_start
         if batch.missing:
             return await batch.future
         return results
+
+    def _release(self, marks: dict[str, int]) -> None:
+        """Move staged requests up to ``marks`` (now durable) to the outboxes, in rseq order."""
+        for market, upto in marks.items():
+            staged, outbox = self.staged[market], self.outbox[market]
+            count = 0
+            for rseq, _, _ in staged:
+                if rseq > upto:
+                    break
+                count += 1
+            outbox.extend(staged[:count])
+            del staged[:count]
 
     def _accept(self, cmd, key: tuple, reference: int | None) -> tuple[list, str | None]:
         """Run a client command through the domain; queue its market request if any."""
@@ -166,7 +185,7 @@ class AccountShardActor:
             return events, None
         market = cmd.market
         self.rseq[market] += 1
-        self.outbox[market].append((self.rseq[market], key, request))
+        self.staged[market].append((self.rseq[market], key, request))
         self.pending[key] = Pending(events)
         return events, market
 
@@ -220,14 +239,19 @@ class AccountShardActor:
         """Settle a market's push (events already applied are ignored); journal it; acknowledge."""
         busy_start = time.perf_counter()
         entries = unpack(entries)
-        self._apply_push(market, entries, top)
-        self.journal.write([["p", market, entries, top]])
-        self._housekeeping()
+        completions = self._apply_push(market, entries, top)
+        applied = self.shard.market_seq[market]
+        self.gc.maybe_collect()
         self.busy_s += time.perf_counter() - busy_start
-        return self.shard.market_seq[market]
+        await self.journal.commit([["p", market, entries, top]])
+        for batch, position, events in completions:     # replies leave only once durable
+            batch.fill(position, events)
+        return applied
 
-    def _apply_push(self, market: str, entries: list, top: tuple) -> None:
+    def _apply_push(self, market: str, entries: list, top: tuple) -> list:
+        """Settle a push; return the (batch, position, events) answers it completes."""
         shard, pending = self.shard, self.pending
+        completions: list = []
         apply_market = shard.apply_market
         self.top[market] = tuple(top)
         for tag, events in entries:
@@ -247,8 +271,8 @@ class AccountShardActor:
             events = waiting.events
             events.extend(e for e in produced if _concerns(e, account))
             shard.remember(*tag, events)
-            for batch, position in waiting.waiters:
-                batch.fill(position, events)
+            completions.extend((batch, position, events) for batch, position in waiting.waiters)
+        return completions
 
     def _sides_here(self, fill: Fill) -> int:
         accounts = self.shard.ledger.accounts
@@ -285,14 +309,15 @@ class AccountShardActor:
         self.index_ticks.update(prices)
 
     # ---- durability ------------------------------------------------------------------
-    def _housekeeping(self) -> None:
-        self.gc.maybe_collect()
+    def _after_commit(self) -> None:
+        """Everything queued is durable: the state matches the journal, so a snapshot may be taken."""
         if self.journal.snapshot_due():
             self._maybe_crash("shard.before_snapshot")
             self.journal.snapshot(self._state())
 
     def _state(self) -> dict:
-        queued = [[m, r, tag, req] for m in self.outbox for r, tag, req in self.sending[m] + self.outbox[m]]
+        queued = [[m, r, tag, req] for m in self.outbox
+                  for r, tag, req in self.sending[m] + self.outbox[m] + self.staged[m]]
         return {"shard": shard_state(self.shard), "rseq": self.rseq, "outbox": queued,
                 "pending": [[tag, p.events] for tag, p in self.pending.items()],
                 "top": {m: list(t) for m, t in self.top.items()},
@@ -321,10 +346,11 @@ class AccountShardActor:
         else:
             raise ValueError(f"unknown journal record {kind!r}")
 
-    def snapshot_now(self) -> int:
-        """Write a snapshot at once (operators, tests); return the journal position it covers."""
+    async def snapshot_now(self) -> int:
+        """Write a snapshot now (operators, tests); return the journal position it covers."""
         if not self.journal.enabled:
             return 0
+        await self.journal.drain()
         self.journal.snapshot(self._state())
         return self.journal.store.last_position()
 
