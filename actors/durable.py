@@ -48,6 +48,7 @@ class Journal:
         self.snapshot_seconds_last = 0.0
         self.snapshot_bytes_last = 0
         self._queued: list[bytes] = []
+        self._weight = 0
         self._waiters: list[asyncio.Future] = []
         self._committing = False
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal") if store is not None else None
@@ -76,11 +77,16 @@ class Journal:
         self.commits += 1
         self.since_snapshot += len(records)
 
-    async def commit(self, records: list) -> None:
-        """Make ``records`` durable; concurrent callers share one transaction."""
+    async def commit(self, records: list, weight: int | None = None) -> None:
+        """Make ``records`` durable; concurrent callers share one transaction.
+
+        ``weight`` is how many commands the records stand for (a batch record
+        holds many), counted toward ``snapshot_every``; default one per record.
+        """
         if self.store is None or not records:
             return
         self._queued.extend(r if type(r) is bytes else orjson.dumps(r, default=encode_shallow) for r in records)
+        self._weight += len(records) if weight is None else weight
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._waiters.append(future)
@@ -95,6 +101,7 @@ class Journal:
             while self._queued:
                 batch, self._queued = self._queued, []
                 waiters, self._waiters = self._waiters, []
+                weight, self._weight = self._weight, 0
                 started = time.perf_counter()
                 try:
                     await loop.run_in_executor(self._writer, self.store.append, batch)
@@ -103,7 +110,7 @@ class Journal:
                     os._exit(70)
                 self.commit_seconds_total += time.perf_counter() - started
                 self.commits += 1
-                self.since_snapshot += len(batch)
+                self.since_snapshot += weight
                 for waiter in waiters:
                     waiter.set_result(None)
         finally:
@@ -157,3 +164,33 @@ class Journal:
         if found or replayed:
             log.warning("recovered", extra={"fields": result})
         return result
+
+
+class DurableActor:
+    """What every journaled actor offers besides its own handlers: an operator's
+    snapshot-now and the crash hook the recovery tests use. Needs ``journal``
+    and ``_state()`` on the actor."""
+
+    journal: Journal
+    crash_point: str | None = None
+
+    def _state(self) -> dict:
+        raise NotImplementedError
+
+    async def snapshot_now(self) -> int:
+        """Write a snapshot now (operators, tests); return the journal position it covers."""
+        if not self.journal.enabled:
+            return 0
+        await self.journal.drain()
+        self.journal.snapshot(self._state())
+        return self.journal.store.last_position()
+
+    def arm_crash(self, point: str | None) -> bool:
+        """Test hook: exit the process abruptly the next time ``point`` is reached."""
+        self.crash_point = point
+        return True
+
+    def _maybe_crash(self, point: str) -> None:
+        if self.crash_point == point:
+            os._exit(17)
+

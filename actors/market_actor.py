@@ -30,7 +30,7 @@ from collections import deque
 
 import ray
 
-from actors.durable import Journal
+from actors.durable import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
 from actors.wire import pack, unpack
@@ -46,7 +46,7 @@ RETRY_DELAY_S = 0.2
 log = logging.getLogger("exchange.market")
 
 
-class MarketActor:
+class MarketActor(DurableActor):
     def __init__(self, config_path: str | None, market: str, data_dir: str | None = None,
                  from_oldest_snapshot: bool = False):
         self.config = load_config(config_path)
@@ -68,7 +68,6 @@ class MarketActor:
         self.stream = EventLog()
         self.requests = 0
         self.calls = 0
-        self.crash_point: str | None = None
         self.gc = GcPolicy().install()
         self.journal = Journal.open(data_dir, self.actor_name, self.config.sections.get("durability", {}))
         self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
@@ -225,21 +224,6 @@ class MarketActor:
             raise ValueError(f"unknown journal record {record[0]!r}")
         origin = record[1]
         self._apply(origin, [(r, hashable(tag), decode(req)) for r, tag, req in record[2]])
-
-    async def snapshot_now(self) -> int:
-        if not self.journal.enabled:
-            return 0
-        await self.journal.drain()
-        self.journal.snapshot(self._state())
-        return self.journal.store.last_position()
-
-    def arm_crash(self, point: str | None) -> bool:
-        self.crash_point = point
-        return True
-
-    def _maybe_crash(self, point: str) -> None:
-        if self.crash_point == point:
-            os._exit(17)
 
     # ---- views ----------------------------------------------------------------
     def depth(self, levels: int = 10) -> dict:

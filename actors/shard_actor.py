@@ -18,8 +18,9 @@ so the effect is exactly once:
 - market -> shard: one push per link in flight, re-sent until acknowledged;
   the shard ignores events whose market ``seq`` it has applied.
 
-Journal records: ``["x", command, reference]`` (a client command and the
-reference price used for it), ``["r", key, events]`` (a remembered rejection
+Journal records: ``["b", [record, ...]]`` (one per client batch) holding
+``["x", command, reference]`` (a client command and the reference price used
+for it), ``["r", key, events]`` (a remembered rejection
 of a command that cannot be encoded), ``["p", market, entries, top]`` (a
 market push). Recovery replays them through the same code. Streams and the
 closed-order history are views, not state: they start empty after a restart.
@@ -35,7 +36,7 @@ import time
 import orjson
 import ray
 
-from actors.durable import Journal
+from actors.durable import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
 from actors.wire import pack, unpack
@@ -79,7 +80,7 @@ class Pending:
         self.waiters: list = []
 
 
-class AccountShardActor:
+class AccountShardActor(DurableActor):
     def __init__(self, config_path: str | None, shard_index: int, data_dir: str | None = None,
                  from_oldest_snapshot: bool = False):
         self.config = load_config(config_path)
@@ -101,7 +102,6 @@ class AccountShardActor:
         self.closed: dict[int, object] = {}                       # recent closed orders, for get_order
         self.commands = 0
         self.busy_s = 0.0
-        self.crash_point: str | None = None
         self.gc = GcPolicy().install()
         self.journal = Journal.open(data_dir, self.name, self.config.sections.get("durability", {}))
         self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
@@ -140,7 +140,9 @@ class AccountShardActor:
                 continue
             reference = self._reference(cmd)
             events, market = self._accept(cmd, key, reference)
-            records.append(_command_record(cmd, key, reference, events))
+            record = _command_record(cmd, key, reference, events)
+            if record is not None:
+                records.append(record)
             if market is None:
                 self._publish(events)
                 results[i] = events
@@ -151,7 +153,8 @@ class AccountShardActor:
         self.commands += len(commands)
         self.gc.maybe_collect()
         self.busy_s += time.perf_counter() - busy_start
-        await self.journal.commit([r for r in records if r is not None])
+        if records:     # one journal record for the whole batch: one LMDB put, not hundreds
+            await self.journal.commit([batch_record(records)], weight=len(records))
         self._maybe_crash("shard.after_journal")
         self._release(marks)
         for market, queued in self.outbox.items():   # new requests, and any left from a restart
@@ -335,7 +338,10 @@ class AccountShardActor:
 
     def _replay(self, record: list) -> None:
         kind = record[0]
-        if kind == "x":
+        if kind == "b":
+            for inner in record[1]:
+                self._replay(inner)
+        elif kind == "x":
             cmd = decode(record[1])
             self._accept(cmd, _request_key(cmd), record[2])
         elif kind == "p":
@@ -345,23 +351,6 @@ class AccountShardActor:
             self.shard.remember(record[1][0], hashable(record[1][1]), decode_events(record[2]))
         else:
             raise ValueError(f"unknown journal record {kind!r}")
-
-    async def snapshot_now(self) -> int:
-        """Write a snapshot now (operators, tests); return the journal position it covers."""
-        if not self.journal.enabled:
-            return 0
-        await self.journal.drain()
-        self.journal.snapshot(self._state())
-        return self.journal.store.last_position()
-
-    def arm_crash(self, point: str | None) -> bool:
-        """Test hook: exit the process abruptly the next time ``point`` is reached."""
-        self.crash_point = point
-        return True
-
-    def _maybe_crash(self, point: str) -> None:
-        if self.crash_point == point:
-            os._exit(17)
 
     # ---- queries ---------------------------------------------------------------------
     def exchange_config(self):
@@ -431,6 +420,11 @@ def _request_key(cmd) -> tuple:
         return (cmd[2], cmd[0])
     except (TypeError, IndexError, KeyError):
         return (None, None)
+
+
+def batch_record(records: list[bytes]) -> bytes:
+    """One ``["b", [record, ...]]`` journal record around already-encoded records."""
+    return orjson.dumps(["b", [orjson.Fragment(r) for r in records]])
 
 
 def _command_record(cmd, key: tuple, reference: int | None, events: list) -> bytes | None:

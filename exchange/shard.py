@@ -174,10 +174,8 @@ class AccountShard:
         lots, off_lot = divmod(qty, market.lot_minor)
         if off_lot:
             return self._reject(cmd, Reason.OFF_LOT_QUANTITY)
-        if lots < market.min_lots:
-            return self._reject(cmd, Reason.BELOW_MIN_SIZE)
-        if lots > market.max_lots:
-            return self._reject(cmd, Reason.ABOVE_MAX_SIZE)
+        if not market.min_lots <= lots <= market.max_lots:
+            return self._reject(cmd, _size_reason(market, lots))
         if otype == LIMIT or price:
             if price <= 0:
                 return self._reject(cmd, Reason.NON_POSITIVE_PRICE)
@@ -261,10 +259,8 @@ class AccountShard:
             return self._reject(cmd, Reason.OFF_TICK_PRICE)
         if off_lot:
             return self._reject(cmd, Reason.OFF_LOT_QUANTITY)
-        if lots < market.min_lots:
-            return self._reject(cmd, Reason.BELOW_MIN_SIZE)
-        if lots > market.max_lots:
-            return self._reject(cmd, Reason.ABOVE_MAX_SIZE)
+        if not market.min_lots <= lots <= market.max_lots:
+            return self._reject(cmd, _size_reason(market, lots))
         if found.amend_extra >= 0:
             return self._reject(cmd, Reason.AMEND_IN_PROGRESS)
         # Hold for the worst case of old and new terms (see AmendOrder): a fill
@@ -433,6 +429,10 @@ def protection_price(reference_ticks: int, side: int, slippage_bps: int) -> int:
     if side == BUY:
         return reference_ticks * (10_000 + slippage_bps) // 10_000
     return max(1, -((-reference_ticks * (10_000 - slippage_bps)) // 10_000))
+
+
+def _size_reason(market: MarketSpec, lots: int) -> Reason:
+    return Reason.BELOW_MIN_SIZE if lots < market.min_lots else Reason.ABOVE_MAX_SIZE
 
 
 def _is_int(value) -> bool:

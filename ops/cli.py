@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -78,7 +79,19 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logs.setup(args.log_level)
+    if getattr(args, "json", False):
+        _reserve_stdout_for_json()
     return args.handler(args)
+
+
+def _reserve_stdout_for_json() -> None:
+    """With --json, stdout carries exactly one JSON document. Ray (and its C++
+    core) write worker notices to file descriptor 1, so fd 1 is pointed at
+    stderr and ``print`` writes to a saved copy of the real stdout."""
+    sys.stdout.flush()
+    real = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = os.fdopen(real, "w", buffering=1)
 
 
 def _common(sub: argparse.ArgumentParser) -> None:
