@@ -80,7 +80,7 @@ class ExchangeClient:
         by_shard: dict[int, list[int]] = {}
         shards = self.config.shards
         for i, cmd in enumerate(commands):
-            by_shard.setdefault(shard_for(cmd.account_id, shards), []).append(i)
+            by_shard.setdefault(shard_for(getattr(cmd, "account_id", None), shards), []).append(i)
         return by_shard
 
     def execute_refs(self, commands: list) -> list[tuple[list[int], object]]:

@@ -129,6 +129,9 @@ class AccountShardActor(DurableActor):
         records: list = []
         for i, cmd in enumerate(commands):
             key = _request_key(cmd)
+            if key[1] is None:               # not a command, or no usable request id: changes nothing
+                results[i] = [OrderRejected(None, key[0] or 0, int(Reason.MALFORMED_COMMAND))]
+                continue
             done = shard.results.get(key)
             if done is not None:
                 results[i] = done
@@ -416,10 +419,16 @@ class AccountShardActor(DurableActor):
 
 
 def _request_key(cmd) -> tuple:
-    try:
-        return (cmd[2], cmd[0])
-    except (TypeError, IndexError, KeyError):
+    """(account, request id) of a client command; (None, None) for anything else,
+    or for an id that cannot be a key (so a look-alike tuple never reads another
+    account's remembered answer)."""
+    if type(cmd) not in CLIENT_COMMANDS:
         return (None, None)
+    try:
+        hash(cmd[0])
+    except TypeError:
+        return (None, None)
+    return (cmd[2], cmd[0])
 
 
 def batch_record(records: list[bytes]) -> bytes:

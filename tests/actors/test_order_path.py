@@ -148,3 +148,14 @@ def test_concurrent_random_workload_from_many_clients_conserves_every_asset(clie
             assert book["bids"][0][0] < book["asks"][0][0]
     rejected = [e for _, events in results for e in events if type(e) is OrderRejected]
     assert all(Reason(e.reason) in Reason for e in rejected)
+
+
+def test_malformed_commands_through_ray_are_rejected_and_read_nothing(client):
+    account, _, _ = accounts_on_shards(client, 900)
+    funded(client, account)
+    client.deposit(account, "USDT", "1", request_id="secret-1")
+    look_alike = ("secret-1", 0, account, "USDT", 1)          # a plain tuple, not a command
+    unhashable = PlaceOrder(["list-id"], 0, account, "BTC-USDT", 1, 1, 50_000_000_000, 10_000, 1, "", 0)
+    answers = client.execute([look_alike, unhashable])
+    assert [[type(e).__name__ for e in events] for events in answers] == [["OrderRejected"]] * 2
+    assert all(events[0].reason == Reason.MALFORMED_COMMAND for events in answers)
