@@ -148,15 +148,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0 if summary.get("conservation_ok") else 1
 
 
-def cmd_loadtest(args: argparse.Namespace) -> int:
-    from ops.loadtest import run_loadtest
-    result = run_loadtest(args)
+def _report(args: argparse.Namespace, result: dict, ok: bool) -> int:
+    """Print a result as one JSON document (--json) or aligned key: value lines."""
     if args.json:
         print(json.dumps(result))
     else:
         for key, value in result.items():
             print(f"{key:>24}: {value}")
-    return 0 if result.get("conservation_ok") else 1
+    return 0 if ok else 1
+
+
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    from ops.loadtest import run_loadtest
+    result = run_loadtest(args)
+    return _report(args, result, result.get("conservation_ok", False))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -177,13 +182,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_chaos(args: argparse.Namespace) -> int:
     from ops.chaos import run_chaos
     result = run_chaos(args)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>24}: {value}")
-    ok = result["acked_lost"] == 0 and result["double_settlements"] == 0 and result["conservation_ok"]
-    return 0 if ok else 1
+    return _report(args, result, result["acked_lost"] == 0 and result["double_settlements"] == 0
+                   and result["conservation_ok"])
 
 
 if __name__ == "__main__":
