@@ -41,10 +41,11 @@ RETRY_DELAY_S = 0.2
 
 
 class ExchangeClient:
-    def __init__(self, handles: bootstrap.Handles, owns_cluster: bool = False):
+    def __init__(self, handles: bootstrap.Handles, owns_cluster: bool = False, owns_actors: bool = True):
         self.handles = handles
         self.config = handles.config
         self._owns_cluster = owns_cluster
+        self._owns_actors = owns_actors
         self._prefix = (int.from_bytes(os.urandom(4), "big") >> 1) << 32   # ids stay within signed 64 bits
         self._counter = itertools.count(1)
 
@@ -64,11 +65,13 @@ class ExchangeClient:
     def connect(cls, address: str = "auto") -> "ExchangeClient":
         """Connect to a running exchange (``exchange up``) on the Ray cluster at ``address``."""
         bootstrap.init_ray(address=address)
-        return cls(bootstrap.find_actors())
+        return cls(bootstrap.find_actors(), owns_actors=False)
 
     def shutdown(self) -> None:
-        """Stop the actors this client created and, if it started Ray, Ray too."""
-        bootstrap.destroy_actors(self.handles)
+        """Stop the actors this client created (a connected client leaves the
+        exchange running) and, if it started Ray, Ray too."""
+        if self._owns_actors:
+            bootstrap.destroy_actors(self.handles)
         if self._owns_cluster:
             ray.shutdown()
 
@@ -281,6 +284,11 @@ class ExchangeClient:
 
 
 def _enum(kind, value):
-    if isinstance(value, str):
-        return kind[value.upper()]
-    return kind(value) if not isinstance(value, kind) else value
+    """Accept a member, its number or its name ("buy", "post_only"); refuse anything else clearly."""
+    try:
+        if isinstance(value, str):
+            return kind[value.upper()]
+        return kind(value) if not isinstance(value, kind) else value
+    except (KeyError, ValueError):
+        names = ", ".join(m.name.lower() for m in kind)
+        raise ValueError(f"{value!r} is not a {kind.__name__} (one of: {names})") from None

@@ -159,3 +159,13 @@ def test_malformed_commands_through_ray_are_rejected_and_read_nothing(client):
     answers = client.execute([look_alike, unhashable])
     assert [[type(e).__name__ for e in events] for events in answers] == [["OrderRejected"]] * 2
     assert all(events[0].reason == Reason.MALFORMED_COMMAND for events in answers)
+
+
+def test_connected_client_sees_the_same_exchange_and_leaves_it_running_on_shutdown(client):
+    from actors.client import ExchangeClient
+    account, _, _ = accounts_on_shards(client, 1_100)
+    funded(client, account)
+    other = ExchangeClient.connect()
+    assert other.balances(account) == client.balances(account)
+    other.shutdown()
+    assert client.deposit(account, "BTC", 1).ok                # the actors are still there
