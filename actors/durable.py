@@ -128,20 +128,29 @@ class Journal:
             self.since_snapshot >= self.snapshot_every
             or time.monotonic() - self.last_snapshot_at >= self.snapshot_interval_s)
 
-    def snapshot(self, state: dict) -> None:
-        """Write a snapshot; a failure is logged and retried later (the journal still has everything)."""
+    def snapshot(self, state: dict):
+        """Encode a snapshot now and write it on the writer thread (after any queued
+        commit, before any later one); return the write's future, or None if
+        encoding failed (logged; the journal still has everything, so it is
+        simply tried again later)."""
         started = time.perf_counter()
+        position = self.store.last_position()
         try:
             payload = orjson.dumps(state, default=encode_shallow)
-            self.store.write_snapshot(self.store.last_position(), payload)
-        except (TypeError, ValueError, RuntimeError) as exc:
+        except TypeError as exc:
             log.error("snapshot failed: %s", exc)
             self.last_snapshot_at = time.monotonic()
-            return
+            return None
         self.since_snapshot = 0
         self.last_snapshot_at = time.monotonic()
-        self.snapshot_seconds_last = time.perf_counter() - started
         self.snapshot_bytes_last = len(payload)
+        future = self._writer.submit(self._write_snapshot, position, payload, started)
+        future.add_done_callback(_log_failure)
+        return future
+
+    def _write_snapshot(self, position: int, payload: bytes, started: float) -> None:
+        self.store.write_snapshot(position, payload)
+        self.snapshot_seconds_last = time.perf_counter() - started
 
     def recover(self, restore: Callable[[dict], None], replay: Callable[[list], None], oldest: bool = False) -> dict:
         """Load the newest intact snapshot (or the oldest, for ``exchange verify``),
@@ -182,8 +191,11 @@ class DurableActor:
         if not self.journal.enabled:
             return 0
         await self.journal.drain()
-        self.journal.snapshot(self._state())
-        return self.journal.store.last_position()
+        position = self.journal.store.last_position()
+        written = self.journal.snapshot(self._state())
+        if written is not None:
+            await asyncio.wrap_future(written)
+        return position
 
     def arm_crash(self, point: str | None) -> bool:
         """Test hook: exit the process abruptly the next time ``point`` is reached."""
@@ -193,4 +205,9 @@ class DurableActor:
     def _maybe_crash(self, point: str) -> None:
         if self.crash_point == point:
             os._exit(17)
+
+
+def _log_failure(future) -> None:
+    if future.exception() is not None:
+        log.error("snapshot write failed: %s", future.exception())
 

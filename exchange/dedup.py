@@ -20,7 +20,7 @@ class RequestMemory:
     def __init__(self, window: int):
         self.window = window
         self.buckets: list[dict] = [{} for _ in range(BUCKETS)]
-        self.order: deque = deque()
+        self.order: deque = deque()      # (key, events), oldest first: snapshots copy it as is
 
     @staticmethod
     def _bucket_index(key: tuple) -> int:
@@ -40,15 +40,14 @@ class RequestMemory:
             return
         bucket[key] = events
         order = self.order
-        order.append(key)
+        order.append((key, events))
         if len(order) > self.window:
-            oldest = order.popleft()
+            oldest = order.popleft()[0]
             del self.buckets[self._bucket_index(oldest)][oldest]
 
     def items(self) -> Iterator[tuple[tuple, list]]:
-        """Oldest first."""
-        for key in self.order:
-            yield key, self.get(key)
+        """(key, events), oldest first."""
+        return iter(self.order)
 
     def __len__(self) -> int:
         return len(self.order)

@@ -30,7 +30,7 @@ def shard_state(shard: AccountShard) -> dict:
         "fees": ledger.fees, "deposited": ledger.deposited, "withdrawn": ledger.withdrawn,
         "orders": [[o.market.name, *(plain(getattr(o, f)) for f in ORDER_FIELDS)]
                    for _, o in sorted(shard.orders.items())],
-        "results": [[key[0], key[1], events] for key, events in shard.results.items()],
+        "results": list(shard.results.items()),      # [((account, request id), events), ...]
     }
 
 
@@ -53,7 +53,7 @@ def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
         order.remaining, order.acknowledged, order.amend_extra = (fields["remaining"], fields["acknowledged"],
                                                                   fields["amend_extra"])
         shard.orders[order.order_id] = order
-    for account_id, request_id, events in state["results"]:
+    for (account_id, request_id), events in state["results"]:
         shard.results.remember((account_id, hashable(request_id)), decode_events(events))
     return shard
 
