@@ -37,7 +37,7 @@ log = logging.getLogger("exchange.journal")
 
 
 class Journal:
-    def __init__(self, store, snapshot_every: int = 500_000, snapshot_interval_s: float = 300.0):
+    def __init__(self, store, snapshot_every: int = 200_000, snapshot_interval_s: float = 300.0):
         self.store = store
         self.snapshot_every = snapshot_every
         self.snapshot_interval_s = snapshot_interval_s
@@ -60,7 +60,7 @@ class Journal:
             return cls(None)
         store = LmdbStore(Path(data_dir) / actor_name.replace(":", "-"), settings.get("mode", "sync"),
                           int(settings.get("keep_snapshots", 3)))
-        return cls(store, int(settings.get("snapshot_every", 500_000)),
+        return cls(store, int(settings.get("snapshot_every", 200_000)),
                    float(settings.get("snapshot_interval_s", 300)))
 
     @property

@@ -22,7 +22,7 @@ import time
 
 
 class GcPolicy:
-    def __init__(self, interval_s: float = 10.0):
+    def __init__(self, interval_s: float = 2.0):
         self.interval_s = interval_s
         self.last = time.monotonic()
         self.collections = 0

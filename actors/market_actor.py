@@ -251,7 +251,8 @@ class MarketActor(DurableActor):
                 "resting_orders": len(book.orders),
                 "best_bid": bid * tick if bid else None, "best_ask": ask * tick if ask else None,
                 "last_price": self.engine.last_price * tick or None, "recovery": self.recovery,
-                "started_ns": self.started_ns, "pid": os.getpid(), "journal_commits": j.commits,
+                "started_ns": self.started_ns, "pid": os.getpid(), "gc_collections": self.gc.collections,
+                "gc_pause_s_max": round(self.gc.pause_s_max, 4), "journal_commits": j.commits,
                 "queued_pushes": sum(len(q) + len(s) for q, s in zip(self.queues.values(), self.sending.values()))}
 
     def state_hash(self) -> str:

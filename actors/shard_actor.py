@@ -407,7 +407,8 @@ class AccountShardActor(DurableActor):
         return {"shard": self.index, "accounts": len(self.shard.ledger.accounts), "commands": self.commands,
                 "pending": len(self.pending), "open_orders": len(self.shard.orders),
                 "busy_s": round(self.busy_s, 3), "cpu_s": round(time.process_time(), 3),
-                "recovery": self.recovery, "started_ns": self.started_ns, "pid": os.getpid(), "journal_commits": j.commits,
+                "recovery": self.recovery, "started_ns": self.started_ns, "pid": os.getpid(), "gc_collections": self.gc.collections,
+                "gc_pause_s_max": round(self.gc.pause_s_max, 4), "journal_commits": j.commits,
                 "journal_commit_seconds_total": round(j.commit_seconds_total, 4)}
 
     def state_hash(self) -> str:

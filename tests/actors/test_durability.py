@@ -29,8 +29,8 @@ def cluster():
 def config_path(tmp_path):
     """The default config with snapshots every 40 records, so tests reach them."""
     text = DEFAULT_CONFIG_PATH.read_text()
-    assert "snapshot_every = 500000" in text
-    text = text.replace("snapshot_every = 500000", "snapshot_every = 40")
+    assert "snapshot_every = 200000" in text
+    text = text.replace("snapshot_every = 200000", "snapshot_every = 40")
     path = tmp_path / "config.toml"
     path.write_text(text)
     return str(path)
