@@ -67,12 +67,18 @@ class Journal:
     def enabled(self) -> bool:
         return self.store is not None
 
+    @staticmethod
+    def _encode(records: list) -> list[bytes]:
+        return [r if type(r) is bytes else orjson.dumps(r, default=encode_shallow) for r in records]
+
     def write(self, records: list) -> None:
-        """Append records (lists, or bytes already encoded) in one synced transaction (no-op when disabled)."""
+        """Append records (lists, or bytes already encoded) in one synced transaction, on
+        the caller's thread (no-op when disabled). Actors use ``commit``; this
+        synchronous form is what the journal benchmark times."""
         if self.store is None or not records:
             return
         started = time.perf_counter()
-        self.store.append([r if type(r) is bytes else orjson.dumps(r, default=encode_shallow) for r in records])
+        self.store.append(self._encode(records))
         self.commit_seconds_total += time.perf_counter() - started
         self.commits += 1
         self.since_snapshot += len(records)
@@ -85,7 +91,7 @@ class Journal:
         """
         if self.store is None or not records:
             return
-        self._queued.extend(r if type(r) is bytes else orjson.dumps(r, default=encode_shallow) for r in records)
+        self._queued.extend(self._encode(records))
         self._weight += len(records) if weight is None else weight
         loop = asyncio.get_running_loop()
         future = loop.create_future()

@@ -73,9 +73,6 @@ class IndexActor:
     def index_prices(self) -> dict[str, int]:
         return {asset: index.price for asset, index in self.prices.items()}
 
-    def index_detail(self, asset: str) -> IndexPrice | None:
-        return self.prices.get(asset)
-
     async def run(self, steps: int | None = None) -> None:
         """Step the simulated feed every ``publish_ms`` (forever, or ``steps`` times)."""
         count = 0

@@ -33,6 +33,7 @@ import ray
 from actors.durable import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
+from actors.peers import Peers
 from actors.wire import pack, unpack
 from exchange.codec import decode, decode_events, hashable
 from exchange.config import load_config
@@ -42,7 +43,6 @@ from exchange.messages import Fill
 from exchange.routing import shard_for
 from exchange.snapshot import market_state, restore_market
 
-RETRY_DELAY_S = 0.2
 log = logging.getLogger("exchange.market")
 
 
@@ -54,7 +54,7 @@ class MarketActor(DurableActor):
         self.name = market
         self.actor_name = f"market:{market}"
         self.num_shards = self.config.shards
-        self._handles: dict[int, object] = {}
+        self.shards = Peers("shard:{}")
         self._owner: dict[int, int] = {}
         self.applied_rseq: dict[int, int] = {s: 0 for s in range(self.num_shards)}
         self.staged: dict[int, list] = {s: [] for s in range(self.num_shards)}   # pushes not yet durable here
@@ -144,12 +144,6 @@ class MarketActor(DurableActor):
             del staged[:count]
 
     # ---- market -> shard links ------------------------------------------------------
-    def _shard(self, index: int):
-        handle = self._handles.get(index)
-        if handle is None:
-            handle = self._handles[index] = ray.get_actor(f"shard:{index}")
-        return handle
-
     def _kick(self, shard: int) -> None:
         if not self.inflight[shard] and self.queues[shard]:
             self.inflight[shard] = True
@@ -164,15 +158,8 @@ class MarketActor(DurableActor):
                 self.sending[shard] = entries
                 book = self.engine.book
                 top = (book.best_bid(), book.best_ask())
-                while True:
-                    try:
-                        self.acked[shard] = await self._shard(shard).on_market_events.remote(
-                            self.name, pack(entries), top)
-                        break
-                    except Exception as exc:   # the shard is restarting: same push again (it de-duplicates)
-                        log.warning("push to shard %d failed (%s); retrying", shard, type(exc).__name__)
-                        self._handles.pop(shard, None)
-                        await asyncio.sleep(RETRY_DELAY_S)
+                self.acked[shard] = await self.shards.call(shard, "on_market_events", self.name,
+                                                           pack(entries), top)
                 self.sending[shard] = []
         finally:
             self.inflight[shard] = False
@@ -181,15 +168,7 @@ class MarketActor(DurableActor):
 
     async def _learn_acked(self, shard: int) -> None:
         """Ask a shard which of our events it has applied; drop queued pushes it already has."""
-        while True:
-            try:
-                acked = await self._shard(shard).applied_seq.remote(self.name)
-                break
-            except Exception as exc:
-                log.warning("shard %d unreachable (%s); retrying", shard, type(exc).__name__)
-                self._handles.pop(shard, None)
-                await asyncio.sleep(RETRY_DELAY_S)
-        self.acked[shard] = acked
+        acked = self.acked[shard] = await self.shards.call(shard, "applied_seq", self.name)
         self.queues[shard] = [(tag, events) for tag, events in self.queues[shard]
                               if not events or events[-1].seq > acked]
 

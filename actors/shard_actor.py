@@ -39,6 +39,7 @@ import ray
 from actors.durable import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
+from actors.peers import Peers
 from actors.wire import pack, unpack
 from exchange.codec import decode, decode_events, encode_shallow, hashable
 from exchange.config import load_config
@@ -46,12 +47,11 @@ from exchange.ledger import digest
 from exchange.messages import Fill, OrderClosed, OrderRejected, PlaceOrder
 from exchange.orders import BUY, OrderType
 from exchange.reasons import Reason
-from exchange.shard import CLIENT_COMMANDS, AccountShard
+from exchange.shard import CLIENT_COMMANDS, AccountShard, request_key
 from exchange.snapshot import restore_shard, shard_state
 
 MARKET_ORDER = int(OrderType.MARKET)
 CLOSED_HISTORY = 100_000
-RETRY_DELAY_S = 0.2
 log = logging.getLogger("exchange.shard")
 
 
@@ -88,7 +88,7 @@ class AccountShardActor(DurableActor):
         self.name = f"shard:{shard_index}"
         self.shard = AccountShard(self.config, shard_index)
         names = [m.name for m in self.config.market_list]
-        self._handles: dict = {}
+        self.markets = Peers("market:{}")
         self.staged: dict[str, list] = {n: [] for n in names}     # (rseq, tag, request) not yet durable here
         self.outbox: dict[str, list] = {n: [] for n in names}     # durable, not yet acknowledged by the market
         self.sending: dict[str, list] = {n: [] for n in names}    # the batch in flight
@@ -128,9 +128,9 @@ class AccountShardActor(DurableActor):
         results = batch.results
         records: list = []
         for i, cmd in enumerate(commands):
-            key = _request_key(cmd)
-            if key[1] is None:               # not a command, or no usable request id: changes nothing
-                results[i] = [OrderRejected(None, key[0] or 0, int(Reason.MALFORMED_COMMAND))]
+            key = request_key(cmd)
+            if key is None or key[1] is None:    # not a command, or no usable request id: changes nothing
+                results[i] = [OrderRejected(None, key[0] if key else 0, int(Reason.MALFORMED_COMMAND))]
                 continue
             done = shard.results.get(key)
             if done is not None:
@@ -203,12 +203,6 @@ class AccountShardActor(DurableActor):
         return best if best is not None else self.index_ticks.get(cmd.market)
 
     # ---- shard -> market link ------------------------------------------------------
-    def _market(self, name: str):
-        handle = self._handles.get(name)
-        if handle is None:
-            handle = self._handles[name] = ray.get_actor(f"market:{name}")
-        return handle
-
     def _kick(self, market: str) -> None:
         if not self.inflight[market] and self.outbox[market]:
             self.inflight[market] = True
@@ -219,14 +213,7 @@ class AccountShardActor(DurableActor):
             while self.outbox[market]:
                 batch, self.outbox[market] = self.outbox[market], []
                 self.sending[market] = batch
-                while True:
-                    try:
-                        await self._market(market).submit.remote(self.index, pack(batch))
-                        break
-                    except Exception as exc:   # the market is restarting: same batch again (it de-duplicates)
-                        log.warning("submit to %s failed (%s); retrying", market, type(exc).__name__)
-                        self._handles.pop(market, None)
-                        await asyncio.sleep(RETRY_DELAY_S)
+                await self.markets.call(market, "submit", self.index, pack(batch))   # it drops re-sent rseqs
                 self.sending[market] = []
         finally:
             self.inflight[market] = False
@@ -346,7 +333,7 @@ class AccountShardActor(DurableActor):
                 self._replay(inner)
         elif kind == "x":
             cmd = decode(record[1])
-            self._accept(cmd, _request_key(cmd), record[2])
+            self._accept(cmd, request_key(cmd), record[2])
         elif kind == "p":
             entries = [(hashable(tag), decode_events(events)) for tag, events in record[2]]
             self._apply_push(record[1], entries, tuple(record[3]))
@@ -417,19 +404,6 @@ class AccountShardActor(DurableActor):
     def canonical(self) -> tuple:
         """The domain state as canonical tuples (for offline comparison and debugging)."""
         return self.shard.canonical()
-
-
-def _request_key(cmd) -> tuple:
-    """(account, request id) of a client command; (None, None) for anything else,
-    or for an id that cannot be a key (so a look-alike tuple never reads another
-    account's remembered answer)."""
-    if type(cmd) not in CLIENT_COMMANDS:
-        return (None, None)
-    try:
-        hash(cmd[0])
-    except TypeError:
-        return (None, None)
-    return (cmd[2], cmd[0])
 
 
 def batch_record(records: list[bytes]) -> bytes:

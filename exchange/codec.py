@@ -68,9 +68,5 @@ def encode_shallow(message) -> list:
     return [code, *message]
 
 
-def encode_events(events: list) -> list:
-    return [encode(e) for e in events]
-
-
 def decode_events(data: list) -> list:
     return [decode(d) for d in data]

@@ -19,7 +19,7 @@ from exchange.market import MarketEngine
 from exchange.messages import OrderRejected, PlaceOrder
 from exchange.orders import BUY, OrderType
 from exchange.reasons import Reason
-from exchange.shard import CLIENT_COMMANDS, AccountShard
+from exchange.shard import CLIENT_COMMANDS, AccountShard, request_key
 
 MARKET = int(OrderType.MARKET)
 
@@ -35,14 +35,11 @@ class Engine:
     def apply(self, command) -> list:
         """Apply one command and return every event it produced, in order."""
         shard = self.shard
-        if type(command) in CLIENT_COMMANDS:
-            request_id, account_id = command[0], command[2]   # every client command starts so
-        else:       # not a command: no id to remember it by (a look-alike tuple must not take one)
-            request_id = account_id = None
-        try:
-            previous = shard.results.get((account_id, request_id))
-        except TypeError:   # an unhashable id: malformed, and nothing to remember it by
-            return [OrderRejected(request_id, account_id, int(Reason.MALFORMED_COMMAND))]
+        key = request_key(command)
+        if key is None and type(command) in CLIENT_COMMANDS:   # an unhashable id: nothing to remember it by
+            return [OrderRejected(command[0], command[2], int(Reason.MALFORMED_COMMAND))]
+        account_id, request_id = key or (None, None)   # not a command: apply_client rejects it
+        previous = shard.results.get((account_id, request_id))
         if previous is not None:
             return previous
         reference = None

@@ -38,6 +38,20 @@ REJECTED = int(CloseReason.REJECTED)
 CLIENT_COMMANDS = frozenset((OpenAccount, Deposit, Withdraw, PlaceOrder, CancelOrder, AmendOrder))
 
 
+def request_key(command) -> tuple | None:
+    """``(account_id, request_id)`` of a client command, its replay-protection key;
+    None for anything that is not a client command or whose id cannot be a key
+    (so a look-alike tuple never reads another account's remembered answer)."""
+    if type(command) not in CLIENT_COMMANDS:
+        return None
+    key = (command[2], command[0])      # every client command starts (request_id, ts_ns, account_id)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 class OpenOrder:
     """The shard's record of an order it funded: what is held and why."""
 
