@@ -15,6 +15,14 @@ TYPE_CODES: dict[type, int] = {
     m.SubmitOrder: 20, m.CancelRequest: 21, m.AmendRequest: 22,
     m.AccountOpened: 40, m.BalanceChanged: 41, m.OrderAccepted: 42, m.OrderRejected: 43, m.Fill: 44,
     m.OrderBooked: 45, m.OrderClosed: 46, m.OrderAmended: 47, m.RequestRejected: 48,
+    # margin and lending (issue 6)
+    m.EnableMargin: 60, m.TransferMargin: 61, m.Borrow: 62, m.Repay: 63, m.PlaceMarginOrder: 64,
+    m.SupplyToPool: 65, m.WithdrawFromPool: 66, m.StartLiquidation: 67, m.LiquidationStep: 68,
+    m.CoverShortfall: 69, m.FinishLiquidation: 70,
+    m.PoolRequest: 80,
+    m.Borrowed: 90, m.Repaid: 91, m.Supplied: 92, m.SupplyWithdrawn: 93, m.LendingRefused: 94,
+    m.InterestAccrued: 95, m.MarginTransferred: 96, m.MarginEnabled: 97, m.MarginLevelChanged: 98,
+    m.LiquidationUpdate: 99,
 }
 TYPES_BY_CODE = {code: kind for kind, code in TYPE_CODES.items()}
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exchange.lending import RateCurve
+from exchange.margin_rules import DISABLED, MarginRules, RulesError, parse_margin_rules, parse_rate_curves
 from exchange.money import MoneyFormatError, parse_decimal, INT64_MAX
 from exchange.orders import StpMode
 
@@ -79,6 +81,8 @@ class ExchangeConfig:
     shards: int
     dedup_window: int
     sections: dict[str, Any] = field(default_factory=dict)  # other sections, for later layers
+    margin: MarginRules = DISABLED                            # [margin]: lines and borrow limits
+    lending: dict[str, RateCurve] = field(default_factory=dict)   # [lending.<ASSET>]: lendable assets
 
     @property
     def asset_list(self) -> list[AssetSpec]:
@@ -146,9 +150,14 @@ def parse_config(raw: dict[str, Any], file: str = "<config>") -> ExchangeConfig:
         raise ConfigError(file, "exchange.default_stp", f"unknown mode {stp_name!r}") from None
     shards = reader.integer(engine, "exchange.shards", 1, 1024, default=2)
     window = reader.integer(engine, "exchange.dedup_window", 1, 10**8, default=1_000_000)
-    known = {"assets", "fee_tiers", "markets", "exchange"}
+    try:
+        margin = parse_margin_rules(raw.get("margin", {}), markets)
+        lending = parse_rate_curves(raw.get("lending", {}), assets)
+    except RulesError as exc:
+        raise ConfigError(file, str(exc).split(":")[0], str(exc)) from None
+    known = {"assets", "fee_tiers", "markets", "exchange", "margin", "lending"}
     return ExchangeConfig(assets, markets, tiers, default_tier, stp, shards, window,
-                          {k: v for k, v in raw.items() if k not in known})
+                          {k: v for k, v in raw.items() if k not in known}, margin, lending)
 
 
 def _parse_market(reader: "_Reader", name: str, index: int, section: dict, assets: dict) -> MarketSpec:

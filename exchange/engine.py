@@ -10,16 +10,24 @@ randomness), so the same commands always give the same events and the same
 
 A repeated ``(account_id, request_id)`` returns the original events and changes
 nothing (within ``dedup_window`` requests).
+
+Margin and lending run here too: a ``LendingEngine`` answers the shard's pool
+requests, and requests that answers call for (``AccountShard.followups``)
+are run until none is left. Margin commands are valued at the index prices
+set with ``set_index_prices`` (the IndexActor's job under Ray).
 """
 from __future__ import annotations
 
+from collections import deque
+
 from exchange.config import ExchangeConfig
 from exchange.ledger import digest
+from exchange.lending import LendingEngine
 from exchange.market import MarketEngine
-from exchange.messages import OrderRejected, PlaceOrder
+from exchange.messages import LENDING, POOL_ACCRUE, OrderRejected, PlaceMarginOrder, PlaceOrder, PoolRequest
 from exchange.orders import BUY, OrderType
 from exchange.reasons import Reason
-from exchange.shard import CLIENT_COMMANDS, AccountShard, request_key
+from exchange.shard import CLIENT_COMMANDS, MARGIN_COMMANDS, AccountShard, link_of, request_key
 
 MARKET = int(OrderType.MARKET)
 
@@ -31,6 +39,19 @@ class Engine:
         self.config = config
         self.shard = AccountShard(config)
         self.markets = {spec.name: MarketEngine(spec) for spec in config.market_list}
+        self.lending = LendingEngine(config.lending)
+        self.prices: tuple = (0,) * len(config.assets)     # index price per asset index
+
+    def set_index_prices(self, prices: dict[str, int]) -> None:
+        """Index prices by asset name, in quote minor units per whole unit."""
+        updated = list(self.prices)
+        for name, price in prices.items():
+            updated[self.config.assets[name].index] = price
+        self.prices = tuple(updated)
+
+    def accrue(self, ts_ns: int) -> list:
+        """Turn the lending pools' hour to ``ts_ns`` (what the pool actor's clock does)."""
+        return self._run([(LENDING, PoolRequest(POOL_ACCRUE, 0, "", "", 0, 0, ts_ns))], [])
 
     def apply(self, command) -> list:
         """Apply one command and return every event it produced, in order."""
@@ -43,17 +64,30 @@ class Engine:
         if previous is not None:
             return previous
         reference = None
-        if type(command) is PlaceOrder and command.order_type == MARKET and not command.price:
+        kind = type(command)
+        if (kind is PlaceOrder or kind is PlaceMarginOrder) and command.order_type == MARKET and not command.price:
             market = self.markets.get(command.market) if type(command.market) is str else None
             if market is not None:
                 book = market.book
                 reference = book.best_ask() if command.side == BUY else book.best_bid()
+        if kind in MARGIN_COMMANDS:
+            reference = (reference, self.prices)
         events, request = shard.apply_client(command, reference)
-        if request is not None:
-            apply_market = shard.apply_market
-            for event in self.markets[command.market].handle(request):
-                events.extend(apply_market(event))
+        requests = [] if request is None else [(link_of(command, request), request)]
+        self._run(requests + shard.take_followups(), events)
         shard.remember(account_id, request_id, events)
+        return events
+
+    def _run(self, requests: list, events: list) -> list:
+        """Send requests to markets / pools, apply what comes back, and every follow-up."""
+        shard = self.shard
+        queue = deque(requests)
+        while queue:
+            link, request = queue.popleft()
+            peer = self.lending if link == LENDING else self.markets[link]
+            for event in peer.handle(request):
+                events.extend(shard.apply_market(event))
+                queue.extend(shard.take_followups())
         return events
 
     # ---- views ------------------------------------------------------------------
@@ -65,15 +99,19 @@ class Engine:
         return {a.name: (account.available[a.index], account.held[a.index]) for a in self.config.asset_list}
 
     def conservation(self) -> dict[str, int]:
-        """Per asset: balances + fee account - (deposits - withdrawals). All zero when sound."""
-        ledger = self.shard.ledger
-        totals = ledger.totals()
-        return {a.name: totals[a.index] - (ledger.deposited[a.index] - ledger.withdrawn[a.index])
+        """Per asset: balances + fee account + margin books + pool cash - (deposits -
+        withdrawals + insurance fund credits). All zero when sound."""
+        ledger, fund_in = self.shard.ledger, self.shard.margin.fund_in
+        totals = self.shard.totals()
+        cash = self.lending.cash()
+        return {a.name: totals[a.index] + cash.get(a.name, 0)
+                - (ledger.deposited[a.index] - ledger.withdrawn[a.index] + fund_in[a.index])
                 for a in self.config.asset_list}
 
     def check_invariants(self) -> None:
         """Assert every self-check of the shard and the books, and conservation."""
         self.shard.check_invariants()
+        self.lending.check_invariants()
         for market in self.markets.values():
             market.check_invariants()
         bad = {k: v for k, v in self.conservation().items() if v}
@@ -81,4 +119,5 @@ class Engine:
 
     def state_hash(self) -> str:
         """A stable digest of balances, open orders, books and sequences."""
-        return digest(self.shard.canonical(), tuple(m.canonical() for _, m in sorted(self.markets.items())))
+        return digest(self.shard.canonical(), tuple(m.canonical() for _, m in sorted(self.markets.items())),
+                      self.lending.canonical())

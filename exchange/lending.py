@@ -1,5 +1,5 @@
-"""Lending-pool arithmetic (groundwork for issue 6): the kinked borrow-rate
-curve and the hourly cumulative interest index. Pure integers.
+"""Lending pools: the kinked borrow-rate curve, the hourly cumulative interest
+index, and ``LendingEngine``, the pools the LendingPoolActor runs. Pure integers.
 
 Rates are parts per million per year. The curve is the one lending protocols
 use, with utilization U in ppm:
@@ -15,12 +15,30 @@ hour counts as a whole hour, and the rate in force is read again at the start
 of every hour. Accrual is O(1) per pool: a cumulative index (scaled by
 ``INDEX_SCALE``) grows by ``rate / HOURS_PER_YEAR`` each hour; a borrower's
 debt is its scaled principal times the index, rounded up.
+
+A started hour counts whole at both ends: a pool keeps ``prev_index`` (the
+index when the current hour began) and a borrow's scaled principal is taken
+at it, so the hour of the borrow is charged at once; the next hour's growth
+is charged when that hour starts. The rate for an hour is read at its start
+from the utilization then (borrowed / (cash + borrowed)).
+
+``LendingEngine.handle(PoolRequest) -> [event]`` serves shards the way a
+market engine does (events carry ``market="lending"`` and a ``seq``): borrow
+(refused whole, ``POOL_INSUFFICIENT_LIQUIDITY``, when cash cannot cover it),
+repay (interest first, then principal; only what is owed is taken, the rest
+is handed back), supply and withdraw (shares of the pool's value: cash plus
+debt minus the exchange's reserve), and accrue (turn the hour). Loans are
+kept per borrower ``(account, book)``; the pool's ``borrowed_scaled`` is always
+the sum of its loans' scaled principals (``check_invariants``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exchange.messages import (LENDING, POOL_ACCRUE, POOL_BORROW, POOL_REPAY, POOL_SUPPLY, POOL_WITHDRAW, Borrowed,
+                               InterestAccrued, LendingRefused, PoolRequest, Repaid, Supplied, SupplyWithdrawn)
 from exchange.money import PPM
+from exchange.reasons import Reason
 
 HOURS_PER_YEAR = 8_760
 HOUR_NS = 3_600 * 1_000_000_000
@@ -79,3 +97,215 @@ def scaled_principal(amount: int, index: int) -> int:
 def debt_of(scaled: int, index: int) -> int:
     """A scaled balance's debt at ``index`` (rounded up: the borrower owes it)."""
     return -((-scaled * index) // INDEX_SCALE)
+
+
+class Pool:
+    """One asset's pool: cash, loans by borrower, supplier shares, the exchange's reserve."""
+
+    __slots__ = ("asset", "curve", "cash", "borrowed_scaled", "principal_total", "index", "prev_index", "hour",
+                 "rate_ppm", "loans", "shares", "total_shares", "reserve", "interest_total")
+
+    def __init__(self, asset: str, curve: RateCurve):
+        self.asset = asset
+        self.curve = curve
+        self.cash = 0                     # tokens in the pool
+        self.borrowed_scaled = 0          # sum of the loans' scaled principals
+        self.principal_total = 0          # sum of the loans' principals
+        self.index = INDEX_SCALE          # borrow index including the current hour
+        self.prev_index = INDEX_SCALE     # borrow index when the current hour began
+        self.hour = -1                    # the current hour (-1: never used)
+        self.rate_ppm = 0                 # borrow rate in force for the current hour
+        self.loans: dict[tuple, list] = {}     # (account, book) -> [scaled, principal]
+        self.shares: dict[int, int] = {}       # supplier account -> shares
+        self.total_shares = 0
+        self.reserve = 0                  # the exchange's part of accrued interest (reserve factor)
+        self.interest_total = 0           # all interest accrued (reporting)
+
+    @property
+    def borrowed(self) -> int:
+        return debt_of(self.borrowed_scaled, self.index)
+
+    def utilization(self) -> int:
+        borrowed = self.borrowed
+        return utilization_ppm(borrowed, self.cash + borrowed)
+
+    def supplier_value(self) -> int:
+        """What the suppliers' shares are worth together: cash + debt - reserve."""
+        return max(0, self.cash + self.borrowed - self.reserve)
+
+    def accrue_to(self, hour: int) -> bool:
+        """Turn the hour(s) up to ``hour``; return whether the index moved on."""
+        if hour <= self.hour:
+            return False
+        if self.hour < 0:
+            self.hour = hour - 1
+        while self.hour < hour:     # each hour re-reads the rate at its start
+            self.hour += 1
+            before = self.borrowed
+            self.rate_ppm = self.curve.borrow_rate_ppm(utilization_ppm(before, self.cash + before))
+            self.prev_index = self.index
+            self.index = grow_index(self.index, self.rate_ppm)
+            interest = self.borrowed - before
+            self.interest_total += interest
+            self.reserve += interest * self.curve.reserve_factor_ppm // PPM
+        return True
+
+    def loan(self, key: tuple) -> list:
+        return self.loans.get(key) or [0, 0]
+
+    def owed(self, key: tuple) -> int:
+        return debt_of(self.loan(key)[0], self.index)
+
+    def canonical(self) -> tuple:
+        return (self.asset, self.cash, self.borrowed_scaled, self.principal_total, self.index, self.prev_index,
+                self.hour, self.rate_ppm, tuple(sorted((k, tuple(v)) for k, v in self.loans.items())),
+                tuple(sorted(self.shares.items())), self.total_shares, self.reserve, self.interest_total)
+
+    def check_invariants(self) -> None:
+        assert self.cash >= 0 and self.reserve >= 0, f"pool {self.asset}: negative cash or reserve"
+        assert self.borrowed_scaled == sum(v[0] for v in self.loans.values()), f"pool {self.asset}: scaled sum"
+        assert self.principal_total == sum(v[1] for v in self.loans.values()), f"pool {self.asset}: principal sum"
+        assert self.total_shares == sum(self.shares.values()), f"pool {self.asset}: shares sum"
+        assert all(v[0] > 0 and v[1] >= 0 for v in self.loans.values()), f"pool {self.asset}: empty loan kept"
+        assert self.index >= self.prev_index >= INDEX_SCALE, f"pool {self.asset}: index went down"
+
+
+class LendingEngine:
+    """Every lendable asset's pool; ``handle(request) -> [event]`` with a per-engine ``seq``."""
+
+    __slots__ = ("pools", "seq", "name")
+
+    def __init__(self, curves: dict[str, RateCurve]):
+        self.pools = {asset: Pool(asset, curve) for asset, curve in sorted(curves.items())}
+        self.seq = 0
+        self.name = LENDING
+
+    def handle(self, r: PoolRequest) -> list:
+        """Apply one shard request. Refusals (``LendingRefused``): UNKNOWN_ASSET,
+        NON_POSITIVE_AMOUNT, POOL_INSUFFICIENT_LIQUIDITY, NO_SUPPLY."""
+        if type(r) is not PoolRequest:
+            raise TypeError(f"lending cannot handle {type(r).__name__}")
+        events: list = []
+        if r.kind == POOL_ACCRUE:
+            for pool in self.pools.values():
+                self._accrue(pool, r.ts_ns, events)
+            return events
+        pool = self.pools.get(r.asset)
+        if pool is None:
+            return self._refuse(r, Reason.UNKNOWN_ASSET, events)
+        self._accrue(pool, r.ts_ns, events)
+        if r.amount <= 0:
+            return self._refuse(r, Reason.NON_POSITIVE_AMOUNT, events)
+        handler = {POOL_BORROW: self._borrow, POOL_REPAY: self._repay, POOL_SUPPLY: self._supply,
+                   POOL_WITHDRAW: self._withdraw}.get(r.kind)
+        if handler is None:
+            return self._refuse(r, Reason.MALFORMED_COMMAND, events)
+        return handler(pool, r, events)
+
+    def _next(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def _accrue(self, pool: Pool, ts_ns: int, events: list) -> None:
+        if pool.accrue_to(hour_of(ts_ns)):
+            u = pool.utilization()
+            events.append(InterestAccrued(LENDING, self._next(), ts_ns, 0, pool.asset, pool.hour, pool.index,
+                                          pool.rate_ppm, pool.curve.supply_rate_ppm(u), u))
+
+    def _refuse(self, r: PoolRequest, reason: Reason, events: list) -> list:
+        events.append(LendingRefused(LENDING, self._next(), r.ts_ns, r.account_id, r.book, r.asset, r.ref, r.kind,
+                                     r.amount, int(reason)))
+        return events
+
+    def _borrow(self, pool: Pool, r: PoolRequest, events: list) -> list:
+        if r.amount > pool.cash:
+            return self._refuse(r, Reason.POOL_INSUFFICIENT_LIQUIDITY, events)
+        key = (r.account_id, r.book)
+        loan = pool.loans.setdefault(key, [0, 0])
+        scaled = scaled_principal(r.amount, pool.prev_index)     # the started hour is charged at once
+        loan[0] += scaled
+        loan[1] += r.amount
+        pool.borrowed_scaled += scaled
+        pool.principal_total += r.amount
+        pool.cash -= r.amount
+        events.append(Borrowed(LENDING, self._next(), r.ts_ns, r.account_id, r.book, r.asset, r.ref, r.amount,
+                               loan[0], loan[1], pool.index))
+        return events
+
+    def _repay(self, pool: Pool, r: PoolRequest, events: list) -> list:
+        key = (r.account_id, r.book)
+        loan = pool.loans.get(key)
+        owed = debt_of(loan[0], pool.index) if loan else 0
+        taken = min(r.amount, owed)
+        interest = min(taken, max(0, owed - loan[1])) if loan else 0
+        if loan:
+            scaled = loan[0] if taken == owed else taken * INDEX_SCALE // pool.index   # never more than paid for
+            principal = taken - interest
+            loan[0] -= scaled
+            loan[1] -= principal
+            pool.borrowed_scaled -= scaled
+            pool.principal_total -= principal
+            pool.cash += taken
+            if not loan[0]:
+                pool.principal_total -= loan[1]      # nothing owed: no principal can remain
+                loan[1] = 0
+                del pool.loans[key]
+        after = pool.loans.get(key) or [0, 0]
+        events.append(Repaid(LENDING, self._next(), r.ts_ns, r.account_id, r.book, r.asset, r.ref, r.amount, taken,
+                             interest, after[0], after[1], pool.index))
+        return events
+
+    def _supply(self, pool: Pool, r: PoolRequest, events: list) -> list:
+        value = pool.supplier_value()
+        minted = r.amount if not pool.total_shares or not value else r.amount * pool.total_shares // value
+        pool.shares[r.account_id] = pool.shares.get(r.account_id, 0) + minted
+        pool.total_shares += minted
+        pool.cash += r.amount
+        events.append(Supplied(LENDING, self._next(), r.ts_ns, r.account_id, r.asset, r.ref, r.amount,
+                               pool.shares[r.account_id]))
+        return events
+
+    def _withdraw(self, pool: Pool, r: PoolRequest, events: list) -> list:
+        held = pool.shares.get(r.account_id, 0)
+        value = pool.supplier_value()
+        burned = -((-r.amount * pool.total_shares) // value) if value else 0     # ceil: against the withdrawer
+        if not held or not value or burned > held:
+            return self._refuse(r, Reason.NO_SUPPLY, events)
+        if r.amount > pool.cash:
+            return self._refuse(r, Reason.POOL_INSUFFICIENT_LIQUIDITY, events)
+        pool.shares[r.account_id] = held - burned
+        if not pool.shares[r.account_id]:
+            del pool.shares[r.account_id]
+        pool.total_shares -= burned
+        pool.cash -= r.amount
+        events.append(SupplyWithdrawn(LENDING, self._next(), r.ts_ns, r.account_id, r.asset, r.ref, r.amount,
+                                      pool.shares.get(r.account_id, 0)))
+        return events
+
+    # ---- views and self-checks ------------------------------------------------
+    def supplier_balance(self, account_id: int, asset: str) -> int:
+        """What an account's supply is worth now (floor)."""
+        pool = self.pools[asset]
+        shares = pool.shares.get(account_id, 0)
+        return shares * pool.supplier_value() // pool.total_shares if shares else 0
+
+    def cash(self) -> dict[str, int]:
+        return {asset: pool.cash for asset, pool in self.pools.items()}
+
+    def view(self) -> dict:
+        out = {}
+        for asset, p in self.pools.items():
+            u = p.utilization()
+            out[asset] = {"cash": p.cash, "borrowed": p.borrowed, "principal": p.principal_total,
+                          "supplied": p.cash + p.borrowed, "utilization_ppm": u, "borrow_rate_ppm": p.rate_ppm,
+                          "supply_rate_ppm": p.curve.supply_rate_ppm(u), "index": p.index, "hour": p.hour,
+                          "reserve": p.reserve, "interest_total": p.interest_total, "loans": len(p.loans),
+                          "suppliers": len(p.shares)}
+        return out
+
+    def check_invariants(self) -> None:
+        for pool in self.pools.values():
+            pool.check_invariants()
+
+    def canonical(self) -> tuple:
+        return (self.seq, tuple(p.canonical() for p in self.pools.values()))

@@ -205,6 +205,261 @@ class RequestRejected(NamedTuple):
     reason: int
 
 
+# ---- margin trading and lending (issue 6) ------------------------------------
+# ``market`` on a margin command names the margin book: "" is the account's
+# cross-margin book, a market name its isolated book for that market.
+
+class EnableMargin(NamedTuple):
+    """Open margin trading for an account (seed 001: the user agrees to the risk
+    terms). ``user_level``/``leverage_tier`` pick the borrow-limit row and column."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    user_level: str = ""        # "" = config default
+    leverage_tier: str = ""     # "" = config default
+
+
+class TransferMargin(NamedTuple):
+    """Move ``amount`` between the spot account and a margin book, atomically.
+    ``to_margin`` True: spot -> margin; False: margin -> spot (refused under the initial line)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    asset: str
+    amount: int
+    to_margin: bool = True
+    market: str = ""
+
+
+class Borrow(NamedTuple):
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    asset: str
+    amount: int
+    market: str = ""
+
+
+class Repay(NamedTuple):
+    """Repay up to ``amount`` (interest first, then principal); only what is owed is taken."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    asset: str
+    amount: int
+    market: str = ""
+
+
+class PlaceMarginOrder(NamedTuple):
+    """A spot order funded from a margin book. ``isolated`` picks the market's
+    isolated book instead of the cross book; ``auto_borrow`` borrows what the
+    hold lacks; ``auto_repay`` repays debt in the asset the order acquires."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    side: int
+    order_type: int
+    price: int
+    quantity: int
+    tif: int = 1
+    isolated: bool = False
+    auto_borrow: bool = True
+    auto_repay: bool = True
+    client_order_id: str = ""
+
+
+class SupplyToPool(NamedTuple):
+    """Lend ``amount`` of the spot balance to the asset's pool (earns the supply rate)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    asset: str
+    amount: int
+
+
+class WithdrawFromPool(NamedTuple):
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    asset: str
+    amount: int
+
+
+# Sent by the LiquidatorActor (it owns these request ids).
+
+class StartLiquidation(NamedTuple):
+    """Take a margin book over if it is at or under the liquidation line at ``prices``."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str                 # the margin book
+    prices: tuple               # index price per asset index (quote minor per whole unit; 0 = unknown)
+
+
+class LiquidationStep(NamedTuple):
+    """Place one IOC order in ``trade_market`` that sells collateral for the debt
+    asset (or buys back a borrowed base), limit = index -/+ ``step`` x step width."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    trade_market: str
+    step: int
+    prices: tuple
+
+
+class CoverShortfall(NamedTuple):
+    """Credit ``amount`` from the insurance fund to a book in liquidation and repay with it."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    asset: str
+    amount: int
+
+
+class FinishLiquidation(NamedTuple):
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+
+
+# ---- shard -> lending pool requests ------------------------------------------
+
+class PoolRequest(NamedTuple):
+    kind: int                   # POOL_BORROW / POOL_REPAY / POOL_SUPPLY / POOL_WITHDRAW / POOL_ACCRUE
+    account_id: int
+    book: str                   # margin book ("" cross, or market) for borrow/repay
+    asset: str
+    ref: int                    # the shard's reference (matches the answer to what waits for it)
+    amount: int
+    ts_ns: int
+
+
+POOL_BORROW, POOL_REPAY, POOL_SUPPLY, POOL_WITHDRAW, POOL_ACCRUE = 1, 2, 3, 4, 5
+LENDING = "lending"             # the pool's link name: its events carry market="lending"
+
+
+# ---- lending pool events (market="lending", seq per pool actor) ----------------
+
+class Borrowed(NamedTuple):
+    market: str
+    seq: int
+    ts_ns: int
+    account_id: int
+    book: str
+    asset: str
+    ref: int
+    amount: int
+    scaled: int                 # the loan's debt shares after the borrow
+    principal: int              # the loan's principal after the borrow
+    index: int                  # the pool's borrow index now
+
+
+class Repaid(NamedTuple):
+    market: str
+    seq: int
+    ts_ns: int
+    account_id: int
+    book: str
+    asset: str
+    ref: int
+    offered: int
+    taken: int                  # what was owed at most; offered - taken goes back
+    interest: int               # the part of ``taken`` that paid interest
+    scaled: int
+    principal: int
+    index: int
+
+
+class Supplied(NamedTuple):
+    market: str
+    seq: int
+    ts_ns: int
+    account_id: int
+    asset: str
+    ref: int
+    amount: int
+    shares: int                 # the supplier's shares after
+
+
+class SupplyWithdrawn(NamedTuple):
+    market: str
+    seq: int
+    ts_ns: int
+    account_id: int
+    asset: str
+    ref: int
+    amount: int
+    shares: int
+
+
+class LendingRefused(NamedTuple):
+    market: str
+    seq: int
+    ts_ns: int
+    account_id: int
+    book: str
+    asset: str
+    ref: int
+    kind: int
+    amount: int
+    reason: int
+
+
+class InterestAccrued(NamedTuple):
+    """The pool's hour turned: a new borrow index (to every shard: account_id 0)."""
+    market: str
+    seq: int
+    ts_ns: int
+    account_id: int             # always 0: for everyone
+    asset: str
+    hour: int
+    index: int
+    borrow_rate_ppm: int        # in force for this hour
+    supply_rate_ppm: int
+    utilization_ppm: int
+
+
+# ---- margin events to the account ----------------------------------------------
+
+class MarginTransferred(NamedTuple):
+    request_id: int | str
+    account_id: int
+    market: str
+    asset: str
+    amount: int                 # + into the margin book, - out of it
+    margin_available: int
+    spot_available: int
+
+
+class MarginEnabled(NamedTuple):
+    request_id: int | str
+    account_id: int
+    user_level: str
+    leverage_tier: str
+
+
+class MarginLevelChanged(NamedTuple):
+    """A notification on the account's stream: the book's level crossed a line.
+    ``zone``: 0 healthy, 1 warning, 2 margin call, 3 liquidation."""
+    account_id: int
+    market: str
+    zone: int
+    level_ppm: int
+
+
+class LiquidationUpdate(NamedTuple):
+    """The liquidator's progress on a book (started, step, shortfall covered, finished)."""
+    request_id: int | str
+    account_id: int
+    market: str
+    stage: str
+    level_ppm: int              # margin level when the stage was reached (0 = no debt)
+    detail: tuple = ()
+
 def _reduce(message):
     return (type(message), tuple(message))
 
@@ -214,5 +469,8 @@ def _reduce(message):
 # boundaries by the hundred thousand per second, so this matters.
 for _cls in (OpenAccount, Deposit, Withdraw, PlaceOrder, CancelOrder, AmendOrder, SubmitOrder, CancelRequest,
              AmendRequest, AccountOpened, BalanceChanged, OrderAccepted, OrderRejected, Fill, OrderBooked,
-             OrderClosed, OrderAmended, RequestRejected):
+             OrderClosed, OrderAmended, RequestRejected, EnableMargin, TransferMargin, Borrow, Repay,
+             PlaceMarginOrder, SupplyToPool, WithdrawFromPool, StartLiquidation, LiquidationStep, CoverShortfall,
+             FinishLiquidation, PoolRequest, Borrowed, Repaid, Supplied, SupplyWithdrawn, LendingRefused,
+             InterestAccrued, MarginTransferred, MarginEnabled, MarginLevelChanged, LiquidationUpdate):
     _cls.__reduce__ = _reduce

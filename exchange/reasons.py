@@ -29,6 +29,20 @@ class Reason(IntEnum):
     VALUE_OUT_OF_RANGE = 114
     # 2xx: balances and pre-trade risk
     INSUFFICIENT_BALANCE = 200
+    # 4xx: margin trading and lending
+    MARGIN_NOT_ENABLED = 400          # the account has not enabled margin, or the market has no margin trading
+    MARGIN_ALREADY_ENABLED = 401
+    UNKNOWN_USER_LEVEL = 402
+    UNKNOWN_LEVERAGE_TIER = 403
+    ABOVE_BORROW_LIMIT = 404          # the borrow would exceed the user level / leverage tier limit
+    POOL_INSUFFICIENT_LIQUIDITY = 405  # the pool cannot cover the whole borrow or withdrawal
+    BELOW_INITIAL_MARGIN_LEVEL = 406  # a transfer out would leave the margin level under the initial line
+    NO_INDEX_PRICE = 407              # a price the margin check needs is not known yet
+    NOTHING_OWED = 408                # repay with no debt in that asset
+    ACCOUNT_IN_LIQUIDATION = 409      # the liquidator has taken this margin account over
+    NOT_BELOW_LIQUIDATION_LINE = 410  # a liquidation was asked for an account that is healthy
+    NOT_IN_LIQUIDATION = 411
+    NO_SUPPLY = 412                   # withdraw from a pool more than the account supplied
     # 3xx: matching and order management
     POST_ONLY_WOULD_TAKE = 300
     FOK_CANNOT_FILL = 301

@@ -15,6 +15,14 @@ fee did not use. Fees go to this shard's share of the fee account.
 
 A shard applies each market's events in ``seq`` order and ignores a ``seq`` it
 has already applied, so a repeated delivery changes nothing.
+
+Margin (issue 6): ``self.margin`` (``exchange.margin.MarginDesk``) owns the
+margin books; a margin order is an ``OpenOrder`` whose ``book`` names the
+margin book it holds and settles against instead of the spot account. Pool
+requests (``PoolRequest``) go to the lending link (``LENDING``) the way order
+requests go to a market. Some answers call for another request (the order a
+borrow was for, a repay after a margin order closes): those are queued in
+``followups`` and the caller sends them on behalf of the same request.
 """
 from __future__ import annotations
 
@@ -23,10 +31,14 @@ from exchange.config import ExchangeConfig, MarketSpec
 from exchange.buckets import BucketMap
 from exchange.dedup import RequestMemory
 from exchange.ledger import Account, Ledger, digest
-from exchange.messages import (AccountOpened, AmendOrder, AmendRequest, BalanceChanged, CancelOrder,
-                               CancelRequest, Deposit, Fill, OpenAccount, OrderAccepted, OrderAmended,
-                               OrderBooked, OrderClosed, OrderRejected, PlaceOrder, RequestRejected,
-                               SubmitOrder, Withdraw)
+from exchange.margin import MarginDesk
+from exchange.liquidation import LiquidationCommands
+from exchange.messages import (LENDING, POOL_BORROW, AccountOpened, AmendOrder, AmendRequest, BalanceChanged, Borrow, Borrowed,
+                               CancelOrder, CancelRequest, CoverShortfall, Deposit, EnableMargin, Fill,
+                               FinishLiquidation, LiquidationStep, OpenAccount, OrderAccepted, OrderAmended,
+                               OrderBooked, OrderClosed, OrderRejected, PlaceMarginOrder, PlaceOrder, PoolRequest, Repay,
+                               RequestRejected, StartLiquidation, SubmitOrder, SupplyToPool, TransferMargin,
+                               Withdraw, WithdrawFromPool)
 from exchange.money import INT64_MAX, PPM
 from exchange.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.reasons import CloseReason, Reason
@@ -35,7 +47,12 @@ ORDER_ID_SHARD_BITS = 10          # order id = local sequence << 10 | shard inde
 MARKET, LIMIT = int(OrderType.MARKET), int(OrderType.LIMIT)
 POST_ONLY = int(TimeInForce.POST_ONLY)
 REJECTED = int(CloseReason.REJECTED)
-CLIENT_COMMANDS = frozenset((OpenAccount, Deposit, Withdraw, PlaceOrder, CancelOrder, AmendOrder))
+SPOT_COMMANDS = (OpenAccount, Deposit, Withdraw, PlaceOrder, CancelOrder, AmendOrder)
+MARGIN_COMMANDS = frozenset((EnableMargin, TransferMargin, Borrow, Repay, PlaceMarginOrder, SupplyToPool,
+                             WithdrawFromPool, StartLiquidation, LiquidationStep, CoverShortfall,
+                             FinishLiquidation))
+PRICED_COMMANDS = frozenset((TransferMargin, Borrow, PlaceMarginOrder, StartLiquidation))  # valued at index prices
+CLIENT_COMMANDS = frozenset(SPOT_COMMANDS) | MARGIN_COMMANDS
 
 
 def request_key(command) -> tuple | None:
@@ -56,9 +73,10 @@ class OpenOrder:
     """The shard's record of an order it funded: what is held and why."""
 
     __slots__ = ("order_id", "account_id", "market", "side", "price", "total", "remaining", "per_lot",
-                 "held", "client_order_id", "request_id", "acknowledged", "amend_extra")
+                 "held", "client_order_id", "request_id", "acknowledged", "amend_extra", "book", "auto_repay")
 
-    def __init__(self, order_id, account_id, market, side, price, total, per_lot, held, client_order_id, request_id):
+    def __init__(self, order_id, account_id, market, side, price, total, per_lot, held, client_order_id, request_id,
+                 book: str | None = None, auto_repay: bool = False):
         self.order_id = order_id
         self.account_id = account_id
         self.market = market            # MarketSpec
@@ -72,11 +90,13 @@ class OpenOrder:
         self.request_id = request_id
         self.acknowledged = False
         self.amend_extra = -1           # >= 0 while an amend is in flight
+        self.book = book                # None: spot; else the margin book ("" cross, or the market)
+        self.auto_repay = auto_repay    # margin: repay debt in what the order acquires when it closes
 
     def canonical(self) -> tuple:
         return (self.order_id, self.account_id, self.market.name, self.side, self.price, self.total,
                 self.remaining, self.per_lot, self.held, self.client_order_id, str(self.request_id),
-                self.acknowledged, self.amend_extra)
+                self.acknowledged, self.amend_extra, self.book, self.auto_repay)
 
 
 class AccountShard:
@@ -89,6 +109,10 @@ class AccountShard:
         self.orders = BucketMap()                                  # order id -> OpenOrder
         self.order_seq = 0
         self.market_seq = {name: 0 for name in config.markets}   # last market seq applied
+        self.market_seq[LENDING] = 0
+        self.margin = MarginDesk(config, self.ledger)
+        self.followups = self.margin.followups                     # (link, request) to send next
+        self.liquidation = LiquidationCommands(self)
         self.results = RequestMemory(config.dedup_window)          # (account, request id) -> events
         self._asset_index = {name: spec.index for name, spec in config.assets.items()}
         self._default_stp = int(config.default_stp)
@@ -104,13 +128,18 @@ class AccountShard:
         self.results.remember((account_id, request_id), events)
 
     # ---- client commands -------------------------------------------------------
-    def apply_client(self, cmd, reference_price: int | None = None) -> tuple[list, object | None]:
-        """Apply a client command. Return (events, market request or None).
+    def apply_client(self, cmd, reference_price=None) -> tuple[list, object | None]:
+        """Apply a client command. Return (events, market or pool request or None).
 
         ``reference_price`` (ticks) prices a market order that carries no
         protection price: the protection is reference +/- max_slippage_bps.
+        For margin commands it is ``(ticks or None, prices)``: the index price
+        of every asset (quote minor per whole unit, by asset index) that
+        margin levels and borrow limits are valued at.
         """
         kind = type(cmd)
+        if kind in MARGIN_COMMANDS and type(cmd.account_id) is int:
+            return self._apply_margin(cmd, reference_price)
         # account ids are ints: 1.0 or True would alias account 1 (routing sends odd ids anywhere to be refused)
         if kind not in CLIENT_COMMANDS or type(cmd.account_id) is not int:
             return [OrderRejected(getattr(cmd, "request_id", None), getattr(cmd, "account_id", 0),
@@ -166,65 +195,128 @@ class AccountShard:
         return [BalanceChanged(cmd.request_id, cmd.account_id, cmd.asset, delta,
                                account.available[asset], account.held[asset])]
 
-    def _place(self, cmd: PlaceOrder, reference_price: int | None) -> tuple[list, object | None]:
+    def _apply_margin(self, cmd, reference) -> tuple[list, object | None]:
+        ticks, prices = reference if type(reference) is tuple and len(reference) == 2 else (None, ())
+        kind, margin = type(cmd), self.margin
+        if kind is PlaceMarginOrder:
+            return self._place_margin(cmd, ticks, prices)
+        if kind is TransferMargin:
+            return margin.transfer(cmd, prices), None
+        if kind is Borrow:
+            return margin.borrow(cmd, prices)
+        if kind is Repay:
+            return margin.repay(cmd)
+        if kind is SupplyToPool:
+            return margin.supply(cmd)
+        if kind is WithdrawFromPool:
+            return margin.withdraw_supply(cmd)
+        if kind is EnableMargin:
+            return margin.enable(cmd), None
+        return self.liquidation.apply(cmd)
+
+    def _place(self, cmd, reference_price: int | None, book=None) -> tuple[list, object | None]:
+        """Validate, hold and forward an order; ``book`` funds it from a margin book."""
+        terms = self._order_terms(cmd, reference_price)
+        if type(terms) is not tuple:
+            return self._reject(cmd, terms)
+        return self._fund_order(cmd, terms, book)
+
+    def _order_terms(self, cmd, reference_price: int | None):
+        """(account, market, side, ticks, lots, otype, tif, stp) of a valid order, or a Reason."""
         account = self.ledger.accounts.get(cmd.account_id)
         if account is None:
-            return self._reject(cmd, Reason.UNKNOWN_ACCOUNT)
+            return Reason.UNKNOWN_ACCOUNT
         market = self.config.markets.get(cmd.market) if type(cmd.market) is str else None
         if market is None:
-            return self._reject(cmd, Reason.UNKNOWN_MARKET)
-        side, otype, tif, stp, qty, price = cmd.side, cmd.order_type, cmd.tif, cmd.stp, cmd.quantity, cmd.price
+            return Reason.UNKNOWN_MARKET
+        side, otype, tif, qty, price = cmd.side, cmd.order_type, cmd.tif, cmd.quantity, cmd.price
+        stp = getattr(cmd, "stp", 0)
         if type(side) is not int or type(otype) is not int or type(tif) is not int or type(stp) is not int:
             if not (_enum_in(side, BUY, SELL) and _enum_in(otype, LIMIT, MARKET) and _enum_in(tif, 1, 4)
                     and _enum_in(stp, 0, 3)):
-                return self._reject(cmd, Reason.MALFORMED_COMMAND)
+                return Reason.MALFORMED_COMMAND
             side, otype, tif, stp = int(side), int(otype), int(tif), int(stp)   # state holds plain ints only
         if not (BUY <= side <= SELL and LIMIT <= otype <= MARKET and 1 <= tif <= 4 and 0 <= stp <= 3) \
                 or type(qty) is not int or type(price) is not int or (otype == MARKET and tif == POST_ONLY) \
                 or type(cmd.client_order_id) is not str:
-            return self._reject(cmd, Reason.MALFORMED_COMMAND)
+            return Reason.MALFORMED_COMMAND
         if qty <= 0:
-            return self._reject(cmd, Reason.NON_POSITIVE_QUANTITY)
+            return Reason.NON_POSITIVE_QUANTITY
         lots, off_lot = divmod(qty, market.lot_minor)
         if off_lot:
-            return self._reject(cmd, Reason.OFF_LOT_QUANTITY)
+            return Reason.OFF_LOT_QUANTITY
         if not market.min_lots <= lots <= market.max_lots:
-            return self._reject(cmd, _size_reason(market, lots))
+            return _size_reason(market, lots)
         if otype == LIMIT or price:
             if price <= 0:
-                return self._reject(cmd, Reason.NON_POSITIVE_PRICE)
+                return Reason.NON_POSITIVE_PRICE
             ticks, off_tick = divmod(price, market.tick_minor)
             if off_tick:
-                return self._reject(cmd, Reason.OFF_TICK_PRICE)
+                return Reason.OFF_TICK_PRICE
         elif reference_price is None:
-            return self._reject(cmd, Reason.NO_LIQUIDITY)
+            return Reason.NO_LIQUIDITY
         else:
             ticks = protection_price(reference_price, side, market.max_slippage_bps)
         if ticks * lots * market.quote_per_tick_lot * 2 > INT64_MAX:
-            return self._reject(cmd, Reason.VALUE_OUT_OF_RANGE)
-        client_id = cmd.client_order_id
-        if client_id and client_id in account.client_ids:
-            return self._reject(cmd, Reason.DUPLICATE_CLIENT_ORDER_ID)
+            return Reason.VALUE_OUT_OF_RANGE
+        if cmd.client_order_id and cmd.client_order_id in account.client_ids:
+            return Reason.DUPLICATE_CLIENT_ORDER_ID
+        return account, market, side, ticks, lots, otype, tif, stp
+
+    @staticmethod
+    def _hold_terms(terms: tuple) -> tuple[int, int, int]:
+        """(asset index, per-lot hold, total hold) of validated order terms."""
+        account, market, side, ticks, lots = terms[:5]
         if side == BUY:
-            asset = market.quote.index
             per_lot = buy_hold_per_lot(market, ticks, account.taker_ppm)
-        else:
-            asset = market.base.index
-            per_lot = market.lot_minor
-        need = lots * per_lot
-        if account.available[asset] < need:
+            return market.quote.index, per_lot, lots * per_lot
+        return market.base.index, market.lot_minor, lots * market.lot_minor
+
+    def _fund_order(self, cmd, terms: tuple, book=None, auto_repay: bool = False) -> tuple[list, object | None]:
+        """Hold the order's funds (from the spot account, or ``book``) and build its request."""
+        account, market, side, ticks, lots, otype, tif, stp = terms
+        asset, per_lot, need = self._hold_terms(terms)
+        wallet = account if book is None else book
+        if wallet.available[asset] < need:
             return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)
-        account.available[asset] -= need
-        account.held[asset] += need
+        wallet.available[asset] -= need
+        wallet.held[asset] += need
         self.order_seq += 1
         order_id = (self.order_seq << ORDER_ID_SHARD_BITS) | self.shard_index
+        client_id = cmd.client_order_id
         self.orders[order_id] = OpenOrder(order_id, cmd.account_id, market, side, ticks, lots, per_lot, need,
-                                          client_id, cmd.request_id)
+                                          client_id, cmd.request_id, None if book is None else book.market,
+                                          auto_repay)
         if client_id:
             account.client_ids[client_id] = order_id
         stp = stp or self._default_stp
         return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET, stp,
                                account.maker_ppm, account.taker_ppm, cmd.ts_ns)
+
+    def _place_margin(self, cmd: PlaceMarginOrder, reference_ticks, prices) -> tuple[list, object | None]:
+        """A margin order: hold from the book; borrow what it lacks first (auto-borrow)."""
+        if type(cmd.isolated) is not bool or type(cmd.auto_borrow) is not bool or type(cmd.auto_repay) is not bool:
+            return self._reject(cmd, Reason.MALFORMED_COMMAND)
+        if type(cmd.market) is str and cmd.market in self.config.markets \
+                and cmd.market not in self.config.margin.markets:
+            return self._reject(cmd, Reason.MARGIN_NOT_ENABLED)
+        terms = self._order_terms(cmd, reference_ticks)
+        if type(terms) is not tuple:
+            return self._reject(cmd, terms)
+        book = self.margin._open_book(_BookOf(cmd), create=True)
+        if isinstance(book, Reason):
+            return self._reject(cmd, book)
+        asset, _, need = self._hold_terms(terms)
+        lacking = need - book.available[asset]
+        if lacking <= 0:
+            return self._fund_order(cmd, terms, book, cmd.auto_repay)
+        if not cmd.auto_borrow:
+            return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)
+        reason = self.margin.check_borrow(book, asset, lacking, prices)
+        if reason is not None:
+            return self._reject(cmd, reason)
+        return [], self.margin.pool_request(POOL_BORROW, book.account_id, book.market, asset, lacking, cmd.ts_ns,
+                                            ("order", cmd, reference_ticks))
 
     def _find(self, cmd) -> OpenOrder | Reason | None:
         """Locate the caller's order for cancel/amend (None: ask the market)."""
@@ -267,6 +359,7 @@ class AccountShard:
         if found is None:   # not ours: let the market answer NOT_OWNER / ORDER_NOT_FOUND
             return [], AmendRequest(cmd.request_id, cmd.order_id, cmd.account_id, 0, 0, 0, cmd.ts_ns)
         market, account = found.market, self.ledger.accounts[cmd.account_id]
+        wallet = self._wallet(found)
         ticks, off_tick = divmod(cmd.price, market.tick_minor) if cmd.price else (found.price, 0)
         lots, off_lot = divmod(cmd.quantity, market.lot_minor) if cmd.quantity else (found.total, 0)
         if off_tick:
@@ -287,10 +380,10 @@ class AccountShard:
             per_lot = found.per_lot
         filled = found.total - found.remaining
         extra = max(0, (lots - filled) * per_lot - found.held)
-        if account.available[asset] < extra:
+        if wallet.available[asset] < extra:
             return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)
-        account.available[asset] -= extra
-        account.held[asset] += extra
+        wallet.available[asset] -= extra
+        wallet.held[asset] += extra
         found.held += extra
         found.amend_extra = extra
         return [], AmendRequest(cmd.request_id, found.order_id, cmd.account_id,
@@ -307,6 +400,8 @@ class AccountShard:
         if event.seq <= market_seq[event.market]:
             return []
         market_seq[event.market] = event.seq
+        if event.market == LENDING:
+            return self._apply_pool(event)
         kind = type(event)
         if kind is Fill:
             return self._settle(event)
@@ -324,6 +419,28 @@ class AccountShard:
                 record.amend_extra = -1
             return [OrderRejected(event.request_id, event.account_id, event.reason, event.order_id)]
         raise TypeError(f"shard cannot apply {kind.__name__}")
+
+    def _apply_pool(self, event) -> list:
+        events, waiting = self.margin.apply_pool(event)
+        if waiting is not None and waiting[0] == "order":     # the borrow an order waited for
+            cmd, reference = waiting[1], waiting[2]
+            if type(event) is not Borrowed:
+                return [OrderRejected(cmd.request_id, cmd.account_id, event.reason)]
+            terms = self._order_terms(cmd, reference)
+            if type(terms) is not tuple:
+                return [*events, OrderRejected(cmd.request_id, cmd.account_id, int(terms))]
+            book = self.margin.book(cmd.account_id, event.book)
+            rejected, request = self._fund_order(cmd, terms, book, cmd.auto_repay)
+            if request is not None:
+                self.followups.append((cmd.market, request))
+            return [*events, *rejected]
+        return events
+
+    def _wallet(self, record: OpenOrder):
+        """Where an order's funds are: the spot account, or its margin book."""
+        if record.book is None:
+            return self.ledger.accounts[record.account_id]
+        return self.margin.books[(record.account_id, record.book)]
 
     def _acknowledge(self, record: OpenOrder, events: list) -> list:
         if record.acknowledged:
@@ -348,7 +465,7 @@ class AccountShard:
 
     def _settle_side(self, record: OpenOrder, fill: Fill, fee: int) -> None:
         market = record.market
-        account = self.ledger.accounts[record.account_id]
+        account = self._wallet(record)
         lots = fill.quantity // market.lot_minor
         notional = (fill.price // market.tick_minor) * lots * market.quote_per_tick_lot
         used = lots * record.per_lot
@@ -368,13 +485,16 @@ class AccountShard:
         record = self.orders.pop(event.order_id, None)
         if record is None:
             return [event]
-        account = self.ledger.accounts[record.account_id]
+        wallet = self._wallet(record)
         asset = record.market.quote.index if record.side == BUY else record.market.base.index
-        account.held[asset] -= record.held
-        account.available[asset] += record.held
+        wallet.held[asset] -= record.held
+        wallet.available[asset] += record.held
         record.held = 0
         if record.client_order_id:
-            account.client_ids.pop(record.client_order_id, None)
+            self.ledger.accounts[record.account_id].client_ids.pop(record.client_order_id, None)
+        if record.auto_repay:
+            acquired = record.market.base.index if record.side == BUY else record.market.quote.index
+            self.margin.auto_repay(wallet, acquired, event.ts_ns)
         if event.reason == REJECTED and not record.acknowledged:
             return [OrderRejected(record.request_id, record.account_id, event.reject_reason, record.order_id)]
         return self._acknowledge(record, [event])
@@ -400,7 +520,7 @@ class AccountShard:
         excess = record.held - required
         assert excess >= 0, f"order {record.order_id} under-funded by {-excess}"
         if excess:
-            account = self.ledger.accounts[record.account_id]
+            account = self._wallet(record)
             asset = record.market.quote.index if record.side == BUY else record.market.base.index
             account.held[asset] -= excess
             account.available[asset] += excess
@@ -413,23 +533,55 @@ class AccountShard:
     def check_invariants(self) -> None:
         """Assert balances are non-negative and every hold belongs to an open order."""
         self.ledger.check_invariants()
-        held: dict[tuple[int, int], int] = {}
+        self.margin.check_invariants()
+        held: dict[tuple, int] = {}
         for o in self.orders.values():
             asset = o.market.quote.index if o.side == BUY else o.market.base.index
-            key = (o.account_id, asset)
+            key = (o.account_id, o.book, asset)
             held[key] = held.get(key, 0) + o.held
             assert o.held >= o.remaining * o.per_lot or o.amend_extra >= 0, f"under-funded {o.canonical()}"
-        for account in self.ledger.accounts.values():
-            for asset, amount in enumerate(account.held):
-                assert amount == held.get((account.account_id, asset), 0), \
-                    f"orphaned hold: account {account.account_id} asset {asset}"
+        wallets = [(a.account_id, None, a) for a in self.ledger.accounts.values()]
+        wallets += [(b.account_id, b.market, b) for b in self.margin.books.values()]
+        for account_id, book, wallet in wallets:
+            for asset, amount in enumerate(wallet.held):
+                assert amount == held.get((account_id, book, asset), 0), \
+                    f"orphaned hold: account {account_id} book {book} asset {asset}"
+
+    def totals(self) -> list[int]:
+        """Per asset: spot balances, fee account, margin books, funds on their way to a pool."""
+        return [a + b for a, b in zip(self.ledger.totals(), self.margin.totals())]
+
+    def take_followups(self) -> list:
+        """The requests that applying events called for, in order (and forget them)."""
+        out = list(self.followups)
+        self.followups.clear()
+        return out
 
     def canonical(self) -> tuple:
         return (self.shard_index, self.order_seq, tuple(sorted(self.market_seq.items())),
-                self.ledger.canonical(), tuple(o.canonical() for _, o in sorted(self.orders.items())))
+                self.ledger.canonical(), tuple(o.canonical() for _, o in sorted(self.orders.items())),
+                self.margin.canonical())
 
     def state_hash(self) -> str:
         return digest(self.canonical())
+
+
+def link_of(cmd, request) -> str:
+    """Which peer a command's request goes to: the lending pool, or a market."""
+    if type(request) is PoolRequest:
+        return LENDING
+    if type(cmd) is LiquidationStep:
+        return cmd.trade_market
+    return cmd.market
+
+
+class _BookOf:
+    """A margin order's book address as the margin desk's checks read it."""
+    __slots__ = ("account_id", "market")
+
+    def __init__(self, cmd: PlaceMarginOrder):
+        self.account_id = cmd.account_id
+        self.market = cmd.market if cmd.isolated else ""
 
 
 def buy_hold_per_lot(market: MarketSpec, price_ticks: int, taker_ppm: int) -> int:

@@ -9,14 +9,19 @@ hook (far faster than converting a million events in Python first). A restored o
 """
 from __future__ import annotations
 
-from exchange.codec import decode_events, hashable, plain
+from exchange.codec import decode, decode_events, hashable, plain
 from exchange.config import ExchangeConfig
+from exchange.lending import LendingEngine
+from exchange.margin import MarginDesk
 from exchange.market import MarketEngine
 from exchange.orders import RestingOrder
 from exchange.shard import AccountShard, OpenOrder
 
 ORDER_FIELDS = ("order_id", "account_id", "side", "price", "total", "remaining", "per_lot", "held",
-                "client_order_id", "request_id", "acknowledged", "amend_extra")
+                "client_order_id", "request_id", "acknowledged", "amend_extra", "book", "auto_repay")
+BOOK_FIELDS = ("available", "held", "pending", "scaled", "principal", "liquidating")
+POOL_FIELDS = ("cash", "borrowed_scaled", "principal_total", "index", "prev_index", "hour", "rate_ppm",
+               "total_shares", "reserve", "interest_total")
 
 
 def shard_state(shard: AccountShard) -> dict:
@@ -31,7 +36,44 @@ def shard_state(shard: AccountShard) -> dict:
         "orders": [[o.market.name, *(plain(getattr(o, f)) for f in ORDER_FIELDS)]
                    for _, o in sorted(shard.orders.items())],
         "results": list(shard.results.items()),      # [((account, request id), events), ...]
+        "margin": margin_state(shard.margin),
     }
+
+
+def margin_state(desk: MarginDesk) -> dict:
+    return {"settings": [[a, level, tier] for a, (level, tier) in sorted(desk.settings.items())],
+            "books": [[b.account_id, b.market, *(plain(getattr(b, f)) for f in BOOK_FIELDS)]
+                      for _, b in sorted(desk.books.items())],
+            "pool_index": desk.pool_index, "supplying": desk.supplying, "fund_in": desk.fund_in,
+            "awaiting": [[ref, _plain_waiting(w)] for ref, w in sorted(desk.awaiting.items())],
+            "ref_seq": desk.ref_seq}
+
+
+def _plain_waiting(waiting: tuple) -> list:
+    """``("order", command, reference)`` keeps the command as a message (encoded by the writer's hook)."""
+    if waiting[0] == "order":
+        return ["order", waiting[1], waiting[2]]
+    return [waiting[0], plain(waiting[1])]
+
+
+def restore_margin(desk: MarginDesk, state: dict) -> None:
+    for account, level, tier in state["settings"]:
+        desk.settings[account] = (level, tier)
+    for account, market, *values in state["books"]:
+        book = desk.book(account, market, create=True)
+        for field, value in zip(BOOK_FIELDS, values):
+            if field == "liquidating":
+                book.liquidating = value
+            else:
+                getattr(book, field)[:] = value
+    desk.pool_index[:], desk.supplying[:], desk.fund_in[:] = (state["pool_index"], state["supplying"],
+                                                             state["fund_in"])
+    for ref, waiting in state["awaiting"]:
+        if waiting[0] == "order":
+            desk.awaiting[ref] = ("order", decode(waiting[1]), waiting[2])
+        else:
+            desk.awaiting[ref] = (waiting[0], hashable(waiting[1]))
+    desk.ref_seq = state["ref_seq"]
 
 
 def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
@@ -49,12 +91,15 @@ def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
         fields = dict(zip(ORDER_FIELDS, values))
         order = OpenOrder(fields["order_id"], fields["account_id"], config.markets[market_name], fields["side"],
                           fields["price"], fields["total"], fields["per_lot"], fields["held"],
-                          fields["client_order_id"], hashable(fields["request_id"]))
+                          fields["client_order_id"], hashable(fields["request_id"]), fields.get("book"),
+                          fields.get("auto_repay", False))
         order.remaining, order.acknowledged, order.amend_extra = (fields["remaining"], fields["acknowledged"],
                                                                   fields["amend_extra"])
         shard.orders[order.order_id] = order
     for (account_id, request_id), events in state["results"]:
         shard.results.remember((account_id, hashable(request_id)), decode_events(events))
+    if "margin" in state:
+        restore_margin(shard.margin, state["margin"])
     return shard
 
 
@@ -74,3 +119,23 @@ def restore_market(config: ExchangeConfig, state: dict) -> MarketEngine:
     for key in state["orders"]:
         market.book.add(RestingOrder(*key))
     return market
+
+
+def lending_state(engine: LendingEngine) -> dict:
+    return {"seq": engine.seq,
+            "pools": [[asset, *(getattr(p, f) for f in POOL_FIELDS),
+                       [[a, b, v[0], v[1]] for (a, b), v in sorted(p.loans.items())],
+                       sorted(p.shares.items())] for asset, p in engine.pools.items()]}
+
+
+def restore_lending(config: ExchangeConfig, state: dict) -> LendingEngine:
+    engine = LendingEngine(config.lending)
+    engine.seq = state["seq"]
+    for asset, *values in state["pools"]:
+        pool = engine.pools[asset]
+        for field, value in zip(POOL_FIELDS, values):
+            setattr(pool, field, value)
+        loans, shares = values[len(POOL_FIELDS):]
+        pool.loans = {(a, b): [scaled, principal] for a, b, scaled, principal in loans}
+        pool.shares = {a: n for a, n in shares}
+    return engine
