@@ -18,6 +18,8 @@ import ray
 
 from actors.index_actor import RemoteIndex
 from actors.market_actor import RemoteMarket
+from actors.metrics import metrics_settings
+from actors.metrics_actor import RemoteMetrics
 from actors.shard_actor import RemoteShard
 from exchange.config import ExchangeConfig, load_config
 
@@ -31,6 +33,7 @@ class Handles:
     markets: dict           # name -> actor handle
     shards: list            # index -> actor handle
     index: object
+    metrics: object = None  # the MetricsActor (None with [metrics] enabled = false)
 
 
 def init_ray(address: str | None = None, num_cpus: int = 2, namespace: str = NAMESPACE) -> None:
@@ -47,7 +50,7 @@ def init_ray(address: str | None = None, num_cpus: int = 2, namespace: str = NAM
 
 
 def create_actors(config_path: str | Path | None = None, detached: bool = False, index_seed: int = 1,
-                  data_dir: str | Path | None = None) -> Handles:
+                  data_dir: str | Path | None = None, metrics_port: int | None = None) -> Handles:
     """Create every actor of the exchange (recovering from ``data_dir`` if it holds state).
 
     Actors restart by themselves when their process dies (``max_restarts=-1``)
@@ -60,13 +63,15 @@ def create_actors(config_path: str | Path | None = None, detached: bool = False,
     lifetime = "detached" if detached else None
     common = dict(num_cpus=0, lifetime=lifetime, max_concurrency=ASYNC_CONCURRENCY, max_restarts=-1,
                   max_task_retries=0)
+    metrics = (RemoteMetrics.options(name="metrics", num_cpus=0, lifetime=lifetime, max_restarts=-1)
+               .remote(config_path, metrics_port) if metrics_settings(config)["enabled"] else None)
     shards = [RemoteShard.options(name=f"shard:{i}", **common).remote(config_path, i, data)
               for i in range(config.shards)]
     markets = {m.name: RemoteMarket.options(name=f"market:{m.name}", **common).remote(config_path, m.name, data)
                for m in config.market_list}
     index = RemoteIndex.options(name="index", **common).remote(config_path, index_seed)
     ray.get([s.stats.remote() for s in shards] + [m.stats.remote() for m in markets.values()])
-    return Handles(config, markets, shards, index)
+    return Handles(config, markets, shards, index, metrics)
 
 
 def find_actors() -> Handles:
@@ -75,12 +80,18 @@ def find_actors() -> Handles:
     config = ray.get(first.exchange_config.remote())
     shards = [ray.get_actor(f"shard:{i}") for i in range(config.shards)]
     markets = {m.name: ray.get_actor(f"market:{m.name}") for m in config.market_list}
-    return Handles(config, markets, shards, ray.get_actor("index"))
+    try:
+        metrics = ray.get_actor("metrics")
+    except ValueError:         # metrics switched off
+        metrics = None
+    return Handles(config, markets, shards, ray.get_actor("index"), metrics)
 
 
 def destroy_actors(handles: Handles) -> None:
     """Kill every actor (detached ones are not removed otherwise)."""
-    for actor in [*handles.shards, *handles.markets.values(), handles.index]:
+    for actor in [*handles.shards, *handles.markets.values(), handles.index, handles.metrics]:
+        if actor is None:
+            continue
         try:
             ray.kill(actor)
         except Exception:  # already gone

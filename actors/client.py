@@ -27,6 +27,7 @@ from typing import AsyncIterator
 import ray
 
 from actors import bootstrap
+from actors.metrics_roles import client_metrics
 from actors.wire import pack, unpack
 from actors.results import CommandResult, OrderResult, command_result, order_result
 from exchange.messages import AmendOrder, CancelOrder, Deposit, OpenAccount, PlaceOrder, Withdraw
@@ -48,6 +49,7 @@ class ExchangeClient:
         self._owns_actors = owns_actors
         self._prefix = (int.from_bytes(os.urandom(4), "big") >> 1) << 32   # ids stay within signed 64 bits
         self._counter = itertools.count(1)
+        self.metrics = client_metrics(self.config)      # end-to-end latency, pushed to the metrics actor
 
     # ---- lifecycle --------------------------------------------------------------
     @classmethod
@@ -70,6 +72,7 @@ class ExchangeClient:
     def shutdown(self) -> None:
         """Stop the actors this client created (a connected client leaves the
         exchange running) and, if it started Ray, Ray too."""
+        self.metrics.stop()
         if self._owns_actors:
             bootstrap.destroy_actors(self.handles)
         if self._owns_cluster:
@@ -102,10 +105,13 @@ class ExchangeClient:
         returns the original outcome and never applies a command twice.
         """
         deadline = time.monotonic() + timeout_s
+        started = time.perf_counter()
         while True:
             parts = self.execute_refs(commands)
             try:
-                return self._gather(commands, [ray.get(ref) for _, ref in parts], parts)
+                results = self._gather(commands, [ray.get(ref) for _, ref in parts], parts)
+                self.metrics.record_round_trip(len(commands), time.perf_counter() - started)
+                return results
             except RETRYABLE:
                 if time.monotonic() > deadline:
                     raise
@@ -113,10 +119,13 @@ class ExchangeClient:
 
     async def execute_async(self, commands: list, timeout_s: float = RETRY_TIMEOUT_S) -> list[list]:
         deadline = time.monotonic() + timeout_s
+        started = time.perf_counter()
         while True:
             parts = self.execute_refs(commands)
             try:
-                return self._gather(commands, await asyncio.gather(*(ref for _, ref in parts)), parts)
+                results = self._gather(commands, await asyncio.gather(*(ref for _, ref in parts)), parts)
+                self.metrics.record_round_trip(len(commands), time.perf_counter() - started)
+                return results
             except RETRYABLE:
                 if time.monotonic() > deadline:
                     raise

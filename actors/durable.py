@@ -53,6 +53,7 @@ class Journal:
         self._committing = False
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal") if store is not None else None
         self.after_commit = None            # called on the loop whenever the queue has drained
+        self.on_commit = None               # called with each group commit's seconds (metrics)
 
     @classmethod
     def open(cls, data_dir: str | None, actor_name: str, settings: dict) -> "Journal":
@@ -114,9 +115,12 @@ class Journal:
                 except Exception as exc:    # the disk failed us: nothing after this can be promised
                     log.critical("journal commit failed: %s; exiting so the actor restarts and recovers", exc)
                     os._exit(70)
-                self.commit_seconds_total += time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                self.commit_seconds_total += elapsed
                 self.commits += 1
                 self.since_snapshot += weight
+                if self.on_commit is not None:
+                    self.on_commit(elapsed)
                 for waiter in waiters:
                     waiter.set_result(None)
         finally:

@@ -15,6 +15,7 @@ import time
 import ray
 
 from actors.feeds import RandomWalkFeed
+from actors.metrics_roles import index_metrics
 from exchange.config import load_config
 from exchange.index import ComponentQuote, IndexPrice, compute_index
 
@@ -32,6 +33,7 @@ class IndexActor:
         self.prices: dict[str, IndexPrice] = {}
         self._shards: list = []
         self._task = None
+        self.metrics = index_metrics(self)
 
     @property
     def shards(self) -> list:

@@ -33,6 +33,7 @@ import ray
 from actors.durable import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
+from actors.metrics_roles import market_metrics
 from actors.peers import Peers
 from actors.wire import pack, unpack
 from exchange.codec import decode, decode_events, hashable
@@ -74,6 +75,7 @@ class MarketActor(DurableActor):
         self._release(self.engine.seq)                   # everything replayed is durable
         self.journal.after_commit = self._after_commit
         self.started_ns = time.time_ns()
+        self.metrics = market_metrics(self)
         if self.journal.enabled and any(self.queues.values()) and ray.is_initialized():
             try:
                 ray.get_runtime_context().current_actor.resume.remote()
@@ -89,6 +91,7 @@ class MarketActor(DurableActor):
     # ---- requests from shards -----------------------------------------------------
     async def submit(self, origin: int, batch: bytes) -> int:
         """Apply ``[(rseq, tag, request), ...]`` (packed) from shard ``origin``; return the last rseq applied."""
+        started = time.perf_counter()
         batch = [entry for entry in unpack(batch) if entry[0] > self.applied_rseq[origin]]
         if batch:
             self._apply(origin, batch)
@@ -98,6 +101,7 @@ class MarketActor(DurableActor):
             await self.journal.commit([["s", origin, batch]])
             self._maybe_crash("market.after_match")
             self._release(upto)
+            self.metrics.record_submit(len(batch), time.perf_counter() - started)
         for shard, queued in self.queues.items():   # new pushes, and any left from a restart
             if queued:
                 self._kick(shard)

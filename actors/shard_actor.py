@@ -39,6 +39,7 @@ import ray
 from actors.durable import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
+from actors.metrics_roles import shard_metrics
 from actors.peers import Peers
 from actors.wire import pack, unpack
 from exchange.codec import decode, decode_events, encode_shallow, hashable
@@ -110,6 +111,7 @@ class AccountShardActor(DurableActor):
             staged.clear()
         self.journal.after_commit = self._after_commit
         self.started_ns = time.time_ns()
+        self.metrics = shard_metrics(self)
         if self.journal.enabled and any(self.outbox.values()) and ray.is_initialized():
             try:     # re-send what the previous incarnation had not delivered, once we are up
                 ray.get_runtime_context().current_actor.resume.remote()
@@ -119,7 +121,11 @@ class AccountShardActor(DurableActor):
     # ---- client commands ----------------------------------------------------------
     async def execute(self, commands: list | bytes) -> bytes:
         """Apply a batch of client commands; return each one's events (packed, in order)."""
-        return pack(await self._execute(unpack(commands)))
+        started = time.perf_counter()
+        commands = unpack(commands)
+        results = await self._execute(commands)
+        self.metrics.record_batch(commands, results, time.perf_counter() - started)
+        return pack(results)
 
     async def _execute(self, commands: list) -> list:
         busy_start = time.perf_counter()
@@ -239,6 +245,7 @@ class AccountShardActor(DurableActor):
         await self.journal.commit([["p", market, entries, top]])
         for batch, position, events in completions:     # replies leave only once durable
             batch.fill(position, events)
+        self.metrics.record_push(time.perf_counter() - busy_start)
         return applied
 
     def _apply_push(self, market: str, entries: list, top: tuple) -> list:
