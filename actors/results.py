@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exchange.messages import (AccountOpened, BalanceChanged, Fill, OrderAccepted, OrderAmended, OrderBooked,
-                               OrderClosed, OrderRejected)
+from exchange.messages import (AccountOpened, BalanceChanged, Borrowed, Fill, LendingRefused, MarginEnabled,
+                               MarginTransferred, OrderAccepted, OrderAmended, OrderBooked, OrderClosed,
+                               OrderRejected, Repaid, Supplied, SupplyWithdrawn)
 from exchange.reasons import CloseReason, Reason
 
+SUCCESSES = frozenset((AccountOpened, MarginEnabled, Borrowed, Repaid, Supplied, SupplyWithdrawn))
 STATUS_BY_CLOSE = {CloseReason.FILLED: "filled", CloseReason.CANCELLED: "cancelled",
                    CloseReason.EXPIRED_IOC: "expired", CloseReason.EXPIRED_STP: "expired",
                    CloseReason.REJECTED: "rejected"}
@@ -72,11 +74,15 @@ def order_result(request_id, events: list, account_id: int) -> OrderResult:
 
 
 def command_result(request_id, events: list) -> CommandResult:
+    """Outcome of an account, balance, margin or lending command."""
     for event in events:
-        if type(event) is OrderRejected:
+        kind = type(event)
+        if kind is OrderRejected or kind is LendingRefused:
             return CommandResult(request_id, False, Reason(event.reason), events=tuple(events))
-        if type(event) is BalanceChanged:
+        if kind is BalanceChanged:
             return CommandResult(request_id, True, None, event.available, event.held, tuple(events))
-        if type(event) is AccountOpened:
-            return CommandResult(request_id, True, None, events=tuple(events))
+        if kind is MarginTransferred:
+            return CommandResult(request_id, True, None, event.margin_available, None, tuple(events))
+    if any(type(e) in SUCCESSES for e in events):
+        return CommandResult(request_id, True, None, events=tuple(events))
     return CommandResult(request_id, False, Reason.MALFORMED_COMMAND, events=tuple(events))

@@ -137,7 +137,7 @@ class Pool:
         """Turn the hour(s) up to ``hour``; return whether the index moved on."""
         if hour <= self.hour:
             return False
-        if self.hour < 0:
+        if self.hour < 0 or not self.borrowed_scaled:     # nobody owes: one step to now, no interest
             self.hour = hour - 1
         while self.hour < hour:     # each hour re-reads the rate at its start
             self.hour += 1

@@ -81,7 +81,8 @@ class LiquidationCommands:
         if level is None or level > self.margin.rules.liquidation_level_ppm:
             return _reject(cmd, Reason.NOT_BELOW_LIQUIDATION_LINE), None
         book.liquidating = True
-        orders = tuple(o.order_id for o in self.shard.open_orders(cmd.account_id) if o.book == book.market)
+        orders = tuple((o.order_id, o.market.name) for o in self.shard.open_orders(cmd.account_id)
+                       if o.book == book.market)
         self._repay_held(book, cmd.ts_ns)
         return [LiquidationUpdate(cmd.request_id, cmd.account_id, cmd.market, "started", level, orders)], None
 

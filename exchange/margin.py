@@ -125,6 +125,18 @@ class MarginDesk:
             return None
         return valued[0] * PPM // valued[1]
 
+    def levels(self, prices) -> list[tuple[tuple[int, str], int]]:
+        """``(book key, level ppm)`` of every book that owes something (a price
+        tick re-values them all; books with a missing price are skipped)."""
+        out = []
+        level_ppm = self.level_ppm
+        for key, book in self.books.items():
+            if book.has_debt():
+                level = level_ppm(book, prices)
+                if level is not None:
+                    out.append((key, level))
+        return out
+
     # ---- client commands -------------------------------------------------------------
     def enable(self, cmd: EnableMargin) -> list:
         if cmd.account_id not in self.ledger.accounts:

@@ -196,7 +196,7 @@ class AccountShard:
                                account.available[asset], account.held[asset])]
 
     def _apply_margin(self, cmd, reference) -> tuple[list, object | None]:
-        ticks, prices = reference if type(reference) is tuple and len(reference) == 2 else (None, ())
+        ticks, prices = reference if isinstance(reference, (tuple, list)) and len(reference) == 2 else (None, ())
         kind, margin = type(cmd), self.margin
         if kind is PlaceMarginOrder:
             return self._place_margin(cmd, ticks, prices)

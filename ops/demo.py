@@ -121,6 +121,8 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
         traffic.fund()
     index = client.handles.index
     await index.start.remote()
+    if client.handles.lending is not None:
+        await client.handles.lending.start_clock.remote()      # pools accrue by the wall clock's hour
     started = time.monotonic()
     last_report, last_orders, last_trades = started, 0, _trades(client)
     window, overall = LatencyRecorder(), LatencyRecorder()

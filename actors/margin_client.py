@@ -1,0 +1,109 @@
+"""The Python client's margin, lending and liquidation methods.
+
+Mixed into ``ExchangeClient``. Amounts are decimal strings (parsed exactly at
+the asset's scale) or ints in minor units; ``market=""`` names the account's
+cross-margin book, a market name its isolated book. Margin commands carry the
+time they are sent (``ts_ns``, default now): the lending pools charge interest
+by the hour of the commands they receive. Rejections come back as results
+with a ``Reason`` (see ``exchange/reasons.py``, group 4xx).
+"""
+from __future__ import annotations
+
+import time
+
+import ray
+
+from actors.results import CommandResult, OrderResult, order_result
+from exchange.messages import (Borrow, EnableMargin, PlaceMarginOrder, Repay, SupplyToPool, TransferMargin,
+                               WithdrawFromPool)
+from exchange.money import parse_decimal
+from exchange.orders import OrderType, Side, TimeInForce
+
+
+class MarginClientMixin:
+    """Needs ``config``, ``handles``, ``next_request_id``, ``_amount``, ``_one``, ``execute``, ``_shard``."""
+
+    def _ts(self, ts_ns: int | None) -> int:
+        return time.time_ns() if ts_ns is None else ts_ns
+
+    def enable_margin(self, account_id: int, user_level: str = "", leverage_tier: str = "",
+                      request_id=None, ts_ns: int | None = None) -> CommandResult:
+        """Open margin trading (user level and leverage tier pick the borrow limit)."""
+        return self._one(EnableMargin(request_id or self.next_request_id(), self._ts(ts_ns), account_id,
+                                      user_level, leverage_tier))
+
+    def transfer_margin(self, account_id: int, asset: str, amount: int | str, to_margin: bool = True,
+                        market: str = "", request_id=None, ts_ns: int | None = None) -> CommandResult:
+        """Move funds spot -> margin book (``to_margin``) or back (refused under the initial line)."""
+        return self._one(TransferMargin(request_id or self.next_request_id(), self._ts(ts_ns), account_id, asset,
+                                        self._amount(asset, amount), to_margin, market))
+
+    def borrow(self, account_id: int, asset: str, amount: int | str, market: str = "", request_id=None,
+               ts_ns: int | None = None) -> CommandResult:
+        return self._one(Borrow(request_id or self.next_request_id(), self._ts(ts_ns), account_id, asset,
+                                self._amount(asset, amount), market))
+
+    def repay(self, account_id: int, asset: str, amount: int | str, market: str = "", request_id=None,
+              ts_ns: int | None = None) -> CommandResult:
+        """Repay up to ``amount`` (interest first); only what is owed is taken."""
+        return self._one(Repay(request_id or self.next_request_id(), self._ts(ts_ns), account_id, asset,
+                               self._amount(asset, amount), market))
+
+    def supply(self, account_id: int, asset: str, amount: int | str, request_id=None,
+               ts_ns: int | None = None) -> CommandResult:
+        """Lend spot funds to the asset's pool."""
+        return self._one(SupplyToPool(request_id or self.next_request_id(), self._ts(ts_ns), account_id, asset,
+                                      self._amount(asset, amount)))
+
+    def withdraw_supply(self, account_id: int, asset: str, amount: int | str, request_id=None,
+                        ts_ns: int | None = None) -> CommandResult:
+        return self._one(WithdrawFromPool(request_id or self.next_request_id(), self._ts(ts_ns), account_id, asset,
+                                          self._amount(asset, amount)))
+
+    def margin_order(self, account_id: int, market: str, side: str | int, quantity: int | str,
+                     price: int | str | None = None, isolated: bool = False, auto_borrow: bool = True,
+                     auto_repay: bool = True, tif: str | int = TimeInForce.GTC, client_order_id: str = "",
+                     request_id=None, ts_ns: int | None = None) -> OrderResult:
+        """Place an order funded from a margin book, borrowing what it lacks (``auto_borrow``)
+        and repaying debt in what it acquires when it closes (``auto_repay``)."""
+        spec = self.config.markets.get(market)
+        if isinstance(quantity, str) and spec is not None:
+            quantity = parse_decimal(quantity, spec.base.scale)
+        if isinstance(price, str) and spec is not None:
+            price = parse_decimal(price, spec.quote.scale)
+        order_type = OrderType.LIMIT if price else OrderType.MARKET
+        cmd = PlaceMarginOrder(request_id or self.next_request_id(), self._ts(ts_ns), account_id, market,
+                               int(enum_value(Side, side)), int(order_type), price or 0, quantity,
+                               int(enum_value(TimeInForce, tif)), isolated, auto_borrow, auto_repay, client_order_id)
+        return order_result(cmd.request_id, self.execute([cmd])[0], account_id)
+
+    # ---- views ---------------------------------------------------------------------------
+    def margin_book(self, account_id: int, market: str = "") -> dict | None:
+        """Balances, debts (principal + interest), margin level (ppm) and zone of a margin book."""
+        return ray.get(self._shard(account_id).margin_book.remote(account_id, market))
+
+    def lending_pools(self) -> dict:
+        """Per asset: cash, borrowed, utilization, borrow/supply rates (ppm per year), index."""
+        return ray.get(self.handles.lending.pools.remote())
+
+    def accrue_interest(self, ts_ns: int | None = None) -> dict:
+        """Turn the pools' hour to ``ts_ns`` (operators and tests; a clock does it in ``exchange up``)."""
+        return ray.get(self.handles.lending.accrue.remote(ts_ns))
+
+    def liquidations(self, limit: int = 100) -> list[dict]:
+        """Public liquidation records (account ids hashed)."""
+        return ray.get(self.handles.liquidator.liquidation_records.remote(limit))
+
+    def insurance_fund(self) -> dict:
+        return ray.get(self.handles.liquidator.insurance_fund.remote())
+
+
+def enum_value(kind, value):
+    """Accept a member, its number or its name ("buy", "post_only"); refuse anything else clearly."""
+    try:
+        if isinstance(value, str):
+            return kind[value.upper()]
+        return kind(value) if not isinstance(value, kind) else value
+    except (KeyError, ValueError):
+        names = ", ".join(m.name.lower() for m in kind)
+        raise ValueError(f"{value!r} is not a {kind.__name__} (one of: {names})") from None

@@ -1,0 +1,218 @@
+"""Margin trading end to end on real Ray actors: shards, markets, the lending
+pool, the index and the liquidator, with LMDB journals in a temp dir.
+
+The config is the default one with two changes a test needs: a zero-fee tier
+(so the seed's round numbers hold: 1,000 USDT at 10x borrows exactly 9,000)
+lines close under a 10x position's opening level of 111.1% (warning
+110.8%, margin call 110.4%; liquidation stays at the rulebook's 110%), and
+margin trading on BTC-USDT only.
+Time is simulated: every command and index quote carries an explicit
+``ts_ns`` in 2033, ahead of the wall clock, so only the test turns the pools' hour.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+import ray
+
+from actors import bootstrap
+from actors.client import ExchangeClient
+from actors.liquidator_actor import account_hash
+from exchange.config import DEFAULT_CONFIG_PATH
+from exchange.messages import MarginLevelChanged
+from exchange.reasons import Reason
+from tests.margin_reference import BTC_CURVE, HOUR_NS, USDT_CURVE, ReferencePool, ceil
+from fractions import Fraction
+
+T0 = 2_000_000_000 * 10**9 // HOUR_NS * HOUR_NS + 30 * 60 * 10**9    # 30 minutes into an hour, in 2033
+USDT, BTC = 10**6, 10**8
+
+
+def usd(whole: int | str) -> int:
+    return int(Fraction(str(whole)) * USDT)
+
+
+def margin_config_text() -> str:
+    text = DEFAULT_CONFIG_PATH.read_text()
+    text = text.replace("maker_ppm = -100", "maker_ppm = 0")
+    text = text.replace("[fee_tiers.regular]", "[fee_tiers.zero]\nmaker_ppm = 0\ntaker_ppm = 0\n\n[fee_tiers.regular]")
+    text = text.replace('warning_level = "1.5"', 'warning_level = "1.108"')
+    text = text.replace('margin_call_level = "1.3"', 'margin_call_level = "1.104"')
+    text = text.replace('markets = ["BTC-USDT", "ETH-USDT"]   #', 'markets = ["BTC-USDT"]   #')
+    return text
+
+
+@pytest.fixture(scope="module")
+def ex(tmp_path_factory):
+    root = tmp_path_factory.mktemp("margin")
+    config = root / "margin.toml"
+    config.write_text(margin_config_text())
+    bootstrap.init_ray(num_cpus=2)
+    client = ExchangeClient(bootstrap.create_actors(config, data_dir=root / "data"))
+    yield client
+    bootstrap.destroy_actors(client.handles)
+    ray.shutdown()
+
+
+def set_price(ex: ExchangeClient, asset: str, price: int, ts_ns: int) -> None:
+    """One index component (the others never quoted): the index is this price."""
+    ray.get(ex.handles.index.set_component.remote(asset, "sim-alpha", price, 1, ts_ns))
+
+
+def open_funded(ex: ExchangeClient, account: int, **balances: str) -> None:
+    assert ex.open_account(account, "zero").ok
+    for asset, amount in balances.items():
+        assert ex.deposit(account, asset, amount).ok
+
+
+def wait_for(predicate, timeout_s: float = 30.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def finished_liquidation(ex: ExchangeClient, account: int, market: str = ""):
+    records = [r for r in ex.liquidations(1000) if r["account_hash"] == account_hash(account)
+               and r["market"] == market and r.get("outcome") == "finished"]
+    return records[-1] if records else None
+
+
+def pool_money(ex: ExchangeClient) -> dict:
+    """What a rejection must not move in the pools (time may turn their hour)."""
+    return {asset: (p["cash"], p["borrowed"], p["principal"], p["loans"], p["suppliers"])
+            for asset, p in ex.lending_pools().items()}
+
+
+def account_events(ex: ExchangeClient, account: int) -> list:
+    shard = ex._shard(account)
+    return [event for _, event in ray.get(shard.events_after.remote(account, 0, 0.2))["events"]]
+
+
+def test_seed_long_borrows_accrues_and_is_liquidated_repaying_the_pool_first(ex):
+    supplier, maker, trader = 101, 102, 103
+    set_price(ex, "BTC", usd(50_000), T0)
+    open_funded(ex, supplier, USDT="100000")
+    open_funded(ex, maker, BTC="10", USDT="100000")
+    open_funded(ex, trader, USDT="1000")
+    ex.subscribe(trader)
+    assert ex.supply(supplier, "USDT", "50000", ts_ns=T0).ok
+    assert ex.enable_margin(trader, "pro", "10x", ts_ns=T0).ok
+    assert ex.transfer_margin(trader, "USDT", "1000", ts_ns=T0).ok
+    assert ex.place_order(maker, "BTC-USDT", "sell", "0.2", price="50000").ok
+
+    # seed 001: 10x long with 1,000 USDT borrows 9,000 USDT and buys 10,000 USDT of BTC
+    opened = ex.margin_order(trader, "BTC-USDT", "buy", "0.2", price="50000", tif="ioc", ts_ns=T0)
+    assert opened.status == "filled" and opened.filled_quantity == 20_000_000
+    pool = ReferencePool(USDT_CURVE, usd(50_000), T0)
+    pool.borrow(usd(9_000))
+    book = ex.margin_book(trader)
+    assert book["available"] == {"BTC": 20_000_000, "ETH": 0, "USDT": 0}
+    assert book["principal"]["USDT"] == usd(9_000)
+    assert book["debt"]["USDT"] == pool.debt()               # the started hour is charged at once
+    assert book["level_ppm"] == 10_000 * USDT * 10**6 // pool.debt()
+
+    # a day passes: interest by the hour, the rate re-read each hour from utilization
+    ex.accrue_interest(T0 + 24 * HOUR_NS)
+    pool.advance_to(T0 + 24 * HOUR_NS)
+    book = ex.margin_book(trader)
+    debt = pool.debt()
+    assert book["debt"]["USDT"] == debt and debt > usd(9_000)
+    pools = ex.lending_pools()["USDT"]
+    assert pools["borrowed"] == debt and pools["cash"] == usd(41_000)
+
+    # can't take collateral out while under the initial line
+    refused = ex.transfer_margin(trader, "BTC", "0.001", to_margin=False, ts_ns=T0 + 24 * HOUR_NS)
+    assert refused.reason is Reason.BELOW_INITIAL_MARGIN_LEVEL
+
+    # the price slides through the warning line, then the margin-call line
+    t = T0 + 24 * HOUR_NS
+    warning_price = ceil(Fraction(1_107_000 * debt * 10, 2 * 10**6)) // 10_000 * 10_000     # ~110.7%
+    set_price(ex, "BTC", warning_price, t)
+    assert ex.margin_book(trader)["zone"] == 1
+    call_price = ceil(Fraction(1_102_000 * debt * 10, 2 * 10**6)) // 10_000 * 10_000        # ~110.2%
+    set_price(ex, "BTC", call_price, t)
+    assert ex.margin_book(trader)["zone"] == 2
+
+    # a bid to sell into, then the index falls under the liquidation line (110%)
+    assert ex.place_order(maker, "BTC-USDT", "buy", "0.2", price="49000").ok
+    crash = usd(49_400)
+    level = 20_000_000 * crash // BTC * 10**6 // debt
+    assert level < 1_100_000
+    set_price(ex, "BTC", crash, t)
+    record = wait_for(lambda: finished_liquidation(ex, trader))
+
+    proceeds = usd(49_000) * 2 // 10                           # 0.2 BTC at the bid, no fee
+    book = ex.margin_book(trader)
+    assert book["debt"] == {"BTC": 0, "ETH": 0, "USDT": 0} and not book["liquidating"]
+    assert book["available"] == {"BTC": 0, "ETH": 0, "USDT": proceeds - debt}   # the remainder is the user's
+    assert record["repaid"] == {"USDT": debt} and record["interest_paid"] == {"USDT": debt - usd(9_000)}
+    assert record["level_before_ppm"] == level and record["shortfall"] == {}
+    assert record["fills"] == [{"market": "BTC-USDT", "price": usd(49_000), "quantity": 20_000_000, "side": 2}]
+    assert record["account_hash"] != str(trader) and "account" not in record
+    assert record["returned"] == {"USDT": proceeds - debt}
+    pools = ex.lending_pools()["USDT"]
+    assert pools["borrowed"] == 0 and pools["cash"] == usd(41_000) + debt       # the pool is whole, with interest
+    zones = [e.zone for e in account_events(ex, trader) if type(e) is MarginLevelChanged]
+    assert zones[:3] == [1, 2, 3]
+    assert ex.audit()["ok"]
+
+
+def test_rejections_leave_margin_state_untouched(ex):
+    account, other = 201, 202
+    open_funded(ex, account, USDT="1000")
+    open_funded(ex, other, USDT="10")
+    t = T0 + 30 * HOUR_NS
+    set_price(ex, "BTC", usd(50_000), t)
+    assert ex.borrow(account, "USDT", "1", ts_ns=t).reason is Reason.MARGIN_NOT_ENABLED
+    assert ex.enable_margin(account, "L1", "3x", ts_ns=t).ok
+    assert ex.enable_margin(account, ts_ns=t).reason is Reason.MARGIN_ALREADY_ENABLED
+    assert ex.enable_margin(other, "nobody", ts_ns=t).reason is Reason.UNKNOWN_USER_LEVEL
+    assert ex.transfer_margin(account, "USDT", "1000", ts_ns=t).ok
+    before = ex.margin_book(account), ex.balances(account), pool_money(ex)
+    # L1 allows liabilities up to 1x equity: 1,000.000001 USDT is over the limit
+    assert ex.borrow(account, "USDT", "1000.000001", ts_ns=t).reason is Reason.ABOVE_BORROW_LIMIT
+    # more than the pool holds (nobody supplies BTC here): refused whole by the pool, never partly made up
+    assert ex.lending_pools()["BTC"]["cash"] == 0
+    assert ex.borrow(account, "BTC", "0.001", ts_ns=t).reason is Reason.POOL_INSUFFICIENT_LIQUIDITY
+    assert ex.repay(account, "USDT", "1", ts_ns=t).reason is Reason.NOTHING_OWED
+    assert ex.transfer_margin(account, "USDT", "1000.000001", to_margin=False, ts_ns=t).reason \
+        is Reason.INSUFFICIENT_BALANCE
+    assert ex.transfer_margin(account, "USDT", 0, ts_ns=t).reason is Reason.NON_POSITIVE_AMOUNT
+    assert ex.transfer_margin(account, "DOGE", 1, ts_ns=t).reason is Reason.UNKNOWN_ASSET
+    assert ex.borrow(account, "USDT", 1, market="NOPE-USDT", ts_ns=t).reason is Reason.UNKNOWN_MARKET
+    assert (ex.margin_book(account), ex.balances(account), pool_money(ex)) == before
+
+
+def test_repay_more_than_owed_takes_only_what_is_owed(ex):
+    account = 301
+    open_funded(ex, account, USDT="2000")
+    t = T0 + 31 * HOUR_NS
+    assert ex.enable_margin(account, "L2", "3x", ts_ns=t).ok
+    assert ex.transfer_margin(account, "USDT", "2000", ts_ns=t).ok
+    assert ex.borrow(account, "USDT", "100", ts_ns=t).ok
+    owed = ex.margin_book(account)["debt"]["USDT"]
+    assert owed > usd(100)
+    repaid = ex.repay(account, "USDT", "500", ts_ns=t)
+    assert repaid.ok
+    event = repaid.events[-1]
+    assert (event.offered, event.taken, event.interest) == (usd(500), owed, owed - usd(100))
+    book = ex.margin_book(account)
+    assert book["debt"]["USDT"] == 0 and book["available"]["USDT"] == usd(2_100) - owed
+    assert ex.transfer_margin(account, "USDT", book["available"]["USDT"], to_margin=False, ts_ns=t).ok
+
+
+def test_margin_order_on_a_market_without_margin_is_refused(ex):
+    account = 401
+    open_funded(ex, account, USDT="100")
+    assert ex.enable_margin(account, ts_ns=T0).ok
+    assert ex.transfer_margin(account, "USDT", "100", ts_ns=T0).ok
+    before = ex.margin_book(account), pool_money(ex)
+    result = ex.margin_order(account, "ETH-USDT", "buy", "0.01", price="3000", ts_ns=T0)   # not in margin.markets
+    assert result.reason is Reason.MARGIN_NOT_ENABLED
+    assert ex.margin_order(account, "NOPE-USDT", "buy", 1, price=1, ts_ns=T0).reason is Reason.UNKNOWN_MARKET
+    assert (ex.margin_book(account), pool_money(ex)) == before
