@@ -17,6 +17,8 @@ from pathlib import Path
 import ray
 
 from actors.index_actor import RemoteIndex
+from actors.lending_actor import RemoteLending
+from actors.liquidator_actor import RemoteLiquidator
 from actors.market_actor import RemoteMarket
 from actors.metrics import metrics_settings
 from actors.metrics_actor import RemoteMetrics
@@ -34,6 +36,8 @@ class Handles:
     shards: list            # index -> actor handle
     index: object
     metrics: object = None  # the MetricsActor (None with [metrics] enabled = false)
+    lending: object = None  # the LendingPoolActor ("lending")
+    liquidator: object = None  # the LiquidatorActor ("liquidator")
 
 
 def init_ray(address: str | None = None, num_cpus: int = 2, namespace: str = NAMESPACE) -> None:
@@ -69,9 +73,12 @@ def create_actors(config_path: str | Path | None = None, detached: bool = False,
               for i in range(config.shards)]
     markets = {m.name: RemoteMarket.options(name=f"market:{m.name}", **common).remote(config_path, m.name, data)
                for m in config.market_list}
+    lending = RemoteLending.options(name="lending", **common).remote(config_path, data)
+    liquidator = RemoteLiquidator.options(name="liquidator", **common).remote(config_path, data)
     index = RemoteIndex.options(name="index", **common).remote(config_path, index_seed)
-    ray.get([s.stats.remote() for s in shards] + [m.stats.remote() for m in markets.values()])
-    return Handles(config, markets, shards, index, metrics)
+    ray.get([s.stats.remote() for s in shards] + [m.stats.remote() for m in markets.values()]
+            + [lending.stats.remote(), liquidator.stats.remote()])
+    return Handles(config, markets, shards, index, metrics, lending, liquidator)
 
 
 def find_actors() -> Handles:
@@ -84,12 +91,14 @@ def find_actors() -> Handles:
         metrics = ray.get_actor("metrics")
     except ValueError:         # metrics switched off
         metrics = None
-    return Handles(config, markets, shards, ray.get_actor("index"), metrics)
+    return Handles(config, markets, shards, ray.get_actor("index"), metrics, ray.get_actor("lending"),
+                   ray.get_actor("liquidator"))
 
 
 def destroy_actors(handles: Handles) -> None:
     """Kill every actor (detached ones are not removed otherwise)."""
-    for actor in [*handles.shards, *handles.markets.values(), handles.index, handles.metrics]:
+    for actor in [*handles.shards, *handles.markets.values(), handles.index, handles.metrics, handles.lending,
+                  handles.liquidator]:
         if actor is None:
             continue
         try:

@@ -27,10 +27,11 @@ from typing import AsyncIterator
 import ray
 
 from actors import bootstrap
+from actors.margin_client import MarginClientMixin, enum_value as _enum
 from actors.metrics_roles import client_metrics
 from actors.wire import pack, unpack
 from actors.results import CommandResult, OrderResult, command_result, order_result
-from exchange.messages import AmendOrder, CancelOrder, Deposit, OpenAccount, PlaceOrder, Withdraw
+from exchange.messages import LENDING, AmendOrder, CancelOrder, Deposit, OpenAccount, PlaceOrder, Withdraw
 from exchange.money import parse_decimal
 from exchange.orders import OrderType, Side, StpMode, TimeInForce
 from exchange.routing import shard_for
@@ -41,7 +42,7 @@ RETRY_TIMEOUT_S = 120.0
 RETRY_DELAY_S = 0.2
 
 
-class ExchangeClient:
+class ExchangeClient(MarginClientMixin):
     def __init__(self, handles: bootstrap.Handles, owns_cluster: bool = False, owns_actors: bool = True):
         self.handles = handles
         self.config = handles.config
@@ -261,43 +262,43 @@ class ExchangeClient:
 
     # ---- audit ----------------------------------------------------------------------------
     def audit(self, attempts: int = 50) -> dict:
-        """Conservation over all shards at a consistent cut.
+        """Conservation over all shards, the lending pools and the insurance fund,
+        at a consistent cut.
 
-        Retries until every market's pushes to every shard are applied, so no
-        fill is half-settled in the totals. Returns per asset the imbalance
-        (balances + fees - deposits + withdrawals; 0 when sound) and ``ok``.
+        Retries until every market's and the pool's pushes to every shard are
+        applied (so no fill or loan is half-settled in the totals) and no
+        insurance-fund cover is in flight. Returns per asset the imbalance
+        (balances + fees + margin books + pool cash + fund - deposits +
+        withdrawals - fund deposits; 0 when sound) and ``ok``.
         """
-        markets = list(self.handles.markets.values())
+        links = dict(self.handles.markets)
+        lending, liquidator = self.handles.lending, self.handles.liquidator
         for _ in range(attempts):
-            before = ray.get([m.push_marks.remote() for m in markets])
+            before = ray.get([m.push_marks.remote() for m in links.values()])
+            fund_before = ray.get(liquidator.audit.remote()) if liquidator else None
             audits = ray.get([s.audit.remote() for s in self.handles.shards])
-            after = ray.get([m.push_marks.remote() for m in markets])
-            names = list(self.handles.markets)
-            if before == after and all(audits[shard]["applied"][names[i]] == marks[shard]
-                                       for i, marks in enumerate(after) for shard in marks):
+            after = ray.get([m.push_marks.remote() for m in links.values()])
+            pools = ray.get(lending.audit.remote()) if lending else {"cash": {}, "pushed": {}}
+            fund = ray.get(liquidator.audit.remote()) if liquidator else {"fund": {}, "deposited": {},
+                                                                            "covers_in_flight": 0}
+            marks = dict(zip(links, after))
+            if lending:
+                marks[LENDING] = pools["pushed"]
+            if before == after and fund == fund_before and not fund["covers_in_flight"] \
+                    and all(audits[shard]["applied"][name] >= pushed
+                            for name, by_shard in marks.items() for shard, pushed in by_shard.items()) \
+                    and (not lending or pools["pushed"] == ray.get(lending.push_marks.remote())):
                 break
             time.sleep(0.02)
         else:
             return {"ok": False, "consistent": False, "imbalance": {}}
-        imbalance = {}
+        imbalance, totals = {}, {}
         for asset in self.config.asset_list:
-            i = asset.index
-            total = sum(a["totals"][i] for a in audits)
-            net = sum(a["deposited"][i] - a["withdrawn"][i] for a in audits)
-            imbalance[asset.name] = total - net
-        return {"ok": not any(imbalance.values()), "consistent": True, "imbalance": imbalance,
-                "totals": {a.name: sum(x["totals"][a.index] for x in audits) for a in self.config.asset_list}}
+            i, name = asset.index, asset.name
+            totals[name] = sum(a["totals"][i] for a in audits) + pools["cash"].get(name, 0) + fund["fund"].get(name, 0)
+            net = sum(a["deposited"][i] - a["withdrawn"][i] for a in audits) + fund["deposited"].get(name, 0)
+            imbalance[name] = totals[name] - net
+        return {"ok": not any(imbalance.values()), "consistent": True, "imbalance": imbalance, "totals": totals}
 
     def _shard(self, account_id: int):
         return self.handles.shards[shard_for(account_id, self.config.shards)]
-
-
-def _enum(kind, value):
-    """Accept a member, its number or its name ("buy", "post_only"); refuse anything else clearly."""
-    try:
-        if isinstance(value, str):
-            return kind[value.upper()]
-        return kind(value) if not isinstance(value, kind) else value
-    except (KeyError, ValueError):
-        names = ", ".join(m.name.lower() for m in kind)
-        raise ValueError(f"{value!r} is not a {kind.__name__} (one of: {names})") from None

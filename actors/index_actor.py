@@ -32,6 +32,7 @@ class IndexActor:
         self.quotes: dict[str, dict[str, ComponentQuote]] = {}
         self.prices: dict[str, IndexPrice] = {}
         self._shards: list = []
+        self._liquidator = None
         self._task = None
         self.metrics = index_metrics(self)
 
@@ -42,10 +43,13 @@ class IndexActor:
             self._shards = [ray.get_actor(f"shard:{i}") for i in range(self.config.shards)]
         return self._shards
 
-    def set_component(self, asset: str, source: str, price: int, weight: int, ts_ns: int) -> int:
-        """Record one component quote and recompute that asset's index."""
+    async def set_component(self, asset: str, source: str, price: int, weight: int, ts_ns: int) -> int:
+        """Record one component quote, recompute that asset's index and publish it
+        (the answer comes once every shard has the new prices and re-valued its margin books)."""
         self.quotes.setdefault(asset, {})[source] = ComponentQuote(source, price, weight, ts_ns)
-        return self._recompute(asset, ts_ns).price
+        price = self._recompute(asset, ts_ns).price
+        await asyncio.gather(*self.publish())
+        return price
 
     def _recompute(self, asset: str, now_ns: int) -> IndexPrice:
         index = compute_index(asset, list(self.quotes.get(asset, {}).values()), now_ns,
@@ -63,14 +67,23 @@ class IndexActor:
         self.publish()
         return self.index_prices()
 
-    def publish(self) -> None:
+    def publish(self) -> list:
+        """Send the per-market reference (ticks) and per-asset index prices to every
+        shard and the liquidator; return the calls' refs."""
         ticks = {}
         for market in self.config.market_list:
             index = self.prices.get(market.base.name)
             if market.quote.name == self.quote_asset and index is not None and index.price:
                 ticks[market.name] = max(1, index.price // market.tick_minor)
-        for shard in self.shards:
-            shard.set_index_prices.remote(ticks)
+        assets = {asset: index.price for asset, index in self.prices.items() if index.price}
+        refs = [shard.set_index_prices.remote(ticks, assets) for shard in self.shards]
+        if self._liquidator is None:
+            try:
+                self._liquidator = ray.get_actor("liquidator")
+            except ValueError:        # no liquidator in this deployment (yet)
+                return refs
+        refs.append(self._liquidator.set_index_prices.remote(assets))
+        return refs
 
     def index_prices(self) -> dict[str, int]:
         return {asset: index.price for asset, index in self.prices.items()}

@@ -51,9 +51,9 @@ class MarketActor(DurableActor):
     def __init__(self, config_path: str | None, market: str, data_dir: str | None = None,
                  from_oldest_snapshot: bool = False):
         self.config = load_config(config_path)
-        self.engine = MarketEngine(self.config.markets[market])
+        self.engine = self._make_engine(market)
         self.name = market
-        self.actor_name = f"market:{market}"
+        self.actor_name = self._actor_name(market)
         self.num_shards = self.config.shards
         self.shards = Peers("shard:{}")
         self._owner: dict[int, int] = {}
@@ -81,6 +81,24 @@ class MarketActor(DurableActor):
                 ray.get_runtime_context().current_actor.resume.remote()
             except Exception as exc:   # the next submit re-sends instead
                 log.warning("could not schedule resume: %s", exc)
+
+    # ---- what a subclass serving another engine replaces (the LendingPoolActor) ---------
+    def _make_engine(self, market: str):
+        return MarketEngine(self.config.markets[market])
+
+    @staticmethod
+    def _actor_name(market: str) -> str:
+        return f"market:{market}"
+
+    def _top(self) -> tuple:
+        book = self.engine.book
+        return (book.best_bid(), book.best_ask())
+
+    def _engine_state(self) -> dict:
+        return market_state(self.engine)
+
+    def _restore_engine(self, state: dict):
+        return restore_market(self.config, state)
 
     def _shard_of(self, account_id: int) -> int:
         shard = self._owner.get(account_id)
@@ -111,9 +129,11 @@ class MarketActor(DurableActor):
         engine, shard_of, staged = self.engine, self._shard_of, self.staged
         to_others: dict[int, list] = {}
         published: list = []
+        everyone = range(self.num_shards)
         for rseq, tag, request in batch:
             events = engine.handle(request)
-            staged[origin].append((tag, events))
+            if origin is not None:
+                staged[origin].append((tag, events))
             published.extend(events)
             for event in events:
                 if type(event) is Fill:
@@ -123,17 +143,22 @@ class MarketActor(DurableActor):
                         shard = shard_of(account)
                         if shard != origin:
                             to_others.setdefault(shard, []).append(event)
+                elif not event.account_id:          # for every shard (the pools' interest index)
+                    for shard in everyone:
+                        if shard != origin:
+                            to_others.setdefault(shard, []).append(event)
                 else:
                     shard = shard_of(event.account_id)
                     if shard != origin:
                         to_others.setdefault(shard, []).append(event)
-            if events:
+            if events and origin is not None:
                 self.pushed[origin] = events[-1].seq
         self.stream.extend(published)
         for shard, events in to_others.items():
             staged[shard].append((None, events))
             self.pushed[shard] = events[-1].seq
-        self.applied_rseq[origin] = batch[-1][0]
+        if origin is not None:
+            self.applied_rseq[origin] = batch[-1][0]
         self.requests += len(batch)
 
     def _release(self, upto_seq: int) -> None:
@@ -160,8 +185,7 @@ class MarketActor(DurableActor):
             while self.queues[shard]:
                 entries, self.queues[shard] = self.queues[shard], []
                 self.sending[shard] = entries
-                book = self.engine.book
-                top = (book.best_bid(), book.best_ask())
+                top = self._top()
                 self.acked[shard] = await self.shards.call(shard, "on_market_events", self.name,
                                                            pack(entries), top)
                 self.sending[shard] = []
@@ -190,12 +214,12 @@ class MarketActor(DurableActor):
 
     def _state(self) -> dict:
         queued = {str(s): self.sending[s] + self.queues[s] + self.staged[s] for s in self.queues}
-        return {"market": market_state(self.engine), "applied_rseq": {str(k): v for k, v in self.applied_rseq.items()},
+        return {"market": self._engine_state(), "applied_rseq": {str(k): v for k, v in self.applied_rseq.items()},
                 "queues": queued, "pushed": {str(k): v for k, v in self.pushed.items()},
                 "traded_quantity": self.traded_quantity}
 
     def _restore(self, state: dict) -> None:
-        self.engine = restore_market(self.config, state["market"])
+        self.engine = self._restore_engine(state["market"])
         self.applied_rseq.update({int(k): v for k, v in state["applied_rseq"].items()})
         self.pushed.update({int(k): v for k, v in state["pushed"].items()})
         for shard, entries in state["queues"].items():

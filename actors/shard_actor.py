@@ -45,10 +45,10 @@ from actors.wire import pack, unpack
 from exchange.codec import decode, decode_events, encode_shallow, hashable
 from exchange.config import load_config
 from exchange.ledger import digest
-from exchange.messages import Fill, OrderClosed, OrderRejected, PlaceOrder
+from exchange.messages import LENDING, Fill, MarginLevelChanged, OrderClosed, OrderRejected, PlaceMarginOrder, PlaceOrder
 from exchange.orders import BUY, OrderType
 from exchange.reasons import Reason
-from exchange.shard import CLIENT_COMMANDS, AccountShard, request_key
+from exchange.shard import CLIENT_COMMANDS, MARGIN_COMMANDS, AccountShard, link_of, request_key
 from exchange.snapshot import restore_shard, shard_state
 
 MARKET_ORDER = int(OrderType.MARKET)
@@ -73,12 +73,14 @@ class Batch:
 
 
 class Pending:
-    """A request sent to a market: its events so far and who waits for it."""
-    __slots__ = ("events", "waiters")
+    """A command whose requests went to markets or the pool: its events so far,
+    how many answers are still due (follow-up requests add to it), who waits."""
+    __slots__ = ("events", "waiters", "outstanding")
 
-    def __init__(self, events: list):
+    def __init__(self, events: list, outstanding: int = 1):
         self.events = events
         self.waiters: list = []
+        self.outstanding = outstanding
 
 
 class AccountShardActor(DurableActor):
@@ -88,8 +90,13 @@ class AccountShardActor(DurableActor):
         self.index = shard_index
         self.name = f"shard:{shard_index}"
         self.shard = AccountShard(self.config, shard_index)
-        names = [m.name for m in self.config.market_list]
-        self.markets = Peers("market:{}")
+        names = [m.name for m in self.config.market_list] + [LENDING]
+        self.markets = Peers("market:{}", {LENDING: LENDING})      # the markets and the lending pool
+        self.liquidator = Peers("{}")
+        quote = self.config.assets[self.config.sections.get("index", {}).get("quote_asset", "USDT")]
+        self.asset_prices = [0] * len(self.config.assets)          # index price per asset (quote minor / unit)
+        self.asset_prices[quote.index] = 10 ** quote.scale
+        self.zones: dict[tuple, int] = {}                          # margin book -> last notified zone (a view)
         self.staged: dict[str, list] = {n: [] for n in names}     # (rseq, tag, request) not yet durable here
         self.outbox: dict[str, list] = {n: [] for n in names}     # durable, not yet acknowledged by the market
         self.sending: dict[str, list] = {n: [] for n in names}    # the batch in flight
@@ -148,6 +155,8 @@ class AccountShardActor(DurableActor):
                 batch.missing += 1
                 continue
             reference = self._reference(cmd)
+            if type(cmd) in MARGIN_COMMANDS:
+                reference = (reference, tuple(self.asset_prices))
             events, market = self._accept(cmd, key, reference)
             record = _command_record(cmd, key, reference, events)
             if record is not None:
@@ -185,24 +194,33 @@ class AccountShardActor(DurableActor):
             outbox.extend(staged[:count])
             del staged[:count]
 
-    def _accept(self, cmd, key: tuple, reference: int | None) -> tuple[list, str | None]:
-        """Run a client command through the domain; queue its market request if any."""
+    def _accept(self, cmd, key: tuple, reference) -> tuple[list, str | None]:
+        """Run a client command through the domain; queue its requests (to a
+        market or the pool, and any follow-ups) if any; return (events, a link or None)."""
         shard = self.shard
         try:
             events, request = shard.apply_client(cmd, reference)
         except (AttributeError, TypeError, ValueError, IndexError):
             events, request = [OrderRejected(key[1], key[0], int(Reason.MALFORMED_COMMAND))], None
-        if request is None:
+        requests = shard.take_followups()
+        if request is not None:
+            requests.insert(0, (link_of(cmd, request), request))
+        if not requests:
             shard.remember(*key, events)
             return events, None
-        market = cmd.market
-        self.rseq[market] += 1
-        self.staged[market].append((self.rseq[market], key, request))
-        self.pending[key] = Pending(events)
-        return events, market
+        self._stage(key, requests)
+        self.pending[key] = Pending(events, len(requests))
+        return events, requests[0][0]
+
+    def _stage(self, tag, requests: list) -> None:
+        """Number each (link, request) on its link and stage it until the journal has it."""
+        for link, request in requests:
+            self.rseq[link] += 1
+            self.staged[link].append((self.rseq[link], tag, request))
 
     def _reference(self, cmd) -> int | None:
-        if type(cmd) is not PlaceOrder or cmd.order_type != MARKET_ORDER or cmd.price:
+        kind = type(cmd)
+        if (kind is not PlaceOrder and kind is not PlaceMarginOrder) or cmd.order_type != MARKET_ORDER or cmd.price:
             return None
         bid, ask = self.top.get(cmd.market, (None, None))
         best = ask if cmd.side == BUY else bid
@@ -240,11 +258,16 @@ class AccountShardActor(DurableActor):
         entries = unpack(entries)
         completions = self._apply_push(market, entries, top)
         applied = self.shard.market_seq[market]
+        marks = {link: self.rseq[link] for link, staged in self.staged.items() if staged}
         self.gc.maybe_collect()
         self.busy_s += time.perf_counter() - busy_start
         await self.journal.commit([["p", market, entries, top]])
         for batch, position, events in completions:     # replies leave only once durable
             batch.fill(position, events)
+        if marks:                                       # follow-up requests, now durable
+            self._release(marks)
+            for link in marks:
+                self._kick(link)
         self.metrics.record_push(time.perf_counter() - busy_start)
         return applied
 
@@ -262,14 +285,21 @@ class AccountShardActor(DurableActor):
                     self.fill_quantity_applied[market] += event.quantity * self._sides_here(event)
                 produced.extend(applied)
             self._publish(produced)
+            followups = shard.take_followups()
+            if followups:
+                self._stage(tag, followups)
             if tag is None:
                 continue
-            waiting = pending.pop(tag, None)
+            waiting = pending.get(tag)
             if waiting is None:
                 continue
             account = tag[0]
             events = waiting.events
             events.extend(e for e in produced if _concerns(e, account))
+            waiting.outstanding += len(followups) - 1
+            if waiting.outstanding > 0:
+                continue
+            del pending[tag]
             shard.remember(*tag, events)
             completions.extend((batch, position, events) for batch, position in waiting.waiters)
         return completions
@@ -304,9 +334,39 @@ class AccountShardActor(DurableActor):
         """The last event seq of ``market`` this shard has applied."""
         return self.shard.market_seq[market]
 
-    def set_index_prices(self, prices: dict[str, int]) -> None:
-        """Index price per market in ticks (from the IndexActor)."""
+    def set_index_prices(self, prices: dict[str, int], asset_prices: dict[str, int] | None = None) -> None:
+        """Index price per market in ticks and per asset in quote minor units
+        (from the IndexActor); then re-value every margin book (``scan_margin``)."""
         self.index_ticks.update(prices)
+        if asset_prices:
+            for name, price in asset_prices.items():
+                spec = self.config.assets.get(name)
+                if spec is not None and price > 0:
+                    self.asset_prices[spec.index] = price
+            self.scan_margin()
+
+    def scan_margin(self) -> dict:
+        """Margin level of every book that owes something, at the current index prices:
+        notify accounts whose book crossed a line (warning, margin call,
+        liquidation) and hand books at or under the liquidation line to the liquidator."""
+        started = time.perf_counter()
+        desk, rules, zones = self.shard.margin, self.config.margin, self.zones
+        levels = desk.levels(self.asset_prices)
+        for key, level in levels:
+            zone = rules.zone(level)
+            if zones.get(key, 0) != zone:
+                zones[key] = zone
+                self._publish([MarginLevelChanged(key[0], key[1], zone, level)])
+            if zone == 3 and not desk.books[key].liquidating:
+                self._hand_over(key, level)
+        self.metrics.record_margin(levels, rules) if hasattr(self.metrics, "record_margin") else None
+        return {"books": len(levels), "seconds": time.perf_counter() - started}
+
+    def _hand_over(self, key: tuple, level: int) -> None:
+        try:
+            self.liquidator.handle("liquidator").candidate.remote(self.index, key[0], key[1], level)
+        except Exception as exc:      # no liquidator running (yet): the next price tick hands it over again
+            log.warning("liquidator unavailable: %s", exc)
 
     # ---- durability ------------------------------------------------------------------
     def _after_commit(self) -> None:
@@ -319,7 +379,7 @@ class AccountShardActor(DurableActor):
         queued = [[m, r, tag, req] for m in self.outbox
                   for r, tag, req in self.sending[m] + self.outbox[m] + self.staged[m]]
         return {"shard": shard_state(self.shard), "rseq": self.rseq, "outbox": queued,
-                "pending": [[tag, p.events] for tag, p in self.pending.items()],
+                "pending": [[tag, p.events, p.outstanding] for tag, p in self.pending.items()],
                 "top": {m: list(t) for m, t in self.top.items()},
                 "fill_quantity_applied": self.fill_quantity_applied}
 
@@ -328,8 +388,8 @@ class AccountShardActor(DurableActor):
         self.rseq.update(state["rseq"])
         for market, rseq, tag, request in state["outbox"]:
             self.outbox[market].append((rseq, hashable(tag), decode(request)))
-        for tag, events in state["pending"]:
-            self.pending[hashable(tag)] = Pending(decode_events(events))
+        for tag, events, *outstanding in state["pending"]:
+            self.pending[hashable(tag)] = Pending(decode_events(events), *outstanding)
         self.top.update({m: tuple(t) for m, t in state["top"].items()})
         self.fill_quantity_applied.update(state["fill_quantity_applied"])
 
@@ -384,11 +444,21 @@ class AccountShardActor(DurableActor):
     async def events_after(self, account_id: int, cursor: int, timeout_s: float = 1.0) -> dict:
         return await self.streams.setdefault(account_id, EventLog()).wait_after(cursor, timeout_s)
 
+    def margin_book(self, account_id: int, market: str = "") -> dict | None:
+        """A margin book at the current index prices (balances, debts, level, zone)."""
+        book = self.shard.margin.book(account_id, market)
+        return None if book is None else self.shard.margin.book_view(book, self.asset_prices)
+
+    def margin_books(self, account_id: int) -> list[dict]:
+        desk = self.shard.margin
+        return [desk.book_view(b, self.asset_prices) for (a, _), b in sorted(desk.books.items()) if a == account_id]
+
     def audit(self) -> dict:
         """Totals for the conservation audit, with the market seqs they reflect."""
         ledger = self.shard.ledger
-        return {"shard": self.index, "totals": ledger.totals(), "deposited": list(ledger.deposited),
-                "withdrawn": list(ledger.withdrawn), "applied": dict(self.shard.market_seq),
+        return {"shard": self.index, "totals": self.shard.totals(), "deposited": list(ledger.deposited),
+                "withdrawn": list(ledger.withdrawn), "fund_in": list(self.shard.margin.fund_in),
+                "applied": dict(self.shard.market_seq),
                 "pending": len(self.pending), "open_orders": len(self.shard.orders),
                 "fill_quantity_applied": dict(self.fill_quantity_applied)}
 
