@@ -19,7 +19,10 @@ It also owns:
   served only while no actor pushes a family of that name, so dashboards and
   alerts have their series from the first scrape.
 
-A source silent for ``FORGET_AFTER_S`` is dropped. If the configured port is
+An actor's families are served while it pushes (three missed pushes: gone,
+and ``up`` is 0); a client pushes only while it sends orders, so its last
+families stay until it has been silent for ``FORGET_AFTER_S``, when any
+source is dropped. If the configured port is
 taken, the actor serves on an ephemeral port instead (logged; ``address()``
 tells which).
 """
@@ -128,7 +131,9 @@ class MetricsActor:
                         pass
             elif source.kind != "client":
                 self.up.labels(name).set(1 if now - source.received <= MISSED_PUSHES_DOWN * self.interval_s else 0)
-        merged = merge(dict(self.sources), now - MISSED_PUSHES_DOWN * self.interval_s)
+        fresh_after = now - MISSED_PUSHES_DOWN * self.interval_s
+        merged = merge({name: source for name, source in list(self.sources.items())        # clients push only
+                        if source.kind == "client" or source.received >= fresh_after}, 0.0)  # while they send
         yield from self.own.collect()
         yield from merged.values()
         for family in self.placeholders.collect():

@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from actors.metrics import (LATENCY_BUCKETS_S, METRICS_ACTOR, ActorMetrics, NullMetrics, StateView,
                             metrics_settings, process_source)
+from exchange.market import MarketEngine
 from exchange.messages import (AmendOrder, BalanceChanged, CancelOrder, OrderClosed, OrderRejected, PlaceOrder,
                                RequestRejected, Withdraw)
 from exchange.reasons import CloseReason, Reason
@@ -183,6 +184,37 @@ class MarketMetrics(ActorMetrics):
         yield backlog
 
 
+class LendingPoolMetrics(ActorMetrics):
+    """The lending pool actor (a ``MarketActor`` serving a ``LendingEngine``): submit
+    handling, backlog, and every pool's figures (``exchange_lending_*``), set from
+    the engine's view each time the registry is collected."""
+
+    def __init__(self, actor):
+        super().__init__(actor.actor_name, actor.config, actor)
+        self.submit = self.handler("submit")
+        self.registry.register(StateView(self._view))
+
+    def record_submit(self, requests: int, seconds: float) -> None:
+        self.submit.observe(seconds)
+
+    def families(self) -> list:
+        lending = self.lending
+        for asset, pool in self.actor.engine.view().items():
+            if asset in lending._supplied:
+                lending.pool(asset, pool["supplied"], pool["borrowed"], pool["utilization_ppm"],
+                             pool["borrow_rate_ppm"], pool["supply_rate_ppm"])
+        return super().families()
+
+    def _view(self):
+        a = self.actor
+        yield GaugeMetricFamily("exchange_lending_sequence", "Last event sequence number of the pools", a.engine.seq)
+        backlog = GaugeMetricFamily("exchange_mailbox_backlog", "Work queued inside an actor, by queue",
+                                    labels=["queue"])
+        backlog.add_metric(["pushes"], sum(len(q) + len(s) for q, s in zip(a.queues.values(), a.sending.values())))
+        backlog.add_metric(["staged"], sum(len(q) for q in a.staged.values()))
+        yield backlog
+
+
 class IndexMetrics(ActorMetrics):
     """The index actor: index price and usable components per asset."""
 
@@ -256,8 +288,12 @@ def shard_metrics(actor):
 
 
 def market_metrics(actor):
-    """Metrics of a ``MarketActor`` (call at the end of its ``__init__``)."""
-    return MarketMetrics(actor).start() if _enabled(actor.config) else NullMetrics()
+    """Metrics of a ``MarketActor`` (call at the end of its ``__init__``); the lending
+    pool actor, a ``MarketActor`` serving a ``LendingEngine``, gets the pool metrics."""
+    if not _enabled(actor.config):
+        return NullMetrics()
+    kind = MarketMetrics if type(actor.engine) is MarketEngine else LendingPoolMetrics
+    return kind(actor).start()
 
 
 def index_metrics(actor):
