@@ -121,6 +121,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"exchange up: markets {', '.join(client.config.markets)}; {client.config.shards} shards; "
               f"data {args.data}. Ctrl-C to stop.", flush=True)
+        _print_metrics_help(client.handles)
     printer = (lambda s: None) if args.json else (lambda s: print(format_summary(s), flush=True))
     stop = asyncio.Event()
 
@@ -146,6 +147,24 @@ def cmd_up(args: argparse.Namespace) -> int:
     else:
         print(f"stopped; conservation {'OK' if summary.get('conservation_ok') else 'BROKEN'}")
     return 0 if summary.get("conservation_ok") else 1
+
+
+def _print_metrics_help(handles) -> None:
+    """Where the metrics are, and how to point Prometheus and Grafana at them."""
+    import ray
+    if handles.metrics is None:
+        print("metrics: off ([metrics] enabled = false)", flush=True)
+        return
+    host, port = ray.get(handles.metrics.address.remote())
+    root = Path(__file__).resolve().parent
+    print(f"metrics: http://{host}:{port}/metrics (every actor, label `actor`)\n"
+          f"  prometheus --config.file={root / 'prometheus/prometheus.yml'} --storage.tsdb.path=./data/prometheus "
+          f"--web.listen-address=127.0.0.1:9090\n"
+          f"    (scrapes 127.0.0.1:9464{'' if port == 9464 else f'; edit its target to {host}:{port}'}; "
+          f"alert rules {root / 'prometheus/alerts.yml'})\n"
+          f"  docker run --rm --network host -v {root / 'grafana/provisioning'}:/etc/grafana/provisioning "
+          f"-v {root / 'grafana/dashboards'}:/var/lib/grafana/dashboards/exchange grafana/grafana\n"
+          f"    (Grafana on http://127.0.0.1:3000, admin/admin; dashboards in folder Exchange)", flush=True)
 
 
 def _report(args: argparse.Namespace, result: dict, ok: bool) -> int:
