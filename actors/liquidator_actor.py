@@ -54,7 +54,8 @@ def account_hash(account_id: int) -> str:
 
 
 class LiquidatorActor(DurableActor):
-    def __init__(self, config_path: str | None, data_dir: str | None = None):
+    def __init__(self, config_path: str | None, data_dir: str | None = None, from_oldest_snapshot: bool = False,
+                 seed_fund: bool = True):
         self.config = load_config(config_path)
         self.rules = self.config.margin
         self.assets = self.config.asset_list
@@ -74,8 +75,8 @@ class LiquidatorActor(DurableActor):
         self.tasks: dict[tuple, asyncio.Task] = {}
         self.lots = {m.name: (m.base.name, m.quote.name, m.min_lots * m.lot_minor) for m in self.config.market_list}
         self.journal = Journal.open(data_dir, "liquidator", self.config.sections.get("durability", {}))
-        self.recovery = self.journal.recover(self._restore, self._apply_record)
-        if not any(self.fund_deposited.values()):
+        self.recovery = self.journal.recover(self._restore, self._apply_record, from_oldest_snapshot)
+        if seed_fund and not any(self.fund_deposited.values()):
             self._seed_fund()
         self.journal.after_commit = self._after_commit
         self.started_ns = time.time_ns()
@@ -223,10 +224,11 @@ class LiquidatorActor(DurableActor):
                                                                  market, trade, step, tuple(self.prices)))
                 self._collect(record, events, account)
                 update = _first(events, LiquidationUpdate)
-                if update is None or update.stage == "idle" or steps[trade] >= 3 * self.rules.liquidation_max_steps:
+                if update is None or update.stage == "idle":       # nothing this book can trade there
                     exhausted.add(trade)
-                elif not any(type(e) is Fill or type(e) is Repaid for e in events):
-                    await asyncio.sleep(RETRY_S)      # nothing traded: let the book refill before widening
+                elif steps[trade] >= self.rules.liquidation_max_steps and \
+                        not any(type(e) is Fill or type(e) is Repaid for e in events):
+                    await asyncio.sleep(RETRY_S)      # widest limit and no bid: wait for the book to refill
                 continue
             asset, owed = action[1], action[2]
             amount = min(owed, self.fund[asset])

@@ -39,10 +39,9 @@ from exchange.reasons import Reason
 class MarginBook:
     """One margin book's balances and mirrored loans (lists by asset index)."""
 
-    __slots__ = ("account_id", "market", "available", "held", "pending", "scaled", "principal", "liquidating",
-                 "assets_allowed")
+    __slots__ = ("account_id", "market", "available", "held", "pending", "scaled", "principal", "liquidating")
 
-    def __init__(self, account_id: int, market: str, assets: int, allowed: frozenset[int] | None):
+    def __init__(self, account_id: int, market: str, assets: int):
         self.account_id = account_id
         self.market = market
         self.available = [0] * assets
@@ -51,7 +50,6 @@ class MarginBook:
         self.scaled = [0] * assets           # loan scaled principal per asset (mirror)
         self.principal = [0] * assets        # loan principal per asset (mirror)
         self.liquidating = False
-        self.assets_allowed = allowed        # None: every asset (cross); else the isolated market's two
 
     @property
     def key(self) -> tuple[int, str]:
@@ -89,11 +87,7 @@ class MarginDesk:
     def book(self, account_id: int, market: str, create: bool = False) -> MarginBook | None:
         book = self.books.get((account_id, market))
         if book is None and create:
-            allowed = None
-            if market:
-                spec = self.config.markets[market]
-                allowed = frozenset((spec.base.index, spec.quote.index))
-            book = self.books[(account_id, market)] = MarginBook(account_id, market, len(self.assets), allowed)
+            book = self.books[(account_id, market)] = MarginBook(account_id, market, len(self.assets))
         return book
 
     def debt(self, book: MarginBook, asset: int) -> int:
@@ -152,7 +146,7 @@ class MarginDesk:
         self.settings[cmd.account_id] = (level, tier)
         return [MarginEnabled(cmd.request_id, cmd.account_id, level, tier)]
 
-    def _open_book(self, cmd, create: bool = False) -> MarginBook | Reason:
+    def _open_book(self, cmd) -> MarginBook | Reason:
         """The command's book, after the checks every margin command shares."""
         if cmd.account_id not in self.ledger.accounts:
             return Reason.UNKNOWN_ACCOUNT
@@ -165,17 +159,18 @@ class MarginDesk:
             return Reason.UNKNOWN_MARKET
         if market and market not in self.rules.markets:
             return Reason.MARGIN_NOT_ENABLED
-        book = self.book(cmd.account_id, market, create)
+        book = self.book(cmd.account_id, market)
         if book is None:
-            return Reason.INSUFFICIENT_BALANCE
+            return Reason.INSUFFICIENT_BALANCE          # nothing was ever transferred into this book
         if book.liquidating:
             return Reason.ACCOUNT_IN_LIQUIDATION
         return book
 
-    def _asset_amount(self, cmd, book: MarginBook | None) -> tuple[int, int] | Reason:
+    def _asset_amount(self, cmd, market: str = "") -> tuple[int, int] | Reason:
+        """The command's (asset index, amount); an isolated book (``market``) takes only its market's two."""
         asset = self._asset_index.get(cmd.asset) if type(cmd.asset) is str else None
-        if asset is None or (book is not None and book.assets_allowed is not None
-                             and asset not in book.assets_allowed):
+        spec = self.config.markets.get(market) if market else None
+        if asset is None or (spec is not None and asset not in (spec.base.index, spec.quote.index)):
             return Reason.UNKNOWN_ASSET
         if type(cmd.amount) is not int:
             return Reason.MALFORMED_COMMAND
@@ -190,10 +185,10 @@ class MarginDesk:
         (BELOW_INITIAL_MARGIN_LEVEL) while the book owes anything."""
         if type(cmd.to_margin) is not bool:
             return _reject(cmd, Reason.MALFORMED_COMMAND)
-        book = self._open_book(cmd, create=cmd.to_margin)
-        if isinstance(book, Reason):
+        book = self._open_book(cmd)
+        if isinstance(book, Reason) and not (book is Reason.INSUFFICIENT_BALANCE and cmd.to_margin):
             return _reject(cmd, book)
-        parsed = self._asset_amount(cmd, book)
+        parsed = self._asset_amount(cmd, cmd.market)
         if isinstance(parsed, Reason):
             return _reject(cmd, parsed)
         asset, amount = parsed
@@ -201,6 +196,7 @@ class MarginDesk:
         if cmd.to_margin:
             if account.available[asset] < amount:
                 return _reject(cmd, Reason.INSUFFICIENT_BALANCE)
+            book = self.book(cmd.account_id, cmd.market, create=True)    # checks passed: now it may exist
             account.available[asset] -= amount
             book.available[asset] += amount
             delta = amount
@@ -240,10 +236,10 @@ class MarginDesk:
 
     def borrow(self, cmd: Borrow, prices, then: tuple = ("borrow",)) -> tuple[list, PoolRequest | None]:
         """Check the limit and ask the pool; the pool's answer completes it."""
-        book = self._open_book(cmd, create=True)
-        if isinstance(book, Reason):
-            return _reject(cmd, book), None
-        parsed = self._asset_amount(cmd, book)
+        book = self._open_book(cmd)
+        if isinstance(book, Reason):          # no book: no collateral to borrow against
+            return _reject(cmd, Reason.ABOVE_BORROW_LIMIT if book is Reason.INSUFFICIENT_BALANCE else book), None
+        parsed = self._asset_amount(cmd, cmd.market)
         if isinstance(parsed, Reason):
             return _reject(cmd, parsed), None
         asset, amount = parsed
@@ -258,7 +254,7 @@ class MarginDesk:
         book = self._open_book(cmd)
         if isinstance(book, Reason):
             return _reject(cmd, Reason.NOTHING_OWED if book is Reason.INSUFFICIENT_BALANCE else book), None
-        parsed = self._asset_amount(cmd, book)
+        parsed = self._asset_amount(cmd, cmd.market)
         if isinstance(parsed, Reason):
             return _reject(cmd, parsed), None
         asset, amount = parsed
@@ -283,7 +279,7 @@ class MarginDesk:
         account = self.ledger.accounts.get(cmd.account_id)
         if account is None:
             return _reject(cmd, Reason.UNKNOWN_ACCOUNT), None
-        parsed = self._asset_amount(cmd, None)
+        parsed = self._asset_amount(cmd)
         if isinstance(parsed, Reason):
             return _reject(cmd, parsed), None
         asset, amount = parsed
@@ -299,7 +295,7 @@ class MarginDesk:
     def withdraw_supply(self, cmd: WithdrawFromPool) -> tuple[list, PoolRequest | None]:
         if cmd.account_id not in self.ledger.accounts:
             return _reject(cmd, Reason.UNKNOWN_ACCOUNT), None
-        parsed = self._asset_amount(cmd, None)
+        parsed = self._asset_amount(cmd)
         if isinstance(parsed, Reason):
             return _reject(cmd, parsed), None
         asset, amount = parsed
@@ -342,6 +338,8 @@ class MarginDesk:
             return [event], waiting
         if kind is LendingRefused:
             self._undo(event, asset)
+            if waiting is not None and waiting[0] != "order" and waiting[-1] is not None:
+                return [OrderRejected(waiting[-1], event.account_id, event.reason)], waiting     # the client's answer
             return [event], waiting
         raise TypeError(f"margin desk cannot apply {kind.__name__}")
 

@@ -303,7 +303,7 @@ class AccountShard:
         terms = self._order_terms(cmd, reference_ticks)
         if type(terms) is not tuple:
             return self._reject(cmd, terms)
-        book = self.margin._open_book(_BookOf(cmd), create=True)
+        book = self.margin._open_book(_BookOf(cmd))
         if isinstance(book, Reason):
             return self._reject(cmd, book)
         asset, _, need = self._hold_terms(terms)

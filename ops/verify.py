@@ -2,11 +2,13 @@
 
 It rebuilds every actor from its LMDB store the way a restart would (newest
 intact snapshot + journal), then finishes what a restart would finish:
-requests a shard had journaled but a market had not applied are applied, and
-pushes a market had not delivered are delivered (receivers de-duplicate, as
+requests a shard had journaled but a market (or the lending pool) had not
+applied are applied, pushes not delivered are delivered, and insurance-fund
+covers the liquidator had journaled are applied (receivers de-duplicate, as
 live). On that state it checks:
-- conservation of every asset: balances of all accounts on all shards + the
-  fee accounts = deposits - withdrawals, to the smallest unit;
+- conservation of every asset: balances of all accounts and margin books on
+  all shards + the fee accounts + the lending pools' cash + the insurance
+  fund = deposits - withdrawals + deposits into the fund, to the smallest unit;
 - no orphaned hold: every held amount belongs to a live order, and every live
   order is funded (``AccountShard.check_invariants``);
 - replay: rebuilding each actor from its *oldest* kept snapshot and the whole
@@ -19,21 +21,27 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from actors.lending_actor import LendingPoolActor
+from actors.liquidator_actor import LiquidatorActor
 from actors.market_actor import MarketActor
 from actors.shard_actor import AccountShardActor
 from exchange.config import load_config
+from exchange.messages import LENDING, CoverShortfall
+from exchange.shard import request_key
 
 
 def _rebuild(config_path, data_dir: str, oldest: bool = False):
     config = load_config(config_path)
     shards = [AccountShardActor(config_path, i, data_dir, oldest) for i in range(config.shards)]
     markets = {m.name: MarketActor(config_path, m.name, data_dir, oldest) for m in config.market_list}
-    return config, shards, markets
+    markets[LENDING] = LendingPoolActor(config_path, data_dir, oldest)     # served like a market
+    liquidator = LiquidatorActor(config_path, data_dir, oldest, seed_fund=False)
+    return config, shards, markets, liquidator
 
 
-def _close(shards, markets) -> None:
-    for actor in [*shards, *markets.values()]:
-        if actor.journal.enabled:
+def _close(shards, markets, liquidator=None) -> None:
+    for actor in [*shards, *markets.values(), liquidator]:
+        if actor is not None and actor.journal.enabled:
             actor.journal.store.close()
 
 
@@ -43,35 +51,50 @@ def _hashes(shards, markets) -> dict[str, str]:
     return out
 
 
-def _finish_in_flight(shards, markets) -> dict:
-    """Apply undelivered requests and pushes, as the restarted actors would."""
-    requests = pushes = 0
-    for shard in shards:
-        for market_name, queued in shard.outbox.items():
-            market = markets[market_name]
-            fresh = [entry for entry in queued if entry[0] > market.applied_rseq[shard.index]]
-            if fresh:
-                market._apply(shard.index, fresh)
-                requests += len(fresh)
-            shard.outbox[market_name] = []
-    for market in markets.values():
-        book = market.engine.book
-        for index, queued in market.queues.items():
-            if queued:
-                shards[index]._apply_push(market.name, queued, (book.best_bid(), book.best_ask()))
-                pushes += len(queued)
-                market.queues[index] = []
-    return {"requests_applied": requests, "pushes_delivered": pushes}
+def _finish_in_flight(shards, markets, liquidator) -> dict:
+    """Apply undelivered requests and pushes (and insurance-fund covers the
+    liquidator journaled but a shard had not applied), as the restarted actors
+    would, until nothing is left in flight (answers can call for follow-ups)."""
+    requests = pushes = covers = 0
+    for rid, (_, index, account, market, asset, amount) in liquidator.covers_in_flight.items():
+        shard, cover = shards[index], CoverShortfall(rid, 0, account, market, asset, amount)
+        key = request_key(cover)
+        if key not in shard.shard.results and key not in shard.pending:
+            shard._accept(cover, key, None)
+            covers += 1
+    for _ in range(100):
+        moved = 0
+        for shard in shards:
+            shard._release({link: shard.rseq[link] for link in shard.staged})
+            for market_name, queued in shard.outbox.items():
+                market = markets[market_name]
+                fresh = [entry for entry in queued if entry[0] > market.applied_rseq[shard.index]]
+                if fresh:
+                    market._apply(shard.index, fresh)
+                    requests += len(fresh)
+                    moved += len(fresh)
+                shard.outbox[market_name] = []
+        for market in markets.values():
+            market._release(market.engine.seq)
+            for index, queued in market.queues.items():
+                if queued:
+                    shards[index]._apply_push(market.name, queued, market._top())
+                    pushes += len(queued)
+                    moved += len(queued)
+                    market.queues[index] = []
+        if not moved:
+            break
+    return {"requests_applied": requests, "pushes_delivered": pushes, "fund_covers_applied": covers}
 
 
 def verify(data_dir: str, config_path: str | None = None) -> dict:
     if not Path(data_dir).is_dir():
         return {"ok": False, "error": f"no data directory at {data_dir}"}
     logging.getLogger("exchange").setLevel(logging.ERROR)
-    config, shards, markets = _rebuild(config_path, data_dir)
+    config, shards, markets, liquidator = _rebuild(config_path, data_dir)
     newest = _hashes(shards, markets)
     recovery = {a.name if hasattr(a, "index") else a.actor_name: a.recovery for a in [*shards, *markets.values()]}
-    in_flight = _finish_in_flight(shards, markets)
+    in_flight = _finish_in_flight(shards, markets, liquidator)
     problems: list[str] = []
     for shard in shards:
         try:
@@ -79,18 +102,19 @@ def verify(data_dir: str, config_path: str | None = None) -> dict:
         except AssertionError as exc:
             problems.append(f"{shard.name}: {exc}")
     imbalance = {}
+    cash = markets[LENDING].engine.cash()
     for asset in config.asset_list:
-        i = asset.index
+        i, name = asset.index, asset.name
         ledgers = [s.shard.ledger for s in shards]
-        total = sum(ledger.totals()[i] for ledger in ledgers)
-        net = sum(ledger.deposited[i] - ledger.withdrawn[i] for ledger in ledgers)
+        total = sum(s.shard.totals()[i] for s in shards) + cash.get(name, 0) + liquidator.fund[name]
+        net = sum(ledger.deposited[i] - ledger.withdrawn[i] for ledger in ledgers) + liquidator.fund_deposited[name]
         imbalance[asset.name] = total - net
         if total != net:
             problems.append(f"conservation: {asset.name} off by {total - net} minor units")
-    _close(shards, markets)
-    _, shards_old, markets_old = _rebuild(config_path, data_dir, oldest=True)
+    _close(shards, markets, liquidator)
+    _, shards_old, markets_old, liquidator_old = _rebuild(config_path, data_dir, oldest=True)
     oldest = _hashes(shards_old, markets_old)
-    _close(shards_old, markets_old)
+    _close(shards_old, markets_old, liquidator_old)
     for name, digest in newest.items():
         if oldest[name] != digest:
             problems.append(f"replay: {name} from its oldest snapshot hashes {oldest[name][:12]}, "

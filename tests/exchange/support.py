@@ -179,12 +179,18 @@ def funded_harness(config: ExchangeConfig = CONFIG, accounts: dict[int, str] = T
 def business_state(engine: Engine) -> tuple:
     """Everything a user can observe except sequence counters: balances, holds,
     fee account, deposit totals, open orders (shard records and book entries),
-    client order ids, last price and trade counts."""
+    client order ids, last price and trade counts, margin settings and books,
+    and the pools' money (cash, loans, supplier shares; not the clock's index)."""
     shard = engine.shard
     return (shard.ledger.canonical(),
             tuple(o.canonical() for _, o in sorted(shard.orders.items())),
             tuple((name, m.book.canonical(), m.last_price, m.trade_count)
-                  for name, m in sorted(engine.markets.items())))
+                  for name, m in sorted(engine.markets.items())),
+            tuple(sorted(shard.margin.settings.items())),
+            tuple(b.canonical() for _, b in sorted(shard.margin.books.items())),
+            tuple(shard.margin.supplying), tuple(shard.margin.fund_in),
+            tuple((a, p.cash, p.borrowed_scaled, p.principal_total, tuple(sorted(p.loans.items())),
+                   tuple(sorted(p.shares.items()))) for a, p in engine.lending.pools.items()))
 
 
 def snapshot(engine: Engine) -> tuple:

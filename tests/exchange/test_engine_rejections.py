@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 from exchange.messages import AmendOrder, CancelOrder, Deposit, OpenAccount, OrderRejected, PlaceOrder, Withdraw
 from exchange.money import INT64_MAX
 from exchange.reasons import Reason
+from tests.exchange.test_margin import SCENARIOS as MARGIN_SCENARIOS
 from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, ETH_USDT, FOK, GTC, IOC, LIMIT, MARKET, POST_ONLY,
                                     SELL, assert_rejected, btc, business_state, custom_config, eth,
                                     funded_harness, usdt)
@@ -213,6 +214,7 @@ def test_below_min_size_with_min_above_one_lot_is_rejected():
 
 def test_rejection_scenarios_with_all_cases_cover_every_producible_reason():
     covered = {reason for reason, _, _ in SCENARIOS.values()} | {Reason.MALFORMED_COMMAND, Reason.BELOW_MIN_SIZE}
+    covered |= {reason for reason, _, _ in MARGIN_SCENARIOS.values()}      # tests/exchange/test_margin.py
     # AMEND_IN_PROGRESS needs an amend still in flight at a market: impossible in the
     # synchronous Engine, where every amend completes inside apply().
     assert set(Reason) - covered == {Reason.AMEND_IN_PROGRESS}

@@ -1,0 +1,309 @@
+"""Margin books, lending pools and liquidation in the pure engine: every
+margin rejection (right reason, nothing changes), the liquidation rule driven
+to the end (with and without a shortfall), snapshots, and properties over
+random price paths and margin activity."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from exchange.lending import INDEX_SCALE
+from exchange.liquidation import next_action
+from exchange.messages import (Borrow, CoverShortfall, EnableMargin, FinishLiquidation, LiquidationStep,
+                               PlaceMarginOrder, Repay, StartLiquidation, SupplyToPool, TransferMargin,
+                               WithdrawFromPool)
+from exchange.reasons import Reason
+from exchange.snapshot import lending_state, restore_lending, restore_shard, shard_state
+from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, CAROL, ETH_USDT, GTC, IOC, LIMIT, SELL,
+                                    assert_rejected, btc, custom_config, eth, funded_harness, usdt)
+
+HOUR = 3_600 * 10**9
+PRICES = {"BTC": usdt("50000"), "ETH": usdt("3000"), "USDT": usdt("1")}
+
+
+class MarginHarness:
+    """A funded engine whose pools hold BOB's supply, with ALICE's cross book
+    holding 10,000 USDT at user level L2 (borrow up to 2x equity)."""
+
+    def __init__(self, config=None):
+        self.ex = funded_harness(config) if config else funded_harness()
+        self.engine = self.ex.engine
+        self.engine.set_index_prices(PRICES)
+        self.engine.accrue(0)
+        self.run(SupplyToPool, BOB, "USDT", usdt("1000000"))
+        self.run(SupplyToPool, BOB, "BTC", btc("50"))
+        self.run(EnableMargin, ALICE, "L2", "3x")
+        self.run(TransferMargin, ALICE, "USDT", usdt("10000"), True, "")
+
+    def cmd(self, kind, account, *fields):
+        rid, ts = self.ex.next_ids()
+        return kind(rid, ts, account, *fields)
+
+    def run(self, kind, account, *fields) -> list:
+        return self.engine.apply(self.cmd(kind, account, *fields))
+
+    def book(self, account=ALICE, market=""):
+        desk = self.engine.shard.margin
+        return desk.book_view(desk.books[(account, market)], self.engine.prices)
+
+    def crash(self, btc_price: int) -> None:
+        self.engine.set_index_prices({"BTC": btc_price})
+
+
+SCENARIOS = {
+    "borrow_without_margin": (Reason.MARGIN_NOT_ENABLED, False,
+                              lambda h: h.cmd(Borrow, CAROL, "USDT", usdt("1"), "")),
+    "margin_order_on_market_without_margin": (Reason.MARGIN_NOT_ENABLED, False,
+                                              lambda h: h.cmd(PlaceMarginOrder, ALICE, ETH_USDT, BUY, LIMIT,
+                                                              usdt("3000"), eth("1"), GTC, False, True, True)),
+    "enable_twice": (Reason.MARGIN_ALREADY_ENABLED, False, lambda h: h.cmd(EnableMargin, ALICE, "", "")),
+    "enable_unknown_level": (Reason.UNKNOWN_USER_LEVEL, False, lambda h: h.cmd(EnableMargin, CAROL, "gold", "")),
+    "enable_unknown_tier": (Reason.UNKNOWN_LEVERAGE_TIER, False, lambda h: h.cmd(EnableMargin, CAROL, "L1", "7x")),
+    "borrow_above_tier_limit": (Reason.ABOVE_BORROW_LIMIT, False,
+                                lambda h: h.cmd(Borrow, ALICE, "USDT", usdt("20000") + 1, "")),
+    "margin_order_borrowing_above_limit": (Reason.ABOVE_BORROW_LIMIT, False,
+                                           lambda h: h.cmd(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT,
+                                                           usdt("50000"), btc("1"), GTC, False, True, True)),
+    "borrow_beyond_pool": (Reason.POOL_INSUFFICIENT_LIQUIDITY, True,
+                           lambda h: h.cmd(Borrow, ALICE, "ETH", eth("1"), "")),
+    "transfer_out_below_initial_line": (Reason.BELOW_INITIAL_MARGIN_LEVEL, False,
+                                        lambda h: (h.run(Borrow, ALICE, "USDT", usdt("10000"), ""),
+                                                   h.cmd(TransferMargin, ALICE, "USDT", 1, False, ""))[-1]),
+    "borrow_without_price": (Reason.NO_INDEX_PRICE, False,
+                             lambda h: (h.engine.set_index_prices({"ETH": 0}),
+                                        h.cmd(Borrow, ALICE, "ETH", 1, ""))[-1]),
+    "repay_nothing_owed": (Reason.NOTHING_OWED, False, lambda h: h.cmd(Repay, ALICE, "USDT", usdt("1"), "")),
+    "transfer_in_liquidation": (Reason.ACCOUNT_IN_LIQUIDATION, False,
+                                lambda h: (liquidating(h), h.cmd(TransferMargin, ALICE, "USDT", 1, True, ""))[-1]),
+    "start_on_healthy_book": (Reason.NOT_BELOW_LIQUIDATION_LINE, False,
+                              lambda h: (h.run(Borrow, ALICE, "USDT", usdt("100"), ""),
+                                         h.cmd(StartLiquidation, ALICE, "", h.engine.prices))[-1]),
+    "step_on_book_not_in_liquidation": (Reason.NOT_IN_LIQUIDATION, False,
+                                        lambda h: h.cmd(LiquidationStep, ALICE, "", BTC_USDT, 1, h.engine.prices)),
+    "withdraw_supply_never_supplied": (Reason.NO_SUPPLY, True,
+                                       lambda h: h.cmd(WithdrawFromPool, CAROL, "USDT", usdt("1"))),
+    "withdraw_supply_beyond_cash": (Reason.POOL_INSUFFICIENT_LIQUIDITY, True,
+                                    lambda h: (h.run(Borrow, ALICE, "BTC", btc("0.3"), ""),
+                                               h.cmd(WithdrawFromPool, BOB, "BTC", btc("50")))[-1]),
+    "transfer_unknown_asset": (Reason.UNKNOWN_ASSET, False,
+                               lambda h: h.cmd(TransferMargin, ALICE, "DOGE", 1, True, "")),
+    "transfer_isolated_other_asset": (Reason.UNKNOWN_ASSET, False,
+                                      lambda h: h.cmd(TransferMargin, ALICE, "ETH", 1, True, BTC_USDT)),
+    "transfer_zero": (Reason.NON_POSITIVE_AMOUNT, False, lambda h: h.cmd(TransferMargin, ALICE, "USDT", 0, True, "")),
+    "borrow_negative": (Reason.NON_POSITIVE_AMOUNT, False, lambda h: h.cmd(Borrow, ALICE, "USDT", -5, "")),
+    "transfer_more_than_spot": (Reason.INSUFFICIENT_BALANCE, False,
+                                lambda h: h.cmd(TransferMargin, ALICE, "USDT", usdt("9990000") + 1, True, "")),
+    "supply_more_than_spot": (Reason.INSUFFICIENT_BALANCE, False,
+                              lambda h: h.cmd(SupplyToPool, CAROL, "USDT", usdt("10000001"))),
+    "borrow_unknown_market": (Reason.UNKNOWN_MARKET, False, lambda h: h.cmd(Borrow, ALICE, "USDT", 1, "NOPE")),
+    "borrow_unknown_account": (Reason.UNKNOWN_ACCOUNT, False, lambda h: h.cmd(Borrow, 999, "USDT", 1, "")),
+    "margin_order_off_tick": (Reason.OFF_TICK_PRICE, False,
+                              lambda h: h.cmd(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000") + 1,
+                                              btc("0.1"), GTC, False, True, True)),
+    "margin_order_malformed_flag": (Reason.MALFORMED_COMMAND, False,
+                                    lambda h: h.cmd(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"),
+                                                    btc("0.1"), GTC, "yes", True, True)),
+}
+
+
+def liquidating(h: MarginHarness) -> None:
+    """ALICE buys 0.5 BTC with 10,000 USDT and ~15,025 borrowed, the index halves: taken over."""
+    h.ex.rest(BOB, SELL, usdt("50000"), btc("0.5"))
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.5"), IOC, False, True, True)
+    h.crash(usdt("25000"))
+    events = h.run(StartLiquidation, ALICE, "", h.engine.prices)
+    assert type(events[0]).__name__ == "LiquidationUpdate", events
+
+
+def margin_config():
+    return custom_config(lambda raw: raw["margin"].update(markets=[BTC_USDT]))
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_margin_rejection_with_scenario_returns_reason_and_changes_nothing(name):
+    reason, pool_stage, build = SCENARIOS[name]
+    h = MarginHarness(margin_config())
+    command = build(h)
+    h.engine.check_invariants()
+    assert_rejected(h.ex, command, reason, market_stage=pool_stage)
+
+
+def liquidate(h: MarginHarness, account: int, market: str, fund: dict) -> list:
+    """Drive a book's liquidation with the liquidator's own rule, as the LiquidatorActor does."""
+    engine, prices = h.engine, h.engine.prices
+    events = h.run(StartLiquidation, account, market, prices)
+    assert type(events[0]).__name__ == "LiquidationUpdate", events
+    markets = [market] if market else sorted(engine.config.margin.markets)
+    lots = {m.name: (m.base.name, m.quote.name, m.min_lots * m.lot_minor) for m in engine.config.market_list}
+    steps, exhausted, log = {}, set(), []
+    for _ in range(200):
+        action = next_action(h.book(account, market), [m for m in markets if m not in exhausted], lots)
+        log.append(action)
+        if action[0] == "finish":
+            break
+        if action[0] == "trade":
+            steps[action[1]] = steps.get(action[1], 0) + 1
+            events = h.run(LiquidationStep, account, market, action[1], steps[action[1]], prices)
+            if events[0].stage == "idle":
+                exhausted.add(action[1])
+        else:
+            asset, amount = action[1], action[2]
+            fund[asset] -= amount
+            h.run(CoverShortfall, account, market, asset, amount)
+    h.run(FinishLiquidation, account, market)
+    return log
+
+
+def test_liquidation_with_bids_below_bankruptcy_draws_the_shortfall_from_the_fund():
+    h = MarginHarness(margin_config())
+    h.ex.rest(BOB, SELL, usdt("50000"), btc("0.5"))
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.5"), IOC, False, True, True)
+    opened = h.book()
+    cost = usdt("50000") // 2
+    fee = -(-cost * 1000 // 1_000_000)                           # regular taker fee, rounded up
+    assert opened["principal"]["USDT"] == cost + fee - usdt("10000")     # auto-borrow: exactly what was lacking
+    assert opened["available"] == {"BTC": btc("0.5"), "ETH": 0, "USDT": 0}
+    debt = opened["debt"]["USDT"]
+    assert debt > usdt("15025")                                 # bankruptcy price: debt / 0.5 BTC > 30,050
+    h.ex.rest(CAROL, BUY, usdt("29000"), btc("1"))            # the price gapped: the only bid is under it
+    h.crash(usdt("30000"))
+    fund = {"USDT": usdt("1000000")}
+    log = liquidate(h, ALICE, "", fund)
+    # steps widen 1% a time off the 30,000 index: 29,700, 29,400, 29,100 find no bid, 28,800 fills at 29,000
+    assert [a for a in log if a[0] == "trade"] == [("trade", BTC_USDT)] * 4
+    assert log[-2:] == [("cover", "USDT", debt - (usdt("14500") - usdt("14.5"))), ("finish",)]
+    book = h.book()
+    proceeds = usdt("29000") // 2 - -(-usdt("29000") // 2 * 1000 // 1_000_000)
+    assert book["debt"]["USDT"] == 0 and book["available"] == {"BTC": 0, "ETH": 0, "USDT": 0}
+    spent = usdt("1000000") - fund["USDT"]
+    assert spent == debt - proceeds                             # the bad debt, to the smallest unit
+    assert h.engine.lending.pools["USDT"].loans == {}
+    assert h.engine.shard.margin.fund_in[h.engine.config.assets["USDT"].index] == spent
+    h.engine.check_invariants()
+    assert not any(h.engine.conservation().values())
+
+
+def test_isolated_liquidation_leaves_the_cross_book_untouched():
+    h = MarginHarness(margin_config())
+    h.run(TransferMargin, ALICE, "USDT", usdt("1000"), True, BTC_USDT)
+    h.ex.rest(BOB, SELL, usdt("50000"), btc("0.05"))
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.05"), IOC, True, True, True)
+    h.run(Borrow, ALICE, "USDT", usdt("5000"), "")              # a healthy cross position
+    cross_before = h.book()
+    h.ex.rest(CAROL, BUY, usdt("32000"), btc("1"))
+    h.crash(usdt("32000"))
+    assert h.book(ALICE, BTC_USDT)["zone"] == 3 and h.book()["zone"] == 0
+    log = liquidate(h, ALICE, BTC_USDT, {"USDT": usdt("1000000")})
+    assert log[-1] == ("finish",)
+    isolated = h.book(ALICE, BTC_USDT)
+    assert isolated["debt"]["USDT"] == 0 and isolated["available"]["BTC"] == 0
+    cross = h.book()
+    assert (cross["available"], cross["debt"]) == (cross_before["available"], cross_before["debt"])
+    assert not any(h.engine.conservation().values())
+
+
+def test_short_borrows_base_and_liquidation_buys_it_back():
+    h = MarginHarness(margin_config())
+    h.ex.rest(CAROL, BUY, usdt("50000"), btc("0.3"))
+    events = h.run(PlaceMarginOrder, ALICE, BTC_USDT, SELL, LIMIT, usdt("50000"), btc("0.3"), IOC, False, True, True)
+    assert [type(e).__name__ for e in events][:2] == ["Borrowed", "OrderAccepted"]
+    book = h.book()
+    assert book["principal"]["BTC"] == btc("0.3") and book["available"]["BTC"] == 0
+    h.crash(usdt("70000"))
+    assert h.book()["zone"] == 2                                 # 24,985 USDT against 21,000 owed: a margin call
+    h.ex.rest(CAROL, SELL, usdt("80000"), btc("1"))
+    h.crash(usdt("80000"))
+    assert h.book()["zone"] == 3
+    liquidate(h, ALICE, "", {"BTC": btc("10"), "USDT": usdt("1000000")})
+    book = h.book()
+    assert book["debt"]["BTC"] == 0 and book["available"]["BTC"] >= 0
+    assert h.engine.lending.pools["BTC"].loans == {}
+    assert not any(h.engine.conservation().values())
+
+
+def test_snapshot_of_margin_and_pools_restores_the_same_state():
+    h = MarginHarness(margin_config())
+    h.ex.rest(BOB, SELL, usdt("50000"), btc("0.2"))
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.2"), IOC, False, True, True)
+    h.run(Borrow, ALICE, "BTC", btc("0.01"), "")
+    h.engine.accrue(5 * HOUR)
+    import orjson
+    from exchange.codec import encode_shallow
+    shard = restore_shard(h.engine.config, orjson.loads(orjson.dumps(shard_state(h.engine.shard),
+                                                                     default=encode_shallow)))
+    assert shard.canonical() == h.engine.shard.canonical()
+    pools = restore_lending(h.engine.config, orjson.loads(orjson.dumps(lending_state(h.engine.lending))))
+    assert pools.canonical() == h.engine.lending.canonical()
+
+
+# ---- properties ---------------------------------------------------------------
+
+ACCOUNTS = (ALICE, BOB, CAROL)
+op = st.one_of(
+    st.tuples(st.just("borrow"), st.sampled_from(ACCOUNTS), st.sampled_from(["USDT", "BTC"]),
+              st.integers(1, 3_000), st.sampled_from(["", BTC_USDT])),
+    st.tuples(st.just("repay"), st.sampled_from(ACCOUNTS), st.sampled_from(["USDT", "BTC"]),
+              st.integers(1, 5_000), st.sampled_from(["", BTC_USDT])),
+    st.tuples(st.just("hours"), st.integers(1, 500)),
+    st.tuples(st.just("price"), st.integers(20_000, 80_000)),
+    st.tuples(st.just("order"), st.sampled_from(ACCOUNTS), st.sampled_from([BUY, SELL]), st.integers(1, 20),
+              st.booleans()),
+    st.tuples(st.just("rest"), st.sampled_from([BUY, SELL]), st.integers(20_000, 80_000)),
+    st.tuples(st.just("transfer"), st.sampled_from(ACCOUNTS), st.integers(-5_000, 5_000), st.booleans()),
+    st.tuples(st.just("supply"), st.sampled_from(["USDT", "BTC"]), st.integers(-3_000, 3_000)),
+)
+
+
+def loans(engine) -> dict:
+    return {(asset, key): pool.owed(key) for asset, pool in engine.lending.pools.items() for key in pool.loans}
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(st.lists(op, min_size=1, max_size=25))
+def test_random_margin_activity_keeps_pools_equal_to_loans_and_debts_only_fall_by_repayment(ops):
+    h = MarginHarness(margin_config())
+    for account in (BOB, CAROL):
+        h.run(EnableMargin, account, "L3", "10x")
+        h.run(TransferMargin, account, "USDT", usdt("10000"), True, "")
+    for account in ACCOUNTS:
+        h.run(TransferMargin, account, "USDT", usdt("5000"), True, BTC_USDT)
+    now = 0
+    price = 50_000
+    for step in ops:
+        before = loans(h.engine)
+        kind = step[0]
+        if kind == "borrow":
+            _, account, asset, units, market = step
+            h.run(Borrow, account, asset, usdt(str(units)) if asset == "USDT" else btc("0.001") * units, market)
+        elif kind == "repay":
+            _, account, asset, units, market = step
+            h.run(Repay, account, asset, usdt(str(units)) if asset == "USDT" else btc("0.001") * units, market)
+        elif kind == "hours":
+            now += step[1] * HOUR
+            h.engine.accrue(now)
+        elif kind == "price":
+            price = step[1]
+            h.crash(usdt(str(price)))
+        elif kind == "order":
+            _, account, side, tenths, isolated = step
+            h.run(PlaceMarginOrder, account, BTC_USDT, side, LIMIT, usdt(str(price)), btc("0.01") * tenths, IOC,
+                  isolated, True, True)
+        elif kind == "rest":
+            h.ex.place(BOB, step[1], usdt(str(step[2])), btc("0.05"))
+        elif kind == "transfer":
+            _, account, units, isolated = step
+            h.run(TransferMargin, account, "USDT", abs(units) * 10**6 or 1, units >= 0, BTC_USDT if isolated else "")
+        else:
+            _, asset, units = step
+            amount = (usdt(str(abs(units))) if asset == "USDT" else btc("0.001") * abs(units)) or 1
+            h.run(SupplyToPool if units >= 0 else WithdrawFromPool, CAROL, asset, amount)
+        h.engine.check_invariants()                      # pool totals == sum of loans, no negative balance
+        assert not any(h.engine.conservation().values())
+        after = loans(h.engine)
+        if kind not in ("repay", "order"):              # only a repayment (explicit or automatic) lowers a debt
+            for key, owed in before.items():
+                assert after.get(key, 0) >= owed, (step, key)
+        for asset, pool in h.engine.lending.pools.items():
+            assert pool.borrowed_scaled == sum(v[0] for v in pool.loans.values())
+            assert pool.principal_total == sum(v[1] for v in pool.loans.values())
+            assert pool.index >= INDEX_SCALE
