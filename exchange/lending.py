@@ -99,6 +99,14 @@ def debt_of(scaled: int, index: int) -> int:
     return -((-scaled * index) // INDEX_SCALE)
 
 
+def remaining_scaled(rest: int, index: int) -> int:
+    """The scaled balance that leaves exactly ``rest`` owed at ``index`` after a
+    partial repayment (one unit more only where no scaled balance gives ``rest``
+    exactly: rounding goes against the borrower, never against the pool)."""
+    scaled = rest * INDEX_SCALE // index
+    return scaled if debt_of(scaled, index) >= rest else scaled + 1
+
+
 class Pool:
     """One asset's pool: cash, loans by borrower, supplier shares, the exchange's reserve."""
 
@@ -239,7 +247,7 @@ class LendingEngine:
         taken = min(r.amount, owed)
         interest = min(taken, max(0, owed - loan[1])) if loan else 0
         if loan:
-            scaled = loan[0] if taken == owed else taken * INDEX_SCALE // pool.index   # never more than paid for
+            scaled = loan[0] - remaining_scaled(owed - taken, pool.index) if taken < owed else loan[0]
             principal = taken - interest
             loan[0] -= scaled
             loan[1] -= principal

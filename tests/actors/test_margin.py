@@ -216,3 +216,92 @@ def test_margin_order_on_a_market_without_margin_is_refused(ex):
     assert result.reason is Reason.MARGIN_NOT_ENABLED
     assert ex.margin_order(account, "NOPE-USDT", "buy", 1, price=1, ts_ns=T0).reason is Reason.UNKNOWN_MARKET
     assert (ex.margin_book(account), pool_money(ex)) == before
+
+
+def margin_long(ex: ExchangeClient, trader: int, maker: int, t: int, quantity: str, price: str,
+                isolated: bool = False, level: str = "pro", tier: str = "10x", collateral: str = "1000") -> None:
+    open_funded(ex, trader, USDT=collateral)
+    assert ex.enable_margin(trader, level, tier, ts_ns=t).ok
+    assert ex.transfer_margin(trader, "USDT", collateral, market="BTC-USDT" if isolated else "", ts_ns=t).ok
+    assert ex.place_order(maker, "BTC-USDT", "sell", quantity, price=price).ok
+    opened = ex.margin_order(trader, "BTC-USDT", "buy", quantity, price=price, tif="ioc", isolated=isolated, ts_ns=t)
+    assert opened.status == "filled", opened
+
+
+def test_gap_below_bankruptcy_is_covered_by_the_insurance_fund_and_the_pool_is_whole(ex):
+    trader, maker = 501, 502
+    t = T0 + 40 * HOUR_NS
+    set_price(ex, "BTC", usd(50_000), t)
+    open_funded(ex, maker, BTC="10", USDT="100000")
+    margin_long(ex, trader, maker, t, "0.2", "50000")
+    debt = ex.margin_book(trader)["debt"]["USDT"]
+    fund_before = ex.insurance_fund()
+    pool_before = ex.lending_pools()["USDT"]
+    assert ex.place_order(maker, "BTC-USDT", "buy", "0.2", price="44000").ok    # the gap: the only bid
+    set_price(ex, "BTC", usd(44_500), t)
+    record = wait_for(lambda: finished_liquidation(ex, trader))
+    proceeds = usd(44_000) * 2 // 10
+    shortfall = debt - proceeds
+    assert shortfall > 0
+    # 1% steps off 44,500: 44,055 finds no bid, 43,610 sells at the 44,000 bid
+    assert [order[2] for order in record["orders"]] == [usd("44055"), usd("43610")]
+    assert record["shortfall"] == {"USDT": shortfall} and record["repaid"] == {"USDT": debt}
+    fund_after = ex.insurance_fund()
+    assert fund_after["balance"]["USDT"] == fund_before["balance"]["USDT"] - shortfall
+    assert fund_after["bad_debt"]["USDT"] == fund_before["bad_debt"]["USDT"] + shortfall
+    pool = ex.lending_pools()["USDT"]
+    assert pool["borrowed"] == pool_before["borrowed"] - debt and pool["cash"] == pool_before["cash"] + debt
+    book = ex.margin_book(trader)
+    assert book["available"] == {"BTC": 0, "ETH": 0, "USDT": 0} and book["level_ppm"] is None
+    audit = ex.audit()
+    assert audit["ok"], audit           # accounts, margin books, pools, fees and the fund balance
+
+
+def test_short_is_liquidated_by_buying_the_borrowed_base_back(ex):
+    supplier, trader, maker = 601, 602, 603
+    t = T0 + 41 * HOUR_NS
+    set_price(ex, "BTC", usd(50_000), t)
+    open_funded(ex, supplier, BTC="5")
+    open_funded(ex, maker, BTC="10", USDT="1000000")
+    open_funded(ex, trader, USDT="10000")
+    assert ex.supply(supplier, "BTC", "5", ts_ns=t).ok
+    assert ex.enable_margin(trader, "L3", "3x", ts_ns=t).ok
+    assert ex.transfer_margin(trader, "USDT", "10000", ts_ns=t).ok
+    assert ex.place_order(maker, "BTC-USDT", "buy", "0.3", price="50000").ok
+    sold = ex.margin_order(trader, "BTC-USDT", "sell", "0.3", price="50000", tif="ioc", ts_ns=t)
+    assert sold.status == "filled"
+    book = ex.margin_book(trader)
+    assert book["principal"]["BTC"] == 30_000_000 and book["available"]["USDT"] == usd(25_000)
+    assert ex.lending_pools()["BTC"]["borrowed"] == book["debt"]["BTC"]
+    assert ex.place_order(maker, "BTC-USDT", "sell", "1", price="80000").ok
+    set_price(ex, "BTC", usd(80_000), t)                 # 25,000 USDT against 24,000 owed: under 110%
+    record = wait_for(lambda: finished_liquidation(ex, trader))
+    bought = sum(f["quantity"] for f in record["fills"])
+    assert all(f["side"] == 1 and f["price"] == usd(80_000) for f in record["fills"])
+    lot = 10_000
+    assert bought == -(-book["debt"]["BTC"] // lot) * lot     # the debt, rounded up to whole lots
+    book = ex.margin_book(trader)
+    assert book["debt"]["BTC"] == 0 and ex.lending_pools()["BTC"]["borrowed"] == 0
+    assert book["available"]["USDT"] == usd(25_000) - bought * usd(80_000) // BTC
+    assert ex.audit()["ok"]
+
+
+def test_isolated_liquidation_leaves_the_accounts_other_positions_untouched(ex):
+    trader, maker = 701, 702
+    t = T0 + 42 * HOUR_NS
+    set_price(ex, "BTC", usd(50_000), t)
+    open_funded(ex, maker, BTC="10", USDT="1000000")
+    margin_long(ex, trader, maker, t, "0.08", "50000", isolated=True, level="L3", tier="10x")  # 1,000 + 3,000 borrowed
+    assert ex.deposit(trader, "USDT", "3000").ok
+    assert ex.transfer_margin(trader, "USDT", "3000", ts_ns=t).ok                           # a cross book too
+    assert ex.borrow(trader, "USDT", "1000", ts_ns=t).ok
+    cross_before = ex.margin_book(trader)
+    assert ex.place_order(maker, "BTC-USDT", "buy", "0.08", price="41000").ok
+    set_price(ex, "BTC", usd(41_000), t)                 # 3,280 against ~3,000 owed: under 110%
+    record = wait_for(lambda: finished_liquidation(ex, trader, "BTC-USDT"))
+    assert record["mode"] == "isolated"
+    isolated = ex.margin_book(trader, "BTC-USDT")
+    assert isolated["debt"]["USDT"] == 0 and isolated["available"]["BTC"] == 0
+    assert ex.margin_book(trader) == cross_before         # the cross book: not a unit moved
+    assert finished_liquidation(ex, trader, "") is None
+    assert ex.audit()["ok"]
