@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from bisect import bisect_left
 import os
 import time
 
 import ray
 from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from actors.margin_metrics import LendingMetrics, LiquidationMetrics, MarginMetrics
 
@@ -188,6 +189,36 @@ class ActorMetrics:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+
+class WeightedHistogram:
+    """A histogram that takes ``count`` equal observations in one call.
+
+    prometheus-client has no weighted ``observe``; a batch of N commands that all
+    waited the same round trip would otherwise cost N calls (~0.7 us each).
+    Buckets are per-bucket counts bumped with ``bisect``; ``collect`` exports
+    the standard cumulative ``_bucket``/``_count``/``_sum`` series. Single
+    writer (the owning thread); a collect during an update may see the bucket
+    bumped before the sum, which the next scrape corrects."""
+
+    def __init__(self, name: str, documentation: str, buckets=LATENCY_BUCKETS_S):
+        self.name, self.documentation = name, documentation
+        self.bounds = list(buckets)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float, count: int = 1) -> None:
+        self.counts[bisect_left(self.bounds, value)] += count
+        self.total += value * count
+
+    def collect(self):
+        family = HistogramMetricFamily(self.name, self.documentation)
+        running, cumulative = 0, []
+        for edge, count in zip([repr(b) for b in self.bounds] + ["+Inf"], self.counts):
+            running += count
+            cumulative.append((edge, running))
+        family.add_metric([], cumulative, self.total)
+        yield family
 
 
 class NullMetrics:

@@ -14,7 +14,7 @@ import ray
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from actors.metrics import (LATENCY_BUCKETS_S, METRICS_ACTOR, ActorMetrics, NullMetrics, StateView,
+from actors.metrics import (METRICS_ACTOR, ActorMetrics, NullMetrics, StateView, WeightedHistogram,
                             metrics_settings, process_source)
 from exchange.market import MarketEngine
 from exchange.messages import (AmendOrder, BalanceChanged, CancelOrder, OrderClosed, OrderRejected, PlaceOrder,
@@ -246,18 +246,16 @@ class ClientMetrics(ActorMetrics):
 
     def __init__(self, config):
         super().__init__(process_source("client"), config, None, kind="client")
-        self.latency = Histogram("exchange_order_latency_seconds", "End to end, client send to acknowledgement, "
-                                 "per command (orders, cancels, amends, transfers)", buckets=LATENCY_BUCKETS_S,
-                                 registry=self.registry)
+        self.latency = WeightedHistogram("exchange_order_latency_seconds", "End to end, client send to "
+                                         "acknowledgement, per command (orders, cancels, amends, transfers)")
+        self.registry.register(self.latency)
         self.interval_s = float(self.settings["push_interval_s"])
         self.next_push = time.monotonic() + self.interval_s
         self._handle = None
 
     def record_round_trip(self, commands: int, seconds: float) -> None:
         """A batch of ``commands`` acknowledged ``seconds`` after it was sent: each command waited that long."""
-        observe = self.latency.observe
-        for _ in range(commands):
-            observe(seconds)
+        self.latency.observe(seconds, commands)
         if time.monotonic() >= self.next_push:
             self.push()
 

@@ -8,10 +8,10 @@ import urllib.request
 from types import SimpleNamespace
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from actors.margin_metrics import MARGIN_LEVEL_BUCKETS, MarginLevelDistribution, MarginMetrics, margin_keys
-from actors.metrics import ActorMetrics, NullMetrics
+from actors.metrics import LATENCY_BUCKETS_S, ActorMetrics, NullMetrics, WeightedHistogram
 from actors.metrics_actor import MetricsActor, Source, merge
 from actors.metrics_roles import ShardMetrics, reason_label, shard_metrics
 from exchange.config import load_config
@@ -170,3 +170,18 @@ def test_metrics_actor_with_a_taken_port_serves_on_another_one(metrics_actor):
         assert other.address()[1] not in (0, metrics_actor.address()[1])
     finally:
         other.stop()
+
+
+def test_weighted_histogram_with_a_batch_matches_prometheus_client_fed_one_by_one():
+    weighted, reference = CollectorRegistry(), CollectorRegistry()
+    histogram = WeightedHistogram("exchange_latency_seconds", "doc")
+    weighted.register(histogram)
+    one_by_one = Histogram("exchange_latency_seconds", "doc", buckets=LATENCY_BUCKETS_S, registry=reference)
+    for value, count in ((0.002, 500), (0.0000001, 3), (0.5, 1), (42.0, 2)):
+        histogram.observe(value, count)
+        for _ in range(count):
+            one_by_one.observe(value)
+    expected = {(s.name, s.labels.get("le")): s.value for f in reference.collect() for s in f.samples}
+    got = {(s.name, s.labels.get("le")): s.value for f in weighted.collect() for s in f.samples}
+    assert got == pytest.approx(expected)
+    assert got[("exchange_latency_seconds_bucket", "+Inf")] == 506
