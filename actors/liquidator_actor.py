@@ -34,6 +34,7 @@ from collections import deque
 import ray
 
 from actors.durable import DurableActor, Journal
+from actors.metrics_roles import actor_metrics
 from actors.peers import Peers
 from actors.wire import pack, unpack
 from exchange.config import load_config
@@ -80,6 +81,8 @@ class LiquidatorActor(DurableActor):
             self._seed_fund()
         self.journal.after_commit = self._after_commit
         self.started_ns = time.time_ns()
+        self.metrics = actor_metrics(self, "liquidator")
+        self._report()
         if (self.active or self.covers_in_flight) and ray.is_initialized():
             try:
                 ray.get_runtime_context().current_actor.resume.remote()
@@ -127,7 +130,21 @@ class LiquidatorActor(DurableActor):
 
     async def _record(self, record: list) -> None:
         self._apply_record(record)
+        self._report(record)
         await self.journal.commit([record])
+
+    def _report(self, record: list | None = None) -> None:
+        """Liquidations, bad debt, fund balances and the backlog for Prometheus."""
+        metrics = self.metrics.liquidation
+        if record is not None and record[0] == "begin":
+            market = record[4]
+            metrics.liquidated(market or "all", "isolated" if market else "cross")
+        elif record is not None and record[0] == "cover":
+            metrics.bad_debt(record[6], record[7])
+        for asset, balance in self.fund.items():
+            metrics.insurance_fund(asset, balance)
+        for mode in ("cross", "isolated"):
+            metrics.pending(mode, sum(1 for _, market in self.active if bool(market) == (mode == "isolated")))
 
     def _state(self) -> dict:
         return {"fund": self.fund, "fund_deposited": self.fund_deposited, "bad_debt": self.bad_debt,

@@ -359,8 +359,19 @@ class AccountShardActor(DurableActor):
                 self._publish([MarginLevelChanged(key[0], key[1], zone, level)])
             if zone == 3 and not desk.books[key].liquidating:
                 self._hand_over(key, level)
-        self.metrics.record_margin(levels, rules) if hasattr(self.metrics, "record_margin") else None
+        self._record_margin(levels)
         return {"books": len(levels), "seconds": time.perf_counter() - started}
+
+    def _record_margin(self, levels: list) -> None:
+        """The margin-level distribution and the accounts at risk, per (market, mode), replaced each tick."""
+        by_key: dict[tuple, list] = {("all", "cross"): []}
+        by_key.update({(m, "isolated"): [] for m in self.config.margin.markets})
+        for (_, market), level in levels:
+            by_key.setdefault((market, "isolated") if market else ("all", "cross"), []).append(level)
+        zone, margin = self.config.margin.zone, self.metrics.margin
+        for (market, mode), values in by_key.items():
+            margin.levels(market, mode, values)
+            margin.at_risk(market, mode, sum(1 for v in values if 0 < zone(v) < 3))
 
     def _hand_over(self, key: tuple, level: int) -> None:
         try:

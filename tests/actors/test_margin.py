@@ -49,7 +49,7 @@ def ex(tmp_path_factory):
     config = root / "margin.toml"
     config.write_text(margin_config_text())
     bootstrap.init_ray(num_cpus=2)
-    client = ExchangeClient(bootstrap.create_actors(config, data_dir=root / "data"))
+    client = ExchangeClient(bootstrap.create_actors(config, data_dir=root / "data", metrics_port=0))
     yield client
     bootstrap.destroy_actors(client.handles)
     ray.shutdown()
@@ -305,3 +305,42 @@ def test_isolated_liquidation_leaves_the_accounts_other_positions_untouched(ex):
     assert ex.margin_book(trader) == cross_before         # the cross book: not a unit moved
     assert finished_liquidation(ex, trader, "") is None
     assert ex.audit()["ok"]
+
+
+def scrape(ex: ExchangeClient) -> dict:
+    """Every sample of the exchange's one metrics endpoint: (name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+    text = ray.get(ex.handles.metrics.scrape.remote())
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def sample(samples: dict, name: str, **labels) -> float:
+    """The sum over every actor (shard) of the samples with these labels."""
+    return sum(value for (n, have), value in samples.items()
+               if n == name and all(dict(have).get(k) == v for k, v in labels.items()))
+
+
+def test_price_crash_moves_the_margin_level_histogram_and_the_liquidation_counters(ex):
+    trader, maker = 801, 802
+    t = T0 + 43 * HOUR_NS
+    set_price(ex, "BTC", usd(50_000), t)
+    open_funded(ex, maker, BTC="10", USDT="1000000")
+    margin_long(ex, trader, maker, t, "0.08", "50000", isolated=True, level="L3", tier="10x")   # level ~1.33
+    set_price(ex, "BTC", usd(50_000), t)              # the next index tick re-values every book
+    isolated = dict(market="BTC-USDT", mode="isolated")
+    before = wait_for(lambda: (s := scrape(ex)) and sample(s, "exchange_margin_level_count", **isolated) >= 1 and s)
+    count = sample(before, "exchange_margin_level_count", **isolated)
+    assert sample(before, "exchange_margin_level_bucket", le="1.5", **isolated) \
+        - sample(before, "exchange_margin_level_bucket", le="1.3", **isolated) >= 1      # 1.33 sits in (1.3, 1.5]
+    liquidated = sample(before, "exchange_liquidations_total", **isolated)
+    assert ex.place_order(maker, "BTC-USDT", "buy", "0.08", price="40000").ok
+    set_price(ex, "BTC", usd(40_000), t)
+    wait_for(lambda: finished_liquidation(ex, trader, "BTC-USDT"))
+    set_price(ex, "BTC", usd(40_000), t)              # the next tick: the book owes nothing any more
+    fund = ex.insurance_fund()["balance"]
+    after = wait_for(lambda: (s := scrape(ex))
+                     and sample(s, "exchange_liquidations_total", **isolated) == liquidated + 1
+                     and sample(s, "exchange_margin_level_count", **isolated) == count - 1 and s)
+    assert sample(after, "exchange_insurance_fund_balance", asset="USDT") == fund["USDT"]
+    assert sample(after, "exchange_liquidations_pending", mode="isolated") == 0

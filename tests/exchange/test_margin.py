@@ -307,3 +307,24 @@ def test_random_margin_activity_keeps_pools_equal_to_loans_and_debts_only_fall_b
             assert pool.borrowed_scaled == sum(v[0] for v in pool.loans.values())
             assert pool.principal_total == sum(v[1] for v in pool.loans.values())
             assert pool.index >= INDEX_SCALE
+
+
+@settings(max_examples=50, deadline=None, database=None)
+@given(st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 10**11), st.integers(0, 10**9),
+                          st.integers(0, 10**11), st.booleans()), min_size=1, max_size=30),
+       st.integers(1, 10**11), st.integers(INDEX_SCALE, 2 * INDEX_SCALE))
+def test_levels_of_every_book_equal_each_books_own_level(books, btc_price, index):
+    from exchange.config import load_config
+    from exchange.ledger import Ledger
+    from exchange.margin import MarginDesk
+    config = load_config()
+    desk = MarginDesk(config, Ledger(config))
+    b, u = config.assets["BTC"].index, config.assets["USDT"].index
+    desk.pool_index[u] = index
+    for n, (btc_held, usdt_held, btc_owed, usdt_owed, isolated) in enumerate(books):
+        book = desk.book(n, BTC_USDT if isolated else "", create=True)
+        book.available[b], book.held[u], book.scaled[b], book.scaled[u] = btc_held, usdt_held, btc_owed, usdt_owed
+    prices = [0] * len(config.assets)
+    prices[b], prices[u] = btc_price, 10**6
+    expected = [(key, desk.level_ppm(book, prices)) for key, book in desk.books.items() if book.has_debt()]
+    assert desk.levels(prices) == [(k, v) for k, v in expected if v is not None]
