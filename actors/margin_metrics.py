@@ -40,6 +40,12 @@ def margin_keys(markets: list[str]) -> list[tuple[str, str]]:
     return [(CROSS_MARKET, "cross")] + [(m, "isolated") for m in markets]
 
 
+def book_key(market: str) -> tuple[str, str]:
+    """The (market, mode) series of a margin book named as the domain names it
+    (``""``: the account's cross book; a market name: its isolated book)."""
+    return (CROSS_MARKET, "cross") if market in ("", CROSS_MARKET) else (market, "isolated")
+
+
 class MarginLevelDistribution:
     """``exchange_margin_level``: the current margin levels of accounts as a histogram,
     one distribution per (market, mode), replaced (not accumulated) by each update."""
@@ -121,13 +127,17 @@ class LiquidationMetrics:
                      ["asset"], registry=registry)
         self._fund = {a: fund.labels(a) for a in assets}
 
-    def liquidated(self, market: str, mode: str, count: int = 1) -> None:
-        self._liquidations[(market, mode)].inc(count)
+    def liquidated(self, market: str, mode: str = "", count: int = 1) -> None:
+        """Count liquidations started on a book (``market=""`` or ``"all"``: a cross book)."""
+        child = self._liquidations.get(book_key(market) if mode != "cross" else (CROSS_MARKET, "cross"))
+        if child is not None:
+            child.inc(count)
 
     def pending(self, mode: str, accounts: int) -> None:
         self._pending[mode].set(accounts)
 
     def bad_debt(self, asset: str, amount_minor: int) -> None:
+        """Add bad debt (an amount the fund or the pool had to absorb)."""
         self._bad_debt[asset].inc(amount_minor)
 
     def insurance_fund(self, asset: str, balance_minor: int) -> None:

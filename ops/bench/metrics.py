@@ -10,13 +10,15 @@ are compared: ``metrics_cost_ratio = 1 - on/off`` (target < 0.10).
 
 Also measured in-process: the recorders' own cost per command
 (``ShardMetrics.record_batch`` on a 500-command batch, the client's
-``record_round_trip``) and one scrape of the metrics actor.
+``record_round_trip``), what a shard's push costs (collect + pickle, once a
+second), and one scrape of the metrics actor.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import pickle
 import re
 import statistics
 import sys
@@ -87,8 +89,13 @@ def recorder_costs() -> dict:
     for _ in range(rounds):
         client.record_round_trip(500, 0.01)
     client_us = (time.perf_counter() - started) / (rounds * 500) * 1e6
+    started = time.perf_counter()
+    for _ in range(200):
+        payload = pickle.dumps(metrics.families())
+    push_ms = (time.perf_counter() - started) / 200 * 1000
     return {"shard_record_batch_us_per_command": round(shard_us, 3),
-            "client_record_round_trip_us_per_command": round(client_us, 3)}
+            "client_record_round_trip_us_per_command": round(client_us, 3),
+            "shard_push_collect_and_pickle_ms": round(push_ms, 3), "shard_push_bytes": len(payload)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from actors.margin_metrics import MARGIN_LEVEL_BUCKETS, MarginLevelDistribution, MarginMetrics, margin_keys
 from actors.metrics import LATENCY_BUCKETS_S, ActorMetrics, NullMetrics, WeightedHistogram
 from actors.metrics_actor import MetricsActor, Source, merge
-from actors.metrics_roles import ShardMetrics, reason_label, shard_metrics
+from actors.metrics_roles import LiquidatorMetrics, ShardMetrics, reason_label, shard_metrics
 from exchange.config import load_config
 from exchange.messages import (BalanceChanged, CancelOrder, OrderClosed, OrderRejected, PlaceOrder, RequestRejected,
                                Withdraw)
@@ -160,7 +160,7 @@ def test_metrics_actor_with_pushes_serves_them_over_http_with_restarts_and_place
     assert 'exchange_lending_utilization_ratio{actor="lending",asset="USDT"} 0.5' in text
     assert 'exchange_lending_utilization_ratio{asset="USDT"}' not in text             # pushed: no placeholder
     assert 'exchange_insurance_fund_balance{asset="USDT"} 0.0' in text                # nobody pushes it yet
-    assert 'exchange_margin_level_count{market="all",mode="cross"} 0.0' in text
+    assert 'exchange_margin_level_count{actor="shard:0",market="all",mode="cross"} 0.0' in text   # the shard's own
     assert text.count("# TYPE exchange_rejections_total counter") == 1
 
 
@@ -185,3 +185,41 @@ def test_weighted_histogram_with_a_batch_matches_prometheus_client_fed_one_by_on
     got = {(s.name, s.labels.get("le")): s.value for f in weighted.collect() for s in f.samples}
     assert got == pytest.approx(expected)
     assert got[("exchange_latency_seconds_bucket", "+Inf")] == 506
+
+
+def test_shard_metrics_with_a_price_tick_replace_margin_levels_and_count_books_at_risk():
+    config = load_config()
+    metrics = ShardMetrics(fake_shard(config))
+    r = metrics.registry
+    assert sample(r, "exchange_margin_level_count", market="all", mode="cross") == 0      # bound at start
+    metrics.record_margin([((1, ""), 1_200_000), ((2, ""), 3_000_000), ((3, "BTC-USDT"), 1_050_000),
+                           ((4, "BTC-USDT"), None)], config.margin)
+    assert sample(r, "exchange_margin_level_count", market="all", mode="cross") == 2
+    assert sample(r, "exchange_margin_level_bucket", market="all", mode="cross", le="1.2") == 1
+    assert sample(r, "exchange_margin_level_count", market="BTC-USDT", mode="isolated") == 1
+    assert sample(r, "exchange_margin_accounts_at_risk", market="all", mode="cross") == 1
+    assert sample(r, "exchange_margin_accounts_at_risk", market="BTC-USDT", mode="isolated") == 0   # liquidating
+    metrics.record_margin([((2, ""), 900_000)], config.margin)                                     # the crash
+    assert sample(r, "exchange_margin_level_count", market="all", mode="cross") == 1
+    assert sample(r, "exchange_margin_level_bucket", market="all", mode="cross", le="1.0") == 1
+    assert sample(r, "exchange_margin_level_count", market="BTC-USDT", mode="isolated") == 0
+    assert sample(r, "exchange_margin_accounts_at_risk", market="all", mode="cross") == 0
+
+
+def test_liquidator_metrics_with_state_changes_follow_fund_bad_debt_and_active_books():
+    liquidator = SimpleNamespace(config=load_config(), fund={"USDT": 500, "BTC": 0}, bad_debt={"USDT": 0},
+                                 active={(1, ""): {}, (2, "BTC-USDT"): {}, (3, "ETH-USDT"): {}})
+    metrics = LiquidatorMetrics(liquidator)
+    metrics.liquidation.liquidated("")
+    metrics.liquidation.liquidated("BTC-USDT", "isolated", 2)
+    metrics.families()
+    r = metrics.registry
+    assert sample(r, "exchange_insurance_fund_balance", asset="USDT") == 500
+    assert sample(r, "exchange_liquidations_pending", mode="isolated") == 2
+    assert sample(r, "exchange_liquidations_total", market="all", mode="cross") == 1
+    assert sample(r, "exchange_liquidations_total", market="BTC-USDT", mode="isolated") == 2
+    liquidator.fund["USDT"], liquidator.bad_debt["USDT"] = 0, 70
+    metrics.families()
+    metrics.families()
+    assert sample(r, "exchange_bad_debt_total", asset="USDT") == 70                          # counted once
+    assert sample(r, "exchange_insurance_fund_balance", asset="USDT") == 0

@@ -259,7 +259,8 @@ def test_scraped_counters_with_the_load_driven_match_what_the_exchange_did(excha
     assert value("sum(exchange_cancels_total)") > 0
     assert value("min(exchange_actor_up)") == 1
     assert value("sum(exchange_order_latency_seconds_count)") > 1000
-    assert value('count(exchange_margin_level_bucket{le="+Inf"})') == 1 + len(exchange.config.markets)
+    assert value('count(sum by (market, mode) (exchange_margin_level_bucket{le="+Inf"}))') \
+        == 1 + len(exchange.config.markets)
     if getattr(exchange.handles, "lending", None) is not None:   # the pool actor's own figures, no placeholders
         assert value('count(exchange_lending_borrow_rate{actor="lending"})') > 0
         assert api(loaded, "/api/v1/query", query='exchange_lending_borrow_rate{actor=""}')["data"]["result"] == []
