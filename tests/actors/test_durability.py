@@ -173,3 +173,67 @@ def test_whole_cluster_restart_on_the_same_data_brings_back_every_balance_and_or
         assert client.audit()["ok"]
     finally:
         bootstrap.destroy_actors(client.handles)
+
+
+def test_lending_pool_killed_after_journaling_a_borrow_lends_exactly_once(exchange):
+    now = time.time_ns()
+    ray.get(exchange.handles.index.set_component.remote("BTC", "sim-alpha", 50_000_000_000, 1, now))
+    supplier, trader = 9_001, 9_002
+    funded(exchange, supplier, trader)
+    assert exchange.supply(supplier, "USDT", "100000").ok
+    assert exchange.enable_margin(trader, "L2", "3x").ok
+    assert exchange.transfer_margin(trader, "USDT", "10000").ok
+    lending = exchange.handles.lending
+    started = ray.get(lending.stats.remote())["started_ns"]
+    ray.get(lending.arm_crash.remote("market.after_match"))     # dies after journaling, before answering
+    borrowed = exchange.borrow(trader, "USDT", "5000")
+    assert borrowed.ok
+    wait_for_restart(lending, started)
+    book = exchange.margin_book(trader)
+    assert book["principal"]["USDT"] == 5_000_000_000 and book["available"]["USDT"] == 15_000_000_000
+    pool = exchange.lending_pools()["USDT"]
+    assert pool["principal"] == 5_000_000_000 and pool["cash"] == 95_000_000_000
+    assert ray.get(lending.check_invariants.remote())
+    assert exchange.audit()["ok"]
+
+
+def test_whole_cluster_restart_brings_back_margin_books_pools_and_the_fund(cluster, tmp_path, config_path):
+    from ops.verify import verify
+
+    data = tmp_path / "data"
+    client = ExchangeClient(bootstrap.create_actors(config_path, data_dir=data))
+    now = time.time_ns()
+    ray.get(client.handles.index.set_component.remote("BTC", "sim-alpha", 50_000_000_000, 1, now))
+    supplier, maker = 9_101, 9_102
+    funded(client, supplier, maker)
+    assert client.supply(supplier, "USDT", "500000").ok and client.supply(supplier, "BTC", "10").ok
+    traders = list(range(9_110, 9_130))                       # enough records to pass snapshot_every = 40
+    for trader in traders:
+        funded(client, trader, usdt="10000", btc="1", eth="1")
+        assert client.enable_margin(trader, "L2", "3x").ok
+        assert client.transfer_margin(trader, "USDT", "5000", market="BTC-USDT" if trader % 2 else "").ok
+        assert client.place_order(maker, "BTC-USDT", "sell", "0.1", price="50000").ok
+        assert client.margin_order(trader, "BTC-USDT", "buy", "0.1", price="50000", tif="ioc",
+                                   isolated=bool(trader % 2)).status == "filled"
+        assert client.borrow(trader, "BTC", "0.01", market="BTC-USDT" if trader % 2 else "").ok
+    actors = [*client.handles.shards, *client.handles.markets.values(), client.handles.lending]
+    ray.get([a.snapshot_now.remote() for a in actors[:2]])      # some from a snapshot, some from the journal
+    hashes = ray.get([a.state_hash.remote() for a in actors])
+    books = {t: client.margin_book(t, "BTC-USDT" if t % 2 else "") for t in traders}
+    pools, fund = client.lending_pools(), client.insurance_fund()
+    bootstrap.destroy_actors(client.handles)
+    time.sleep(1)
+
+    client = ExchangeClient(bootstrap.create_actors(config_path, data_dir=data))
+    try:
+        actors = [*client.handles.shards, *client.handles.markets.values(), client.handles.lending]
+        assert ray.get([a.state_hash.remote() for a in actors]) == hashes
+        assert client.lending_pools() == pools and client.insurance_fund() == fund
+        ray.get(client.handles.index.set_component.remote("BTC", "sim-alpha", 50_000_000_000, 1, time.time_ns()))
+        assert {t: client.margin_book(t, "BTC-USDT" if t % 2 else "") for t in traders} == books
+        assert client.audit()["ok"]
+    finally:
+        bootstrap.destroy_actors(client.handles)
+    time.sleep(1)
+    report = verify(str(data), config_path)
+    assert report["ok"], report["problems"]
