@@ -2,7 +2,8 @@
 
 One function reads ``config/`` and creates every actor with a stable name in
 the ``exchange`` namespace: ``market:<NAME>`` per market, ``shard:<i>`` per
-account shard, ``index``. Actors ask for ``num_cpus=0``: they are long-lived
+account shard, ``lending`` (the pools), ``liquidator``, ``index`` and
+``metrics``. Actors ask for ``num_cpus=0``: they are long-lived
 processes that share the machine's cores with the OS scheduler, so a 2-core
 local cluster can host them all; Ray's CPU slots stay free for tasks.
 ``lifetime="detached"`` (used by ``exchange up``) keeps them alive after the
