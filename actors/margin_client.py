@@ -77,6 +77,11 @@ class MarginClientMixin:
                                int(enum_value(TimeInForce, tif)), isolated, auto_borrow, auto_repay, client_order_id)
         return order_result(cmd.request_id, self.execute([cmd])[0], account_id)
 
+    def start_feeds(self) -> None:
+        """Start the index feed (margin levels need index prices) and the pools' hourly clock,
+        as ``exchange up`` does; an embedded exchange starts without them."""
+        ray.get([self.handles.index.start.remote(), self.handles.lending.start_clock.remote()])
+
     # ---- views ---------------------------------------------------------------------------
     def margin_book(self, account_id: int, market: str = "") -> dict | None:
         """Balances, debts (principal + interest), margin level (ppm) and zone of a margin book."""
