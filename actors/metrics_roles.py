@@ -14,7 +14,6 @@ import ray
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from actors.margin_metrics import book_key
 from actors.metrics import (METRICS_ACTOR, ActorMetrics, NullMetrics, StateView, WeightedHistogram,
                             metrics_settings, process_source)
 from exchange.market import MarketEngine
@@ -109,25 +108,6 @@ class ShardMetrics(ActorMetrics):
     def record_push(self, seconds: float) -> None:
         """One ``on_market_events`` call (settling a market's push)."""
         self.market_events.observe(seconds)
-
-    def record_margin(self, levels: list, rules) -> None:
-        """After a price tick: ``levels`` is ``[((account, book), level_ppm), ...]`` for every
-        book that owes something (book ``""`` = cross); replace each (market, mode)
-        distribution and count the books between the warning and liquidation
-        lines (``rules.zone`` 1 or 2)."""
-        by_key: dict = {key: [] for key in self.margin.distribution.current}
-        at_risk: dict = dict.fromkeys(by_key, 0)
-        for (_, book), level in levels:
-            if level is None:
-                continue
-            key = book_key(book)
-            if key in by_key:
-                by_key[key].append(level)
-                if 0 < rules.zone(level) < 3:
-                    at_risk[key] += 1
-        for (market, mode), values in by_key.items():
-            self.margin.levels(market, mode, values)
-            self.margin.at_risk(market, mode, at_risk[(market, mode)])
 
     def _view(self):
         a = self.actor
@@ -236,35 +216,6 @@ class LendingPoolMetrics(ActorMetrics):
         yield backlog
 
 
-class LiquidatorMetrics(ActorMetrics):
-    """The liquidator: insurance fund, bad debt and books under liquidation are read
-    from its state whenever the registry is collected (``fund``, ``bad_debt``,
-    ``active``); liquidations started are counted by the actor itself with
-    ``metrics.liquidation.liquidated(market)`` where a liquidation starts."""
-
-    def __init__(self, actor):
-        super().__init__("liquidator", actor.config, actor)
-        self.liquidation                                 # every series exists (at 0) from the start
-        self._bad_debt_seen: dict[str, int] = {}
-
-    def families(self) -> list:
-        a, liquidation = self.actor, self.liquidation
-        for asset, balance in getattr(a, "fund", {}).items():
-            if asset in liquidation._fund:
-                liquidation.insurance_fund(asset, balance)
-        for asset, total in getattr(a, "bad_debt", {}).items():
-            new = total - self._bad_debt_seen.get(asset, 0)
-            if new > 0 and asset in liquidation._bad_debt:
-                liquidation.bad_debt(asset, new)
-                self._bad_debt_seen[asset] = total
-        pending = {"cross": 0, "isolated": 0}
-        for _, market in getattr(a, "active", {}):
-            pending[book_key(market)[1]] += 1
-        for mode, count in pending.items():
-            liquidation.pending(mode, count)
-        return super().families()
-
-
 class IndexMetrics(ActorMetrics):
     """The index actor: index price and usable components per asset."""
 
@@ -347,11 +298,6 @@ def market_metrics(actor):
 def index_metrics(actor):
     """Metrics of the ``IndexActor``."""
     return IndexMetrics(actor).start() if _enabled(actor.config) else NullMetrics()
-
-
-def liquidator_metrics(actor):
-    """Metrics of the ``LiquidatorActor`` (call at the end of its ``__init__``)."""
-    return LiquidatorMetrics(actor).start() if _enabled(actor.config) else NullMetrics()
 
 
 def actor_metrics(actor, source: str):

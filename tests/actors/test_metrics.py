@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from actors.margin_metrics import MARGIN_LEVEL_BUCKETS, MarginLevelDistribution, MarginMetrics, margin_keys
 from actors.metrics import LATENCY_BUCKETS_S, ActorMetrics, NullMetrics, WeightedHistogram
 from actors.metrics_actor import MetricsActor, Source, merge
-from actors.metrics_roles import LiquidatorMetrics, ShardMetrics, reason_label, shard_metrics
+from actors.metrics_roles import ShardMetrics, reason_label, shard_metrics
 from exchange.config import load_config
 from exchange.messages import (BalanceChanged, CancelOrder, OrderClosed, OrderRejected, PlaceOrder, RequestRejected,
                                Withdraw)
@@ -187,39 +187,12 @@ def test_weighted_histogram_with_a_batch_matches_prometheus_client_fed_one_by_on
     assert got[("exchange_latency_seconds_bucket", "+Inf")] == 506
 
 
-def test_shard_metrics_with_a_price_tick_replace_margin_levels_and_count_books_at_risk():
-    config = load_config()
-    metrics = ShardMetrics(fake_shard(config))
-    r = metrics.registry
-    assert sample(r, "exchange_margin_level_count", market="all", mode="cross") == 0      # bound at start
-    metrics.record_margin([((1, ""), 1_200_000), ((2, ""), 3_000_000), ((3, "BTC-USDT"), 1_050_000),
-                           ((4, "BTC-USDT"), None)], config.margin)
-    assert sample(r, "exchange_margin_level_count", market="all", mode="cross") == 2
-    assert sample(r, "exchange_margin_level_bucket", market="all", mode="cross", le="1.2") == 1
-    assert sample(r, "exchange_margin_level_count", market="BTC-USDT", mode="isolated") == 1
-    assert sample(r, "exchange_margin_accounts_at_risk", market="all", mode="cross") == 1
-    assert sample(r, "exchange_margin_accounts_at_risk", market="BTC-USDT", mode="isolated") == 0   # liquidating
-    metrics.record_margin([((2, ""), 900_000)], config.margin)                                     # the crash
-    assert sample(r, "exchange_margin_level_count", market="all", mode="cross") == 1
-    assert sample(r, "exchange_margin_level_bucket", market="all", mode="cross", le="1.0") == 1
-    assert sample(r, "exchange_margin_level_count", market="BTC-USDT", mode="isolated") == 0
-    assert sample(r, "exchange_margin_accounts_at_risk", market="all", mode="cross") == 0
-
-
-def test_liquidator_metrics_with_state_changes_follow_fund_bad_debt_and_active_books():
-    liquidator = SimpleNamespace(config=load_config(), fund={"USDT": 500, "BTC": 0}, bad_debt={"USDT": 0},
-                                 active={(1, ""): {}, (2, "BTC-USDT"): {}, (3, "ETH-USDT"): {}})
-    metrics = LiquidatorMetrics(liquidator)
+def test_liquidation_metrics_with_cross_and_isolated_books_count_under_their_series():
+    metrics = ActorMetrics("liquidator", load_config())
     metrics.liquidation.liquidated("")
+    metrics.liquidation.liquidated("all", "cross")
     metrics.liquidation.liquidated("BTC-USDT", "isolated", 2)
-    metrics.families()
+    metrics.liquidation.liquidated("NOPE-USDT", "isolated")                 # unknown: ignored, not a crash
     r = metrics.registry
-    assert sample(r, "exchange_insurance_fund_balance", asset="USDT") == 500
-    assert sample(r, "exchange_liquidations_pending", mode="isolated") == 2
-    assert sample(r, "exchange_liquidations_total", market="all", mode="cross") == 1
+    assert sample(r, "exchange_liquidations_total", market="all", mode="cross") == 2
     assert sample(r, "exchange_liquidations_total", market="BTC-USDT", mode="isolated") == 2
-    liquidator.fund["USDT"], liquidator.bad_debt["USDT"] = 0, 70
-    metrics.families()
-    metrics.families()
-    assert sample(r, "exchange_bad_debt_total", asset="USDT") == 70                          # counted once
-    assert sample(r, "exchange_insurance_fund_balance", asset="USDT") == 0
