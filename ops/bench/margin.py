@@ -3,10 +3,11 @@
 1. ``margin_recompute_1m_accounts_s``: ``--accounts`` (default 1,000,000)
    margin books that all owe something, split over ``--shards`` worker
    processes (one per account shard, as the shard actors are), each re-valuing
-   its books at a new index price with exactly what
-   ``AccountShardActor.scan_margin`` runs per tick (``MarginDesk.levels`` and
-   the zone of each level). The figure is the wall time from the tick until
-   the slowest shard is done (the shards run in parallel).
+   its books at a new index price with the shard actor's own
+   ``set_index_prices`` -> ``scan_margin`` (levels, zones, notifications on a
+   zone change, the margin-level metrics, hand-overs to the liquidator). The
+   figure is the wall time from the tick until the slowest shard is done (the
+   shards run in parallel, as the shard actors do).
 2. ``liquidations_per_s``: a cascade on real Ray actors. ``--cascade``
    accounts (default 200) each hold a margin long; the index falls under
    their liquidation line in one tick; the figure is accounts liquidated
@@ -30,7 +31,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from actors.gc_policy import GcPolicy  # noqa: E402
 from exchange.config import load_config  # noqa: E402
 from exchange.engine import Engine  # noqa: E402
 from exchange.ledger import Ledger  # noqa: E402
@@ -49,8 +49,16 @@ BUY, SELL, LIMIT, IOC, GTC = int(Side.BUY), int(Side.SELL), int(OrderType.LIMIT)
 # ---- 1. recompute on a tick ----------------------------------------------------------
 
 def _shard_worker(shard: int, books: int, seed: int, barrier, results) -> None:
-    config = load_config()
-    desk = MarginDesk(config, Ledger(config))
+    """One shard process: an ``AccountShardActor`` built in-process (no Ray; its
+    journal off) with ``books`` margin books, re-valued once at a new tick by
+    its own ``scan_margin``: levels, zones, notifications, the margin metrics.
+    Handing a book to the liquidator is a fire-and-forget Ray call; here it is
+    counted instead (no Ray in the worker)."""
+    from actors.shard_actor import AccountShardActor
+
+    actor = AccountShardActor(None, shard)
+    config = actor.config
+    desk = actor.shard.margin
     rng = random.Random(seed + shard)
     b, e, u = (config.assets[a].index for a in ("BTC", "ETH", "USDT"))
     for n in range(books):
@@ -62,16 +70,17 @@ def _shard_worker(shard: int, books: int, seed: int, barrier, results) -> None:
             book.available[e] = rng.randint(1, 10 * BTC)
             book.scaled[b] = rng.randint(1, BTC // 10)
     desk.pool_index[u] = desk.pool_index[u] * 1_000_123 // 1_000_000
-    prices = [0] * len(config.assets)
-    prices[b], prices[e], prices[u] = 48_500 * USDT, 2_900 * USDT, USDT
-    GcPolicy().install()
-    rules = config.margin
+    handed: list = []
+    actor._hand_over = lambda key, level: handed.append(key)
+    actor.set_index_prices({}, {"BTC": 50_000 * USDT, "ETH": 3_000 * USDT})     # the previous tick
+    handed.clear()
+    for key in list(actor.zones):
+        desk.books[key].liquidating = actor.zones[key] == 3                   # those are taken over already
     barrier.wait()
     started = time.perf_counter()
-    levels = desk.levels(prices)                     # what scan_margin runs per tick
-    zones = [rules.zone(level) for _, level in levels]
+    actor.set_index_prices({}, {"BTC": 48_500 * USDT, "ETH": 2_900 * USDT})   # the tick being measured
     finished = time.perf_counter()
-    results.put((shard, started, finished, len(levels), sum(1 for z in zones if z == 3)))
+    results.put((shard, started, finished, len(desk.books), len(handed)))
 
 
 def recompute(accounts: int, shards: int, seed: int) -> dict:
@@ -88,7 +97,7 @@ def recompute(accounts: int, shards: int, seed: int) -> dict:
     return {"margin_recompute_1m_accounts_s": round((end - start) * 1_000_000 / accounts, 4),
             "margin_recompute_s": round(end - start, 4), "margin_accounts": sum(d[3] for d in done),
             "margin_recompute_per_shard_s": [round(d[2] - d[1], 4) for d in sorted(done)],
-            "accounts_under_liquidation_line": sum(d[4] for d in done), "shards": shards}
+            "accounts_handed_to_liquidator": sum(d[4] for d in done), "shards": shards}
 
 
 # ---- 2. a liquidation cascade --------------------------------------------------------------
