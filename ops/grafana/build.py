@@ -175,8 +175,10 @@ def render_panel(spec: dict, index: int) -> dict:
     if spec["kind"] == "text":
         return {"id": index + 1, "type": "text", "title": spec["title"], "gridPos": grid,
                 "options": {"mode": "markdown", "content": spec["content"]}}
+    buckets = spec["kind"] == "bargauge"          # a distribution now: one instant query, buckets in le order
     targets = [{"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": t["expr"],
-                "legendFormat": t["legend"] or "__auto", "range": True} for i, t in enumerate(spec["queries"])]
+                "legendFormat": t["legend"] or "__auto", "range": not buckets, "instant": buckets,
+                **({"format": "heatmap"} if buckets else {})} for i, t in enumerate(spec["queries"])]
     return {"id": index + 1, "type": spec["kind"], "title": spec["title"], "description": spec["description"],
             "datasource": DATASOURCE, "gridPos": grid, "targets": targets,
             "fieldConfig": {"defaults": {"unit": spec["unit"]}, "overrides": []},
