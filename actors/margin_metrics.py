@@ -151,6 +151,7 @@ class LendingMetrics:
         def per_asset(name: str, documentation: str) -> dict:
             gauge = Gauge(name, documentation, ["asset"], registry=registry)
             return {a: gauge.labels(a) for a in assets}
+        self.assets = frozenset(assets)
         self._supplied = per_asset("exchange_lending_supplied", "Supplied to the pool, in asset minor units")
         self._borrowed = per_asset("exchange_lending_borrowed", "Borrowed from the pool, in asset minor units")
         self._utilization = per_asset("exchange_lending_utilization_ratio", "Borrowed / supplied")

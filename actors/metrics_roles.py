@@ -201,7 +201,7 @@ class LendingPoolMetrics(ActorMetrics):
     def families(self) -> list:
         lending = self.lending
         for asset, pool in self.actor.engine.view().items():
-            if asset in lending._supplied:
+            if asset in lending.assets:
                 lending.pool(asset, pool["supplied"], pool["borrowed"], pool["utilization_ppm"],
                              pool["borrow_rate_ppm"], pool["supply_rate_ppm"])
         return super().families()
@@ -310,8 +310,3 @@ def actor_metrics(actor, source: str):
 def client_metrics(config):
     """Metrics of a client process (end-to-end latency)."""
     return ClientMetrics(config).start() if _enabled(config) else NullMetrics()
-
-
-def now() -> float:
-    """The clock handlers time themselves with."""
-    return time.perf_counter()
