@@ -27,6 +27,7 @@ de-duplicated command on the owning shard:
 """
 from __future__ import annotations
 
+from exchange.holds import buy_hold_per_lot
 from exchange.margin import MarginBook
 from exchange.messages import (CoverShortfall, FinishLiquidation, LiquidationStep, LiquidationUpdate,
                                OrderRejected, PlaceMarginOrder, StartLiquidation)
@@ -133,8 +134,6 @@ def plan_order(margin, book: MarginBook, spec, prices, step: int, step_bps: int,
     A borrowed base asset is bought back first (with the book's quote); else
     the base is sold for the quote when the book owes anything else.
     """
-    from exchange.shard import buy_hold_per_lot        # the shard module imports this one
-
     base, quote = spec.base.index, spec.quote.index
     index_price = prices[base] if base < len(prices) else 0
     if index_price <= 0:

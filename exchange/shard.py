@@ -30,6 +30,7 @@ from __future__ import annotations
 from exchange.config import ExchangeConfig, MarketSpec
 from exchange.buckets import BucketMap
 from exchange.dedup import RequestMemory
+from exchange.holds import buy_hold_per_lot, protection_price
 from exchange.ledger import Account, Ledger, digest
 from exchange.margin import MarginDesk
 from exchange.liquidation import LiquidationCommands
@@ -39,7 +40,7 @@ from exchange.messages import (LENDING, POOL_BORROW, AccountOpened, AmendOrder, 
                                OrderBooked, OrderClosed, OrderRejected, PlaceMarginOrder, PlaceOrder, PoolRequest, Repay,
                                RequestRejected, StartLiquidation, SubmitOrder, SupplyToPool, TransferMargin,
                                Withdraw, WithdrawFromPool)
-from exchange.money import INT64_MAX, PPM
+from exchange.money import INT64_MAX
 from exchange.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.reasons import CloseReason, Reason
 
@@ -582,19 +583,6 @@ class _BookOf:
     def __init__(self, cmd: PlaceMarginOrder):
         self.account_id = cmd.account_id
         self.market = cmd.market if cmd.isolated else ""
-
-
-def buy_hold_per_lot(market: MarketSpec, price_ticks: int, taker_ppm: int) -> int:
-    """Quote held per lot of a buy at ``price_ticks``: notional + worst-case taker fee (ceil)."""
-    per_lot = price_ticks * market.quote_per_tick_lot
-    return per_lot + -((-per_lot * taker_ppm) // PPM)
-
-
-def protection_price(reference_ticks: int, side: int, slippage_bps: int) -> int:
-    """The worst price a market order may trade at: reference +/- slippage, on the grid."""
-    if side == BUY:
-        return reference_ticks * (10_000 + slippage_bps) // 10_000
-    return max(1, -((-reference_ticks * (10_000 - slippage_bps)) // 10_000))
 
 
 def _size_reason(market: MarketSpec, lots: int) -> Reason:

@@ -4,8 +4,10 @@
   re-quote (cancel + place) every round;
 - takers send market and IOC orders that cross the spread;
 - cancellers rest orders away from the touch and cancel them.
+- margin traders, a lender and a 10x "gambler" (``ops/demo_margin.py``).
 A live summary line every second: orders/s, trades/s, p50/p99 latency, best
-bid/ask and last price per market, and the conservation audit.
+bid/ask and last price per market, the pools' utilization, liquidations, the
+insurance fund, and the conservation audit.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from actors.client import ExchangeClient
 from exchange.messages import CancelOrder, Deposit, OpenAccount
 from exchange.orders import OrderType, Side, TimeInForce
 from exchange.money import format_decimal
+from ops.demo_margin import MarginDemo
 from ops.latency import LatencyRecorder
 
 MAKERS, TAKERS, CANCELLERS = 4, 16, 4
@@ -37,6 +40,7 @@ class DemoTraffic:
         self.latency = LatencyRecorder()
         self.orders = 0
         self.rejected = 0
+        self.margin = MarginDemo(client, self.rng)
 
     def fund(self) -> None:
         """Open the demo accounts and give each a large balance of every asset."""
@@ -46,6 +50,7 @@ class DemoTraffic:
             for asset in self.config.asset_list:
                 commands.append(self.client_deposit(account, asset.name, 10 ** (asset.scale + 7)))
         self.client.execute(commands)
+        self.margin.fund()
 
     def client_open(self, account: int) -> OpenAccount:
         tier = "market_maker" if account in self.makers and "market_maker" in self.config.fee_tiers else ""
@@ -90,6 +95,7 @@ class DemoTraffic:
                 places.append(client.order(canceller, spec.name, side, spec.min_lots * spec.lot_minor,
                                            far * spec.tick_minor))
         commands.extend(places)
+        commands.extend(self.margin.orders(index_prices))
         started = time.perf_counter()
         results = await client.execute_async(commands)
         self.latency.add(time.perf_counter() - started, len(commands))
@@ -147,6 +153,7 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
                        "trades_per_s": round((trades - last_trades) / (now - last_report)),
                        "p50_ms": pct["p50_ms"], "p99_ms": pct["p99_ms"],
                        "markets": {s["market"]: _market_view(client, s) for s in stats},
+                       "margin": traffic.margin.summary() if demo else {},
                        "conservation_ok": audit["ok"]}
             printer(summary)
             last_report, last_orders, last_trades = now, traffic.orders, trades
@@ -156,6 +163,7 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
             "rejected": traffic.rejected, "trades": sum(s["trades"] for s in final_stats),
             **overall.percentiles(),
             "markets": {s["market"]: _market_view(client, s) for s in final_stats},
+            "margin": traffic.margin.summary() if demo else {},
             "conservation_ok": audit["ok"], "imbalance": audit["imbalance"],
             "index_prices": ray.get(index.index_prices.remote())}
 
@@ -175,6 +183,9 @@ def format_summary(summary: dict) -> str:
     """One readable line for the live terminal view."""
     markets = "  ".join(f"{name} {m['best_bid'] or '-'} / {m['best_ask'] or '-'} last {m['last'] or '-'}"
                         for name, m in summary["markets"].items())
+    margin = summary.get("margin") or {}
+    lending = (f"USDT pool {margin['usdt_utilization_pct']}% used, liquidations {margin['liquidations']}, "
+               f"fund {margin['insurance_fund_usdt']} USDT  |  ") if margin else ""
     return (f"[{summary['uptime_s']:>6}s] orders/s {summary['orders_per_s']:>6}  trades/s {summary['trades_per_s']:>5}"
-            f"  p50 {summary['p50_ms']:.1f}ms p99 {summary['p99_ms']:.1f}ms  |  {markets}  |  "
+            f"  p50 {summary['p50_ms']:.1f}ms p99 {summary['p99_ms']:.1f}ms  |  {markets}  |  {lending}"
             f"conservation {'OK' if summary['conservation_ok'] else 'BROKEN'}")

@@ -57,4 +57,3 @@ class ReferencePool:
 
 
 USDT_CURVE = {"base": 20_000, "slope1": 40_000, "slope2": 600_000, "optimal": 800_000}   # config/default.toml
-BTC_CURVE = {"base": 10_000, "slope1": 30_000, "slope2": 750_000, "optimal": 650_000}

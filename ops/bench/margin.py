@@ -33,9 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from exchange.config import load_config  # noqa: E402
 from exchange.engine import Engine  # noqa: E402
-from exchange.ledger import Ledger  # noqa: E402
 from exchange.liquidation import next_action  # noqa: E402
-from exchange.margin import MarginDesk  # noqa: E402
 from exchange.messages import (Deposit, EnableMargin, FinishLiquidation, LiquidationStep,  # noqa: E402
                                OpenAccount, PlaceMarginOrder, PlaceOrder, StartLiquidation, SupplyToPool,
                                TransferMargin)

@@ -22,7 +22,7 @@ from actors.liquidator_actor import account_hash
 from exchange.config import DEFAULT_CONFIG_PATH
 from exchange.messages import MarginLevelChanged
 from exchange.reasons import Reason
-from tests.margin_reference import BTC_CURVE, HOUR_NS, USDT_CURVE, ReferencePool, ceil
+from tests.margin_reference import HOUR_NS, USDT_CURVE, ReferencePool, ceil
 from fractions import Fraction
 
 T0 = 2_000_000_000 * 10**9 // HOUR_NS * HOUR_NS + 30 * 60 * 10**9    # 30 minutes into an hour, in 2033
@@ -66,13 +66,13 @@ def open_funded(ex: ExchangeClient, account: int, **balances: str) -> None:
         assert ex.deposit(account, asset, amount).ok
 
 
-def wait_for(predicate, timeout_s: float = 30.0):
+def wait_for(predicate, timeout_s: float = 30.0, every_s: float = 0.05):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.05)
+        time.sleep(every_s)
     raise AssertionError("condition not reached in time")
 
 
@@ -119,9 +119,9 @@ def test_seed_long_borrows_accrues_and_is_liquidated_repaying_the_pool_first(ex)
     # a day passes: interest by the hour, the rate re-read each hour from utilization
     ex.accrue_interest(T0 + 24 * HOUR_NS)
     pool.advance_to(T0 + 24 * HOUR_NS)
-    book = ex.margin_book(trader)
     debt = pool.debt()
-    assert book["debt"]["USDT"] == debt and debt > usd(9_000)
+    assert debt > usd(9_000)
+    book = wait_for(lambda: (b := ex.margin_book(trader))["debt"]["USDT"] == debt and b)   # the new index is pushed
     pools = ex.lending_pools()["USDT"]
     assert pools["borrowed"] == debt and pools["cash"] == usd(41_000)
 
@@ -220,6 +220,8 @@ def test_margin_order_on_a_market_without_margin_is_refused(ex):
 
 def margin_long(ex: ExchangeClient, trader: int, maker: int, t: int, quantity: str, price: str,
                 isolated: bool = False, level: str = "pro", tier: str = "10x", collateral: str = "1000") -> None:
+    open_funded(ex, trader + 50_000, USDT="20000")                  # a lender, so the pool can lend
+    assert ex.supply(trader + 50_000, "USDT", "20000", ts_ns=t).ok
     open_funded(ex, trader, USDT=collateral)
     assert ex.enable_margin(trader, level, tier, ts_ns=t).ok
     assert ex.transfer_margin(trader, "USDT", collateral, market="BTC-USDT" if isolated else "", ts_ns=t).ok
@@ -307,6 +309,10 @@ def test_isolated_liquidation_leaves_the_accounts_other_positions_untouched(ex):
     assert ex.audit()["ok"]
 
 
+def isolated_liquidations(ex: ExchangeClient) -> int:
+    return sum(1 for r in ex.liquidations(10_000) if r["mode"] == "isolated")
+
+
 def scrape(ex: ExchangeClient) -> dict:
     """Every sample of the exchange's one metrics endpoint: (name, labels) -> value."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -329,18 +335,19 @@ def test_price_crash_moves_the_margin_level_histogram_and_the_liquidation_counte
     margin_long(ex, trader, maker, t, "0.08", "50000", isolated=True, level="L3", tier="10x")   # level ~1.33
     set_price(ex, "BTC", usd(50_000), t)              # the next index tick re-values every book
     isolated = dict(market="BTC-USDT", mode="isolated")
-    before = wait_for(lambda: (s := scrape(ex)) and sample(s, "exchange_margin_level_count", **isolated) >= 1 and s)
-    count = sample(before, "exchange_margin_level_count", **isolated)
-    assert sample(before, "exchange_margin_level_bucket", le="1.5", **isolated) \
-        - sample(before, "exchange_margin_level_bucket", le="1.3", **isolated) >= 1      # 1.33 sits in (1.3, 1.5]
-    liquidated = sample(before, "exchange_liquidations_total", **isolated)
+    # actors push their samples every second: poll the endpoint gently until this tick's figures are there
+    def opened_book_counted(s: dict) -> bool:                  # 1.33 sits in (1.3, 1.5]
+        return sample(s, "exchange_margin_level_bucket", le="1.5", **isolated) \
+            - sample(s, "exchange_margin_level_bucket", le="1.3", **isolated) >= 1
+
+    wait_for(lambda: opened_book_counted(scrape(ex)), 60, 0.5)
     assert ex.place_order(maker, "BTC-USDT", "buy", "0.08", price="40000").ok
     set_price(ex, "BTC", usd(40_000), t)
     wait_for(lambda: finished_liquidation(ex, trader, "BTC-USDT"))
-    set_price(ex, "BTC", usd(40_000), t)              # the next tick: the book owes nothing any more
+    set_price(ex, "BTC", usd(40_000), t)              # the next tick: no isolated book owes anything any more
     fund = ex.insurance_fund()["balance"]
     after = wait_for(lambda: (s := scrape(ex))
-                     and sample(s, "exchange_liquidations_total", **isolated) == liquidated + 1
-                     and sample(s, "exchange_margin_level_count", **isolated) == count - 1 and s)
+                     and sample(s, "exchange_liquidations_total", **isolated) == isolated_liquidations(ex)
+                     and sample(s, "exchange_margin_level_count", **isolated) == 0 and s, 60, 0.5)
     assert sample(after, "exchange_insurance_fund_balance", asset="USDT") == fund["USDT"]
     assert sample(after, "exchange_liquidations_pending", mode="isolated") == 0
