@@ -17,7 +17,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from actors.metrics import (METRICS_ACTOR, ActorMetrics, NullMetrics, StateView, WeightedHistogram,
                             metrics_settings, process_source)
 from exchange.market import MarketEngine
-from exchange.messages import (AmendOrder, BalanceChanged, CancelOrder, OrderClosed, OrderRejected, PlaceOrder,
+from exchange.messages import (AmendOrder, BalanceChanged, CancelOrder, OrderClosed, OrderRejected, PlaceMarginOrder,
+                               PlaceOrder,
                                RequestRejected, Withdraw)
 from exchange.reasons import CloseReason, Reason
 
@@ -76,7 +77,7 @@ class ShardMetrics(ActorMetrics):
         rejected: dict = {}
         for cmd, events in zip(commands, results):
             kind = type(cmd)
-            if kind is PlaceOrder:
+            if kind is PlaceOrder or kind is PlaceMarginOrder:
                 market = cmd.market if type(cmd.market) is str else OTHER
                 placed[market] = placed.get(market, 0) + 1
             elif kind is CancelOrder:
