@@ -39,7 +39,8 @@ from exchange.reasons import Reason
 class MarginBook:
     """One margin book's balances and mirrored loans (lists by asset index)."""
 
-    __slots__ = ("account_id", "market", "available", "held", "pending", "scaled", "principal", "liquidating")
+    __slots__ = ("account_id", "market", "available", "held", "pending", "scaled", "principal", "liquidating",
+                 "borrowing")
 
     def __init__(self, account_id: int, market: str, assets: int):
         self.account_id = account_id
@@ -50,6 +51,7 @@ class MarginBook:
         self.scaled = [0] * assets           # loan scaled principal per asset (mirror)
         self.principal = [0] * assets        # loan principal per asset (mirror)
         self.liquidating = False
+        self.borrowing = [0] * assets        # asked of the pool, not answered yet (counts against the limit)
 
     @property
     def key(self) -> tuple[int, str]:
@@ -60,7 +62,7 @@ class MarginBook:
 
     def canonical(self) -> tuple:
         return (self.account_id, self.market, tuple(self.available), tuple(self.held), tuple(self.pending),
-                tuple(self.scaled), tuple(self.principal), self.liquidating)
+                tuple(self.scaled), tuple(self.principal), self.liquidating, tuple(self.borrowing))
 
 
 class MarginDesk:
@@ -234,7 +236,9 @@ class MarginDesk:
                                   book.available[asset], account.available[asset])]
 
     def check_borrow(self, book: MarginBook, asset: int, amount: int, prices) -> Reason | None:
-        """Would borrowing ``amount`` keep liabilities <= limit x equity? None if so."""
+        """Would borrowing ``amount`` keep liabilities <= limit x equity? None if so.
+        Borrows already asked of the pool and not answered count as done, so
+        concurrent requests cannot pass the limit together."""
         if asset not in self._lendable:
             return Reason.UNKNOWN_ASSET
         level, tier = self.settings[book.account_id]
@@ -244,6 +248,12 @@ class MarginDesk:
         if valued is None or price <= 0:
             return Reason.NO_INDEX_PRICE
         assets, liabilities = valued
+        for i, asked in enumerate(book.borrowing):
+            if asked:
+                if i >= len(prices) or prices[i] <= 0:
+                    return Reason.NO_INDEX_PRICE
+                asked_value = -((-asked * prices[i]) // 10 ** self.assets[i].scale)
+                assets, liabilities = assets + asked_value, liabilities + asked_value
         added = -((-amount * price) // 10 ** self.assets[asset].scale)
         equity = assets - liabilities
         if equity <= 0 or (liabilities + added) * PPM > limit * equity:
@@ -322,6 +332,8 @@ class MarginDesk:
 
     def pool_request(self, kind: int, account_id: int, book: str, asset: int, amount: int, ts_ns: int,
                      waiting: tuple) -> PoolRequest:
+        if kind == POOL_BORROW:
+            self.books[(account_id, book)].borrowing[asset] += amount
         self.ref_seq += 1
         self.awaiting[self.ref_seq] = waiting
         return PoolRequest(kind, account_id, book, self.assets[asset].name, self.ref_seq, amount, ts_ns)
@@ -337,6 +349,7 @@ class MarginDesk:
         waiting = self.awaiting.pop(event.ref, None)
         if kind is Borrowed:
             book = self.book(event.account_id, event.book, create=True)
+            book.borrowing[asset] -= event.amount
             book.available[asset] += event.amount
             self._mirror(book, asset, event)
             return [event], waiting
@@ -365,7 +378,9 @@ class MarginDesk:
 
     def _undo(self, event: LendingRefused, asset: int) -> None:
         """A refused request gives back what was set aside for it."""
-        if event.kind == POOL_REPAY:
+        if event.kind == POOL_BORROW:
+            self.book(event.account_id, event.book, create=True).borrowing[asset] -= event.amount
+        elif event.kind == POOL_REPAY:
             book = self.book(event.account_id, event.book, create=True)
             book.pending[asset] -= event.amount
             book.available[asset] += event.amount
@@ -396,7 +411,8 @@ class MarginDesk:
         for book in self.books.values():
             assert min(book.available) >= 0 and min(book.held) >= 0 and min(book.pending) >= 0, \
                 f"negative margin balance {book.canonical()}"
-            assert min(book.scaled) >= 0 and min(book.principal) >= 0, f"negative loan {book.canonical()}"
+            assert min(book.scaled) >= 0 and min(book.principal) >= 0 and min(book.borrowing) >= 0, \
+                f"negative loan {book.canonical()}"
         assert min(self.supplying) >= 0, "negative supply in flight"
 
     def canonical(self) -> tuple:

@@ -328,3 +328,19 @@ def test_levels_of_every_book_equal_each_books_own_level(books, btc_price, index
     prices[b], prices[u] = btc_price, 10**6
     expected = [(key, desk.level_ppm(book, prices)) for key, book in desk.books.items() if book.has_debt()]
     assert desk.levels(prices) == [(k, v) for k, v in expected if v is not None]
+
+
+def test_borrows_in_flight_count_against_the_limit_so_concurrent_requests_cannot_pass_it_together():
+    h = MarginHarness(margin_config())
+    shard, prices = h.engine.shard, h.engine.prices
+    first = h.cmd(Borrow, ALICE, "USDT", usdt("15000"), "")          # L2: up to 20,000 on 10,000 equity
+    second = h.cmd(Borrow, ALICE, "USDT", usdt("15000"), "")
+    events, asked = shard.apply_client(first, (None, prices))        # asked of the pool, not answered yet
+    assert events == [] and asked.amount == usdt("15000")
+    events, request = shard.apply_client(second, (None, prices))
+    assert request is None and events[0].reason == Reason.ABOVE_BORROW_LIMIT
+    for event in h.engine.lending.handle(asked):                      # the pool answers the first
+        shard.apply_market(event)
+    assert h.book()["principal"]["USDT"] == usdt("15000")
+    assert shard.margin.books[(ALICE, "")].borrowing == [0, 0, 0]
+    h.engine.check_invariants()
