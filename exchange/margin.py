@@ -301,16 +301,22 @@ class MarginDesk:
         if book.scaled[asset] and book.available[asset] > 0:
             self.followups.append((LENDING, self.send_repay(book, asset, book.available[asset], ts_ns)))
 
-    def supply(self, cmd: SupplyToPool) -> tuple[list, PoolRequest | None]:
-        account = self.ledger.accounts.get(cmd.account_id)
-        if account is None:
-            return _reject(cmd, Reason.UNKNOWN_ACCOUNT), None
+    def _pool_asset(self, cmd) -> tuple[int, int] | Reason:
+        """(asset index, amount) of a supply or withdrawal: a known account and a lendable asset."""
+        if cmd.account_id not in self.ledger.accounts:
+            return Reason.UNKNOWN_ACCOUNT
         parsed = self._asset_amount(cmd)
+        if not isinstance(parsed, Reason) and parsed[0] not in self._lendable:
+            return Reason.UNKNOWN_ASSET
+        return parsed
+
+    def supply(self, cmd: SupplyToPool) -> tuple[list, PoolRequest | None]:
+        """Lend spot funds to a pool (INSUFFICIENT_BALANCE, UNKNOWN_ASSET for an asset nobody lends)."""
+        parsed = self._pool_asset(cmd)
         if isinstance(parsed, Reason):
             return _reject(cmd, parsed), None
         asset, amount = parsed
-        if asset not in self._lendable:
-            return _reject(cmd, Reason.UNKNOWN_ASSET), None
+        account = self.ledger.accounts[cmd.account_id]
         if account.available[asset] < amount:
             return _reject(cmd, Reason.INSUFFICIENT_BALANCE), None
         account.available[asset] -= amount
@@ -319,14 +325,11 @@ class MarginDesk:
                                      ("supply", cmd.request_id))
 
     def withdraw_supply(self, cmd: WithdrawFromPool) -> tuple[list, PoolRequest | None]:
-        if cmd.account_id not in self.ledger.accounts:
-            return _reject(cmd, Reason.UNKNOWN_ACCOUNT), None
-        parsed = self._asset_amount(cmd)
+        """Ask the pool for supplied funds back (the pool answers NO_SUPPLY or POOL_INSUFFICIENT_LIQUIDITY)."""
+        parsed = self._pool_asset(cmd)
         if isinstance(parsed, Reason):
             return _reject(cmd, parsed), None
         asset, amount = parsed
-        if asset not in self._lendable:
-            return _reject(cmd, Reason.UNKNOWN_ASSET), None
         return [], self.pool_request(POOL_WITHDRAW, cmd.account_id, "", asset, amount, cmd.ts_ns,
                                      ("withdraw", cmd.request_id))
 
