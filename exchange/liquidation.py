@@ -51,7 +51,7 @@ class LiquidationCommands:
                    FinishLiquidation: self.finish}[kind]
         if cmd.account_id not in self.shard.ledger.accounts:
             return _reject(cmd, Reason.UNKNOWN_ACCOUNT), None
-        if type(cmd.market) is not str:
+        if type(cmd.market) is not str or (hasattr(cmd, "prices") and not _valid_prices(cmd.prices, self.margin)):
             return _reject(cmd, Reason.MALFORMED_COMMAND), None
         book = self.margin.book(cmd.account_id, cmd.market)
         if book is None:
@@ -176,6 +176,12 @@ def next_action(view: dict, markets: list, lots: dict[str, tuple[str, str, int]]
         if debt[asset] > available[asset]:
             return ("cover", asset, debt[asset] - available[asset])
     return ("finish",)
+
+
+def _valid_prices(prices, margin) -> bool:
+    """One non-negative int per asset (0: unknown)."""
+    return isinstance(prices, (tuple, list)) and len(prices) == len(margin.assets) \
+        and all(type(p) is int and 0 <= p <= 2**63 - 1 for p in prices)
 
 
 def _reject(cmd, reason: Reason) -> list:

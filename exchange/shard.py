@@ -199,6 +199,8 @@ class AccountShard:
     def _apply_margin(self, cmd, reference) -> tuple[list, object | None]:
         ticks, prices = reference if isinstance(reference, (tuple, list)) and len(reference) == 2 else (None, ())
         kind, margin = type(cmd), self.margin
+        if type(cmd.ts_ns) is not int or not 0 <= cmd.ts_ns <= INT64_MAX:    # the pools charge by its hour
+            return self._reject(cmd, Reason.MALFORMED_COMMAND)
         if kind is PlaceMarginOrder:
             return self._place_margin(cmd, ticks, prices)
         if kind is TransferMargin:

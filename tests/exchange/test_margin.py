@@ -344,3 +344,37 @@ def test_borrows_in_flight_count_against_the_limit_so_concurrent_requests_cannot
     assert h.book()["principal"]["USDT"] == usdt("15000")
     assert shard.margin.books[(ALICE, "")].borrowing == [0, 0, 0]
     h.engine.check_invariants()
+
+
+ODD_VALUES = [None, 0, -1, 1, True, False, 1.0, 0.5, float("nan"), "", "1", "BTC", "USDT", BTC_USDT, "L1", "3x",
+              [1], (1,), {"a": 1}, b"x", 2**63, -(2**63) - 1, usdt("50000"), btc("0.1")]
+MARGIN_TEMPLATES = [
+    EnableMargin("f", 0, CAROL, "L1", "3x"),
+    TransferMargin("f", 0, ALICE, "USDT", usdt("10"), True, ""),
+    TransferMargin("f", 0, ALICE, "USDT", usdt("10"), False, ""),
+    Borrow("f", 0, ALICE, "USDT", usdt("10"), ""),
+    Repay("f", 0, ALICE, "USDT", usdt("10"), ""),
+    PlaceMarginOrder("f", 0, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.1"), GTC, False, True, True),
+    SupplyToPool("f", 0, CAROL, "USDT", usdt("10")),
+    WithdrawFromPool("f", 0, BOB, "USDT", usdt("10")),
+    StartLiquidation("f", 0, ALICE, "", (usdt("50000"), usdt("3000"), usdt("1"))),
+    LiquidationStep("f", 0, ALICE, "", BTC_USDT, 1, ()),
+    CoverShortfall("f", 0, ALICE, "", "USDT", 1),
+    FinishLiquidation("f", 0, ALICE, ""),
+]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.sampled_from(MARGIN_TEMPLATES), st.data())
+def test_margin_command_with_any_odd_field_value_never_raises_and_rejections_change_nothing(template, data):
+    from tests.exchange.support import business_state
+    h = MarginHarness(margin_config())
+    h.run(Borrow, ALICE, "USDT", usdt("100"), "")
+    field = data.draw(st.sampled_from(template._fields))
+    command = template._replace(**{field: data.draw(st.sampled_from(ODD_VALUES))})
+    before = business_state(h.engine)
+    events = h.engine.apply(command)
+    h.engine.check_invariants()
+    assert not any(h.engine.conservation().values())
+    if any(type(e).__name__ == "OrderRejected" for e in events):
+        assert len(events) == 1 and business_state(h.engine) == before, events
