@@ -161,8 +161,8 @@ class AccountShardActor(DurableActor):
             record = _command_record(cmd, key, reference, events)
             if record is not None:
                 records.append(record)
+            self._publish(events)            # what the command did at once (the rest comes with the answers)
             if market is None:
-                self._publish(events)
                 results[i] = events
             else:
                 pending[key].waiters.append((batch, i))

@@ -20,7 +20,7 @@ from actors import bootstrap
 from actors.client import ExchangeClient
 from actors.liquidator_actor import account_hash
 from exchange.config import DEFAULT_CONFIG_PATH
-from exchange.messages import MarginLevelChanged
+from exchange.messages import LiquidationUpdate, MarginLevelChanged
 from exchange.reasons import Reason
 from tests.margin_reference import HOUR_NS, USDT_CURVE, ReferencePool, ceil
 from fractions import Fraction
@@ -157,8 +157,10 @@ def test_seed_long_borrows_accrues_and_is_liquidated_repaying_the_pool_first(ex)
     assert record["returned"] == {"USDT": proceeds - debt}
     pools = ex.lending_pools()["USDT"]
     assert pools["borrowed"] == 0 and pools["cash"] == usd(41_000) + debt       # the pool is whole, with interest
-    zones = [e.zone for e in account_events(ex, trader) if type(e) is MarginLevelChanged]
-    assert zones[:3] == [1, 2, 3]
+    stream = account_events(ex, trader)                        # notifications on the account's stream
+    assert [e.zone for e in stream if type(e) is MarginLevelChanged][:3] == [1, 2, 3]
+    stages = [e.stage for e in stream if type(e) is LiquidationUpdate]
+    assert stages[0] == "started" and stages[-1] == "finished" and "order" in stages
     assert ex.audit()["ok"]
 
 
