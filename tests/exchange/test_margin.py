@@ -378,3 +378,51 @@ def test_margin_command_with_any_odd_field_value_never_raises_and_rejections_cha
     assert not any(h.engine.conservation().values())
     if any(type(e).__name__ == "OrderRejected" for e in events):
         assert len(events) == 1 and business_state(h.engine) == before, events
+
+
+def test_closing_a_long_repays_principal_and_interest_automatically_and_keeps_the_profit():
+    h = MarginHarness(margin_config())
+    h.ex.rest(BOB, SELL, usdt("50000"), btc("0.4"))
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.4"), IOC, False, True, True)
+    h.engine.accrue(10 * HOUR)
+    debt = h.book()["debt"]["USDT"]
+    principal = h.book()["principal"]["USDT"]
+    assert debt > principal == usdt("20000") + usdt("20") - usdt("10000")    # notional + taker fee - equity
+    h.ex.rest(CAROL, BUY, usdt("55000"), btc("0.4"))
+    events = h.run(PlaceMarginOrder, ALICE, BTC_USDT, SELL, LIMIT, usdt("55000"), btc("0.4"), IOC, False, True, True)
+    repaid = [e for e in events if type(e).__name__ == "Repaid"]
+    assert len(repaid) == 1 and repaid[0].taken == debt and repaid[0].interest == debt - principal
+    proceeds = usdt("22000") - usdt("22")
+    book = h.book()
+    assert book["debt"]["USDT"] == 0 and book["available"]["USDT"] == proceeds - debt
+    assert book["available"]["BTC"] == 0 and h.engine.lending.pools["USDT"].loans == {}
+
+
+def test_transfer_out_refused_under_the_initial_line_is_allowed_once_the_level_is_back_above():
+    h = MarginHarness(margin_config())
+    h.ex.rest(BOB, SELL, usdt("50000"), btc("0.4"))
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.4"), IOC, False, True, True)
+    out = lambda: h.run(TransferMargin, ALICE, "BTC", btc("0.01"), False, "")   # noqa: E731
+    # 0.4 BTC against 10,020 USDT owed: 0.39 BTC must be worth 200% of it, so the line is ~51,386
+    assert out()[0].reason == Reason.BELOW_INITIAL_MARGIN_LEVEL     # at 50,000
+    h.crash(usdt("51000"))
+    assert out()[0].reason == Reason.BELOW_INITIAL_MARGIN_LEVEL
+    h.crash(usdt("52000"))                                           # back above: released by itself
+    assert type(out()[0]).__name__ == "MarginTransferred"
+
+
+def test_suppliers_earn_the_interest_less_the_reserve_and_can_withdraw_it():
+    h = MarginHarness(margin_config())
+    pool = h.engine.lending.pools["USDT"]
+    h.run(Borrow, ALICE, "USDT", usdt("20000"), "")
+    h.engine.accrue(100 * HOUR)
+    interest = pool.borrowed - usdt("20000")
+    assert interest > 0 and pool.reserve > 0
+    worth = h.engine.lending.supplier_balance(BOB, "USDT")
+    assert worth == usdt("1000000") + interest - pool.reserve       # BOB is the only supplier
+    assert pool.reserve <= interest * 100_000 // 1_000_000 + 1       # the 10% reserve factor
+    h.run(Repay, ALICE, "USDT", usdt("30000"), "")                   # repays it all: only what is owed is taken
+    before = h.engine.balances(BOB)["USDT"][0]
+    h.run(WithdrawFromPool, BOB, "USDT", worth)
+    assert h.engine.balances(BOB)["USDT"][0] == before + worth
+    assert not any(h.engine.conservation().values())
