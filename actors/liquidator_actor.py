@@ -40,7 +40,7 @@ from actors.wire import pack, unpack
 from exchange.config import load_config
 from exchange.liquidation import next_action
 from exchange.messages import (CancelOrder, CoverShortfall, Fill, FinishLiquidation, LiquidationStep,
-                               LiquidationUpdate, OrderRejected, Repaid, StartLiquidation)
+                               LiquidationUpdate, OrderRejected, Repaid, StartLiquidation, WriteOffDebt)
 from exchange.money import parse_decimal
 from exchange.reasons import Reason
 
@@ -213,7 +213,7 @@ class LiquidatorActor(DurableActor):
         record = {"n": n, "account": account, "account_hash": account_hash(account), "market": market,
                   "mode": "isolated" if market else "cross", "started_ns": time.time_ns(),
                   "index_prices": {a.name: prices[a.index] for a in self.assets}, "orders": [], "fills": [],
-                  "repaid": {}, "interest_paid": {}, "shortfall": {}, "uncovered": {}}
+                  "repaid": {}, "interest_paid": {}, "shortfall": {}, "written_off": {}}
         events = await self._send(shard, StartLiquidation(f"liq:{n}:start", time.time_ns(), account, market, prices))
         started = _first(events, LiquidationUpdate)
         if started is None:
@@ -249,9 +249,10 @@ class LiquidatorActor(DurableActor):
                 continue
             asset, owed = action[1], action[2]
             amount = min(owed, self.fund[asset])
-            if amount <= 0:
-                record["uncovered"][asset] = record["uncovered"].get(asset, 0) + owed
-                break
+            if amount <= 0:                   # the fund is empty: the pool writes the rest off
+                await self._send(shard, WriteOffDebt(f"liq:{n}:write_off:{i}", time.time_ns(), account, market, asset))
+                record["written_off"][asset] = record["written_off"].get(asset, 0) + owed
+                continue
             rid = f"liq:{n}:cover:{state['covers']}"
             await self._record(["cover", rid, n, shard, account, market, asset, amount])
             events = await self._send(shard, CoverShortfall(rid, time.time_ns(), account, market, asset, amount))

@@ -22,7 +22,7 @@ TYPE_CODES: dict[type, int] = {
     m.PoolRequest: 80,
     m.Borrowed: 90, m.Repaid: 91, m.Supplied: 92, m.SupplyWithdrawn: 93, m.LendingRefused: 94,
     m.InterestAccrued: 95, m.MarginTransferred: 96, m.MarginEnabled: 97, m.MarginLevelChanged: 98,
-    m.LiquidationUpdate: 99,
+    m.LiquidationUpdate: 99, m.WriteOffDebt: 71, m.DebtWrittenOff: 100,
 }
 TYPES_BY_CODE = {code: kind for kind, code in TYPE_CODES.items()}
 

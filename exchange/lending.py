@@ -35,8 +35,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exchange.messages import (LENDING, POOL_ACCRUE, POOL_BORROW, POOL_REPAY, POOL_SUPPLY, POOL_WITHDRAW, Borrowed,
-                               InterestAccrued, LendingRefused, PoolRequest, Repaid, Supplied, SupplyWithdrawn)
+from exchange.messages import (LENDING, POOL_ACCRUE, POOL_BORROW, POOL_REPAY, POOL_SUPPLY, POOL_WITHDRAW,
+                               POOL_WRITE_OFF, Borrowed, DebtWrittenOff, InterestAccrued, LendingRefused,
+                               PoolRequest, Repaid, Supplied, SupplyWithdrawn)
 from exchange.money import PPM
 from exchange.reasons import Reason
 
@@ -111,7 +112,7 @@ class Pool:
     """One asset's pool: cash, loans by borrower, supplier shares, the exchange's reserve."""
 
     __slots__ = ("asset", "curve", "cash", "borrowed_scaled", "principal_total", "index", "prev_index", "hour",
-                 "rate_ppm", "loans", "shares", "total_shares", "reserve", "interest_total")
+                 "rate_ppm", "loans", "shares", "total_shares", "reserve", "interest_total", "written_off")
 
     def __init__(self, asset: str, curve: RateCurve):
         self.asset = asset
@@ -128,6 +129,7 @@ class Pool:
         self.total_shares = 0
         self.reserve = 0                  # the exchange's part of accrued interest (reserve factor)
         self.interest_total = 0           # all interest accrued (reporting)
+        self.written_off = 0              # bad debt the pool gave up on (its suppliers' loss)
 
     @property
     def borrowed(self) -> int:
@@ -167,7 +169,8 @@ class Pool:
     def canonical(self) -> tuple:
         return (self.asset, self.cash, self.borrowed_scaled, self.principal_total, self.index, self.prev_index,
                 self.hour, self.rate_ppm, tuple(sorted((k, tuple(v)) for k, v in self.loans.items())),
-                tuple(sorted(self.shares.items())), self.total_shares, self.reserve, self.interest_total)
+                tuple(sorted(self.shares.items())), self.total_shares, self.reserve, self.interest_total,
+                self.written_off)
 
     def check_invariants(self) -> None:
         assert self.cash >= 0 and self.reserve >= 0, f"pool {self.asset}: negative cash or reserve"
@@ -205,7 +208,7 @@ class LendingEngine:
         if r.amount <= 0:
             return self._refuse(r, Reason.NON_POSITIVE_AMOUNT, events)
         handler = {POOL_BORROW: self._borrow, POOL_REPAY: self._repay, POOL_SUPPLY: self._supply,
-                   POOL_WITHDRAW: self._withdraw}.get(r.kind)
+                   POOL_WITHDRAW: self._withdraw, POOL_WRITE_OFF: self._write_off}.get(r.kind)
         if handler is None:
             return self._refuse(r, Reason.MALFORMED_COMMAND, events)
         return handler(pool, r, events)
@@ -263,6 +266,20 @@ class LendingEngine:
                              interest, after[0], after[1], pool.index))
         return events
 
+    def _write_off(self, pool: Pool, r: PoolRequest, events: list) -> list:
+        """Give a loan up: no money moves; the suppliers' shares are worth that much less."""
+        key = (r.account_id, r.book)
+        loan = pool.loans.pop(key, None)
+        owed = 0
+        if loan is not None:
+            owed = debt_of(loan[0], pool.index)
+            pool.borrowed_scaled -= loan[0]
+            pool.principal_total -= loan[1]
+            pool.written_off += owed
+        events.append(DebtWrittenOff(LENDING, self._next(), r.ts_ns, r.account_id, r.book, r.asset, r.ref, owed, 0, 0,
+                                     pool.index))
+        return events
+
     def _supply(self, pool: Pool, r: PoolRequest, events: list) -> list:
         value = pool.supplier_value()
         minted = r.amount if not pool.total_shares or not value else r.amount * pool.total_shares // value
@@ -307,7 +324,8 @@ class LendingEngine:
             out[asset] = {"cash": p.cash, "borrowed": p.borrowed, "principal": p.principal_total,
                           "supplied": p.cash + p.borrowed, "utilization_ppm": u, "borrow_rate_ppm": p.rate_ppm,
                           "supply_rate_ppm": p.curve.supply_rate_ppm(u), "index": p.index, "hour": p.hour,
-                          "reserve": p.reserve, "interest_total": p.interest_total, "loans": len(p.loans),
+                          "reserve": p.reserve, "interest_total": p.interest_total, "written_off": p.written_off,
+                          "loans": len(p.loans),
                           "suppliers": len(p.shares)}
         return out
 

@@ -20,6 +20,8 @@ de-duplicated command on the owning shard:
 - ``CoverShortfall``: once nothing is left to sell, the insurance fund credits
   what is still owed and it is repaid (the bad debt is recorded by the
   liquidator); the pool is made whole;
+- ``WriteOffDebt``: only if the fund cannot cover it, the pool gives up the
+  rest of the loan (its suppliers carry the loss; recorded as written off);
 - ``FinishLiquidation``: the book is handed back; whatever it still holds is
   the user's (seed 001: the remainder returns to the user).
 
@@ -29,7 +31,8 @@ from __future__ import annotations
 
 from exchange.holds import buy_hold_per_lot
 from exchange.margin import MarginBook
-from exchange.messages import (CoverShortfall, FinishLiquidation, LiquidationStep, LiquidationUpdate,
+from exchange.messages import (POOL_WRITE_OFF, CoverShortfall, FinishLiquidation, LiquidationStep, LiquidationUpdate,
+                               WriteOffDebt,
                                OrderRejected, PlaceMarginOrder, StartLiquidation)
 from exchange.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.reasons import Reason
@@ -48,7 +51,7 @@ class LiquidationCommands:
     def apply(self, cmd) -> tuple[list, object | None]:
         kind = type(cmd)
         handler = {StartLiquidation: self.start, LiquidationStep: self.step, CoverShortfall: self.cover,
-                   FinishLiquidation: self.finish}[kind]
+                   WriteOffDebt: self.write_off, FinishLiquidation: self.finish}[kind]
         if cmd.account_id not in self.shard.ledger.accounts:
             return _reject(cmd, Reason.UNKNOWN_ACCOUNT), None
         if type(cmd.market) is not str or (hasattr(cmd, "prices") and not _valid_prices(cmd.prices, self.margin)):
@@ -121,6 +124,20 @@ class LiquidationCommands:
         margin.auto_repay(book, asset, cmd.ts_ns)
         return [LiquidationUpdate(cmd.request_id, cmd.account_id, cmd.market, "covered", 0,
                                   (cmd.asset, cmd.amount))], None
+
+    def write_off(self, cmd: WriteOffDebt, book: MarginBook) -> tuple[list, object | None]:
+        """Ask the pool to give up what the book still owes in ``asset`` (the fund is empty)."""
+        margin = self.margin
+        asset = margin._asset_index.get(cmd.asset) if type(cmd.asset) is str else None
+        if asset is None:
+            return _reject(cmd, Reason.UNKNOWN_ASSET), None
+        owed = margin.debt(book, asset)
+        if not owed:
+            return _reject(cmd, Reason.NOTHING_OWED), None
+        request = margin.pool_request(POOL_WRITE_OFF, book.account_id, book.market, asset, owed, cmd.ts_ns,
+                                      ("write_off", None))
+        return [LiquidationUpdate(cmd.request_id, cmd.account_id, cmd.market, "written_off", 0,
+                                  (cmd.asset, owed))], request
 
     def finish(self, cmd: FinishLiquidation, book: MarginBook) -> tuple[list, None]:
         book.liquidating = False

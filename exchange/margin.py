@@ -29,6 +29,7 @@ from exchange.config import ExchangeConfig
 from exchange.ledger import Ledger
 from exchange.lending import INDEX_SCALE, debt_of
 from exchange.messages import (LENDING, POOL_BORROW, POOL_REPAY, POOL_SUPPLY, POOL_WITHDRAW, Borrow, Borrowed,
+                               DebtWrittenOff,
                                EnableMargin, InterestAccrued, LendingRefused, MarginEnabled, MarginTransferred,
                                OrderRejected, PoolRequest, Repaid, Repay, Supplied, SupplyToPool, SupplyWithdrawn,
                                TransferMargin, WithdrawFromPool)
@@ -355,6 +356,9 @@ class MarginDesk:
             book.borrowing[asset] -= event.amount
             book.available[asset] += event.amount
             self._mirror(book, asset, event)
+            return [event], waiting
+        if kind is DebtWrittenOff:
+            self._mirror(self.book(event.account_id, event.book, create=True), asset, event)
             return [event], waiting
         if kind is Repaid:
             book = self.book(event.account_id, event.book, create=True)

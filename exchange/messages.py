@@ -326,6 +326,16 @@ class FinishLiquidation(NamedTuple):
     market: str
 
 
+class WriteOffDebt(NamedTuple):
+    """The insurance fund cannot cover what a liquidated book still owes in
+    ``asset``: the pool writes the loan off (its suppliers carry the loss)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    asset: str
+
+
 # ---- shard -> lending pool requests ------------------------------------------
 
 class PoolRequest(NamedTuple):
@@ -338,7 +348,7 @@ class PoolRequest(NamedTuple):
     ts_ns: int
 
 
-POOL_BORROW, POOL_REPAY, POOL_SUPPLY, POOL_WITHDRAW, POOL_ACCRUE = 1, 2, 3, 4, 5
+POOL_BORROW, POOL_REPAY, POOL_SUPPLY, POOL_WITHDRAW, POOL_ACCRUE, POOL_WRITE_OFF = 1, 2, 3, 4, 5, 6
 LENDING = "lending"             # the pool's link name: its events carry market="lending"
 
 
@@ -370,6 +380,21 @@ class Repaid(NamedTuple):
     taken: int                  # what was owed at most; offered - taken goes back
     interest: int               # the part of ``taken`` that paid interest
     scaled: int
+    principal: int
+    index: int
+
+
+class DebtWrittenOff(NamedTuple):
+    """A loan the pool gave up on (bad debt nobody could cover): ``amount`` was owed."""
+    market: str
+    seq: int
+    ts_ns: int
+    account_id: int
+    book: str
+    asset: str
+    ref: int
+    amount: int
+    scaled: int                 # 0: the loan is gone
     principal: int
     index: int
 
@@ -471,6 +496,6 @@ for _cls in (OpenAccount, Deposit, Withdraw, PlaceOrder, CancelOrder, AmendOrder
              AmendRequest, AccountOpened, BalanceChanged, OrderAccepted, OrderRejected, Fill, OrderBooked,
              OrderClosed, OrderAmended, RequestRejected, EnableMargin, TransferMargin, Borrow, Repay,
              PlaceMarginOrder, SupplyToPool, WithdrawFromPool, StartLiquidation, LiquidationStep, CoverShortfall,
-             FinishLiquidation, PoolRequest, Borrowed, Repaid, Supplied, SupplyWithdrawn, LendingRefused,
+             FinishLiquidation, WriteOffDebt, DebtWrittenOff, PoolRequest, Borrowed, Repaid, Supplied, SupplyWithdrawn, LendingRefused,
              InterestAccrued, MarginTransferred, MarginEnabled, MarginLevelChanged, LiquidationUpdate):
     _cls.__reduce__ = _reduce

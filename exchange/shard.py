@@ -39,7 +39,7 @@ from exchange.messages import (LENDING, POOL_BORROW, AccountOpened, AmendOrder, 
                                FinishLiquidation, LiquidationStep, OpenAccount, OrderAccepted, OrderAmended,
                                OrderBooked, OrderClosed, OrderRejected, PlaceMarginOrder, PlaceOrder, PoolRequest, Repay,
                                RequestRejected, StartLiquidation, SubmitOrder, SupplyToPool, TransferMargin,
-                               Withdraw, WithdrawFromPool)
+                               Withdraw, WithdrawFromPool, WriteOffDebt)
 from exchange.money import INT64_MAX
 from exchange.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.reasons import CloseReason, Reason
@@ -51,7 +51,7 @@ REJECTED = int(CloseReason.REJECTED)
 SPOT_COMMANDS = (OpenAccount, Deposit, Withdraw, PlaceOrder, CancelOrder, AmendOrder)
 MARGIN_COMMANDS = frozenset((EnableMargin, TransferMargin, Borrow, Repay, PlaceMarginOrder, SupplyToPool,
                              WithdrawFromPool, StartLiquidation, LiquidationStep, CoverShortfall,
-                             FinishLiquidation))
+                             FinishLiquidation, WriteOffDebt))
 PRICED_COMMANDS = frozenset((TransferMargin, Borrow, PlaceMarginOrder, StartLiquidation))  # valued at index prices
 CLIENT_COMMANDS = frozenset(SPOT_COMMANDS) | MARGIN_COMMANDS
 

@@ -21,7 +21,7 @@ ORDER_FIELDS = ("order_id", "account_id", "side", "price", "total", "remaining",
                 "client_order_id", "request_id", "acknowledged", "amend_extra", "book", "auto_repay")
 BOOK_FIELDS = ("available", "held", "pending", "scaled", "principal", "liquidating", "borrowing")
 POOL_FIELDS = ("cash", "borrowed_scaled", "principal_total", "index", "prev_index", "hour", "rate_ppm",
-               "total_shares", "reserve", "interest_total")
+               "total_shares", "reserve", "interest_total", "written_off")
 
 
 def shard_state(shard: AccountShard) -> dict:

@@ -11,7 +11,7 @@ from exchange.lending import INDEX_SCALE
 from exchange.liquidation import next_action
 from exchange.messages import (Borrow, CoverShortfall, EnableMargin, FinishLiquidation, LiquidationStep,
                                PlaceMarginOrder, Repay, StartLiquidation, SupplyToPool, TransferMargin,
-                               WithdrawFromPool)
+                               WithdrawFromPool, WriteOffDebt)
 from exchange.reasons import Reason
 from exchange.snapshot import lending_state, restore_lending, restore_shard, shard_state
 from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, CAROL, ETH_USDT, GTC, IOC, LIMIT, SELL,
@@ -78,6 +78,8 @@ SCENARIOS = {
     "start_on_healthy_book": (Reason.NOT_BELOW_LIQUIDATION_LINE, False,
                               lambda h: (h.run(Borrow, ALICE, "USDT", usdt("100"), ""),
                                          h.cmd(StartLiquidation, ALICE, "", h.engine.prices))[-1]),
+    "write_off_outside_liquidation": (Reason.NOT_IN_LIQUIDATION, False,
+                                      lambda h: h.cmd(WriteOffDebt, ALICE, "", "USDT")),
     "step_on_book_not_in_liquidation": (Reason.NOT_IN_LIQUIDATION, False,
                                         lambda h: h.cmd(LiquidationStep, ALICE, "", BTC_USDT, 1, h.engine.prices)),
     "withdraw_supply_never_supplied": (Reason.NO_SUPPLY, True,
@@ -147,9 +149,13 @@ def liquidate(h: MarginHarness, account: int, market: str, fund: dict) -> list:
             if events[0].stage == "idle":
                 exhausted.add(action[1])
         else:
-            asset, amount = action[1], action[2]
-            fund[asset] -= amount
-            h.run(CoverShortfall, account, market, asset, amount)
+            asset = action[1]
+            amount = min(action[2], fund.get(asset, 0))
+            if amount:
+                fund[asset] -= amount
+                h.run(CoverShortfall, account, market, asset, amount)
+            else:                                   # the fund is empty: the pool writes the rest off
+                h.run(WriteOffDebt, account, market, asset)
     h.run(FinishLiquidation, account, market)
     return log
 
@@ -361,6 +367,7 @@ MARGIN_TEMPLATES = [
     LiquidationStep("f", 0, ALICE, "", BTC_USDT, 1, ()),
     CoverShortfall("f", 0, ALICE, "", "USDT", 1),
     FinishLiquidation("f", 0, ALICE, ""),
+    WriteOffDebt("f", 0, ALICE, "", "USDT"),
 ]
 
 
@@ -426,3 +433,22 @@ def test_suppliers_earn_the_interest_less_the_reserve_and_can_withdraw_it():
     h.run(WithdrawFromPool, BOB, "USDT", worth)
     assert h.engine.balances(BOB)["USDT"][0] == before + worth
     assert not any(h.engine.conservation().values())
+
+
+def test_shortfall_with_an_empty_fund_is_written_off_by_the_pool_and_its_suppliers_carry_it():
+    h = MarginHarness(margin_config())
+    h.ex.rest(BOB, SELL, usdt("50000"), btc("0.5"))
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.5"), IOC, False, True, True)
+    debt = h.book()["debt"]["USDT"]
+    h.ex.rest(CAROL, BUY, usdt("29000"), btc("1"))
+    h.crash(usdt("30000"))
+    pool = h.engine.lending.pools["USDT"]
+    worth_before = h.engine.lending.supplier_balance(BOB, "USDT")
+    log = liquidate(h, ALICE, "", {"USDT": 0})
+    proceeds = usdt("14500") - usdt("14.5")
+    assert log[-1] == ("finish",) and ("cover", "USDT", debt - proceeds) in log
+    assert pool.loans == {} and pool.written_off == debt - proceeds
+    assert h.engine.lending.supplier_balance(BOB, "USDT") == worth_before - (debt - proceeds)
+    assert h.book()["debt"]["USDT"] == 0 and not h.book()["liquidating"]
+    h.engine.check_invariants()
+    assert not any(h.engine.conservation().values())             # no money moved: the claim shrank
