@@ -200,6 +200,13 @@ class LiquidatorActor(DurableActor):
         if not task.cancelled() and task.exception() is not None:
             log.error("liquidation of %s failed: %r", key, task.exception())
 
+    async def _refresh_prices(self) -> None:
+        """Ask the index for its prices (after a restart the next publication may be a while away)."""
+        try:
+            self.set_index_prices(await ray.get_actor("index").index_prices.remote())
+        except Exception as exc:           # no index actor: wait for its publications
+            log.warning("index prices unavailable: %s", exc)
+
     async def _send(self, shard: int, command) -> list:
         """Run one command on a shard until it answers; return its events."""
         return unpack(await self.shards.call(shard, "execute", pack([command])))[0]
@@ -209,6 +216,8 @@ class LiquidatorActor(DurableActor):
         account, market = key
         state = self.active[key]
         n, shard = state["n"], state["shard"]
+        if not all(self.prices):
+            await self._refresh_prices()
         prices = tuple(self.prices)
         record = {"n": n, "account": account, "account_hash": account_hash(account), "market": market,
                   "mode": "isolated" if market else "cross", "started_ns": time.time_ns(),
@@ -241,7 +250,10 @@ class LiquidatorActor(DurableActor):
                                                                  market, trade, step, tuple(self.prices)))
                 self._collect(record, events, account)
                 update = _first(events, LiquidationUpdate)
-                if update is None or update.stage == "idle":       # nothing this book can trade there
+                if update is None:                # refused (no index price yet): ask again shortly
+                    await asyncio.sleep(RETRY_S)
+                    await self._refresh_prices()
+                elif update.stage == "idle":      # nothing this book can trade there
                     exhausted.add(trade)
                 elif steps[trade] >= self.rules.liquidation_max_steps and \
                         not any(type(e) is Fill or type(e) is Repaid for e in events):

@@ -97,6 +97,8 @@ class LiquidationCommands:
             return _reject(cmd, Reason.UNKNOWN_MARKET), None
         if type(cmd.step) is not int or cmd.step < 1:
             return _reject(cmd, Reason.MALFORMED_COMMAND), None
+        if not cmd.prices[spec.base.index] or not cmd.prices[spec.quote.index]:
+            return _reject(cmd, Reason.NO_INDEX_PRICE), None         # never sell blind
         if self._repay_held(book, cmd.ts_ns):
             return self._update(cmd, book, "repaid", cmd.prices), None
         account = self.shard.ledger.accounts[cmd.account_id]

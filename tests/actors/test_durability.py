@@ -237,3 +237,34 @@ def test_whole_cluster_restart_brings_back_margin_books_pools_and_the_fund(clust
     time.sleep(1)
     report = verify(str(data), config_path)
     assert report["ok"], report["problems"]
+
+
+def test_liquidator_killed_mid_liquidation_resumes_it_and_finishes_once(exchange):
+    index = exchange.handles.index
+    ray.get(index.set_component.remote("BTC", "sim-alpha", 50_000_000_000, 1, time.time_ns()))
+    supplier, maker, trader = 9_201, 9_202, 9_203
+    funded(exchange, supplier, maker)
+    funded(exchange, trader, usdt="1000", btc="1", eth="1")
+    assert exchange.supply(supplier, "USDT", "100000").ok
+    assert exchange.enable_margin(trader, "L2", "3x").ok
+    assert exchange.transfer_margin(trader, "USDT", "1000").ok
+    assert exchange.place_order(maker, "BTC-USDT", "sell", "0.05", price="50000").ok
+    assert exchange.margin_order(trader, "BTC-USDT", "buy", "0.05", price="50000", tif="ioc").status == "filled"
+    liquidator = exchange.handles.liquidator
+    started = ray.get(liquidator.stats.remote())["started_ns"]
+    ray.get(index.set_component.remote("BTC", "sim-alpha", 30_000_000_000, 1, time.time_ns()))   # no bid yet
+    deadline = time.monotonic() + 30
+    while not ray.get(liquidator.in_progress.remote()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ray.get(liquidator.in_progress.remote()) == [(trader, "")]
+    ray.kill(liquidator, no_restart=False)
+    wait_for_restart(liquidator, started)
+    assert exchange.place_order(maker, "BTC-USDT", "buy", "0.05", price="29900").ok    # a bid appears
+    deadline = time.monotonic() + 60
+    while ray.get(liquidator.in_progress.remote()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    records = [r for r in ray.get(liquidator.liquidation_records.remote(1000)) if r["n"] == 1]
+    assert [r["outcome"] for r in records] == ["finished"]
+    book = exchange.margin_book(trader)
+    assert book["debt"]["USDT"] == 0 and book["available"]["BTC"] == 0 and not book["liquidating"]
+    assert exchange.audit()["ok"]
