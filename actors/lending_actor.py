@@ -18,6 +18,7 @@ clock; tests call it with simulated time). Journal records: the market's
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import ray
@@ -106,7 +107,8 @@ class LendingPoolActor(MarketActor):
     def stats(self) -> dict:
         j = self.journal
         return {"market": LENDING, "seq": self.engine.seq, "requests": self.requests, "calls": self.calls,
-                "recovery": self.recovery, "started_ns": self.started_ns, "journal_commits": j.commits,
+                "recovery": self.recovery, "started_ns": self.started_ns, "pid": os.getpid(),
+                "journal_commits": j.commits,
                 "queued_pushes": sum(len(q) + len(s) for q, s in zip(self.queues.values(), self.sending.values())),
                 "pools": self.engine.view()}
 

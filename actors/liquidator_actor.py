@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import time
 from collections import deque
 
@@ -317,7 +318,7 @@ class LiquidatorActor(DurableActor):
 
     def stats(self) -> dict:
         return {"liquidations": self.liquidations, "active": len(self.active), "recovery": self.recovery,
-                "started_ns": self.started_ns, "fund": dict(self.fund)}
+                "started_ns": self.started_ns, "pid": os.getpid(), "fund": dict(self.fund)}
 
 
 def _first(events: list, kind):

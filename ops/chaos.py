@@ -1,7 +1,8 @@
 """``exchange chaos``: load the exchange while killing its actors, then audit.
 
-While closed-loop senders place and cancel orders, a killer picks a random
-shard or market actor every ``--kill-interval`` seconds and either asks Ray to
+While closed-loop senders place and cancel orders, and margin accounts
+borrow from and repay the lending pool, a killer picks a random shard,
+market, lending-pool or liquidator actor every ``--kill-interval`` seconds and either asks Ray to
 kill it (``ray.kill(actor, no_restart=False)``: Ray restarts it) or SIGKILLs
 its worker process (the OS kills it mid-instruction; Ray restarts it too).
 Each restarted actor recovers from LMDB; clients and peers re-send what was
@@ -10,7 +11,9 @@ answers again as a new incarnation.
 
 At the end the load stops, the system settles, and the report says:
 ``acked_orders`` (order requests whose answer reached a sender),
-``acked_lost`` (of those, how many no shard remembers: must be 0),
+``acked_margin`` (borrows and repayments acknowledged), ``acked_lost`` (of
+all those, how many no shard remembers: must be 0), ``pools_sound`` (every
+pool's borrowed total still equals the sum of its loans),
 ``double_settlements`` (base quantity settled beyond twice the traded
 quantity, over all markets: must be 0), ``conservation_ok`` and the per-asset
 imbalance (must all be 0), ``kills`` and ``recovery_p50_s``/``recovery_max_s``.
@@ -31,7 +34,8 @@ from tqdm import tqdm
 
 from actors import bootstrap
 from actors.client import ExchangeClient
-from exchange.messages import OrderAccepted
+from exchange.messages import (Borrow, Borrowed, Deposit, EnableMargin, OpenAccount, OrderAccepted, Repaid, Repay,
+                               SupplyToPool, TransferMargin)
 from exchange.routing import shard_for
 from ops.loadtest import OrderGenerator, fund_accounts
 
@@ -51,7 +55,8 @@ async def _wait_new_incarnation(actor, started_ns: int, timeout_s: float = 120) 
 
 async def _killer(client: ExchangeClient, stop: asyncio.Event, interval_s: float, rng: random.Random,
                   recoveries: list, log: list) -> None:
-    actors = [*client.handles.shards, *client.handles.markets.values()]
+    actors = [*client.handles.shards, *client.handles.markets.values(), client.handles.lending,
+              client.handles.liquidator]
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), interval_s)
@@ -68,7 +73,8 @@ async def _killer(client: ExchangeClient, stop: asyncio.Event, interval_s: float
             os.kill(stats["pid"], signal.SIGKILL)
         recovered = await _wait_new_incarnation(actor, stats["started_ns"])
         recoveries.append(recovered)
-        log.append({"actor": stats.get("market", f"shard:{stats.get('shard')}"), "how": how,
+        name = stats.get("market") or (f"shard:{stats['shard']}" if "shard" in stats else "liquidator")
+        log.append({"actor": name, "how": how,
                     "recovery_s": round(time.monotonic() - began, 3)})
 
 
@@ -83,6 +89,39 @@ async def _load(client, gen, stop: asyncio.Event, concurrency: int, batch: int, 
                     acked.append((cmd.account_id, cmd.request_id))
             bar.update(len(commands))
     await asyncio.gather(*(sender() for _ in range(concurrency)))
+
+
+MARGIN_ACCOUNTS = range(900_001, 900_021)
+USDT = 10**6
+
+
+def fund_margin(client: ExchangeClient) -> None:
+    """A lender and margin accounts (USDT only, so no index price is needed to borrow)."""
+    ts = time.time_ns()
+    commands = [OpenAccount(("chaos-open", 900_000), ts, 900_000),
+                Deposit(("chaos-fund", 900_000), ts, 900_000, "USDT", 10**7 * USDT),
+                SupplyToPool(("chaos-supply", 900_000), ts, 900_000, "USDT", 10**7 * USDT)]
+    for account in MARGIN_ACCOUNTS:
+        commands += [OpenAccount(("chaos-open", account), ts, account),
+                     Deposit(("chaos-fund", account), ts, account, "USDT", 100_000 * USDT),
+                     EnableMargin(("chaos-margin", account), ts, account, "L2", "3x"),
+                     TransferMargin(("chaos-transfer", account), ts, account, "USDT", 100_000 * USDT)]
+    client.execute(commands)
+
+
+async def _margin_load(client: ExchangeClient, stop: asyncio.Event, rng: random.Random, acked: list) -> None:
+    """Borrow and repay in small batches; acknowledged ones must survive every kill."""
+    while not stop.is_set():
+        commands = []
+        for _ in range(20):
+            account = rng.choice(MARGIN_ACCOUNTS)
+            kind = Borrow if rng.random() < 0.6 else Repay
+            commands.append(kind(client.next_request_id(), time.time_ns(), account, "USDT",
+                                 rng.randint(1, 1_000) * USDT, ""))
+        results = await client.execute_async(commands)
+        for cmd, events in zip(commands, results):
+            if any(type(e) is Borrowed or type(e) is Repaid for e in events):
+                acked.append((cmd.account_id, cmd.request_id))
 
 
 def _settle(client: ExchangeClient, timeout_s: float = 120) -> dict:
@@ -104,8 +143,10 @@ def run_chaos(args) -> dict:
                             owns_cluster=not args.address)
     try:
         fund_accounts(client, args.accounts, not args.no_progress)
+        fund_margin(client)
         gen = OrderGenerator(client, client.config.market_list, args.accounts, args.seed)
         acked: list = []
+        acked_margin: list = []
         recoveries: list = []
         kills: list = []
         bar = tqdm(desc="chaos", unit="ord", disable=args.no_progress)
@@ -113,16 +154,17 @@ def run_chaos(args) -> dict:
         async def main() -> None:
             stop = asyncio.Event()
             load = asyncio.create_task(_load(client, gen, stop, args.concurrency, args.batch, acked, bar))
+            margin = asyncio.create_task(_margin_load(client, stop, random.Random(args.seed + 1), acked_margin))
             killer = asyncio.create_task(_killer(client, stop, args.kill_interval, rng, recoveries, kills))
             await asyncio.sleep(args.duration)
             stop.set()
-            await asyncio.gather(load, killer)
+            await asyncio.gather(load, margin, killer)
         asyncio.run(main())
         bar.close()
         audit = _settle(client)
         found = 0
         by_shard: dict[int, list] = {}
-        for key in acked:
+        for key in acked + acked_margin:
             by_shard.setdefault(shard_for(key[0], client.config.shards), []).append(key)
         for index, keys in by_shard.items():
             for start in range(0, len(keys), 10_000):
@@ -133,8 +175,10 @@ def run_chaos(args) -> dict:
             for market, quantity in shard_audit["fill_quantity_applied"].items():
                 applied[market] = applied.get(market, 0) + quantity
         double = sum(abs(applied.get(m, 0) - 2 * q) for m, q in traded.items())
-        return {"duration_s": args.duration, "acked_orders": len(acked), "acked_found": found,
-                "acked_lost": len(acked) - found, "double_settlements": double,
+        pools_sound = ray.get(client.handles.lending.check_invariants.remote())
+        return {"duration_s": args.duration, "acked_orders": len(acked), "acked_margin": len(acked_margin),
+                "acked_found": found, "acked_lost": len(acked) + len(acked_margin) - found,
+                "double_settlements": double, "pools_sound": pools_sound,
                 "conservation_ok": audit["ok"], "imbalance": audit["imbalance"], "kills": len(recoveries),
                 "recovery_p50_s": round(statistics.median(recoveries), 3) if recoveries else None,
                 "recovery_max_s": round(max(recoveries), 3) if recoveries else None,
