@@ -488,6 +488,7 @@ class AccountShardActor(DurableActor):
     def stats(self) -> dict:
         j = self.journal
         return {"shard": self.index, "accounts": len(self.shard.ledger.accounts), "commands": self.commands,
+                "remembered": len(self.shard.results), "replay_window": self.shard.results.window,
                 "pending": len(self.pending), "open_orders": len(self.shard.orders),
                 "busy_s": round(self.busy_s, 3), "cpu_s": round(time.process_time(), 3),
                 "recovery": self.recovery, "started_ns": self.started_ns, "pid": os.getpid(), "gc_collections": self.gc.collections,

@@ -116,7 +116,7 @@ class LiquidationCommands:
 
     def cover(self, cmd: CoverShortfall, book: MarginBook) -> tuple[list, None]:
         margin = self.margin
-        asset = margin._asset_index.get(cmd.asset) if type(cmd.asset) is str else None
+        asset = margin.asset_index.get(cmd.asset) if type(cmd.asset) is str else None
         if asset is None:
             return _reject(cmd, Reason.UNKNOWN_ASSET), None
         if type(cmd.amount) is not int or cmd.amount <= 0:
@@ -130,7 +130,7 @@ class LiquidationCommands:
     def write_off(self, cmd: WriteOffDebt, book: MarginBook) -> tuple[list, object | None]:
         """Ask the pool to give up what the book still owes in ``asset`` (the fund is empty)."""
         margin = self.margin
-        asset = margin._asset_index.get(cmd.asset) if type(cmd.asset) is str else None
+        asset = margin.asset_index.get(cmd.asset) if type(cmd.asset) is str else None
         if asset is None:
             return _reject(cmd, Reason.UNKNOWN_ASSET), None
         owed = margin.debt(book, asset)

@@ -83,8 +83,8 @@ class MarginDesk:
         self.awaiting: dict[int, tuple] = {}                # ref -> what waits for the pool's answer
         self.ref_seq = 0
         self.followups: list = []                           # (link, request) produced while applying events
-        self._asset_index = {a.name: a.index for a in self.assets}
-        self._lendable = frozenset(self._asset_index[a] for a in config.lending)
+        self.asset_index = {a.name: a.index for a in self.assets}
+        self._lendable = frozenset(self.asset_index[a] for a in config.lending)
 
     # ---- books and valuation -------------------------------------------------------
     def book(self, account_id: int, market: str, create: bool = False) -> MarginBook | None:
@@ -165,7 +165,7 @@ class MarginDesk:
         self.settings[cmd.account_id] = (level, tier)
         return [MarginEnabled(cmd.request_id, cmd.account_id, level, tier)]
 
-    def _open_book(self, cmd) -> MarginBook | Reason:
+    def open_book(self, cmd) -> MarginBook | Reason:
         """The command's book, after the checks every margin command shares."""
         if cmd.account_id not in self.ledger.accounts:
             return Reason.UNKNOWN_ACCOUNT
@@ -187,7 +187,7 @@ class MarginDesk:
 
     def _asset_amount(self, cmd, market: str = "") -> tuple[int, int] | Reason:
         """The command's (asset index, amount); an isolated book (``market``) takes only its market's two."""
-        asset = self._asset_index.get(cmd.asset) if type(cmd.asset) is str else None
+        asset = self.asset_index.get(cmd.asset) if type(cmd.asset) is str else None
         spec = self.config.markets.get(market) if market else None
         if asset is None or (spec is not None and asset not in (spec.base.index, spec.quote.index)):
             return Reason.UNKNOWN_ASSET
@@ -204,7 +204,7 @@ class MarginDesk:
         (BELOW_INITIAL_MARGIN_LEVEL) while the book owes anything."""
         if type(cmd.to_margin) is not bool:
             return _reject(cmd, Reason.MALFORMED_COMMAND)
-        book = self._open_book(cmd)
+        book = self.open_book(cmd)
         if isinstance(book, Reason) and not (book is Reason.INSUFFICIENT_BALANCE and cmd.to_margin):
             return _reject(cmd, book)
         parsed = self._asset_amount(cmd, cmd.market)
@@ -263,7 +263,7 @@ class MarginDesk:
 
     def borrow(self, cmd: Borrow, prices, then: tuple = ("borrow",)) -> tuple[list, PoolRequest | None]:
         """Check the limit and ask the pool; the pool's answer completes it."""
-        book = self._open_book(cmd)
+        book = self.open_book(cmd)
         if isinstance(book, Reason):          # no book: no collateral to borrow against
             return _reject(cmd, Reason.ABOVE_BORROW_LIMIT if book is Reason.INSUFFICIENT_BALANCE else book), None
         parsed = self._asset_amount(cmd, cmd.market)
@@ -278,7 +278,7 @@ class MarginDesk:
 
     def repay(self, cmd: Repay) -> tuple[list, PoolRequest | None]:
         """Send up to ``amount`` to the pool; what is not owed comes back (NOTHING_OWED if no debt)."""
-        book = self._open_book(cmd)
+        book = self.open_book(cmd)
         if isinstance(book, Reason):
             return _reject(cmd, Reason.NOTHING_OWED if book is Reason.INSUFFICIENT_BALANCE else book), None
         parsed = self._asset_amount(cmd, cmd.market)
@@ -347,9 +347,9 @@ class MarginDesk:
         """Apply a pool event; return (events for the account, what waited for it or None)."""
         kind = type(event)
         if kind is InterestAccrued:
-            self.pool_index[self._asset_index[event.asset]] = event.index
+            self.pool_index[self.asset_index[event.asset]] = event.index
             return [event], None
-        asset = self._asset_index[event.asset]
+        asset = self.asset_index[event.asset]
         waiting = self.awaiting.pop(event.ref, None)
         if kind is Borrowed:
             book = self.book(event.account_id, event.book, create=True)

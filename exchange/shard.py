@@ -34,11 +34,11 @@ from exchange.holds import buy_hold_per_lot, protection_price
 from exchange.ledger import Account, Ledger, digest
 from exchange.margin import MarginDesk
 from exchange.liquidation import LiquidationCommands
-from exchange.messages import (LENDING, POOL_BORROW, AccountOpened, AmendOrder, AmendRequest, BalanceChanged, Borrow, Borrowed,
-                               CancelOrder, CancelRequest, CoverShortfall, Deposit, EnableMargin, Fill,
-                               FinishLiquidation, LiquidationStep, OpenAccount, OrderAccepted, OrderAmended,
-                               OrderBooked, OrderClosed, OrderRejected, PlaceMarginOrder, PlaceOrder, PoolRequest, Repay,
-                               RequestRejected, StartLiquidation, SubmitOrder, SupplyToPool, TransferMargin,
+from exchange.messages import (LENDING, POOL_BORROW, AccountOpened, AmendOrder, AmendRequest, BalanceChanged,
+                               Borrow, Borrowed, CancelOrder, CancelRequest, CoverShortfall, Deposit, EnableMargin,
+                               Fill, FinishLiquidation, LiquidationStep, OpenAccount, OrderAccepted, OrderAmended,
+                               OrderBooked, OrderClosed, OrderRejected, PlaceMarginOrder, PlaceOrder, PoolRequest,
+                               Repay, RequestRejected, StartLiquidation, SubmitOrder, SupplyToPool, TransferMargin,
                                Withdraw, WithdrawFromPool, WriteOffDebt)
 from exchange.money import INT64_MAX
 from exchange.orders import BUY, SELL, OrderType, TimeInForce
@@ -52,7 +52,6 @@ SPOT_COMMANDS = (OpenAccount, Deposit, Withdraw, PlaceOrder, CancelOrder, AmendO
 MARGIN_COMMANDS = frozenset((EnableMargin, TransferMargin, Borrow, Repay, PlaceMarginOrder, SupplyToPool,
                              WithdrawFromPool, StartLiquidation, LiquidationStep, CoverShortfall,
                              FinishLiquidation, WriteOffDebt))
-PRICED_COMMANDS = frozenset((TransferMargin, Borrow, PlaceMarginOrder, StartLiquidation))  # valued at index prices
 CLIENT_COMMANDS = frozenset(SPOT_COMMANDS) | MARGIN_COMMANDS
 
 
@@ -217,12 +216,12 @@ class AccountShard:
             return margin.enable(cmd), None
         return self.liquidation.apply(cmd)
 
-    def _place(self, cmd, reference_price: int | None, book=None) -> tuple[list, object | None]:
-        """Validate, hold and forward an order; ``book`` funds it from a margin book."""
+    def _place(self, cmd: PlaceOrder, reference_price: int | None) -> tuple[list, object | None]:
+        """Validate, hold and forward a spot order."""
         terms = self._order_terms(cmd, reference_price)
         if type(terms) is not tuple:
             return self._reject(cmd, terms)
-        return self._fund_order(cmd, terms, book)
+        return self._fund_order(cmd, terms)
 
     def _order_terms(self, cmd, reference_price: int | None):
         """(account, market, side, ticks, lots, otype, tif, stp) of a valid order, or a Reason."""
@@ -306,7 +305,7 @@ class AccountShard:
         terms = self._order_terms(cmd, reference_ticks)
         if type(terms) is not tuple:
             return self._reject(cmd, terms)
-        book = self.margin._open_book(_BookOf(cmd))
+        book = self.margin.open_book(_BookOf(cmd))
         if isinstance(book, Reason):
             return self._reject(cmd, book)
         asset, _, need = self._hold_terms(terms)

@@ -74,6 +74,7 @@ def test_chaos_with_kills_under_load_loses_nothing_acknowledged(tmp_path):
     print(json.dumps(result))
     assert result["kills"] >= 2
     assert result["acked_orders"] > 1000 and result["acked_margin"] > 50
+    assert result["acked_checked"] == result["acked_orders"] + result["acked_margin"]    # all still looked up
     assert result["acked_lost"] == 0 and result["pools_sound"]
     assert result["double_settlements"] == 0
     assert result["conservation_ok"] and not any(result["imbalance"].values())
