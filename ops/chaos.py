@@ -112,8 +112,10 @@ def fund_margin(client: ExchangeClient) -> None:
     client.execute(commands)
 
 
-async def _margin_load(client: ExchangeClient, stop: asyncio.Event, rng: random.Random, acked: list) -> None:
-    """Borrow and repay in small batches; acknowledged ones must survive every kill."""
+async def _margin_load(client: ExchangeClient, stop: asyncio.Event, rng: random.Random, acked: list,
+                       counts: dict) -> None:
+    """Borrow and repay in small batches; acknowledged ones must survive every kill. They join
+    the orders' ``acked`` list, so it stays in the order answers arrived (newest last)."""
     while not stop.is_set():
         commands = []
         for _ in range(20):
@@ -125,6 +127,7 @@ async def _margin_load(client: ExchangeClient, stop: asyncio.Event, rng: random.
         for cmd, events in zip(commands, results):
             if any(type(e) is Borrowed or type(e) is Repaid for e in events):
                 acked.append((cmd.account_id, cmd.request_id))
+                counts["margin"] += 1
 
 
 def _settle(client: ExchangeClient, timeout_s: float = 120) -> dict:
@@ -149,7 +152,7 @@ def run_chaos(args) -> dict:
         fund_margin(client)
         gen = OrderGenerator(client, client.config.market_list, args.accounts, args.seed)
         acked: list = []
-        acked_margin: list = []
+        counts = {"margin": 0}
         recoveries: list = []
         kills: list = []
         bar = tqdm(desc="chaos", unit="ord", disable=args.no_progress)
@@ -157,7 +160,7 @@ def run_chaos(args) -> dict:
         async def main() -> None:
             stop = asyncio.Event()
             load = asyncio.create_task(_load(client, gen, stop, args.concurrency, args.batch, acked, bar))
-            margin = asyncio.create_task(_margin_load(client, stop, random.Random(args.seed + 1), acked_margin))
+            margin = asyncio.create_task(_margin_load(client, stop, random.Random(args.seed + 1), acked, counts))
             killer = asyncio.create_task(_killer(client, stop, args.kill_interval, rng, recoveries, kills))
             await asyncio.sleep(args.duration)
             stop.set()
@@ -167,7 +170,7 @@ def run_chaos(args) -> dict:
         audit = _settle(client)
         found = unchecked = 0
         by_shard: dict[int, list] = {}
-        for key in acked + acked_margin:
+        for key in acked:
             by_shard.setdefault(shard_for(key[0], client.config.shards), []).append(key)
         memory = ray.get([s.stats.remote() for s in client.handles.shards])
         for index, keys in list(by_shard.items()):
@@ -187,9 +190,9 @@ def run_chaos(args) -> dict:
                 applied[market] = applied.get(market, 0) + quantity
         double = sum(abs(applied.get(m, 0) - 2 * q) for m, q in traded.items())
         pools_sound = ray.get(client.handles.lending.check_invariants.remote())
-        return {"duration_s": args.duration, "acked_orders": len(acked), "acked_margin": len(acked_margin),
-                "acked_checked": len(acked) + len(acked_margin) - unchecked, "acked_found": found,
-                "acked_lost": len(acked) + len(acked_margin) - unchecked - found,
+        return {"duration_s": args.duration, "acked_orders": len(acked) - counts["margin"],
+                "acked_margin": counts["margin"], "acked_checked": len(acked) - unchecked, "acked_found": found,
+                "acked_lost": len(acked) - unchecked - found,
                 "double_settlements": double, "pools_sound": pools_sound,
                 "conservation_ok": audit["ok"], "imbalance": audit["imbalance"], "kills": len(recoveries),
                 "recovery_p50_s": round(statistics.median(recoveries), 3) if recoveries else None,
