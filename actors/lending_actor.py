@@ -37,7 +37,7 @@ class LendingPoolActor(MarketActor):
         super().__init__(config_path, LENDING, data_dir, from_oldest_snapshot)
 
     def _make_engine(self, market: str):
-        return LendingEngine(self.config.lending)
+        return LendingEngine(self.config.lending, self.config.reserve_account)
 
     @staticmethod
     def _actor_name(market: str) -> str:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from exchange.lending import RateCurve
-from exchange.margin_rules import DISABLED, MarginRules, RulesError, parse_margin_rules, parse_rate_curves
+from exchange.margin_rules import (DEFAULT_RESERVE_ACCOUNT, DISABLED, MarginRules, RulesError, parse_margin_rules,
+                                   parse_rate_curves, parse_reserve_account)
 from exchange.money import MoneyFormatError, parse_decimal, INT64_MAX
 from exchange.orders import StpMode
 
@@ -83,6 +84,7 @@ class ExchangeConfig:
     sections: dict[str, Any] = field(default_factory=dict)  # other sections, for later layers
     margin: MarginRules = DISABLED                            # [margin]: lines and borrow limits
     lending: dict[str, RateCurve] = field(default_factory=dict)   # [lending.<ASSET>]: lendable assets
+    reserve_account: int = DEFAULT_RESERVE_ACCOUNT                # [lending] reserve_account: gets the reserve
 
     @property
     def asset_list(self) -> list[AssetSpec]:
@@ -153,11 +155,12 @@ def parse_config(raw: dict[str, Any], file: str = "<config>") -> ExchangeConfig:
     try:
         margin = parse_margin_rules(raw.get("margin", {}), markets)
         lending = parse_rate_curves(raw.get("lending", {}), assets)
+        reserve_account = parse_reserve_account(raw.get("lending", {}))
     except RulesError as exc:
         raise ConfigError(file, str(exc).split(":")[0], str(exc)) from None
     known = {"assets", "fee_tiers", "markets", "exchange", "margin", "lending"}
     return ExchangeConfig(assets, markets, tiers, default_tier, stp, shards, window,
-                          {k: v for k, v in raw.items() if k not in known}, margin, lending)
+                          {k: v for k, v in raw.items() if k not in known}, margin, lending, reserve_account)
 
 
 def _parse_market(reader: "_Reader", name: str, index: int, section: dict, assets: dict) -> MarketSpec:

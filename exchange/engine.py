@@ -39,7 +39,7 @@ class Engine:
         self.config = config
         self.shard = AccountShard(config)
         self.markets = {spec.name: MarketEngine(spec) for spec in config.market_list}
-        self.lending = LendingEngine(config.lending)
+        self.lending = LendingEngine(config.lending, config.reserve_account)
         self.prices: tuple = (0,) * len(config.assets)     # index price per asset index
 
     def set_index_prices(self, prices: dict[str, int]) -> None:

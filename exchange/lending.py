@@ -8,7 +8,9 @@ use, with utilization U in ppm:
     R(U) = base + slope1 + slope2 * (U - U_opt) / (1 - U_opt) for U >  U_opt
 
 rounded up (the borrower owes it). Suppliers earn R * U * (1 - reserve),
-rounded down; the reserve goes to the exchange.
+rounded down; the reserve goes to the exchange's account (``[lending]
+reserve_account``) as supply shares minted at each hour's turn, so the
+exchange withdraws it like any supplier.
 
 Interest is charged by the hour as centralised margin desks do: a started
 hour counts as a whole hour, and the rate in force is read again at the start
@@ -27,7 +29,7 @@ market engine does (events carry ``market="lending"`` and a ``seq``): borrow
 (refused whole, ``POOL_INSUFFICIENT_LIQUIDITY``, when cash cannot cover it),
 repay (interest first, then principal; only what is owed is taken, the rest
 is handed back), supply and withdraw (shares of the pool's value: cash plus
-debt minus the exchange's reserve), and accrue (turn the hour). Loans are
+debt), and accrue (turn the hour). Loans are
 kept per borrower ``(account, book)``; the pool's ``borrowed_scaled`` is always
 the sum of its loans' scaled principals (``check_invariants``).
 """
@@ -112,11 +114,13 @@ class Pool:
     """One asset's pool: cash, loans by borrower, supplier shares, the exchange's reserve."""
 
     __slots__ = ("asset", "curve", "cash", "borrowed_scaled", "principal_total", "index", "prev_index", "hour",
-                 "rate_ppm", "loans", "shares", "total_shares", "reserve", "interest_total", "written_off")
+                 "rate_ppm", "loans", "shares", "total_shares", "reserve", "interest_total", "written_off",
+                 "reserve_account")
 
-    def __init__(self, asset: str, curve: RateCurve):
+    def __init__(self, asset: str, curve: RateCurve, reserve_account: int = 1):
         self.asset = asset
         self.curve = curve
+        self.reserve_account = reserve_account   # the exchange's account: the reserve is minted to it as shares
         self.cash = 0                     # tokens in the pool
         self.borrowed_scaled = 0          # sum of the loans' scaled principals
         self.principal_total = 0          # sum of the loans' principals
@@ -127,7 +131,7 @@ class Pool:
         self.loans: dict[tuple, list] = {}     # (account, book) -> [scaled, principal]
         self.shares: dict[int, int] = {}       # supplier account -> shares
         self.total_shares = 0
-        self.reserve = 0                  # the exchange's part of accrued interest (reserve factor)
+        self.reserve = 0                  # the exchange's part of accrued interest so far (reserve factor)
         self.interest_total = 0           # all interest accrued (reporting)
         self.written_off = 0              # bad debt the pool gave up on (its suppliers' loss)
 
@@ -140,8 +144,8 @@ class Pool:
         return utilization_ppm(borrowed, self.cash + borrowed)
 
     def supplier_value(self) -> int:
-        """What the suppliers' shares are worth together: cash + debt - reserve."""
-        return max(0, self.cash + self.borrowed - self.reserve)
+        """What all supply shares are worth together (the exchange's included): cash + debt."""
+        return self.cash + self.borrowed
 
     def accrue_to(self, hour: int) -> bool:
         """Turn the hour(s) up to ``hour``; return whether the index moved on."""
@@ -157,7 +161,14 @@ class Pool:
             self.index = grow_index(self.index, self.rate_ppm)
             interest = self.borrowed - before
             self.interest_total += interest
-            self.reserve += interest * self.curve.reserve_factor_ppm // PPM
+            part = interest * self.curve.reserve_factor_ppm // PPM
+            if part:                  # the reserve: shares worth ``part`` to the exchange's account (floor)
+                value = self.supplier_value()
+                minted = part if not self.total_shares or value <= part else \
+                    part * self.total_shares // (value - part)
+                self.shares[self.reserve_account] = self.shares.get(self.reserve_account, 0) + minted
+                self.total_shares += minted
+                self.reserve += part
         return True
 
     def loan(self, key: tuple) -> list:
@@ -186,8 +197,8 @@ class LendingEngine:
 
     __slots__ = ("pools", "seq", "name")
 
-    def __init__(self, curves: dict[str, RateCurve]):
-        self.pools = {asset: Pool(asset, curve) for asset, curve in sorted(curves.items())}
+    def __init__(self, curves: dict[str, RateCurve], reserve_account: int = 1):
+        self.pools = {asset: Pool(asset, curve, reserve_account) for asset, curve in sorted(curves.items())}
         self.seq = 0
         self.name = LENDING
 

@@ -58,6 +58,7 @@ class MarginRules:
         return 3
 
 
+DEFAULT_RESERVE_ACCOUNT = 1_000_000_000
 DISABLED = MarginRules(frozenset(), 2 * PPM, 15 * PPM // 10, 13 * PPM // 10, 11 * PPM // 10, {}, "", "", 100, 10)
 
 
@@ -96,10 +97,20 @@ def parse_margin_rules(raw: dict[str, Any], markets: dict) -> MarginRules:
     return MarginRules(frozenset(enabled), *levels, limits, default_level, default_tier, step_bps, max_steps)
 
 
+def parse_reserve_account(raw: dict[str, Any]) -> int:
+    """``[lending] reserve_account``: the exchange's account that receives the reserve."""
+    value = (raw or {}).get("reserve_account", DEFAULT_RESERVE_ACCOUNT)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise RulesError("lending.reserve_account: a positive account id")
+    return value
+
+
 def parse_rate_curves(raw: dict[str, Any], assets: dict) -> dict[str, RateCurve]:
     """Validate ``[lending.<ASSET>]`` sections: one kinked curve per lendable asset."""
     curves = {}
     for asset, section in (raw or {}).items():
+        if asset == "reserve_account":
+            continue
         if asset not in assets or not isinstance(section, dict):
             raise RulesError(f"lending.{asset}: unknown asset or not a table")
         values = [_ratio(section, key, f"lending.{asset}.") for key in

@@ -129,7 +129,7 @@ def lending_state(engine: LendingEngine) -> dict:
 
 
 def restore_lending(config: ExchangeConfig, state: dict) -> LendingEngine:
-    engine = LendingEngine(config.lending)
+    engine = LendingEngine(config.lending, config.reserve_account)
     engine.seq = state["seq"]
     for asset, *values in state["pools"]:
         pool = engine.pools[asset]

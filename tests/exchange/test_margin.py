@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from exchange.lending import INDEX_SCALE
 from exchange.liquidation import next_action
-from exchange.messages import (Borrow, CoverShortfall, EnableMargin, FinishLiquidation, LiquidationStep,
+from exchange.messages import (Borrow, CoverShortfall, EnableMargin, FinishLiquidation, LiquidationStep, OpenAccount,
                                PlaceMarginOrder, Repay, StartLiquidation, SupplyToPool, TransferMargin,
                                WithdrawFromPool, WriteOffDebt)
 from exchange.reasons import Reason
@@ -425,13 +425,22 @@ def test_suppliers_earn_the_interest_less_the_reserve_and_can_withdraw_it():
     h.engine.accrue(100 * HOUR)
     interest = pool.borrowed - usdt("20000")
     assert interest > 0 and pool.reserve > 0
+    treasury = h.engine.config.reserve_account
     worth = h.engine.lending.supplier_balance(BOB, "USDT")
-    assert worth == usdt("1000000") + interest - pool.reserve       # BOB is the only supplier
-    assert pool.reserve <= interest * 100_000 // 1_000_000 + 1       # the 10% reserve factor
+    reserve = h.engine.lending.supplier_balance(treasury, "USDT")
+    assert pool.reserve > 0
+    # BOB is the only supplier: he gets the interest less the 10% reserve, which is the exchange's
+    assert usdt("1000000") + interest - pool.reserve - 100 <= worth <= usdt("1000000") + interest - pool.reserve + 100
+    assert pool.reserve - 100 <= reserve <= pool.reserve and worth + reserve <= pool.supplier_value()
+    # 10% of what accrued at the hours' turns (the hour charged at borrow time goes to suppliers), floored hourly
+    assert pool.interest_total // 10 - 100 <= pool.reserve <= pool.interest_total // 10
     h.run(Repay, ALICE, "USDT", usdt("30000"), "")                   # repays it all: only what is owed is taken
     before = h.engine.balances(BOB)["USDT"][0]
     h.run(WithdrawFromPool, BOB, "USDT", worth)
     assert h.engine.balances(BOB)["USDT"][0] == before + worth
+    h.run(OpenAccount, treasury)                                    # the exchange takes its reserve out
+    h.run(WithdrawFromPool, treasury, "USDT", reserve)
+    assert h.engine.balances(treasury)["USDT"][0] == reserve
     assert not any(h.engine.conservation().values())
 
 
