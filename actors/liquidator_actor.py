@@ -36,8 +36,8 @@ import ray
 
 from actors.durable import DurableActor, Journal
 from actors.metrics_roles import actor_metrics
+from actors.batching import Batcher
 from actors.peers import Peers
-from actors.wire import pack, unpack
 from exchange.config import load_config
 from exchange.liquidation import next_action
 from exchange.messages import (CancelOrder, CoverShortfall, Fill, FinishLiquidation, LiquidationStep,
@@ -65,6 +65,7 @@ class LiquidatorActor(DurableActor):
         self.prices = [0] * len(self.assets)
         self.prices[quote.index] = 10 ** quote.scale
         self.shards = Peers("shard:{}")
+        self.batcher = Batcher(self.shards)
         names = [a.name for a in self.assets]
         self.fund = dict.fromkeys(names, 0)
         self.fund_deposited = dict.fromkeys(names, 0)
@@ -209,8 +210,12 @@ class LiquidatorActor(DurableActor):
             log.warning("index prices unavailable: %s", exc)
 
     async def _send(self, shard: int, command) -> list:
-        """Run one command on a shard until it answers; return its events."""
-        return unpack(await self.shards.call(shard, "execute", pack([command])))[0]
+        """Run one command on a shard until it answers; return its events (concurrent
+        liquidations' commands to one shard travel together in one ``execute``)."""
+        return await self.batcher.call(shard, "execute", command)
+
+    async def _view(self, shard: int, account: int, market: str) -> dict:
+        return await self.batcher.call(shard, "margin_book_many", (account, market))
 
     # ---- one liquidation ------------------------------------------------------------------
     async def _liquidate(self, key: tuple) -> None:
@@ -239,7 +244,7 @@ class LiquidatorActor(DurableActor):
         exhausted: set = set()
         markets = [market] if market else sorted(self.rules.markets)
         for i in range(1, 100_000):
-            view = await self.shards.call(shard, "margin_book", account, market)
+            view = await self._view(shard, account, market)
             action = next_action(view, [m for m in markets if m not in exhausted], self.lots)
             if action[0] == "finish":
                 break
@@ -273,7 +278,7 @@ class LiquidatorActor(DurableActor):
             self._collect(record, events, account)
             record["shortfall"][asset] = record["shortfall"].get(asset, 0) + amount
         await self._send(shard, FinishLiquidation(f"liq:{n}:finish", time.time_ns(), account, market))
-        after = await self.shards.call(shard, "margin_book", account, market)
+        after = await self._view(shard, account, market)
         record.update(outcome="finished", finished_ns=time.time_ns(), level_after_ppm=after["level_ppm"] or 0,
                       returned={a: v for a, v in after["available"].items() if v},
                       remaining_debt={a: v for a, v in after["debt"].items() if v})

@@ -468,6 +468,10 @@ class AccountShardActor(DurableActor):
         book = self.shard.margin.book(account_id, market)
         return None if book is None else self.shard.margin.book_view(book, self.asset_prices)
 
+    def margin_book_many(self, keys: list | bytes) -> bytes:
+        """``margin_book`` for many ``(account, market)`` at once (packed; the liquidator batches its reads)."""
+        return pack([self.margin_book(account, market) for account, market in unpack(keys)])
+
     def margin_books(self, account_id: int) -> list[dict]:
         desk = self.shard.margin
         return [desk.book_view(b, self.asset_prices) for (a, _), b in sorted(desk.books.items()) if a == account_id]
