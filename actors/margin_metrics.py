@@ -16,6 +16,7 @@ market) or ``"isolated"`` (one series per market).
 | ``exchange_lending_supplied`` / ``_borrowed`` | gauge | asset | minor units | lending pool |
 | ``exchange_lending_utilization_ratio`` | gauge | asset | borrowed / supplied | lending pool |
 | ``exchange_lending_borrow_rate`` / ``_supply_rate`` | gauge | asset | yearly rate as a fraction | lending pool |
+| ``exchange_lending_written_off`` | gauge | asset | minor units (bad debt the fund could not cover) | lending pool |
 
 The margin-level histogram is not cumulative over time: each ``levels`` call
 replaces that key's whole distribution with the accounts' current levels
@@ -157,12 +158,15 @@ class LendingMetrics:
         self._utilization = per_asset("exchange_lending_utilization_ratio", "Borrowed / supplied")
         self._borrow_rate = per_asset("exchange_lending_borrow_rate", "Borrow rate per year, as a fraction")
         self._supply_rate = per_asset("exchange_lending_supply_rate", "Supply rate per year, as a fraction")
+        self._written_off = per_asset("exchange_lending_written_off", "Bad debt the pool wrote off when the "
+                                      "insurance fund could not cover it (its suppliers' loss), in asset minor units")
 
     def pool(self, asset: str, supplied_minor: int, borrowed_minor: int, utilization_ppm: int,
-             borrow_rate_ppm: int, supply_rate_ppm: int) -> None:
+             borrow_rate_ppm: int, supply_rate_ppm: int, written_off_minor: int = 0) -> None:
         """Set one pool's figures (amounts in minor units, ratio and yearly rates in ppm)."""
         self._supplied[asset].set(supplied_minor)
         self._borrowed[asset].set(borrowed_minor)
         self._utilization[asset].set(utilization_ppm / PPM)
         self._borrow_rate[asset].set(borrow_rate_ppm / PPM)
         self._supply_rate[asset].set(supply_rate_ppm / PPM)
+        self._written_off[asset].set(written_off_minor)

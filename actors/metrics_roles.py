@@ -204,7 +204,7 @@ class LendingPoolMetrics(ActorMetrics):
         for asset, pool in self.actor.engine.view().items():
             if asset in lending.assets:
                 lending.pool(asset, pool["supplied"], pool["borrowed"], pool["utilization_ppm"],
-                             pool["borrow_rate_ppm"], pool["supply_rate_ppm"])
+                             pool["borrow_rate_ppm"], pool["supply_rate_ppm"], pool["written_off"])
         return super().families()
 
     def _view(self):
