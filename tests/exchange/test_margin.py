@@ -461,3 +461,26 @@ def test_shortfall_with_an_empty_fund_is_written_off_by_the_pool_and_its_supplie
     assert h.book()["debt"]["USDT"] == 0 and not h.book()["liquidating"]
     h.engine.check_invariants()
     assert not any(h.engine.conservation().values())             # no money moved: the claim shrank
+
+
+def test_cross_liquidation_sells_collateral_in_every_margin_market_until_the_debt_is_repaid():
+    h = MarginHarness()                                             # default config: BTC-USDT and ETH-USDT
+    h.ex.rest(BOB, SELL, usdt("50000"), btc("0.2"))
+    h.ex.rest(BOB, SELL, usdt("3000"), eth("3"), market=ETH_USDT)
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.2"), IOC, False, True, True)
+    h.run(PlaceMarginOrder, ALICE, ETH_USDT, BUY, LIMIT, usdt("3000"), eth("3"), IOC, False, True, True)
+    opened = h.book()
+    assert opened["available"]["BTC"] == btc("0.2") and opened["available"]["ETH"] == eth("3")
+    debt = opened["debt"]["USDT"]                                   # 19,000 + 19 fees - 10,000 equity + interest
+    h.ex.rest(CAROL, BUY, usdt("25000"), btc("1"))
+    h.ex.rest(CAROL, BUY, usdt("1500"), eth("10"), market=ETH_USDT)
+    h.engine.set_index_prices({"BTC": usdt("25000"), "ETH": usdt("1500")})     # everything halves
+    assert h.book()["zone"] == 3
+    log = liquidate(h, ALICE, "", {"USDT": usdt("1000000")})
+    traded = [a[1] for a in log if a[0] == "trade"]
+    assert set(traded) == {BTC_USDT, ETH_USDT}                      # both collaterals were sold
+    book = h.book()
+    proceeds = usdt("5000") - usdt("5") + usdt("4500") - usdt("4.5")     # 0.2 BTC and 3 ETH at the bids, less fees
+    assert proceeds > debt and not any(a[0] == "cover" for a in log)   # 9,490.5 against ~9,019 owed
+    assert book["available"] == {"BTC": 0, "ETH": 0, "USDT": proceeds - debt} and book["debt"]["USDT"] == 0
+    assert not any(h.engine.conservation().values())
