@@ -4,6 +4,7 @@
     exchange loadtest [--markets 2] [--accounts 10000] [--orders 1000000] [--rate R] [--json]
     exchange verify --data ./data [--json]
     exchange chaos --duration 60 --kill-interval 3 [--json]
+    exchange margin [--address auto] [--limit 20] [--json]
 
 ``exchange <command> --help`` documents every option.
 """
@@ -76,6 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     chaos.add_argument("--seed", type=int, default=11)
     chaos.add_argument("--no-progress", action="store_true")
     chaos.set_defaults(handler=cmd_chaos)
+
+    margin = commands.add_parser("margin", help="lending pools, insurance fund and latest liquidations",
+                                 description="Connect to a running exchange (`exchange up`) and show every lending "
+                                             "pool (supplied, borrowed, utilization, yearly rates), the insurance "
+                                             "fund and the latest public liquidation records (account ids hashed).")
+    margin.add_argument("--address", default="auto", help="the Ray cluster the exchange runs on (default auto)")
+    margin.add_argument("--limit", type=int, default=20, help="how many liquidation records to show")
+    margin.add_argument("--json", action="store_true", help="print the report as JSON (minor units and ppm)")
+    margin.add_argument("--log-level", default="ERROR")
+    margin.set_defaults(handler=cmd_margin)
 
     args = parser.parse_args(argv)
     logs.setup(args.log_level)
@@ -196,6 +207,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for asset, off in report.get("imbalance", {}).items():
             print(f"  {asset:>6}: {'balanced' if not off else f'off by {off}'}")
     return 0 if report["ok"] else 1
+
+
+def cmd_margin(args: argparse.Namespace) -> int:
+    from actors.client import ExchangeClient
+    from ops.margin_report import format_margin_report, margin_report
+    client = ExchangeClient.connect(args.address)
+    report = margin_report(client, args.limit)
+    print(json.dumps(report, default=str) if args.json else format_margin_report(client, report))
+    return 0
 
 
 def cmd_chaos(args: argparse.Namespace) -> int:

@@ -353,3 +353,16 @@ def test_price_crash_moves_the_margin_level_histogram_and_the_liquidation_counte
                      and sample(s, "exchange_margin_level_count", **isolated) == 0 and s, 60, 0.5)
     assert sample(after, "exchange_insurance_fund_balance", asset="USDT") == fund["USDT"]
     assert sample(after, "exchange_liquidations_pending", mode="isolated") == 0
+
+
+def test_margin_report_shows_pools_fund_and_liquidations_as_the_client_sees_them(ex):
+    from ops.margin_report import format_margin_report, margin_report
+    report = margin_report(ex, limit=3)
+    assert report["pools"] == ex.lending_pools() and report["insurance_fund"] == ex.insurance_fund()
+    assert report["liquidations"] == ex.liquidations(3) and len(report["liquidations"]) == 3
+    text = format_margin_report(ex, report)
+    usdt = report["pools"]["USDT"]
+    assert f"{usdt['utilization_ppm'] / 10_000:.2f}%" in text
+    for record in report["liquidations"]:
+        assert f"#{record['n']} {record['account_hash']}" in text
+    assert str(701) not in text and "insurance fund: " in text
