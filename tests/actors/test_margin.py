@@ -357,12 +357,21 @@ def test_price_crash_moves_the_margin_level_histogram_and_the_liquidation_counte
 
 def test_margin_report_shows_pools_fund_and_liquidations_as_the_client_sees_them(ex):
     from ops.margin_report import format_margin_report, margin_report
+    trader, maker = 901, 902
+    t = T0 + 44 * HOUR_NS
+    set_price(ex, "BTC", usd(50_000), t)
+    open_funded(ex, maker, BTC="10", USDT="1000000")
+    margin_long(ex, trader, maker, t, "0.08", "50000", isolated=True, level="L3", tier="10x")
+    assert ex.place_order(maker, "BTC-USDT", "buy", "0.08", price="40000").ok
+    set_price(ex, "BTC", usd(40_000), t)
+    wait_for(lambda: finished_liquidation(ex, trader, "BTC-USDT"))
     report = margin_report(ex, limit=3)
     assert report["pools"] == ex.lending_pools() and report["insurance_fund"] == ex.insurance_fund()
-    assert report["liquidations"] == ex.liquidations(3) and len(report["liquidations"]) == 3
+    assert report["liquidations"] == ex.liquidations(3) and report["liquidations"][-1]["account_hash"] \
+        == account_hash(trader)
     text = format_margin_report(ex, report)
     usdt = report["pools"]["USDT"]
     assert f"{usdt['utilization_ppm'] / 10_000:.2f}%" in text
     for record in report["liquidations"]:
         assert f"#{record['n']} {record['account_hash']}" in text
-    assert str(701) not in text and "insurance fund: " in text
+    assert f" {trader} " not in text and "insurance fund: " in text
