@@ -45,7 +45,8 @@ from actors.wire import pack, unpack
 from exchange.codec import decode, decode_events, encode_shallow, hashable
 from exchange.config import load_config
 from exchange.ledger import digest
-from exchange.messages import LENDING, Fill, MarginLevelChanged, OrderClosed, OrderRejected, PlaceMarginOrder, PlaceOrder
+from exchange.messages import (LENDING, Fill, MarginLevelChanged, OrderClosed, OrderRejected, PlaceMarginOrder,
+                               PlaceOrder, Withdraw)
 from exchange.orders import BUY, OrderType
 from exchange.reasons import Reason
 from exchange.shard import CLIENT_COMMANDS, MARGIN_COMMANDS, AccountShard, link_of, request_key
@@ -155,7 +156,7 @@ class AccountShardActor(DurableActor):
                 batch.missing += 1
                 continue
             reference = self._reference(cmd)
-            if type(cmd) in MARGIN_COMMANDS:
+            if type(cmd) in MARGIN_COMMANDS or type(cmd) is Withdraw:      # valued at index prices
                 reference = (reference, tuple(self.asset_prices))
             events, market = self._accept(cmd, key, reference)
             record = _command_record(cmd, key, reference, events)

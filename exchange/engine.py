@@ -24,7 +24,8 @@ from exchange.config import ExchangeConfig
 from exchange.ledger import digest
 from exchange.lending import LendingEngine
 from exchange.market import MarketEngine
-from exchange.messages import LENDING, POOL_ACCRUE, OrderRejected, PlaceMarginOrder, PlaceOrder, PoolRequest
+from exchange.messages import (LENDING, POOL_ACCRUE, OrderRejected, PlaceMarginOrder, PlaceOrder, PoolRequest,
+                               Withdraw)
 from exchange.orders import BUY, OrderType
 from exchange.reasons import Reason
 from exchange.shard import CLIENT_COMMANDS, MARGIN_COMMANDS, AccountShard, link_of, request_key
@@ -70,7 +71,7 @@ class Engine:
             if market is not None:
                 book = market.book
                 reference = book.best_ask() if command.side == BUY else book.best_bid()
-        if kind in MARGIN_COMMANDS:
+        if kind in MARGIN_COMMANDS or kind is Withdraw:      # valued at index prices
             reference = (reference, self.prices)
         events, request = shard.apply_client(command, reference)
         requests = [] if request is None else [(link_of(command, request), request)]

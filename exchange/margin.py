@@ -77,6 +77,7 @@ class MarginDesk:
         self.assets = config.asset_list
         self.settings: dict[int, tuple[str, str]] = {}      # account -> (user level, leverage tier)
         self.books: dict[tuple[int, str], MarginBook] = {}
+        self.account_books: dict[int, list[str]] = {}       # account -> its books' markets (derived from books)
         self.pool_index = [INDEX_SCALE] * n                 # latest borrow index per asset (mirror)
         self.supplying = [0] * n                            # spot funds on their way into a pool
         self.fund_in = [0] * n                              # received from the insurance fund
@@ -91,7 +92,23 @@ class MarginDesk:
         book = self.books.get((account_id, market))
         if book is None and create:
             book = self.books[(account_id, market)] = MarginBook(account_id, market, len(self.assets))
+            self.account_books.setdefault(account_id, []).append(market)
         return book
+
+    def withdrawal_block(self, account_id: int, prices) -> Reason | None:
+        """Why the account may not withdraw now: one of its margin books owes and is under
+        the initial line (rulebook 4.4.3; released by itself once back above), or a
+        price needed to tell is missing. None when it may."""
+        initial = self.rules.initial_level_ppm
+        for market in self.account_books.get(account_id, ()):
+            book = self.books[(account_id, market)]
+            if book.has_debt():
+                level = self.level_ppm(book, prices)
+                if level is None:
+                    return Reason.NO_INDEX_PRICE
+                if level < initial:
+                    return Reason.BELOW_INITIAL_MARGIN_LEVEL
+        return None
 
     def debt(self, book: MarginBook, asset: int) -> int:
         return debt_of(book.scaled[asset], self.pool_index[asset])

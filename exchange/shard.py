@@ -151,7 +151,7 @@ class AccountShard:
         if kind is AmendOrder:
             return self._amend(cmd)
         if kind is Deposit or kind is Withdraw:
-            return self._transfer(cmd), None
+            return self._transfer(cmd, reference_price), None
         return self._open(cmd), None
 
     @staticmethod
@@ -169,7 +169,10 @@ class AccountShard:
         self.ledger.open(cmd.account_id, tier)
         return [AccountOpened(cmd.request_id, cmd.account_id, tier)]
 
-    def _transfer(self, cmd) -> list:
+    def _transfer(self, cmd, reference=None) -> list:
+        """Deposit or withdraw. A withdrawal is refused (BELOW_INITIAL_MARGIN_LEVEL) while any
+        of the account's margin books owes and is under the initial line at the index
+        prices in ``reference`` (``(None, prices)``; rulebook 4.4.3)."""
         account = self.ledger.accounts.get(cmd.account_id)
         if account is None:
             return self._reject(cmd, Reason.UNKNOWN_ACCOUNT)[0]
@@ -190,6 +193,11 @@ class AccountShard:
         else:
             if account.available[asset] < amount:
                 return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)[0]
+            if cmd.account_id in self.margin.settings:
+                prices = reference[1] if isinstance(reference, (tuple, list)) and len(reference) == 2 else ()
+                blocked = self.margin.withdrawal_block(cmd.account_id, prices)
+                if blocked is not None:
+                    return self._reject(cmd, blocked)[0]
             self.ledger.withdraw(account, asset, amount)
             delta = -amount
         return [BalanceChanged(cmd.request_id, cmd.account_id, cmd.asset, delta,

@@ -69,6 +69,9 @@ SCENARIOS = {
     "transfer_out_below_initial_line": (Reason.BELOW_INITIAL_MARGIN_LEVEL, False,
                                         lambda h: (h.run(Borrow, ALICE, "USDT", usdt("10000"), ""),
                                                    h.cmd(TransferMargin, ALICE, "USDT", 1, False, ""))[-1]),
+    "spot_withdrawal_below_initial_line": (Reason.BELOW_INITIAL_MARGIN_LEVEL, False,
+                                           lambda h: (h.run(Borrow, ALICE, "USDT", usdt("10000"), ""),
+                                                      h.ex.withdraw_cmd(ALICE, "USDT", 1))[-1]),
     "borrow_without_price": (Reason.NO_INDEX_PRICE, False,
                              lambda h: (h.engine.set_index_prices({"ETH": 0}),
                                         h.cmd(Borrow, ALICE, "ETH", 1, ""))[-1]),
@@ -405,17 +408,21 @@ def test_closing_a_long_repays_principal_and_interest_automatically_and_keeps_th
     assert book["available"]["BTC"] == 0 and h.engine.lending.pools["USDT"].loans == {}
 
 
-def test_transfer_out_refused_under_the_initial_line_is_allowed_once_the_level_is_back_above():
+def test_transfers_out_and_withdrawals_refused_under_the_initial_line_are_allowed_once_back_above():
     h = MarginHarness(margin_config())
     h.ex.rest(BOB, SELL, usdt("50000"), btc("0.4"))
     h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.4"), IOC, False, True, True)
     out = lambda: h.run(TransferMargin, ALICE, "BTC", btc("0.01"), False, "")   # noqa: E731
+    withdraw = lambda: h.ex.withdraw(ALICE, "USDT", usdt("1"))                  # noqa: E731 (spot, rulebook 4.4.3)
     # 0.4 BTC against 10,020 USDT owed: 0.39 BTC must be worth 200% of it, so the line is ~51,386
     assert out()[0].reason == Reason.BELOW_INITIAL_MARGIN_LEVEL     # at 50,000
+    assert withdraw()[0].reason == Reason.BELOW_INITIAL_MARGIN_LEVEL
     h.crash(usdt("51000"))
     assert out()[0].reason == Reason.BELOW_INITIAL_MARGIN_LEVEL
     h.crash(usdt("52000"))                                           # back above: released by itself
     assert type(out()[0]).__name__ == "MarginTransferred"
+    assert type(withdraw()[0]).__name__ == "BalanceChanged"
+    assert type(h.ex.withdraw(CAROL, "USDT", usdt("1"))[0]).__name__ == "BalanceChanged"   # no margin: never checked
 
 
 def test_suppliers_earn_the_interest_less_the_reserve_and_can_withdraw_it():
