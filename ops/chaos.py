@@ -37,8 +37,8 @@ from tqdm import tqdm
 
 from actors import bootstrap
 from actors.client import ExchangeClient
-from exchange.messages import (Borrow, Borrowed, Deposit, EnableMargin, OpenAccount, OrderAccepted, Repaid, Repay,
-                               SupplyToPool, TransferMargin)
+from exchange.messages import (Borrow, Borrowed, Deposit, EnableMargin, OpenAccount, OrderAccepted,
+                               PlaceMarginOrder, Repaid, Repay, SupplyToPool, TransferMargin)
 from exchange.routing import shard_for
 from ops.loadtest import OrderGenerator, fund_accounts
 
@@ -95,6 +95,7 @@ async def _load(client, gen, stop: asyncio.Event, concurrency: int, batch: int, 
 
 
 MARGIN_ACCOUNTS = range(900_001, 900_021)
+MARGIN_ACKS = (Borrowed, Repaid, OrderAccepted)
 USDT = 10**6
 
 
@@ -114,18 +115,28 @@ def fund_margin(client: ExchangeClient) -> None:
 
 async def _margin_load(client: ExchangeClient, stop: asyncio.Event, rng: random.Random, acked: list,
                        counts: dict) -> None:
-    """Borrow and repay in small batches; acknowledged ones must survive every kill. They join
-    the orders' ``acked`` list, so it stays in the order answers arrived (newest last)."""
+    """Borrow, repay and place IOC margin orders (auto-borrow, auto-repay: the follow-up
+    chains) in small batches; acknowledged ones must survive every kill. They join the
+    orders' ``acked`` list, so it stays in the order answers arrived (newest last)."""
+    spec = client.config.markets["BTC-USDT"]
     while not stop.is_set():
         commands = []
+        index = (await client.handles.index.index_prices.remote()).get("BTC")
         for _ in range(20):
             account = rng.choice(MARGIN_ACCOUNTS)
-            kind = Borrow if rng.random() < 0.6 else Repay
+            roll = rng.random()
+            if roll < 0.3 and index:
+                side = rng.choice((1, 2))
+                price = index * (1_005 if side == 1 else 995) // 1_000 // spec.tick_minor * spec.tick_minor
+                commands.append(PlaceMarginOrder(client.next_request_id(), time.time_ns(), account, spec.name, side,
+                                                 1, price, rng.randint(1, 10) * 10 * spec.lot_minor, 2))
+                continue
+            kind = Borrow if roll < 0.7 else Repay
             commands.append(kind(client.next_request_id(), time.time_ns(), account, "USDT",
                                  rng.randint(1, 1_000) * USDT, ""))
         results = await client.execute_async(commands)
         for cmd, events in zip(commands, results):
-            if any(type(e) is Borrowed or type(e) is Repaid for e in events):
+            if any(type(e) in MARGIN_ACKS for e in events):
                 acked.append((cmd.account_id, cmd.request_id))
                 counts["margin"] += 1
 
@@ -150,6 +161,7 @@ def run_chaos(args) -> dict:
     try:
         fund_accounts(client, args.accounts, not args.no_progress)
         fund_margin(client)
+        ray.get(client.handles.index.start.remote())      # index prices: margin orders are valued at them
         gen = OrderGenerator(client, client.config.market_list, args.accounts, args.seed)
         acked: list = []
         counts = {"margin": 0}
