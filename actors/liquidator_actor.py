@@ -40,6 +40,7 @@ from actors.batching import Batcher
 from actors.peers import Peers
 from exchange.config import load_config
 from exchange.liquidation import next_action
+from exchange.margin import index_price_vector, update_index_prices
 from exchange.messages import (CancelOrder, CoverShortfall, Fill, FinishLiquidation, LiquidationStep,
                                LiquidationUpdate, OrderRejected, Repaid, StartLiquidation, WriteOffDebt)
 from exchange.money import parse_decimal
@@ -61,9 +62,7 @@ class LiquidatorActor(DurableActor):
         self.config = load_config(config_path)
         self.rules = self.config.margin
         self.assets = self.config.asset_list
-        quote = self.config.assets[self.config.sections.get("index", {}).get("quote_asset", "USDT")]
-        self.prices = [0] * len(self.assets)
-        self.prices[quote.index] = 10 ** quote.scale
+        self.prices = index_price_vector(self.config)
         self.shards = Peers("shard:{}")
         self.batcher = Batcher(self.shards)
         names = [a.name for a in self.assets]
@@ -167,10 +166,7 @@ class LiquidatorActor(DurableActor):
 
     # ---- inputs -------------------------------------------------------------------------
     def set_index_prices(self, asset_prices: dict[str, int]) -> None:
-        for name, price in asset_prices.items():
-            spec = self.config.assets.get(name)
-            if spec is not None and price > 0:
-                self.prices[spec.index] = price
+        update_index_prices(self.config, self.prices, asset_prices)
 
     async def candidate(self, shard: int, account_id: int, market: str, level_ppm: int) -> bool:
         """A shard found this book at or under the liquidation line: take it over (once)."""

@@ -45,6 +45,7 @@ from actors.wire import pack, unpack
 from exchange.codec import decode, decode_events, encode_shallow, hashable
 from exchange.config import load_config
 from exchange.ledger import digest
+from exchange.margin import index_price_vector, update_index_prices
 from exchange.messages import (LENDING, Fill, MarginLevelChanged, OrderClosed, OrderRejected, PlaceMarginOrder,
                                PlaceOrder, Withdraw)
 from exchange.orders import BUY, OrderType
@@ -94,9 +95,7 @@ class AccountShardActor(DurableActor):
         names = [m.name for m in self.config.market_list] + [LENDING]
         self.markets = Peers("market:{}", {LENDING: LENDING})      # the markets and the lending pool
         self.liquidator = Peers("{}")
-        quote = self.config.assets[self.config.sections.get("index", {}).get("quote_asset", "USDT")]
-        self.asset_prices = [0] * len(self.config.assets)          # index price per asset (quote minor / unit)
-        self.asset_prices[quote.index] = 10 ** quote.scale
+        self.asset_prices = index_price_vector(self.config)        # index price per asset (quote minor / unit)
         self.zones: dict[tuple, int] = {}                          # margin book -> last notified zone (a view)
         self.staged: dict[str, list] = {n: [] for n in names}     # (rseq, tag, request) not yet durable here
         self.outbox: dict[str, list] = {n: [] for n in names}     # durable, not yet acknowledged by the market
@@ -340,10 +339,7 @@ class AccountShardActor(DurableActor):
         (from the IndexActor); then re-value every margin book (``scan_margin``)."""
         self.index_ticks.update(prices)
         if asset_prices:
-            for name, price in asset_prices.items():
-                spec = self.config.assets.get(name)
-                if spec is not None and price > 0:
-                    self.asset_prices[spec.index] = price
+            update_index_prices(self.config, self.asset_prices, asset_prices)
             self.scan_margin()
 
     def scan_margin(self) -> dict:

@@ -47,11 +47,12 @@ class LiquidationCommands:
     def __init__(self, shard):
         self.shard = shard
         self.margin = shard.margin
+        self.handlers = {StartLiquidation: self.start, LiquidationStep: self.step, CoverShortfall: self.cover,
+                         WriteOffDebt: self.write_off, FinishLiquidation: self.finish}
 
     def apply(self, cmd) -> tuple[list, object | None]:
         kind = type(cmd)
-        handler = {StartLiquidation: self.start, LiquidationStep: self.step, CoverShortfall: self.cover,
-                   WriteOffDebt: self.write_off, FinishLiquidation: self.finish}[kind]
+        handler = self.handlers[kind]
         if cmd.account_id not in self.shard.ledger.accounts:
             return _reject(cmd, Reason.UNKNOWN_ACCOUNT), None
         if type(cmd.market) is not str or (hasattr(cmd, "prices") and not _valid_prices(cmd.prices, self.margin)):

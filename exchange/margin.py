@@ -37,6 +37,24 @@ from exchange.money import INT64_MAX, PPM
 from exchange.reasons import Reason
 
 
+def index_price_vector(config: ExchangeConfig) -> list[int]:
+    """One index price per asset index (quote minor units per whole unit; 0 = not known
+    yet), with the index's quote asset at exactly one unit."""
+    quote = config.assets[config.sections.get("index", {}).get("quote_asset", "USDT")]
+    prices = [0] * len(config.assets)
+    prices[quote.index] = 10 ** quote.scale
+    return prices
+
+
+def update_index_prices(config: ExchangeConfig, prices: list[int], by_asset: dict[str, int]) -> None:
+    """Take the IndexActor's prices by asset name into ``prices`` (unknown assets and
+    non-positive prices are ignored: a price once known is never forgotten)."""
+    for name, price in by_asset.items():
+        spec = config.assets.get(name)
+        if spec is not None and type(price) is int and price > 0:
+            prices[spec.index] = price
+
+
 class MarginBook:
     """One margin book's balances and mirrored loans (lists by asset index)."""
 

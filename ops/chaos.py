@@ -37,8 +37,8 @@ from tqdm import tqdm
 
 from actors import bootstrap
 from actors.client import ExchangeClient
-from exchange.messages import (Borrow, Borrowed, Deposit, EnableMargin, OpenAccount, OrderAccepted,
-                               PlaceMarginOrder, Repaid, Repay, SupplyToPool, TransferMargin)
+from exchange.messages import Borrow, Borrowed, OrderAccepted, PlaceMarginOrder, Repaid, Repay
+from ops.margin_setup import lender, margin_trader
 from exchange.routing import shard_for
 from ops.loadtest import OrderGenerator, fund_accounts
 
@@ -102,14 +102,9 @@ USDT = 10**6
 def fund_margin(client: ExchangeClient) -> None:
     """A lender and margin accounts (USDT only, so no index price is needed to borrow)."""
     ts = time.time_ns()
-    commands = [OpenAccount(("chaos-open", 900_000), ts, 900_000),
-                Deposit(("chaos-fund", 900_000), ts, 900_000, "USDT", 10**7 * USDT),
-                SupplyToPool(("chaos-supply", 900_000), ts, 900_000, "USDT", 10**7 * USDT)]
+    commands = lender("chaos", 900_000, ts, {"USDT": 10**7 * USDT})
     for account in MARGIN_ACCOUNTS:
-        commands += [OpenAccount(("chaos-open", account), ts, account),
-                     Deposit(("chaos-fund", account), ts, account, "USDT", 100_000 * USDT),
-                     EnableMargin(("chaos-margin", account), ts, account, "L2", "3x"),
-                     TransferMargin(("chaos-transfer", account), ts, account, "USDT", 100_000 * USDT)]
+        commands += margin_trader("chaos", account, ts, 100_000 * USDT, "L2", "3x")
     client.execute(commands)
 
 

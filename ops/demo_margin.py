@@ -16,8 +16,8 @@ import random
 import time
 
 from actors.client import ExchangeClient
-from exchange.messages import (Deposit, EnableMargin, OpenAccount, PlaceMarginOrder, SupplyToPool,
-                               TransferMargin)
+from exchange.messages import PlaceMarginOrder
+from ops.margin_setup import lender, margin_trader
 from exchange.orders import OrderType, Side, TimeInForce
 
 LENDER = 4_000_001
@@ -37,18 +37,11 @@ class MarginDemo:
         if not self.enabled:
             return
         ts = time.time_ns()
-        commands = [OpenAccount(("demo-open", LENDER), ts, LENDER),
-                    Deposit(("demo-fund", LENDER, "USDT"), ts, LENDER, "USDT", 10**7 * USDT),
-                    Deposit(("demo-fund", LENDER, "BTC"), ts, LENDER, "BTC", 200 * 10**8),
-                    SupplyToPool(("demo-supply", LENDER, "USDT"), ts, LENDER, "USDT", 5 * 10**6 * USDT),
-                    SupplyToPool(("demo-supply", LENDER, "BTC"), ts, LENDER, "BTC", 100 * 10**8)]
+        commands = lender("demo", LENDER, ts, {"USDT": 5 * 10**6 * USDT, "BTC": 100 * 10**8})
         for n, account in enumerate(TRADERS + [GAMBLER]):
             level = "pro" if account == GAMBLER else "L3"
             book = MARKET if n % 2 and account != GAMBLER else ""
-            commands += [OpenAccount(("demo-open", account), ts, account),
-                         Deposit(("demo-fund", account, "USDT"), ts, account, "USDT", 10_000 * USDT),
-                         EnableMargin(("demo-margin", account), ts, account, level, "10x"),
-                         TransferMargin(("demo-transfer", account), ts, account, "USDT", 10_000 * USDT, True, book)]
+            commands += margin_trader("demo", account, ts, 10_000 * USDT, level, "10x", book)
         self.client.execute(commands)
 
     def orders(self, index_prices: dict[str, int]) -> list:

@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from exchange.config import load_config  # noqa: E402
 from exchange.engine import Engine  # noqa: E402
 from exchange.liquidation import next_action  # noqa: E402
-from exchange.messages import (Deposit, EnableMargin, FinishLiquidation, LiquidationStep,  # noqa: E402
-                               OpenAccount, PlaceMarginOrder, PlaceOrder, StartLiquidation, SupplyToPool,
-                               TransferMargin)
+from exchange.messages import (Deposit, FinishLiquidation, LiquidationStep, OpenAccount,  # noqa: E402
+                               PlaceMarginOrder, PlaceOrder, StartLiquidation)
+from ops.margin_setup import lender, margin_trader  # noqa: E402
 from exchange.orders import OrderType, Side, TimeInForce  # noqa: E402
 
 USDT, BTC = 10**6, 10**8
@@ -100,27 +100,25 @@ def recompute(accounts: int, shards: int, seed: int) -> dict:
 
 # ---- 2. a liquidation cascade --------------------------------------------------------------
 
-def _cascade_commands(accounts: list[int], ts: int) -> tuple[list, list]:
-    """(setup commands, the margin longs): a maker, a supplier, and traders with 3x longs."""
-    setup = [OpenAccount("o-maker", ts, 1, "regular"), Deposit("d-maker-b", ts, 1, "BTC", 1_000 * BTC),
+def _cascade_commands(accounts: list[int], ts: int) -> tuple[list, list, list]:
+    """(the maker's and the lender's commands, the traders' setup, their 3x margin longs)."""
+    market = [OpenAccount("o-maker", ts, 1, "regular"), Deposit("d-maker-b", ts, 1, "BTC", 1_000 * BTC),
              Deposit("d-maker-u", ts, 1, "USDT", 10**8 * USDT),
-             SupplyToPool("s-maker", ts, 1, "USDT", 10**7 * USDT),
              PlaceOrder("ask", ts, 1, "BTC-USDT", SELL, LIMIT, 50_000 * USDT, len(accounts) * BTC // 20, GTC),
-             PlaceOrder("bid", ts, 1, "BTC-USDT", BUY, LIMIT, 31_900 * USDT, len(accounts) * BTC // 20, GTC)]
-    for a in accounts:
-        setup += [OpenAccount(f"o{a}", ts, a, "regular"), Deposit(f"d{a}", ts, a, "USDT", 1_000 * USDT),
-                  EnableMargin(f"m{a}", ts, a, "L3", "3x"), TransferMargin(f"t{a}", ts, a, "USDT", 1_000 * USDT)]
+             PlaceOrder("bid", ts, 1, "BTC-USDT", BUY, LIMIT, 31_900 * USDT, len(accounts) * BTC // 20, GTC),
+             *lender("bench", 2, ts, {"USDT": 10**7 * USDT})]
+    traders = [command for a in accounts for command in margin_trader("bench", a, ts, 1_000 * USDT, "L3", "3x")]
     longs = [PlaceMarginOrder(f"l{a}", ts, a, "BTC-USDT", BUY, LIMIT, 50_000 * USDT, BTC // 20, IOC)
              for a in accounts]
-    return setup, longs
+    return market, traders, longs
 
 
 def cascade_engine(count: int) -> dict:
     engine = Engine(load_config())
     engine.set_index_prices({"BTC": 50_000 * USDT, "USDT": USDT})
     accounts = list(range(100, 100 + count))
-    setup, longs = _cascade_commands(accounts, 0)
-    for command in setup + longs:
+    market, traders, longs = _cascade_commands(accounts, 0)
+    for command in market + traders + longs:
         engine.apply(command)
     engine.set_index_prices({"BTC": 32_000 * USDT})
     lots = {m.name: (m.base.name, m.quote.name, m.min_lots * m.lot_minor) for m in engine.config.market_list}
@@ -157,9 +155,9 @@ def cascade_ray(count: int) -> dict:
             now = time.time_ns()
             ray.get(index.set_component.remote("BTC", "bench", 50_000 * USDT, 1, now))
             accounts = list(range(1_000, 1_000 + count))
-            setup, longs = _cascade_commands(accounts, now)
-            client.execute(setup[:6])
-            client.execute(setup[6:])
+            market, traders, longs = _cascade_commands(accounts, now)
+            client.execute(market)
+            client.execute(traders)
             filled = client.execute(longs)
             opened = sum(1 for events in filled if any(type(e).__name__ == "Fill" for e in events))
             started = time.perf_counter()
