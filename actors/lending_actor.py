@@ -66,9 +66,7 @@ class LendingPoolActor(MarketActor):
         upto = self.engine.seq
         await self.journal.commit([["a", ts_ns]])
         self._release(upto)
-        for shard, queued in self.queues.items():
-            if queued:
-                self._kick(shard)
+        self._kick_all()
         return self.engine.view()
 
     async def start_clock(self, interval_s: float = ACCRUE_INTERVAL_S) -> bool:

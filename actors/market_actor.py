@@ -120,9 +120,7 @@ class MarketActor(DurableActor):
             self._maybe_crash("market.after_match")
             self._release(upto)
             self.metrics.record_submit(len(batch), time.perf_counter() - started)
-        for shard, queued in self.queues.items():   # new pushes, and any left from a restart
-            if queued:
-                self._kick(shard)
+        self._kick_all()                            # new pushes, and any left from a restart
         return self.applied_rseq[origin]
 
     def _apply(self, origin: int, batch: list) -> None:
@@ -200,11 +198,14 @@ class MarketActor(DurableActor):
         self.queues[shard] = [(tag, events) for tag, events in self.queues[shard]
                               if not events or events[-1].seq > acked]
 
-    async def resume(self) -> bool:
-        """After a restart: re-send every push the previous incarnation had not delivered."""
+    def _kick_all(self) -> None:
         for shard, queued in self.queues.items():
             if queued:
                 self._kick(shard)
+
+    async def resume(self) -> bool:
+        """After a restart: re-send every push the previous incarnation had not delivered."""
+        self._kick_all()
         return True
 
     # ---- durability ------------------------------------------------------------------
