@@ -202,9 +202,8 @@ class AccountShardActor(DurableActor):
             events, request = shard.apply_client(cmd, reference)
         except (AttributeError, TypeError, ValueError, IndexError):
             events, request = [OrderRejected(key[1], key[0], int(Reason.MALFORMED_COMMAND))], None
-        requests = shard.take_followups()
-        if request is not None:
-            requests.insert(0, (link_of(cmd, request), request))
+        requests = [] if request is None else [(link_of(cmd, request), request)]
+        requests.extend(shard.take_followups())
         if not requests:
             shard.remember(*key, events)
             return events, None

@@ -75,7 +75,7 @@ class Engine:
             reference = (reference, self.prices)
         events, request = shard.apply_client(command, reference)
         requests = [] if request is None else [(link_of(command, request), request)]
-        self._run(requests + shard.take_followups(), events)
+        self._run([*requests, *shard.take_followups()], events)
         shard.remember(account_id, request_id, events)
         return events
 

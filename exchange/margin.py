@@ -200,20 +200,19 @@ class MarginDesk:
         self.settings[cmd.account_id] = (level, tier)
         return [MarginEnabled(cmd.request_id, cmd.account_id, level, tier)]
 
-    def open_book(self, cmd) -> MarginBook | Reason:
-        """The command's book, after the checks every margin command shares."""
-        if cmd.account_id not in self.ledger.accounts:
+    def open_book(self, account_id: int, market: str) -> MarginBook | Reason:
+        """A command's book, after the checks every margin command shares."""
+        if account_id not in self.ledger.accounts:
             return Reason.UNKNOWN_ACCOUNT
-        if cmd.account_id not in self.settings:
+        if account_id not in self.settings:
             return Reason.MARGIN_NOT_ENABLED
-        market = cmd.market
         if type(market) is not str:
             return Reason.MALFORMED_COMMAND
         if market and market not in self.config.markets:
             return Reason.UNKNOWN_MARKET
         if market and market not in self.rules.markets:
             return Reason.MARGIN_NOT_ENABLED
-        book = self.book(cmd.account_id, market)
+        book = self.book(account_id, market)
         if book is None:
             return Reason.INSUFFICIENT_BALANCE          # nothing was ever transferred into this book
         if book.liquidating:
@@ -239,7 +238,7 @@ class MarginDesk:
         (BELOW_INITIAL_MARGIN_LEVEL) while the book owes anything."""
         if type(cmd.to_margin) is not bool:
             return _reject(cmd, Reason.MALFORMED_COMMAND)
-        book = self.open_book(cmd)
+        book = self.open_book(cmd.account_id, cmd.market)
         if isinstance(book, Reason) and not (book is Reason.INSUFFICIENT_BALANCE and cmd.to_margin):
             return _reject(cmd, book)
         parsed = self._asset_amount(cmd, cmd.market)
@@ -298,7 +297,7 @@ class MarginDesk:
 
     def borrow(self, cmd: Borrow, prices, then: tuple = ("borrow",)) -> tuple[list, PoolRequest | None]:
         """Check the limit and ask the pool; the pool's answer completes it."""
-        book = self.open_book(cmd)
+        book = self.open_book(cmd.account_id, cmd.market)
         if isinstance(book, Reason):          # no book: no collateral to borrow against
             return _reject(cmd, Reason.ABOVE_BORROW_LIMIT if book is Reason.INSUFFICIENT_BALANCE else book), None
         parsed = self._asset_amount(cmd, cmd.market)
@@ -313,7 +312,7 @@ class MarginDesk:
 
     def repay(self, cmd: Repay) -> tuple[list, PoolRequest | None]:
         """Send up to ``amount`` to the pool; what is not owed comes back (NOTHING_OWED if no debt)."""
-        book = self.open_book(cmd)
+        book = self.open_book(cmd.account_id, cmd.market)
         if isinstance(book, Reason):
             return _reject(cmd, Reason.NOTHING_OWED if book is Reason.INSUFFICIENT_BALANCE else book), None
         parsed = self._asset_amount(cmd, cmd.market)

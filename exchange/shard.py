@@ -313,7 +313,7 @@ class AccountShard:
         terms = self._order_terms(cmd, reference_ticks)
         if type(terms) is not tuple:
             return self._reject(cmd, terms)
-        book = self.margin.open_book(_BookOf(cmd))
+        book = self.margin.open_book(cmd.account_id, cmd.market if cmd.isolated else "")
         if isinstance(book, Reason):
             return self._reject(cmd, book)
         asset, _, need = self._hold_terms(terms)
@@ -561,8 +561,11 @@ class AccountShard:
         """Per asset: spot balances, fee account, margin books, funds on their way to a pool."""
         return [a + b for a, b in zip(self.ledger.totals(), self.margin.totals())]
 
-    def take_followups(self) -> list:
-        """The requests that applying events called for, in order (and forget them)."""
+    def take_followups(self) -> list | tuple:
+        """The requests that applying events called for, in order (and forget them);
+        an empty tuple, allocated once, when there are none (the usual case, per push entry)."""
+        if not self.followups:
+            return ()
         out = list(self.followups)
         self.followups.clear()
         return out
@@ -583,15 +586,6 @@ def link_of(cmd, request) -> str:
     if type(cmd) is LiquidationStep:
         return cmd.trade_market
     return cmd.market
-
-
-class _BookOf:
-    """A margin order's book address as the margin desk's checks read it."""
-    __slots__ = ("account_id", "market")
-
-    def __init__(self, cmd: PlaceMarginOrder):
-        self.account_id = cmd.account_id
-        self.market = cmd.market if cmd.isolated else ""
 
 
 def _size_reason(market: MarketSpec, lots: int) -> Reason:
