@@ -38,6 +38,7 @@ from tqdm import tqdm
 from actors import bootstrap
 from actors.client import ExchangeClient
 from exchange.messages import Borrow, Borrowed, OrderAccepted, PlaceMarginOrder, Repaid, Repay
+from exchange.orders import OrderType, Side, TimeInForce
 from ops.margin_setup import lender, margin_trader
 from exchange.routing import shard_for
 from ops.loadtest import OrderGenerator, fund_accounts
@@ -96,6 +97,7 @@ async def _load(client, gen, stop: asyncio.Event, concurrency: int, batch: int, 
 
 MARGIN_ACCOUNTS = range(900_001, 900_021)
 MARGIN_ACKS = (Borrowed, Repaid, OrderAccepted)
+BUY, SELL, LIMIT, IOC = int(Side.BUY), int(Side.SELL), int(OrderType.LIMIT), int(TimeInForce.IOC)
 USDT = 10**6
 
 
@@ -121,10 +123,10 @@ async def _margin_load(client: ExchangeClient, stop: asyncio.Event, rng: random.
             account = rng.choice(MARGIN_ACCOUNTS)
             roll = rng.random()
             if roll < 0.3 and index:
-                side = rng.choice((1, 2))
-                price = index * (1_005 if side == 1 else 995) // 1_000 // spec.tick_minor * spec.tick_minor
+                side = rng.choice((BUY, SELL))
+                price = index * (1_005 if side == BUY else 995) // 1_000 // spec.tick_minor * spec.tick_minor
                 commands.append(PlaceMarginOrder(client.next_request_id(), time.time_ns(), account, spec.name, side,
-                                                 1, price, rng.randint(1, 10) * 10 * spec.lot_minor, 2))
+                                                 LIMIT, price, rng.randint(1, 10) * 10 * spec.lot_minor, IOC))
                 continue
             kind = Borrow if roll < 0.7 else Repay
             commands.append(kind(client.next_request_id(), time.time_ns(), account, "USDT",
