@@ -26,7 +26,11 @@ class Reason(IntEnum):
     ACCOUNT_EXISTS = 111
     UNKNOWN_FEE_TIER = 112
     DUPLICATE_CLIENT_ORDER_ID = 113
-    VALUE_OUT_OF_RANGE = 114
+    VALUE_OUT_OF_RANGE = 114          # an int beyond signed 64 bits, or a result that would not fit in one
+    INVALID_REQUEST_ID = 115          # not an int in 1..2**63-1 nor a str of 1..64 printable ASCII characters
+    REQUEST_ID_REUSED = 116           # the request id was used before for a different command body
+    INVALID_CLIENT_ORDER_ID = 117     # not 0..36 characters of [A-Za-z0-9._:/-]
+    STRING_TOO_LONG = 118             # a name field (asset, market, tier, level) longer than its bound
     # 2xx: balances and pre-trade risk
     INSUFFICIENT_BALANCE = 200
     # 4xx: margin trading and lending
@@ -52,6 +56,12 @@ class Reason(IntEnum):
     AMEND_NO_CHANGE = 305
     AMEND_BELOW_FILLED = 306
     AMEND_IN_PROGRESS = 307
+    # 8xx: access (docs/SECURITY.md)
+    NOT_PERMITTED = 800               # a privileged command sent through the client door
+    ACCOUNT_NOT_IN_SCOPE = 801        # a scoped client acted for an account it was not opened for
+    WRONG_SHARD = 802                 # the account is routed to another shard
+    # 9xx: the service itself
+    STORAGE_FULL = 900                # the journal has no room left: nothing new is accepted, reads still work
 
 
 class CloseReason(IntEnum):
