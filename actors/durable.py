@@ -14,6 +14,13 @@ Records are lists written with orjson; messages inside them are encoded by
 orjson document of the actor's whole state. ``recover`` loads the newest intact
 snapshot and replays every record after it through the actor's own apply
 code, the same path a live command takes, so replay reaches the same state.
+What is checked on the way (checksums, a complete journal) and when recovery
+refuses with ``RecoveryError`` is the store's rule (``actors/storage.py``).
+Room: ``has_room(nbytes)`` answers whether the store can take ``nbytes`` more
+(``full`` keeps the last answer, for metrics); the actor refuses new commands
+with ``Reason.STORAGE_FULL`` while it is False. A commit that fails anyway
+exits the process (nothing is acknowledged; recovery follows); a snapshot
+that finds no room is logged and skipped.
 With no data directory the journal is off (``Journal.disabled()``): nothing is
 written and nothing survives a restart (used to measure what durability
 costs, and by tests of pure actor behaviour).
@@ -28,9 +35,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
+import lmdb
 import orjson
 
-from actors.storage import LmdbStore
+from actors.storage import LmdbStore, RecoveryError
 from exchange.codec import encode_shallow
 
 log = logging.getLogger("exchange.journal")
@@ -54,19 +62,31 @@ class Journal:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal") if store is not None else None
         self.after_commit = None            # called on the loop whenever the queue has drained
         self.on_commit = None               # called with each group commit's seconds (metrics)
+        self.full = False                   # the last has_room answer (metrics, alerts)
 
     @classmethod
     def open(cls, data_dir: str | None, actor_name: str, settings: dict) -> "Journal":
         if not data_dir:
             return cls(None)
         store = LmdbStore(Path(data_dir) / actor_name.replace(":", "-"), settings.get("mode", "sync"),
-                          int(settings.get("keep_snapshots", 3)))
+                          int(settings.get("keep_snapshots", 3)), int(settings.get("map_size_mb", 16384)) << 20)
         return cls(store, int(settings.get("snapshot_every", 200_000)),
                    float(settings.get("snapshot_interval_s", 300)))
 
     @property
     def enabled(self) -> bool:
         return self.store is not None
+
+    def has_room(self, nbytes: int) -> bool:
+        """Whether ``nbytes`` more can be journaled with the store's reserve left
+        (always True when disabled); the answer is kept in ``full``."""
+        self.full = self.store is not None and not self.store.has_room(nbytes)
+        return not self.full
+
+    @property
+    def used_ratio(self) -> float:
+        """Used fraction of the store's map (0.0 when disabled)."""
+        return 0.0 if self.store is None else self.store.used_ratio()
 
     @staticmethod
     def _encode(records: list) -> list[bytes]:
@@ -113,7 +133,9 @@ class Journal:
                 try:
                     await loop.run_in_executor(self._writer, self.store.append, batch)
                 except Exception as exc:    # the disk failed us: nothing after this can be promised
-                    log.critical("journal commit failed: %s; exiting so the actor restarts and recovers", exc)
+                    full = isinstance(exc, lmdb.MapFullError)
+                    hint = " (storage full: raise [durability] map_size_mb)" if full else ""
+                    log.critical("journal commit failed: %s%s; exiting so the actor restarts and recovers", exc, hint)
                     os._exit(70)
                 elapsed = time.perf_counter() - started
                 self.commit_seconds_total += elapsed
@@ -154,33 +176,45 @@ class Journal:
         self.since_snapshot = 0
         self.last_snapshot_at = time.monotonic()
         self.snapshot_bytes_last = len(payload)
+        if not self.store.has_room(len(payload)):
+            log.error("snapshot at %d skipped: storage full (%.0f%% used); raise [durability] map_size_mb",
+                      position, 100 * self.used_ratio)
+            return None
         future = self._writer.submit(self._write_snapshot, position, payload, started)
         future.add_done_callback(_log_failure)
         return future
 
     def _write_snapshot(self, position: int, payload: bytes, started: float) -> None:
-        self.store.write_snapshot(position, payload)
+        try:
+            self.store.write_snapshot(position, payload)
+        except lmdb.MapFullError as exc:     # the journal still has everything: state is not at risk
+            log.error("snapshot at %d failed: storage full (%s); raise [durability] map_size_mb", position, exc)
+            return
         self.snapshot_seconds_last = time.perf_counter() - started
 
     def recover(self, restore: Callable[[dict], None], replay: Callable[[list], None], oldest: bool = False) -> dict:
-        """Load the newest intact snapshot (or the oldest, for ``exchange verify``),
-        replay the journal after it; return what was done."""
+        """Load the newest verified snapshot with a complete journal after it (or the
+        oldest, for ``exchange verify``), replay the journal after it; return what
+        was done. Raises RecoveryError (logged as critical) when no verified state
+        can be reached: the actor must not start."""
         started = time.perf_counter()
         if self.store is None:
             return {"snapshot": None, "replayed": 0, "seconds": 0.0}
-        found = self.store.oldest_snapshot() if oldest else self.store.latest_snapshot()
-        position = 0
-        if found is not None:
-            position, payload = found
-            restore(orjson.loads(payload))
-        replayed = 0
-        for _, record in self.store.read_after(position):
-            replay(orjson.loads(record))
-            replayed += 1
+        try:
+            position, payload = self.store.recovery_start(oldest)
+            if payload is not None:
+                restore(orjson.loads(payload))
+            replayed = 0
+            for _, record in self.store.read_after(position):
+                replay(orjson.loads(record))
+                replayed += 1
+        except RecoveryError as exc:
+            log.critical("refusing to start: %s", exc)
+            raise
         self.since_snapshot = replayed
-        result = {"snapshot": position if found else None, "replayed": replayed,
+        result = {"snapshot": position if payload is not None else None, "replayed": replayed,
                   "seconds": round(time.perf_counter() - started, 4)}
-        if found or replayed:
+        if payload is not None or replayed:
             log.warning("recovered", extra={"fields": result})
         return result
 
