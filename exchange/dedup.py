@@ -1,4 +1,10 @@
-"""Replay protection memory: (account, request id) -> the events it produced.
+"""Replay protection memory: (account, request id) -> the command's digest and
+the events it produced.
+
+A retry must carry the same body as the request it repeats: the memory keeps
+a digest of each command (``command_digest``: its type and every field but the
+``ts_ns`` the accepting actor stamps), and the shard answers a re-used id with
+another body ``REQUEST_ID_REUSED`` instead of the first answer.
 
 Holds the last ``window`` requests, evicting the oldest first (deterministic,
 so a journal replay evicts the same ones). Stored in 64 buckets chosen by
@@ -8,10 +14,19 @@ engine for several milliseconds each time it doubles (measured: 7-9 ms at
 """
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from typing import Iterator
 
 BUCKETS = 64
+
+
+def command_digest(command) -> str:
+    """A stable digest of a client command's body: its type and every field except
+    ``ts_ns`` (field 1 of every client command). Commands hold only ints, strs,
+    bools and tuples of ints once admitted, so ``repr`` is canonical."""
+    body = repr((type(command).__name__, command[0], *command[2:]))
+    return hashlib.blake2b(body.encode(), digest_size=16).hexdigest()
 
 
 class RequestMemory:
@@ -20,33 +35,34 @@ class RequestMemory:
     def __init__(self, window: int):
         self.window = window
         self.buckets: list[dict] = [{} for _ in range(BUCKETS)]
-        self.order: deque = deque()      # (key, events), oldest first: snapshots copy it as is
+        self.order: deque = deque()      # (key, digest, events), oldest first: snapshots copy it as is
 
     @staticmethod
     def _bucket_index(key: tuple) -> int:
         account = key[0]
         return (account if type(account) is int else hash(account)) & (BUCKETS - 1)
 
-    def get(self, key: tuple, default=None):
-        return self.buckets[self._bucket_index(key)].get(key, default)
-
     def __contains__(self, key: tuple) -> bool:
         return key in self.buckets[self._bucket_index(key)]
 
-    def remember(self, key: tuple, events: list) -> None:
-        """Store a request's events (first answer wins) and evict beyond the window."""
+    def get(self, key: tuple, default=None):
+        """``(digest, events)`` remembered for ``key``, or ``default``."""
+        return self.buckets[self._bucket_index(key)].get(key, default)
+
+    def remember(self, key: tuple, digest: str, events: list) -> None:
+        """Store a request's digest and events (first answer wins) and evict beyond the window."""
         bucket = self.buckets[self._bucket_index(key)]
         if key in bucket:
             return
-        bucket[key] = events
+        bucket[key] = (digest, events)
         order = self.order
-        order.append((key, events))
+        order.append((key, digest, events))
         if len(order) > self.window:
             oldest = order.popleft()[0]
             del self.buckets[self._bucket_index(oldest)][oldest]
 
-    def items(self) -> Iterator[tuple[tuple, list]]:
-        """(key, events), oldest first."""
+    def items(self) -> Iterator[tuple[tuple, str, list]]:
+        """(key, digest, events), oldest first."""
         return iter(self.order)
 
     def __len__(self) -> int:

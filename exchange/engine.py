@@ -24,11 +24,10 @@ from exchange.config import ExchangeConfig
 from exchange.ledger import digest
 from exchange.lending import LendingEngine
 from exchange.market import MarketEngine
-from exchange.messages import (LENDING, POOL_ACCRUE, OrderRejected, PlaceMarginOrder, PlaceOrder, PoolRequest,
-                               Withdraw)
+from exchange.access import LIQUIDATOR_COMMANDS, Role
+from exchange.messages import LENDING, POOL_ACCRUE, PlaceMarginOrder, PlaceOrder, PoolRequest, Withdraw
 from exchange.orders import BUY, OrderType
-from exchange.reasons import Reason
-from exchange.shard import CLIENT_COMMANDS, MARGIN_COMMANDS, AccountShard, link_of, request_key
+from exchange.shard import MARGIN_COMMANDS, AccountShard, link_of
 
 MARKET = int(OrderType.MARKET)
 
@@ -54,20 +53,26 @@ class Engine:
         """Turn the lending pools' hour to ``ts_ns`` (what the pool actor's clock does)."""
         return self._run([(LENDING, PoolRequest(POOL_ACCRUE, 0, "", "", 0, 0, ts_ns))], [])
 
-    def apply(self, command) -> list:
-        """Apply one command and return every event it produced, in order."""
+    def apply(self, command, role: Role | None = None) -> list:
+        """Apply one command and return every event it produced, in order.
+
+        ``role`` is the door it comes through (``exchange.access``); by default the
+        in-process driver holds every role: liquidator commands come through the
+        liquidator's door, everything else through the client's."""
         shard = self.shard
-        key = request_key(command)
-        if key is None and type(command) in CLIENT_COMMANDS:   # an unhashable id: nothing to remember it by
-            return [OrderRejected(command[0], command[2], int(Reason.MALFORMED_COMMAND))]
-        account_id, request_id = key or (None, None)   # not a command: apply_client rejects it
-        previous = shard.results.get((account_id, request_id))
+        if role is None:
+            role = Role.LIQUIDATOR if type(command) in LIQUIDATOR_COMMANDS else Role.CLIENT
+        admitted = shard.admit(command, role)
+        if type(admitted) is list:
+            return admitted
+        previous = shard.recall(admitted)
         if previous is not None:
             return previous
+        command = admitted.command
         reference = None
         kind = type(command)
         if (kind is PlaceOrder or kind is PlaceMarginOrder) and command.order_type == MARKET and not command.price:
-            market = self.markets.get(command.market) if type(command.market) is str else None
+            market = self.markets.get(command.market)
             if market is not None:
                 book = market.book
                 reference = book.best_ask() if command.side == BUY else book.best_bid()
@@ -76,7 +81,7 @@ class Engine:
         events, request = shard.apply_client(command, reference)
         requests = [] if request is None else [(link_of(command, request), request)]
         self._run([*requests, *shard.take_followups()], events)
-        shard.remember(account_id, request_id, events)
+        shard.remember(admitted, events)
         return events
 
     def _run(self, requests: list, events: list) -> list:

@@ -29,7 +29,11 @@ market engine does (events carry ``market="lending"`` and a ``seq``): borrow
 (refused whole, ``POOL_INSUFFICIENT_LIQUIDITY``, when cash cannot cover it),
 repay (interest first, then principal; only what is owed is taken, the rest
 is handed back), supply and withdraw (shares of the pool's value: cash plus
-debt), and accrue (turn the hour). Loans are
+debt), and accrue (turn the hour). Only an accrual turns the hour: the
+``ts_ns`` of a borrow, repay or supply is recorded on its events but never
+moves the pool's clock (a request stamped far ahead cannot charge everyone
+else; issue 11), so a request is charged at the hour of the pool's last
+accrual, which the pool actor's own clock keeps within a minute. Loans are
 kept per borrower ``(account, book)``; the pool's ``borrowed_scaled`` is always
 the sum of its loans' scaled principals (``check_invariants``).
 """
@@ -81,6 +85,9 @@ def utilization_ppm(borrowed: int, supplied: int) -> int:
     if supplied <= 0:
         return 0
     return min(PPM, -((-borrowed * PPM) // supplied))
+
+
+MAX_ACCRUAL_HOURS = 24 * 366            # hours one accrual may turn (a year)
 
 
 def hour_of(ts_ns: int) -> int:
@@ -148,11 +155,14 @@ class Pool:
         return self.cash + self.borrowed
 
     def accrue_to(self, hour: int) -> bool:
-        """Turn the hour(s) up to ``hour``; return whether the index moved on."""
+        """Turn the hour(s) up to ``hour``, at most ``MAX_ACCRUAL_HOURS`` at a time while
+        anybody owes (a clock far ahead cannot wedge the pool: the next accruals
+        catch up); return whether the index moved on."""
         if hour <= self.hour:
             return False
         if self.hour < 0 or not self.borrowed_scaled:     # nobody owes: one step to now, no interest
             self.hour = hour - 1
+        hour = min(hour, self.hour + MAX_ACCRUAL_HOURS)
         while self.hour < hour:     # each hour re-reads the rate at its start
             self.hour += 1
             before = self.borrowed
@@ -215,7 +225,6 @@ class LendingEngine:
         pool = self.pools.get(r.asset)
         if pool is None:
             return self._refuse(r, Reason.UNKNOWN_ASSET, events)
-        self._accrue(pool, r.ts_ns, events)
         if r.amount <= 0:
             return self._refuse(r, Reason.NON_POSITIVE_AMOUNT, events)
         handler = {POOL_BORROW: self._borrow, POOL_REPAY: self._repay, POOL_SUPPLY: self._supply,

@@ -33,7 +33,7 @@ from exchange.messages import (LENDING, POOL_BORROW, POOL_REPAY, POOL_SUPPLY, PO
                                EnableMargin, InterestAccrued, LendingRefused, MarginEnabled, MarginTransferred,
                                OrderRejected, PoolRequest, Repaid, Repay, Supplied, SupplyToPool, SupplyWithdrawn,
                                TransferMargin, WithdrawFromPool)
-from exchange.money import INT64_MAX, PPM
+from exchange.money import INT64_MAX, PPM, mul_div_ceil
 from exchange.reasons import Reason
 
 
@@ -77,7 +77,8 @@ class MarginBook:
         return (self.account_id, self.market)
 
     def has_debt(self) -> bool:
-        return any(self.scaled)
+        """Owes something, or has a borrow asked of the pool and not answered yet."""
+        return any(self.scaled) or any(self.borrowing)
 
     def canonical(self) -> tuple:
         return (self.account_id, self.market, tuple(self.available), tuple(self.held), tuple(self.pending),
@@ -132,12 +133,16 @@ class MarginDesk:
         return debt_of(book.scaled[asset], self.pool_index[asset])
 
     def value(self, book: MarginBook, prices) -> tuple[int, int] | None:
-        """(assets, liabilities) in quote minor units at ``prices``; None if a needed price is missing."""
+        """(assets, liabilities) in quote minor units at ``prices``; None if a needed price is missing.
+        A borrow asked of the pool and not answered yet counts as done (its cash as an
+        asset, its amount as a liability), so no check that reads the level can be
+        passed by racing a borrow (a transfer out, a withdrawal, a further borrow)."""
         assets = liabilities = 0
         index = self.pool_index
         for spec in self.assets:
             i = spec.index
-            held = book.available[i] + book.held[i] + book.pending[i]
+            asked = book.borrowing[i]
+            held = book.available[i] + book.held[i] + book.pending[i] + asked
             scaled = book.scaled[i]
             if not held and not scaled:
                 continue
@@ -146,8 +151,8 @@ class MarginDesk:
                 return None
             unit = 10 ** spec.scale
             assets += held * price // unit
-            if scaled:
-                liabilities += -((-debt_of(scaled, index[i]) * price) // unit)
+            if scaled or asked:
+                liabilities += mul_div_ceil(debt_of(scaled, index[i]) + asked, price, unit)
         return assets, liabilities
 
     def level_ppm(self, book: MarginBook, prices) -> int | None:
@@ -166,20 +171,21 @@ class MarginDesk:
         out = []
         append = out.append
         for key, book in self.books.items():
-            scaled = book.scaled
-            if not any(scaled):
+            scaled, borrowing = book.scaled, book.borrowing
+            if not any(scaled) and not any(borrowing):
                 continue
             available, held, pending = book.available, book.held, book.pending
             assets = liabilities = 0
             for i, price, unit, index in terms:
-                amount = available[i] + held[i] + pending[i]
+                asked = borrowing[i]
+                amount = available[i] + held[i] + pending[i] + asked
                 owed = scaled[i]
                 if amount or owed:
                     if price <= 0:
                         break
                     assets += amount * price // unit
-                    if owed:
-                        debt = -((-owed * index) // INDEX_SCALE)
+                    if owed or asked:
+                        debt = -((-owed * index) // INDEX_SCALE) + asked
                         liabilities -= (-debt * price) // unit
             else:
                 append((key, assets * PPM // liabilities))
@@ -283,12 +289,6 @@ class MarginDesk:
         if valued is None or price <= 0:
             return Reason.NO_INDEX_PRICE
         assets, liabilities = valued
-        for i, asked in enumerate(book.borrowing):
-            if asked:
-                if i >= len(prices) or prices[i] <= 0:
-                    return Reason.NO_INDEX_PRICE
-                asked_value = -((-asked * prices[i]) // 10 ** self.assets[i].scale)
-                assets, liabilities = assets + asked_value, liabilities + asked_value
         added = -((-amount * price) // 10 ** self.assets[asset].scale)
         equity = assets - liabilities
         if equity <= 0 or (liabilities + added) * PPM > limit * equity:

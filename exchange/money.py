@@ -9,6 +9,7 @@ what a user receives).
 from __future__ import annotations
 
 INT64_MAX = (1 << 63) - 1
+INT64_MIN = -(1 << 63)
 PPM = 1_000_000
 
 

@@ -27,9 +27,12 @@ borrow was for, a repay after a margin order closes): those are queued in
 from __future__ import annotations
 
 
+from typing import NamedTuple
+
+from exchange.access import LIQUIDATOR_COMMANDS, Role, authorize
 from exchange.config import ExchangeConfig, MarketSpec
 from exchange.buckets import BucketMap
-from exchange.dedup import RequestMemory
+from exchange.dedup import RequestMemory, command_digest
 from exchange.holds import buy_hold_per_lot, protection_price
 from exchange.ledger import Account, Ledger, digest
 from exchange.margin import MarginDesk
@@ -43,30 +46,23 @@ from exchange.messages import (LENDING, POOL_BORROW, AccountOpened, AmendOrder, 
 from exchange.money import INT64_MAX
 from exchange.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.reasons import CloseReason, Reason
+from exchange.routing import shard_for
+from exchange.validation import CLIENT_COMMAND_TYPES, check_fields, plain_command, valid_request_id
 
 ORDER_ID_SHARD_BITS = 10          # order id = local sequence << 10 | shard index (<= 1024 shards)
 MARKET, LIMIT = int(OrderType.MARKET), int(OrderType.LIMIT)
 POST_ONLY = int(TimeInForce.POST_ONLY)
 REJECTED = int(CloseReason.REJECTED)
-SPOT_COMMANDS = (OpenAccount, Deposit, Withdraw, PlaceOrder, CancelOrder, AmendOrder)
+CLIENT_COMMANDS = frozenset(CLIENT_COMMAND_TYPES)     # every command a shard applies (any role)
 MARGIN_COMMANDS = frozenset((EnableMargin, TransferMargin, Borrow, Repay, PlaceMarginOrder, SupplyToPool,
-                             WithdrawFromPool, StartLiquidation, LiquidationStep, CoverShortfall,
-                             FinishLiquidation, WriteOffDebt))
-CLIENT_COMMANDS = frozenset(SPOT_COMMANDS) | MARGIN_COMMANDS
+                             WithdrawFromPool)) | LIQUIDATOR_COMMANDS
 
 
-def request_key(command) -> tuple | None:
-    """``(account_id, request_id)`` of a client command, its replay-protection key;
-    None for anything that is not a client command or whose id cannot be a key
-    (so a look-alike tuple never reads another account's remembered answer)."""
-    if type(command) not in CLIENT_COMMANDS:
-        return None
-    key = (command[2], command[0])      # every client command starts (request_id, ts_ns, account_id)
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
+class Admitted(NamedTuple):
+    """A command that passed the door: its plain form, replay key and body digest."""
+    command: object
+    key: tuple                  # (account_id, request_id)
+    digest: str
 
 
 class OpenOrder:
@@ -102,9 +98,10 @@ class OpenOrder:
 class AccountShard:
     """Accounts, holds and settlement for one shard of the exchange."""
 
-    def __init__(self, config: ExchangeConfig, shard_index: int = 0):
+    def __init__(self, config: ExchangeConfig, shard_index: int = 0, shards: int = 1):
         self.config = config
         self.shard_index = shard_index
+        self.shards = shards                                       # how many shards the accounts are split over
         self.ledger = Ledger(config)
         self.orders = BucketMap()                                  # order id -> OpenOrder
         self.order_seq = 0
@@ -117,19 +114,44 @@ class AccountShard:
         self._asset_index = {name: spec.index for name, spec in config.assets.items()}
         self._default_stp = int(config.default_stp)
 
-    # ---- replay protection -------------------------------------------------
-    def recall(self, account_id: int, request_id) -> list | None:
-        """Return the events a request produced before, or None if it is new."""
-        return self.results.get((account_id, request_id))
+    # ---- the door: field checks, permission, ownership, replay protection ---------
+    def owns(self, account_id: int) -> bool:
+        """Is ``account_id`` routed to this shard?"""
+        return self.shards == 1 or shard_for(account_id, self.shards) == self.shard_index
 
-    def remember(self, account_id: int, request_id, events: list) -> None:
-        if request_id is None:
-            return                      # no id, nothing to protect (the command was malformed)
-        self.results.remember((account_id, request_id), events)
+    def admit(self, cmd, role: Role = Role.CLIENT, scope: frozenset | None = None) -> Admitted | list:
+        """Check a command at the door, before it touches anything: its fields
+        (``exchange.validation``), whether ``role`` may send it for that account
+        (NOT_PERMITTED, ACCOUNT_NOT_IN_SCOPE) and whether this shard owns the account
+        (WRONG_SHARD). Return it ``Admitted``, or the rejection (never remembered:
+        it changed nothing and says the same to every retry)."""
+        reason = check_fields(cmd, len(self.config.assets))
+        if reason is None:
+            cmd = plain_command(cmd)
+            reason = authorize(cmd, role, scope)
+        if reason is None and not self.owns(cmd.account_id):
+            reason = Reason.WRONG_SHARD
+        if reason is not None:
+            request_id = cmd[0] if type(cmd) in CLIENT_COMMANDS and valid_request_id(cmd[0]) else None
+            account_id = cmd[2] if type(cmd) in CLIENT_COMMANDS and type(cmd[2]) is int \
+                and 0 <= cmd[2] <= INT64_MAX else 0
+            return [OrderRejected(request_id, account_id, int(reason))]
+        return Admitted(cmd, (cmd.account_id, cmd.request_id), command_digest(cmd))
+
+    def recall(self, admitted: Admitted) -> list | None:
+        """The events the same request produced before, a REQUEST_ID_REUSED rejection
+        if its id was used for another body, or None if it is new."""
+        found = self.results.get(admitted.key)
+        if found is None:
+            return None
+        return found[1] if found[0] == admitted.digest else reused(admitted)
+
+    def remember(self, admitted: Admitted, events: list) -> None:
+        self.results.remember(admitted.key, admitted.digest, events)
 
     # ---- client commands -------------------------------------------------------
     def apply_client(self, cmd, reference_price=None) -> tuple[list, object | None]:
-        """Apply a client command. Return (events, market or pool request or None).
+        """Apply an admitted command. Return (events, market or pool request or None).
 
         ``reference_price`` (ticks) prices a market order that carries no
         protection price: the protection is reference +/- max_slippage_bps.
@@ -138,12 +160,8 @@ class AccountShard:
         margin levels and borrow limits are valued at.
         """
         kind = type(cmd)
-        if kind in MARGIN_COMMANDS and type(cmd.account_id) is int:
+        if kind in MARGIN_COMMANDS:
             return self._apply_margin(cmd, reference_price)
-        # account ids are ints: 1.0 or True would alias account 1 (routing sends odd ids anywhere to be refused)
-        if kind not in CLIENT_COMMANDS or type(cmd.account_id) is not int:
-            return [OrderRejected(getattr(cmd, "request_id", None), getattr(cmd, "account_id", 0),
-                                  int(Reason.MALFORMED_COMMAND))], None
         if kind is PlaceOrder:
             return self._place(cmd, reference_price)
         if kind is CancelOrder:
@@ -206,8 +224,8 @@ class AccountShard:
     def _apply_margin(self, cmd, reference) -> tuple[list, object | None]:
         ticks, prices = reference if isinstance(reference, (tuple, list)) and len(reference) == 2 else (None, ())
         kind, margin = type(cmd), self.margin
-        if type(cmd.ts_ns) is not int or not 0 <= cmd.ts_ns <= INT64_MAX:    # the pools charge by its hour
-            return self._reject(cmd, Reason.MALFORMED_COMMAND)
+        if not 0 <= cmd.ts_ns:
+            return self._reject(cmd, Reason.VALUE_OUT_OF_RANGE)
         if kind is PlaceMarginOrder:
             return self._place_margin(cmd, ticks, prices)
         if kind is TransferMargin:
@@ -577,6 +595,11 @@ class AccountShard:
 
     def state_hash(self) -> str:
         return digest(self.canonical())
+
+
+def reused(admitted: Admitted) -> list:
+    """The answer to a request id used again with a different body."""
+    return [OrderRejected(admitted.key[1], admitted.key[0], int(Reason.REQUEST_ID_REUSED))]
 
 
 def link_of(cmd, request) -> str:

@@ -35,7 +35,8 @@ def shard_state(shard: AccountShard) -> dict:
         "fees": ledger.fees, "deposited": ledger.deposited, "withdrawn": ledger.withdrawn,
         "orders": [[o.market.name, *(plain(getattr(o, f)) for f in ORDER_FIELDS)]
                    for _, o in sorted(shard.orders.items())],
-        "results": list(shard.results.items()),      # [((account, request id), events), ...]
+        "shards": shard.shards,
+        "results": list(shard.results.items()),      # [((account, request id), digest, events), ...]
         "margin": margin_state(shard.margin),
     }
 
@@ -77,7 +78,7 @@ def restore_margin(desk: MarginDesk, state: dict) -> None:
 
 
 def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
-    shard = AccountShard(config, state["shard_index"])
+    shard = AccountShard(config, state["shard_index"], state["shards"])
     shard.order_seq = state["order_seq"]
     shard.market_seq.update(state["market_seq"])
     ledger = shard.ledger
@@ -96,8 +97,8 @@ def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
         order.remaining, order.acknowledged, order.amend_extra = (fields["remaining"], fields["acknowledged"],
                                                                   fields["amend_extra"])
         shard.orders[order.order_id] = order
-    for (account_id, request_id), events in state["results"]:
-        shard.results.remember((account_id, hashable(request_id)), decode_events(events))
+    for (account_id, request_id), digest, events in state["results"]:
+        shard.results.remember((account_id, request_id), digest, decode_events(events))
     if "margin" in state:
         restore_margin(shard.margin, state["margin"])
     return shard

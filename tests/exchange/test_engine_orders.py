@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exchange.messages import OrderAccepted, OrderBooked, OrderClosed
+from exchange.messages import OrderAccepted, OrderBooked, OrderClosed, OrderRejected
 from exchange.orders import StpMode
 from exchange.reasons import CloseReason, Reason
 from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, CAROL, CONFIG, EXPIRE_BOTH, EXPIRE_MAKER,
@@ -393,8 +393,9 @@ def test_repeated_request_with_filled_order_returns_same_events_and_changes_noth
     balances = ex.engine.balances(BOB)
     again = ex.apply(cmd)
     assert again == first and snapshot(ex.engine) == state and ex.engine.balances(BOB) == balances
-    changed = cmd._replace(price=usdt("40000"))          # same id, other content: still the original answer
-    assert ex.apply(changed) == first and snapshot(ex.engine) == state
+    changed = cmd._replace(price=usdt("40000"))          # same id, other body: refused (issue 11)
+    assert ex.apply(changed) == [OrderRejected(cmd.request_id, BOB, Reason.REQUEST_ID_REUSED)]
+    assert snapshot(ex.engine) == state
 
 
 def test_repeated_deposit_with_same_request_id_credits_once(ex):

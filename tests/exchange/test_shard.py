@@ -9,6 +9,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from exchange.messages import Deposit
 from exchange.shard import ORDER_ID_SHARD_BITS, AccountShard, buy_hold_per_lot, protection_price
 from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, CONFIG, SELL, btc, business_state, funded_harness,
                                     usdt)
@@ -67,14 +68,13 @@ def test_order_ids_with_consecutive_orders_derive_from_sequence_and_shard():
 
 def test_remember_with_window_of_two_forgets_the_oldest():
     shard = AccountShard(dataclasses.replace(CONFIG, dedup_window=2))
-    for rid in ("a", "b", "c"):
-        shard.remember(ALICE, rid, [rid])
-    assert shard.recall(ALICE, "a") is None
-    assert (shard.recall(ALICE, "b"), shard.recall(ALICE, "c")) == (["b"], ["c"])
-    shard.remember(ALICE, "c", ["other"])                   # the first answer stays
-    assert shard.recall(ALICE, "c") == ["c"]
-    shard.remember(ALICE, None, ["x"])                      # no id: nothing to remember
-    assert shard.recall(ALICE, None) is None
+    admitted = {rid: shard.admit(Deposit(rid, 0, ALICE, "BTC", 1)) for rid in ("a", "b", "c")}
+    for rid, request in admitted.items():
+        shard.remember(request, [rid])
+    assert shard.recall(admitted["a"]) is None
+    assert (shard.recall(admitted["b"]), shard.recall(admitted["c"])) == (["b"], ["c"])
+    shard.remember(admitted["c"], ["other"])                # the first answer stays
+    assert shard.recall(admitted["c"]) == ["c"]
 
 
 def test_check_invariants_with_orphaned_hold_fails():
