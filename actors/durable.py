@@ -195,8 +195,8 @@ class Journal:
     def recover(self, restore: Callable[[dict], None], replay: Callable[[list], None], oldest: bool = False) -> dict:
         """Load the newest verified snapshot with a complete journal after it (or the
         oldest, for ``exchange verify``), replay the journal after it; return what
-        was done. Raises RecoveryError (logged as critical) when no verified state
-        can be reached: the actor must not start."""
+        was done. Raises RecoveryError (logged as critical, the store closed) when
+        no verified state can be reached: the actor must not start."""
         started = time.perf_counter()
         if self.store is None:
             return {"snapshot": None, "replayed": 0, "seconds": 0.0}
@@ -208,8 +208,9 @@ class Journal:
             for _, record in self.store.read_after(position):
                 replay(orjson.loads(record))
                 replayed += 1
-        except RecoveryError as exc:
+        except RecoveryError as exc:      # release the store, so the directory can be examined or restored
             log.critical("refusing to start: %s", exc)
+            self.store.close()
             raise
         self.since_snapshot = replayed
         result = {"snapshot": position if payload is not None else None, "replayed": replayed,

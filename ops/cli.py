@@ -52,11 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--no-durability", action="store_true", help="run without journals (to measure their cost)")
     load.set_defaults(handler=cmd_loadtest)
 
-    check = commands.add_parser("verify", help="check stored state offline: conservation, holds, replay",
-                                description="Rebuild every actor from its LMDB store (the exchange must be "
-                                            "stopped) and check conservation of every asset, that no hold is "
-                                            "orphaned, and that replay from the oldest snapshot gives the same "
-                                            "state hash. Exit code 1 on any mismatch.")
+    check = commands.add_parser("verify", help="check stored state offline: checksums, conservation, holds, replay",
+                                description="Check every snapshot and journal record of every actor directory "
+                                            "against its checksum, rebuild every actor from its LMDB store (the "
+                                            "exchange must be stopped) and check conservation of every asset, "
+                                            "that no hold is orphaned, and that replay from the oldest snapshot "
+                                            "gives the same state hash. Exit code 1 on any corruption or "
+                                            "mismatch, one line per problem.")
     check.add_argument("--data", default="./data", help="data directory (default ./data)")
     check.add_argument("--config", default=None, help="TOML config (default: the built-in one)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -195,12 +197,16 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from actors.storage import FormatError, RecoveryError
     from ops.verify import verify
-    report = verify(args.data, args.config)
+    try:
+        report = verify(args.data, args.config)
+    except (RecoveryError, FormatError) as exc:          # a message, never a traceback
+        report = {"ok": False, "problems": [str(exc)]}
     if args.json:
         print(json.dumps(report, default=str))
     else:
-        print(f"verify {args.data}: {'OK' if report['ok'] else 'MISMATCH'}")
+        print(f"verify {args.data}: {'OK' if report['ok'] else 'FAILED'}")
         for problem in report.get("problems", [report.get("error")]):
             if problem:
                 print(f"  - {problem}")

@@ -1,6 +1,11 @@
 """``exchange verify --data DIR``: check stored state offline, without Ray.
 
-It rebuilds every actor from its LMDB store the way a restart would (newest
+First it checks every actor directory's store: every snapshot and every
+journal record against its checksum, the journal for gaps, and whether a
+restart could reach a verified state (``Store.problems``); a store in a
+format this code does not read is reported too. Every problem is one line;
+if an actor cannot be recovered, the report stops there (exit 1, no
+traceback). Then it rebuilds every actor from its LMDB store the way a restart would (newest
 intact snapshot + journal), then finishes what a restart would finish:
 requests a shard had journaled but a market (or the lending pool) had not
 applied are applied, pushes not delivered are delivered, and insurance-fund
@@ -14,28 +19,40 @@ live). On that state it checks:
 - replay: rebuilding each actor from its *oldest* kept snapshot and the whole
   journal after it gives the same state hash as from the newest.
 The exchange must not be running on this directory. Exit code 1 on any
-mismatch, with a report saying which check failed and where.
+corruption or mismatch, with a report saying which check failed and where.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+from actors.durable import Journal
 from actors.lending_actor import LendingPoolActor
 from actors.liquidator_actor import LiquidatorActor
 from actors.market_actor import MarketActor
 from actors.shard_actor import AccountShardActor
+from actors.storage import FormatError, RecoveryError
 from exchange.config import load_config
 from exchange.messages import LENDING, CoverShortfall
 from exchange.shard import request_key
 
 
 def _rebuild(config_path, data_dir: str, oldest: bool = False):
+    """Every actor rebuilt from its store; if one refuses, the ones built are closed."""
     config = load_config(config_path)
-    shards = [AccountShardActor(config_path, i, data_dir, oldest) for i in range(config.shards)]
-    markets = {m.name: MarketActor(config_path, m.name, data_dir, oldest) for m in config.market_list}
-    markets[LENDING] = LendingPoolActor(config_path, data_dir, oldest)     # served like a market
-    liquidator = LiquidatorActor(config_path, data_dir, oldest, seed_fund=False)
+    built: list = []
+
+    def build(make, *args, **kwargs):
+        built.append(make(*args, **kwargs))
+        return built[-1]
+    try:
+        shards = [build(AccountShardActor, config_path, i, data_dir, oldest) for i in range(config.shards)]
+        markets = {m.name: build(MarketActor, config_path, m.name, data_dir, oldest) for m in config.market_list}
+        markets[LENDING] = build(LendingPoolActor, config_path, data_dir, oldest)     # served like a market
+        liquidator = build(LiquidatorActor, config_path, data_dir, oldest, seed_fund=False)
+    except BaseException:
+        _close(built, {})
+        raise
     return config, shards, markets, liquidator
 
 
@@ -87,15 +104,47 @@ def _finish_in_flight(shards, markets, liquidator) -> dict:
     return {"requests_applied": requests, "pushes_delivered": pushes, "fund_covers_applied": covers}
 
 
+def check_stores(data_dir: str, config_path: str | None = None) -> list[str]:
+    """Every corruption in every actor directory under ``data_dir``, one line each."""
+    settings = load_config(config_path).sections.get("durability", {})
+    problems: list[str] = []
+    for directory in sorted(p for p in Path(data_dir).iterdir() if (p / "data.mdb").is_file()):
+        try:
+            journal = Journal.open(data_dir, directory.name, settings)
+        except FormatError as exc:
+            problems.append(str(exc))
+            continue
+        problems.extend(journal.store.problems())
+        journal.store.close()
+    return problems
+
+
+def _once(problems: list[str], problem: str) -> list[str]:
+    return problems if problem in problems else [*problems, problem]
+
+
 def verify(data_dir: str, config_path: str | None = None) -> dict:
+    """Check ``data_dir`` (module docstring); ``ok`` is False on any problem."""
     if not Path(data_dir).is_dir():
         return {"ok": False, "error": f"no data directory at {data_dir}"}
-    logging.getLogger("exchange").setLevel(logging.ERROR)
-    config, shards, markets, liquidator = _rebuild(config_path, data_dir)
+    logger = logging.getLogger("exchange")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)            # refusals are reported below, not logged as well
+    try:
+        return _verify(data_dir, config_path)
+    finally:
+        logger.setLevel(level)
+
+
+def _verify(data_dir: str, config_path: str | None) -> dict:
+    problems = check_stores(data_dir, config_path)
+    try:
+        config, shards, markets, liquidator = _rebuild(config_path, data_dir)
+    except (RecoveryError, FormatError) as exc:
+        return {"ok": False, "problems": _once(problems, str(exc))}
     newest = _hashes(shards, markets)
     recovery = {a.name if hasattr(a, "index") else a.actor_name: a.recovery for a in [*shards, *markets.values()]}
     in_flight = _finish_in_flight(shards, markets, liquidator)
-    problems: list[str] = []
     for shard in shards:
         try:
             shard.shard.check_invariants()
@@ -112,11 +161,16 @@ def verify(data_dir: str, config_path: str | None = None) -> dict:
         if total != net:
             problems.append(f"conservation: {asset.name} off by {total - net} minor units")
     _close(shards, markets, liquidator)
-    _, shards_old, markets_old, liquidator_old = _rebuild(config_path, data_dir, oldest=True)
-    oldest = _hashes(shards_old, markets_old)
-    _close(shards_old, markets_old, liquidator_old)
+    try:
+        _, shards_old, markets_old, liquidator_old = _rebuild(config_path, data_dir, oldest=True)
+    except (RecoveryError, FormatError) as exc:
+        problems.append(f"replay from the oldest snapshot: {exc}")
+        shards_old = markets_old = None
+    oldest = _hashes(shards_old, markets_old) if shards_old is not None else {}
+    if shards_old is not None:
+        _close(shards_old, markets_old, liquidator_old)
     for name, digest in newest.items():
-        if oldest[name] != digest:
+        if name in oldest and oldest[name] != digest:
             problems.append(f"replay: {name} from its oldest snapshot hashes {oldest[name][:12]}, "
                             f"from its newest {digest[:12]}")
     return {"ok": not problems, "problems": problems, "imbalance": imbalance, "in_flight": in_flight,
