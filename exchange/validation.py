@@ -126,3 +126,23 @@ def plain_command(command):
         return command
     return type(command)(*(int(v) if isinstance(v, int) and type(v) is not bool else
                            tuple(v) if type(v) is list else v for v in command))
+
+
+def _journal_safe(value):
+    kind = type(value)
+    if kind is int:
+        return value if INT64_MIN <= value <= INT64_MAX else 0
+    if kind is str:
+        return value if value.isascii() else ""
+    if kind is tuple:
+        return tuple(_journal_safe(v) for v in value)
+    return value
+
+
+def journal_safe(request):
+    """A peer's request (shard -> market or pool) with every value the journal cannot
+    hold replaced: ints beyond signed 64 bits by 0, non-ASCII strings by "". A
+    market or pool that gets such a request answers the safe one (an order 0 is
+    never found) instead of failing to journal it and having it sent again forever.
+    Requests built from admitted commands never need it (issue 11, item 5)."""
+    return type(request)(*(_journal_safe(v) for v in request))

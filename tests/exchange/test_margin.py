@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from exchange.lending import INDEX_SCALE
 from exchange.liquidation import next_action
 from exchange.messages import (Borrow, CoverShortfall, EnableMargin, FinishLiquidation, LiquidationStep, OpenAccount,
-                               PlaceMarginOrder, Repay, StartLiquidation, SupplyToPool, TransferMargin,
+                               OrderRejected, PlaceMarginOrder, Repay, StartLiquidation, SupplyToPool, TransferMargin,
                                WithdrawFromPool, WriteOffDebt)
 from exchange.reasons import Reason
 from exchange.snapshot import lending_state, restore_lending, restore_shard, shard_state
@@ -491,3 +491,26 @@ def test_cross_liquidation_sells_collateral_in_every_margin_market_until_the_deb
     assert proceeds > debt and not any(a[0] == "cover" for a in log)   # 9,490.5 against ~9,019 owed
     assert book["available"] == {"BTC": 0, "ETH": 0, "USDT": proceeds - debt} and book["debt"]["USDT"] == 0
     assert not any(h.engine.conservation().values())
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(borrow=st.integers(min_value=1, max_value=20_000), transfer=st.integers(min_value=1, max_value=10_000))
+def test_borrow_in_flight_counts_as_debt_for_a_transfer_out(borrow, transfer):
+    """Issue 11, item 6: a borrow racing a transfer of collateral out of the book can
+    never leave the book under the initial line once the pool answers."""
+    h = MarginHarness(margin_config())
+    shard, prices, initial = h.engine.shard, h.engine.prices, h.engine.config.margin.initial_level_ppm
+    events, asked = shard.apply_client(h.cmd(Borrow, ALICE, "USDT", usdt(str(borrow)), ""), (None, prices))
+    if asked is None:                                   # over the limit anyway: nothing in flight
+        return
+    moved, _ = shard.apply_client(h.cmd(TransferMargin, ALICE, "USDT", usdt(str(transfer)), False, ""),
+                                  (None, prices))
+    for event in h.engine.lending.handle(asked):        # then the pool answers the borrow
+        shard.apply_market(event)
+    level = h.book()["level_ppm"]
+    if type(moved[0]) is OrderRejected:
+        assert moved[0].reason == Reason.BELOW_INITIAL_MARGIN_LEVEL
+        assert (10_000 - transfer + borrow) * 10**6 // borrow < initial      # it would have broken the line
+    else:
+        assert level >= initial, (borrow, transfer, level)
+    h.engine.check_invariants()
