@@ -63,8 +63,9 @@ class ActorMetrics:
 
     - ``exchange_handler_seconds{handler}``: time spent in a handler per call;
     - ``exchange_journal_commit_seconds``: one group commit (LMDB write + fsync);
-    - snapshot duration and size, recovery time and records replayed, start
-      time, CPU seconds, garbage-collector passes (state views).
+    - snapshot duration and size, recovery time and records replayed, storage
+      full and used ratio, start time, CPU seconds, garbage-collector passes
+      (state views).
     ``margin``, ``lending`` and ``liquidation`` bind the issue-6 families for
     every configured market/asset on first use (``actors/margin_metrics.py``).
     """
@@ -147,6 +148,11 @@ class ActorMetrics:
                                     value=journal.snapshot_bytes_last)
             yield GaugeMetricFamily("exchange_journal_since_snapshot_commands",
                                     "Commands journaled since the last snapshot", value=journal.since_snapshot)
+            yield GaugeMetricFamily("exchange_storage_full", "1 when the actor's store has no room left (it "
+                                    "refuses new commands with STORAGE_FULL)",
+                                    value=int(journal.full or not journal.store.has_room(0)))
+            yield GaugeMetricFamily("exchange_storage_used_ratio", "Used fraction of the actor's store "
+                                    "(LMDB map, or disk if less)", value=journal.used_ratio)
         gc_policy = getattr(actor, "gc", None)
         if gc_policy is not None:
             yield CounterMetricFamily("exchange_gc_collections", "Full collections run by the GC policy",

@@ -37,14 +37,17 @@ journal starts at position 1 (or the store is empty). Anything else raises
 ``RecoveryError``: the actor refuses to start rather than start with less.
 
 Room: ``has_room(nbytes)`` is False when the pages used plus ``nbytes`` plus a
-reserve of max(1 MiB, 2% of the map) would not fit the map. LMDB's last page
-number is a high-water mark (freed pages are reused before the file grows),
-so this errs on the side of "full"; the remedy is a larger ``map_size_mb``.
+reserve of max(1 MiB, 2% of the capacity) would not fit the capacity: the
+map, or the pages used plus the disk's free space if that is less. LMDB's
+last page number is a high-water mark (freed pages are reused before the
+file grows), so this errs on the side of "full"; the remedy is a larger
+``map_size_mb`` (or disk).
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -374,7 +377,7 @@ class LmdbStore(_CheckedStore):
         return (self.env.info()["last_pgno"] + 1) * self.page_bytes
 
     def _capacity_bytes(self) -> int:
-        return self.env.info()["map_size"]
+        return min(self.env.info()["map_size"], self._used_bytes() + shutil.disk_usage(self.path).free)
 
     def snapshots(self) -> list[int]:
         with self.env.begin(db=self.snaps) as txn:

@@ -135,6 +135,8 @@ DASHBOARDS = {
               q("exchange_journal_since_snapshot_commands", "{{actor}}")),
         panel("Last snapshot duration", "s", q("exchange_snapshot_duration_seconds", "{{actor}}")),
         panel("Last snapshot size", "bytes", q("exchange_snapshot_size_bytes", "{{actor}}")),
+        panel("Storage used (STORAGE_FULL refusals near 98%)", "percentunit",
+              q("exchange_storage_used_ratio", "{{actor}}"), q("exchange_storage_full", "{{actor}} full")),
         panel("Recovery time at last start", "s", q("exchange_actor_recovery_seconds", "{{actor}}")),
         panel("Journal records replayed at last start", "short",
               q("exchange_actor_recovery_replayed_records", "{{actor}}")),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 
 import pytest
 
@@ -210,6 +211,15 @@ def test_lmdb_store_filling_up_says_no_room_before_a_commit_fails_and_stays_read
             store.append([record] * 50)
     assert store.last_position() >= written
     assert sum(1 for _ in store.read_after(0)) == store.last_position()    # state stays readable
+
+
+def test_lmdb_store_on_a_nearly_full_disk_has_no_room(tmp_path, monkeypatch):
+    store = LmdbStore(tmp_path / "a")
+    assert store.has_room(1 << 20)
+    free = shutil.disk_usage(tmp_path)._replace(free=1 << 19)        # under the 1 MiB reserve
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: free)
+    assert not store.has_room(0) and store.used_ratio() > 0.0
+    store.close()
 
 
 def test_journal_open_reads_the_map_size_from_durability_settings(tmp_path):

@@ -11,7 +11,8 @@ import ray
 
 from actors import bootstrap
 from actors.client import ExchangeClient
-from actors.storage import HEADER, POSITION, LmdbStore
+from actors.storage import FORMAT_VERSION, HEADER, POSITION, LmdbStore
+from ops.cli import main
 from ops.chaos import run_chaos
 from ops.verify import verify
 from tests.actors.conftest import accounts_on_shards, funded
@@ -53,12 +54,48 @@ def test_verify_with_a_tampered_balance_reports_the_asset_and_the_replay_mismatc
     state["shard"]["accounts"][0][2][2] += 7            # 7 micro-USDT out of thin air
     forged = orjson.dumps(state)
     with store.env.begin(write=True, db=store.snaps) as txn:   # a valid checksum: only verify can tell
-        txn.put(POSITION.pack(position), HEADER.pack(1, position, hashlib.sha256(forged).digest()) + forged)
+        txn.put(POSITION.pack(position), HEADER.pack(FORMAT_VERSION, position, hashlib.sha256(forged).digest())
+                + forged)
     store.close()
     report = verify(str(tampered))
     assert not report["ok"]
     assert report["imbalance"]["USDT"] == 7
     assert any("USDT off by 7" in p for p in report["problems"])
+
+
+def _copy(stored, tmp_path):
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(stored, copy)
+    return copy
+
+
+def test_verify_with_a_corrupt_snapshot_and_record_reports_each_and_exits_1(stored, tmp_path, capsys):
+    damaged = _copy(stored, tmp_path)
+    store = LmdbStore(damaged / "shard-0")
+    snapshot = store.snapshots()[-1]
+    store.corrupt_snapshot_for_test(snapshot)
+    record = store.last_position()
+    store.corrupt_for_test("record", record, index=-2)
+    store.close()
+    report = verify(str(damaged))
+    assert not report["ok"]
+    assert f"{damaged / 'shard-0'}: snapshot {snapshot} fails its checksum" in report["problems"]
+    assert f"{damaged / 'shard-0'}: journal record {record} fails its checksum" in report["problems"]
+    assert main(["verify", "--data", str(damaged)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "Traceback" not in out and "restore this directory from a backup" in out
+
+
+def test_verify_with_a_format_1_store_reports_it_without_a_traceback(stored, tmp_path, capsys):
+    old = _copy(stored, tmp_path)
+    store = LmdbStore(old / "market-BTC-USDT")
+    with store.env.begin(write=True) as txn:
+        txn.put(b"format", b"1", db=store.meta)
+    store.close()
+    assert main(["verify", "--data", str(old)]) == 1
+    out = capsys.readouterr().out
+    assert "market-BTC-USDT: store format 1 predates journal checksums" in out and "Traceback" not in out
 
 
 def test_verify_without_data_directory_fails_clearly(tmp_path):
