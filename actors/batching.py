@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import asyncio
 
+from typing import Callable
+
 from actors.peers import Peers
-from actors.wire import pack, unpack
+from actors.wire import pack
 
 
 class Batcher:
-    def __init__(self, peers: Peers):
+    """``leading_args`` per method go before the packed list (a capability);
+    ``decoders`` per method read the packed answer (``actors.wire``)."""
+
+    def __init__(self, peers: Peers, leading_args: dict[str, tuple] | None = None,
+                 decoders: dict[str, Callable] | None = None):
         self.peers = peers
+        self.leading_args = leading_args or {}
+        self.decoders = decoders or {}
         self.queues: dict[tuple, list] = {}
         self.inflight: set = set()
         self.calls = 0
@@ -37,7 +45,9 @@ class Batcher:
         try:
             while self.queues.get(link):
                 batch, self.queues[link] = self.queues[link], []
-                answers = unpack(await self.peers.call(key, method, pack([item for item, _ in batch])))
+                packed = await self.peers.call(key, method, *self.leading_args.get(method, ()),
+                                               pack([item for item, _ in batch]))
+                answers = self.decoders[method](packed)
                 self.calls += 1
                 for (_, future), answer in zip(batch, answers):
                     if not future.done():

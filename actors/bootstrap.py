@@ -8,6 +8,14 @@ processes that share the machine's cores with the OS scheduler, so a 2-core
 local cluster can host them all; Ray's CPU slots stay free for tasks.
 ``lifetime="detached"`` (used by ``exchange up``) keeps them alive after the
 creating driver exits so other drivers can ``connect(address="auto")``.
+
+``create_actors`` mints the deployment's ``Keyring`` (``actors/capability.py``)
+unless one is given and hands it to every actor's constructor (Ray re-runs
+the constructor with the same arguments on a restart, so it survives
+restarts). ``Handles`` never carries it: whoever wants operator powers keeps
+the keyring it passed in (``actors.operator.OperatorClient``). An embedded
+cluster (``init_ray`` without an address) listens on loopback only; see
+``docs/SECURITY.md``.
 """
 from __future__ import annotations
 
@@ -16,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ray
+from ray._private import ray_constants
 
+from actors.capability import Keyring
 from actors.index_actor import RemoteIndex
 from actors.lending_actor import RemoteLending
 from actors.liquidator_actor import RemoteLiquidator
@@ -28,6 +38,11 @@ from exchange.config import ExchangeConfig, load_config
 
 NAMESPACE = "exchange"
 ASYNC_CONCURRENCY = 10_000
+LOOPBACK = "127.0.0.1"
+# Ray takes loopback as the node's address only where it does not support
+# clusters (macOS, Windows); on Linux this switch, read by Ray's own processes
+# at start, makes an embedded cluster a loopback-only one.
+SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 @dataclass
@@ -42,7 +57,12 @@ class Handles:
 
 
 def init_ray(address: str | None = None, num_cpus: int = 2, namespace: str = NAMESPACE) -> None:
-    """Start a local Ray cluster (or join ``address``) unless one is connected."""
+    """Start a local Ray cluster (or join ``address``) unless one is connected.
+
+    A local cluster binds every port (GCS, raylet, object manager, workers,
+    agents) to 127.0.0.1 and starts no dashboard: the machine's loopback is
+    its network perimeter (``docs/SECURITY.md``).
+    """
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
@@ -50,13 +70,28 @@ def init_ray(address: str | None = None, num_cpus: int = 2, namespace: str = NAM
                   configure_logging=True)
     if address:
         ray.init(address=address, **kwargs)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
+        return
+    saved_env, saved_flag = os.environ.get(SINGLE_NODE_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[SINGLE_NODE_ENV] = "0"                # inherited by the processes ray.init starts
+    ray_constants.ENABLE_RAY_CLUSTER = False         # this process imported Ray already
+    try:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, dashboard_host=LOOPBACK,
+                 _node_ip_address=LOOPBACK, **kwargs)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(SINGLE_NODE_ENV, None)
+        else:
+            os.environ[SINGLE_NODE_ENV] = saved_env
 
 
 def create_actors(config_path: str | Path | None = None, detached: bool = False, index_seed: int = 1,
-                  data_dir: str | Path | None = None, metrics_port: int | None = None) -> Handles:
+                  data_dir: str | Path | None = None, metrics_port: int | None = None,
+                  keyring: Keyring | None = None) -> Handles:
     """Create every actor of the exchange (recovering from ``data_dir`` if it holds state).
+
+    Every actor gets ``keyring`` (a new one is minted if none is given): the
+    capabilities its peers call it with and it calls its peers with.
 
     Actors restart by themselves when their process dies (``max_restarts=-1``)
     and recover from their journal; they find each other by name, so nothing
@@ -65,18 +100,19 @@ def create_actors(config_path: str | Path | None = None, detached: bool = False,
     config_path = str(config_path) if config_path else None
     data = str(Path(data_dir).resolve()) if data_dir else None
     config = load_config(config_path)
+    keyring = keyring or Keyring.mint()
     lifetime = "detached" if detached else None
     common = dict(num_cpus=0, lifetime=lifetime, max_concurrency=ASYNC_CONCURRENCY, max_restarts=-1,
                   max_task_retries=0)
     metrics = (RemoteMetrics.options(name="metrics", num_cpus=0, lifetime=lifetime, max_restarts=-1)
                .remote(config_path, metrics_port) if metrics_settings(config)["enabled"] else None)
-    shards = [RemoteShard.options(name=f"shard:{i}", **common).remote(config_path, i, data)
+    shards = [RemoteShard.options(name=f"shard:{i}", **common).remote(config_path, i, data, keyring=keyring)
               for i in range(config.shards)]
-    markets = {m.name: RemoteMarket.options(name=f"market:{m.name}", **common).remote(config_path, m.name, data)
-               for m in config.market_list}
-    lending = RemoteLending.options(name="lending", **common).remote(config_path, data)
-    liquidator = RemoteLiquidator.options(name="liquidator", **common).remote(config_path, data)
-    index = RemoteIndex.options(name="index", **common).remote(config_path, index_seed)
+    markets = {m.name: RemoteMarket.options(name=f"market:{m.name}", **common)
+               .remote(config_path, m.name, data, keyring=keyring) for m in config.market_list}
+    lending = RemoteLending.options(name="lending", **common).remote(config_path, data, keyring=keyring)
+    liquidator = RemoteLiquidator.options(name="liquidator", **common).remote(config_path, data, keyring=keyring)
+    index = RemoteIndex.options(name="index", **common).remote(config_path, index_seed, keyring=keyring)
     ray.get([s.stats.remote() for s in shards] + [m.stats.remote() for m in markets.values()]
             + [lending.stats.remote(), liquidator.stats.remote()])
     return Handles(config, markets, shards, index, metrics, lending, liquidator)

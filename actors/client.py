@@ -15,6 +15,12 @@ exceptions; exceptions mean the exchange itself is unreachable or broken.
 
 Each client numbers its requests itself (random 32-bit prefix + counter);
 pass ``request_id`` to retry a request idempotently after a timeout.
+
+A client carries client commands only: it sends through the shards' client
+door, so the liquidator's commands come back rejected ``NOT_PERMITTED``, and
+it never holds the deployment's keyring (operator powers live in
+``actors.operator.OperatorClient``). A ``ScopedClient`` may act only for the
+accounts of its scope. See ``docs/SECURITY.md``.
 """
 from __future__ import annotations
 
@@ -29,9 +35,12 @@ import ray
 from actors import bootstrap
 from actors.margin_client import MarginClientMixin, enum_value as _enum
 from actors.metrics_roles import client_metrics
-from actors.wire import pack, unpack
+from actors.wire import pack, unpack_results
 from actors.results import CommandResult, OrderResult, command_result, order_result
-from exchange.messages import LENDING, AmendOrder, CancelOrder, Deposit, OpenAccount, PlaceOrder, Withdraw
+from exchange.messages import (LENDING, AmendOrder, CancelOrder, Deposit, OpenAccount, OrderRejected, PlaceOrder,
+                               Withdraw)
+from exchange.reasons import Reason
+from exchange.validation import check_fields
 from exchange.money import parse_decimal
 from exchange.orders import OrderType, Side, StpMode, TimeInForce
 from exchange.routing import shard_for
@@ -91,15 +100,48 @@ class ExchangeClient(MarginClientMixin):
         return by_shard
 
     def execute_refs(self, commands: list) -> list[tuple[list[int], object]]:
-        """Send commands to their shards; return (positions, ObjectRef) per shard."""
+        """Send commands to their shards; return (positions, ObjectRef) per shard.
+
+        A command the wire cannot carry (an int beyond 64 bits, a string that
+        is not valid UTF-8) is not sent: its answer is a local rejection with
+        the reason the shard would give (``exchange.validation.check_fields``),
+        in place of a ref."""
         out = []
         for shard, positions in self._split(commands).items():
-            ref = self.handles.shards[shard].execute.remote(pack([commands[i] for i in positions]))
-            out.append((positions, ref))
+            try:
+                packed = pack([commands[i] for i in positions])
+            except TypeError:               # orjson refuses a value: answer those commands here
+                positions = self._answer_unencodable(commands, positions, out)
+                if not positions:
+                    continue
+                packed = pack([commands[i] for i in positions])
+            out.append((positions, self._send(self.handles.shards[shard], packed)))
         return out
 
+    def _answer_unencodable(self, commands: list, positions: list[int], out: list) -> list[int]:
+        """Append local rejections for the commands that cannot be packed; return the others' positions."""
+        sendable = []
+        for i in positions:
+            cmd = commands[i]
+            try:
+                pack([cmd])
+                sendable.append(i)
+            except TypeError:
+                reason = check_fields(cmd, len(self.config.asset_list)) or Reason.MALFORMED_COMMAND
+                account = getattr(cmd, "account_id", 0)
+                out.append(([i], LocalAnswer([[OrderRejected(None, account if type(account) is int else 0,
+                                                              int(reason))]])))
+        return sendable
+
+    def _send(self, shard, packed: bytes):
+        """One packed batch through the shard's client door."""
+        return shard.execute.remote(packed)
+
     def execute(self, commands: list, timeout_s: float = RETRY_TIMEOUT_S) -> list[list]:
-        """Apply domain commands (any mix, any accounts); return each one's events.
+        """Apply client commands (any mix, any accounts); return each one's events.
+
+        Only client commands pass the client door: anything else comes back
+        rejected (``NOT_PERMITTED``, ``MALFORMED_COMMAND``).
 
         A shard that dies mid-call restarts and recovers; the same commands
         (same request ids) are sent again until ``timeout_s``, so a retry
@@ -110,7 +152,7 @@ class ExchangeClient(MarginClientMixin):
         while True:
             parts = self.execute_refs(commands)
             try:
-                results = self._gather(commands, [ray.get(ref) for _, ref in parts], parts)
+                results = self._gather(commands, [_get(ref) for _, ref in parts], parts)
                 self.metrics.record_round_trip(len(commands), time.perf_counter() - started)
                 return results
             except RETRYABLE:
@@ -124,7 +166,7 @@ class ExchangeClient(MarginClientMixin):
         while True:
             parts = self.execute_refs(commands)
             try:
-                results = self._gather(commands, await asyncio.gather(*(ref for _, ref in parts)), parts)
+                results = self._gather(commands, await asyncio.gather(*(_wait(ref) for _, ref in parts)), parts)
                 self.metrics.record_round_trip(len(commands), time.perf_counter() - started)
                 return results
             except RETRYABLE:
@@ -136,7 +178,8 @@ class ExchangeClient(MarginClientMixin):
     def _gather(commands: list, answers: list, parts: list) -> list[list]:
         results: list = [None] * len(commands)
         for (positions, _), packed in zip(parts, answers):
-            for i, events in zip(positions, unpack(packed)):
+            answer = packed.results if type(packed) is LocalAnswer else unpack_results(packed)
+            for i, events in zip(positions, answer):
                 results[i] = events
         return results
 
@@ -167,17 +210,17 @@ class ExchangeClient(MarginClientMixin):
 
     # ---- orders -------------------------------------------------------------------------
     def order(self, account_id: int, market: str, side: str | int, quantity: int | str,
-              price: int | str | None = None, order_type: str | int | None = None,
+              price: int | str | None = None, order_type: str | int = OrderType.LIMIT,
               tif: str | int = TimeInForce.GTC, client_order_id: str = "", stp: str | int = StpMode.DEFAULT,
               request_id=None) -> PlaceOrder:
-        """Build a PlaceOrder (no price means a market order with default protection)."""
+        """Build a PlaceOrder: a limit order at ``price`` unless ``order_type="market"``
+        (a market order; ``price``, if given, is its protection limit). A limit
+        order without a positive price is rejected ``NON_POSITIVE_PRICE``."""
         spec = self.config.markets.get(market)
         if isinstance(quantity, str) and spec is not None:
             quantity = parse_decimal(quantity, spec.base.scale)
         if isinstance(price, str) and spec is not None:
             price = parse_decimal(price, spec.quote.scale)
-        if order_type is None:
-            order_type = OrderType.LIMIT if price else OrderType.MARKET
         return PlaceOrder(request_id or self.next_request_id(), 0, account_id, market, _enum(Side, side),
                           _enum(OrderType, order_type), price or 0, quantity, _enum(TimeInForce, tif),
                           client_order_id, _enum(StpMode, stp))
@@ -302,3 +345,65 @@ class ExchangeClient(MarginClientMixin):
 
     def _shard(self, account_id: int):
         return self.handles.shards[shard_for(account_id, self.config.shards)]
+
+
+class LocalAnswer:
+    """Answers made by the client itself for commands it could not send."""
+    __slots__ = ("results",)
+
+    def __init__(self, results: list):
+        self.results = results
+
+
+def _get(ref):
+    return ref if type(ref) is LocalAnswer else ray.get(ref)
+
+
+async def _wait(ref):
+    return ref if type(ref) is LocalAnswer else await ref
+
+
+class ScopedClient(ExchangeClient):
+    """A client that may act only for the accounts of its ``Scope`` (for less trusted
+    services: a desk, a market maker's process). It sends through the shards'
+    ``execute_scoped`` door, which checks the scope and refuses other accounts
+    with ``ACCOUNT_NOT_IN_SCOPE``; it also refuses them here, before sending,
+    so a mistake shows at once. Get one from ``OperatorClient.scoped``."""
+
+    def __init__(self, handles: bootstrap.Handles, scope):
+        super().__init__(handles, owns_actors=False)
+        self.scope = scope
+
+    def _send(self, shard, packed: bytes):
+        return shard.execute_scoped.remote(self.scope, packed)
+
+    def execute(self, commands: list, timeout_s: float = RETRY_TIMEOUT_S) -> list[list]:
+        return self._within_scope(commands, lambda inside: super(ScopedClient, self).execute(inside, timeout_s))
+
+    async def execute_async(self, commands: list, timeout_s: float = RETRY_TIMEOUT_S) -> list[list]:
+        results, inside = self._refused(commands)
+        if inside:
+            answers = await super().execute_async([commands[i] for i in inside], timeout_s)
+            for i, events in zip(inside, answers):
+                results[i] = events
+        return results
+
+    def _within_scope(self, commands: list, send) -> list[list]:
+        results, inside = self._refused(commands)
+        if inside:
+            for i, events in zip(inside, send([commands[i] for i in inside])):
+                results[i] = events
+        return results
+
+    def _refused(self, commands: list) -> tuple[list, list[int]]:
+        """Rejections for commands outside the scope; the positions of the others."""
+        results: list = [None] * len(commands)
+        inside = []
+        for i, cmd in enumerate(commands):
+            account = getattr(cmd, "account_id", None)
+            if type(account) is int and account in self.scope.accounts:
+                inside.append(i)
+            else:
+                results[i] = [OrderRejected(getattr(cmd, "request_id", None), account if type(account) is int else 0,
+                                            int(Reason.ACCOUNT_NOT_IN_SCOPE))]
+        return results, inside

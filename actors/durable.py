@@ -38,6 +38,7 @@ from typing import Callable
 import lmdb
 import orjson
 
+from actors.capability import Keyring, Role
 from actors.storage import LmdbStore, RecoveryError
 from exchange.codec import encode_shallow
 
@@ -222,17 +223,20 @@ class Journal:
 
 class DurableActor:
     """What every journaled actor offers besides its own handlers: an operator's
-    snapshot-now and the crash hook the recovery tests use. Needs ``journal``
-    and ``_state()`` on the actor."""
+    snapshot-now and the crash hook the recovery tests use, both for the
+    operator role only. Needs ``journal``, ``keyring`` and ``_state()`` on the actor."""
 
     journal: Journal
+    keyring: Keyring
     crash_point: str | None = None
 
     def _state(self) -> dict:
         raise NotImplementedError
 
-    async def snapshot_now(self) -> int:
-        """Write a snapshot now (operators, tests); return the journal position it covers."""
+    async def snapshot_now(self, capability) -> int:
+        """Write a snapshot now (operators, tests); return the journal position it covers.
+        Raises ``PermissionError`` without the operator capability."""
+        self.keyring.check(capability, Role.OPERATOR)
         if not self.journal.enabled:
             return 0
         await self.journal.drain()
@@ -242,8 +246,10 @@ class DurableActor:
             await asyncio.wrap_future(written)
         return position
 
-    def arm_crash(self, point: str | None) -> bool:
-        """Test hook: exit the process abruptly the next time ``point`` is reached."""
+    def arm_crash(self, capability, point: str | None) -> bool:
+        """Test hook: exit the process abruptly the next time ``point`` is reached.
+        Raises ``PermissionError`` without the operator capability."""
+        self.keyring.check(capability, Role.OPERATOR)
         self.crash_point = point
         return True
 

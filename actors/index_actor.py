@@ -3,9 +3,10 @@
 Keeps the latest quote of every (asset, source), computes each asset's index
 with ``exchange.index.compute_index`` (stale and outlying components dropped),
 and publishes the per-market reference price (in ticks) to every shard.
-Prices arrive either from a feed the actor steps itself (``run`` loop; the
-demo's seeded random walk) or from ``set_component`` calls with explicit
-timestamps (tests, external feed adapters).
+Prices arrive either from a feed the actor steps itself (the loop ``start``
+begins; the demo's seeded random walk) or from ``set_component`` and ``step``
+calls with explicit timestamps (tests, external feed adapters), which need
+the operator capability. It publishes with the index capability.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 
 import ray
 
+from actors.capability import Keyring, Role
 from actors.feeds import RandomWalkFeed
 from actors.metrics_roles import index_metrics
 from exchange.config import load_config
@@ -21,8 +23,10 @@ from exchange.index import ComponentQuote, IndexPrice, compute_index
 
 
 class IndexActor:
-    def __init__(self, config_path: str | None, seed: int = 1):
+    def __init__(self, config_path: str | None, seed: int = 1, keyring: Keyring | None = None):
         self.config = load_config(config_path)
+        self.keyring = keyring or Keyring.mint()        # a private one: nobody can call its role methods
+        self._as_index = self.keyring.capability(Role.INDEX)
         section = self.config.sections.get("index", {})
         self.quote_asset = section.get("quote_asset", "USDT")
         self.stale_ns = int(section.get("stale_ms", 5000)) * 1_000_000
@@ -43,9 +47,14 @@ class IndexActor:
             self._shards = [ray.get_actor(f"shard:{i}") for i in range(self.config.shards)]
         return self._shards
 
-    async def set_component(self, asset: str, source: str, price: int, weight: int, ts_ns: int) -> int:
+    async def set_component(self, capability, asset: str, source: str, price: int, weight: int, ts_ns: int) -> int:
         """Record one component quote, recompute that asset's index and publish it
-        (the answer comes once every shard has the new prices and re-valued its margin books)."""
+        (the answer comes once every shard has the new prices and re-valued its margin books).
+        Raises ``PermissionError`` without the operator capability."""
+        self.keyring.check(capability, Role.OPERATOR)
+        if asset not in self.config.assets or type(source) is not str or not all(
+                type(v) is int for v in (price, weight, ts_ns)):
+            raise ValueError("set_component(asset name, source name, price int, weight int, ts_ns int)")
         self.quotes.setdefault(asset, {})[source] = ComponentQuote(source, price, weight, ts_ns)
         price = self._recompute(asset, ts_ns).price
         await asyncio.gather(*self.publish())
@@ -57,8 +66,13 @@ class IndexActor:
         self.prices[asset] = index
         return index
 
-    def step(self, now_ns: int) -> dict[str, int]:
-        """Advance the simulated feed once, recompute and publish."""
+    def step(self, capability, now_ns: int) -> dict[str, int]:
+        """Advance the simulated feed once, recompute and publish.
+        Raises ``PermissionError`` without the operator capability."""
+        self.keyring.check(capability, Role.OPERATOR)
+        return self._step(now_ns)
+
+    def _step(self, now_ns: int) -> dict[str, int]:
         for asset, quotes in self.feed.step(now_ns).items():
             for quote in quotes:
                 self.quotes.setdefault(asset, {})[quote.source] = quote
@@ -76,30 +90,30 @@ class IndexActor:
             if market.quote.name == self.quote_asset and index is not None and index.price:
                 ticks[market.name] = max(1, index.price // market.tick_minor)
         assets = {asset: index.price for asset, index in self.prices.items() if index.price}
-        refs = [shard.set_index_prices.remote(ticks, assets) for shard in self.shards]
+        refs = [shard.set_index_prices.remote(self._as_index, ticks, assets) for shard in self.shards]
         if self._liquidator is None:
             try:
                 self._liquidator = ray.get_actor("liquidator")
             except ValueError:        # no liquidator in this deployment (yet)
                 return refs
-        refs.append(self._liquidator.set_index_prices.remote(assets))
+        refs.append(self._liquidator.set_index_prices.remote(self._as_index, assets))
         return refs
 
     def index_prices(self) -> dict[str, int]:
         return {asset: index.price for asset, index in self.prices.items()}
 
-    async def run(self, steps: int | None = None) -> None:
+    async def _run(self, steps: int | None = None) -> None:
         """Step the simulated feed every ``publish_ms`` (forever, or ``steps`` times)."""
         count = 0
         while steps is None or count < steps:
-            self.step(time.time_ns())
+            self._step(time.time_ns())
             count += 1
             await asyncio.sleep(self.publish_s)
 
     async def start(self) -> bool:
         """Start the background feed loop (idempotent)."""
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self.run())
+            self._task = asyncio.get_running_loop().create_task(self._run())
         return True
 
 

@@ -10,9 +10,10 @@ to every shard. So the whole delivery and recovery machinery is the one the
 markets already prove.
 
 The pool's clock: every request carries the shard's ``ts_ns`` and turns the
-pool's hour if it is later; ``accrue(ts_ns)`` turns it explicitly (a
-background loop calls it every ``lending.accrue_interval_s`` with the wall
-clock; tests call it with simulated time). Journal records: the market's
+pool's hour if it is later; ``accrue(capability, ts_ns)`` turns it
+explicitly (operators and tests, with simulated time: the operator
+capability); the pool's own background loop (``start_clock``) accrues every
+``lending.accrue_interval_s`` by the wall clock without one. Journal records: the market's
 ``["s", origin, batch]`` plus ``["a", ts_ns]`` for an explicit accrual.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 
 import ray
 
+from actors.capability import Keyring, Role
 from actors.market_actor import MarketActor
 from exchange.lending import LendingEngine
 from exchange.messages import LENDING, POOL_ACCRUE, PoolRequest
@@ -32,9 +34,10 @@ ACCRUE_INTERVAL_S = 60.0
 
 
 class LendingPoolActor(MarketActor):
-    def __init__(self, config_path: str | None, data_dir: str | None = None, from_oldest_snapshot: bool = False):
+    def __init__(self, config_path: str | None, data_dir: str | None = None, from_oldest_snapshot: bool = False,
+                 keyring: Keyring | None = None):
         self._clock_task = None
-        super().__init__(config_path, LENDING, data_dir, from_oldest_snapshot)
+        super().__init__(config_path, LENDING, data_dir, from_oldest_snapshot, keyring)
 
     def _make_engine(self, market: str):
         return LendingEngine(self.config.lending, self.config.reserve_account)
@@ -59,9 +62,16 @@ class LendingPoolActor(MarketActor):
             super()._replay(record)
 
     # ---- the pool's clock -------------------------------------------------------------
-    async def accrue(self, ts_ns: int | None = None) -> dict:
-        """Turn every pool's hour to ``ts_ns`` (default: now); return the pools' view."""
-        ts_ns = time.time_ns() if ts_ns is None else int(ts_ns)
+    async def accrue(self, capability, ts_ns: int | None = None) -> dict:
+        """Turn every pool's hour to ``ts_ns`` (default: now); return the pools' view.
+        Raises ``PermissionError`` without the operator capability."""
+        self.keyring.check(capability, Role.OPERATOR)
+        if ts_ns is not None and type(ts_ns) is not int:
+            raise TypeError("ts_ns is an int (nanoseconds) or None")
+        return await self._accrue(ts_ns)
+
+    async def _accrue(self, ts_ns: int | None = None) -> dict:
+        ts_ns = time.time_ns() if ts_ns is None else ts_ns
         self._apply(None, [(0, None, _accrual(ts_ns))])
         upto = self.engine.seq
         await self.journal.commit([["a", ts_ns]])
@@ -77,7 +87,7 @@ class LendingPoolActor(MarketActor):
 
     async def _clock(self, interval_s: float) -> None:
         while True:
-            await self.accrue()
+            await self._accrue()
             await asyncio.sleep(interval_s)
 
     # ---- views ------------------------------------------------------------------------

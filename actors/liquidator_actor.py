@@ -34,10 +34,12 @@ from collections import deque
 
 import ray
 
+from actors.capability import Keyring, Role
 from actors.durable import DurableActor, Journal
 from actors.metrics_roles import actor_metrics
 from actors.batching import Batcher
 from actors.peers import Peers
+from actors.wire import unpack_plain, unpack_results
 from exchange.config import load_config
 from exchange.liquidation import next_action
 from exchange.margin import index_price_vector, update_index_prices
@@ -58,13 +60,16 @@ def account_hash(account_id: int) -> str:
 
 class LiquidatorActor(DurableActor):
     def __init__(self, config_path: str | None, data_dir: str | None = None, from_oldest_snapshot: bool = False,
-                 seed_fund: bool = True):
+                 seed_fund: bool = True, keyring: Keyring | None = None):
         self.config = load_config(config_path)
+        self.keyring = keyring or Keyring.mint()        # a private one: nobody can call its role methods
         self.rules = self.config.margin
         self.assets = self.config.asset_list
         self.prices = index_price_vector(self.config)
         self.shards = Peers("shard:{}")
-        self.batcher = Batcher(self.shards)
+        # its commands go through the shards' liquidator door, its reads as packed lists
+        self.batcher = Batcher(self.shards, leading_args={"execute_as": (self.keyring.capability(Role.LIQUIDATOR),)},
+                               decoders={"execute_as": unpack_results, "margin_book_many": unpack_plain})
         names = [a.name for a in self.assets]
         self.fund = dict.fromkeys(names, 0)
         self.fund_deposited = dict.fromkeys(names, 0)
@@ -165,11 +170,18 @@ class LiquidatorActor(DurableActor):
             self.journal.snapshot(self._state())
 
     # ---- inputs -------------------------------------------------------------------------
-    def set_index_prices(self, asset_prices: dict[str, int]) -> None:
+    def set_index_prices(self, capability, asset_prices: dict[str, int]) -> None:
+        """Index prices per asset (from the IndexActor: the index capability)."""
+        self.keyring.check(capability, Role.INDEX)
         update_index_prices(self.config, self.prices, asset_prices)
 
-    async def candidate(self, shard: int, account_id: int, market: str, level_ppm: int) -> bool:
-        """A shard found this book at or under the liquidation line: take it over (once)."""
+    async def candidate(self, capability, shard: int, account_id: int, market: str, level_ppm: int) -> bool:
+        """A shard found this book at or under the liquidation line: take it over (once).
+        Raises ``PermissionError`` without the shard capability."""
+        self.keyring.check(capability, Role.SHARD)
+        if type(shard) is not int or not 0 <= shard < self.config.shards or type(account_id) is not int \
+                or type(market) is not str or type(level_ppm) is not int:
+            raise ValueError("candidate(shard index, account id, market name, level ppm)")
         key = (account_id, market)
         if key in self.active:
             return False
@@ -201,14 +213,14 @@ class LiquidatorActor(DurableActor):
     async def _refresh_prices(self) -> None:
         """Ask the index for its prices (after a restart the next publication may be a while away)."""
         try:
-            self.set_index_prices(await ray.get_actor("index").index_prices.remote())
+            update_index_prices(self.config, self.prices, await ray.get_actor("index").index_prices.remote())
         except Exception as exc:           # no index actor: wait for its publications
             log.warning("index prices unavailable: %s", exc)
 
     async def _send(self, shard: int, command) -> list:
         """Run one command on a shard until it answers; return its events (concurrent
         liquidations' commands to one shard travel together in one ``execute``)."""
-        return await self.batcher.call(shard, "execute", command)
+        return await self.batcher.call(shard, "execute_as", command)
 
     async def _view(self, shard: int, account: int, market: str) -> dict:
         return await self.batcher.call(shard, "margin_book_many", (account, market))
@@ -310,8 +322,10 @@ class LiquidatorActor(DurableActor):
         return {"fund": dict(self.fund), "deposited": dict(self.fund_deposited),
                 "covers_in_flight": len(self.covers_in_flight)}
 
-    async def deposit_fund(self, asset: str, amount: int) -> dict:
-        """An operator adds capital to the insurance fund (a recorded deposit)."""
+    async def deposit_fund(self, capability, asset: str, amount: int) -> dict:
+        """An operator adds capital to the insurance fund (a recorded deposit).
+        Raises ``PermissionError`` without the operator capability."""
+        self.keyring.check(capability, Role.OPERATOR)
         if asset not in self.fund or type(amount) is not int or amount <= 0:
             raise ValueError("unknown asset or non-positive amount")
         await self._record(["fund", asset, amount])

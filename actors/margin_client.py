@@ -63,18 +63,20 @@ class MarginClientMixin:
     def margin_order(self, account_id: int, market: str, side: str | int, quantity: int | str,
                      price: int | str | None = None, isolated: bool = False, auto_borrow: bool = True,
                      auto_repay: bool = True, tif: str | int = TimeInForce.GTC, client_order_id: str = "",
-                     request_id=None, ts_ns: int | None = None) -> OrderResult:
+                     request_id=None, ts_ns: int | None = None,
+                     order_type: str | int = OrderType.LIMIT) -> OrderResult:
         """Place an order funded from a margin book, borrowing what it lacks (``auto_borrow``)
-        and repaying debt in what it acquires when it closes (``auto_repay``)."""
+        and repaying debt in what it acquires when it closes (``auto_repay``). A limit
+        order at ``price`` unless ``order_type="market"``; a limit order without a
+        positive price is rejected ``NON_POSITIVE_PRICE``."""
         spec = self.config.markets.get(market)
         if isinstance(quantity, str) and spec is not None:
             quantity = parse_decimal(quantity, spec.base.scale)
         if isinstance(price, str) and spec is not None:
             price = parse_decimal(price, spec.quote.scale)
-        order_type = OrderType.LIMIT if price else OrderType.MARKET
         cmd = PlaceMarginOrder(request_id or self.next_request_id(), self._ts(ts_ns), account_id, market,
-                               int(enum_value(Side, side)), int(order_type), price or 0, quantity,
-                               int(enum_value(TimeInForce, tif)), isolated, auto_borrow, auto_repay, client_order_id)
+                               int(enum_value(Side, side)), int(enum_value(OrderType, order_type)), price or 0,
+                               quantity, int(enum_value(TimeInForce, tif)), isolated, auto_borrow, auto_repay, client_order_id)
         return order_result(cmd.request_id, self.execute([cmd])[0], account_id)
 
     def start_feeds(self) -> None:
@@ -90,10 +92,6 @@ class MarginClientMixin:
     def lending_pools(self) -> dict:
         """Per asset: cash, borrowed, utilization, borrow/supply rates (ppm per year), index."""
         return ray.get(self.handles.lending.pools.remote())
-
-    def accrue_interest(self, ts_ns: int | None = None) -> dict:
-        """Turn the pools' hour to ``ts_ns`` (operators and tests; a clock does it in ``exchange up``)."""
-        return ray.get(self.handles.lending.accrue.remote(ts_ns))
 
     def liquidations(self, limit: int = 100) -> list[dict]:
         """Public liquidation records (account ids hashed)."""

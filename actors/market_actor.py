@@ -2,14 +2,18 @@
 
 Concurrency model: an async actor whose handlers never await while they touch
 the book, so requests are applied one at a time in arrival order. ``submit``
-takes a whole batch from one shard: it drops requests whose per-shard number
+(shards only: the shard capability) takes a whole batch from one shard: it drops requests whose per-shard number
 (``rseq``) it has already applied (a re-send), journals the rest in one group
 commit, runs them through ``MarketEngine``, and queues the resulting events
 per shard:
-- the origin shard gets ``(tag, events)`` per request, which completes the
-  client's pending request;
+- the origin shard gets ``(number, tag, events)`` per request, which completes
+  the client's pending request;
 - every other shard owning a side of a fill (or an order closed by it) gets
-  ``(None, events)`` with just the events that concern it.
+  ``(number, None, events)`` with just the events that concern it.
+``number`` is the link sequence: consecutive per destination shard, given as
+the entry is staged in ``_apply`` (so replay gives every entry the same
+number) and part of the snapshot. A shard applies only the entry that
+follows the last one it applied and refuses a push with a gap.
 One push per shard is in flight at a time, re-sent until the shard answers;
 what queues meanwhile goes in the next push (adaptive batching). Strictly one
 in flight keeps every link in order, which Ray does not promise for async
@@ -30,12 +34,13 @@ from collections import deque
 
 import ray
 
+from actors.capability import Keyring, Role
 from actors.durable import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
 from actors.metrics_roles import market_metrics
 from actors.peers import Peers
-from actors.wire import pack, unpack
+from actors.wire import pack, unpack_batch
 from exchange.codec import decode, decode_events, hashable
 from exchange.config import load_config
 from exchange.ledger import digest
@@ -49,8 +54,10 @@ log = logging.getLogger("exchange.market")
 
 class MarketActor(DurableActor):
     def __init__(self, config_path: str | None, market: str, data_dir: str | None = None,
-                 from_oldest_snapshot: bool = False):
+                 from_oldest_snapshot: bool = False, keyring: Keyring | None = None):
         self.config = load_config(config_path)
+        self.keyring = keyring or Keyring.mint()        # a private one: nobody can call its role methods
+        self._as_market = self.keyring.capability(Role.MARKET)
         self.engine = self._make_engine(market)
         self.name = market
         self.actor_name = self._actor_name(market)
@@ -63,8 +70,9 @@ class MarketActor(DurableActor):
         self.sending: dict[int, list] = {s: [] for s in range(self.num_shards)}
         self.inflight: dict[int, bool] = {s: False for s in range(self.num_shards)}
         self.pushed: dict[int, int] = {s: 0 for s in range(self.num_shards)}  # last seq queued per shard
+        self.entry_numbers: dict[int, int] = {s: 0 for s in range(self.num_shards)}  # link sequence per shard
         self.traded_quantity = 0
-        self.acked: dict[int, int] = {}                  # shard -> last seq it confirmed applying
+        self.acked: dict[int, int] = {}                  # shard -> last entry number it confirmed applying
         self.recent_trades: deque = deque(maxlen=1_000)
         self.stream = EventLog()
         self.requests = 0
@@ -107,10 +115,14 @@ class MarketActor(DurableActor):
         return shard
 
     # ---- requests from shards -----------------------------------------------------
-    async def submit(self, origin: int, batch: bytes) -> int:
-        """Apply ``[(rseq, tag, request), ...]`` (packed) from shard ``origin``; return the last rseq applied."""
+    async def submit(self, capability, origin: int, batch: bytes) -> int:
+        """Apply ``[(rseq, tag, request), ...]`` (packed) from shard ``origin``; return the last rseq applied.
+        Raises ``PermissionError`` without the shard capability, ``WireError`` on a malformed batch."""
+        self.keyring.check(capability, Role.SHARD)
         started = time.perf_counter()
-        batch = [entry for entry in unpack(batch) if entry[0] > self.applied_rseq[origin]]
+        if type(origin) is not int or origin not in self.applied_rseq:
+            raise ValueError(f"no shard {origin!r}")
+        batch = [entry for entry in unpack_batch(batch) if entry[0] > self.applied_rseq[origin]]
         if batch:
             self._apply(origin, batch)
             upto = self.engine.seq
@@ -124,14 +136,15 @@ class MarketActor(DurableActor):
         return self.applied_rseq[origin]
 
     def _apply(self, origin: int, batch: list) -> None:
-        engine, shard_of, staged = self.engine, self._shard_of, self.staged
+        engine, shard_of, staged, numbers = self.engine, self._shard_of, self.staged, self.entry_numbers
         to_others: dict[int, list] = {}
         published: list = []
         everyone = range(self.num_shards)
         for rseq, tag, request in batch:
             events = engine.handle(request)
             if origin is not None:
-                staged[origin].append((tag, events))
+                numbers[origin] += 1
+                staged[origin].append((numbers[origin], tag, events))
             published.extend(events)
             for event in events:
                 if type(event) is Fill:
@@ -153,7 +166,8 @@ class MarketActor(DurableActor):
                 self.pushed[origin] = events[-1].seq
         self.stream.extend(published)
         for shard, events in to_others.items():
-            staged[shard].append((None, events))
+            numbers[shard] += 1
+            staged[shard].append((numbers[shard], None, events))
             self.pushed[shard] = events[-1].seq
         if origin is not None:
             self.applied_rseq[origin] = batch[-1][0]
@@ -163,7 +177,7 @@ class MarketActor(DurableActor):
         """Move staged pushes whose events are all at or below ``upto_seq`` (durable) to the queues."""
         for shard, staged in self.staged.items():
             count = 0
-            for _, events in staged:
+            for _, _, events in staged:
                 if events and events[-1].seq > upto_seq:
                     break
                 count += 1
@@ -184,8 +198,8 @@ class MarketActor(DurableActor):
                 entries, self.queues[shard] = self.queues[shard], []
                 self.sending[shard] = entries
                 top = self._top()
-                self.acked[shard] = await self.shards.call(shard, "on_market_events", self.name,
-                                                           pack(entries), top)
+                self.acked[shard] = await self.shards.call(shard, "on_market_events", self._as_market,
+                                                           self.name, pack(entries), top)
                 self.sending[shard] = []
         finally:
             self.inflight[shard] = False
@@ -193,10 +207,9 @@ class MarketActor(DurableActor):
                 self._kick(shard)
 
     async def _learn_acked(self, shard: int) -> None:
-        """Ask a shard which of our events it has applied; drop queued pushes it already has."""
+        """Ask a shard which of our push entries it has applied; drop queued entries it already has."""
         acked = self.acked[shard] = await self.shards.call(shard, "applied_seq", self.name)
-        self.queues[shard] = [(tag, events) for tag, events in self.queues[shard]
-                              if not events or events[-1].seq > acked]
+        self.queues[shard] = [entry for entry in self.queues[shard] if entry[0] > acked]
 
     def _kick_all(self) -> None:
         for shard, queued in self.queues.items():
@@ -217,14 +230,16 @@ class MarketActor(DurableActor):
         queued = {str(s): self.sending[s] + self.queues[s] + self.staged[s] for s in self.queues}
         return {"market": self._engine_state(), "applied_rseq": {str(k): v for k, v in self.applied_rseq.items()},
                 "queues": queued, "pushed": {str(k): v for k, v in self.pushed.items()},
+                "entry_numbers": {str(k): v for k, v in self.entry_numbers.items()},
                 "traded_quantity": self.traded_quantity}
 
     def _restore(self, state: dict) -> None:
         self.engine = self._restore_engine(state["market"])
         self.applied_rseq.update({int(k): v for k, v in state["applied_rseq"].items()})
         self.pushed.update({int(k): v for k, v in state["pushed"].items()})
+        self.entry_numbers.update({int(k): v for k, v in state["entry_numbers"].items()})
         for shard, entries in state["queues"].items():
-            self.queues[int(shard)] = [(hashable(tag), decode_events(ev)) for tag, ev in entries]
+            self.queues[int(shard)] = [(n, hashable(tag), decode_events(ev)) for n, tag, ev in entries]
         self.traded_quantity = state["traded_quantity"]
 
     def _replay(self, record: list) -> None:

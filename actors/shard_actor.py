@@ -1,5 +1,12 @@
 """AccountShardActor: a partition of the accounts on Ray, durable in LMDB.
 
+Doors: ``execute`` is the client door (client commands only: a liquidator
+command comes back ``NOT_PERMITTED``); ``execute_as(capability, ...)`` is the
+liquidator's; ``execute_scoped(scope, ...)`` is a scoped client's (accounts
+outside the scope come back ``ACCOUNT_NOT_IN_SCOPE``); ``on_market_events``
+and ``set_index_prices`` need the market and index capabilities
+(``actors/capability.py``, ``docs/SECURITY.md``).
+
 Concurrency model: an async actor. ``execute`` (client batches) and
 ``on_market_events`` (pushes from markets) run on one event loop and never
 await while they touch state, so every mutation is atomic with respect to the
@@ -16,14 +23,23 @@ so the effect is exactly once:
   (``rseq``); the flusher re-sends a batch until the market answers; the market
   drops numbers it has applied;
 - market -> shard: one push per link in flight, re-sent until acknowledged;
-  the shard ignores events whose market ``seq`` it has applied.
+  every push entry carries the link's sequence number: the shard skips the
+  entries at or below the last one it applied (a re-send) and refuses, whole,
+  a push whose first new entry does not follow it (``LinkSequenceError``).
+
+The command path (issue 11): every command passes the domain's door first
+(``AccountShard.admit``: field bounds the journal can hold, the sender's role
+and scope, this shard's ownership of the account) and is checked against the
+replay memory by its body (``REQUEST_ID_REUSED``); then this shard stamps it
+with its own clock (``ts_ns``, monotonic: the client's value is ignored),
+encodes its journal record, checks the journal has room (``STORAGE_FULL``),
+and only then applies it. Answers leave once the record committed.
 
 Journal records: ``["b", [record, ...]]`` (one per client batch) holding
-``["x", command, reference]`` (a client command and the reference price used
-for it), ``["r", key, events]`` (a remembered rejection
-of a command that cannot be encoded), ``["p", market, entries, top]`` (a
-market push). Recovery replays them through the same code. Streams and the
-closed-order history are views, not state: they start empty after a restart.
+``["x", command, reference]`` (a stamped command and the reference price used
+for it), ``["p", market, entries, top]`` (a market push). Recovery replays
+them through the same code. Streams and the closed-order history are views,
+not state: they start empty after a restart.
 """
 from __future__ import annotations
 
@@ -36,12 +52,14 @@ import time
 import orjson
 import ray
 
+from actors.capability import Keyring, Role
 from actors.durable import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
 from actors.metrics_roles import shard_metrics
 from actors.peers import Peers
-from actors.wire import pack, unpack
+from actors.wire import pack, unpack_commands, unpack_plain, unpack_push
+from exchange import access
 from exchange.codec import decode, decode_events, encode_shallow, hashable
 from exchange.config import load_config
 from exchange.ledger import digest
@@ -50,12 +68,17 @@ from exchange.messages import (LENDING, Fill, MarginLevelChanged, OrderClosed, O
                                PlaceOrder, Withdraw)
 from exchange.orders import BUY, OrderType
 from exchange.reasons import Reason
-from exchange.shard import CLIENT_COMMANDS, MARGIN_COMMANDS, AccountShard, link_of, request_key
+from exchange.dedup import command_body
+from exchange.shard import MARGIN_COMMANDS, AccountShard, Admitted, link_of, reused
 from exchange.snapshot import restore_shard, shard_state
 
 MARKET_ORDER = int(OrderType.MARKET)
 CLOSED_HISTORY = 100_000
 log = logging.getLogger("exchange.shard")
+
+
+class LinkSequenceError(RuntimeError):
+    """A market's push does not follow the last entry this shard applied from it."""
 
 
 class Batch:
@@ -75,23 +98,28 @@ class Batch:
 
 
 class Pending:
-    """A command whose requests went to markets or the pool: its events so far,
-    how many answers are still due (follow-up requests add to it), who waits."""
-    __slots__ = ("events", "waiters", "outstanding")
+    """A command whose requests went to markets or the pool: its events so far, its
+    body (``dedup.command_body``), how many answers are still due (follow-up requests
+    add to it), who waits."""
+    __slots__ = ("events", "body", "waiters", "outstanding")
 
-    def __init__(self, events: list, outstanding: int = 1):
+    def __init__(self, events: list, body: tuple, outstanding: int = 1):
         self.events = events
+        self.body = body
         self.waiters: list = []
         self.outstanding = outstanding
 
 
 class AccountShardActor(DurableActor):
     def __init__(self, config_path: str | None, shard_index: int, data_dir: str | None = None,
-                 from_oldest_snapshot: bool = False):
+                 from_oldest_snapshot: bool = False, keyring: Keyring | None = None):
         self.config = load_config(config_path)
+        self.keyring = keyring or Keyring.mint()        # a private one: nobody can call its role methods
+        self._as_shard = self.keyring.capability(Role.SHARD)
         self.index = shard_index
         self.name = f"shard:{shard_index}"
-        self.shard = AccountShard(self.config, shard_index)
+        self.shard = AccountShard(self.config, shard_index, self.config.shards)
+        self.last_ts_ns = 0                                        # the last stamp given (monotonic)
         names = [m.name for m in self.config.market_list] + [LENDING]
         self.markets = Peers("market:{}", {LENDING: LENDING})      # the markets and the lending pool
         self.liquidator = Peers("{}")
@@ -105,6 +133,7 @@ class AccountShardActor(DurableActor):
         self.pending: dict[tuple, Pending] = {}
         self.top: dict[str, tuple] = {n: (None, None) for n in names}
         self.fill_quantity_applied: dict[str, int] = {n: 0 for n in names}
+        self.link_applied: dict[str, int] = {n: 0 for n in names}   # last push entry number applied per market
         self.index_ticks: dict[str, int] = {}
         self.streams: dict[int, EventLog] = {}
         self.closed: dict[int, object] = {}                       # recent closed orders, for get_order
@@ -127,45 +156,77 @@ class AccountShardActor(DurableActor):
 
     # ---- client commands ----------------------------------------------------------
     async def execute(self, commands: list | bytes) -> bytes:
-        """Apply a batch of client commands; return each one's events (packed, in order)."""
+        """The client door: apply a batch of client commands; return each one's events
+        (packed, in order). Anything else is rejected ``NOT_PERMITTED``; an
+        element that does not decode, ``MALFORMED_COMMAND``."""
+        return await self._door(commands, access.Role.CLIENT, None)
+
+    async def execute_as(self, capability, commands: list | bytes) -> bytes:
+        """The liquidator's door: its commands (and cancels) with the liquidator capability.
+        Raises ``PermissionError`` without it."""
+        self.keyring.check(capability, Role.LIQUIDATOR)
+        return await self._door(commands, access.Role.LIQUIDATOR, None)
+
+    async def execute_scoped(self, scope, commands: list | bytes) -> bytes:
+        """A scoped client's door: client commands for the scope's accounts only (others are
+        rejected ``ACCOUNT_NOT_IN_SCOPE``). Raises ``PermissionError`` for a scope not issued
+        by this deployment's keyring."""
+        accounts = self.keyring.check_scope(scope)
+        return await self._door(commands, access.Role.CLIENT, accounts)
+
+    async def _door(self, commands: list | bytes, role: access.Role, scope: frozenset | None) -> bytes:
         started = time.perf_counter()
-        commands = unpack(commands)
-        results = await self._execute(commands)
+        commands = unpack_commands(commands)
+        results = await self._execute(commands, role, scope)
         self.metrics.record_batch(commands, results, time.perf_counter() - started)
         return pack(results)
 
-    async def _execute(self, commands: list) -> list:
+    async def _execute(self, commands: list, role: access.Role = access.Role.CLIENT,
+                       scope: frozenset | None = None) -> list:
+        """Admit, stamp, journal-encode, apply each command; one group commit for the
+        batch; the answers once every request the batch sent is answered.
+
+        A command is applied only once its journal record is encoded and the journal
+        has room for it (``STORAGE_FULL`` otherwise, changing nothing), and it is
+        acknowledged only once that record committed (a failed commit takes the
+        actor down into recovery, acknowledging nothing)."""
         busy_start = time.perf_counter()
-        shard, pending = self.shard, self.pending
+        shard, pending, journal = self.shard, self.pending, self.journal
         batch = Batch(asyncio.get_running_loop().create_future(), len(commands))
         results = batch.results
         records: list = []
         for i, cmd in enumerate(commands):
-            key = request_key(cmd)
-            if key is None or key[1] is None:    # not a command, or no usable request id: changes nothing
-                results[i] = [OrderRejected(None, key[0] if key else 0, int(Reason.MALFORMED_COMMAND))]
+            admitted = shard.admit(cmd, role, scope)
+            if type(admitted) is list:           # refused at the door: changes nothing, never remembered
+                results[i] = admitted
                 continue
-            done = shard.results.get(key)
+            done = shard.recall(admitted)
             if done is not None:
                 results[i] = done
                 continue
-            waiting = pending.get(key)
+            waiting = pending.get(admitted.key)
             if waiting is not None:          # the same request is in flight: share its answer
+                if waiting.body != admitted.body:
+                    results[i] = reused(admitted)
+                    continue
                 waiting.waiters.append((batch, i))
                 batch.missing += 1
                 continue
+            cmd = admitted.command._replace(ts_ns=self._stamp())      # time is ours, never the client's
             reference = self._reference(cmd)
             if type(cmd) in MARGIN_COMMANDS or type(cmd) is Withdraw:      # valued at index prices
                 reference = (reference, tuple(self.asset_prices))
-            events, market = self._accept(cmd, key, reference)
-            record = _command_record(cmd, key, reference, events)
-            if record is not None:
-                records.append(record)
+            record = orjson.dumps(["x", cmd, reference], default=encode_shallow)   # admitted: always encodable
+            if not journal.has_room(len(record)):
+                results[i] = [OrderRejected(cmd.request_id, cmd.account_id, int(Reason.STORAGE_FULL))]
+                continue
+            records.append(record)
+            events, market = self._accept(admitted._replace(command=cmd), reference)
             self._publish(events)            # what the command did at once (the rest comes with the answers)
             if market is None:
                 results[i] = events
             else:
-                pending[key].waiters.append((batch, i))
+                pending[admitted.key].waiters.append((batch, i))
                 batch.missing += 1
         marks = {market: self.rseq[market] for market, staged in self.staged.items() if staged}
         self.commands += len(commands)
@@ -194,21 +255,24 @@ class AccountShardActor(DurableActor):
             outbox.extend(staged[:count])
             del staged[:count]
 
-    def _accept(self, cmd, key: tuple, reference) -> tuple[list, str | None]:
-        """Run a client command through the domain; queue its requests (to a
+    def _stamp(self) -> int:
+        """This shard's time for the next command: the wall clock, never going back."""
+        self.last_ts_ns = max(self.last_ts_ns + 1, time.time_ns())
+        return self.last_ts_ns
+
+    def _accept(self, admitted: Admitted, reference) -> tuple[list, str | None]:
+        """Run an admitted, stamped command through the domain; queue its requests (to a
         market or the pool, and any follow-ups) if any; return (events, a link or None)."""
-        shard = self.shard
-        try:
-            events, request = shard.apply_client(cmd, reference)
-        except (AttributeError, TypeError, ValueError, IndexError):
-            events, request = [OrderRejected(key[1], key[0], int(Reason.MALFORMED_COMMAND))], None
+        shard, cmd = self.shard, admitted.command
+        self.last_ts_ns = max(self.last_ts_ns, cmd.ts_ns)
+        events, request = shard.apply_client(cmd, reference)
         requests = [] if request is None else [(link_of(cmd, request), request)]
         requests.extend(shard.take_followups())
         if not requests:
-            shard.remember(*key, events)
+            shard.remember(admitted, events)
             return events, None
-        self._stage(key, requests)
-        self.pending[key] = Pending(events, len(requests))
+        self._stage(admitted.key, requests)
+        self.pending[admitted.key] = Pending(events, admitted.body, len(requests))
         return events, requests[0][0]
 
     def _stage(self, tag, requests: list) -> None:
@@ -236,7 +300,8 @@ class AccountShardActor(DurableActor):
             while self.outbox[market]:
                 batch, self.outbox[market] = self.outbox[market], []
                 self.sending[market] = batch
-                await self.markets.call(market, "submit", self.index, pack(batch))   # it drops re-sent rseqs
+                # the market drops the rseqs it has applied (a re-send)
+                await self.markets.call(market, "submit", self._as_shard, self.index, pack(batch))
                 self.sending[market] = []
         finally:
             self.inflight[market] = False
@@ -251,12 +316,23 @@ class AccountShardActor(DurableActor):
         return True
 
     # ---- market pushes -------------------------------------------------------------
-    async def on_market_events(self, market: str, entries: bytes, top: tuple) -> int:
-        """Settle a market's push (events already applied are ignored); journal it; acknowledge."""
+    async def on_market_events(self, capability, market: str, entries: bytes, top: tuple) -> int:
+        """Settle a market's push; journal it; return the last entry number applied.
+
+        Entries at or below the last applied number are a re-send and skipped;
+        the first new one must follow it, or the push is refused whole
+        (``LinkSequenceError``, nothing applied). Raises ``PermissionError``
+        without the market capability, ``WireError`` on a malformed push.
+        """
+        self.keyring.check(capability, Role.MARKET)
         busy_start = time.perf_counter()
-        entries = unpack(entries)
+        if type(market) is not str or market not in self.link_applied:
+            raise ValueError(f"no market {market!r}")
+        entries = self._new_entries(market, unpack_push(entries))
+        if not entries:
+            return self.link_applied[market]
         completions = self._apply_push(market, entries, top)
-        applied = self.shard.market_seq[market]
+        applied = self.link_applied[market]
         marks = {link: self.rseq[link] for link, staged in self.staged.items() if staged}
         self.gc.maybe_collect()
         self.busy_s += time.perf_counter() - busy_start
@@ -270,13 +346,30 @@ class AccountShardActor(DurableActor):
         self.metrics.record_push(time.perf_counter() - busy_start)
         return applied
 
+    def _new_entries(self, market: str, entries: list) -> list:
+        """The entries of a push not applied yet; raise ``LinkSequenceError`` unless they
+        follow the last applied one without a gap."""
+        expected = self.link_applied[market] + 1
+        fresh = [entry for entry in entries if entry[0] >= expected]
+        for number, _, _ in fresh:
+            if number != expected:
+                raise LinkSequenceError(f"push from {market}: entry {number} where {expected} was due; "
+                                        f"nothing applied")
+            expected += 1
+        return fresh
+
     def _apply_push(self, market: str, entries: list, top: tuple) -> list:
-        """Settle a push; return the (batch, position, events) answers it completes."""
+        """Settle a push's ``(number, tag, events)`` entries (those at or below the last
+        applied number are skipped); return the (batch, position, events) answers it completes."""
         shard, pending = self.shard, self.pending
         completions: list = []
         apply_market = shard.apply_market
         self.top[market] = tuple(top)
-        for tag, events in entries:
+        last = self.link_applied[market]
+        for number, tag, events in entries:
+            if number <= last:
+                continue
+            last = self.link_applied[market] = number
             produced: list = []
             for event in events:
                 applied = apply_market(event)
@@ -299,7 +392,7 @@ class AccountShardActor(DurableActor):
             if waiting.outstanding > 0:
                 continue
             del pending[tag]
-            shard.remember(*tag, events)
+            shard.remember(Admitted(None, tag, waiting.body), events)
             completions.extend((batch, position, events) for batch, position in waiting.waiters)
         return completions
 
@@ -330,12 +423,14 @@ class AccountShardActor(DurableActor):
                 del closed[order_id]
 
     def applied_seq(self, market: str) -> int:
-        """The last event seq of ``market`` this shard has applied."""
-        return self.shard.market_seq[market]
+        """The last push entry number of ``market`` this shard has applied (its link sequence)."""
+        return self.link_applied[market]
 
-    def set_index_prices(self, prices: dict[str, int], asset_prices: dict[str, int] | None = None) -> None:
+    def set_index_prices(self, capability, prices: dict[str, int], asset_prices: dict[str, int] | None = None) -> None:
         """Index price per market in ticks and per asset in quote minor units
-        (from the IndexActor); then re-value every margin book (``scan_margin``)."""
+        (from the IndexActor: the index capability); then re-value every margin
+        book (``scan_margin``). Raises ``PermissionError`` without it."""
+        self.keyring.check(capability, Role.INDEX)
         self.index_ticks.update(prices)
         if asset_prices:
             update_index_prices(self.config, self.asset_prices, asset_prices)
@@ -379,7 +474,7 @@ class AccountShardActor(DurableActor):
 
     def _hand_over(self, key: tuple, level: int) -> None:
         try:
-            self.liquidator.handle("liquidator").candidate.remote(self.index, key[0], key[1], level)
+            self.liquidator.handle("liquidator").candidate.remote(self._as_shard, self.index, key[0], key[1], level)
         except Exception as exc:      # no liquidator running (yet): the next price tick hands it over again
             log.warning("liquidator unavailable: %s", exc)
 
@@ -394,33 +489,34 @@ class AccountShardActor(DurableActor):
         queued = [[m, r, tag, req] for m in self.outbox
                   for r, tag, req in self.sending[m] + self.outbox[m] + self.staged[m]]
         return {"shard": shard_state(self.shard), "rseq": self.rseq, "outbox": queued,
-                "pending": [[tag, p.events, p.outstanding] for tag, p in self.pending.items()],
+                "pending": [[tag, p.events, p.body, p.outstanding] for tag, p in self.pending.items()],
+                "last_ts_ns": self.last_ts_ns,
                 "top": {m: list(t) for m, t in self.top.items()},
-                "fill_quantity_applied": self.fill_quantity_applied}
+                "fill_quantity_applied": self.fill_quantity_applied, "link_applied": self.link_applied}
 
     def _restore(self, state: dict) -> None:
         self.shard = restore_shard(self.config, state["shard"])
         self.rseq.update(state["rseq"])
         for market, rseq, tag, request in state["outbox"]:
             self.outbox[market].append((rseq, hashable(tag), decode(request)))
-        for tag, events, *outstanding in state["pending"]:
-            self.pending[hashable(tag)] = Pending(decode_events(events), *outstanding)
+        for tag, events, body, outstanding in state["pending"]:
+            self.pending[hashable(tag)] = Pending(decode_events(events), hashable(body), outstanding)
+        self.last_ts_ns = state["last_ts_ns"]
         self.top.update({m: tuple(t) for m, t in state["top"].items()})
         self.fill_quantity_applied.update(state["fill_quantity_applied"])
+        self.link_applied.update(state["link_applied"])
 
     def _replay(self, record: list) -> None:
         kind = record[0]
         if kind == "b":
             for inner in record[1]:
                 self._replay(inner)
-        elif kind == "x":
+        elif kind == "x":        # it passed the door when it was accepted
             cmd = decode(record[1])
-            self._accept(cmd, request_key(cmd), record[2])
+            self._accept(Admitted(cmd, (cmd.account_id, cmd.request_id), command_body(cmd)), record[2])
         elif kind == "p":
-            entries = [(hashable(tag), decode_events(events)) for tag, events in record[2]]
+            entries = [(number, hashable(tag), decode_events(events)) for number, tag, events in record[2]]
             self._apply_push(record[1], entries, tuple(record[3]))
-        elif kind == "r":
-            self.shard.remember(record[1][0], hashable(record[1][1]), decode_events(record[2]))
         else:
             raise ValueError(f"unknown journal record {kind!r}")
 
@@ -466,7 +562,8 @@ class AccountShardActor(DurableActor):
 
     def margin_book_many(self, keys: list | bytes) -> bytes:
         """``margin_book`` for many ``(account, market)`` at once (packed; the liquidator batches its reads)."""
-        return pack([self.margin_book(account, market) for account, market in unpack(keys)])
+        keys = keys if type(keys) is list else unpack_plain(keys)
+        return pack([self.margin_book(account, market) for account, market in keys])
 
     def margin_books(self, account_id: int) -> list[dict]:
         desk = self.shard.margin
@@ -506,22 +603,6 @@ class AccountShardActor(DurableActor):
 def batch_record(records: list[bytes]) -> bytes:
     """One ``["b", [record, ...]]`` journal record around already-encoded records."""
     return orjson.dumps(["b", [orjson.Fragment(r) for r in records]])
-
-
-def _command_record(cmd, key: tuple, reference: int | None, events: list) -> bytes | None:
-    """The journal record of a client command, encoded (so an unencodable value
-    is found here, before anything is written), or None if nothing to record."""
-    if type(cmd) in CLIENT_COMMANDS:
-        try:
-            return orjson.dumps(["x", cmd, reference], default=encode_shallow)
-        except TypeError:
-            pass
-    if key[1] is None:
-        return None                      # nothing was remembered: nothing changed
-    try:
-        return orjson.dumps(["r", key, events], default=encode_shallow)
-    except TypeError:
-        return None                      # an id JSON cannot hold: it could not be retried either
 
 
 def _concerns(event, account: int) -> bool:

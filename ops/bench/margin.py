@@ -52,9 +52,12 @@ def _shard_worker(shard: int, books: int, seed: int, barrier, results) -> None:
     its own ``scan_margin``: levels, zones, notifications, the margin metrics.
     Handing a book to the liquidator is a fire-and-forget Ray call; here it is
     counted instead (no Ray in the worker)."""
+    from actors.capability import Keyring, Role
     from actors.shard_actor import AccountShardActor
 
-    actor = AccountShardActor(None, shard)
+    keyring = Keyring.mint()
+    actor = AccountShardActor(None, shard, keyring=keyring)
+    index = keyring.capability(Role.INDEX)
     config = actor.config
     desk = actor.shard.margin
     rng = random.Random(seed + shard)
@@ -70,13 +73,13 @@ def _shard_worker(shard: int, books: int, seed: int, barrier, results) -> None:
     desk.pool_index[u] = desk.pool_index[u] * 1_000_123 // 1_000_000
     handed: list = []
     actor._hand_over = lambda key, level: handed.append(key)
-    actor.set_index_prices({}, {"BTC": 50_000 * USDT, "ETH": 3_000 * USDT})     # the previous tick
+    actor.set_index_prices(index, {}, {"BTC": 50_000 * USDT, "ETH": 3_000 * USDT})     # the previous tick
     handed.clear()
     for key in list(actor.zones):
         desk.books[key].liquidating = actor.zones[key] == 3                   # those are taken over already
     barrier.wait()
     started = time.perf_counter()
-    actor.set_index_prices({}, {"BTC": 48_500 * USDT, "ETH": 2_900 * USDT})   # the tick being measured
+    actor.set_index_prices(index, {}, {"BTC": 48_500 * USDT, "ETH": 2_900 * USDT})   # the tick being measured
     finished = time.perf_counter()
     results.put((shard, started, finished, len(desk.books), len(handed)))
 
@@ -145,15 +148,17 @@ def cascade_ray(count: int) -> dict:
     import ray
 
     from actors import bootstrap
-    from actors.client import ExchangeClient
+    from actors.capability import Keyring
+    from actors.operator import OperatorClient
 
     bootstrap.init_ray(num_cpus=2)
     with tempfile.TemporaryDirectory() as data:
-        client = ExchangeClient(bootstrap.create_actors(data_dir=data))
+        keyring = Keyring.mint()
+        operator = OperatorClient(bootstrap.create_actors(data_dir=data, keyring=keyring), keyring)
+        client = operator.client
         try:
-            index = client.handles.index
             now = time.time_ns()
-            ray.get(index.set_component.remote("BTC", "bench", 50_000 * USDT, 1, now))
+            operator.set_index_component("BTC", "bench", 50_000 * USDT, 1, now)
             accounts = list(range(1_000, 1_000 + count))
             market, traders, longs = _cascade_commands(accounts, now)
             client.execute(market)
@@ -161,7 +166,7 @@ def cascade_ray(count: int) -> dict:
             filled = client.execute(longs)
             opened = sum(1 for events in filled if any(type(e).__name__ == "Fill" for e in events))
             started = time.perf_counter()
-            ray.get(index.set_component.remote("BTC", "bench", 32_000 * USDT, 1, time.time_ns()))
+            operator.set_index_component("BTC", "bench", 32_000 * USDT, 1, time.time_ns())
             done = 0
             deadline = time.monotonic() + 600
             while done < opened and time.monotonic() < deadline:

@@ -1,22 +1,33 @@
 """Real Ray for actor tests: one local cluster per test module (num_cpus=2),
-a fresh set of exchange actors per test module, torn down afterwards."""
+a fresh set of exchange actors per test module, torn down afterwards.
+``operator`` holds the actors' keyring (privileged calls); ``client`` is its
+plain client."""
 from __future__ import annotations
 
 import pytest
 import ray
 
 from actors import bootstrap
+from actors.capability import Keyring
 from actors.client import ExchangeClient
+from actors.operator import OperatorClient
 from exchange.routing import shard_for
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def operator(tmp_path_factory):
     bootstrap.init_ray(num_cpus=2)
-    exchange = ExchangeClient(bootstrap.create_actors(data_dir=tmp_path_factory.mktemp("data")))
+    keyring = Keyring.mint()
+    exchange = OperatorClient(bootstrap.create_actors(data_dir=tmp_path_factory.mktemp("data"), keyring=keyring),
+                              keyring)
     yield exchange
     bootstrap.destroy_actors(exchange.handles)
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def client(operator) -> ExchangeClient:
+    return operator.client
 
 
 def accounts_on_shards(client: ExchangeClient, start: int) -> tuple[int, int, int]:

@@ -11,7 +11,9 @@ import pytest
 import ray
 
 from actors import bootstrap
+from actors.capability import Keyring
 from actors.client import ExchangeClient
+from actors.operator import OperatorClient
 from actors.storage import LmdbStore
 from exchange.config import DEFAULT_CONFIG_PATH
 from exchange.routing import shard_for
@@ -36,10 +38,20 @@ def config_path(tmp_path):
     return str(path)
 
 
+def start_exchange(config_path: str, data) -> ExchangeClient:
+    """A client over new actors, with ``.operator`` (the keyring's holder) for crash hooks,
+    snapshots and index prices."""
+    keyring = Keyring.mint()
+    operator = OperatorClient(bootstrap.create_actors(config_path, data_dir=data, keyring=keyring), keyring)
+    client = operator.client
+    client.operator = operator
+    return client
+
+
 @pytest.fixture
 def exchange(cluster, tmp_path, config_path):
     data = tmp_path / "data"
-    client = ExchangeClient(bootstrap.create_actors(config_path, data_dir=data))
+    client = start_exchange(config_path, data)
     client.data_dir = data
     yield client
     bootstrap.destroy_actors(client.handles)
@@ -78,7 +90,7 @@ def test_shard_killed_after_journaling_before_forwarding_fills_the_order_exactly
     ask = exchange.place_order(maker, "BTC-USDT", "sell", "0.3", price="42000.00")
     shard = shard_of(exchange, taker)
     started = ray.get(shard.stats.remote())["started_ns"]
-    ray.get(shard.arm_crash.remote("shard.after_journal"))
+    exchange.operator.arm_crash(shard, "shard.after_journal")
     result = exchange.place_order(taker, "BTC-USDT", "buy", "0.1", price="42000.00", request_id="crash-1")
     stats = wait_for_restart(shard, started)
     assert stats["recovery"]["replayed"] + (stats["recovery"]["snapshot"] or 0) > 0
@@ -97,7 +109,7 @@ def test_market_killed_after_matching_before_pushing_settles_both_sides_once(exc
     exchange.place_order(maker, "ETH-USDT", "sell", "2.000", price="2500.00")
     market = exchange.handles.markets["ETH-USDT"]
     started = ray.get(market.stats.remote())["started_ns"]
-    ray.get(market.arm_crash.remote("market.after_match"))
+    exchange.operator.arm_crash(market, "market.after_match")
     result = exchange.place_order(taker, "ETH-USDT", "buy", "1.500", price="2500.00")
     stats = wait_for_restart(market, started)
     assert result.status == "filled" and result.filled_quantity == 150_000_000
@@ -121,7 +133,7 @@ def test_shard_killed_at_a_snapshot_recovers_the_same_state(exchange):
     shard = shard_of(exchange, a)
     before = exchange.balances(a)["USDT"]
     started = ray.get(shard.stats.remote())["started_ns"]
-    ray.get(shard.arm_crash.remote("shard.before_snapshot"))
+    exchange.operator.arm_crash(shard, "shard.before_snapshot")
     for i in range(60):                                   # enough records to make a snapshot due
         assert exchange.deposit(a, "USDT", 1, request_id=f"tiny-{i}").ok
     stats = wait_for_restart(shard, started)
@@ -135,9 +147,9 @@ def test_shard_with_corrupt_latest_snapshot_recovers_from_the_previous_one(excha
     funded(exchange, a, b)
     shard = shard_of(exchange, a)
     exchange.place_order(a, "BTC-USDT", "sell", "0.01", price="44000.00")
-    first = ray.get(shard.snapshot_now.remote())
+    first = exchange.operator.snapshot_now(shard)
     exchange.place_order(b, "BTC-USDT", "buy", "0.01", price="44000.00")
-    second = ray.get(shard.snapshot_now.remote())
+    second = exchange.operator.snapshot_now(shard)
     exchange.place_order(a, "BTC-USDT", "sell", "0.02", price="44001.00")
     expected = ray.get(shard.state_hash.remote())
     started = ray.get(shard.stats.remote())["started_ns"]
@@ -155,7 +167,7 @@ def test_shard_with_corrupt_latest_snapshot_recovers_from_the_previous_one(excha
 def test_whole_cluster_restart_on_the_same_data_brings_back_every_balance_and_order(cluster, tmp_path,
                                                                                      config_path):
     data = tmp_path / "data"
-    client = ExchangeClient(bootstrap.create_actors(config_path, data_dir=data))
+    client = start_exchange(config_path, data)
     a, b, _ = accounts_on_shards(client, 500)
     funded(client, a, b)
     rest = client.place_order(a, "ETH-USDT", "sell", "3.000", price="2600.00")
@@ -166,7 +178,7 @@ def test_whole_cluster_restart_on_the_same_data_brings_back_every_balance_and_or
     ray.shutdown()                                         # every process of the cluster is gone
 
     bootstrap.init_ray(num_cpus=2)
-    client = ExchangeClient(bootstrap.create_actors(config_path, data_dir=data))
+    client = start_exchange(config_path, data)
     try:
         assert ray.get([s.state_hash.remote() for s in client.handles.shards]
                        + [m.state_hash.remote() for m in client.handles.markets.values()]) == hashes
@@ -182,7 +194,7 @@ def test_whole_cluster_restart_on_the_same_data_brings_back_every_balance_and_or
 
 def test_lending_pool_killed_after_journaling_a_borrow_lends_exactly_once(exchange):
     now = time.time_ns()
-    ray.get(exchange.handles.index.set_component.remote("BTC", "sim-alpha", 50_000_000_000, 1, now))
+    exchange.operator.set_index_component("BTC", "sim-alpha", 50_000_000_000, 1, now)
     supplier, trader = 9_001, 9_002
     funded(exchange, supplier, trader)
     assert exchange.supply(supplier, "USDT", "100000").ok
@@ -190,7 +202,7 @@ def test_lending_pool_killed_after_journaling_a_borrow_lends_exactly_once(exchan
     assert exchange.transfer_margin(trader, "USDT", "10000").ok
     lending = exchange.handles.lending
     started = ray.get(lending.stats.remote())["started_ns"]
-    ray.get(lending.arm_crash.remote("market.after_match"))     # dies after journaling, before answering
+    exchange.operator.arm_crash(lending, "market.after_match")     # dies after journaling, before answering
     borrowed = exchange.borrow(trader, "USDT", "5000")
     assert borrowed.ok
     wait_for_restart(lending, started)
@@ -206,9 +218,9 @@ def test_whole_cluster_restart_brings_back_margin_books_pools_and_the_fund(clust
     from ops.verify import verify
 
     data = tmp_path / "data"
-    client = ExchangeClient(bootstrap.create_actors(config_path, data_dir=data))
+    client = start_exchange(config_path, data)
     now = time.time_ns()
-    ray.get(client.handles.index.set_component.remote("BTC", "sim-alpha", 50_000_000_000, 1, now))
+    client.operator.set_index_component("BTC", "sim-alpha", 50_000_000_000, 1, now)
     supplier, maker = 9_101, 9_102
     funded(client, supplier, maker)
     assert client.supply(supplier, "USDT", "500000").ok and client.supply(supplier, "BTC", "10").ok
@@ -222,19 +234,19 @@ def test_whole_cluster_restart_brings_back_margin_books_pools_and_the_fund(clust
                                    isolated=bool(trader % 2)).status == "filled"
         assert client.borrow(trader, "BTC", "0.01", market="BTC-USDT" if trader % 2 else "").ok
     actors = [*client.handles.shards, *client.handles.markets.values(), client.handles.lending]
-    ray.get([a.snapshot_now.remote() for a in actors[:2]])      # some from a snapshot, some from the journal
+    [client.operator.snapshot_now(a) for a in actors[:2]]      # some from a snapshot, some from the journal
     hashes = ray.get([a.state_hash.remote() for a in actors])
     books = {t: client.margin_book(t, "BTC-USDT" if t % 2 else "") for t in traders}
     pools, fund = client.lending_pools(), client.insurance_fund()
     bootstrap.destroy_actors(client.handles)
     time.sleep(1)
 
-    client = ExchangeClient(bootstrap.create_actors(config_path, data_dir=data))
+    client = start_exchange(config_path, data)
     try:
         actors = [*client.handles.shards, *client.handles.markets.values(), client.handles.lending]
         assert ray.get([a.state_hash.remote() for a in actors]) == hashes
         assert client.lending_pools() == pools and client.insurance_fund() == fund
-        ray.get(client.handles.index.set_component.remote("BTC", "sim-alpha", 50_000_000_000, 1, time.time_ns()))
+        client.operator.set_index_component("BTC", "sim-alpha", 50_000_000_000, 1, time.time_ns())
         assert {t: client.margin_book(t, "BTC-USDT" if t % 2 else "") for t in traders} == books
         assert client.audit()["ok"]
     finally:
@@ -245,8 +257,8 @@ def test_whole_cluster_restart_brings_back_margin_books_pools_and_the_fund(clust
 
 
 def test_liquidator_killed_mid_liquidation_resumes_it_and_finishes_once(exchange):
-    index = exchange.handles.index
-    ray.get(index.set_component.remote("BTC", "sim-alpha", 50_000_000_000, 1, time.time_ns()))
+    operator = exchange.operator
+    operator.set_index_component("BTC", "sim-alpha", 50_000_000_000, 1, time.time_ns())
     supplier, maker, trader = 9_201, 9_202, 9_203
     funded(exchange, supplier, maker)
     funded(exchange, trader, usdt="1000", btc="1", eth="1")
@@ -257,7 +269,7 @@ def test_liquidator_killed_mid_liquidation_resumes_it_and_finishes_once(exchange
     assert exchange.margin_order(trader, "BTC-USDT", "buy", "0.05", price="50000", tif="ioc").status == "filled"
     liquidator = exchange.handles.liquidator
     started = ray.get(liquidator.stats.remote())["started_ns"]
-    ray.get(index.set_component.remote("BTC", "sim-alpha", 30_000_000_000, 1, time.time_ns()))   # no bid yet
+    operator.set_index_component("BTC", "sim-alpha", 30_000_000_000, 1, time.time_ns())   # no bid yet
     deadline = time.monotonic() + 30
     while not ray.get(liquidator.in_progress.remote()) and time.monotonic() < deadline:
         time.sleep(0.05)

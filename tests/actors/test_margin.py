@@ -17,8 +17,10 @@ import pytest
 import ray
 
 from actors import bootstrap
+from actors.capability import Keyring
 from actors.client import ExchangeClient
 from actors.liquidator_actor import account_hash
+from actors.operator import OperatorClient
 from exchange.config import DEFAULT_CONFIG_PATH
 from exchange.messages import LiquidationUpdate, MarginLevelChanged
 from exchange.reasons import Reason
@@ -49,7 +51,11 @@ def ex(tmp_path_factory):
     config = root / "margin.toml"
     config.write_text(margin_config_text())
     bootstrap.init_ray(num_cpus=2)
-    client = ExchangeClient(bootstrap.create_actors(config, data_dir=root / "data", metrics_port=0))
+    keyring = Keyring.mint()
+    operator = OperatorClient(bootstrap.create_actors(config, data_dir=root / "data", metrics_port=0, keyring=keyring),
+                              keyring)
+    client = operator.client
+    client.operator = operator      # index components and accrual are the operator's
     yield client
     bootstrap.destroy_actors(client.handles)
     ray.shutdown()
@@ -57,7 +63,7 @@ def ex(tmp_path_factory):
 
 def set_price(ex: ExchangeClient, asset: str, price: int, ts_ns: int) -> None:
     """One index component (the others never quoted): the index is this price."""
-    ray.get(ex.handles.index.set_component.remote(asset, "sim-alpha", price, 1, ts_ns))
+    ex.operator.set_index_component(asset, "sim-alpha", price, 1, ts_ns)
 
 
 def open_funded(ex: ExchangeClient, account: int, **balances: str) -> None:
@@ -117,7 +123,7 @@ def test_seed_long_borrows_accrues_and_is_liquidated_repaying_the_pool_first(ex)
     assert book["level_ppm"] == 10_000 * USDT * 10**6 // pool.debt()
 
     # a day passes: interest by the hour, the rate re-read each hour from utilization
-    ex.accrue_interest(T0 + 24 * HOUR_NS)
+    ex.operator.accrue_interest(T0 + 24 * HOUR_NS)
     pool.advance_to(T0 + 24 * HOUR_NS)
     debt = pool.debt()
     assert debt > usd(9_000)

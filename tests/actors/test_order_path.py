@@ -6,6 +6,7 @@ import random
 
 import ray
 
+from actors.capability import Role
 from actors.wire import pack
 from exchange.messages import CancelOrder, OrderRejected, PlaceOrder
 from exchange.money import mul_div_ceil
@@ -17,7 +18,7 @@ BTC = 10**8          # satoshi per BTC
 USDT = 10**6         # minor units per USDT
 
 
-def test_cross_shard_fill_with_both_sides_settles_each_exactly_once(client):
+def test_cross_shard_fill_with_both_sides_settles_each_exactly_once(client, operator):
     seller, buyer, _ = accounts_on_shards(client, 100)
     funded(client, seller, buyer)
     before_seller, before_buyer = client.balances(seller), client.balances(buyer)
@@ -35,11 +36,12 @@ def test_cross_shard_fill_with_both_sides_settles_each_exactly_once(client):
     assert after_seller["BTC"] == (before_seller["BTC"][0] - BTC // 2, BTC * 3 // 10)
     assert after_seller["USDT"] == (before_seller["USDT"][0] + notional - fee, 0)
 
-    # Deliver the market's last push to the seller's shard again: nothing changes.
+    # Deliver the market's last push to the seller's shard again (its entry number): nothing changes.
     shard = client.handles.shards[shard_for(seller, client.config.shards)]
-    entries = [(None, [fill])]
+    entries = [(ray.get(shard.applied_seq.remote("BTC-USDT")), None, [fill])]
     applied = ray.get(shard.audit.remote())["applied"]["BTC-USDT"]
-    ray.get(shard.on_market_events.remote("BTC-USDT", pack(entries), (None, None)))
+    market = operator.keyring.capability(Role.MARKET)
+    ray.get(shard.on_market_events.remote(market, "BTC-USDT", pack(entries), (None, None)))
     assert client.balances(seller) == after_seller
     assert ray.get(shard.audit.remote())["applied"]["BTC-USDT"] == applied
     assert client.cancel_order(seller, "BTC-USDT", ask.order_id).status == "cancelled"

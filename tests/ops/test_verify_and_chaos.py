@@ -10,7 +10,8 @@ import pytest
 import ray
 
 from actors import bootstrap
-from actors.client import ExchangeClient
+from actors.capability import Keyring
+from actors.operator import OperatorClient
 from actors.storage import FORMAT_VERSION, HEADER, POSITION, LmdbStore
 from ops.cli import main
 from ops.chaos import run_chaos
@@ -23,14 +24,16 @@ def stored(tmp_path_factory):
     """A data directory with real trading history, the exchange stopped."""
     data = tmp_path_factory.mktemp("data")
     bootstrap.init_ray(num_cpus=2)
-    client = ExchangeClient(bootstrap.create_actors(data_dir=data))
+    keyring = Keyring.mint()
+    operator = OperatorClient(bootstrap.create_actors(data_dir=data, keyring=keyring), keyring)
+    client = operator.client
     a, b, c = accounts_on_shards(client, 10)
     funded(client, a, b, c)
     for i in range(20):
         client.place_order(a, "BTC-USDT", "sell", "0.01", price=f"{45000 + i}.00")
         client.place_order(b, "BTC-USDT", "buy", "0.02", price=f"{45000 + i}.00")
         if i == 10:
-            ray.get([s.snapshot_now.remote() for s in client.handles.shards])
+            [operator.snapshot_now(s) for s in client.handles.shards]
     client.place_order(c, "ETH-USDT", "buy", "1.000", price="1000.00")
     bootstrap.destroy_actors(client.handles)
     ray.shutdown()
