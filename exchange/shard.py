@@ -32,7 +32,7 @@ from typing import NamedTuple
 from exchange.access import LIQUIDATOR_COMMANDS, Role, authorize
 from exchange.config import ExchangeConfig, MarketSpec
 from exchange.buckets import BucketMap
-from exchange.dedup import RequestMemory, command_digest
+from exchange.dedup import RequestMemory, command_body
 from exchange.holds import buy_hold_per_lot, protection_price
 from exchange.ledger import Account, Ledger, digest
 from exchange.margin import MarginDesk
@@ -59,10 +59,10 @@ MARGIN_COMMANDS = frozenset((EnableMargin, TransferMargin, Borrow, Repay, PlaceM
 
 
 class Admitted(NamedTuple):
-    """A command that passed the door: its plain form, replay key and body digest."""
+    """A command that passed the door: its plain form, replay key and body."""
     command: object
     key: tuple                  # (account_id, request_id)
-    digest: str
+    body: tuple                 # dedup.command_body
 
 
 class OpenOrder:
@@ -136,7 +136,7 @@ class AccountShard:
             account_id = cmd[2] if type(cmd) in CLIENT_COMMANDS and type(cmd[2]) is int \
                 and 0 <= cmd[2] <= INT64_MAX else 0
             return [OrderRejected(request_id, account_id, int(reason))]
-        return Admitted(cmd, (cmd.account_id, cmd.request_id), command_digest(cmd))
+        return Admitted(cmd, (cmd.account_id, cmd.request_id), command_body(cmd))
 
     def recall(self, admitted: Admitted) -> list | None:
         """The events the same request produced before, a REQUEST_ID_REUSED rejection
@@ -144,10 +144,10 @@ class AccountShard:
         found = self.results.get(admitted.key)
         if found is None:
             return None
-        return found[1] if found[0] == admitted.digest else reused(admitted)
+        return found[1] if found[0] == admitted.body else reused(admitted)
 
     def remember(self, admitted: Admitted, events: list) -> None:
-        self.results.remember(admitted.key, admitted.digest, events)
+        self.results.remember(admitted.key, admitted.body, events)
 
     # ---- client commands -------------------------------------------------------
     def apply_client(self, cmd, reference_price=None) -> tuple[list, object | None]:

@@ -54,10 +54,10 @@ class DemoTraffic:
 
     def client_open(self, account: int) -> OpenAccount:
         tier = "market_maker" if account in self.makers and "market_maker" in self.config.fee_tiers else ""
-        return OpenAccount(("demo-open", account), 0, account, tier)
+        return OpenAccount(f"demo-open:{account}", 0, account, tier)
 
     def client_deposit(self, account: int, asset: str, amount: int) -> Deposit:
-        return Deposit(("demo-fund", account, asset), 0, account, asset, amount)
+        return Deposit(f"demo-fund:{account}:{asset}", 0, account, asset, amount)
 
     async def round(self, index_prices: dict[str, int]) -> None:
         """One round of traffic for every market with an index price."""

@@ -95,9 +95,9 @@ class OrderGenerator:
 def fund_accounts(client: ExchangeClient, accounts: int, progress: bool) -> None:
     commands = []
     for account in range(1, accounts + 1):
-        commands.append(OpenAccount(("lt-open", account), 0, account))
+        commands.append(OpenAccount(f"lt-open:{account}", 0, account))
         for asset in client.config.asset_list:
-            commands.append(Deposit(("lt-fund", account, asset.name), 0, account, asset.name,
+            commands.append(Deposit(f"lt-fund:{account}:{asset.name}", 0, account, asset.name,
                                     10 ** (asset.scale + 6)))   # a million of each: totals stay in int64
     for start in tqdm(range(0, len(commands), 5_000), desc="funding", disable=not progress, unit="batch"):
         client.execute(commands[start:start + 5_000])

@@ -50,9 +50,9 @@ def run_once(commands: int, seed: int, accounts: int, gc_mode: str) -> dict:
     spec = config.markets[MARKET]
     rng = random.Random(seed)
     for account in range(1, accounts + 1):
-        engine.apply(OpenAccount(("open", account), 0, account))
-        engine.apply(Deposit(("usdt", account), 0, account, "USDT", 10**15))
-        engine.apply(Deposit(("btc", account), 0, account, "BTC", 10**13))
+        engine.apply(OpenAccount(f"open:{account}", 0, account))
+        engine.apply(Deposit(f"usdt:{account}", 0, account, "USDT", 10**15))
+        engine.apply(Deposit(f"btc:{account}", 0, account, "BTC", 10**13))
     tune_gc(gc_mode)
     mid = 50_000 * spec.tick_minor * 100          # 50,000.00 USDT in minor units
     tick, lot = spec.tick_minor, spec.lot_minor

@@ -21,13 +21,13 @@ def busy_engine(seed: int, enums: bool) -> tuple[Engine, list]:
     engine, rng, commands = Engine(config), random.Random(seed), []
     side = (lambda v: Side(v)) if enums else int
     for account in range(1, 6):
-        commands += [OpenAccount(("o", account), 0, account), Deposit(("u", account), 0, account, "USDT", 10**12),
-                     Deposit(("b", account), 0, account, "BTC", 10**10)]
+        commands += [OpenAccount(f"o:{account}", 0, account), Deposit(f"u:{account}", 0, account, "USDT", 10**12),
+                     Deposit(f"b:{account}", 0, account, "BTC", 10**10)]
     for i in range(400):
         if i % 5 == 4:
-            commands.append(CancelOrder(("c", i), i, rng.randint(1, 5), "BTC-USDT", rng.randint(1, 300) << 10))
+            commands.append(CancelOrder(f"c:{i}", i, rng.randint(1, 5), "BTC-USDT", rng.randint(1, 300) << 10))
         else:
-            commands.append(PlaceOrder(("p", i), i, rng.randint(1, 5), "BTC-USDT", side(rng.choice((1, 2))),
+            commands.append(PlaceOrder(f"p:{i}", i, rng.randint(1, 5), "BTC-USDT", side(rng.choice((1, 2))),
                                        OrderType.LIMIT if enums else 1, (500_000 + rng.randint(-20, 20)) * 10_000,
                                        rng.randint(1, 9) * 10_000, TimeInForce.GTC if enums else 1, "", 0))
     for command in commands:
