@@ -32,6 +32,7 @@ import os
 import time
 from collections import deque
 
+import orjson
 import ray
 
 from actors.capability import Keyring, Role
@@ -41,13 +42,14 @@ from actors.gc_policy import GcPolicy
 from actors.metrics_roles import market_metrics
 from actors.peers import Peers
 from actors.wire import pack, unpack_batch
-from exchange.codec import decode, decode_events, hashable
+from exchange.codec import decode, decode_events, encode_shallow, hashable
 from exchange.config import load_config
 from exchange.ledger import digest
 from exchange.market import MarketEngine
 from exchange.messages import Fill
 from exchange.routing import shard_for
 from exchange.snapshot import market_state, restore_market
+from exchange.validation import journal_safe
 
 log = logging.getLogger("exchange.market")
 
@@ -124,11 +126,15 @@ class MarketActor(DurableActor):
             raise ValueError(f"no shard {origin!r}")
         batch = [entry for entry in unpack_batch(batch) if entry[0] > self.applied_rseq[origin]]
         if batch:
+            record = _batch_record(origin, batch)      # encoded before anything is applied
+            if record is None:                         # a value the journal cannot hold: answer the safe request
+                batch = [(rseq, tag, journal_safe(request)) for rseq, tag, request in batch]
+                record = _batch_record(origin, batch)
             self._apply(origin, batch)
             upto = self.engine.seq
             self.calls += 1
             self.gc.maybe_collect()
-            await self.journal.commit([["s", origin, batch]])
+            await self.journal.commit([record])
             self._maybe_crash("market.after_match")
             self._release(upto)
             self.metrics.record_submit(len(batch), time.perf_counter() - started)
@@ -280,6 +286,14 @@ class MarketActor(DurableActor):
 
     def state_hash(self) -> str:
         return digest(self.engine.canonical())
+
+
+def _batch_record(origin: int, batch: list) -> bytes | None:
+    """The journal record ``["s", origin, batch]``, or None if it cannot be encoded."""
+    try:
+        return orjson.dumps(["s", origin, batch], default=encode_shallow)
+    except TypeError:
+        return None
 
 
 RemoteMarket = ray.remote(MarketActor)

@@ -4,10 +4,11 @@
   re-quote (cancel + place) every round;
 - takers send market and IOC orders that cross the spread;
 - cancellers rest orders away from the touch and cancel them.
-- margin traders, a lender and a 10x "gambler" (``ops/demo_margin.py``).
+- margin traders, a lender and a 10x "gambler" (``ops/demo_margin.py``);
+- an intruder trying what the trust model forbids (``ops/demo_intruder.py``).
 A live summary line every second: orders/s, trades/s, p50/p99 latency, best
 bid/ask and last price per market, the pools' utilization, liquidations, the
-insurance fund, and the conservation audit.
+insurance fund, the intruder's refusals, and the conservation audit.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from actors.client import ExchangeClient
 from exchange.messages import CancelOrder, Deposit, OpenAccount
 from exchange.orders import OrderType, Side, TimeInForce
 from exchange.money import format_decimal
+from ops.demo_intruder import Intruder
 from ops.demo_margin import MarginDemo
 from ops.latency import LatencyRecorder
 
@@ -41,6 +43,8 @@ class DemoTraffic:
         self.orders = 0
         self.rejected = 0
         self.margin = MarginDemo(client, self.rng)
+        self.intruder = Intruder(client)
+        self.rounds = 0
 
     def fund(self) -> None:
         """Open the demo accounts and give each a large balance of every asset."""
@@ -49,7 +53,7 @@ class DemoTraffic:
             commands.append(self.client_open(account))
             for asset in self.config.asset_list:
                 commands.append(self.client_deposit(account, asset.name, 10 ** (asset.scale + 7)))
-        self.client.execute(commands)
+        self.client.execute(commands + self.intruder.fund())
         self.margin.fund()
 
     def client_open(self, account: int) -> OpenAccount:
@@ -96,10 +100,14 @@ class DemoTraffic:
                                            far * spec.tick_minor))
         commands.extend(places)
         commands.extend(self.margin.orders(index_prices))
+        self.rounds += 1
+        hostile = self.intruder.attempts_for(self.rounds)
         started = time.perf_counter()
-        results = await client.execute_async(commands)
+        results = await client.execute_async(commands + hostile)
         self.latency.add(time.perf_counter() - started, len(commands))
         self.orders += len(commands)
+        self.intruder.record(results[len(commands):])
+        results = results[:len(commands)]
         cancels = []
         for cmd, events in zip(commands, results):
             if type(cmd) is CancelOrder:
@@ -154,6 +162,7 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
                        "p50_ms": pct["p50_ms"], "p99_ms": pct["p99_ms"],
                        "markets": {s["market"]: _market_view(client, s) for s in stats},
                        "margin": traffic.margin.summary() if demo else {},
+                       "intruder": traffic.intruder.summary() if demo else {},
                        "conservation_ok": audit["ok"]}
             printer(summary)
             last_report, last_orders, last_trades = now, traffic.orders, trades
@@ -164,6 +173,7 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
             **overall.percentiles(),
             "markets": {s["market"]: _market_view(client, s) for s in final_stats},
             "margin": traffic.margin.summary() if demo else {},
+            "intruder": traffic.intruder.summary() if demo else {},
             "conservation_ok": audit["ok"], "imbalance": audit["imbalance"],
             "index_prices": ray.get(index.index_prices.remote())}
 
@@ -186,6 +196,9 @@ def format_summary(summary: dict) -> str:
     margin = summary.get("margin") or {}
     lending = (f"USDT pool {margin['usdt_utilization_pct']}% used, liquidations {margin['liquidations']}, "
                f"fund {margin['insurance_fund_usdt']} USDT  |  ") if margin else ""
+    intruder = summary.get("intruder") or {}
+    door = (f"intruder {sum(intruder['refused'].values())}/{intruder['attempts']} refused, balance "
+            f"{'untouched' if intruder['balance_untouched'] else 'CHANGED'}  |  ") if intruder else ""
     return (f"[{summary['uptime_s']:>6}s] orders/s {summary['orders_per_s']:>6}  trades/s {summary['trades_per_s']:>5}"
-            f"  p50 {summary['p50_ms']:.1f}ms p99 {summary['p99_ms']:.1f}ms  |  {markets}  |  {lending}"
+            f"  p50 {summary['p50_ms']:.1f}ms p99 {summary['p99_ms']:.1f}ms  |  {markets}  |  {lending}{door}"
             f"conservation {'OK' if summary['conservation_ok'] else 'BROKEN'}")

@@ -34,7 +34,7 @@ from actors.shard_actor import AccountShardActor
 from actors.storage import FormatError, RecoveryError
 from exchange.config import load_config
 from exchange.messages import LENDING, CoverShortfall
-from exchange.shard import request_key
+from exchange.access import Role
 
 
 def _rebuild(config_path, data_dir: str, oldest: bool = False):
@@ -75,9 +75,9 @@ def _finish_in_flight(shards, markets, liquidator) -> dict:
     requests = pushes = covers = 0
     for rid, (_, index, account, market, asset, amount) in liquidator.covers_in_flight.items():
         shard, cover = shards[index], CoverShortfall(rid, 0, account, market, asset, amount)
-        key = request_key(cover)
-        if key not in shard.shard.results and key not in shard.pending:
-            shard._accept(cover, key, None)
+        admitted = shard.shard.admit(cover, Role.LIQUIDATOR)
+        if admitted.key not in shard.shard.results and admitted.key not in shard.pending:
+            shard._accept(admitted, None)
             covers += 1
     for _ in range(100):
         moved = 0

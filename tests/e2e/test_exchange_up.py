@@ -25,6 +25,10 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
         assert view["trades"] > 0
         assert float(view["best_bid"]) < float(view["best_ask"])
     assert summary["p99_ms"] >= summary["p50_ms"] > 0
+    intruder = summary["intruder"]                          # issue 11: every hostile attempt refused, nothing moved
+    assert intruder["attempts"] > 0 and intruder["accepted"] == 0 and intruder["balance_untouched"] is True
+    assert set(intruder["refused"]) == {"NOT_PERMITTED", "REQUEST_ID_REUSED", "INVALID_REQUEST_ID",
+                                        "INVALID_CLIENT_ORDER_ID"}
 
 
 def test_exchange_help_documents_every_command():
