@@ -48,16 +48,23 @@ def _list(value, what: str) -> list:
     return value
 
 
+_MAKERS = {code: (kind._make, len(kind._fields) + 1, kind.__name__) for code, kind in TYPES_BY_CODE.items()}
+
+
 def message(data):
     """One ``[type_code, *fields]`` to its message; raise ``WireError`` if it is not one."""
     if type(data) is not list or not data or type(data[0]) is not int:
         raise WireError("a message is [type_code, field, ...]")
-    kind = TYPES_BY_CODE.get(data[0])
-    if kind is None:
+    maker = _MAKERS.get(data[0])
+    if maker is None:
         raise WireError(f"unknown message type code {data[0]}")
-    if len(data) - 1 != len(kind._fields):
-        raise WireError(f"{kind.__name__} has {len(kind._fields)} fields, got {len(data) - 1}")
-    return kind(*[hashable(v) for v in data[1:]])
+    make, size, name = maker
+    if len(data) != size:
+        raise WireError(f"{name} has {size - 1} fields, got {len(data) - 1}")
+    fields = data[1:]
+    if list in map(type, fields):          # JSON has no tuples: ids and price vectors come back as tuples
+        fields = [hashable(v) for v in fields]
+    return make(fields)
 
 
 def _tag(value):
