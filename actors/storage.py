@@ -49,6 +49,7 @@ import hashlib
 import logging
 import shutil
 import struct
+import time
 import zlib
 from pathlib import Path
 from typing import Iterator, Protocol
@@ -61,6 +62,7 @@ RECORD = struct.Struct(">I")              # journal record: CRC32 of key + paylo
 POSITION = struct.Struct(">Q")
 RESERVE_BYTES_MIN = 1 << 20
 RESERVE_FRACTION = 50                     # 1/50 = 2% of the map
+DISK_CHECK_INTERVAL_S = 1.0               # the disk's free space is asked at most this often
 RESTORE_ADVICE = ("restore this directory from a backup (run `exchange verify --data <data dir>` to list every "
                   "problem); do not delete it to start empty: that would lose acknowledged state")
 log = logging.getLogger("exchange.storage")
@@ -147,8 +149,8 @@ def _check_keep(keep_snapshots: int) -> None:
 class _CheckedStore:
     """Checksums, compaction, recovery start and room, for any store that provides
     ``_snapshot_value(p)``, ``_records(after)`` (raw, ascending), ``_record_bounds()``,
-    ``_put_records``, ``_put_snapshot``, ``_delete_through(floor)``, ``_used_bytes()``,
-    ``_capacity_bytes()``, ``location`` and ``snapshots()``."""
+    ``_put_records``, ``_put_snapshot``, ``_delete_through(floor)``, ``_usage()``
+    (bytes used, capacity or None), ``location`` and ``snapshots()``."""
 
     keep_snapshots: int
     location: str
@@ -263,14 +265,15 @@ class _CheckedStore:
         return lines
 
     def has_room(self, nbytes: int) -> bool:
-        """Whether ``nbytes`` more can be written with the reserve left (module docstring)."""
-        capacity = self._capacity_bytes()
-        return capacity is None or has_room(self._used_bytes(), nbytes, capacity)
+        """Whether ``nbytes`` more can be written with the reserve left (module docstring);
+        cheap enough to ask once per command."""
+        used, capacity = self._usage()
+        return capacity is None or has_room(used, nbytes, capacity)
 
     def used_ratio(self) -> float:
         """Used fraction of the store's capacity (0.0 if unbounded)."""
-        capacity = self._capacity_bytes()
-        return self._used_bytes() / capacity if capacity else 0.0
+        used, capacity = self._usage()
+        return used / capacity if capacity else 0.0
 
     def corrupt_for_test(self, kind: str, position: int, index: int = -1, xor: int = 0xFF) -> None:
         """Flip bits of one stored byte (``kind`` = "snapshot" or "record"), as a disk
@@ -301,8 +304,11 @@ class LmdbStore(_CheckedStore):
         self.snaps = self.env.open_db(b"snapshots")
         self.meta = self.env.open_db(b"meta")
         self.page_bytes = self.env.stat()["psize"]
+        self.map_bytes = self.env.info()["map_size"]
+        self._disk_free_bytes, self._disk_checked_at = 0, float("-inf")
         self._check_format()
         self._last = self._initial_last()
+        self._measure()
 
     def _check_format(self) -> None:
         with self.env.begin(write=True) as txn:
@@ -327,6 +333,7 @@ class LmdbStore(_CheckedStore):
             cursor = txn.cursor()
             for position, value in packed:
                 cursor.put(POSITION.pack(position), value, append=True)
+        self._measure()
 
     def _records(self, after: int) -> Iterator[tuple[int, bytes]]:
         with self.env.begin(db=self.journal, buffers=False) as txn:
@@ -348,6 +355,7 @@ class LmdbStore(_CheckedStore):
     def _put_snapshot(self, position: int, value: bytes) -> None:
         with self.env.begin(write=True, db=self.snaps) as txn:
             txn.put(POSITION.pack(position), value)
+        self._measure()
 
     def _snapshot_value(self, position: int) -> bytes | None:
         with self.env.begin(db=self.snaps, buffers=False) as txn:
@@ -361,6 +369,7 @@ class LmdbStore(_CheckedStore):
             cursor = txn.cursor(db=self.journal)
             while cursor.first() and POSITION.unpack(cursor.key())[0] <= floor:
                 cursor.delete()
+        self._measure()
 
     def _raw(self, kind: str, position: int) -> bytes:
         with self.env.begin(db=self._db(kind), buffers=False) as txn:
@@ -373,11 +382,16 @@ class LmdbStore(_CheckedStore):
     def _db(self, kind: str):
         return {"snapshot": self.snaps, "record": self.journal}[kind]
 
-    def _used_bytes(self) -> int:
-        return (self.env.info()["last_pgno"] + 1) * self.page_bytes
+    def _measure(self) -> None:
+        """Note the pages in use; called after every write (on the writer's thread)."""
+        self._used_bytes = (self.env.info()["last_pgno"] + 1) * self.page_bytes
 
-    def _capacity_bytes(self) -> int:
-        return min(self.env.info()["map_size"], self._used_bytes() + shutil.disk_usage(self.path).free)
+    def _usage(self) -> tuple[int, int]:
+        now = time.monotonic()
+        if now - self._disk_checked_at >= DISK_CHECK_INTERVAL_S:
+            self._disk_free_bytes, self._disk_checked_at = shutil.disk_usage(self.path).free, now
+        used = self._used_bytes
+        return used, min(self.map_bytes, used + self._disk_free_bytes)
 
     def snapshots(self) -> list[int]:
         with self.env.begin(db=self.snaps) as txn:
@@ -429,11 +443,9 @@ class MemoryStore(_CheckedStore):
     def _put_raw(self, kind: str, position: int, value: bytes) -> None:
         (self.snaps if kind == "snapshot" else self.records)[position] = value
 
-    def _used_bytes(self) -> int:
-        return sum(map(len, self.records.values())) + sum(map(len, self.snaps.values()))
-
-    def _capacity_bytes(self) -> int | None:
-        return self.capacity_bytes
+    def _usage(self) -> tuple[int, int | None]:
+        used = sum(map(len, self.records.values())) + sum(map(len, self.snaps.values()))
+        return used, self.capacity_bytes
 
     def snapshots(self) -> list[int]:
         return sorted(self.snaps)

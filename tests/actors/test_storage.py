@@ -8,6 +8,7 @@ import pytest
 
 import lmdb
 
+from actors import storage
 from actors.durable import Journal
 from actors.storage import (FORMAT_VERSION, HEADER, POSITION, FormatError, LmdbStore, MemoryStore, RecoveryError,
                             pack_record)
@@ -218,6 +219,7 @@ def test_lmdb_store_on_a_nearly_full_disk_has_no_room(tmp_path, monkeypatch):
     assert store.has_room(1 << 20)
     free = shutil.disk_usage(tmp_path)._replace(free=1 << 19)        # under the 1 MiB reserve
     monkeypatch.setattr(shutil, "disk_usage", lambda path: free)
+    monkeypatch.setattr(storage, "DISK_CHECK_INTERVAL_S", 0.0)     # ask the disk again now
     assert not store.has_room(0) and store.used_ratio() > 0.0
     store.close()
 
