@@ -38,7 +38,8 @@ journal starts at position 1 (or the store is empty). Anything else raises
 
 Room: ``has_room(nbytes)`` is False when the pages used plus ``nbytes`` plus a
 reserve of max(1 MiB, 2% of the capacity) would not fit the capacity: the
-map, or the pages used plus the disk's free space if that is less. LMDB's
+map, or the pages used plus the disk's free space (asked at most once a
+second) if that is less. LMDB's
 last page number is a high-water mark (freed pages are reused before the
 file grows), so this errs on the side of "full"; the remedy is a larger
 ``map_size_mb`` (or disk).
