@@ -57,7 +57,7 @@ class OrderGenerator:
         prefix = self.client.next_request_id()
         for _ in range(size):
             self.counter += 1
-            request_id = (prefix, self.counter)
+            request_id = f"{prefix}:{self.counter}"
             roll = rng.random()
             if roll < 0.15 and self.live:
                 j = rng.randrange(len(self.live))

@@ -68,7 +68,7 @@ def progress(message: str) -> None:
 def records_pool() -> list[list]:
     """Journal records shaped like a shard's command records (request id as the load test makes them)."""
     prefix = 0x5EED_CAFE << 32
-    return [["x", encode(PlaceOrder((prefix | i, i), 0, 1 + i % 2000, MARKET, 1 + i % 2, 1,
+    return [["x", encode(PlaceOrder(f"{prefix | i}:{i}", 0, 1 + i % 2000, MARKET, 1 + i % 2, 1,
                                     (5_000_000 + i % 40) * 10_000, (1 + i % 10) * 10_000, 1)), None]
             for i in range(POOL)]
 

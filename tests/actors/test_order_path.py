@@ -120,7 +120,7 @@ def test_concurrent_random_workload_from_many_clients_conserves_every_asset(clie
         side = rng.choice((1, 2))
         ticks = mids[market] + rng.randint(-20, 20)
         tif = rng.choice((1, 1, 1, 2, 3, 4))
-        return PlaceOrder(("load", i), 0, rng.choice(accounts), market, side, 1, ticks * spec.tick_minor,
+        return PlaceOrder(f"load:{i}", 0, rng.choice(accounts), market, side, 1, ticks * spec.tick_minor,
                           rng.randint(1, 30) * spec.lot_minor, tif, "", rng.randint(0, 3))
 
     async def sender(worker: int, results: list) -> None:
@@ -128,7 +128,7 @@ def test_concurrent_random_workload_from_many_clients_conserves_every_asset(clie
             batch = [random_order(worker * 10_000 + round_ * 100 + k) for k in range(100)]
             answered = await client.execute_async(batch)
             results.extend(zip(batch, answered))
-            cancels = [CancelOrder(("cx", worker, round_, k), 0, cmd.account_id, cmd.market, e.order_id)
+            cancels = [CancelOrder(f"cx:{worker}:{round_}:{k}", 0, cmd.account_id, cmd.market, e.order_id)
                        for k, (cmd, events) in enumerate(zip(batch, answered))
                        for e in events if type(e).__name__ == "OrderBooked" and rng.random() < 0.5]
             await client.execute_async(cancels)
