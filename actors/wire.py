@@ -48,23 +48,28 @@ def _list(value, what: str) -> list:
     return value
 
 
-_MAKERS = {code: (kind._make, len(kind._fields) + 1, kind.__name__) for code, kind in TYPES_BY_CODE.items()}
+_MAKERS = {code: (kind._make, len(kind._fields) + 1) for code, kind in TYPES_BY_CODE.items()}
 
 
 def message(data):
     """One ``[type_code, *fields]`` to its message; raise ``WireError`` if it is not one."""
+    if type(data) is list and data and type(data[0]) is int:
+        maker = _MAKERS.get(data[0])
+        if maker is not None and len(data) == maker[1]:
+            fields = data[1:]
+            if list in map(type, fields):      # JSON has no tuples: ids and price vectors come back as tuples
+                fields = [hashable(v) for v in fields]
+            return maker[0](fields)
+    raise WireError(_not_a_message(data))
+
+
+def _not_a_message(data) -> str:
     if type(data) is not list or not data or type(data[0]) is not int:
-        raise WireError("a message is [type_code, field, ...]")
-    maker = _MAKERS.get(data[0])
-    if maker is None:
-        raise WireError(f"unknown message type code {data[0]}")
-    make, size, name = maker
-    if len(data) != size:
-        raise WireError(f"{name} has {size - 1} fields, got {len(data) - 1}")
-    fields = data[1:]
-    if list in map(type, fields):          # JSON has no tuples: ids and price vectors come back as tuples
-        fields = [hashable(v) for v in fields]
-    return make(fields)
+        return "a message is [type_code, field, ...]"
+    kind = TYPES_BY_CODE.get(data[0])
+    if kind is None:
+        return f"unknown message type code {data[0]}"
+    return f"{kind.__name__} has {len(kind._fields)} fields, got {len(data) - 1}"
 
 
 def _tag(value):
@@ -96,7 +101,10 @@ def unpack_commands(data) -> list:
 
 def unpack_results(data) -> list[list]:
     """A list of per-command event lists."""
-    return [[message(e) for e in _list(events, "a command's events")] for events in _list(_load(data), "results")]
+    results = _list(_load(data), "results")
+    if list in map(type, results) and all(type(events) is list for events in results):
+        return [[message(e) for e in events] for events in results]
+    return [[message(e) for e in _list(events, "a command's events")] for events in results]
 
 
 def unpack_batch(data) -> list[tuple]:
