@@ -160,7 +160,7 @@ def test_malformed_commands_through_ray_are_rejected_and_read_nothing(client):
     unhashable = PlaceOrder(["list-id"], 0, account, "BTC-USDT", 1, 1, 50_000_000_000, 10_000, 1, "", 0)
     answers = client.execute([look_alike, unhashable])
     assert [[type(e).__name__ for e in events] for events in answers] == [["OrderRejected"]] * 2
-    assert all(events[0].reason == Reason.MALFORMED_COMMAND for events in answers)
+    assert [events[0].reason for events in answers] == [Reason.MALFORMED_COMMAND, Reason.INVALID_REQUEST_ID]
 
 
 def test_connected_client_sees_the_same_exchange_and_leaves_it_running_on_shutdown(client):
