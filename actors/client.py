@@ -377,6 +377,13 @@ class ScopedClient(ExchangeClient):
     def _send(self, shard, packed: bytes):
         return shard.execute_scoped.remote(self.scope, packed)
 
+    def _shard(self, account_id: int):
+        """Per-account reads (balances, orders, margin books, streams) for the scope's accounts only.
+        Raises ``PermissionError`` otherwise (a local check: shard views are not authenticated)."""
+        if type(account_id) is not int or account_id not in self.scope.accounts:
+            raise PermissionError(f"account {account_id!r} is not in this client's scope")
+        return super()._shard(account_id)
+
     def execute(self, commands: list, timeout_s: float = RETRY_TIMEOUT_S) -> list[list]:
         return self._within_scope(commands, lambda inside: super(ScopedClient, self).execute(inside, timeout_s))
 

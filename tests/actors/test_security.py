@@ -186,7 +186,9 @@ def test_scoped_client_acts_only_for_its_accounts(operator, client):
         with pytest.raises(PermissionError):
             ray.get(shard.execute_scoped.remote(forged, pack([raw])))
     assert client.balances(other) == before
-    assert client.balances(mine)["USDT"] == (100 * USDT, 0)
+    assert client.balances(mine)["USDT"] == desk.balances(mine)["USDT"] == (100 * USDT, 0)
+    with pytest.raises(PermissionError):          # reads too, locally (shard views are not authenticated)
+        desk.balances(other)
 
 
 def test_limit_order_at_price_zero_is_rejected_non_positive_price(client):
