@@ -2,14 +2,12 @@
 
 Mixed into ``ExchangeClient``. Amounts are decimal strings (parsed exactly at
 the asset's scale) or ints in minor units; ``market=""`` names the account's
-cross-margin book, a market name its isolated book. Margin commands carry the
-time they are sent (``ts_ns``, default now): the lending pools charge interest
-by the hour of the commands they receive. Rejections come back as results
-with a ``Reason`` (see ``exchange/reasons.py``, group 4xx).
+cross-margin book, a market name its isolated book. A command's time is
+never the client's: the shard stamps it, and the pools charge interest by
+the hour of their own last accrual. Rejections come back as results with a
+``Reason`` (see ``exchange/reasons.py``, group 4xx).
 """
 from __future__ import annotations
-
-import time
 
 import ray
 
@@ -23,48 +21,40 @@ from exchange.orders import OrderType, Side, TimeInForce
 class MarginClientMixin:
     """Needs ``config``, ``handles``, ``next_request_id``, ``_amount``, ``_one``, ``execute``, ``_shard``."""
 
-    def _ts(self, ts_ns: int | None) -> int:
-        return time.time_ns() if ts_ns is None else ts_ns
-
     def enable_margin(self, account_id: int, user_level: str = "", leverage_tier: str = "",
-                      request_id=None, ts_ns: int | None = None) -> CommandResult:
+                      request_id=None) -> CommandResult:
         """Open margin trading (user level and leverage tier pick the borrow limit)."""
-        return self._one(EnableMargin(request_id or self.next_request_id(), self._ts(ts_ns), account_id,
+        return self._one(EnableMargin(request_id or self.next_request_id(), 0, account_id,
                                       user_level, leverage_tier))
 
     def transfer_margin(self, account_id: int, asset: str, amount: int | str, to_margin: bool = True,
-                        market: str = "", request_id=None, ts_ns: int | None = None) -> CommandResult:
+                        market: str = "", request_id=None) -> CommandResult:
         """Move funds spot -> margin book (``to_margin``) or back (refused under the initial line)."""
-        return self._one(TransferMargin(request_id or self.next_request_id(), self._ts(ts_ns), account_id, asset,
+        return self._one(TransferMargin(request_id or self.next_request_id(), 0, account_id, asset,
                                         self._amount(asset, amount), to_margin, market))
 
-    def borrow(self, account_id: int, asset: str, amount: int | str, market: str = "", request_id=None,
-               ts_ns: int | None = None) -> CommandResult:
-        return self._one(Borrow(request_id or self.next_request_id(), self._ts(ts_ns), account_id, asset,
+    def borrow(self, account_id: int, asset: str, amount: int | str, market: str = "", request_id=None) -> CommandResult:
+        return self._one(Borrow(request_id or self.next_request_id(), 0, account_id, asset,
                                 self._amount(asset, amount), market))
 
-    def repay(self, account_id: int, asset: str, amount: int | str, market: str = "", request_id=None,
-              ts_ns: int | None = None) -> CommandResult:
+    def repay(self, account_id: int, asset: str, amount: int | str, market: str = "", request_id=None) -> CommandResult:
         """Repay up to ``amount`` (interest first); only what is owed is taken."""
-        return self._one(Repay(request_id or self.next_request_id(), self._ts(ts_ns), account_id, asset,
+        return self._one(Repay(request_id or self.next_request_id(), 0, account_id, asset,
                                self._amount(asset, amount), market))
 
-    def supply(self, account_id: int, asset: str, amount: int | str, request_id=None,
-               ts_ns: int | None = None) -> CommandResult:
+    def supply(self, account_id: int, asset: str, amount: int | str, request_id=None) -> CommandResult:
         """Lend spot funds to the asset's pool."""
-        return self._one(SupplyToPool(request_id or self.next_request_id(), self._ts(ts_ns), account_id, asset,
+        return self._one(SupplyToPool(request_id or self.next_request_id(), 0, account_id, asset,
                                       self._amount(asset, amount)))
 
-    def withdraw_supply(self, account_id: int, asset: str, amount: int | str, request_id=None,
-                        ts_ns: int | None = None) -> CommandResult:
-        return self._one(WithdrawFromPool(request_id or self.next_request_id(), self._ts(ts_ns), account_id, asset,
+    def withdraw_supply(self, account_id: int, asset: str, amount: int | str, request_id=None) -> CommandResult:
+        return self._one(WithdrawFromPool(request_id or self.next_request_id(), 0, account_id, asset,
                                           self._amount(asset, amount)))
 
     def margin_order(self, account_id: int, market: str, side: str | int, quantity: int | str,
                      price: int | str | None = None, isolated: bool = False, auto_borrow: bool = True,
                      auto_repay: bool = True, tif: str | int = TimeInForce.GTC, client_order_id: str = "",
-                     request_id=None, ts_ns: int | None = None,
-                     order_type: str | int = OrderType.LIMIT) -> OrderResult:
+                     request_id=None, order_type: str | int = OrderType.LIMIT) -> OrderResult:
         """Place an order funded from a margin book, borrowing what it lacks (``auto_borrow``)
         and repaying debt in what it acquires when it closes (``auto_repay``). A limit
         order at ``price`` unless ``order_type="market"``; a limit order without a
@@ -74,7 +64,7 @@ class MarginClientMixin:
             quantity = parse_decimal(quantity, spec.base.scale)
         if isinstance(price, str) and spec is not None:
             price = parse_decimal(price, spec.quote.scale)
-        cmd = PlaceMarginOrder(request_id or self.next_request_id(), self._ts(ts_ns), account_id, market,
+        cmd = PlaceMarginOrder(request_id or self.next_request_id(), 0, account_id, market,
                                int(enum_value(Side, side)), int(enum_value(OrderType, order_type)), price or 0,
                                quantity, int(enum_value(TimeInForce, tif)), isolated, auto_borrow, auto_repay, client_order_id)
         return order_result(cmd.request_id, self.execute([cmd])[0], account_id)

@@ -6,8 +6,9 @@ The config is the default one with two changes a test needs: a zero-fee tier
 lines close under a 10x position's opening level of 111.1% (warning
 110.8%, margin call 110.4%; liquidation stays at the rulebook's 110%), and
 margin trading on BTC-USDT only.
-Time is simulated: every command and index quote carries an explicit
-``ts_ns`` in 2033, ahead of the wall clock, so only the test turns the pools' hour.
+Time is simulated: the operator turns the pools' hour to times in 2033, ahead
+of the wall clock (commands never move it, issue 11), and index quotes carry
+explicit timestamps in the same hours.
 """
 from __future__ import annotations
 
@@ -101,18 +102,19 @@ def account_events(ex: ExchangeClient, account: int) -> list:
 
 def test_seed_long_borrows_accrues_and_is_liquidated_repaying_the_pool_first(ex):
     supplier, maker, trader = 101, 102, 103
+    ex.operator.accrue_interest(T0)               # the pools' hour: T0's (commands no longer turn it)
     set_price(ex, "BTC", usd(50_000), T0)
     open_funded(ex, supplier, USDT="100000")
     open_funded(ex, maker, BTC="10", USDT="100000")
     open_funded(ex, trader, USDT="1000")
     ex.subscribe(trader)
-    assert ex.supply(supplier, "USDT", "50000", ts_ns=T0).ok
-    assert ex.enable_margin(trader, "pro", "10x", ts_ns=T0).ok
-    assert ex.transfer_margin(trader, "USDT", "1000", ts_ns=T0).ok
+    assert ex.supply(supplier, "USDT", "50000").ok
+    assert ex.enable_margin(trader, "pro", "10x").ok
+    assert ex.transfer_margin(trader, "USDT", "1000").ok
     assert ex.place_order(maker, "BTC-USDT", "sell", "0.2", price="50000").ok
 
     # seed 001: 10x long with 1,000 USDT borrows 9,000 USDT and buys 10,000 USDT of BTC
-    opened = ex.margin_order(trader, "BTC-USDT", "buy", "0.2", price="50000", tif="ioc", ts_ns=T0)
+    opened = ex.margin_order(trader, "BTC-USDT", "buy", "0.2", price="50000", tif="ioc")
     assert opened.status == "filled" and opened.filled_quantity == 20_000_000
     pool = ReferencePool(USDT_CURVE, usd(50_000), T0)
     pool.borrow(usd(9_000))
@@ -132,7 +134,7 @@ def test_seed_long_borrows_accrues_and_is_liquidated_repaying_the_pool_first(ex)
     assert pools["borrowed"] == debt and pools["cash"] == usd(41_000)
 
     # can't take collateral out while under the initial line
-    refused = ex.transfer_margin(trader, "BTC", "0.001", to_margin=False, ts_ns=T0 + 24 * HOUR_NS)
+    refused = ex.transfer_margin(trader, "BTC", "0.001", to_margin=False)
     assert refused.reason is Reason.BELOW_INITIAL_MARGIN_LEVEL
 
     # the price slides through the warning line, then the margin-call line
@@ -175,24 +177,25 @@ def test_rejections_leave_margin_state_untouched(ex):
     open_funded(ex, account, USDT="1000")
     open_funded(ex, other, USDT="10")
     t = T0 + 30 * HOUR_NS
+    ex.operator.accrue_interest(t)
     set_price(ex, "BTC", usd(50_000), t)
-    assert ex.borrow(account, "USDT", "1", ts_ns=t).reason is Reason.MARGIN_NOT_ENABLED
-    assert ex.enable_margin(account, "L1", "3x", ts_ns=t).ok
-    assert ex.enable_margin(account, ts_ns=t).reason is Reason.MARGIN_ALREADY_ENABLED
-    assert ex.enable_margin(other, "nobody", ts_ns=t).reason is Reason.UNKNOWN_USER_LEVEL
-    assert ex.transfer_margin(account, "USDT", "1000", ts_ns=t).ok
+    assert ex.borrow(account, "USDT", "1").reason is Reason.MARGIN_NOT_ENABLED
+    assert ex.enable_margin(account, "L1", "3x").ok
+    assert ex.enable_margin(account).reason is Reason.MARGIN_ALREADY_ENABLED
+    assert ex.enable_margin(other, "nobody").reason is Reason.UNKNOWN_USER_LEVEL
+    assert ex.transfer_margin(account, "USDT", "1000").ok
     before = ex.margin_book(account), ex.balances(account), pool_money(ex)
     # L1 allows liabilities up to 1x equity: 1,000.000001 USDT is over the limit
-    assert ex.borrow(account, "USDT", "1000.000001", ts_ns=t).reason is Reason.ABOVE_BORROW_LIMIT
+    assert ex.borrow(account, "USDT", "1000.000001").reason is Reason.ABOVE_BORROW_LIMIT
     # more than the pool holds (nobody supplies BTC here): refused whole by the pool, never partly made up
     assert ex.lending_pools()["BTC"]["cash"] == 0
-    assert ex.borrow(account, "BTC", "0.001", ts_ns=t).reason is Reason.POOL_INSUFFICIENT_LIQUIDITY
-    assert ex.repay(account, "USDT", "1", ts_ns=t).reason is Reason.NOTHING_OWED
-    assert ex.transfer_margin(account, "USDT", "1000.000001", to_margin=False, ts_ns=t).reason \
+    assert ex.borrow(account, "BTC", "0.001").reason is Reason.POOL_INSUFFICIENT_LIQUIDITY
+    assert ex.repay(account, "USDT", "1").reason is Reason.NOTHING_OWED
+    assert ex.transfer_margin(account, "USDT", "1000.000001", to_margin=False).reason \
         is Reason.INSUFFICIENT_BALANCE
-    assert ex.transfer_margin(account, "USDT", 0, ts_ns=t).reason is Reason.NON_POSITIVE_AMOUNT
-    assert ex.transfer_margin(account, "DOGE", 1, ts_ns=t).reason is Reason.UNKNOWN_ASSET
-    assert ex.borrow(account, "USDT", 1, market="NOPE-USDT", ts_ns=t).reason is Reason.UNKNOWN_MARKET
+    assert ex.transfer_margin(account, "USDT", 0).reason is Reason.NON_POSITIVE_AMOUNT
+    assert ex.transfer_margin(account, "DOGE", 1).reason is Reason.UNKNOWN_ASSET
+    assert ex.borrow(account, "USDT", 1, market="NOPE-USDT").reason is Reason.UNKNOWN_MARKET
     assert (ex.margin_book(account), ex.balances(account), pool_money(ex)) == before
 
 
@@ -200,47 +203,49 @@ def test_repay_more_than_owed_takes_only_what_is_owed(ex):
     account = 301
     open_funded(ex, account, USDT="2000")
     t = T0 + 31 * HOUR_NS
-    assert ex.enable_margin(account, "L2", "3x", ts_ns=t).ok
-    assert ex.transfer_margin(account, "USDT", "2000", ts_ns=t).ok
-    assert ex.borrow(account, "USDT", "100", ts_ns=t).ok
+    ex.operator.accrue_interest(t)
+    assert ex.enable_margin(account, "L2", "3x").ok
+    assert ex.transfer_margin(account, "USDT", "2000").ok
+    assert ex.borrow(account, "USDT", "100").ok
     owed = ex.margin_book(account)["debt"]["USDT"]
     assert owed > usd(100)
-    repaid = ex.repay(account, "USDT", "500", ts_ns=t)
+    repaid = ex.repay(account, "USDT", "500")
     assert repaid.ok
     event = repaid.events[-1]
     assert (event.offered, event.taken, event.interest) == (usd(500), owed, owed - usd(100))
     book = ex.margin_book(account)
     assert book["debt"]["USDT"] == 0 and book["available"]["USDT"] == usd(2_100) - owed
-    assert ex.transfer_margin(account, "USDT", book["available"]["USDT"], to_margin=False, ts_ns=t).ok
+    assert ex.transfer_margin(account, "USDT", book["available"]["USDT"], to_margin=False).ok
 
 
 def test_margin_order_on_a_market_without_margin_is_refused(ex):
     account = 401
     open_funded(ex, account, USDT="100")
-    assert ex.enable_margin(account, ts_ns=T0).ok
-    assert ex.transfer_margin(account, "USDT", "100", ts_ns=T0).ok
+    assert ex.enable_margin(account).ok
+    assert ex.transfer_margin(account, "USDT", "100").ok
     before = ex.margin_book(account), pool_money(ex)
-    result = ex.margin_order(account, "ETH-USDT", "buy", "0.01", price="3000", ts_ns=T0)   # not in margin.markets
+    result = ex.margin_order(account, "ETH-USDT", "buy", "0.01", price="3000")   # not in margin.markets
     assert result.reason is Reason.MARGIN_NOT_ENABLED
-    assert ex.margin_order(account, "NOPE-USDT", "buy", 1, price=1, ts_ns=T0).reason is Reason.UNKNOWN_MARKET
+    assert ex.margin_order(account, "NOPE-USDT", "buy", 1, price=1).reason is Reason.UNKNOWN_MARKET
     assert (ex.margin_book(account), pool_money(ex)) == before
 
 
 def margin_long(ex: ExchangeClient, trader: int, maker: int, t: int, quantity: str, price: str,
                 isolated: bool = False, level: str = "pro", tier: str = "10x", collateral: str = "1000") -> None:
     open_funded(ex, trader + 50_000, USDT="20000")                  # a lender, so the pool can lend
-    assert ex.supply(trader + 50_000, "USDT", "20000", ts_ns=t).ok
+    assert ex.supply(trader + 50_000, "USDT", "20000").ok
     open_funded(ex, trader, USDT=collateral)
-    assert ex.enable_margin(trader, level, tier, ts_ns=t).ok
-    assert ex.transfer_margin(trader, "USDT", collateral, market="BTC-USDT" if isolated else "", ts_ns=t).ok
+    assert ex.enable_margin(trader, level, tier).ok
+    assert ex.transfer_margin(trader, "USDT", collateral, market="BTC-USDT" if isolated else "").ok
     assert ex.place_order(maker, "BTC-USDT", "sell", quantity, price=price).ok
-    opened = ex.margin_order(trader, "BTC-USDT", "buy", quantity, price=price, tif="ioc", isolated=isolated, ts_ns=t)
+    opened = ex.margin_order(trader, "BTC-USDT", "buy", quantity, price=price, tif="ioc", isolated=isolated)
     assert opened.status == "filled", opened
 
 
 def test_gap_below_bankruptcy_is_covered_by_the_insurance_fund_and_the_pool_is_whole(ex):
     trader, maker = 501, 502
     t = T0 + 40 * HOUR_NS
+    ex.operator.accrue_interest(t)
     set_price(ex, "BTC", usd(50_000), t)
     open_funded(ex, maker, BTC="10", USDT="100000")
     margin_long(ex, trader, maker, t, "0.2", "50000")
@@ -270,15 +275,16 @@ def test_gap_below_bankruptcy_is_covered_by_the_insurance_fund_and_the_pool_is_w
 def test_short_is_liquidated_by_buying_the_borrowed_base_back(ex):
     supplier, trader, maker = 601, 602, 603
     t = T0 + 41 * HOUR_NS
+    ex.operator.accrue_interest(t)
     set_price(ex, "BTC", usd(50_000), t)
     open_funded(ex, supplier, BTC="5")
     open_funded(ex, maker, BTC="10", USDT="1000000")
     open_funded(ex, trader, USDT="10000")
-    assert ex.supply(supplier, "BTC", "5", ts_ns=t).ok
-    assert ex.enable_margin(trader, "L3", "3x", ts_ns=t).ok
-    assert ex.transfer_margin(trader, "USDT", "10000", ts_ns=t).ok
+    assert ex.supply(supplier, "BTC", "5").ok
+    assert ex.enable_margin(trader, "L3", "3x").ok
+    assert ex.transfer_margin(trader, "USDT", "10000").ok
     assert ex.place_order(maker, "BTC-USDT", "buy", "0.3", price="50000").ok
-    sold = ex.margin_order(trader, "BTC-USDT", "sell", "0.3", price="50000", tif="ioc", ts_ns=t)
+    sold = ex.margin_order(trader, "BTC-USDT", "sell", "0.3", price="50000", tif="ioc")
     assert sold.status == "filled"
     book = ex.margin_book(trader)
     assert book["principal"]["BTC"] == 30_000_000 and book["available"]["USDT"] == usd(25_000)
@@ -299,12 +305,13 @@ def test_short_is_liquidated_by_buying_the_borrowed_base_back(ex):
 def test_isolated_liquidation_leaves_the_accounts_other_positions_untouched(ex):
     trader, maker = 701, 702
     t = T0 + 42 * HOUR_NS
+    ex.operator.accrue_interest(t)
     set_price(ex, "BTC", usd(50_000), t)
     open_funded(ex, maker, BTC="10", USDT="1000000")
     margin_long(ex, trader, maker, t, "0.08", "50000", isolated=True, level="L3", tier="10x")  # 1,000 + 3,000 borrowed
     assert ex.deposit(trader, "USDT", "3000").ok
-    assert ex.transfer_margin(trader, "USDT", "3000", ts_ns=t).ok                           # a cross book too
-    assert ex.borrow(trader, "USDT", "1000", ts_ns=t).ok
+    assert ex.transfer_margin(trader, "USDT", "3000").ok                           # a cross book too
+    assert ex.borrow(trader, "USDT", "1000").ok
     cross_before = ex.margin_book(trader)
     assert ex.place_order(maker, "BTC-USDT", "buy", "0.08", price="41000").ok
     set_price(ex, "BTC", usd(41_000), t)                 # 3,280 against ~3,000 owed: under 110%
@@ -338,6 +345,7 @@ def sample(samples: dict, name: str, **labels) -> float:
 def test_price_crash_moves_the_margin_level_histogram_and_the_liquidation_counters(ex):
     trader, maker = 801, 802
     t = T0 + 43 * HOUR_NS
+    ex.operator.accrue_interest(t)
     set_price(ex, "BTC", usd(50_000), t)
     open_funded(ex, maker, BTC="10", USDT="1000000")
     margin_long(ex, trader, maker, t, "0.08", "50000", isolated=True, level="L3", tier="10x")   # level ~1.33
@@ -365,6 +373,7 @@ def test_margin_report_shows_pools_fund_and_liquidations_as_the_client_sees_them
     from ops.margin_report import format_margin_report, margin_report
     trader, maker = 901, 902
     t = T0 + 44 * HOUR_NS
+    ex.operator.accrue_interest(t)
     set_price(ex, "BTC", usd(50_000), t)
     open_funded(ex, maker, BTC="10", USDT="1000000")
     margin_long(ex, trader, maker, t, "0.08", "50000", isolated=True, level="L3", tier="10x")
