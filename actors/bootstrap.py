@@ -13,7 +13,7 @@ creating driver exits so other drivers can ``connect(address="auto")``.
 unless one is given and hands it to every actor's constructor (Ray re-runs
 the constructor with the same arguments on a restart, so it survives
 restarts). ``Handles`` never carries it: whoever wants operator powers keeps
-the keyring it passed in (``actors.operator.OperatorClient``). An embedded
+the keyring it passed in (``actors.client.operator.OperatorClient``). An embedded
 cluster (``init_ray`` without an address) listens on loopback only; see
 ``docs/SECURITY.md``.
 """
@@ -31,8 +31,8 @@ from actors.index_actor import RemoteIndex
 from actors.lending_actor import RemoteLending
 from actors.liquidator_actor import RemoteLiquidator
 from actors.market_actor import RemoteMarket
-from actors.metrics import metrics_settings
-from actors.metrics_actor import RemoteMetrics
+from actors.metrics.recorders import metrics_settings
+from actors.metrics.actor import RemoteMetrics
 from actors.shard_actor import RemoteShard
 from exchange.config import ExchangeConfig, load_config
 

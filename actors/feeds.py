@@ -11,8 +11,8 @@ import csv
 import random
 from pathlib import Path
 
-from exchange.index import ComponentQuote
-from exchange.money import parse_decimal
+from exchange.pricing.index import ComponentQuote
+from exchange.core.money import parse_decimal
 
 
 class RandomWalkFeed:

@@ -1,7 +1,7 @@
 """IndexActor: index prices per asset from weighted component feeds.
 
 Keeps the latest quote of every (asset, source), computes each asset's index
-with ``exchange.index.compute_index`` (stale and outlying components dropped),
+with ``exchange.pricing.index.compute_index`` (stale and outlying components dropped),
 and publishes the per-market reference price (in ticks) to every shard.
 Prices arrive either from a feed the actor steps itself (the loop ``start``
 begins; the demo's seeded random walk) or from ``set_component`` and ``step``
@@ -17,9 +17,9 @@ import ray
 
 from actors.capability import Keyring, Role
 from actors.feeds import RandomWalkFeed
-from actors.metrics_roles import index_metrics
+from actors.metrics.roles import index_metrics
 from exchange.config import load_config
-from exchange.index import ComponentQuote, IndexPrice, compute_index
+from exchange.pricing.index import ComponentQuote, IndexPrice, compute_index
 
 
 class IndexActor:

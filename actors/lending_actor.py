@@ -26,8 +26,8 @@ import ray
 
 from actors.capability import Keyring, Role
 from actors.market_actor import MarketActor
-from exchange.lending import LendingEngine
-from exchange.messages import LENDING, POOL_ACCRUE, PoolRequest
+from exchange.margin.lending import LendingEngine
+from exchange.messages.records import LENDING, POOL_ACCRUE, PoolRequest
 from exchange.snapshot import lending_state, restore_lending
 
 ACCRUE_INTERVAL_S = 60.0

@@ -3,12 +3,12 @@ insurance fund, and publishes every liquidation.
 
 Shards re-value their margin books on every index tick and hand a book at or
 under the liquidation line to ``candidate``. The liquidator then drives it
-with ordinary commands on the owning shard (``exchange/liquidation.py``):
+with ordinary commands on the owning shard (``exchange/margin/liquidation.py``):
 start (re-checked at its own index prices), cancel the book's open orders,
 IOC steps whose limits widen step by step until the debt is repaid or nothing
 is left to sell, then cover what is still owed from the insurance fund (bad
 debt) and hand the book back with whatever is left (the user's). What to
-send next is the pure rule ``exchange.liquidation.next_action``.
+send next is the pure rule ``exchange.margin.liquidation.next_action``.
 
 Every command it sends has a request id derived from the liquidation's number
 (``liq:<n>:...``), so a re-send after a crash is de-duplicated by the shard.
@@ -35,18 +35,18 @@ from collections import deque
 import ray
 
 from actors.capability import Keyring, Role
-from actors.durable import DurableActor, Journal
-from actors.metrics_roles import actor_metrics
-from actors.batching import Batcher
-from actors.peers import Peers
-from actors.wire import unpack_plain, unpack_results
+from actors.durability.journal import DurableActor, Journal
+from actors.metrics.roles import actor_metrics
+from actors.link.batching import Batcher
+from actors.link.peers import Peers
+from actors.link.wire import unpack_plain, unpack_results
 from exchange.config import load_config
-from exchange.liquidation import next_action
-from exchange.margin import index_price_vector, update_index_prices
-from exchange.messages import (CancelOrder, CoverShortfall, Fill, FinishLiquidation, LiquidationStep,
+from exchange.margin.liquidation import next_action
+from exchange.margin.desk import index_price_vector, update_index_prices
+from exchange.messages.records import (CancelOrder, CoverShortfall, Fill, FinishLiquidation, LiquidationStep,
                                LiquidationUpdate, OrderRejected, Repaid, StartLiquidation, WriteOffDebt)
-from exchange.money import parse_decimal
-from exchange.reasons import Reason
+from exchange.core.money import parse_decimal
+from exchange.core.reasons import Reason
 
 PUBLIC_HISTORY = 10_000
 RETRY_S = 0.2

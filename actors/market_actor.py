@@ -36,22 +36,22 @@ import orjson
 import ray
 
 from actors.capability import Keyring, Role
-from actors.durable import DurableActor, Journal
+from actors.durability.journal import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
-from actors.metrics_roles import market_metrics
-from actors.peers import Peers
-from actors.wire import pack, unpack_batch
-from exchange.codec import decode, decode_events, encode_shallow, hashable
+from actors.metrics.roles import market_metrics
+from actors.link.peers import Peers
+from actors.link.wire import pack, unpack_batch
+from exchange.messages.codec import decode, decode_events, encode_shallow, hashable
 from exchange.config import load_config
-from exchange.ledger import digest
-from exchange.market import MarketEngine
-from exchange.messages import Fill
-from exchange.routing import shard_for
+from exchange.accounts.ledger import digest
+from exchange.matching.market import MarketEngine
+from exchange.messages.records import Fill
+from exchange.core.routing import shard_for
 from exchange.snapshot import market_state, restore_market
-from exchange.validation import journal_safe
+from exchange.messages.validation import journal_safe
 
-log = logging.getLogger("exchange.market")
+log = logging.getLogger("exchange.matching.market")
 
 
 class MarketActor(DurableActor):

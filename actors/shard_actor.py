@@ -53,28 +53,28 @@ import orjson
 import ray
 
 from actors.capability import Keyring, Role
-from actors.durable import DurableActor, Journal
+from actors.durability.journal import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
-from actors.metrics_roles import shard_metrics
-from actors.peers import Peers
-from actors.wire import pack, unpack_commands, unpack_plain, unpack_push
-from exchange import access
-from exchange.codec import decode, decode_events, encode_shallow, hashable
+from actors.metrics.roles import shard_metrics
+from actors.link.peers import Peers
+from actors.link.wire import pack, unpack_commands, unpack_plain, unpack_push
+from exchange.accounts import access
+from exchange.messages.codec import decode, decode_events, encode_shallow, hashable
 from exchange.config import load_config
-from exchange.ledger import digest
-from exchange.margin import index_price_vector, update_index_prices
-from exchange.messages import (LENDING, Fill, MarginLevelChanged, OrderClosed, OrderRejected, PlaceMarginOrder,
+from exchange.accounts.ledger import digest
+from exchange.margin.desk import index_price_vector, update_index_prices
+from exchange.messages.records import (LENDING, Fill, MarginLevelChanged, OrderClosed, OrderRejected, PlaceMarginOrder,
                                PlaceOrder, Withdraw)
-from exchange.orders import BUY, OrderType
-from exchange.reasons import Reason
-from exchange.dedup import command_body
-from exchange.shard import MARGIN_COMMANDS, AccountShard, Admitted, link_of, reused
+from exchange.matching.orders import BUY, OrderType
+from exchange.core.reasons import Reason
+from exchange.accounts.dedup import command_body
+from exchange.accounts.shard import MARGIN_COMMANDS, AccountShard, Admitted, link_of, reused
 from exchange.snapshot import restore_shard, shard_state
 
 MARKET_ORDER = int(OrderType.MARKET)
 CLOSED_HISTORY = 100_000
-log = logging.getLogger("exchange.shard")
+log = logging.getLogger("exchange.accounts.shard")
 
 
 class LinkSequenceError(RuntimeError):

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exchange.lending import RateCurve
-from exchange.margin_rules import (DEFAULT_RESERVE_ACCOUNT, DISABLED, MarginRules, RulesError, parse_margin_rules,
+from exchange.margin.lending import RateCurve
+from exchange.margin.rules import (DEFAULT_RESERVE_ACCOUNT, DISABLED, MarginRules, RulesError, parse_margin_rules,
                                    parse_rate_curves, parse_reserve_account)
-from exchange.money import MoneyFormatError, parse_decimal, INT64_MAX
-from exchange.orders import StpMode
+from exchange.core.money import MoneyFormatError, parse_decimal, INT64_MAX
+from exchange.matching.orders import StpMode
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.toml"
 MAX_FEE_PPM = 100_000  # 10%: anything above is a typo, not a fee

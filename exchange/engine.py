@@ -21,13 +21,13 @@ from __future__ import annotations
 from collections import deque
 
 from exchange.config import ExchangeConfig
-from exchange.ledger import digest
-from exchange.lending import LendingEngine
-from exchange.market import MarketEngine
-from exchange.access import LIQUIDATOR_COMMANDS, Role
-from exchange.messages import LENDING, POOL_ACCRUE, PlaceMarginOrder, PlaceOrder, PoolRequest, Withdraw
-from exchange.orders import BUY, OrderType
-from exchange.shard import MARGIN_COMMANDS, AccountShard, link_of
+from exchange.accounts.ledger import digest
+from exchange.margin.lending import LendingEngine
+from exchange.matching.market import MarketEngine
+from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role
+from exchange.messages.records import LENDING, POOL_ACCRUE, PlaceMarginOrder, PlaceOrder, PoolRequest, Withdraw
+from exchange.matching.orders import BUY, OrderType
+from exchange.accounts.shard import MARGIN_COMMANDS, AccountShard, link_of
 
 MARKET = int(OrderType.MARKET)
 
@@ -56,7 +56,7 @@ class Engine:
     def apply(self, command, role: Role | None = None) -> list:
         """Apply one command and return every event it produced, in order.
 
-        ``role`` is the door it comes through (``exchange.access``); by default the
+        ``role`` is the door it comes through (``exchange.accounts.access``); by default the
         in-process driver holds every role: liquidator commands come through the
         liquidator's door, everything else through the client's."""
         shard = self.shard

@@ -9,13 +9,13 @@ hook (far faster than converting a million events in Python first). A restored o
 """
 from __future__ import annotations
 
-from exchange.codec import decode, decode_events, hashable, plain
+from exchange.messages.codec import decode, decode_events, hashable, plain
 from exchange.config import ExchangeConfig
-from exchange.lending import LendingEngine
-from exchange.margin import MarginDesk
-from exchange.market import MarketEngine
-from exchange.orders import RestingOrder
-from exchange.shard import AccountShard, OpenOrder
+from exchange.margin.lending import LendingEngine
+from exchange.margin.desk import MarginDesk
+from exchange.matching.market import MarketEngine
+from exchange.matching.orders import RestingOrder
+from exchange.accounts.shard import AccountShard, OpenOrder
 
 ORDER_FIELDS = ("order_id", "account_id", "side", "price", "total", "remaining", "per_lot", "held",
                 "client_order_id", "request_id", "acknowledged", "amend_extra", "book", "auto_repay")

@@ -36,11 +36,11 @@ import ray
 from tqdm import tqdm
 
 from actors import bootstrap
-from actors.client import ExchangeClient
-from exchange.messages import Borrow, Borrowed, OrderAccepted, PlaceMarginOrder, Repaid, Repay
-from exchange.orders import OrderType, Side, TimeInForce
+from actors.client.exchange_client import ExchangeClient
+from exchange.messages.records import Borrow, Borrowed, OrderAccepted, PlaceMarginOrder, Repaid, Repay
+from exchange.matching.orders import OrderType, Side, TimeInForce
 from ops.margin_setup import lender, margin_trader
-from exchange.routing import shard_for
+from exchange.core.routing import shard_for
 from ops.loadtest import OrderGenerator, fund_accounts
 
 

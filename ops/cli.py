@@ -120,7 +120,7 @@ def _common(sub: argparse.ArgumentParser) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from actors import bootstrap
-    from actors.client import ExchangeClient
+    from actors.client.exchange_client import ExchangeClient
     from ops.demo import format_summary, run_demo
 
     log = logging.getLogger("exchange.up")
@@ -197,7 +197,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from actors.storage import FormatError, RecoveryError
+    from actors.durability.storage import FormatError, RecoveryError
     from ops.verify import verify
     try:
         report = verify(args.data, args.config)
@@ -216,7 +216,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_margin(args: argparse.Namespace) -> int:
-    from actors.client import ExchangeClient
+    from actors.client.exchange_client import ExchangeClient
     from ops.margin_report import format_margin_report, margin_report
     client = ExchangeClient.connect(args.address)
     report = margin_report(client, args.limit)

@@ -18,10 +18,10 @@ import time
 
 import ray
 
-from actors.client import ExchangeClient
-from exchange.messages import CancelOrder, Deposit, OpenAccount
-from exchange.orders import OrderType, Side, TimeInForce
-from exchange.money import format_decimal
+from actors.client.exchange_client import ExchangeClient
+from exchange.messages.records import CancelOrder, Deposit, OpenAccount
+from exchange.matching.orders import OrderType, Side, TimeInForce
+from exchange.core.money import format_decimal
 from ops.demo_intruder import Intruder
 from ops.demo_margin import MarginDemo
 from ops.latency import LatencyRecorder

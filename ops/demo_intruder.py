@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from actors.client import ExchangeClient
-from exchange.messages import CoverShortfall, Deposit, OpenAccount, PlaceOrder
-from exchange.orders import OrderType, Side, TimeInForce
-from exchange.reasons import Reason
+from actors.client.exchange_client import ExchangeClient
+from exchange.messages.records import CoverShortfall, Deposit, OpenAccount, PlaceOrder
+from exchange.matching.orders import OrderType, Side, TimeInForce
+from exchange.core.reasons import Reason
 
 INTRUDER = 4_000_001
 DEPOSIT_MINOR = 1_000_000          # 1 USDT

@@ -15,10 +15,10 @@ from __future__ import annotations
 import random
 import time
 
-from actors.client import ExchangeClient
-from exchange.messages import PlaceMarginOrder
+from actors.client.exchange_client import ExchangeClient
+from exchange.messages.records import PlaceMarginOrder
 from ops.margin_setup import lender, margin_trader
-from exchange.orders import OrderType, Side, TimeInForce
+from exchange.matching.orders import OrderType, Side, TimeInForce
 
 LENDER = 4_000_001
 TRADERS = list(range(5_000_001, 5_000_009))

@@ -30,9 +30,9 @@ import ray
 from tqdm import tqdm
 
 from actors import bootstrap
-from actors.client import ExchangeClient
-from exchange.messages import CancelOrder, Deposit, OpenAccount, OrderBooked, PlaceOrder
-from exchange.orders import OrderType, Side, TimeInForce
+from actors.client.exchange_client import ExchangeClient
+from exchange.messages.records import CancelOrder, Deposit, OpenAccount, OrderBooked, PlaceOrder
+from exchange.matching.orders import OrderType, Side, TimeInForce
 from ops.bench.ray_rate import measure as measure_ray
 from ops.latency import LatencyRecorder
 

@@ -6,8 +6,8 @@ percentages; ``--json`` keeps the integers (minor units, ppm).
 """
 from __future__ import annotations
 
-from actors.client import ExchangeClient
-from exchange.money import format_decimal
+from actors.client.exchange_client import ExchangeClient
+from exchange.core.money import format_decimal
 
 
 def margin_report(client: ExchangeClient, limit: int = 20) -> dict:

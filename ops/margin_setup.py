@@ -3,7 +3,7 @@ and the margin benchmark. Request ids are ``"tag:step:account[:asset]"``:
 the same ids every time, so running a setup twice changes nothing."""
 from __future__ import annotations
 
-from exchange.messages import Deposit, EnableMargin, OpenAccount, SupplyToPool, TransferMargin
+from exchange.messages.records import Deposit, EnableMargin, OpenAccount, SupplyToPool, TransferMargin
 
 
 def lender(tag: str, account: int, ts: int, supplies: dict[str, int]) -> list:

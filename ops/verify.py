@@ -26,15 +26,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from actors.durable import Journal
+from actors.durability.journal import Journal
 from actors.lending_actor import LendingPoolActor
 from actors.liquidator_actor import LiquidatorActor
 from actors.market_actor import MarketActor
 from actors.shard_actor import AccountShardActor
-from actors.storage import FormatError, RecoveryError
+from actors.durability.storage import FormatError, RecoveryError
 from exchange.config import load_config
-from exchange.messages import LENDING, CoverShortfall
-from exchange.access import Role
+from exchange.messages.records import LENDING, CoverShortfall
+from exchange.accounts.access import Role
 
 
 def _rebuild(config_path, data_dir: str, oldest: bool = False):

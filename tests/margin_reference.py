@@ -1,6 +1,6 @@
 """An independent reference for the lending arithmetic the tests check against.
 
-Written from the rules in the issue and ``exchange/lending.py``'s docstring,
+Written from the rules in the issue and ``exchange/margin/lending.py``'s docstring,
 with Python's exact ``Fraction`` and explicit ceilings, not by calling the
 code under test: a yearly rate from the kinked curve read at each hour's
 start, the index compounding hourly, a started hour charged whole (a borrow

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from actors.gc_policy import GcPolicy  # noqa: E402
 from exchange.config import load_config  # noqa: E402
 from exchange.engine import Engine  # noqa: E402
-from exchange.messages import CancelOrder, Deposit, OpenAccount, OrderBooked, PlaceOrder  # noqa: E402
-from exchange.orders import OrderType, Side, TimeInForce  # noqa: E402
+from exchange.messages.records import CancelOrder, Deposit, OpenAccount, OrderBooked, PlaceOrder  # noqa: E402
+from exchange.matching.orders import OrderType, Side, TimeInForce  # noqa: E402
 
 MARKET = "BTC-USDT"
 

@@ -46,15 +46,15 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from actors.durable import Journal  # noqa: E402
+from actors.durability.journal import Journal  # noqa: E402
 from actors.gc_policy import GcPolicy  # noqa: E402
-from actors.storage import LmdbStore  # noqa: E402
-from exchange.codec import encode  # noqa: E402
+from actors.durability.storage import LmdbStore  # noqa: E402
+from exchange.messages.codec import encode  # noqa: E402
 from exchange.config import load_config  # noqa: E402
-from exchange.market import MarketEngine  # noqa: E402
-from exchange.messages import PlaceOrder  # noqa: E402
-from exchange.orders import RestingOrder  # noqa: E402
-from exchange.shard import AccountShard  # noqa: E402
+from exchange.matching.market import MarketEngine  # noqa: E402
+from exchange.messages.records import PlaceOrder  # noqa: E402
+from exchange.matching.orders import RestingOrder  # noqa: E402
+from exchange.accounts.shard import AccountShard  # noqa: E402
 from exchange.snapshot import market_state, restore_market, restore_shard, shard_state  # noqa: E402
 
 MARKET = "BTC-USDT"

@@ -33,11 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from exchange.config import load_config  # noqa: E402
 from exchange.engine import Engine  # noqa: E402
-from exchange.liquidation import next_action  # noqa: E402
-from exchange.messages import (Deposit, FinishLiquidation, LiquidationStep, OpenAccount,  # noqa: E402
+from exchange.margin.liquidation import next_action  # noqa: E402
+from exchange.messages.records import (Deposit, FinishLiquidation, LiquidationStep, OpenAccount,  # noqa: E402
                                PlaceMarginOrder, PlaceOrder, StartLiquidation)
 from ops.margin_setup import lender, margin_trader  # noqa: E402
-from exchange.orders import OrderType, Side, TimeInForce  # noqa: E402
+from exchange.matching.orders import OrderType, Side, TimeInForce  # noqa: E402
 
 USDT, BTC = 10**6, 10**8
 BUY, SELL, LIMIT, IOC, GTC = int(Side.BUY), int(Side.SELL), int(OrderType.LIMIT), int(TimeInForce.IOC), \
@@ -149,7 +149,7 @@ def cascade_ray(count: int) -> dict:
 
     from actors import bootstrap
     from actors.capability import Keyring
-    from actors.operator import OperatorClient
+    from actors.client.operator import OperatorClient
 
     bootstrap.init_ray(num_cpus=2)
     with tempfile.TemporaryDirectory() as data:

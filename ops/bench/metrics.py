@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from actors import bootstrap  # noqa: E402
-from actors.client import ExchangeClient  # noqa: E402
-from actors.metrics_roles import ClientMetrics, ShardMetrics  # noqa: E402
+from actors.client.exchange_client import ExchangeClient  # noqa: E402
+from actors.metrics.roles import ClientMetrics, ShardMetrics  # noqa: E402
 from exchange.config import load_config  # noqa: E402
-from exchange.messages import OrderAccepted, PlaceOrder  # noqa: E402
+from exchange.messages.records import OrderAccepted, PlaceOrder  # noqa: E402
 from ops.cli import _reserve_stdout_for_json  # noqa: E402
 from ops.latency import LatencyRecorder  # noqa: E402
 from ops.loadtest import OrderGenerator, closed_loop, fund_accounts  # noqa: E402

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from actors.client import ExchangeClient  # noqa: E402
+from actors.client.exchange_client import ExchangeClient  # noqa: E402
 from ops.latency import LatencyRecorder  # noqa: E402
 
 

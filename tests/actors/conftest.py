@@ -9,9 +9,9 @@ import ray
 
 from actors import bootstrap
 from actors.capability import Keyring
-from actors.client import ExchangeClient
-from actors.operator import OperatorClient
-from exchange.routing import shard_for
+from actors.client.exchange_client import ExchangeClient
+from actors.client.operator import OperatorClient
+from exchange.core.routing import shard_for
 
 
 @pytest.fixture(scope="module")

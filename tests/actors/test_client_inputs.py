@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from actors.client import _enum
-from exchange.orders import Side, TimeInForce
+from actors.client.exchange_client import _enum
+from exchange.matching.orders import Side, TimeInForce
 
 
 def test_enum_with_names_numbers_or_members_gives_the_member():

@@ -12,11 +12,11 @@ import ray
 
 from actors import bootstrap
 from actors.capability import Keyring
-from actors.client import ExchangeClient
-from actors.operator import OperatorClient
-from actors.storage import LmdbStore
+from actors.client.exchange_client import ExchangeClient
+from actors.client.operator import OperatorClient
+from actors.durability.storage import LmdbStore
 from exchange.config import DEFAULT_CONFIG_PATH
-from exchange.routing import shard_for
+from exchange.core.routing import shard_for
 from tests.actors.conftest import accounts_on_shards, funded
 
 

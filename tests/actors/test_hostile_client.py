@@ -7,10 +7,10 @@ import time
 
 import ray
 
-from actors.wire import pack, unpack_results
-from exchange.messages import Fill, OpenAccount, OrderRejected, PlaceOrder
-from exchange.reasons import Reason
-from exchange.routing import shard_for
+from actors.link.wire import pack, unpack_results
+from exchange.messages.records import Fill, OpenAccount, OrderRejected, PlaceOrder
+from exchange.core.reasons import Reason
+from exchange.core.routing import shard_for
 from tests.actors.conftest import accounts_on_shards, funded
 from tests.actors.test_durability import shard_of, wait_for_restart
 

@@ -11,10 +11,10 @@ import pytest
 from actors.capability import Keyring, Role
 from actors.market_actor import MarketActor
 from actors.shard_actor import AccountShardActor, LinkSequenceError
-from actors.wire import pack
-from exchange.codec import encode_shallow
-from exchange.messages import SubmitOrder
-from exchange.routing import shard_for
+from actors.link.wire import pack
+from exchange.messages.codec import encode_shallow
+from exchange.messages.records import SubmitOrder
+from exchange.core.routing import shard_for
 
 MARKET = "BTC-USDT"
 

@@ -19,12 +19,12 @@ import ray
 
 from actors import bootstrap
 from actors.capability import Keyring
-from actors.client import ExchangeClient
+from actors.client.exchange_client import ExchangeClient
 from actors.liquidator_actor import account_hash
-from actors.operator import OperatorClient
+from actors.client.operator import OperatorClient
 from exchange.config import DEFAULT_CONFIG_PATH
-from exchange.messages import LiquidationUpdate, MarginLevelChanged
-from exchange.reasons import Reason
+from exchange.messages.records import LiquidationUpdate, MarginLevelChanged
+from exchange.core.reasons import Reason
 from tests.margin_reference import HOUR_NS, USDT_CURVE, ReferencePool, ceil
 from fractions import Fraction
 

@@ -7,11 +7,11 @@ import random
 import ray
 
 from actors.capability import Role
-from actors.wire import pack
-from exchange.messages import CancelOrder, OrderRejected, PlaceOrder
-from exchange.money import mul_div_ceil
-from exchange.reasons import Reason
-from exchange.routing import shard_for
+from actors.link.wire import pack
+from exchange.messages.records import CancelOrder, OrderRejected, PlaceOrder
+from exchange.core.money import mul_div_ceil
+from exchange.core.reasons import Reason
+from exchange.core.routing import shard_for
 from tests.actors.conftest import accounts_on_shards, funded
 
 BTC = 10**8          # satoshi per BTC
@@ -164,7 +164,7 @@ def test_malformed_commands_through_ray_are_rejected_and_read_nothing(client):
 
 
 def test_connected_client_sees_the_same_exchange_and_leaves_it_running_on_shutdown(client):
-    from actors.client import ExchangeClient
+    from actors.client.exchange_client import ExchangeClient
     account, _, _ = accounts_on_shards(client, 1_100)
     funded(client, account)
     other = ExchangeClient.connect()

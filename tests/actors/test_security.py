@@ -10,13 +10,13 @@ import pytest
 import ray
 
 from actors.capability import Capability, Keyring, Role, Scope
-from actors.client import ExchangeClient
-from actors.wire import WireError, pack, unpack_batch, unpack_commands, unpack_push, unpack_results
-from exchange.codec import encode
-from exchange.messages import (CoverShortfall, Deposit, Fill, FinishLiquidation, LiquidationStep, PlaceOrder,
+from actors.client.exchange_client import ExchangeClient
+from actors.link.wire import WireError, pack, unpack_batch, unpack_commands, unpack_push, unpack_results
+from exchange.messages.codec import encode
+from exchange.messages.records import (CoverShortfall, Deposit, Fill, FinishLiquidation, LiquidationStep, PlaceOrder,
                                StartLiquidation, WriteOffDebt)
-from exchange.reasons import Reason
-from exchange.routing import shard_for
+from exchange.core.reasons import Reason
+from exchange.core.routing import shard_for
 from tests.actors.conftest import accounts_on_shards, funded
 
 USDT = 10**6

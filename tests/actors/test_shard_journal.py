@@ -12,9 +12,9 @@ import orjson
 import pytest
 
 from actors.shard_actor import AccountShardActor
-from exchange.messages import BalanceChanged, Deposit, OpenAccount, OrderRejected, Withdraw
-from exchange.reasons import Reason
-from exchange.routing import shard_for
+from exchange.messages.records import BalanceChanged, Deposit, OpenAccount, OrderRejected, Withdraw
+from exchange.core.reasons import Reason
+from exchange.core.routing import shard_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

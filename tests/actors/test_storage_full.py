@@ -14,11 +14,11 @@ import ray
 
 from actors import bootstrap
 from actors.capability import Keyring
-from actors.operator import OperatorClient
+from actors.client.operator import OperatorClient
 from exchange.config import DEFAULT_CONFIG_PATH
-from exchange.messages import Deposit
-from exchange.reasons import Reason
-from exchange.routing import shard_for
+from exchange.messages.records import Deposit
+from exchange.core.reasons import Reason
+from exchange.core.routing import shard_for
 from tests.actors.test_durability import wait_for_restart
 
 

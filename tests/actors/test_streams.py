@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from exchange.messages import Fill
+from exchange.messages.records import Fill
 from tests.actors.conftest import accounts_on_shards, funded
 
 

@@ -15,11 +15,11 @@ from typing import Callable, Iterable
 
 from exchange.config import DEFAULT_CONFIG_PATH, ExchangeConfig, load_config, parse_config
 from exchange.engine import Engine
-from exchange.messages import (AmendOrder, CancelOrder, Deposit, Fill, OpenAccount, OrderAccepted,
+from exchange.messages.records import (AmendOrder, CancelOrder, Deposit, Fill, OpenAccount, OrderAccepted,
                                OrderRejected, PlaceOrder, Withdraw)
-from exchange.money import parse_decimal
-from exchange.orders import OrderType, Side, StpMode, TimeInForce
-from exchange.reasons import Reason
+from exchange.core.money import parse_decimal
+from exchange.matching.orders import OrderType, Side, StpMode, TimeInForce
+from exchange.core.reasons import Reason
 
 CONFIG = load_config()
 DEFAULT_RAW = tomllib.loads(DEFAULT_CONFIG_PATH.read_text())     # the default file as a plain document

@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from exchange.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_config
-from exchange.orders import StpMode
+from exchange.matching.orders import StpMode
 from tests.exchange.support import DEFAULT_RAW
 FILE = "bad.toml"
 

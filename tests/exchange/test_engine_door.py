@@ -8,13 +8,13 @@ import dataclasses
 
 import pytest
 
-from exchange.access import Role
-from exchange.messages import (CancelOrder, CoverShortfall, Deposit, FinishLiquidation, LiquidationStep, OpenAccount,
+from exchange.accounts.access import Role
+from exchange.messages.records import (CancelOrder, CoverShortfall, Deposit, FinishLiquidation, LiquidationStep, OpenAccount,
                                OrderRejected, StartLiquidation, Withdraw, WriteOffDebt)
-from exchange.money import INT64_MAX
-from exchange.reasons import Reason
-from exchange.routing import shard_for
-from exchange.shard import Admitted, AccountShard
+from exchange.core.money import INT64_MAX
+from exchange.core.reasons import Reason
+from exchange.core.routing import shard_for
+from exchange.accounts.shard import Admitted, AccountShard
 from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, CONFIG, SELL, assert_rejected, btc, funded_harness,
                                     snapshot, usdt)
 
@@ -136,7 +136,7 @@ def test_liquidator_door_refuses_client_commands():
 
 
 def test_enum_fields_are_admitted_as_plain_ints(ex):
-    from exchange.orders import OrderType, Side, TimeInForce
+    from exchange.matching.orders import OrderType, Side, TimeInForce
     command = ex.place_cmd(ALICE, Side.SELL, P, Q)._replace(order_type=OrderType.LIMIT, tif=TimeInForce.GTC)
     admitted = ex.engine.shard.admit(command)
     assert all(type(v) in (int, str) for v in admitted.command)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from exchange.reasons import Reason
+from exchange.core.reasons import Reason
 from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, CAROL, CONFIG, ETH_USDT, FUNDING, MAKER, SELL, TIERS,
                                     VIP, assert_rejected, btc, ceil_ppm, fills_of, floor_ppm, funded_harness, notional,
                                     usdt)

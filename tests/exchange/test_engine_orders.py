@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from exchange.messages import OrderAccepted, OrderBooked, OrderClosed, OrderRejected
-from exchange.orders import StpMode
-from exchange.reasons import CloseReason, Reason
+from exchange.messages.records import OrderAccepted, OrderBooked, OrderClosed, OrderRejected
+from exchange.matching.orders import StpMode
+from exchange.core.reasons import CloseReason, Reason
 from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, CAROL, CONFIG, EXPIRE_BOTH, EXPIRE_MAKER,
                                     EXPIRE_TAKER, FOK, IOC, MAKER, MARKET, POST_ONLY, SELL, assert_rejected,
                                     btc, ceil_ppm, custom_config, fills_of, funded_harness, names, notional,

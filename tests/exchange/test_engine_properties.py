@@ -14,8 +14,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from exchange.engine import Engine
-from exchange.messages import AmendOrder, Fill, OrderAccepted, OrderBooked, OrderRejected, PlaceOrder
-from exchange.reasons import Reason
+from exchange.messages.records import AmendOrder, Fill, OrderAccepted, OrderBooked, OrderRejected, PlaceOrder
+from exchange.core.reasons import Reason
 from tests.exchange.support import (BTC_USDT, BUY, CONFIG, ETH_USDT, FOK, GTC, IOC, LIMIT, MARKET, POST_ONLY, SELL,
                                     Harness, amount, business_state, ceil_ppm, floor_ppm, notional)
 

@@ -17,8 +17,8 @@ import random
 import pytest
 
 from exchange.engine import Engine
-from exchange.messages import Fill, OrderAccepted, OrderAmended, OrderBooked, OrderClosed, OrderRejected
-from exchange.reasons import CloseReason, Reason
+from exchange.messages.records import Fill, OrderAccepted, OrderAmended, OrderBooked, OrderClosed, OrderRejected
+from exchange.core.reasons import CloseReason, Reason
 from tests.exchange.support import (BTC_USDT, BUY, CONFIG, ETH_USDT, EXPIRE_BOTH, EXPIRE_MAKER, EXPIRE_TAKER, GTC,
                                     IOC, SELL, Harness)
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from exchange.messages import AmendOrder, CancelOrder, Deposit, OpenAccount, OrderRejected, PlaceOrder, Withdraw
-from exchange.money import INT64_MAX
-from exchange.reasons import Reason
+from exchange.messages.records import AmendOrder, CancelOrder, Deposit, OpenAccount, OrderRejected, PlaceOrder, Withdraw
+from exchange.core.money import INT64_MAX
+from exchange.core.reasons import Reason
 from tests.exchange.test_engine_door import SCENARIOS as DOOR_SCENARIOS
-from tests.exchange.test_margin import SCENARIOS as MARGIN_SCENARIOS
+from tests.exchange.margin.test_margin import SCENARIOS as MARGIN_SCENARIOS
 from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, ETH_USDT, FOK, GTC, IOC, LIMIT, MARKET, POST_ONLY,
                                     SELL, assert_rejected, btc, business_state, custom_config, eth,
                                     funded_harness, usdt)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import orjson
 from hypothesis import given, settings, strategies as st
 
-from exchange.access import LIQUIDATOR_COMMANDS, Role
-from exchange.codec import decode, encode_shallow
-from exchange.messages import (AmendOrder, Borrow, CancelOrder, CoverShortfall, Deposit, EnableMargin,
+from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role
+from exchange.messages.codec import decode, encode_shallow
+from exchange.messages.records import (AmendOrder, Borrow, CancelOrder, CoverShortfall, Deposit, EnableMargin,
                                FinishLiquidation, LiquidationStep, OpenAccount, OrderRejected, PlaceMarginOrder,
                                PlaceOrder, Repay, StartLiquidation, SupplyToPool, TransferMargin, Withdraw,
                                WithdrawFromPool, WriteOffDebt)
-from exchange.money import INT64_MAX
+from exchange.core.money import INT64_MAX
 from tests.exchange.support import ALICE, BTC_USDT, BUY, CONFIG, LIMIT, SELL, btc, funded_harness, usdt
 
 P, Q = usdt("50000"), btc("0.1")

@@ -8,11 +8,11 @@ import orjson
 
 from hypothesis import given, settings, strategies as st
 
-from exchange.codec import decode, encode, encode_shallow
+from exchange.messages.codec import decode, encode, encode_shallow
 from exchange.config import load_config
 from exchange.engine import Engine
-from exchange.messages import CancelOrder, Deposit, OpenAccount, PlaceOrder
-from exchange.orders import OrderType, Side, TimeInForce
+from exchange.messages.records import CancelOrder, Deposit, OpenAccount, PlaceOrder
+from exchange.matching.orders import OrderType, Side, TimeInForce
 from exchange.snapshot import market_state, restore_market, restore_shard, shard_state
 
 

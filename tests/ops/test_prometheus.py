@@ -27,7 +27,7 @@ import ray
 import yaml
 
 from actors import bootstrap
-from actors.client import ExchangeClient
+from actors.client.exchange_client import ExchangeClient
 from ops.grafana import build as dashboard_source
 
 ROOT = Path(__file__).resolve().parents[2]

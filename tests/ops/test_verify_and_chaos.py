@@ -11,8 +11,8 @@ import ray
 
 from actors import bootstrap
 from actors.capability import Keyring
-from actors.operator import OperatorClient
-from actors.storage import FORMAT_VERSION, HEADER, POSITION, LmdbStore
+from actors.client.operator import OperatorClient
+from actors.durability.storage import FORMAT_VERSION, HEADER, POSITION, LmdbStore
 from ops.cli import main
 from ops.chaos import run_chaos
 from ops.verify import verify

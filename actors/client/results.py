@@ -1,0 +1,88 @@
+"""Typed results the Python client returns, built from the domain's events."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exchange.messages.records import (AccountOpened, BalanceChanged, Borrowed, Fill, LendingRefused, MarginEnabled,
+                               MarginTransferred, OrderAccepted, OrderAmended, OrderBooked, OrderClosed,
+                               OrderRejected, Repaid, Supplied, SupplyWithdrawn)
+from exchange.core.reasons import CloseReason, Reason
+
+SUCCESSES = frozenset((AccountOpened, MarginEnabled, Borrowed, Repaid, Supplied, SupplyWithdrawn))
+STATUS_BY_CLOSE = {CloseReason.FILLED: "filled", CloseReason.CANCELLED: "cancelled",
+                   CloseReason.EXPIRED_IOC: "expired", CloseReason.EXPIRED_STP: "expired",
+                   CloseReason.REJECTED: "rejected"}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """Outcome of an account or balance command (open, deposit, withdraw)."""
+    request_id: object
+    ok: bool
+    reason: Reason | None
+    available: int | None = None
+    held: int | None = None
+    events: tuple = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResult:
+    """Outcome of place / cancel / amend: status, fills so far, reason if rejected.
+
+    ``status`` is one of ``open``, ``filled``, ``cancelled``, ``expired``,
+    ``rejected``, ``amended``. Quantities are base minor units.
+    """
+    request_id: object
+    ok: bool
+    status: str
+    order_id: int
+    reason: Reason | None
+    fills: tuple[Fill, ...]
+    remaining: int
+    events: tuple
+
+    @property
+    def filled_quantity(self) -> int:
+        return sum(f.quantity for f in self.fills)
+
+
+def order_result(request_id, events: list, account_id: int) -> OrderResult:
+    order_id, status, reason, remaining = 0, "rejected", None, 0
+    fills = []
+    for event in events:
+        kind = type(event)
+        if kind is OrderAccepted:
+            order_id, status, remaining = event.order_id, "open", event.quantity
+        elif kind is OrderRejected:
+            reason, order_id = Reason(event.reason), event.order_id or order_id
+            status = "rejected"
+        elif kind is Fill:
+            fills.append(event)
+            if event.taker_account == account_id or event.maker_account == account_id:
+                remaining -= event.quantity if event.taker_order_id == order_id else 0
+        elif kind is OrderBooked and event.account_id == account_id:
+            order_id, status, remaining = event.order_id, "open", event.remaining
+        elif kind is OrderClosed and event.account_id == account_id and (not order_id or event.order_id == order_id):
+            order_id, remaining = event.order_id, event.remaining
+            status = STATUS_BY_CLOSE[CloseReason(event.reason)]
+            if event.reason == CloseReason.REJECTED:
+                reason = Reason(event.reject_reason)
+        elif kind is OrderAmended and event.account_id == account_id:
+            order_id, status, remaining = event.order_id, "amended", event.remaining
+    return OrderResult(request_id, status != "rejected", status, order_id, reason, tuple(fills), remaining,
+                       tuple(events))
+
+
+def command_result(request_id, events: list) -> CommandResult:
+    """Outcome of an account, balance, margin or lending command."""
+    for event in events:
+        kind = type(event)
+        if kind is OrderRejected or kind is LendingRefused:
+            return CommandResult(request_id, False, Reason(event.reason), events=tuple(events))
+        if kind is BalanceChanged:
+            return CommandResult(request_id, True, None, event.available, event.held, tuple(events))
+        if kind is MarginTransferred:
+            return CommandResult(request_id, True, None, event.margin_available, None, tuple(events))
+    if any(type(e) in SUCCESSES for e in events):
+        return CommandResult(request_id, True, None, events=tuple(events))
+    return CommandResult(request_id, False, Reason.MALFORMED_COMMAND, events=tuple(events))

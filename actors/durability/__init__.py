@@ -1,0 +1,1 @@
+"""Journals, snapshots and recovery on LMDB (or in memory)."""

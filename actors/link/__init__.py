@@ -1,0 +1,1 @@
+"""Calls between actors: peers found by name, batching, the wire codec."""

@@ -1,0 +1,1 @@
+"""Prometheus metrics: recorders, per-role metrics, the margin distribution, the scrape actor."""

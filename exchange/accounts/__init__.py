@@ -1,0 +1,1 @@
+"""Account shards: ledger, holds, replay protection, access rules, the shard's pipeline steps."""

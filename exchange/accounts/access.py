@@ -1,0 +1,41 @@
+"""Who may send which command: the roles of the command door, and the check.
+
+The shard applies commands for two kinds of sender. ``Role.CLIENT`` is the
+client door (``ExchangeClient``, and through it the gateway later): the
+account commands a user may give. ``Role.LIQUIDATOR`` is the liquidator's
+door: its own commands, which take a margin book over and move insurance
+money, plus the cancels it sends for the book it liquidates. The actors tie
+each door to a capability (``actors/capability.py``, ``docs/SECURITY.md``);
+this module is the rule itself, so the Engine and the actors enforce the same
+one. A scoped sender may act only for the accounts of its scope.
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+
+from exchange.messages import records as m
+from exchange.core.reasons import Reason
+
+CLIENT_COMMANDS = frozenset((m.OpenAccount, m.Deposit, m.Withdraw, m.PlaceOrder, m.CancelOrder, m.AmendOrder,
+                             m.EnableMargin, m.TransferMargin, m.Borrow, m.Repay, m.PlaceMarginOrder,
+                             m.SupplyToPool, m.WithdrawFromPool))
+LIQUIDATOR_COMMANDS = frozenset((m.StartLiquidation, m.LiquidationStep, m.CoverShortfall, m.FinishLiquidation,
+                                 m.WriteOffDebt))
+
+
+class Role(IntEnum):
+    CLIENT = 1
+    LIQUIDATOR = 2
+
+
+ALLOWED = {Role.CLIENT: CLIENT_COMMANDS, Role.LIQUIDATOR: LIQUIDATOR_COMMANDS | {m.CancelOrder}}
+
+
+def authorize(command, role: Role, scope: frozenset | None = None) -> Reason | None:
+    """Why ``role`` may not send ``command`` (for an account outside ``scope``, when
+    given), or None if it may. Call after the fields were checked."""
+    if type(command) not in ALLOWED[role]:
+        return Reason.NOT_PERMITTED
+    if scope is not None and command.account_id not in scope:
+        return Reason.ACCOUNT_NOT_IN_SCOPE
+    return None

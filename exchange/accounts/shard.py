@@ -1,0 +1,624 @@
+"""The account side of the order pipeline: validation, pre-trade holds,
+settlement of market events, release, and replay protection.
+
+An ``AccountShard`` owns a set of accounts (all of them in the single-process
+engine, a hash partition of them under Ray). It turns client commands into
+either events (deposits, rejections) or a request for a market
+(``SubmitOrder``/``CancelRequest``/``AmendRequest``), and turns the market's
+events back into balance movements and client-visible events.
+
+Holds are per lot so that any split of an order into fills is covered:
+a buy holds ``lots * (price*qptl + ceil(price*qptl*taker_ppm/1e6))`` of quote
+(the worst-case taker fee at the limit price); a sell holds its base. A fill
+consumes its lots' share of the hold and releases what the actual price and
+fee did not use. Fees go to this shard's share of the fee account.
+
+A shard applies each market's events in ``seq`` order and ignores a ``seq`` it
+has already applied, so a repeated delivery changes nothing.
+
+Margin (issue 6): ``self.margin`` (``exchange.margin.desk.MarginDesk``) owns the
+margin books; a margin order is an ``OpenOrder`` whose ``book`` names the
+margin book it holds and settles against instead of the spot account. Pool
+requests (``PoolRequest``) go to the lending link (``LENDING``) the way order
+requests go to a market. Some answers call for another request (the order a
+borrow was for, a repay after a margin order closes): those are queued in
+``followups`` and the caller sends them on behalf of the same request.
+"""
+from __future__ import annotations
+
+
+from typing import NamedTuple
+
+from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role, authorize
+from exchange.config import ExchangeConfig, MarketSpec
+from exchange.core.buckets import BucketMap
+from exchange.accounts.dedup import RequestMemory, command_body
+from exchange.accounts.holds import buy_hold_per_lot, protection_price
+from exchange.accounts.ledger import Account, Ledger, digest
+from exchange.margin.desk import MarginDesk
+from exchange.margin.liquidation import LiquidationCommands
+from exchange.messages.records import (LENDING, POOL_BORROW, AccountOpened, AmendOrder, AmendRequest, BalanceChanged,
+                               Borrow, Borrowed, CancelOrder, CancelRequest, CoverShortfall, Deposit, EnableMargin,
+                               Fill, FinishLiquidation, LiquidationStep, OpenAccount, OrderAccepted, OrderAmended,
+                               OrderBooked, OrderClosed, OrderRejected, PlaceMarginOrder, PlaceOrder, PoolRequest,
+                               Repay, RequestRejected, StartLiquidation, SubmitOrder, SupplyToPool, TransferMargin,
+                               Withdraw, WithdrawFromPool, WriteOffDebt)
+from exchange.core.money import INT64_MAX
+from exchange.matching.orders import BUY, SELL, OrderType, TimeInForce
+from exchange.core.reasons import CloseReason, Reason
+from exchange.core.routing import shard_for
+from exchange.messages.validation import CLIENT_COMMAND_TYPES, check_fields, plain_command, valid_request_id
+
+ORDER_ID_SHARD_BITS = 10          # order id = local sequence << 10 | shard index (<= 1024 shards)
+MARKET, LIMIT = int(OrderType.MARKET), int(OrderType.LIMIT)
+POST_ONLY = int(TimeInForce.POST_ONLY)
+REJECTED = int(CloseReason.REJECTED)
+CLIENT_COMMANDS = frozenset(CLIENT_COMMAND_TYPES)     # every command a shard applies (any role)
+MARGIN_COMMANDS = frozenset((EnableMargin, TransferMargin, Borrow, Repay, PlaceMarginOrder, SupplyToPool,
+                             WithdrawFromPool)) | LIQUIDATOR_COMMANDS
+
+
+class Admitted(NamedTuple):
+    """A command that passed the door: its plain form, replay key and body."""
+    command: object
+    key: tuple                  # (account_id, request_id)
+    body: tuple                 # dedup.command_body
+
+
+class OpenOrder:
+    """The shard's record of an order it funded: what is held and why."""
+
+    __slots__ = ("order_id", "account_id", "market", "side", "price", "total", "remaining", "per_lot",
+                 "held", "client_order_id", "request_id", "acknowledged", "amend_extra", "book", "auto_repay")
+
+    def __init__(self, order_id, account_id, market, side, price, total, per_lot, held, client_order_id, request_id,
+                 book: str | None = None, auto_repay: bool = False):
+        self.order_id = order_id
+        self.account_id = account_id
+        self.market = market            # MarketSpec
+        self.side = side
+        self.price = price              # ticks
+        self.total = total              # lots
+        self.remaining = total          # lots
+        self.per_lot = per_lot          # held per lot (quote minor for buys, base minor for sells)
+        self.held = held
+        self.client_order_id = client_order_id
+        self.request_id = request_id
+        self.acknowledged = False
+        self.amend_extra = -1           # >= 0 while an amend is in flight
+        self.book = book                # None: spot; else the margin book ("" cross, or the market)
+        self.auto_repay = auto_repay    # margin: repay debt in what the order acquires when it closes
+
+    def canonical(self) -> tuple:
+        return (self.order_id, self.account_id, self.market.name, self.side, self.price, self.total,
+                self.remaining, self.per_lot, self.held, self.client_order_id, str(self.request_id),
+                self.acknowledged, self.amend_extra, self.book, self.auto_repay)
+
+
+class AccountShard:
+    """Accounts, holds and settlement for one shard of the exchange."""
+
+    def __init__(self, config: ExchangeConfig, shard_index: int = 0, shards: int = 1):
+        self.config = config
+        self.shard_index = shard_index
+        self.shards = shards                                       # how many shards the accounts are split over
+        self.ledger = Ledger(config)
+        self.orders = BucketMap()                                  # order id -> OpenOrder
+        self.order_seq = 0
+        self.market_seq = {name: 0 for name in config.markets}   # last market seq applied
+        self.market_seq[LENDING] = 0
+        self.margin = MarginDesk(config, self.ledger)
+        self.followups = self.margin.followups                     # (link, request) to send next
+        self.liquidation = LiquidationCommands(self)
+        self.results = RequestMemory(config.dedup_window)          # (account, request id) -> events
+        self._asset_index = {name: spec.index for name, spec in config.assets.items()}
+        self._default_stp = int(config.default_stp)
+
+    # ---- the door: field checks, permission, ownership, replay protection ---------
+    def owns(self, account_id: int) -> bool:
+        """Is ``account_id`` routed to this shard?"""
+        return self.shards == 1 or shard_for(account_id, self.shards) == self.shard_index
+
+    def admit(self, cmd, role: Role = Role.CLIENT, scope: frozenset | None = None) -> Admitted | list:
+        """Check a command at the door, before it touches anything: its fields
+        (``exchange.messages.validation``), whether ``role`` may send it for that account
+        (NOT_PERMITTED, ACCOUNT_NOT_IN_SCOPE) and whether this shard owns the account
+        (WRONG_SHARD). Return it ``Admitted``, or the rejection (never remembered:
+        it changed nothing and says the same to every retry)."""
+        reason = check_fields(cmd, len(self.config.assets))
+        if reason is None:
+            cmd = plain_command(cmd)
+            reason = authorize(cmd, role, scope)
+        if reason is None and not self.owns(cmd.account_id):
+            reason = Reason.WRONG_SHARD
+        if reason is not None:
+            request_id = cmd[0] if type(cmd) in CLIENT_COMMANDS and valid_request_id(cmd[0]) else None
+            account_id = cmd[2] if type(cmd) in CLIENT_COMMANDS and type(cmd[2]) is int \
+                and 0 <= cmd[2] <= INT64_MAX else 0
+            return [OrderRejected(request_id, account_id, int(reason))]
+        return Admitted(cmd, (cmd.account_id, cmd.request_id), command_body(cmd))
+
+    def recall(self, admitted: Admitted) -> list | None:
+        """The events the same request produced before, a REQUEST_ID_REUSED rejection
+        if its id was used for another body, or None if it is new."""
+        found = self.results.get(admitted.key)
+        if found is None:
+            return None
+        return found[1] if found[0] == admitted.body else reused(admitted)
+
+    def remember(self, admitted: Admitted, events: list) -> None:
+        self.results.remember(admitted.key, admitted.body, events)
+
+    # ---- client commands -------------------------------------------------------
+    def apply_client(self, cmd, reference_price=None) -> tuple[list, object | None]:
+        """Apply an admitted command. Return (events, market or pool request or None).
+
+        ``reference_price`` (ticks) prices a market order that carries no
+        protection price: the protection is reference +/- max_slippage_bps.
+        For margin commands it is ``(ticks or None, prices)``: the index price
+        of every asset (quote minor per whole unit, by asset index) that
+        margin levels and borrow limits are valued at.
+        """
+        kind = type(cmd)
+        if kind in MARGIN_COMMANDS:
+            return self._apply_margin(cmd, reference_price)
+        if kind is PlaceOrder:
+            return self._place(cmd, reference_price)
+        if kind is CancelOrder:
+            return self._cancel(cmd)
+        if kind is AmendOrder:
+            return self._amend(cmd)
+        if kind is Deposit or kind is Withdraw:
+            return self._transfer(cmd, reference_price), None
+        return self._open(cmd), None
+
+    @staticmethod
+    def _reject(cmd, reason: Reason, order_id: int = 0) -> tuple[list, None]:
+        return [OrderRejected(cmd.request_id, cmd.account_id, int(reason), order_id)], None
+
+    def _open(self, cmd: OpenAccount) -> list:
+        if not _is_int(cmd.account_id) or not 0 < cmd.account_id <= INT64_MAX:
+            return self._reject(cmd, Reason.MALFORMED_COMMAND)[0]
+        if cmd.account_id in self.ledger.accounts:
+            return self._reject(cmd, Reason.ACCOUNT_EXISTS)[0]
+        tier = cmd.fee_tier or self.config.default_fee_tier
+        if type(tier) is not str or tier not in self.config.fee_tiers:
+            return self._reject(cmd, Reason.UNKNOWN_FEE_TIER)[0]
+        self.ledger.open(cmd.account_id, tier)
+        return [AccountOpened(cmd.request_id, cmd.account_id, tier)]
+
+    def _transfer(self, cmd, reference=None) -> list:
+        """Deposit or withdraw. A withdrawal is refused (BELOW_INITIAL_MARGIN_LEVEL) while any
+        of the account's margin books owes and is under the initial line at the index
+        prices in ``reference`` (``(None, prices)``; rulebook 4.4.3)."""
+        account = self.ledger.accounts.get(cmd.account_id)
+        if account is None:
+            return self._reject(cmd, Reason.UNKNOWN_ACCOUNT)[0]
+        asset = self._asset_index.get(cmd.asset) if type(cmd.asset) is str else None
+        if asset is None:
+            return self._reject(cmd, Reason.UNKNOWN_ASSET)[0]
+        amount = cmd.amount
+        if not _is_int(amount):
+            return self._reject(cmd, Reason.MALFORMED_COMMAND)[0]
+        if amount <= 0:
+            return self._reject(cmd, Reason.NON_POSITIVE_AMOUNT)[0]
+        if type(cmd) is Deposit:
+            if account.available[asset] + account.held[asset] + amount > INT64_MAX \
+                    or self.ledger.deposited[asset] + amount > INT64_MAX:
+                return self._reject(cmd, Reason.VALUE_OUT_OF_RANGE)[0]
+            self.ledger.deposit(account, asset, amount)
+            delta = amount
+        else:
+            if account.available[asset] < amount:
+                return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)[0]
+            if cmd.account_id in self.margin.settings:
+                prices = reference[1] if isinstance(reference, (tuple, list)) and len(reference) == 2 else ()
+                blocked = self.margin.withdrawal_block(cmd.account_id, prices)
+                if blocked is not None:
+                    return self._reject(cmd, blocked)[0]
+            self.ledger.withdraw(account, asset, amount)
+            delta = -amount
+        return [BalanceChanged(cmd.request_id, cmd.account_id, cmd.asset, delta,
+                               account.available[asset], account.held[asset])]
+
+    def _apply_margin(self, cmd, reference) -> tuple[list, object | None]:
+        ticks, prices = reference if isinstance(reference, (tuple, list)) and len(reference) == 2 else (None, ())
+        kind, margin = type(cmd), self.margin
+        if not 0 <= cmd.ts_ns:
+            return self._reject(cmd, Reason.VALUE_OUT_OF_RANGE)
+        if kind is PlaceMarginOrder:
+            return self._place_margin(cmd, ticks, prices)
+        if kind is TransferMargin:
+            return margin.transfer(cmd, prices), None
+        if kind is Borrow:
+            return margin.borrow(cmd, prices)
+        if kind is Repay:
+            return margin.repay(cmd)
+        if kind is SupplyToPool:
+            return margin.supply(cmd)
+        if kind is WithdrawFromPool:
+            return margin.withdraw_supply(cmd)
+        if kind is EnableMargin:
+            return margin.enable(cmd), None
+        return self.liquidation.apply(cmd)
+
+    def _place(self, cmd: PlaceOrder, reference_price: int | None) -> tuple[list, object | None]:
+        """Validate, hold and forward a spot order."""
+        terms = self._order_terms(cmd, reference_price)
+        if type(terms) is not tuple:
+            return self._reject(cmd, terms)
+        return self._fund_order(cmd, terms)
+
+    def _order_terms(self, cmd, reference_price: int | None):
+        """(account, market, side, ticks, lots, otype, tif, stp) of a valid order, or a Reason."""
+        account = self.ledger.accounts.get(cmd.account_id)
+        if account is None:
+            return Reason.UNKNOWN_ACCOUNT
+        market = self.config.markets.get(cmd.market) if type(cmd.market) is str else None
+        if market is None:
+            return Reason.UNKNOWN_MARKET
+        side, otype, tif, qty, price = cmd.side, cmd.order_type, cmd.tif, cmd.quantity, cmd.price
+        stp = getattr(cmd, "stp", 0)
+        if type(side) is not int or type(otype) is not int or type(tif) is not int or type(stp) is not int:
+            if not (_enum_in(side, BUY, SELL) and _enum_in(otype, LIMIT, MARKET) and _enum_in(tif, 1, 4)
+                    and _enum_in(stp, 0, 3)):
+                return Reason.MALFORMED_COMMAND
+            side, otype, tif, stp = int(side), int(otype), int(tif), int(stp)   # state holds plain ints only
+        if not (BUY <= side <= SELL and LIMIT <= otype <= MARKET and 1 <= tif <= 4 and 0 <= stp <= 3) \
+                or type(qty) is not int or type(price) is not int or (otype == MARKET and tif == POST_ONLY) \
+                or type(cmd.client_order_id) is not str:
+            return Reason.MALFORMED_COMMAND
+        if qty <= 0:
+            return Reason.NON_POSITIVE_QUANTITY
+        lots, off_lot = divmod(qty, market.lot_minor)
+        if off_lot:
+            return Reason.OFF_LOT_QUANTITY
+        if not market.min_lots <= lots <= market.max_lots:
+            return _size_reason(market, lots)
+        if otype == LIMIT or price:
+            if price <= 0:
+                return Reason.NON_POSITIVE_PRICE
+            ticks, off_tick = divmod(price, market.tick_minor)
+            if off_tick:
+                return Reason.OFF_TICK_PRICE
+        elif reference_price is None:
+            return Reason.NO_LIQUIDITY
+        else:
+            ticks = protection_price(reference_price, side, market.max_slippage_bps)
+        if ticks * lots * market.quote_per_tick_lot * 2 > INT64_MAX:
+            return Reason.VALUE_OUT_OF_RANGE
+        if cmd.client_order_id and cmd.client_order_id in account.client_ids:
+            return Reason.DUPLICATE_CLIENT_ORDER_ID
+        return account, market, side, ticks, lots, otype, tif, stp
+
+    @staticmethod
+    def _hold_terms(terms: tuple) -> tuple[int, int, int]:
+        """(asset index, per-lot hold, total hold) of validated order terms."""
+        account, market, side, ticks, lots = terms[:5]
+        if side == BUY:
+            per_lot = buy_hold_per_lot(market, ticks, account.taker_ppm)
+            return market.quote.index, per_lot, lots * per_lot
+        return market.base.index, market.lot_minor, lots * market.lot_minor
+
+    def _fund_order(self, cmd, terms: tuple, book=None, auto_repay: bool = False) -> tuple[list, object | None]:
+        """Hold the order's funds (from the spot account, or ``book``) and build its request."""
+        account, market, side, ticks, lots, otype, tif, stp = terms
+        asset, per_lot, need = self._hold_terms(terms)
+        wallet = account if book is None else book
+        if wallet.available[asset] < need:
+            return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)
+        wallet.available[asset] -= need
+        wallet.held[asset] += need
+        self.order_seq += 1
+        order_id = (self.order_seq << ORDER_ID_SHARD_BITS) | self.shard_index
+        client_id = cmd.client_order_id
+        self.orders[order_id] = OpenOrder(order_id, cmd.account_id, market, side, ticks, lots, per_lot, need,
+                                          client_id, cmd.request_id, None if book is None else book.market,
+                                          auto_repay)
+        if client_id:
+            account.client_ids[client_id] = order_id
+        stp = stp or self._default_stp
+        return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET, stp,
+                               account.maker_ppm, account.taker_ppm, cmd.ts_ns)
+
+    def _place_margin(self, cmd: PlaceMarginOrder, reference_ticks, prices) -> tuple[list, object | None]:
+        """A margin order: hold from the book; borrow what it lacks first (auto-borrow)."""
+        if type(cmd.isolated) is not bool or type(cmd.auto_borrow) is not bool or type(cmd.auto_repay) is not bool:
+            return self._reject(cmd, Reason.MALFORMED_COMMAND)
+        if type(cmd.market) is str and cmd.market in self.config.markets \
+                and cmd.market not in self.config.margin.markets:
+            return self._reject(cmd, Reason.MARGIN_NOT_ENABLED)
+        terms = self._order_terms(cmd, reference_ticks)
+        if type(terms) is not tuple:
+            return self._reject(cmd, terms)
+        book = self.margin.open_book(cmd.account_id, cmd.market if cmd.isolated else "")
+        if isinstance(book, Reason):
+            return self._reject(cmd, book)
+        asset, _, need = self._hold_terms(terms)
+        lacking = need - book.available[asset]
+        if lacking <= 0:
+            return self._fund_order(cmd, terms, book, cmd.auto_repay)
+        if not cmd.auto_borrow:
+            return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)
+        reason = self.margin.check_borrow(book, asset, lacking, prices)
+        if reason is not None:
+            return self._reject(cmd, reason)
+        return [], self.margin.pool_request(POOL_BORROW, book.account_id, book.market, asset, lacking, cmd.ts_ns,
+                                            ("order", cmd, reference_ticks))
+
+    def _find(self, cmd) -> OpenOrder | Reason | None:
+        """Locate the caller's order for cancel/amend (None: ask the market)."""
+        if cmd.account_id not in self.ledger.accounts:
+            return Reason.UNKNOWN_ACCOUNT
+        if type(cmd.market) is not str or cmd.market not in self.config.markets:
+            return Reason.UNKNOWN_MARKET
+        order_id = cmd.order_id
+        client_id = getattr(cmd, "client_order_id", "")     # AmendOrder names its order by id only
+        if not order_id and client_id:
+            if type(client_id) is not str:
+                return Reason.MALFORMED_COMMAND
+            order_id = self.ledger.accounts[cmd.account_id].client_ids.get(client_id, 0)
+            if not order_id:
+                return Reason.ORDER_NOT_FOUND
+        if not _is_int(order_id) or order_id <= 0:
+            return Reason.ORDER_NOT_FOUND
+        record = self.orders.get(order_id)
+        if record is None:
+            return None                         # maybe another shard's order: the market decides
+        if record.account_id != cmd.account_id:
+            return Reason.NOT_OWNER
+        if record.market.name != cmd.market:
+            return Reason.ORDER_NOT_FOUND
+        return record
+
+    def _cancel(self, cmd: CancelOrder) -> tuple[list, object | None]:
+        found = self._find(cmd)
+        if isinstance(found, Reason):
+            return self._reject(cmd, found)
+        order_id = found.order_id if found else cmd.order_id
+        return [], CancelRequest(cmd.request_id, order_id, cmd.account_id, cmd.ts_ns)
+
+    def _amend(self, cmd: AmendOrder) -> tuple[list, object | None]:
+        found = self._find(cmd)
+        if isinstance(found, Reason):
+            return self._reject(cmd, found)
+        if not _is_int(cmd.price) or not _is_int(cmd.quantity) or cmd.price < 0 or cmd.quantity < 0:
+            return self._reject(cmd, Reason.MALFORMED_COMMAND)
+        if found is None:   # not ours: let the market answer NOT_OWNER / ORDER_NOT_FOUND
+            return [], AmendRequest(cmd.request_id, cmd.order_id, cmd.account_id, 0, 0, 0, cmd.ts_ns)
+        market, account = found.market, self.ledger.accounts[cmd.account_id]
+        wallet = self._wallet(found)
+        ticks, off_tick = divmod(cmd.price, market.tick_minor) if cmd.price else (found.price, 0)
+        lots, off_lot = divmod(cmd.quantity, market.lot_minor) if cmd.quantity else (found.total, 0)
+        if off_tick:
+            return self._reject(cmd, Reason.OFF_TICK_PRICE)
+        if off_lot:
+            return self._reject(cmd, Reason.OFF_LOT_QUANTITY)
+        if not market.min_lots <= lots <= market.max_lots:
+            return self._reject(cmd, _size_reason(market, lots))
+        if found.amend_extra >= 0:
+            return self._reject(cmd, Reason.AMEND_IN_PROGRESS)
+        # Hold for the worst case of old and new terms (see AmendOrder): a fill
+        # racing this amend can then never leave the order under-funded.
+        if found.side == BUY:
+            asset = market.quote.index
+            per_lot = max(found.per_lot, buy_hold_per_lot(market, ticks, account.taker_ppm))
+        else:
+            asset = market.base.index
+            per_lot = found.per_lot
+        filled = found.total - found.remaining
+        extra = max(0, (lots - filled) * per_lot - found.held)
+        if wallet.available[asset] < extra:
+            return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)
+        wallet.available[asset] -= extra
+        wallet.held[asset] += extra
+        found.held += extra
+        found.amend_extra = extra
+        return [], AmendRequest(cmd.request_id, found.order_id, cmd.account_id,
+                                ticks if cmd.price else 0, lots if cmd.quantity else 0,
+                                account.taker_ppm, cmd.ts_ns)
+
+    # ---- market events -----------------------------------------------------------
+    def apply_market(self, event) -> list:
+        """Settle one market event; return the client-visible events.
+
+        Events with a ``seq`` already applied for their market are ignored.
+        """
+        market_seq = self.market_seq
+        if event.seq <= market_seq[event.market]:
+            return []
+        market_seq[event.market] = event.seq
+        if event.market == LENDING:
+            return self._apply_pool(event)
+        kind = type(event)
+        if kind is Fill:
+            return self._settle(event)
+        if kind is OrderClosed:
+            return self._closed(event)
+        if kind is OrderBooked:
+            record = self.orders.get(event.order_id)
+            return self._acknowledge(record, [event]) if record else []
+        if kind is OrderAmended:
+            return self._amended(event)
+        if kind is RequestRejected:
+            record = self.orders.get(event.order_id)
+            if record is not None and record.account_id == event.account_id and record.amend_extra >= 0:
+                self._release_excess(record, record.remaining * record.per_lot)
+                record.amend_extra = -1
+            return [OrderRejected(event.request_id, event.account_id, event.reason, event.order_id)]
+        raise TypeError(f"shard cannot apply {kind.__name__}")
+
+    def _apply_pool(self, event) -> list:
+        events, waiting = self.margin.apply_pool(event)
+        if waiting is not None and waiting[0] == "order":     # the borrow an order waited for
+            cmd, reference = waiting[1], waiting[2]
+            if type(event) is not Borrowed:
+                return [OrderRejected(cmd.request_id, cmd.account_id, event.reason)]
+            terms = self._order_terms(cmd, reference)
+            if type(terms) is not tuple:
+                return [*events, OrderRejected(cmd.request_id, cmd.account_id, int(terms))]
+            book = self.margin.book(cmd.account_id, event.book)
+            rejected, request = self._fund_order(cmd, terms, book, cmd.auto_repay)
+            if request is not None:
+                self.followups.append((cmd.market, request))
+            return [*events, *rejected]
+        return events
+
+    def _wallet(self, record: OpenOrder):
+        """Where an order's funds are: the spot account, or its margin book."""
+        if record.book is None:
+            return self.ledger.accounts[record.account_id]
+        return self.margin.books[(record.account_id, record.book)]
+
+    def _acknowledge(self, record: OpenOrder, events: list) -> list:
+        if record.acknowledged:
+            return events
+        record.acknowledged = True
+        m = record.market
+        return [OrderAccepted(record.request_id, record.order_id, record.account_id, m.name, record.side,
+                              record.price * m.tick_minor, record.total * m.lot_minor, record.client_order_id),
+                *events]
+
+    def _settle(self, fill: Fill) -> list:
+        out: list = []
+        taker = self.orders.get(fill.taker_order_id)
+        if taker is not None:
+            self._settle_side(taker, fill, fill.taker_fee)
+            out = self._acknowledge(taker, out)
+        maker = self.orders.get(fill.maker_order_id)
+        if maker is not None:
+            self._settle_side(maker, fill, fill.maker_fee)
+        out.append(fill)
+        return out
+
+    def _settle_side(self, record: OpenOrder, fill: Fill, fee: int) -> None:
+        market = record.market
+        account = self._wallet(record)
+        lots = fill.quantity // market.lot_minor
+        notional = (fill.price // market.tick_minor) * lots * market.quote_per_tick_lot
+        used = lots * record.per_lot
+        base, quote = market.base.index, market.quote.index
+        if record.side == BUY:
+            account.held[quote] -= used
+            account.available[quote] += used - notional - fee
+            account.available[base] += fill.quantity
+        else:
+            account.held[base] -= used
+            account.available[quote] += notional - fee
+        record.held -= used
+        record.remaining -= lots
+        self.ledger.fees[quote] += fee
+
+    def _closed(self, event: OrderClosed) -> list:
+        record = self.orders.pop(event.order_id, None)
+        if record is None:
+            return [event]
+        wallet = self._wallet(record)
+        asset = record.market.quote.index if record.side == BUY else record.market.base.index
+        wallet.held[asset] -= record.held
+        wallet.available[asset] += record.held
+        record.held = 0
+        if record.client_order_id:
+            self.ledger.accounts[record.account_id].client_ids.pop(record.client_order_id, None)
+        if record.auto_repay:
+            acquired = record.market.base.index if record.side == BUY else record.market.quote.index
+            self.margin.auto_repay(wallet, acquired, event.ts_ns)
+        if event.reason == REJECTED and not record.acknowledged:
+            return [OrderRejected(record.request_id, record.account_id, event.reject_reason, record.order_id)]
+        return self._acknowledge(record, [event])
+
+    def _amended(self, event: OrderAmended) -> list:
+        record = self.orders.get(event.order_id)
+        if record is None:
+            return [event]
+        market = record.market
+        account = self.ledger.accounts[record.account_id]
+        filled = record.total - record.remaining
+        record.price = event.price // market.tick_minor
+        record.remaining = event.remaining // market.lot_minor
+        record.total = filled + record.remaining
+        if record.side == BUY:
+            record.per_lot = max(record.per_lot, buy_hold_per_lot(market, record.price, account.taker_ppm)) \
+                if record.amend_extra >= 0 else record.per_lot
+        record.amend_extra = -1
+        self._release_excess(record, record.remaining * record.per_lot)
+        return [event]
+
+    def _release_excess(self, record: OpenOrder, required: int) -> None:
+        excess = record.held - required
+        assert excess >= 0, f"order {record.order_id} under-funded by {-excess}"
+        if excess:
+            account = self._wallet(record)
+            asset = record.market.quote.index if record.side == BUY else record.market.base.index
+            account.held[asset] -= excess
+            account.available[asset] += excess
+            record.held = required
+
+    # ---- views and self-checks --------------------------------------------------
+    def open_orders(self, account_id: int) -> list[OpenOrder]:
+        return [o for o in self.orders.values() if o.account_id == account_id]
+
+    def check_invariants(self) -> None:
+        """Assert balances are non-negative and every hold belongs to an open order."""
+        self.ledger.check_invariants()
+        self.margin.check_invariants()
+        held: dict[tuple, int] = {}
+        for o in self.orders.values():
+            asset = o.market.quote.index if o.side == BUY else o.market.base.index
+            key = (o.account_id, o.book, asset)
+            held[key] = held.get(key, 0) + o.held
+            assert o.held >= o.remaining * o.per_lot or o.amend_extra >= 0, f"under-funded {o.canonical()}"
+        wallets = [(a.account_id, None, a) for a in self.ledger.accounts.values()]
+        wallets += [(b.account_id, b.market, b) for b in self.margin.books.values()]
+        for account_id, book, wallet in wallets:
+            for asset, amount in enumerate(wallet.held):
+                assert amount == held.get((account_id, book, asset), 0), \
+                    f"orphaned hold: account {account_id} book {book} asset {asset}"
+
+    def totals(self) -> list[int]:
+        """Per asset: spot balances, fee account, margin books, funds on their way to a pool."""
+        return [a + b for a, b in zip(self.ledger.totals(), self.margin.totals())]
+
+    def take_followups(self) -> list | tuple:
+        """The requests that applying events called for, in order (and forget them);
+        an empty tuple, allocated once, when there are none (the usual case, per push entry)."""
+        if not self.followups:
+            return ()
+        out = list(self.followups)
+        self.followups.clear()
+        return out
+
+    def canonical(self) -> tuple:
+        return (self.shard_index, self.order_seq, tuple(sorted(self.market_seq.items())),
+                self.ledger.canonical(), tuple(o.canonical() for _, o in sorted(self.orders.items())),
+                self.margin.canonical())
+
+    def state_hash(self) -> str:
+        return digest(self.canonical())
+
+
+def reused(admitted: Admitted) -> list:
+    """The answer to a request id used again with a different body."""
+    return [OrderRejected(admitted.key[1], admitted.key[0], int(Reason.REQUEST_ID_REUSED))]
+
+
+def link_of(cmd, request) -> str:
+    """Which peer a command's request goes to: the lending pool, or a market."""
+    if type(request) is PoolRequest:
+        return LENDING
+    if type(cmd) is LiquidationStep:
+        return cmd.trade_market
+    return cmd.market
+
+
+def _size_reason(market: MarketSpec, lots: int) -> Reason:
+    return Reason.BELOW_MIN_SIZE if lots < market.min_lots else Reason.ABOVE_MAX_SIZE
+
+
+def _is_int(value) -> bool:
+    return type(value) is int
+
+
+def _enum_in(value, low: int, high: int) -> bool:
+    """An int (or IntEnum) within [low, high]; anything else is malformed."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high

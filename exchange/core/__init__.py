@@ -1,0 +1,1 @@
+"""Shared kernel: money and its rounding helpers, result codes, routing, containers."""

@@ -1,0 +1,1 @@
+"""Margin trading: the margin desk (books, valuation), rules, lending pools, liquidation."""

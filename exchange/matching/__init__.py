@@ -1,0 +1,1 @@
+"""Orders, the price-time book and one market's matching engine."""

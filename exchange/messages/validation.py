@@ -1,0 +1,175 @@
+"""The shape of every client command: each field's kind, bound and reason.
+
+``check_fields(command)`` runs before a command touches any state and returns
+the ``Reason`` of the first field that is not what the journal, the replay
+memory and the rest of the pipeline can hold, or None. So whatever passes it
+can always be journaled (orjson: ints within signed 64 bits, valid UTF-8
+strings), remembered and compared, and a hostile value is refused with a
+specific reason before anything changes.
+
+Field kinds (checked in field order, one reason per failed check):
+- request id: an ``int`` in 1..2**63-1 or a ``str`` of 1..64 printable ASCII
+  characters (``INVALID_REQUEST_ID``). Nothing else: no bools, floats, tuples
+  or bytes, so two ids never compare equal across types (``1 == True == 1.0``
+  cannot alias), and ``5`` and ``"5"`` are two different ids.
+- ints (amounts, prices, quantities, ids, enums): an ``int`` (an ``IntEnum`` is
+  taken as its value; ``bool`` is not an int here) within signed 64 bits
+  (``MALFORMED_COMMAND`` for another type, ``VALUE_OUT_OF_RANGE`` beyond).
+  Signs and grids are the business checks' job (``NON_POSITIVE_AMOUNT``...).
+- names (asset, market, fee tier, user level, leverage tier): a ``str`` of at
+  most 32 printable ASCII characters (``STRING_TOO_LONG``, else
+  ``MALFORMED_COMMAND``); whether it names something is checked later.
+- client order id: ``""`` or 1..36 of ``[A-Za-z0-9._:/-]`` (Binance's rule;
+  ``INVALID_CLIENT_ORDER_ID``).
+- flags: exactly ``bool``.
+- price vectors (the liquidator's): a tuple of one non-negative int per asset.
+"""
+from __future__ import annotations
+
+import re
+
+from exchange.messages import records as m
+from exchange.core.money import INT64_MAX, INT64_MIN
+from exchange.core.reasons import Reason
+
+REQUEST_ID_MAX_CHARS = 64
+NAME_MAX_CHARS = 32
+_CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9._:/-]{1,36}\Z")
+
+RID, INT, NAME, COID, FLAG, PRICES = range(6)
+_S = {"request_id": RID, "ts_ns": INT, "account_id": INT, "fee_tier": NAME, "asset": NAME, "amount": INT,
+      "market": NAME, "trade_market": NAME, "side": INT, "order_type": INT, "price": INT, "quantity": INT,
+      "tif": INT, "client_order_id": COID, "stp": INT, "order_id": INT, "user_level": NAME,
+      "leverage_tier": NAME, "to_margin": FLAG, "isolated": FLAG, "auto_borrow": FLAG, "auto_repay": FLAG,
+      "step": INT, "prices": PRICES}
+CLIENT_COMMAND_TYPES = (m.OpenAccount, m.Deposit, m.Withdraw, m.PlaceOrder, m.CancelOrder, m.AmendOrder,
+                        m.EnableMargin, m.TransferMargin, m.Borrow, m.Repay, m.PlaceMarginOrder, m.SupplyToPool,
+                        m.WithdrawFromPool, m.StartLiquidation, m.LiquidationStep, m.CoverShortfall,
+                        m.FinishLiquidation, m.WriteOffDebt)
+SCHEMAS: dict[type, tuple[int, ...]] = {kind: tuple(_S[f] for f in kind._fields) for kind in CLIENT_COMMAND_TYPES}
+# per type: (positions of int fields, positions of name fields, positions of the other fields)
+_FAST = {kind: tuple(tuple(i for i, k in enumerate(schema) if pick(k)) for pick in
+                     (lambda k: k == INT, lambda k: k == NAME, lambda k: k not in (INT, NAME)))
+         for kind, schema in SCHEMAS.items()}
+
+
+def valid_request_id(value) -> bool:
+    kind = type(value)
+    if kind is int:
+        return 0 < value <= INT64_MAX
+    if kind is str:
+        return 0 < len(value) <= REQUEST_ID_MAX_CHARS and value.isascii() and value.isprintable()
+    return False
+
+
+def _int_reason(value) -> Reason | None:
+    if type(value) is not int and (not isinstance(value, int) or isinstance(value, bool)):
+        return Reason.MALFORMED_COMMAND
+    if not INT64_MIN <= value <= INT64_MAX:
+        return Reason.VALUE_OUT_OF_RANGE
+    return None
+
+
+def _name_reason(value) -> Reason | None:
+    if type(value) is not str:
+        return Reason.MALFORMED_COMMAND
+    if len(value) > NAME_MAX_CHARS:
+        return Reason.STRING_TOO_LONG
+    if value and not (value.isascii() and value.isprintable()):
+        return Reason.MALFORMED_COMMAND
+    return None
+
+
+def _prices_reason(value, assets: int) -> Reason | None:
+    if type(value) not in (tuple, list) or len(value) != assets:
+        return Reason.MALFORMED_COMMAND
+    for price in value:
+        if type(price) is not int:
+            return Reason.MALFORMED_COMMAND
+        if not 0 <= price <= INT64_MAX:
+            return Reason.VALUE_OUT_OF_RANGE
+    return None
+
+
+def check_fields(command, assets: int) -> Reason | None:
+    """The reason the first malformed field of a client command is refused, or None.
+    ``assets`` is how many assets a price vector must price.
+
+    A well-formed command (the usual case) is recognised by a quick pass over its
+    int and name fields; if one of them is off, the full pass in field order
+    finds the first failed check."""
+    fast = _FAST.get(type(command))
+    if fast is None:
+        return Reason.MALFORMED_COMMAND
+    ints, names, others = fast
+    for i in ints:
+        value = command[i]
+        if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
+            return _first_reason(command, assets)
+    for i in names:
+        value = command[i]
+        if type(value) is not str or len(value) > NAME_MAX_CHARS or not (value.isascii() and value.isprintable()):
+            return _first_reason(command, assets)
+    schema = SCHEMAS[type(command)]
+    for i in others:
+        reason = _reason(schema[i], command[i], assets)
+        if reason is not None:
+            return _first_reason(command, assets)
+    return None
+
+
+def _first_reason(command, assets: int) -> Reason | None:
+    for kind, value in zip(SCHEMAS[type(command)], command):
+        reason = _reason(kind, value, assets)
+        if reason is not None:
+            return reason
+    return None
+
+
+def _reason(kind: int, value, assets: int) -> Reason | None:
+    if kind == INT:
+        return _int_reason(value)
+    if kind == NAME:
+        return _name_reason(value)
+    if kind == RID:
+        return None if valid_request_id(value) else Reason.INVALID_REQUEST_ID
+    if kind == COID:
+        return None if value == "" or (type(value) is str and _CLIENT_ORDER_ID.match(value)) \
+            else Reason.INVALID_CLIENT_ORDER_ID
+    if kind == FLAG:
+        return None if type(value) is bool else Reason.MALFORMED_COMMAND
+    return _prices_reason(value, assets)
+
+
+def plain_command(command):
+    """The command with every ``IntEnum`` field as a plain int (and a price vector
+    as a tuple), so state, digests and the journal only ever see plain values.
+    Call after ``check_fields`` passed."""
+    for value in command:
+        kind = type(value)
+        if kind is not int and kind is not str and kind is not bool and kind is not tuple:
+            break
+    else:
+        return command
+    return type(command)(*(int(v) if isinstance(v, int) and type(v) is not bool else
+                           tuple(v) if type(v) is list else v for v in command))
+
+
+def _journal_safe(value):
+    kind = type(value)
+    if kind is int:
+        return value if INT64_MIN <= value <= INT64_MAX else 0
+    if kind is str:
+        return value if value.isascii() else ""
+    if kind is tuple:
+        return tuple(_journal_safe(v) for v in value)
+    return value
+
+
+def journal_safe(request):
+    """A peer's request (shard -> market or pool) with every value the journal cannot
+    hold replaced: ints beyond signed 64 bits by 0, non-ASCII strings by "". A
+    market or pool that gets such a request answers the safe one (an order 0 is
+    never found) instead of failing to journal it and having it sent again forever.
+    Requests built from admitted commands never need it (issue 11, item 5)."""
+    return type(request)(*(_journal_safe(v) for v in request))

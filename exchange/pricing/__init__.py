@@ -1,0 +1,1 @@
+"""Index prices from component feeds."""
