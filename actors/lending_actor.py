@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 
 import ray
 
+from actors import clock
 from actors.capability import Keyring, Role
 from actors.market_actor import MarketActor
 from exchange.margin.lending import LendingEngine
@@ -71,7 +71,7 @@ class LendingPoolActor(MarketActor):
         return await self._accrue(ts_ns)
 
     async def _accrue(self, ts_ns: int | None = None) -> dict:
-        ts_ns = time.time_ns() if ts_ns is None else ts_ns
+        ts_ns = clock.now_ns() if ts_ns is None else ts_ns
         self._apply(None, [(0, None, _accrual(ts_ns))])
         upto = self.engine.seq
         await self.journal.commit([["a", ts_ns]])

@@ -29,11 +29,11 @@ import asyncio
 import hashlib
 import logging
 import os
-import time
 from collections import deque
 
 import ray
 
+from actors import clock
 from actors.capability import Keyring, Role
 from actors.durability.journal import DurableActor, Journal
 from actors.metrics.roles import actor_metrics
@@ -86,7 +86,7 @@ class LiquidatorActor(DurableActor):
         if seed_fund and not any(self.fund_deposited.values()):
             self._seed_fund()
         self.journal.after_commit = self._after_commit
-        self.started_ns = time.time_ns()
+        self.started_ns = clock.now_ns()
         self.metrics = actor_metrics(self, "liquidator")
         self._report()
         if (self.active or self.covers_in_flight) and ray.is_initialized():
@@ -193,7 +193,7 @@ class LiquidatorActor(DurableActor):
     async def resume(self) -> bool:
         """After a restart: finish covers in flight, then every liquidation in progress."""
         for rid, (n, shard, account, market, asset, amount) in list(self.covers_in_flight.items()):
-            await self._send(shard, CoverShortfall(rid, time.time_ns(), account, market, asset, amount))
+            await self._send(shard, CoverShortfall(rid, clock.now_ns(), account, market, asset, amount))
             await self._record(["covered", rid])
         for key in list(self.active):
             if key not in self.tasks:
@@ -234,10 +234,10 @@ class LiquidatorActor(DurableActor):
             await self._refresh_prices()
         prices = tuple(self.prices)
         record = {"n": n, "account": account, "account_hash": account_hash(account), "market": market,
-                  "mode": "isolated" if market else "cross", "started_ns": time.time_ns(),
+                  "mode": "isolated" if market else "cross", "started_ns": clock.now_ns(),
                   "index_prices": {a.name: prices[a.index] for a in self.assets}, "orders": [], "fills": [],
                   "repaid": {}, "interest_paid": {}, "shortfall": {}, "written_off": {}}
-        events = await self._send(shard, StartLiquidation(f"liq:{n}:start", time.time_ns(), account, market, prices))
+        events = await self._send(shard, StartLiquidation(f"liq:{n}:start", clock.now_ns(), account, market, prices))
         started = _first(events, LiquidationUpdate)
         if started is None:
             reason = _first(events, OrderRejected)
@@ -246,7 +246,7 @@ class LiquidatorActor(DurableActor):
             return
         record["level_before_ppm"] = started.level_ppm
         for order_id, order_market in started.detail:
-            await self._send(shard, CancelOrder(f"liq:{n}:cancel:{order_id}", time.time_ns(), account, order_market,
+            await self._send(shard, CancelOrder(f"liq:{n}:cancel:{order_id}", clock.now_ns(), account, order_market,
                                                 order_id))
         steps: dict[str, int] = {}
         exhausted: set = set()
@@ -260,7 +260,7 @@ class LiquidatorActor(DurableActor):
                 trade = action[1]
                 steps[trade] = steps.get(trade, 0) + 1
                 step = min(steps[trade], self.rules.liquidation_max_steps)
-                events = await self._send(shard, LiquidationStep(f"liq:{n}:step:{i}", time.time_ns(), account,
+                events = await self._send(shard, LiquidationStep(f"liq:{n}:step:{i}", clock.now_ns(), account,
                                                                  market, trade, step, tuple(self.prices)))
                 self._collect(record, events, account)
                 update = _first(events, LiquidationUpdate)
@@ -276,18 +276,18 @@ class LiquidatorActor(DurableActor):
             asset, owed = action[1], action[2]
             amount = min(owed, self.fund[asset])
             if amount <= 0:                   # the fund is empty: the pool writes the rest off
-                await self._send(shard, WriteOffDebt(f"liq:{n}:write_off:{i}", time.time_ns(), account, market, asset))
+                await self._send(shard, WriteOffDebt(f"liq:{n}:write_off:{i}", clock.now_ns(), account, market, asset))
                 record["written_off"][asset] = record["written_off"].get(asset, 0) + owed
                 continue
             rid = f"liq:{n}:cover:{state['covers']}"
             await self._record(["cover", rid, n, shard, account, market, asset, amount])
-            events = await self._send(shard, CoverShortfall(rid, time.time_ns(), account, market, asset, amount))
+            events = await self._send(shard, CoverShortfall(rid, clock.now_ns(), account, market, asset, amount))
             await self._record(["covered", rid])
             self._collect(record, events, account)
             record["shortfall"][asset] = record["shortfall"].get(asset, 0) + amount
-        await self._send(shard, FinishLiquidation(f"liq:{n}:finish", time.time_ns(), account, market))
+        await self._send(shard, FinishLiquidation(f"liq:{n}:finish", clock.now_ns(), account, market))
         after = await self._view(shard, account, market)
-        record.update(outcome="finished", finished_ns=time.time_ns(), level_after_ppm=after["level_ppm"] or 0,
+        record.update(outcome="finished", finished_ns=clock.now_ns(), level_after_ppm=after["level_ppm"] or 0,
                       returned={a: v for a, v in after["available"].items() if v},
                       remaining_debt={a: v for a, v in after["debt"].items() if v})
         await self._record(["end", n, record])

@@ -52,6 +52,7 @@ import time
 import orjson
 import ray
 
+from actors import clock
 from actors.capability import Keyring, Role
 from actors.durability.journal import DurableActor, Journal
 from actors.event_log import EventLog
@@ -146,7 +147,7 @@ class AccountShardActor(DurableActor):
             self.outbox[market].extend(staged)
             staged.clear()
         self.journal.after_commit = self._after_commit
-        self.started_ns = time.time_ns()
+        self.started_ns = clock.now_ns()
         self.metrics = shard_metrics(self)
         if self.journal.enabled and any(self.outbox.values()) and ray.is_initialized():
             try:     # re-send what the previous incarnation had not delivered, once we are up
@@ -257,7 +258,7 @@ class AccountShardActor(DurableActor):
 
     def _stamp(self) -> int:
         """This shard's time for the next command: the wall clock, never going back."""
-        self.last_ts_ns = max(self.last_ts_ns + 1, time.time_ns())
+        self.last_ts_ns = max(self.last_ts_ns + 1, clock.now_ns())
         return self.last_ts_ns
 
     def _accept(self, admitted: Admitted, reference) -> tuple[list, str | None]:

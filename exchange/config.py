@@ -24,6 +24,7 @@ from typing import Any
 from exchange.margin.lending import RateCurve
 from exchange.margin.rules import (DEFAULT_RESERVE_ACCOUNT, DISABLED, MarginRules, RulesError, parse_margin_rules,
                                    parse_rate_curves, parse_reserve_account)
+from exchange.core.limits import Limits, parse_limits
 from exchange.core.money import MoneyFormatError, parse_decimal, INT64_MAX
 from exchange.matching.orders import StpMode
 
@@ -85,6 +86,7 @@ class ExchangeConfig:
     margin: MarginRules = DISABLED                            # [margin]: lines and borrow limits
     lending: dict[str, RateCurve] = field(default_factory=dict)   # [lending.<ASSET>]: lendable assets
     reserve_account: int = DEFAULT_RESERVE_ACCOUNT                # [lending] reserve_account: gets the reserve
+    limits: Limits = Limits()                                     # [limits]: every queue's maximum
 
     @property
     def asset_list(self) -> list[AssetSpec]:
@@ -158,9 +160,13 @@ def parse_config(raw: dict[str, Any], file: str = "<config>") -> ExchangeConfig:
         reserve_account = parse_reserve_account(raw.get("lending", {}))
     except RulesError as exc:
         raise ConfigError(file, str(exc).split(":")[0], str(exc)) from None
-    known = {"assets", "fee_tiers", "markets", "exchange", "margin", "lending"}
+    try:
+        limits = parse_limits(raw.get("limits", {}))
+    except ValueError as exc:
+        raise ConfigError(file, str(exc).split(":")[0], str(exc)) from None
+    known = {"assets", "fee_tiers", "markets", "exchange", "margin", "lending", "limits"}
     return ExchangeConfig(assets, markets, tiers, default_tier, stp, shards, window,
-                          {k: v for k, v in raw.items() if k not in known}, margin, lending, reserve_account)
+                          {k: v for k, v in raw.items() if k not in known}, margin, lending, reserve_account, limits)
 
 
 def _parse_market(reader: "_Reader", name: str, index: int, section: dict, assets: dict) -> MarketSpec:

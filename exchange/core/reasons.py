@@ -62,6 +62,7 @@ class Reason(IntEnum):
     WRONG_SHARD = 802                 # the account is routed to another shard
     # 9xx: the service itself
     STORAGE_FULL = 900                # the journal has no room left: nothing new is accepted, reads still work
+    OVERLOADED = 901                  # a queue for work in flight is at its configured maximum ([limits]); retry later
 
 
 class CloseReason(IntEnum):

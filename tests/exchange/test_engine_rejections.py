@@ -218,9 +218,9 @@ def test_rejection_scenarios_with_all_cases_cover_every_producible_reason():
     # AMEND_IN_PROGRESS needs an amend still in flight at a market: impossible in the
     # synchronous Engine, where every amend completes inside apply(). The Engine's one
     # shard owns every account and has no journal: WRONG_SHARD, ACCOUNT_NOT_IN_SCOPE
-    # are pinned on a shard in test_engine_door.py, STORAGE_FULL on the actor.
+    # are pinned on a shard in test_engine_door.py, STORAGE_FULL and OVERLOADED on the actors.
     assert set(Reason) - covered == {Reason.AMEND_IN_PROGRESS, Reason.WRONG_SHARD, Reason.ACCOUNT_NOT_IN_SCOPE,
-                                     Reason.STORAGE_FULL}
+                                     Reason.STORAGE_FULL, Reason.OVERLOADED}
 
 
 # ---- fuzzing field values -------------------------------------------------------
