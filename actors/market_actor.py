@@ -36,6 +36,7 @@ import orjson
 import ray
 
 from actors.capability import Keyring, Role
+from actors.errors import OverloadedError
 from actors.durability.journal import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
@@ -51,7 +52,7 @@ from exchange.core.routing import shard_for
 from exchange.snapshot import market_state, restore_market
 from exchange.messages.validation import journal_safe
 
-log = logging.getLogger("exchange.matching.market")
+log = logging.getLogger("exchange.market")
 
 
 class MarketActor(DurableActor):
@@ -76,7 +77,7 @@ class MarketActor(DurableActor):
         self.traded_quantity = 0
         self.acked: dict[int, int] = {}                  # shard -> last entry number it confirmed applying
         self.recent_trades: deque = deque(maxlen=1_000)
-        self.stream = EventLog()
+        self.stream = EventLog(self.config.limits.stream_events_max)
         self.requests = 0
         self.calls = 0
         self.gc = GcPolicy().install()
@@ -125,6 +126,9 @@ class MarketActor(DurableActor):
         if type(origin) is not int or origin not in self.applied_rseq:
             raise ValueError(f"no shard {origin!r}")
         batch = [entry for entry in unpack_batch(batch) if entry[0] > self.applied_rseq[origin]]
+        if batch and self._backlog() >= self.config.limits.push_entries_max:
+            raise OverloadedError(f"{self.actor_name}: {self._backlog()} push entries queued for one shard "
+                                  "(limits.push_entries_max); the shard sends this batch again")
         if batch:
             record = _batch_record(origin, batch)      # encoded before anything is applied
             if record is None:                         # a value the journal cannot hold: answer the safe request
@@ -140,6 +144,10 @@ class MarketActor(DurableActor):
             self.metrics.record_submit(len(batch), time.perf_counter() - started)
         self._kick_all()                            # new pushes, and any left from a restart
         return self.applied_rseq[origin]
+
+    def _backlog(self) -> int:
+        """The most push entries queued (or in flight) for any one shard."""
+        return max(len(self.queues[s]) + len(self.sending[s]) + len(self.staged[s]) for s in self.queues)
 
     def _apply(self, origin: int, batch: list) -> None:
         engine, shard_of, staged, numbers = self.engine, self._shard_of, self.staged, self.entry_numbers

@@ -54,6 +54,7 @@ import ray
 
 from actors import clock
 from actors.capability import Keyring, Role
+from actors.errors import OverloadedError
 from actors.durability.journal import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
@@ -65,17 +66,20 @@ from exchange.messages.codec import decode, decode_events, encode_shallow, hasha
 from exchange.config import load_config
 from exchange.accounts.ledger import digest
 from exchange.margin.desk import index_price_vector, update_index_prices
-from exchange.messages.records import (LENDING, Fill, MarginLevelChanged, OrderClosed, OrderRejected, PlaceMarginOrder,
-                               PlaceOrder, Withdraw)
+from exchange.messages.records import (LENDING, Deposit, EnableMargin, Fill, MarginLevelChanged, OpenAccount,
+                                       OrderClosed, OrderRejected, PlaceMarginOrder, PlaceOrder, TransferMargin,
+                                       Withdraw)
 from exchange.matching.orders import BUY, OrderType
 from exchange.core.reasons import Reason
 from exchange.accounts.dedup import command_body
+from exchange.core.money import INT64_MAX
+from exchange.messages.validation import valid_request_id
 from exchange.accounts.shard import MARGIN_COMMANDS, AccountShard, Admitted, link_of, reused
 from exchange.snapshot import restore_shard, shard_state
 
 MARKET_ORDER = int(OrderType.MARKET)
-CLOSED_HISTORY = 100_000
-log = logging.getLogger("exchange.accounts.shard")
+PEER_FREE = frozenset((OpenAccount, Deposit, Withdraw, EnableMargin, TransferMargin))   # answered on the shard alone
+log = logging.getLogger("exchange.shard")
 
 
 class LinkSequenceError(RuntimeError):
@@ -115,6 +119,7 @@ class AccountShardActor(DurableActor):
     def __init__(self, config_path: str | None, shard_index: int, data_dir: str | None = None,
                  from_oldest_snapshot: bool = False, keyring: Keyring | None = None):
         self.config = load_config(config_path)
+        self.limits = self.config.limits
         self.keyring = keyring or Keyring.mint()        # a private one: nobody can call its role methods
         self._as_shard = self.keyring.capability(Role.SHARD)
         self.index = shard_index
@@ -196,7 +201,11 @@ class AccountShardActor(DurableActor):
         batch = Batch(asyncio.get_running_loop().create_future(), len(commands))
         results = batch.results
         records: list = []
+        limit = self.limits.batch_commands_max
         for i, cmd in enumerate(commands):
+            if i >= limit:                       # past the batch limit: refused, changes nothing
+                results[i] = [_refusal(cmd, Reason.OVERLOADED)]
+                continue
             admitted = shard.admit(cmd, role, scope)
             if type(admitted) is list:           # refused at the door: changes nothing, never remembered
                 results[i] = admitted
@@ -212,6 +221,9 @@ class AccountShardActor(DurableActor):
                     continue
                 waiting.waiters.append((batch, i))
                 batch.missing += 1
+                continue
+            if self._overloaded(admitted.command):
+                results[i] = [_refusal(admitted.command, Reason.OVERLOADED)]
                 continue
             cmd = admitted.command._replace(ts_ns=self._stamp())      # time is ours, never the client's
             reference = self._reference(cmd)
@@ -255,6 +267,24 @@ class AccountShardActor(DurableActor):
                 count += 1
             outbox.extend(staged[:count])
             del staged[:count]
+
+    def _overloaded(self, cmd) -> bool:
+        """Would ``cmd`` add work in flight beyond a ``[limits]`` maximum: commands waiting
+        for answers, pool requests awaiting the pool, requests queued on a link?
+        Commands that never talk to a peer always pass."""
+        kind = type(cmd)
+        if kind in PEER_FREE:
+            return False
+        limits = self.limits
+        if len(self.pending) >= limits.pending_commands_max:
+            return True
+        if kind in MARGIN_COMMANDS and len(self.shard.margin.awaiting) >= limits.pool_requests_max:
+            return True
+        links = {getattr(cmd, "market", None), getattr(cmd, "trade_market", None)}
+        if kind in MARGIN_COMMANDS:
+            links.add(LENDING)
+        return any(len(self.staged[link]) + len(self.outbox[link]) + len(self.sending[link])
+                   >= limits.link_requests_max for link in links if link in self.staged)
 
     def _stamp(self) -> int:
         """This shard's time for the next command: the wall clock, never going back."""
@@ -419,8 +449,9 @@ class AccountShardActor(DurableActor):
                 log_ = streams.get(event.account_id)
                 if log_ is not None:
                     log_.append(event)
-        if len(closed) > 2 * CLOSED_HISTORY:          # trim in bulk, not per event
-            for order_id in list(itertools.islice(closed, len(closed) - CLOSED_HISTORY)):
+        keep = self.limits.closed_orders_max
+        if len(closed) > 2 * keep:                    # trim in bulk, not per event
+            for order_id in list(itertools.islice(closed, len(closed) - keep)):
                 del closed[order_id]
 
     def applied_seq(self, market: str) -> int:
@@ -551,10 +582,20 @@ class AccountShardActor(DurableActor):
 
     def subscribe(self, account_id: int) -> int:
         """Start (or keep) the event log of an account; return its last cursor."""
-        return self.streams.setdefault(account_id, EventLog()).last
+        return self._stream(account_id).last
 
     async def events_after(self, account_id: int, cursor: int, timeout_s: float = 1.0) -> dict:
-        return await self.streams.setdefault(account_id, EventLog()).wait_after(cursor, timeout_s)
+        return await self._stream(account_id).wait_after(cursor, timeout_s)
+
+    def _stream(self, account_id: int) -> EventLog:
+        """The account's event log, started if need be; at most ``streams_max`` of them
+        (``OverloadedError`` beyond), each keeping ``stream_events_max`` events."""
+        log_ = self.streams.get(account_id)
+        if log_ is None:
+            if len(self.streams) >= self.limits.streams_max:
+                raise OverloadedError(f"shard {self.index}: {len(self.streams)} account streams (limits.streams_max)")
+            log_ = self.streams[account_id] = EventLog(self.limits.stream_events_max)
+        return log_
 
     def margin_book(self, account_id: int, market: str = "") -> dict | None:
         """A margin book at the current index prices (balances, debts, level, zone)."""
@@ -604,6 +645,14 @@ class AccountShardActor(DurableActor):
 def batch_record(records: list[bytes]) -> bytes:
     """One ``["b", [record, ...]]`` journal record around already-encoded records."""
     return orjson.dumps(["b", [orjson.Fragment(r) for r in records]])
+
+
+def _refusal(cmd, reason: Reason) -> OrderRejected:
+    """A refusal at the door for ``cmd`` (ids echoed only when they are valid ones)."""
+    request_id = getattr(cmd, "request_id", None)
+    account_id = getattr(cmd, "account_id", 0)
+    return OrderRejected(request_id if valid_request_id(request_id) else None,
+                         account_id if type(account_id) is int and 0 <= account_id <= INT64_MAX else 0, int(reason))
 
 
 def _concerns(event, account: int) -> bool:

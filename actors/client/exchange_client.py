@@ -59,6 +59,7 @@ class ExchangeClient(MarginClientMixin):
         self._owns_actors = owns_actors
         self._prefix = (int.from_bytes(os.urandom(4), "big") >> 1) << 32   # ids stay within signed 64 bits
         self._counter = itertools.count(1)
+        self._in_flight = 0                              # commands sent and not answered (limits.client_in_flight_max)
         self.metrics = client_metrics(self.config)      # end-to-end latency, pushed to the metrics actor
 
     # ---- lifecycle --------------------------------------------------------------
@@ -146,7 +147,41 @@ class ExchangeClient(MarginClientMixin):
         A shard that dies mid-call restarts and recovers; the same commands
         (same request ids) are sent again until ``timeout_s``, so a retry
         returns the original outcome and never applies a command twice.
+        Commands beyond ``[limits] client_in_flight_max`` in flight from this
+        client come back ``OVERLOADED`` without being sent.
         """
+        return self._bounded(commands, lambda inside: self._execute(inside, timeout_s))
+
+    async def execute_async(self, commands: list, timeout_s: float = RETRY_TIMEOUT_S) -> list[list]:
+        results, inside = self._take_in_flight(commands)
+        try:
+            answers = await self._execute_async([commands[i] for i in inside], timeout_s) if inside else []
+        finally:
+            self._in_flight -= len(inside)
+        return _merged(results, inside, answers)
+
+    def _bounded(self, commands: list, send) -> list[list]:
+        results, inside = self._take_in_flight(commands)
+        try:
+            answers = send([commands[i] for i in inside]) if inside else []
+        finally:
+            self._in_flight -= len(inside)
+        return _merged(results, inside, answers)
+
+    def _take_in_flight(self, commands: list) -> tuple[list, list[int]]:
+        """Count the commands that fit under the in-flight limit as in flight; the
+        rest are answered ``OVERLOADED`` here. Return (results so far, positions to send)."""
+        room = max(0, self.config.limits.client_in_flight_max - self._in_flight)
+        inside = list(range(min(room, len(commands))))
+        results: list = [None] * len(commands)
+        for i in range(len(inside), len(commands)):
+            cmd = commands[i]
+            results[i] = [OrderRejected(getattr(cmd, "request_id", None), getattr(cmd, "account_id", 0),
+                                        int(Reason.OVERLOADED))]
+        self._in_flight += len(inside)
+        return results, inside
+
+    def _execute(self, commands: list, timeout_s: float) -> list[list]:
         deadline = time.monotonic() + timeout_s
         started = time.perf_counter()
         while True:
@@ -160,7 +195,7 @@ class ExchangeClient(MarginClientMixin):
                     raise
                 time.sleep(RETRY_DELAY_S)
 
-    async def execute_async(self, commands: list, timeout_s: float = RETRY_TIMEOUT_S) -> list[list]:
+    async def _execute_async(self, commands: list, timeout_s: float) -> list[list]:
         deadline = time.monotonic() + timeout_s
         started = time.perf_counter()
         while True:
@@ -355,6 +390,13 @@ class LocalAnswer:
         self.results = results
 
 
+def _merged(results: list, positions: list[int], answers: list) -> list:
+    """``results`` with ``answers`` put at ``positions`` (the commands that were sent)."""
+    for i, events in zip(positions, answers):
+        results[i] = events
+    return results
+
+
 def _get(ref):
     return ref if type(ref) is LocalAnswer else ray.get(ref)
 
@@ -389,18 +431,12 @@ class ScopedClient(ExchangeClient):
 
     async def execute_async(self, commands: list, timeout_s: float = RETRY_TIMEOUT_S) -> list[list]:
         results, inside = self._refused(commands)
-        if inside:
-            answers = await super().execute_async([commands[i] for i in inside], timeout_s)
-            for i, events in zip(inside, answers):
-                results[i] = events
-        return results
+        answers = await super().execute_async([commands[i] for i in inside], timeout_s) if inside else []
+        return _merged(results, inside, answers)
 
     def _within_scope(self, commands: list, send) -> list[list]:
         results, inside = self._refused(commands)
-        if inside:
-            for i, events in zip(inside, send([commands[i] for i in inside])):
-                results[i] = events
-        return results
+        return _merged(results, inside, send([commands[i] for i in inside]) if inside else [])
 
     def _refused(self, commands: list) -> tuple[list, list[int]]:
         """Rejections for commands outside the scope; the positions of the others."""
