@@ -1,7 +1,11 @@
-"""Typed results the Python client returns, built from the domain's events."""
+"""Typed results the Python client returns, built from the domain's events.
+
+A rejected result names its reason and says in one line what failed
+(``Reason.explanation``): ``result.explanation``, and both its ``repr`` and
+``str`` show it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from exchange.messages.records import (AccountOpened, BalanceChanged, Borrowed, Fill, LendingRefused, MarginEnabled,
                                MarginTransferred, OrderAccepted, OrderAmended, OrderBooked, OrderClosed,
@@ -14,8 +18,29 @@ STATUS_BY_CLOSE = {CloseReason.FILLED: "filled", CloseReason.CANCELLED: "cancell
                    CloseReason.REJECTED: "rejected"}
 
 
-@dataclass(frozen=True, slots=True)
-class CommandResult:
+class _Explained:
+    """What a rejected result shows: its reason's name, number and one-line explanation."""
+    __slots__ = ()
+
+    @property
+    def explanation(self) -> str:
+        """What failed, in one line ("" when nothing was rejected)."""
+        return self.reason.explanation if self.reason is not None else ""
+
+    def __repr__(self) -> str:
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)]
+        if self.reason is not None:
+            shown.append(f"explanation={self.explanation!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def __str__(self) -> str:
+        if self.reason is None:
+            return repr(self)
+        return f"rejected {self.reason.name} ({int(self.reason)}): {self.explanation}"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class CommandResult(_Explained):
     """Outcome of an account or balance command (open, deposit, withdraw)."""
     request_id: object
     ok: bool
@@ -25,8 +50,8 @@ class CommandResult:
     events: tuple = ()
 
 
-@dataclass(frozen=True, slots=True)
-class OrderResult:
+@dataclass(frozen=True, slots=True, repr=False)
+class OrderResult(_Explained):
     """Outcome of place / cancel / amend: status, fills so far, reason if rejected.
 
     ``status`` is one of ``open``, ``filled``, ``cancelled``, ``expired``,

@@ -177,8 +177,9 @@ class AccountShard:
         return [OrderRejected(cmd.request_id, cmd.account_id, int(reason), order_id)], None
 
     def _open(self, cmd: OpenAccount) -> list:
+        """Open an account (INVALID_ACCOUNT_ID, ACCOUNT_EXISTS, UNKNOWN_FEE_TIER, in that order)."""
         if not _is_int(cmd.account_id) or not 0 < cmd.account_id <= INT64_MAX:
-            return self._reject(cmd, Reason.MALFORMED_COMMAND)[0]
+            return self._reject(cmd, Reason.INVALID_ACCOUNT_ID)[0]
         if cmd.account_id in self.ledger.accounts:
             return self._reject(cmd, Reason.ACCOUNT_EXISTS)[0]
         tier = cmd.fee_tier or self.config.default_fee_tier
@@ -199,7 +200,7 @@ class AccountShard:
             return self._reject(cmd, Reason.UNKNOWN_ASSET)[0]
         amount = cmd.amount
         if not _is_int(amount):
-            return self._reject(cmd, Reason.MALFORMED_COMMAND)[0]
+            return self._reject(cmd, Reason.FIELD_NOT_AN_INTEGER)[0]
         if amount <= 0:
             return self._reject(cmd, Reason.NON_POSITIVE_AMOUNT)[0]
         if type(cmd) is Deposit:
@@ -225,7 +226,7 @@ class AccountShard:
         ticks, prices = reference if isinstance(reference, (tuple, list)) and len(reference) == 2 else (None, ())
         kind, margin = type(cmd), self.margin
         if not 0 <= cmd.ts_ns:
-            return self._reject(cmd, Reason.VALUE_OUT_OF_RANGE)
+            return self._reject(cmd, Reason.NEGATIVE_TIMESTAMP)
         if kind is PlaceMarginOrder:
             return self._place_margin(cmd, ticks, prices)
         if kind is TransferMargin:
@@ -250,24 +251,31 @@ class AccountShard:
         return self._fund_order(cmd, terms)
 
     def _order_terms(self, cmd, reference_price: int | None):
-        """(account, market, side, ticks, lots, otype, tif, stp) of a valid order, or a Reason."""
+        """(account, market, side, ticks, lots, otype, tif, stp) of a valid order, or the Reason
+        of the first failed check, in this order: UNKNOWN_ACCOUNT, UNKNOWN_MARKET, INVALID_SIDE,
+        INVALID_ORDER_TYPE, INVALID_TIME_IN_FORCE, INVALID_STP_MODE, MARKET_ORDER_POST_ONLY,
+        NON_POSITIVE_QUANTITY, OFF_LOT_QUANTITY, BELOW_MIN_SIZE / ABOVE_MAX_SIZE,
+        NON_POSITIVE_PRICE, OFF_TICK_PRICE (NO_LIQUIDITY: a market order with nothing to
+        protect against), VALUE_OUT_OF_RANGE, DUPLICATE_CLIENT_ORDER_ID. The field types
+        were checked at the door (``check_fields``): every enum here is a plain int."""
         account = self.ledger.accounts.get(cmd.account_id)
         if account is None:
             return Reason.UNKNOWN_ACCOUNT
-        market = self.config.markets.get(cmd.market) if type(cmd.market) is str else None
+        market = self.config.markets.get(cmd.market)
         if market is None:
             return Reason.UNKNOWN_MARKET
         side, otype, tif, qty, price = cmd.side, cmd.order_type, cmd.tif, cmd.quantity, cmd.price
         stp = getattr(cmd, "stp", 0)
-        if type(side) is not int or type(otype) is not int or type(tif) is not int or type(stp) is not int:
-            if not (_enum_in(side, BUY, SELL) and _enum_in(otype, LIMIT, MARKET) and _enum_in(tif, 1, 4)
-                    and _enum_in(stp, 0, 3)):
-                return Reason.MALFORMED_COMMAND
-            side, otype, tif, stp = int(side), int(otype), int(tif), int(stp)   # state holds plain ints only
-        if not (BUY <= side <= SELL and LIMIT <= otype <= MARKET and 1 <= tif <= 4 and 0 <= stp <= 3) \
-                or type(qty) is not int or type(price) is not int or (otype == MARKET and tif == POST_ONLY) \
-                or type(cmd.client_order_id) is not str:
-            return Reason.MALFORMED_COMMAND
+        if not BUY <= side <= SELL:
+            return Reason.INVALID_SIDE
+        if not LIMIT <= otype <= MARKET:
+            return Reason.INVALID_ORDER_TYPE
+        if not 1 <= tif <= 4:
+            return Reason.INVALID_TIME_IN_FORCE
+        if not 0 <= stp <= 3:
+            return Reason.INVALID_STP_MODE
+        if otype == MARKET and tif == POST_ONLY:
+            return Reason.MARKET_ORDER_POST_ONLY
         if qty <= 0:
             return Reason.NON_POSITIVE_QUANTITY
         lots, off_lot = divmod(qty, market.lot_minor)
@@ -324,7 +332,7 @@ class AccountShard:
     def _place_margin(self, cmd: PlaceMarginOrder, reference_ticks, prices) -> tuple[list, object | None]:
         """A margin order: hold from the book; borrow what it lacks first (auto-borrow)."""
         if type(cmd.isolated) is not bool or type(cmd.auto_borrow) is not bool or type(cmd.auto_repay) is not bool:
-            return self._reject(cmd, Reason.MALFORMED_COMMAND)
+            return self._reject(cmd, Reason.FIELD_NOT_A_FLAG)
         if type(cmd.market) is str and cmd.market in self.config.markets \
                 and cmd.market not in self.config.margin.markets:
             return self._reject(cmd, Reason.MARGIN_NOT_ENABLED)
@@ -356,7 +364,7 @@ class AccountShard:
         client_id = getattr(cmd, "client_order_id", "")     # AmendOrder names its order by id only
         if not order_id and client_id:
             if type(client_id) is not str:
-                return Reason.MALFORMED_COMMAND
+                return Reason.INVALID_CLIENT_ORDER_ID
             order_id = self.ledger.accounts[cmd.account_id].client_ids.get(client_id, 0)
             if not order_id:
                 return Reason.ORDER_NOT_FOUND
@@ -382,8 +390,12 @@ class AccountShard:
         found = self._find(cmd)
         if isinstance(found, Reason):
             return self._reject(cmd, found)
-        if not _is_int(cmd.price) or not _is_int(cmd.quantity) or cmd.price < 0 or cmd.quantity < 0:
-            return self._reject(cmd, Reason.MALFORMED_COMMAND)
+        if not _is_int(cmd.price) or not _is_int(cmd.quantity):
+            return self._reject(cmd, Reason.FIELD_NOT_AN_INTEGER)
+        if cmd.price < 0:                   # 0 keeps the price
+            return self._reject(cmd, Reason.NON_POSITIVE_PRICE)
+        if cmd.quantity < 0:                # 0 keeps the quantity
+            return self._reject(cmd, Reason.NON_POSITIVE_QUANTITY)
         if found is None:   # not ours: let the market answer NOT_OWNER / ORDER_NOT_FOUND
             return [], AmendRequest(cmd.request_id, cmd.order_id, cmd.account_id, 0, 0, 0, cmd.ts_ns)
         market, account = found.market, self.ledger.accounts[cmd.account_id]
@@ -618,7 +630,3 @@ def _size_reason(market: MarketSpec, lots: int) -> Reason:
 def _is_int(value) -> bool:
     return type(value) is int
 
-
-def _enum_in(value, low: int, high: int) -> bool:
-    """An int (or IntEnum) within [low, high]; anything else is malformed."""
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high

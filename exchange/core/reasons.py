@@ -1,7 +1,13 @@
 """Result codes: why a command was rejected and why an order closed.
 
-Numbers are stable and grouped by area; a number is never reused for another
-meaning. Add new codes at the end of their group.
+One code per failed check (TigerBeetle's habit): a rejection says which check
+refused the command, never "something was wrong". Numbers are stable and
+grouped by area (1xx validation, 2xx balance and risk, 3xx matching, 4xx
+margin and lending, 8xx access, 9xx the service); a number is never renumbered
+or reused for another meaning. Add new codes at the end of their group, with
+a one-line explanation in ``EXPLANATIONS`` (a test checks every member has
+one). The table, in the order the checks run, is in docs/DECISIONS.md
+("Result codes").
 """
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ class Reason(IntEnum):
     """Why a command was rejected. A rejection changes nothing else."""
 
     # 1xx: validation of the command itself
-    MALFORMED_COMMAND = 100
+    MALFORMED_COMMAND = 100           # only what has no finer meaning: a wire element that decodes to no message
     UNKNOWN_MARKET = 101
     UNKNOWN_ACCOUNT = 102
     UNKNOWN_ASSET = 103
@@ -31,6 +37,19 @@ class Reason(IntEnum):
     REQUEST_ID_REUSED = 116           # the request id was used before for a different command body
     INVALID_CLIENT_ORDER_ID = 117     # not 0..36 characters of [A-Za-z0-9._:/-]
     STRING_TOO_LONG = 118             # a name field (asset, market, tier, level) longer than its bound
+    FIELD_NOT_AN_INTEGER = 119        # an int field (amount, price, quantity, id, enum) holds another type
+    FIELD_NOT_A_STRING = 120          # a name field holds another type
+    NAME_NOT_PRINTABLE_ASCII = 121    # a name field has a character outside printable ASCII
+    FIELD_NOT_A_FLAG = 122            # a flag field is not exactly True or False
+    INVALID_PRICE_VECTOR = 123        # a price vector is not a tuple of one int per asset
+    UNKNOWN_COMMAND = 124             # not a command type at all (any other object)
+    INVALID_ACCOUNT_ID = 125          # an account to open must have an id in 1..2**63-1
+    NEGATIVE_TIMESTAMP = 126          # a margin command's ts_ns (the pools' clock) is negative
+    INVALID_SIDE = 127                # side is neither BUY (1) nor SELL (2)
+    INVALID_ORDER_TYPE = 128          # order type is neither LIMIT (1) nor MARKET (2)
+    INVALID_TIME_IN_FORCE = 129       # tif is not GTC, IOC, FOK or POST_ONLY (1..4)
+    INVALID_STP_MODE = 130            # self-trade prevention mode not in 0..3
+    MARKET_ORDER_POST_ONLY = 131      # a market order cannot be post-only
     # 2xx: balances and pre-trade risk
     INSUFFICIENT_BALANCE = 200
     # 4xx: margin trading and lending
@@ -47,6 +66,9 @@ class Reason(IntEnum):
     NOT_BELOW_LIQUIDATION_LINE = 410  # a liquidation was asked for an account that is healthy
     NOT_IN_LIQUIDATION = 411
     NO_SUPPLY = 412                   # withdraw from a pool more than the account supplied
+    NO_MARGIN_BOOK = 413              # nothing was ever transferred into this margin book
+    NO_LENDING_POOL = 414             # the asset is known but no pool lends it
+    UNKNOWN_POOL_REQUEST = 415        # a shard asked the pool for a kind of request it does not serve
     # 3xx: matching and order management
     POST_ONLY_WOULD_TAKE = 300
     FOK_CANNOT_FILL = 301
@@ -63,6 +85,78 @@ class Reason(IntEnum):
     # 9xx: the service itself
     STORAGE_FULL = 900                # the journal has no room left: nothing new is accepted, reads still work
     OVERLOADED = 901                  # a queue for work in flight is at its configured maximum ([limits]); retry later
+
+
+    @property
+    def explanation(self) -> str:
+        """One line for people: what failed (the client shows it beside the name)."""
+        return EXPLANATIONS[self]
+
+
+EXPLANATIONS: dict[Reason, str] = {
+    Reason.MALFORMED_COMMAND: "the command could not be decoded into any message",
+    Reason.UNKNOWN_MARKET: "no such market (or the market is not open to this command)",
+    Reason.UNKNOWN_ACCOUNT: "no such account: open it first",
+    Reason.UNKNOWN_ASSET: "no such asset (or not one this book or market trades)",
+    Reason.NON_POSITIVE_QUANTITY: "the quantity must be positive",
+    Reason.NON_POSITIVE_PRICE: "the price must be positive",
+    Reason.OFF_TICK_PRICE: "the price is not a multiple of the market's tick size",
+    Reason.OFF_LOT_QUANTITY: "the quantity is not a multiple of the market's lot size",
+    Reason.BELOW_MIN_SIZE: "the quantity is below the market's minimum order size",
+    Reason.ABOVE_MAX_SIZE: "the quantity is above the market's maximum order size",
+    Reason.NON_POSITIVE_AMOUNT: "the amount must be positive",
+    Reason.ACCOUNT_EXISTS: "an account with this id is already open",
+    Reason.UNKNOWN_FEE_TIER: "no such fee tier",
+    Reason.DUPLICATE_CLIENT_ORDER_ID: "an open order of this account already has this client order id",
+    Reason.VALUE_OUT_OF_RANGE: "a number (or a result computed from it) does not fit in signed 64 bits",
+    Reason.INVALID_REQUEST_ID: "the request id must be an int in 1..2**63-1 or 1..64 printable ASCII characters",
+    Reason.REQUEST_ID_REUSED: "this request id was already used for a different command",
+    Reason.INVALID_CLIENT_ORDER_ID: "the client order id must be empty or 1..36 of [A-Za-z0-9._:/-]",
+    Reason.STRING_TOO_LONG: "a name (asset, market, tier, level) is longer than 32 characters",
+    Reason.FIELD_NOT_AN_INTEGER: "a numeric field holds something other than an integer",
+    Reason.FIELD_NOT_A_STRING: "a name field holds something other than a string",
+    Reason.NAME_NOT_PRINTABLE_ASCII: "a name field has a character outside printable ASCII",
+    Reason.FIELD_NOT_A_FLAG: "a flag field must be exactly true or false",
+    Reason.INVALID_PRICE_VECTOR: "the price vector must hold one integer price per asset",
+    Reason.UNKNOWN_COMMAND: "not a command this exchange accepts",
+    Reason.INVALID_ACCOUNT_ID: "an account id must be positive",
+    Reason.NEGATIVE_TIMESTAMP: "the command's timestamp is negative",
+    Reason.INVALID_SIDE: "the side must be buy (1) or sell (2)",
+    Reason.INVALID_ORDER_TYPE: "the order type must be limit (1) or market (2)",
+    Reason.INVALID_TIME_IN_FORCE: "the time in force must be GTC, IOC, FOK or post-only (1..4)",
+    Reason.INVALID_STP_MODE: "the self-trade prevention mode must be 0..3",
+    Reason.MARKET_ORDER_POST_ONLY: "a market order cannot be post-only",
+    Reason.INSUFFICIENT_BALANCE: "not enough available balance for this",
+    Reason.POST_ONLY_WOULD_TAKE: "the post-only order would have taken liquidity",
+    Reason.FOK_CANNOT_FILL: "the fill-or-kill order cannot fill completely now",
+    Reason.NO_LIQUIDITY: "no opposite orders (or no reference price) for a market order",
+    Reason.ORDER_NOT_FOUND: "no such open order",
+    Reason.NOT_OWNER: "the order belongs to another account",
+    Reason.AMEND_NO_CHANGE: "the amend changes neither price nor quantity",
+    Reason.AMEND_BELOW_FILLED: "the new quantity is not above what has already filled",
+    Reason.AMEND_IN_PROGRESS: "another amend of this order is still in flight",
+    Reason.MARGIN_NOT_ENABLED: "margin is not enabled for this account (or this market)",
+    Reason.MARGIN_ALREADY_ENABLED: "margin is already enabled for this account",
+    Reason.UNKNOWN_USER_LEVEL: "no such user level",
+    Reason.UNKNOWN_LEVERAGE_TIER: "no such leverage tier for this user level",
+    Reason.ABOVE_BORROW_LIMIT: "the borrow would exceed the limit of the user level and leverage tier",
+    Reason.POOL_INSUFFICIENT_LIQUIDITY: "the lending pool has not enough cash for the whole amount",
+    Reason.BELOW_INITIAL_MARGIN_LEVEL: "this would leave the margin level below the initial line",
+    Reason.NO_INDEX_PRICE: "an index price this check needs is not known yet",
+    Reason.NOTHING_OWED: "nothing is owed in this asset",
+    Reason.ACCOUNT_IN_LIQUIDATION: "the liquidator has taken this margin book over",
+    Reason.NOT_BELOW_LIQUIDATION_LINE: "the margin book is not below the liquidation line",
+    Reason.NOT_IN_LIQUIDATION: "the margin book is not in liquidation",
+    Reason.NO_SUPPLY: "more than this account has supplied to the pool",
+    Reason.NO_MARGIN_BOOK: "this margin book is empty: transfer funds into it first",
+    Reason.NO_LENDING_POOL: "no lending pool lends this asset",
+    Reason.UNKNOWN_POOL_REQUEST: "the lending pool does not serve this kind of request",
+    Reason.NOT_PERMITTED: "this command is not allowed through this door",
+    Reason.ACCOUNT_NOT_IN_SCOPE: "this client may not act for this account",
+    Reason.WRONG_SHARD: "the account belongs to another shard",
+    Reason.STORAGE_FULL: "the journal is full: nothing new is accepted (reads still work)",
+    Reason.OVERLOADED: "too much work in flight: retry later",
+}
 
 
 class CloseReason(IntEnum):

@@ -213,32 +213,36 @@ class MarginDesk:
         return [MarginEnabled(cmd.request_id, cmd.account_id, level, tier)]
 
     def open_book(self, account_id: int, market: str) -> MarginBook | Reason:
-        """A command's book, after the checks every margin command shares."""
+        """A command's book, after the checks every margin command shares, in this order:
+        UNKNOWN_ACCOUNT, MARGIN_NOT_ENABLED, UNKNOWN_MARKET, MARGIN_NOT_ENABLED (a market
+        without margin trading), NO_MARGIN_BOOK (nothing was ever transferred into it),
+        ACCOUNT_IN_LIQUIDATION."""
         if account_id not in self.ledger.accounts:
             return Reason.UNKNOWN_ACCOUNT
         if account_id not in self.settings:
             return Reason.MARGIN_NOT_ENABLED
         if type(market) is not str:
-            return Reason.MALFORMED_COMMAND
+            return Reason.FIELD_NOT_A_STRING
         if market and market not in self.config.markets:
             return Reason.UNKNOWN_MARKET
         if market and market not in self.rules.markets:
             return Reason.MARGIN_NOT_ENABLED
         book = self.book(account_id, market)
         if book is None:
-            return Reason.INSUFFICIENT_BALANCE          # nothing was ever transferred into this book
+            return Reason.NO_MARGIN_BOOK
         if book.liquidating:
             return Reason.ACCOUNT_IN_LIQUIDATION
         return book
 
     def _asset_amount(self, cmd, market: str = "") -> tuple[int, int] | Reason:
-        """The command's (asset index, amount); an isolated book (``market``) takes only its market's two."""
+        """The command's (asset index, amount); an isolated book (``market``) takes only its market's two.
+        UNKNOWN_ASSET, NON_POSITIVE_AMOUNT, VALUE_OUT_OF_RANGE."""
         asset = self.asset_index.get(cmd.asset) if type(cmd.asset) is str else None
         spec = self.config.markets.get(market) if market else None
         if asset is None or (spec is not None and asset not in (spec.base.index, spec.quote.index)):
             return Reason.UNKNOWN_ASSET
         if type(cmd.amount) is not int:
-            return Reason.MALFORMED_COMMAND
+            return Reason.FIELD_NOT_AN_INTEGER
         if cmd.amount <= 0:
             return Reason.NON_POSITIVE_AMOUNT
         if cmd.amount > INT64_MAX:
@@ -247,11 +251,12 @@ class MarginDesk:
 
     def transfer(self, cmd: TransferMargin, prices) -> list:
         """Spot <-> margin book. Out of margin: refused under the initial line
-        (BELOW_INITIAL_MARGIN_LEVEL) while the book owes anything."""
+        (BELOW_INITIAL_MARGIN_LEVEL) while the book owes anything. A transfer in opens the
+        book; a transfer out of a book never funded is NO_MARGIN_BOOK."""
         if type(cmd.to_margin) is not bool:
-            return _reject(cmd, Reason.MALFORMED_COMMAND)
+            return _reject(cmd, Reason.FIELD_NOT_A_FLAG)
         book = self.open_book(cmd.account_id, cmd.market)
-        if isinstance(book, Reason) and not (book is Reason.INSUFFICIENT_BALANCE and cmd.to_margin):
+        if isinstance(book, Reason) and not (book is Reason.NO_MARGIN_BOOK and cmd.to_margin):
             return _reject(cmd, book)
         parsed = self._asset_amount(cmd, cmd.market)
         if isinstance(parsed, Reason):
@@ -287,7 +292,7 @@ class MarginDesk:
         Borrows already asked of the pool and not answered count as done, so
         concurrent requests cannot pass the limit together."""
         if asset not in self._lendable:
-            return Reason.UNKNOWN_ASSET
+            return Reason.NO_LENDING_POOL
         level, tier = self.settings[book.account_id]
         limit = self.rules.borrow_limit_ppm(level, tier)
         valued = self.value(book, prices)
@@ -302,10 +307,11 @@ class MarginDesk:
         return None
 
     def borrow(self, cmd: Borrow, prices, then: tuple = ("borrow",)) -> tuple[list, PoolRequest | None]:
-        """Check the limit and ask the pool; the pool's answer completes it."""
+        """Check the limit and ask the pool; the pool's answer completes it. A book never
+        funded has no collateral to borrow against: NO_MARGIN_BOOK."""
         book = self.open_book(cmd.account_id, cmd.market)
-        if isinstance(book, Reason):          # no book: no collateral to borrow against
-            return _reject(cmd, Reason.ABOVE_BORROW_LIMIT if book is Reason.INSUFFICIENT_BALANCE else book), None
+        if isinstance(book, Reason):
+            return _reject(cmd, book), None
         parsed = self._asset_amount(cmd, cmd.market)
         if isinstance(parsed, Reason):
             return _reject(cmd, parsed), None
@@ -317,10 +323,11 @@ class MarginDesk:
                                      (*then, cmd.request_id))
 
     def repay(self, cmd: Repay) -> tuple[list, PoolRequest | None]:
-        """Send up to ``amount`` to the pool; what is not owed comes back (NOTHING_OWED if no debt)."""
+        """Send up to ``amount`` to the pool; what is not owed comes back (NOTHING_OWED if no
+        debt, NO_MARGIN_BOOK if the book was never funded)."""
         book = self.open_book(cmd.account_id, cmd.market)
         if isinstance(book, Reason):
-            return _reject(cmd, Reason.NOTHING_OWED if book is Reason.INSUFFICIENT_BALANCE else book), None
+            return _reject(cmd, book), None
         parsed = self._asset_amount(cmd, cmd.market)
         if isinstance(parsed, Reason):
             return _reject(cmd, parsed), None
@@ -343,16 +350,17 @@ class MarginDesk:
             self.followups.append((LENDING, self.send_repay(book, asset, book.available[asset], ts_ns)))
 
     def _pool_asset(self, cmd) -> tuple[int, int] | Reason:
-        """(asset index, amount) of a supply or withdrawal: a known account and a lendable asset."""
+        """(asset index, amount) of a supply or withdrawal: a known account (UNKNOWN_ACCOUNT),
+        the ``_asset_amount`` checks, an asset a pool lends (NO_LENDING_POOL)."""
         if cmd.account_id not in self.ledger.accounts:
             return Reason.UNKNOWN_ACCOUNT
         parsed = self._asset_amount(cmd)
         if not isinstance(parsed, Reason) and parsed[0] not in self._lendable:
-            return Reason.UNKNOWN_ASSET
+            return Reason.NO_LENDING_POOL
         return parsed
 
     def supply(self, cmd: SupplyToPool) -> tuple[list, PoolRequest | None]:
-        """Lend spot funds to a pool (INSUFFICIENT_BALANCE, UNKNOWN_ASSET for an asset nobody lends)."""
+        """Lend spot funds to a pool (INSUFFICIENT_BALANCE, NO_LENDING_POOL for an asset nobody lends)."""
         parsed = self._pool_asset(cmd)
         if isinstance(parsed, Reason):
             return _reject(cmd, parsed), None

@@ -222,8 +222,9 @@ class LendingEngine:
         self.name = LENDING
 
     def handle(self, r: PoolRequest) -> list:
-        """Apply one shard request. Refusals (``LendingRefused``): UNKNOWN_ASSET,
-        NON_POSITIVE_AMOUNT, POOL_INSUFFICIENT_LIQUIDITY, NO_SUPPLY."""
+        """Apply one shard request. Refusals (``LendingRefused``), in the order checked:
+        NO_LENDING_POOL, NON_POSITIVE_AMOUNT, UNKNOWN_POOL_REQUEST, then
+        POOL_INSUFFICIENT_LIQUIDITY (borrow, withdraw) and NO_SUPPLY (withdraw)."""
         if type(r) is not PoolRequest:
             raise TypeError(f"lending cannot handle {type(r).__name__}")
         events: list = []
@@ -233,13 +234,13 @@ class LendingEngine:
             return events
         pool = self.pools.get(r.asset)
         if pool is None:
-            return self._refuse(r, Reason.UNKNOWN_ASSET, events)
+            return self._refuse(r, Reason.NO_LENDING_POOL, events)
         if r.amount <= 0:
             return self._refuse(r, Reason.NON_POSITIVE_AMOUNT, events)
         handler = {POOL_BORROW: self._borrow, POOL_REPAY: self._repay, POOL_SUPPLY: self._supply,
                    POOL_WITHDRAW: self._withdraw, POOL_WRITE_OFF: self._write_off}.get(r.kind)
         if handler is None:
-            return self._refuse(r, Reason.MALFORMED_COMMAND, events)
+            return self._refuse(r, Reason.UNKNOWN_POOL_REQUEST, events)
         return handler(pool, r, events)
 
     def _next(self) -> int:

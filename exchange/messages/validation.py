@@ -14,15 +14,21 @@ Field kinds (checked in field order, one reason per failed check):
   cannot alias), and ``5`` and ``"5"`` are two different ids.
 - ints (amounts, prices, quantities, ids, enums): an ``int`` (an ``IntEnum`` is
   taken as its value; ``bool`` is not an int here) within signed 64 bits
-  (``MALFORMED_COMMAND`` for another type, ``VALUE_OUT_OF_RANGE`` beyond).
+  (``FIELD_NOT_AN_INTEGER`` for another type, ``VALUE_OUT_OF_RANGE`` beyond).
   Signs and grids are the business checks' job (``NON_POSITIVE_AMOUNT``...).
-- names (asset, market, fee tier, user level, leverage tier): a ``str`` of at
-  most 32 printable ASCII characters (``STRING_TOO_LONG``, else
-  ``MALFORMED_COMMAND``); whether it names something is checked later.
+- names (asset, market, fee tier, user level, leverage tier): a ``str``
+  (``FIELD_NOT_A_STRING``) of at most 32 (``STRING_TOO_LONG``) printable ASCII
+  characters (``NAME_NOT_PRINTABLE_ASCII``); whether it names something is
+  checked later.
 - client order id: ``""`` or 1..36 of ``[A-Za-z0-9._:/-]`` (Binance's rule;
   ``INVALID_CLIENT_ORDER_ID``).
-- flags: exactly ``bool``.
-- price vectors (the liquidator's): a tuple of one non-negative int per asset.
+- flags: exactly ``bool`` (``FIELD_NOT_A_FLAG``).
+- price vectors (the liquidator's): a tuple of one int per asset
+  (``INVALID_PRICE_VECTOR``), each in 0..2**63-1 (``VALUE_OUT_OF_RANGE``).
+
+Anything that is not a client command type is ``UNKNOWN_COMMAND``; ``None``
+(what the wire decoder leaves for an element that decodes to no message) is
+``MALFORMED_COMMAND``, the one case with no finer meaning.
 """
 from __future__ import annotations
 
@@ -64,7 +70,7 @@ def valid_request_id(value) -> bool:
 
 def _int_reason(value) -> Reason | None:
     if type(value) is not int and (not isinstance(value, int) or isinstance(value, bool)):
-        return Reason.MALFORMED_COMMAND
+        return Reason.FIELD_NOT_AN_INTEGER
     if not INT64_MIN <= value <= INT64_MAX:
         return Reason.VALUE_OUT_OF_RANGE
     return None
@@ -72,20 +78,20 @@ def _int_reason(value) -> Reason | None:
 
 def _name_reason(value) -> Reason | None:
     if type(value) is not str:
-        return Reason.MALFORMED_COMMAND
+        return Reason.FIELD_NOT_A_STRING
     if len(value) > NAME_MAX_CHARS:
         return Reason.STRING_TOO_LONG
     if value and not (value.isascii() and value.isprintable()):
-        return Reason.MALFORMED_COMMAND
+        return Reason.NAME_NOT_PRINTABLE_ASCII
     return None
 
 
 def _prices_reason(value, assets: int) -> Reason | None:
     if type(value) not in (tuple, list) or len(value) != assets:
-        return Reason.MALFORMED_COMMAND
+        return Reason.INVALID_PRICE_VECTOR
     for price in value:
         if type(price) is not int:
-            return Reason.MALFORMED_COMMAND
+            return Reason.INVALID_PRICE_VECTOR
         if not 0 <= price <= INT64_MAX:
             return Reason.VALUE_OUT_OF_RANGE
     return None
@@ -100,7 +106,7 @@ def check_fields(command, assets: int) -> Reason | None:
     finds the first failed check."""
     fast = _FAST.get(type(command))
     if fast is None:
-        return Reason.MALFORMED_COMMAND
+        return Reason.MALFORMED_COMMAND if command is None else Reason.UNKNOWN_COMMAND
     ints, names, others = fast
     for i in ints:
         value = command[i]
@@ -137,7 +143,7 @@ def _reason(kind: int, value, assets: int) -> Reason | None:
         return None if value == "" or (type(value) is str and _CLIENT_ORDER_ID.match(value)) \
             else Reason.INVALID_CLIENT_ORDER_ID
     if kind == FLAG:
-        return None if type(value) is bool else Reason.MALFORMED_COMMAND
+        return None if type(value) is bool else Reason.FIELD_NOT_A_FLAG
     return _prices_reason(value, assets)
 
 

@@ -47,7 +47,7 @@ def test_a_cancel_with_an_order_id_beyond_64_bits_is_refused_and_the_market_keep
     assert client.cancel_order(maker, "BTC-USDT", 2 ** 64).reason is Reason.VALUE_OUT_OF_RANGE
     raw = b'[[5, "raw-cancel", 0, %d, "BTC-USDT", 18446744073709551616, ""]]' % maker     # a CancelOrder
     (refused,) = raw_execute(client, shard_for(maker, client.config.shards), raw)
-    assert type(refused[0]) is OrderRejected and refused[0].reason == Reason.MALFORMED_COMMAND
+    assert type(refused[0]) is OrderRejected and refused[0].reason == Reason.FIELD_NOT_AN_INTEGER
     ask = client.place_order(maker, "BTC-USDT", "sell", "0.1", price="40000")
     bid = client.place_order(taker, "BTC-USDT", "buy", "0.1", price="40000")      # the link is not wedged
     assert ask.status == "open" and bid.status == "filled"
@@ -102,4 +102,4 @@ def test_a_raw_place_order_with_a_float_price_is_malformed_not_a_crash(client):
     funded(client, account)
     order = PlaceOrder("raw-float", 0, account, "BTC-USDT", 1, 1, 1000.5, 10_000, 1, "", 0)
     (refused,) = raw_execute(client, shard_for(account, client.config.shards), pack([order]))
-    assert refused[0].reason == Reason.MALFORMED_COMMAND
+    assert refused[0].reason == Reason.FIELD_NOT_AN_INTEGER

@@ -59,3 +59,19 @@ def test_debt_with_hourly_index_never_decreases_and_covers_simple_compounding(am
         assert debt >= previous                  # interest owed never decreases without a repayment
         assert debt >= exact                     # rounding never favours the borrower
         previous = debt
+
+
+@pytest.mark.parametrize("kind,asset,amount,reason", [
+    (99, "USDT", 1, "UNKNOWN_POOL_REQUEST"),         # was MALFORMED_COMMAND (Core v2 §4)
+    (1, "DOGE", 1, "NO_LENDING_POOL"),               # was UNKNOWN_ASSET
+    (1, "USDT", 0, "NON_POSITIVE_AMOUNT"),
+    (99, "DOGE", 0, "NO_LENDING_POOL"),              # the checks run in this order: pool, amount, kind
+])
+def test_pool_refuses_a_bad_request_with_that_checks_reason_and_changes_nothing(kind, asset, amount, reason):
+    from exchange.core.reasons import Reason
+    from exchange.margin.lending import LendingEngine
+    from exchange.messages.records import LendingRefused, PoolRequest
+    pools = LendingEngine({"USDT": CURVE})
+    (refused,) = pools.handle(PoolRequest(kind, 7, "", asset, 1, amount, 0))
+    assert type(refused) is LendingRefused and refused.reason == Reason[reason]
+    assert pools.pools["USDT"].cash == 0 and not pools.pools["USDT"].loans

@@ -105,9 +105,29 @@ SCENARIOS = {
     "margin_order_off_tick": (Reason.OFF_TICK_PRICE, False,
                               lambda h: h.cmd(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000") + 1,
                                               btc("0.1"), GTC, False, True, True)),
-    "margin_order_malformed_flag": (Reason.MALFORMED_COMMAND, False,
+    # Core v2 §4: was MALFORMED_COMMAND
+    "margin_order_malformed_flag": (Reason.FIELD_NOT_A_FLAG, False,
                                     lambda h: h.cmd(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"),
                                                     btc("0.1"), GTC, "yes", True, True)),
+    "transfer_flag_not_a_bool": (Reason.FIELD_NOT_A_FLAG, False,
+                                 lambda h: h.cmd(TransferMargin, ALICE, "USDT", 1, 1, "")),
+    "borrow_negative_timestamp": (Reason.NEGATIVE_TIMESTAMP, False,      # was VALUE_OUT_OF_RANGE
+                                  lambda h: h.cmd(Borrow, ALICE, "USDT", 1, "")._replace(ts_ns=-1)),
+    "start_liquidation_short_price_vector": (Reason.INVALID_PRICE_VECTOR, False,
+                                             lambda h: h.cmd(StartLiquidation, ALICE, "", (1, 2))),
+    "start_liquidation_float_price": (Reason.INVALID_PRICE_VECTOR, False,
+                                      lambda h: h.cmd(StartLiquidation, ALICE, "",
+                                                      (1.0,) * len(h.engine.prices))),
+    # NO_MARGIN_BOOK: was ABOVE_BORROW_LIMIT (borrow), NOTHING_OWED (repay), INSUFFICIENT_BALANCE (others)
+    "borrow_from_unfunded_isolated_book": (Reason.NO_MARGIN_BOOK, False,
+                                           lambda h: h.cmd(Borrow, ALICE, "USDT", 1, BTC_USDT)),
+    "repay_to_unfunded_isolated_book": (Reason.NO_MARGIN_BOOK, False,
+                                        lambda h: h.cmd(Repay, ALICE, "USDT", 1, BTC_USDT)),
+    "transfer_out_of_unfunded_book": (Reason.NO_MARGIN_BOOK, False,
+                                      lambda h: h.cmd(TransferMargin, ALICE, "USDT", 1, False, BTC_USDT)),
+    "isolated_margin_order_without_book": (Reason.NO_MARGIN_BOOK, False,
+                                           lambda h: h.cmd(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT,
+                                                           usdt("50000"), btc("0.1"), GTC, True, True, True)),
 }
 
 
@@ -515,3 +535,18 @@ def test_borrow_in_flight_counts_as_debt_for_a_transfer_out(borrow, transfer):
     else:
         assert level >= initial, (borrow, transfer, level)
     h.engine.check_invariants()
+
+
+def no_eth_pool_config():
+    return custom_config(lambda raw: (raw["margin"].update(markets=[BTC_USDT]), raw["lending"].pop("ETH")))
+
+
+@pytest.mark.parametrize("build", [
+    lambda h: h.cmd(SupplyToPool, BOB, "ETH", eth("1")),
+    lambda h: h.cmd(WithdrawFromPool, BOB, "ETH", eth("1")),
+    lambda h: h.cmd(Borrow, ALICE, "ETH", eth("1"), ""),
+], ids=["supply", "withdraw", "borrow"])
+def test_pool_command_for_an_asset_nobody_lends_is_no_lending_pool(build):
+    """Was UNKNOWN_ASSET: the asset exists, it has no pool (Core v2 §4)."""
+    h = MarginHarness(no_eth_pool_config())
+    assert_rejected(h.ex, build(h), Reason.NO_LENDING_POOL)
