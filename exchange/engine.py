@@ -15,6 +15,18 @@ Margin and lending run here too: a ``LendingEngine`` answers the shard's pool
 requests, and requests that answers call for (``AccountShard.followups``)
 are run until none is left. Margin commands are valued at the index prices
 set with ``set_index_prices`` (the IndexActor's job under Ray).
+
+Liquidation runs here too, whole: ``run_liquidations(ts_ns)`` scans every
+margin book at the index prices (``MarginDesk.scan``), hands the books at or
+under the liquidation line to the Engine's own ``Liquidator`` (the same pure
+state machine the ``LiquidatorActor`` drives) and applies its commands
+through ``apply(command, Role.LIQUIDATOR)`` until every liquidation finished
+or waits for the outside world (a book with no bid at the widest limit: call
+it again after the order book or the prices change). It is explicit, not a
+side effect of ``set_index_prices``, so a test can move prices and drive the
+shard's liquidation commands itself. The insurance fund
+(``InsuranceFund``, seeded from ``[insurance.initial]`` as a recorded
+deposit) lives in the Engine and ``conservation`` counts it.
 """
 from __future__ import annotations
 
@@ -22,7 +34,10 @@ from collections import deque
 
 from exchange.config import ExchangeConfig
 from exchange.accounts.ledger import digest
+from exchange.margin.desk import ScanResult
+from exchange.margin.insurance import InsuranceFund
 from exchange.margin.lending import LendingEngine
+from exchange.margin.liquidator import LiquidationEnded, Liquidator
 from exchange.matching.market import MarketEngine
 from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role
 from exchange.messages.records import LENDING, POOL_ACCRUE, PlaceMarginOrder, PlaceOrder, PoolRequest, Withdraw
@@ -30,6 +45,7 @@ from exchange.matching.orders import BUY, OrderType
 from exchange.accounts.shard import MARGIN_COMMANDS, AccountShard, link_of
 
 MARKET = int(OrderType.MARKET)
+ROUNDS_MAX = 1_000             # scan -> hand over -> drive rounds in one run_liquidations
 
 
 class Engine:
@@ -41,6 +57,11 @@ class Engine:
         self.markets = {spec.name: MarketEngine(spec) for spec in config.market_list}
         self.lending = LendingEngine(config.lending, config.reserve_account)
         self.prices: tuple = (0,) * len(config.assets)     # index price per asset index
+        self.fund = InsuranceFund([a.name for a in config.asset_list])
+        self.liquidator = Liquidator(config, self.fund)
+        self.liquidator.seed_fund()
+        self.liquidator.take_facts()                        # nothing to journal in one process
+        self.notified_zones: dict = {}                      # margin book -> zone last notified (a view)
 
     def set_index_prices(self, prices: dict[str, int]) -> None:
         """Index prices by asset name, in quote minor units per whole unit."""
@@ -48,6 +69,51 @@ class Engine:
         for name, price in prices.items():
             updated[self.config.assets[name].index] = price
         self.prices = tuple(updated)
+
+    def deposit_fund(self, asset: str, amount: int) -> None:
+        """Add capital to the insurance fund (a recorded deposit; ValueError if unusable)."""
+        self.liquidator.deposit(asset, amount)
+        self.liquidator.take_facts()
+
+    def scan_margin(self) -> ScanResult:
+        """Every indebted book's zone at the index prices (``MarginDesk.scan``)."""
+        return self.shard.margin.scan(self.prices, self.notified_zones)
+
+    def run_liquidations(self, ts_ns: int = 0, on_step=None) -> list[dict]:
+        """Run the liquidation cascade at the current index prices, in this process.
+
+        Scan, hand every book at or under the liquidation line to the liquidator
+        (each book once per call; over ``limits.liquidations_max`` the rest waits
+        for the next round), apply its commands with the liquidator's door until
+        none is left, and scan again. Liquidations held (no bid at the widest
+        limit, no index price) stay in progress: call again once the book or the
+        prices changed. Returns the public records of the liquidations this call
+        ended, in order. ``ts_ns`` stamps the liquidator's commands."""
+        liquidator, ended, handed = self.liquidator, [], set()
+        liquidator.release()
+        for _ in range(ROUNDS_MAX):
+            for key, level in self.scan_margin().candidates:
+                if key not in handed and liquidator.candidate(0, key[0], key[1], level, self.prices):
+                    handed.add(key)
+            sends = liquidator.next_commands(self.prices, ts_ns)
+            if not sends:
+                break
+            while sends:
+                for send in sends:
+                    command = send.command
+                    events = self.apply(command, Role.LIQUIDATOR)
+                    liquidator.on_answer(command.request_id, events,
+                                         self.margin_view(command.account_id, command.market), ts_ns)
+                    if on_step is not None:
+                        on_step(send, events)
+                ended.extend(self._ended(liquidator.take_facts()))
+                sends = liquidator.next_commands(self.prices, ts_ns)
+        ended.extend(self._ended(liquidator.take_facts()))
+        return ended
+
+    @staticmethod
+    def _ended(facts: list) -> list[dict]:
+        return [{k: v for k, v in f.record.items() if k != "account"} for f in facts if type(f) is LiquidationEnded]
 
     def accrue(self, ts_ns: int) -> list:
         """Turn the lending pools' hour to ``ts_ns`` (what the pool actor's clock does)."""
@@ -104,26 +170,39 @@ class Engine:
             return {}
         return {a.name: (account.available[a.index], account.held[a.index]) for a in self.config.asset_list}
 
+    def margin_view(self, account_id: int, market: str) -> dict | None:
+        """A margin book at the index prices (``MarginDesk.book_view``); None if there is none."""
+        desk = self.shard.margin
+        book = desk.book(account_id, market)
+        return None if book is None else desk.book_view(book, self.prices)
+
     def conservation(self) -> dict[str, int]:
-        """Per asset: balances + fee account + margin books + pool cash - (deposits -
-        withdrawals + insurance fund credits). All zero when sound."""
+        """Per asset, all zero when sound: (balances + fee account + margin books + pool
+        cash - (deposits - withdrawals + insurance fund credits received by books))
+        + (fund deposits - fund balance - covers in flight - covers credited).
+
+        The second term is the fund's own ledger. Covers a test sends the shard
+        directly (an outside fund) appear only in the first term's credits."""
         ledger, fund_in = self.shard.ledger, self.shard.margin.fund_in
         totals = self.shard.totals()
         cash = self.lending.cash()
+        fund = self.fund.imbalance()
         return {a.name: totals[a.index] + cash.get(a.name, 0)
-                - (ledger.deposited[a.index] - ledger.withdrawn[a.index] + fund_in[a.index])
+                - (ledger.deposited[a.index] - ledger.withdrawn[a.index] + fund_in[a.index]) + fund[a.name]
                 for a in self.config.asset_list}
 
     def check_invariants(self) -> None:
         """Assert every self-check of the shard and the books, and conservation."""
         self.shard.check_invariants()
         self.lending.check_invariants()
+        self.liquidator.check_invariants()
         for market in self.markets.values():
             market.check_invariants()
         bad = {k: v for k, v in self.conservation().items() if v}
         assert not bad, f"conservation broken: {bad}"
 
     def state_hash(self) -> str:
-        """A stable digest of balances, open orders, books and sequences."""
+        """A stable digest of balances, open orders, books, sequences, pools, the
+        insurance fund and the liquidator's durable state."""
         return digest(self.shard.canonical(), tuple(m.canonical() for _, m in sorted(self.markets.items())),
-                      self.lending.canonical())
+                      self.lending.canonical(), self.liquidator.canonical())

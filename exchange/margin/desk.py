@@ -25,14 +25,17 @@ for the pool and are not answered yet stay on the shard's books
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from exchange.config import ExchangeConfig
 from exchange.accounts.ledger import Ledger
 from exchange.margin.lending import INDEX_SCALE, borrow_debt_bound, debt_of
 from exchange.messages.records import (LENDING, POOL_BORROW, POOL_REPAY, POOL_SUPPLY, POOL_WITHDRAW, Borrow, Borrowed,
                                DebtWrittenOff,
-                               EnableMargin, InterestAccrued, LendingRefused, MarginEnabled, MarginTransferred,
+                               EnableMargin, InterestAccrued, LendingRefused, MarginEnabled, MarginLevelChanged, MarginTransferred,
                                OrderRejected, PoolRequest, Repaid, Repay, Supplied, SupplyToPool, SupplyWithdrawn,
                                TransferMargin, WithdrawFromPool)
+from exchange.margin.rules import Zone
 from exchange.core.money import INT64_MAX, PPM, mul_div_ceil
 from exchange.core.reasons import Reason
 
@@ -53,6 +56,23 @@ def update_index_prices(config: ExchangeConfig, prices: list[int], by_asset: dic
         spec = config.assets.get(name)
         if spec is not None and type(price) is int and price > 0:
             prices[spec.index] = price
+
+
+class ScanResult(NamedTuple):
+    """One pass of ``MarginDesk.scan`` over every indebted book.
+
+    ``levels``: market ("" = cross) -> every level ppm there (the distribution);
+    ``at_risk``: market -> books under the warning line and above liquidation;
+    ``zones``: book key -> its zone now; ``changes``: the notifications for books
+    whose zone differs from the one last notified; ``candidates``: ``(book key,
+    level ppm)`` at or under the liquidation line and not liquidating yet (to hand
+    over to the liquidator)."""
+    books: int
+    levels: dict
+    at_risk: dict
+    zones: dict
+    changes: list
+    candidates: list
 
 
 class MarginBook:
@@ -196,6 +216,37 @@ class MarginDesk:
             else:
                 append((key, assets * PPM // liabilities))
         return out
+
+    def scan(self, prices, notified: dict) -> ScanResult:
+        """Value every indebted book at ``prices`` (``levels``) and sort it into its zone.
+
+        ``notified`` (book key -> the zone last notified) is a view the caller keeps
+        (the shard actor, the Engine); it is updated with every change returned."""
+        rules = self.rules
+        warning, call, line = rules.warning_level_ppm, rules.margin_call_level_ppm, rules.liquidation_level_ppm
+        groups: dict[str, list] = {"": [], **{m: [] for m in sorted(rules.markets)}}
+        at_risk = dict.fromkeys(groups, 0)
+        zones, changes, candidates = {}, [], []
+        levels = self.levels(prices)
+        for key, level in levels:
+            group = groups.get(key[1])
+            if group is None:                  # a market whose margin trading was switched off since
+                group, at_risk[key[1]] = groups.setdefault(key[1], []), 0
+            group.append(level)
+            if level >= warning:
+                zone = Zone.HEALTHY
+            elif level > line:
+                zone = Zone.WARNING if level >= call else Zone.MARGIN_CALL
+                at_risk[key[1]] += 1
+            else:
+                zone = Zone.LIQUIDATION
+            zones[key] = zone
+            if notified.get(key, Zone.HEALTHY) != zone:
+                notified[key] = zone
+                changes.append(MarginLevelChanged(key[0], key[1], int(zone), level))
+            if zone is Zone.LIQUIDATION and not self.books[key].liquidating:
+                candidates.append((key, level))
+        return ScanResult(len(levels), groups, at_risk, zones, changes, candidates)
 
     # ---- client commands -------------------------------------------------------------
     def enable(self, cmd: EnableMargin) -> list:

@@ -23,6 +23,7 @@ at most 9 (10x leverage = equity + 9x borrowed, the seed's example).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 from exchange.margin.lending import RateCurve
@@ -31,6 +32,15 @@ from exchange.core.money import PPM, MoneyFormatError, parse_decimal
 
 class RulesError(ValueError):
     """A margin or lending section that cannot be used (key, reason)."""
+
+
+class Zone(IntEnum):
+    """Where a margin level stands against the lines (the numbers are the ones
+    ``MarginLevelChanged.zone`` has always carried: keep them)."""
+    HEALTHY = 0          # at or above the warning line (or no debt)
+    WARNING = 1          # under the warning line
+    MARGIN_CALL = 2      # under the margin-call line
+    LIQUIDATION = 3      # at or under the liquidation line: the liquidator takes the book over
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +59,13 @@ class MarginRules:
     def borrow_limit_ppm(self, user_level: str, tier: str) -> int:
         return self.borrow_limits_ppm[user_level][tier]
 
-    def zone(self, level_ppm: int | None) -> int:
-        """0 healthy, 1 under warning, 2 under margin call, 3 at or under liquidation."""
+    def zone(self, level_ppm: int | None) -> Zone:
+        """The level's zone (no level, i.e. no debt: healthy)."""
         if level_ppm is None or level_ppm >= self.warning_level_ppm:
-            return 0
+            return Zone.HEALTHY
         if level_ppm > self.liquidation_level_ppm:
-            return 1 if level_ppm >= self.margin_call_level_ppm else 2
-        return 3
+            return Zone.WARNING if level_ppm >= self.margin_call_level_ppm else Zone.MARGIN_CALL
+        return Zone.LIQUIDATION
 
 
 DEFAULT_RESERVE_ACCOUNT = 1_000_000_000
