@@ -142,7 +142,7 @@ class ExchangeClient(MarginClientMixin):
         """Apply client commands (any mix, any accounts); return each one's events.
 
         Only client commands pass the client door: anything else comes back
-        rejected (``NOT_PERMITTED``, ``MALFORMED_COMMAND``).
+        rejected (``NOT_PERMITTED``, ``UNKNOWN_COMMAND``).
 
         A shard that dies mid-call restarts and recovers; the same commands
         (same request ids) are sent again until ``timeout_s``, so a retry
