@@ -14,3 +14,10 @@ CLOCK = time.time_ns
 def now_ns() -> int:
     """Nanoseconds since the epoch, from the configured clock."""
     return CLOCK()
+
+
+def use_clock(clock) -> object:
+    """Install ``clock`` (a function returning nanoseconds); return the previous one."""
+    global CLOCK
+    previous, CLOCK = CLOCK, clock
+    return previous

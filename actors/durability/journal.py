@@ -24,6 +24,13 @@ that finds no room is logged and skipped.
 With no data directory the journal is off (``Journal.disabled()``): nothing is
 written and nothing survives a restart (used to measure what durability
 costs, and by tests of pure actor behaviour).
+A data directory ``memory:<volume>`` (the seeded simulator, ``ops/simulation``)
+puts the journal on a ``MemoryStore`` kept in a process-wide registry by volume
+and actor name, so it outlives the actor object that wrote it (a crash drops
+the object, the restart finds the store). On such a store commits and
+snapshots run inline on the event loop (no writer thread: the order of
+everything is the scheduler's alone) and snapshots are due by count only
+(``snapshot_every``, which the volume may set), never by the clock.
 """
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ import asyncio
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -39,15 +46,48 @@ import lmdb
 import orjson
 
 from actors.capability import Keyring, Role
-from actors.durability.storage import LmdbStore, RecoveryError
+from actors.durability.storage import LmdbStore, MemoryStore, RecoveryError
 from exchange.messages.codec import encode_shallow
 
 log = logging.getLogger("exchange.journal")
+MEMORY_PREFIX = "memory:"
+
+
+class MemoryVolume:
+    """The in-memory stores of one simulated run, by actor name; ``snapshot_every``
+    (None: the config's) is the count-based snapshot schedule of every journal on it."""
+
+    def __init__(self, snapshot_every: int | None = None, keep_snapshots: int = 3):
+        self.snapshot_every = snapshot_every
+        self.keep_snapshots = keep_snapshots
+        self.stores: dict[str, MemoryStore] = {}
+
+    def store(self, actor_name: str) -> MemoryStore:
+        store = self.stores.get(actor_name)
+        if store is None:
+            store = self.stores[actor_name] = MemoryStore(self.keep_snapshots)
+        return store
+
+
+MEMORY_VOLUMES: dict[str, MemoryVolume] = {}
+
+
+def memory_volume(name: str, snapshot_every: int | None = None) -> str:
+    """Create (or replace) the in-memory volume ``name``; return its data directory."""
+    MEMORY_VOLUMES[name] = MemoryVolume(snapshot_every)
+    return MEMORY_PREFIX + name
+
+
+def drop_memory_volume(data_dir: str) -> None:
+    """Forget a volume made by ``memory_volume`` (its stores go with it)."""
+    MEMORY_VOLUMES.pop(data_dir[len(MEMORY_PREFIX):], None)
 
 
 class Journal:
-    def __init__(self, store, snapshot_every: int = 200_000, snapshot_interval_s: float = 300.0):
+    def __init__(self, store, snapshot_every: int = 200_000, snapshot_interval_s: float = 300.0,
+                 inline: bool = False):
         self.store = store
+        self.inline = inline                # write on the loop, not the writer thread (memory stores)
         self.snapshot_every = snapshot_every
         self.snapshot_interval_s = snapshot_interval_s
         self.since_snapshot = 0
@@ -60,7 +100,8 @@ class Journal:
         self._weight = 0
         self._waiters: list[asyncio.Future] = []
         self._committing = False
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal") if store is not None else None
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal") \
+            if store is not None and not inline else None
         self.after_commit = None            # called on the loop whenever the queue has drained
         self.on_commit = None               # called with each group commit's seconds (metrics)
         self.full = False                   # the last has_room answer (metrics, alerts)
@@ -69,6 +110,10 @@ class Journal:
     def open(cls, data_dir: str | None, actor_name: str, settings: dict) -> "Journal":
         if not data_dir:
             return cls(None)
+        if data_dir.startswith(MEMORY_PREFIX):
+            volume = MEMORY_VOLUMES[data_dir[len(MEMORY_PREFIX):]]
+            every = volume.snapshot_every or int(settings.get("snapshot_every", 200_000))
+            return cls(volume.store(actor_name), every, float("inf"), inline=True)
         store = LmdbStore(Path(data_dir) / actor_name.replace(":", "-"), settings.get("mode", "sync"),
                           int(settings.get("keep_snapshots", 3)), int(settings.get("map_size_mb", 16384)) << 20)
         return cls(store, int(settings.get("snapshot_every", 200_000)),
@@ -132,7 +177,10 @@ class Journal:
                 weight, self._weight = self._weight, 0
                 started = time.perf_counter()
                 try:
-                    await loop.run_in_executor(self._writer, self.store.append, batch)
+                    if self.inline:
+                        self.store.append(batch)
+                    else:
+                        await loop.run_in_executor(self._writer, self.store.append, batch)
                 except Exception as exc:    # the disk failed us: nothing after this can be promised
                     full = isinstance(exc, lmdb.MapFullError)
                     hint = " (storage full: raise [durability] map_size_mb)" if full else ""
@@ -181,6 +229,11 @@ class Journal:
             log.error("snapshot at %d skipped: storage full (%.0f%% used); raise [durability] map_size_mb",
                       position, 100 * self.used_ratio)
             return None
+        if self.inline:
+            self._write_snapshot(position, payload, started)
+            future = Future()
+            future.set_result(None)
+            return future
         future = self._writer.submit(self._write_snapshot, position, payload, started)
         future.add_done_callback(_log_failure)
         return future

@@ -4,6 +4,12 @@ Actors restart by themselves and keep their names, so a peer is looked up by
 name (and looked up again after a failure) rather than wired in once. Every
 message between actors is safe to send again (receivers de-duplicate), so a
 failed call is simply repeated after a short pause until the peer answers.
+
+The lookup is a port: ``RESOLVER`` (a name -> handle function, ``ray.get_actor``
+by default) and the pause ``RETRY_DELAY_S`` are read at the moment of use, so
+the seeded simulator (``ops/simulation``) installs simulated handles and a zero
+pause with ``use_resolver``; the Ray path is the same code, a handle being
+resolved only when it is not cached.
 """
 from __future__ import annotations
 
@@ -13,7 +19,17 @@ import logging
 import ray
 
 RETRY_DELAY_S = 0.2
+RESOLVER = ray.get_actor            # name -> handle whose ``method.remote(*args)`` is awaitable
 log = logging.getLogger("exchange.peers")
+
+
+def use_resolver(resolver, retry_delay_s: float) -> tuple:
+    """Install ``resolver`` and the retry pause for every ``Peers``; return the previous
+    pair, so the caller can put it back (``use_resolver(*previous)``)."""
+    global RESOLVER, RETRY_DELAY_S
+    previous = (RESOLVER, RETRY_DELAY_S)
+    RESOLVER, RETRY_DELAY_S = resolver, retry_delay_s
+    return previous
 
 
 class Peers:
@@ -30,7 +46,7 @@ class Peers:
     def handle(self, key):
         handle = self._handles.get(key)
         if handle is None:
-            handle = self._handles[key] = ray.get_actor(self.name(key))
+            handle = self._handles[key] = RESOLVER(self.name(key))
         return handle
 
     async def call(self, key, method: str, *args):

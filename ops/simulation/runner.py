@@ -1,0 +1,324 @@
+"""The scheduler: one seed, one run of the real actors, one verdict.
+
+Everything a run does is drawn from ``random.Random(seed)``: the snapshot
+schedule, the clients' commands, and at every step one action — deliver a
+message chosen among all in flight (so messages overtake each other), lose
+one, deliver a copy of a delivered request again, start a client batch, crash
+an actor, restart a crashed one, move the clock — then let the event loop run
+0, 1, 2 rounds or until it is idle (so a crash can land between a handler's
+change of state and its journal commit). The auditor checks after every step.
+Then the run heals: faults stop, crashed actors restart, every message is
+delivered oldest first until nothing moves, and the final checks run.
+
+Only the scheduler picks what runs next: one event loop, no threads (the
+journals commit inline on memory stores), no real sleeps (``Peers`` retries
+with no pause), a simulated clock, and the loop's ready queue is the only
+source of concurrency. So a seed replays exactly: the same trace (its digest
+is part of the outcome), the same state hashes, the same failure at the same
+step.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from actors import clock, market_actor, shard_actor
+from actors.durability.journal import drop_memory_volume, memory_volume
+from actors.gc_policy import GcPolicy
+from actors.link import peers
+from actors.link.wire import pack, unpack_results
+from exchange.config import load_config
+from ops.simulation.auditor import AuditFailure, Auditor
+from ops.simulation.cluster import Cluster
+from ops.simulation.network import Network, Unreachable, task_factory
+from ops.simulation.workload import Workload
+
+START_NS = 1_700_000_000 * 10 ** 9
+IDLE_ROUNDS_MAX = 100_000           # a loop busy longer than this is livelocked
+HEAL_STEPS_MAX = 50_000
+TRACE_KEPT = 40
+
+
+@dataclass
+class Options:
+    """What a run may do. ``classes`` replaces actor classes (``shard``, ``market``,
+    ``lending``) with variants, for tests that inject a bug."""
+    steps: int = 150
+    crashes: bool = True
+    losses: bool = True                 # lose requests and replies
+    duplicates: bool = True
+    classes: dict | None = None
+    config_path: str | None = None
+
+
+@dataclass
+class Outcome:
+    seed: int
+    ok: bool
+    check: str | None = None            # the failed check's name
+    failure: str | None = None
+    step: int | None = None             # the step after which it failed (None: in the final checks)
+    digest: str = ""                    # of the whole trace: equal digests, equal runs
+    stats: dict = field(default_factory=dict)
+    trace: list = field(default_factory=list)     # the last actions before the end
+
+    def line(self) -> str:
+        if self.ok:
+            return f"seed {self.seed}: ok ({self.stats.get('steps')} steps, digest {self.digest[:12]})"
+        where = "final checks" if self.step is None else f"step {self.step}"
+        return f"seed {self.seed}: FAILED at {where}: {self.failure}"
+
+
+class SimulatedClock:
+    def __init__(self):
+        self.ns = START_NS
+
+    def now(self) -> int:
+        return self.ns
+
+
+def run_config(config_path: str | None):
+    """The run's configuration, read once, with metrics off (nothing scrapes them here)."""
+    config = load_config(config_path)
+    config.sections["metrics"] = {**config.sections.get("metrics", {}), "enabled": False}
+    return config
+
+
+@contextmanager
+def harness(network: Network, sim_clock: SimulatedClock, config):
+    """Install the simulator's ports for the duration of a run: the resolver, no retry
+    pause, the clock. And two shims that only save time: every actor gets the run's
+    configuration instead of parsing the file again at each construction, and no
+    garbage-collector policy (each actor's would run a full collection then)."""
+    previous_peers = peers.use_resolver(network.resolve, 0.0)
+    loaders = {module: module.load_config for module in (shard_actor, market_actor)}
+    for module in loaders:
+        module.load_config = lambda path: config
+    previous_clock = clock.use_clock(sim_clock.now)
+    install = GcPolicy.install
+    GcPolicy.install = lambda self: self
+    logger = logging.getLogger("exchange")          # retries and recoveries are the point here, not news
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        for module, loader in loaders.items():
+            module.load_config = loader
+        GcPolicy.install = install
+        clock.use_clock(previous_clock)
+        peers.use_resolver(*previous_peers)
+
+
+def simulate(seed: int, options: Options | None = None) -> Outcome:
+    """Run seed ``seed``; return its outcome (never raises for a failed check)."""
+    options = options or Options()
+    loop = asyncio.new_event_loop()
+    loop.set_task_factory(task_factory)
+    run = Run(seed, options)
+    try:
+        with harness(run.network, run.clock, run.config):
+            return loop.run_until_complete(run.main())
+    finally:
+        loop.run_until_complete(run.shutdown())
+        loop.close()
+        drop_memory_volume(run.data_dir)
+
+
+class Run:
+    def __init__(self, seed: int, options: Options):
+        self.seed = seed
+        self.options = options
+        self.rng = random.Random(seed)
+        self.config = run_config(options.config_path)
+        snapshot_every = self.rng.choice((2, 5, 20, 10 ** 9))
+        self.data_dir = memory_volume(f"sim-{seed}-{id(self)}", snapshot_every)
+        self.cluster = Cluster(self.config, self.data_dir, options.classes, options.config_path)
+        self.auditor = Auditor(self.config, self.cluster, None, self.rng)
+        self.network = Network(self.cluster, self.auditor.observe)
+        self.auditor.network = self.network
+        self.workload = Workload(self.config, self.rng)
+        self.clock = SimulatedClock()
+        self.digest = hashlib.sha256()
+        self.trace: list[str] = []
+        self.step = 0
+        self.stats = {"snapshot_every": snapshot_every, "delivered": 0, "lost": 0, "duplicated": 0,
+                      "crashes": 0, "restarts": 0, "batches": 0, "quiet_checks": 0}
+
+    def note(self, line: str) -> None:
+        line = f"{self.step}: {line}"
+        self.digest.update(line.encode() + b"\n")
+        self.trace.append(line)
+        if len(self.trace) > 4 * TRACE_KEPT:
+            del self.trace[:-TRACE_KEPT]
+
+    async def main(self) -> Outcome:
+        loop = asyncio.get_running_loop()
+        failed_at = None
+        try:
+            for name in self.cluster.names:
+                self.cluster.start(name)
+            for self.step in range(1, self.options.steps + 1):
+                failed_at = self.step
+                self.act()
+                await self.settle(self.rng.choice((0, 1, 2, None, None, None)))
+                self.auditor.check_step()
+                self.maybe_check_recovery()
+                if self.quiet(loop):
+                    self.auditor.check_quiet()
+            failed_at = None
+            await self.heal(loop)
+            self.auditor.check_final(self.workload.clients)
+            self.note("state " + " ".join(f"{name}={self.cluster.actor(name).state_hash()[:16]}"
+                                          for name in self.cluster.names))
+        except AuditFailure as failure:
+            return self.outcome(False, failure.check, str(failure), failed_at)
+        return self.outcome(True)
+
+    async def shutdown(self) -> None:
+        """Crash every actor (their tasks end) and end the clients' calls."""
+        for name in self.cluster.up():
+            self.cluster.crash(name)
+        current = asyncio.current_task()
+        tasks = [task for task in asyncio.all_tasks() if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def outcome(self, ok: bool, check=None, failure=None, step=None) -> Outcome:
+        self.stats.update(steps=self.step, acknowledged=len(self.auditor.answers), fills=len(self.auditor.fills),
+                          recoveries_checked=self.auditor.recoveries_checked,
+                          quiet_checks=self.auditor.quiet_checks)
+        return Outcome(self.seed, ok, check, failure, step, self.digest.hexdigest(), dict(self.stats),
+                       self.trace[-TRACE_KEPT:])
+
+    # ---- one step ------------------------------------------------------------------------
+    def act(self) -> None:
+        rng, network, cluster, options = self.rng, self.network, self.cluster, self.options
+        actions = []
+        if network.inflight:
+            actions += [("deliver", 50)]
+            if options.losses:
+                actions += [("lose", 4)]
+        if options.duplicates and network.delivered:
+            actions += [("duplicate", 4)]
+        if self.workload.idle():
+            actions += [("client", 14)]
+        if options.crashes and cluster.up():
+            actions += [("crash", 2)]
+        if cluster.down():
+            actions += [("restart", 8)]
+        actions += [("clock", 3)]
+        action = rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
+        getattr(self, "_" + action)()
+
+    def _deliver(self) -> None:
+        message = self.network.inflight.pop(self.rng.randrange(len(self.network.inflight)))
+        self.note(f"deliver {message.describe()}")
+        self.stats["delivered"] += 1
+        self.network.deliver(message)
+
+    def _lose(self) -> None:
+        message = self.rng.choice(self.network.inflight)
+        self.note(f"lose {message.describe()}")
+        self.stats["lost"] += 1
+        self.network.drop(message)
+
+    def _duplicate(self) -> None:
+        copy = self.network.duplicate(self.rng.choice(self.network.delivered))
+        self.note(f"duplicate as {copy.describe()}")
+        self.stats["duplicated"] += 1
+
+    def _client(self) -> None:
+        client = self.rng.choice(self.workload.idle())
+        commands = self.workload.batch(client)
+        self.note(f"{client.name} sends {[type(c).__name__ for c in commands]}")
+        self.stats["batches"] += 1
+        client.busy = True
+        self.auditor.sending(client.shard, commands)
+        asyncio.get_running_loop().create_task(self.call(client, commands))
+
+    async def call(self, client, commands: list) -> None:
+        """A client's call: sent again (same request ids) until the shard answers."""
+        packed = pack(commands)
+        while True:
+            try:
+                answer = await self.network.send(f"shard:{client.shard}", "execute", (packed,), client.name)
+                break
+            except Unreachable:
+                continue
+        results = unpack_results(answer)
+        self.auditor.acknowledged(client.shard, commands, results)
+        for command, events in zip(commands, results):
+            client.learn(command, events)
+            if command not in client.acknowledged:
+                client.acknowledged.append(command)
+        client.busy = False
+
+    def _crash(self) -> None:
+        name = self.rng.choice(self.cluster.up())
+        self.note(f"crash {name}")
+        self.stats["crashes"] += 1
+        self.cluster.crash(name)
+
+    def _restart(self) -> None:
+        name = self.rng.choice(self.cluster.down())
+        self.note(f"restart {name}")
+        self.stats["restarts"] += 1
+        self.cluster.start(name)
+
+    def _clock(self) -> None:
+        advance = self.rng.choice((1, 1_000, 60_000, 3_600_000))      # milliseconds: up to an hour (interest)
+        self.clock.ns += advance * 1_000_000
+        self.note(f"clock +{advance} ms")
+
+    # ---- the loop -------------------------------------------------------------------------
+    async def settle(self, rounds: int | None) -> None:
+        """Let ready callbacks run ``rounds`` loop iterations, or until none is ready."""
+        if rounds is not None:
+            for _ in range(rounds):
+                await asyncio.sleep(0)
+            return
+        loop = asyncio.get_running_loop()
+        for _ in range(IDLE_ROUNDS_MAX):
+            if not loop._ready:           # noqa: SLF001 (the one place the simulator reads the loop)
+                return
+            await asyncio.sleep(0)
+        raise AuditFailure("livelock", f"the event loop never went idle in {IDLE_ROUNDS_MAX} rounds")
+
+    def quiet(self, loop) -> bool:
+        return not self.network.inflight and not loop._ready and not self.cluster.down() \
+            and not any(c.busy for c in self.workload.clients)
+
+    def maybe_check_recovery(self) -> None:
+        if self.rng.random() >= 0.3:
+            return
+        idle = [name for name in self.cluster.up() if _journal_idle(self.cluster.actor(name))]
+        if idle:
+            self.auditor.check_recovery(self.rng.choice(idle))
+
+    async def heal(self, loop) -> None:
+        """No more faults: restart what is down, deliver everything oldest first."""
+        self.step += 1
+        self.note("heal")
+        for name in self.cluster.down():
+            self.cluster.start(name)
+        await self.settle(None)
+        for _ in range(HEAL_STEPS_MAX):
+            if not self.network.inflight:
+                break
+            self.network.deliver(self.network.inflight.pop(0))
+            self.stats["delivered"] += 1
+            await self.settle(None)
+        else:
+            raise AuditFailure("livelock", f"messages still in flight after {HEAL_STEPS_MAX} deliveries")
+
+
+def _journal_idle(actor) -> bool:
+    journal = actor.journal
+    return not journal._queued and not journal._committing      # noqa: SLF001 (state matches the journal)
