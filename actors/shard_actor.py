@@ -470,39 +470,22 @@ class AccountShardActor(DurableActor):
 
     def scan_margin(self) -> dict:
         """Margin level of every book that owes something, at the current index prices,
-        in one pass: notify accounts whose book crossed a line (warning, margin
-        call, liquidation), hand books at or under the liquidation line to the
-        liquidator, and replace the margin-level metrics (distribution and
-        accounts at risk per market and mode)."""
+        in one pass (``MarginDesk.scan``): publish the zone changes (warning, margin
+        call, liquidation) on the accounts' streams, hand books at or under the
+        liquidation line to the liquidator, and replace the margin-level metrics
+        (distribution and accounts at risk per market and mode)."""
         started = time.perf_counter()
-        desk, rules, zones = self.shard.margin, self.config.margin, self.zones
-        warning, call, line = rules.warning_level_ppm, rules.margin_call_level_ppm, rules.liquidation_level_ppm
-        groups: dict[str, list] = {"": [], **{m: [] for m in rules.markets}}
-        at_risk = dict.fromkeys(groups, 0)
-        levels = desk.levels(self.asset_prices)
-        for key, level in levels:
-            group = groups.get(key[1])
-            if group is None:                  # a market whose margin trading was switched off since
-                group, at_risk[key[1]] = groups.setdefault(key[1], []), 0
-            group.append(level)
-            if level >= warning:
-                zone = 0
-            elif level > line:
-                zone = 1 if level >= call else 2
-                at_risk[key[1]] += 1
-            else:
-                zone = 3
-            if zones.get(key, 0) != zone:
-                zones[key] = zone
-                self._publish([MarginLevelChanged(key[0], key[1], zone, level)])
-            if zone == 3 and not desk.books[key].liquidating:
-                self._hand_over(key, level)
+        scan = self.shard.margin.scan(self.asset_prices, self.zones)
+        if scan.changes:
+            self._publish(scan.changes)
+        for key, level in scan.candidates:
+            self._hand_over(key, level)
         margin = self.metrics.margin
-        for market, values in groups.items():
+        for market, values in scan.levels.items():
             series = (market, "isolated") if market else ("all", "cross")
             margin.levels(*series, values)
-            margin.at_risk(*series, at_risk[market])
-        return {"books": len(levels), "seconds": time.perf_counter() - started}
+            margin.at_risk(*series, scan.at_risk[market])
+        return {"books": scan.books, "seconds": time.perf_counter() - started}
 
     def _hand_over(self, key: tuple, level: int) -> None:
         try:

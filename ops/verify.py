@@ -33,7 +33,7 @@ from actors.market_actor import MarketActor
 from actors.shard_actor import AccountShardActor
 from actors.durability.storage import FormatError, RecoveryError
 from exchange.config import load_config
-from exchange.messages.records import LENDING, CoverShortfall
+from exchange.messages.records import LENDING
 from exchange.accounts.access import Role
 
 
@@ -73,8 +73,8 @@ def _finish_in_flight(shards, markets, liquidator) -> dict:
     liquidator journaled but a shard had not applied), as the restarted actors
     would, until nothing is left in flight (answers can call for follow-ups)."""
     requests = pushes = covers = 0
-    for rid, (_, index, account, market, asset, amount) in liquidator.covers_in_flight.items():
-        shard, cover = shards[index], CoverShortfall(rid, 0, account, market, asset, amount)
+    for send in liquidator.liquidator.pending_covers(0):          # the domain's covers drawn, not settled
+        shard, cover = shards[send.shard], send.command
         admitted = shard.shard.admit(cover, Role.LIQUIDATOR)
         if admitted.key not in shard.shard.results and admitted.key not in shard.pending:
             shard._accept(admitted, None)
@@ -155,8 +155,8 @@ def _verify(data_dir: str, config_path: str | None) -> dict:
     for asset in config.asset_list:
         i, name = asset.index, asset.name
         ledgers = [s.shard.ledger for s in shards]
-        total = sum(s.shard.totals()[i] for s in shards) + cash.get(name, 0) + liquidator.fund[name]
-        net = sum(ledger.deposited[i] - ledger.withdrawn[i] for ledger in ledgers) + liquidator.fund_deposited[name]
+        total = sum(s.shard.totals()[i] for s in shards) + cash.get(name, 0) + liquidator.fund.balance[name]
+        net = sum(ledger.deposited[i] - ledger.withdrawn[i] for ledger in ledgers) + liquidator.fund.deposited[name]
         imbalance[asset.name] = total - net
         if total != net:
             problems.append(f"conservation: {asset.name} off by {total - net} minor units")
