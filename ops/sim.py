@@ -7,7 +7,7 @@ What is simulated. The real actor-side code, not a model of it: two
 event loop, with their real links (``Peers``, outboxes, rseq and link
 sequence de-duplication), journals and snapshots on in-memory stores
 (``Journal.open("memory:<run>", ...)``: the store outlives the actor object),
-and recovery through their own constructors. Seeded clients (six accounts)
+and recovery through their own constructors. Seeded clients (four accounts per shard)
 send spot limit and market orders, cancels, deposits, withdrawals, supply to
 and withdrawal from the pool, margin transfers, borrows, repays and margin
 orders with auto-borrow, and now and then re-send an acknowledged request.

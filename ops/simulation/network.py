@@ -36,7 +36,7 @@ class Incarnation:
         self.name = name
         self.actor = actor
         self.number = number
-        self.tasks: set = set()
+        self.tasks: dict = {}              # insertion-ordered (a set's order is by address)
         self.dead = False
 
     def kill(self) -> None:
@@ -73,8 +73,8 @@ def task_factory(loop, coro, context=None):
         if owner.dead:
             task.cancel()
         else:
-            owner.tasks.add(task)
-            task.add_done_callback(owner.tasks.discard)
+            owner.tasks[task] = None
+            task.add_done_callback(lambda done: owner.tasks.pop(done, None))
     return task
 
 

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from actors import clock, market_actor, shard_actor
+from actors.capability import Role
 from actors.durability.journal import drop_memory_volume, memory_volume
 from actors.gc_policy import GcPolicy
 from actors.link import peers
@@ -35,7 +36,7 @@ from exchange.config import load_config
 from ops.simulation.auditor import AuditFailure, Auditor
 from ops.simulation.cluster import Cluster
 from ops.simulation.network import Network, Unreachable, task_factory
-from ops.simulation.workload import Workload
+from ops.simulation.workload import START_PRICES, Workload
 
 START_NS = 1_700_000_000 * 10 ** 9
 IDLE_ROUNDS_MAX = 100_000           # a loop busy longer than this is livelocked
@@ -208,12 +209,12 @@ class Run:
         if options.duplicates and network.delivered:
             actions += [("duplicate", 4)]
         if self.workload.idle():
-            actions += [("client", 14)]
+            actions += [("client", 24)]
         if options.crashes and cluster.up():
             actions += [("crash", 2)]
         if cluster.down():
             actions += [("restart", 8)]
-        actions += [("clock", 3)]
+        actions += [("clock", 3), ("index", 3)]
         action = rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
         getattr(self, "_" + action)()
 
@@ -272,6 +273,20 @@ class Run:
         self.stats["restarts"] += 1
         self.cluster.start(name)
 
+    def _index(self) -> None:
+        """The index feed: prices within 1% of the start prices, to every shard (a message
+        like any other: it can be lost, delayed or reach a shard that is down)."""
+        self.note("index prices")
+        ticks, by_asset = {}, {}
+        for market in self.config.market_list:
+            price = START_PRICES[market.name] * 10 ** market.quote.scale * self.rng.randint(990, 1010) // 1000
+            ticks[market.name] = price // market.tick_minor
+            by_asset[market.base.name] = price
+        capability = self.cluster.keyring.capability(Role.INDEX)
+        for index in range(self.config.shards):
+            sent = self.network.send(f"shard:{index}", "set_index_prices", (capability, ticks, by_asset), "index")
+            sent.add_done_callback(_ignore)          # fire and forget, as the IndexActor publishes
+
     def _clock(self) -> None:
         advance = self.rng.choice((1, 1_000, 60_000, 3_600_000))      # milliseconds: up to an hour (interest)
         self.clock.ns += advance * 1_000_000
@@ -317,6 +332,11 @@ class Run:
             await self.settle(None)
         else:
             raise AuditFailure("livelock", f"messages still in flight after {HEAL_STEPS_MAX} deliveries")
+
+
+def _ignore(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _journal_idle(actor) -> bool:

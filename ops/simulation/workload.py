@@ -51,7 +51,7 @@ class Client:
 class Workload:
     """The clients of a run and the commands they send."""
 
-    def __init__(self, config, rng, accounts_per_shard: int = 3):
+    def __init__(self, config, rng, accounts_per_shard: int = 4):
         self.config = config
         self.rng = rng
         self.clients: list[Client] = []
@@ -71,6 +71,9 @@ class Workload:
             commands += [Deposit(client.request_id(), 0, client.account, asset, units * self._unit(asset))
                          for asset, units in FUNDING.items()]
             commands.append(EnableMargin(client.request_id(), 0, client.account))
+            usdt = self._unit("USDT")
+            commands.append(SupplyToPool(client.request_id(), 0, client.account, "USDT", 200_000 * usdt))
+            commands.append(TransferMargin(client.request_id(), 0, client.account, "USDT", 100_000 * usdt))
             return commands
         commands = [self.command(client) for _ in range(self.rng.choice((1, 1, 2, 3)))]
         if client.acknowledged and self.rng.random() < 0.1:       # a retry of something answered
