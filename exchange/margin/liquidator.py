@@ -446,14 +446,6 @@ class Liquidator:
         return [Send(0, c.shard, CoverShortfall(c.request_id, ts_ns, c.account_id, c.market, c.asset, c.amount))
                 for _, c in sorted(self.fund.in_flight.items())]
 
-    def forget_progress(self) -> None:
-        """What a restart loses: every liquidation in progress starts over (same request ids)."""
-        self.sent.clear()
-        for liq in self.active.values():
-            liq.record = LiquidationRecord(liq.n, liq.account_id, liq.market)
-            liq.stage, liq.decisions, liq.steps, liq.exhausted, liq.cancels = Stage.STARTING, 0, {}, [], []
-            liq.waiting, liq.hold, liq.view = None, Hold.NONE, None
-
     # ---- views ---------------------------------------------------------------------------------
     def in_progress(self) -> list[tuple[int, str]]:
         return sorted(self.by_book)
