@@ -90,6 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     margin.add_argument("--log-level", default="ERROR")
     margin.set_defaults(handler=cmd_margin)
 
+    sim = commands.add_parser("sim", help="seeded deterministic simulator of the actor protocol (no Ray)",
+                              description="Run the real shard, market and pool actors in one process under a "
+                                          "seeded scheduler that reorders, loses and duplicates messages and "
+                                          "crashes actors; an independent auditor checks every step. Same as "
+                                          "ops/sim.py (see its --help for the fault model and the checks).")
+    __import__("ops.sim", fromlist=["add_arguments"]).add_arguments(sim)
+    sim.add_argument("--log-level", default="ERROR")
+    sim.set_defaults(handler=lambda args: __import__("ops.sim", fromlist=["run"]).run(args))
+
     args = parser.parse_args(argv)
     logs.setup(args.log_level)
     if getattr(args, "json", False):

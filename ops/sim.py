@@ -70,14 +70,14 @@ if __package__ in (None, ""):                    # run as a script: ops/sim.py
 
 from tqdm import tqdm  # noqa: E402
 
-from ops.simulation import Options, simulate  # noqa: E402
+STEPS = 150                     # ops.simulation.Options.steps (not imported here: `exchange --help` stays light)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=100, help="how many seeds to run (default 100)")
     parser.add_argument("--start", type=int, default=0, help="the first seed (default 0)")
     parser.add_argument("--seed", type=int, help="run (replay) this one seed only")
-    parser.add_argument("--steps", type=int, default=Options.steps, help="steps per seed before healing")
+    parser.add_argument("--steps", type=int, default=STEPS, help="steps per seed before healing")
     parser.add_argument("--no-crashes", action="store_true", help="never crash an actor")
     parser.add_argument("--no-losses", action="store_true", help="never lose a message")
     parser.add_argument("--no-duplicates", action="store_true", help="never deliver a request twice")
@@ -89,6 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from ops.simulation import Options, simulate
     options = Options(steps=args.steps, crashes=not args.no_crashes, losses=not args.no_losses,
                       duplicates=not args.no_duplicates, config_path=args.config)
     seeds = [args.seed] if args.seed is not None else list(range(args.start, args.start + args.seeds))
