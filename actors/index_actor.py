@@ -19,7 +19,7 @@ from actors.capability import Keyring, Role
 from actors.feeds import RandomWalkFeed
 from actors.metrics.roles import index_metrics
 from exchange.config import load_config
-from exchange.pricing.index import ComponentQuote, IndexPrice, compute_index
+from exchange.pricing.index import ComponentQuote, IndexPrice, compute_index, index_ticks
 
 
 class IndexActor:
@@ -84,12 +84,8 @@ class IndexActor:
     def publish(self) -> list:
         """Send the per-market reference (ticks) and per-asset index prices to every
         shard and the liquidator; return the calls' refs."""
-        ticks = {}
-        for market in self.config.market_list:
-            index = self.prices.get(market.base.name)
-            if market.quote.name == self.quote_asset and index is not None and index.price:
-                ticks[market.name] = max(1, index.price // market.tick_minor)
         assets = {asset: index.price for asset, index in self.prices.items() if index.price}
+        ticks = index_ticks(self.config.market_list, self.quote_asset, assets)
         refs = [shard.set_index_prices.remote(self._as_index, ticks, assets) for shard in self.shards]
         if self._liquidator is None:
             try:

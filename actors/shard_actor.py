@@ -36,8 +36,8 @@ encodes its journal record, checks the journal has room (``STORAGE_FULL``),
 and only then applies it. Answers leave once the record committed.
 
 Journal records: ``["b", [record, ...]]`` (one per client batch) holding
-``["x", command, reference]`` (a stamped command and the reference price used
-for it), ``["p", market, entries, top]`` (a market push). Recovery replays
+``["x", command, context]`` (a stamped command and the ``PriceContext`` it was
+priced in), ``["p", market, entries, top]`` (a market push). Recovery replays
 them through the same code. Streams and the closed-order history are views,
 not state: they start empty after a restart.
 """
@@ -66,18 +66,17 @@ from exchange.messages.codec import decode, decode_events, encode_shallow, hasha
 from exchange.config import load_config
 from exchange.accounts.ledger import digest
 from exchange.margin.desk import index_price_vector, update_index_prices
-from exchange.messages.records import (LENDING, Deposit, EnableMargin, Fill, MarginLevelChanged, OpenAccount,
-                                       OrderClosed, OrderRejected, PlaceMarginOrder, PlaceOrder, TransferMargin,
+from exchange.messages.records import (LENDING, Deposit, EnableMargin, Fill, OpenAccount,
+                                       OrderClosed, OrderRejected, TransferMargin,
                                        Withdraw)
-from exchange.matching.orders import BUY, OrderType
 from exchange.core.reasons import Reason
 from exchange.accounts.dedup import command_body
+from exchange.accounts.pricing import PriceContext, context_from, price_context
 from exchange.core.money import INT64_MAX
 from exchange.messages.validation import valid_request_id
 from exchange.accounts.shard import MARGIN_COMMANDS, AccountShard, Admitted, link_of, reused
 from exchange.snapshot import restore_shard, shard_state
 
-MARKET_ORDER = int(OrderType.MARKET)
 PEER_FREE = frozenset((OpenAccount, Deposit, Withdraw, EnableMargin, TransferMargin))   # answered on the shard alone
 log = logging.getLogger("exchange.shard")
 
@@ -226,15 +225,13 @@ class AccountShardActor(DurableActor):
                 results[i] = [_refusal(admitted.command, Reason.OVERLOADED)]
                 continue
             cmd = admitted.command._replace(ts_ns=self._stamp())      # time is ours, never the client's
-            reference = self._reference(cmd)
-            if type(cmd) in MARGIN_COMMANDS or type(cmd) is Withdraw:      # valued at index prices
-                reference = (reference, tuple(self.asset_prices))
-            record = orjson.dumps(["x", cmd, reference], default=encode_shallow)   # admitted: always encodable
+            context = self._context(cmd)
+            record = orjson.dumps(["x", cmd, [*context]], default=encode_shallow)   # admitted: always encodable
             if not journal.has_room(len(record)):
                 results[i] = [OrderRejected(cmd.request_id, cmd.account_id, int(Reason.STORAGE_FULL))]
                 continue
             records.append(record)
-            events, market = self._accept(admitted._replace(command=cmd), reference)
+            events, market = self._accept(admitted._replace(command=cmd), context)
             self._publish(events)            # what the command did at once (the rest comes with the answers)
             if market is None:
                 results[i] = events
@@ -291,12 +288,12 @@ class AccountShardActor(DurableActor):
         self.last_ts_ns = max(self.last_ts_ns + 1, clock.now_ns())
         return self.last_ts_ns
 
-    def _accept(self, admitted: Admitted, reference) -> tuple[list, str | None]:
+    def _accept(self, admitted: Admitted, context: PriceContext) -> tuple[list, str | None]:
         """Run an admitted, stamped command through the domain; queue its requests (to a
         market or the pool, and any follow-ups) if any; return (events, a link or None)."""
         shard, cmd = self.shard, admitted.command
         self.last_ts_ns = max(self.last_ts_ns, cmd.ts_ns)
-        events, request = shard.apply_client(cmd, reference)
+        events, request = shard.apply_client(cmd, context)
         requests = [] if request is None else [(link_of(cmd, request), request)]
         requests.extend(shard.take_followups())
         if not requests:
@@ -312,13 +309,12 @@ class AccountShardActor(DurableActor):
             self.rseq[link] += 1
             self.staged[link].append((self.rseq[link], tag, request))
 
-    def _reference(self, cmd) -> int | None:
-        kind = type(cmd)
-        if (kind is not PlaceOrder and kind is not PlaceMarginOrder) or cmd.order_type != MARKET_ORDER or cmd.price:
-            return None
-        bid, ask = self.top.get(cmd.market, (None, None))
-        best = ask if cmd.side == BUY else bid
-        return best if best is not None else self.index_ticks.get(cmd.market)
+    def _context(self, cmd) -> PriceContext:
+        """What ``cmd`` is priced at: the best prices of the market's last push, its index
+        price, every asset's index price (``exchange.accounts.pricing``)."""
+        market = getattr(cmd, "market", None)
+        bid, ask = self.top.get(market, (None, None))
+        return price_context(cmd, bid, ask, self.index_ticks.get(market), self.asset_prices)
 
     # ---- shard -> market link ------------------------------------------------------
     def _kick(self, market: str) -> None:
@@ -528,7 +524,7 @@ class AccountShardActor(DurableActor):
                 self._replay(inner)
         elif kind == "x":        # it passed the door when it was accepted
             cmd = decode(record[1])
-            self._accept(Admitted(cmd, (cmd.account_id, cmd.request_id), command_body(cmd)), record[2])
+            self._accept(Admitted(cmd, (cmd.account_id, cmd.request_id), command_body(cmd)), context_from(record[2]))
         elif kind == "p":
             entries = [(number, hashable(tag), decode_events(events)) for number, tag, events in record[2]]
             self._apply_push(record[1], entries, tuple(record[3]))

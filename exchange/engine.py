@@ -40,11 +40,11 @@ from exchange.margin.lending import LendingEngine
 from exchange.margin.liquidator import LiquidationEnded, Liquidator
 from exchange.matching.market import MarketEngine
 from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role
-from exchange.messages.records import LENDING, POOL_ACCRUE, PlaceMarginOrder, PlaceOrder, PoolRequest, Withdraw
-from exchange.matching.orders import BUY, OrderType
-from exchange.accounts.shard import MARGIN_COMMANDS, AccountShard, link_of
+from exchange.accounts.pricing import price_context
+from exchange.messages.records import LENDING, POOL_ACCRUE, PoolRequest
+from exchange.pricing.index import index_ticks
+from exchange.accounts.shard import AccountShard, link_of
 
-MARKET = int(OrderType.MARKET)
 ROUNDS_MAX = 1_000             # scan -> hand over -> drive rounds in one run_liquidations
 
 
@@ -57,6 +57,8 @@ class Engine:
         self.markets = {spec.name: MarketEngine(spec) for spec in config.market_list}
         self.lending = LendingEngine(config.lending, config.reserve_account)
         self.prices: tuple = (0,) * len(config.assets)     # index price per asset index
+        self.quote_asset = config.sections.get("index", {}).get("quote_asset", "USDT")
+        self.index_ticks: dict[str, int] = {}              # market -> index price in ticks
         self.fund = InsuranceFund([a.name for a in config.asset_list])
         self.liquidator = Liquidator(config, self.fund)
         self.liquidator.seed_fund()
@@ -69,6 +71,8 @@ class Engine:
         for name, price in prices.items():
             updated[self.config.assets[name].index] = price
         self.prices = tuple(updated)
+        by_name = {a.name: self.prices[a.index] for a in self.config.asset_list}
+        self.index_ticks = index_ticks(self.config.market_list, self.quote_asset, by_name)
 
     def deposit_fund(self, asset: str, amount: int) -> None:
         """Add capital to the insurance fund (a recorded deposit; ValueError if unusable)."""
@@ -135,16 +139,11 @@ class Engine:
         if previous is not None:
             return previous
         command = admitted.command
-        reference = None
-        kind = type(command)
-        if (kind is PlaceOrder or kind is PlaceMarginOrder) and command.order_type == MARKET and not command.price:
-            market = self.markets.get(command.market)
-            if market is not None:
-                book = market.book
-                reference = book.best_ask() if command.side == BUY else book.best_bid()
-        if kind in MARGIN_COMMANDS or kind is Withdraw:      # valued at index prices
-            reference = (reference, self.prices)
-        events, request = shard.apply_client(command, reference)
+        name = getattr(command, "market", None)
+        market = self.markets.get(name)
+        bid, ask = (market.book.best_bid(), market.book.best_ask()) if market is not None else (None, None)
+        context = price_context(command, bid, ask, self.index_ticks.get(name), self.prices)
+        events, request = shard.apply_client(command, context)
         requests = [] if request is None else [(link_of(command, request), request)]
         self._run([*requests, *shard.take_followups()], events)
         shard.remember(admitted, events)

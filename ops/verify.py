@@ -35,6 +35,7 @@ from actors.durability.storage import FormatError, RecoveryError
 from exchange.config import load_config
 from exchange.messages.records import LENDING
 from exchange.accounts.access import Role
+from exchange.accounts.pricing import NO_PRICES
 
 
 def _rebuild(config_path, data_dir: str, oldest: bool = False):
@@ -77,7 +78,7 @@ def _finish_in_flight(shards, markets, liquidator) -> dict:
         shard, cover = shards[send.shard], send.command
         admitted = shard.shard.admit(cover, Role.LIQUIDATOR)
         if admitted.key not in shard.shard.results and admitted.key not in shard.pending:
-            shard._accept(admitted, None)
+            shard._accept(admitted, NO_PRICES)
             covers += 1
     for _ in range(100):
         moved = 0

@@ -34,6 +34,7 @@ from exchange.config import ExchangeConfig, MarketSpec
 from exchange.core.buckets import BucketMap
 from exchange.accounts.dedup import RequestMemory, command_body
 from exchange.accounts.holds import buy_hold_per_lot, protection_price
+from exchange.accounts.pricing import NO_PRICES, PriceContext
 from exchange.accounts.ledger import Account, Ledger, digest
 from exchange.margin.desk import MarginDesk
 from exchange.margin.liquidation import LiquidationCommands
@@ -150,26 +151,25 @@ class AccountShard:
         self.results.remember(admitted.key, admitted.body, events)
 
     # ---- client commands -------------------------------------------------------
-    def apply_client(self, cmd, reference_price=None) -> tuple[list, object | None]:
+    def apply_client(self, cmd, context: PriceContext = NO_PRICES) -> tuple[list, object | None]:
         """Apply an admitted command. Return (events, market or pool request or None).
 
-        ``reference_price`` (ticks) prices a market order that carries no
-        protection price: the protection is reference +/- max_slippage_bps.
-        For margin commands it is ``(ticks or None, prices)``: the index price
-        of every asset (quote minor per whole unit, by asset index) that
-        margin levels and borrow limits are valued at.
+        ``context`` (``exchange.accounts.pricing``): the reference a market order
+        without a protection price is protected from (reference +/-
+        max_slippage_bps), and the index price of every asset that margin
+        levels, borrow limits and withdrawals are valued at.
         """
         kind = type(cmd)
         if kind in MARGIN_COMMANDS:
-            return self._apply_margin(cmd, reference_price)
+            return self._apply_margin(cmd, context)
         if kind is PlaceOrder:
-            return self._place(cmd, reference_price)
+            return self._place(cmd, context.reference_ticks)
         if kind is CancelOrder:
             return self._cancel(cmd)
         if kind is AmendOrder:
             return self._amend(cmd)
         if kind is Deposit or kind is Withdraw:
-            return self._transfer(cmd, reference_price), None
+            return self._transfer(cmd, context.prices), None
         return self._open(cmd), None
 
     @staticmethod
@@ -188,10 +188,10 @@ class AccountShard:
         self.ledger.open(cmd.account_id, tier)
         return [AccountOpened(cmd.request_id, cmd.account_id, tier)]
 
-    def _transfer(self, cmd, reference=None) -> list:
+    def _transfer(self, cmd, prices: tuple = ()) -> list:
         """Deposit or withdraw. A withdrawal is refused (BELOW_INITIAL_MARGIN_LEVEL) while any
         of the account's margin books owes and is under the initial line at the index
-        prices in ``reference`` (``(None, prices)``; rulebook 4.4.3)."""
+        ``prices`` (rulebook 4.4.3)."""
         account = self.ledger.accounts.get(cmd.account_id)
         if account is None:
             return self._reject(cmd, Reason.UNKNOWN_ACCOUNT)[0]
@@ -213,7 +213,6 @@ class AccountShard:
             if account.available[asset] < amount:
                 return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)[0]
             if cmd.account_id in self.margin.settings:
-                prices = reference[1] if isinstance(reference, (tuple, list)) and len(reference) == 2 else ()
                 blocked = self.margin.withdrawal_block(cmd.account_id, prices)
                 if blocked is not None:
                     return self._reject(cmd, blocked)[0]
@@ -222,8 +221,8 @@ class AccountShard:
         return [BalanceChanged(cmd.request_id, cmd.account_id, cmd.asset, delta,
                                account.available[asset], account.held[asset])]
 
-    def _apply_margin(self, cmd, reference) -> tuple[list, object | None]:
-        ticks, prices = reference if isinstance(reference, (tuple, list)) and len(reference) == 2 else (None, ())
+    def _apply_margin(self, cmd, context: PriceContext) -> tuple[list, object | None]:
+        ticks, prices = context
         kind, margin = type(cmd), self.margin
         if not 0 <= cmd.ts_ns:
             return self._reject(cmd, Reason.NEGATIVE_TIMESTAMP)

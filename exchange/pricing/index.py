@@ -46,3 +46,15 @@ def compute_index(asset: str, quotes: list[ComponentQuote], now_ns: int, stale_n
     total_weight = sum(q.weight for q in used)
     price = sum(q.price * q.weight for q in used) // total_weight
     return IndexPrice(asset, price, tuple(sorted(q.source for q in used)), tuple(sorted(dropped)), now_ns)
+
+
+def index_ticks(markets, quote_asset: str, asset_prices: dict[str, int]) -> dict[str, int]:
+    """Each market's index price in ticks (at least 1), for the markets quoted in the
+    index's quote asset whose base has an index price: the reference a market order
+    falls back to when the book's opposite side is empty."""
+    ticks = {}
+    for market in markets:
+        price = asset_prices.get(market.base.name, 0)
+        if market.quote.name == quote_asset and price:
+            ticks[market.name] = max(1, price // market.tick_minor)
+    return ticks

@@ -38,7 +38,7 @@ def test_protection_price_with_any_reference_bounds_slippage_on_the_grid(referen
 def drive(engine, command):
     """Run a command through shard and market by hand; return the market's raw events."""
     shard = engine.shard
-    events, request = shard.apply_client(command, None)
+    events, request = shard.apply_client(command)
     assert events == [] and request is not None
     raw = engine.markets[command.market].handle(request)
     for event in raw:

@@ -12,6 +12,7 @@ from exchange.margin.liquidation import next_action
 from exchange.messages.records import (Borrow, CoverShortfall, EnableMargin, FinishLiquidation, LiquidationStep, OpenAccount,
                                OrderRejected, PlaceMarginOrder, Repay, StartLiquidation, SupplyToPool, TransferMargin,
                                WithdrawFromPool, WriteOffDebt)
+from exchange.accounts.pricing import PriceContext
 from exchange.core.reasons import Reason
 from exchange.snapshot import lending_state, restore_lending, restore_shard, shard_state
 from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, CAROL, ETH_USDT, GTC, IOC, LIMIT, SELL,
@@ -364,9 +365,9 @@ def test_borrows_in_flight_count_against_the_limit_so_concurrent_requests_cannot
     shard, prices = h.engine.shard, h.engine.prices
     first = h.cmd(Borrow, ALICE, "USDT", usdt("15000"), "")          # L2: up to 20,000 on 10,000 equity
     second = h.cmd(Borrow, ALICE, "USDT", usdt("15000"), "")
-    events, asked = shard.apply_client(first, (None, prices))        # asked of the pool, not answered yet
+    events, asked = shard.apply_client(first, PriceContext(None, prices))        # asked of the pool, not answered yet
     assert events == [] and asked.amount == usdt("15000")
-    events, request = shard.apply_client(second, (None, prices))
+    events, request = shard.apply_client(second, PriceContext(None, prices))
     assert request is None and events[0].reason == Reason.ABOVE_BORROW_LIMIT
     for event in h.engine.lending.handle(asked):                      # the pool answers the first
         shard.apply_market(event)
@@ -520,11 +521,11 @@ def test_borrow_in_flight_counts_as_debt_for_a_transfer_out(borrow, transfer):
     never leave the book under the initial line once the pool answers."""
     h = MarginHarness(margin_config())
     shard, prices, initial = h.engine.shard, h.engine.prices, h.engine.config.margin.initial_level_ppm
-    events, asked = shard.apply_client(h.cmd(Borrow, ALICE, "USDT", usdt(str(borrow)), ""), (None, prices))
+    events, asked = shard.apply_client(h.cmd(Borrow, ALICE, "USDT", usdt(str(borrow)), ""), PriceContext(None, prices))
     if asked is None:                                   # over the limit anyway: nothing in flight
         return
     moved, _ = shard.apply_client(h.cmd(TransferMargin, ALICE, "USDT", usdt(str(transfer)), False, ""),
-                                  (None, prices))
+                                  PriceContext(None, prices))
     for event in h.engine.lending.handle(asked):        # then the pool answers the borrow
         shard.apply_market(event)
     level = h.book()["level_ppm"]
