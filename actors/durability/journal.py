@@ -123,6 +123,11 @@ class Journal:
     def enabled(self) -> bool:
         return self.store is not None
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued or being written: the actor's state is what its journal says."""
+        return not self._queued and not self._committing
+
     def has_room(self, nbytes: int) -> bool:
         """Whether ``nbytes`` more can be journaled with the store's reserve left
         (always True when disabled); the answer is kept in ``full``."""

@@ -340,5 +340,4 @@ def _ignore(future: asyncio.Future) -> None:
 
 
 def _journal_idle(actor) -> bool:
-    journal = actor.journal
-    return not journal._queued and not journal._committing      # noqa: SLF001 (state matches the journal)
+    return actor.journal.idle
