@@ -142,6 +142,8 @@ class MarketActor(DurableActor):
             self._maybe_crash("market.after_match")
             self._release(upto)
             self.metrics.record_submit(len(batch), time.perf_counter() - started)
+        else:                   # only re-sent numbers: a copy of a batch may still be committing; answer
+            await self.journal.drain()      # once it is durable, so the sender never drops an undurable batch
         self._kick_all()                            # new pushes, and any left from a restart
         return self.applied_rseq[origin]
 

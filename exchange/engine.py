@@ -41,6 +41,7 @@ from exchange.margin.liquidator import LiquidationEnded, Liquidator
 from exchange.matching.market import MarketEngine
 from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role
 from exchange.accounts.pricing import price_context
+from exchange.conservation import imbalance
 from exchange.messages.records import LENDING, POOL_ACCRUE, PoolRequest
 from exchange.pricing.index import index_ticks
 from exchange.accounts.shard import AccountShard, link_of
@@ -176,19 +177,14 @@ class Engine:
         return None if book is None else desk.book_view(book, self.prices)
 
     def conservation(self) -> dict[str, int]:
-        """Per asset, all zero when sound: (balances + fee account + margin books + pool
-        cash - (deposits - withdrawals + insurance fund credits received by books))
-        + (fund deposits - fund balance - covers in flight - covers credited).
-
-        The second term is the fund's own ledger. Covers a test sends the shard
-        directly (an outside fund) appear only in the first term's credits."""
-        ledger, fund_in = self.shard.ledger, self.shard.margin.fund_in
-        totals = self.shard.totals()
-        cash = self.lending.cash()
-        fund = self.fund.imbalance()
-        return {a.name: totals[a.index] + cash.get(a.name, 0)
-                - (ledger.deposited[a.index] - ledger.withdrawn[a.index] + fund_in[a.index]) + fund[a.name]
-                for a in self.config.asset_list}
+        """Per asset, all zero when sound (``exchange.conservation.imbalance``). A cover a
+        test applies to the shard by hand, not drawn from this Engine's fund, counts as
+        a credit from outside."""
+        shard, fund = self.shard, self.fund
+        fund_in = shard.margin.fund_in
+        outside = {a.name: fund_in[a.index] - fund.credited[a.name] for a in self.config.asset_list}
+        return imbalance(self.config.asset_list, [shard.totals()], [shard.ledger.deposited], [shard.ledger.withdrawn],
+                         self.lending.cash(), fund.holdings(), fund.deposited, outside)
 
     def check_invariants(self) -> None:
         """Assert every self-check of the shard and the books, and conservation."""

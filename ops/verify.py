@@ -36,6 +36,7 @@ from exchange.config import load_config
 from exchange.messages.records import LENDING
 from exchange.accounts.access import Role
 from exchange.accounts.pricing import NO_PRICES
+from exchange.conservation import imbalance
 
 
 def _rebuild(config_path, data_dir: str, oldest: bool = False):
@@ -151,16 +152,11 @@ def _verify(data_dir: str, config_path: str | None) -> dict:
             shard.shard.check_invariants()
         except AssertionError as exc:
             problems.append(f"{shard.name}: {exc}")
-    imbalance = {}
-    cash = markets[LENDING].engine.cash()
-    for asset in config.asset_list:
-        i, name = asset.index, asset.name
-        ledgers = [s.shard.ledger for s in shards]
-        total = sum(s.shard.totals()[i] for s in shards) + cash.get(name, 0) + liquidator.fund.balance[name]
-        net = sum(ledger.deposited[i] - ledger.withdrawn[i] for ledger in ledgers) + liquidator.fund.deposited[name]
-        imbalance[asset.name] = total - net
-        if total != net:
-            problems.append(f"conservation: {asset.name} off by {total - net} minor units")
+    ledgers = [s.shard.ledger for s in shards]
+    off = imbalance(config.asset_list, [s.shard.totals() for s in shards], [g.deposited for g in ledgers],
+                    [g.withdrawn for g in ledgers], markets[LENDING].engine.cash(), liquidator.fund.holdings(),
+                    liquidator.fund.deposited)
+    problems += [f"conservation: {name} off by {value} minor units" for name, value in off.items() if value]
     _close(shards, markets, liquidator)
     try:
         _, shards_old, markets_old, liquidator_old = _rebuild(config_path, data_dir, oldest=True)
@@ -174,7 +170,7 @@ def _verify(data_dir: str, config_path: str | None) -> dict:
         if name in oldest and oldest[name] != digest:
             problems.append(f"replay: {name} from its oldest snapshot hashes {oldest[name][:12]}, "
                             f"from its newest {digest[:12]}")
-    return {"ok": not problems, "problems": problems, "imbalance": imbalance, "in_flight": in_flight,
+    return {"ok": not problems, "problems": problems, "imbalance": off, "in_flight": in_flight,
             "recovery": recovery, "state_hashes": newest,
             "open_orders": sum(len(s.shard.orders) for s in shards),
             "accounts": sum(len(s.shard.ledger.accounts) for s in shards)}

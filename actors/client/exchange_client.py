@@ -39,6 +39,7 @@ from actors.link.wire import pack, unpack_results
 from actors.client.results import CommandResult, OrderResult, command_result, order_result
 from exchange.messages.records import (LENDING, AmendOrder, CancelOrder, Deposit, OpenAccount, OrderRejected, PlaceOrder,
                                Withdraw)
+from exchange.conservation import held, imbalance
 from exchange.core.reasons import Reason
 from exchange.messages.validation import check_fields
 from exchange.core.money import parse_decimal
@@ -370,13 +371,11 @@ class ExchangeClient(MarginClientMixin):
             time.sleep(0.02)
         else:
             return {"ok": False, "consistent": False, "imbalance": {}}
-        imbalance, totals = {}, {}
-        for asset in self.config.asset_list:
-            i, name = asset.index, asset.name
-            totals[name] = sum(a["totals"][i] for a in audits) + pools["cash"].get(name, 0) + fund["fund"].get(name, 0)
-            net = sum(a["deposited"][i] - a["withdrawn"][i] for a in audits) + fund["deposited"].get(name, 0)
-            imbalance[name] = totals[name] - net
-        return {"ok": not any(imbalance.values()), "consistent": True, "imbalance": imbalance, "totals": totals}
+        assets = self.config.asset_list
+        off = imbalance(assets, [a["totals"] for a in audits], [a["deposited"] for a in audits],
+                        [a["withdrawn"] for a in audits], pools["cash"], fund["fund"], fund["deposited"])
+        totals = held(assets, [a["totals"] for a in audits], pools["cash"], fund["fund"])
+        return {"ok": not any(off.values()), "consistent": True, "imbalance": off, "totals": totals}
 
     def _shard(self, account_id: int):
         return self.handles.shards[shard_for(account_id, self.config.shards)]
