@@ -72,20 +72,20 @@ def run_once(commands: int, seed: int, accounts: int, gc_mode: str) -> dict:
             j = rng.randrange(len(live))
             live[j], live[-1] = live[-1], live[j]
             order_id, owner = live.pop()
-            cmd = CancelOrder(i, i, owner, MARKET, order_id)
+            cmd = CancelOrder(i + 1, i, owner, MARKET, order_id)
         elif roll < 0.40:
             side = BUY if rng.random() < 0.5 else SELL
             if rng.random() < 0.5:
-                cmd = PlaceOrder(i, i, account, MARKET, side, MARKET_T, 0, rng.randint(1, 20) * lot, IOC)
+                cmd = PlaceOrder(i + 1, i, account, MARKET, side, MARKET_T, 0, rng.randint(1, 20) * lot, IOC)
             else:
                 offset = rng.randint(0, 20) * tick
                 price = mid + offset if side == BUY else mid - offset
-                cmd = PlaceOrder(i, i, account, MARKET, side, LIMIT, price, rng.randint(1, 20) * lot, IOC)
+                cmd = PlaceOrder(i + 1, i, account, MARKET, side, LIMIT, price, rng.randint(1, 20) * lot, IOC)
         else:
             side = BUY if rng.random() < 0.5 else SELL
             offset = rng.randint(-5, 60) * tick     # mostly passive, some crossing
             price = mid - offset if side == BUY else mid + offset
-            cmd = PlaceOrder(i, i, account, MARKET, side, LIMIT, price, rng.randint(1, 50) * lot, GTC)
+            cmd = PlaceOrder(i + 1, i, account, MARKET, side, LIMIT, price, rng.randint(1, 50) * lot, GTC)
         t0 = perf()
         events = apply(cmd)
         latencies[i] = perf() - t0
