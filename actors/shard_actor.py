@@ -70,7 +70,7 @@ from exchange.messages.records import (LENDING, Deposit, EnableMargin, Fill, Ope
                                        OrderClosed, OrderRejected, TransferMargin,
                                        Withdraw)
 from exchange.core.reasons import Reason
-from exchange.accounts.dedup import command_body
+from exchange.accounts.dedup import same_request
 from exchange.accounts.pricing import PriceContext, context_from, price_context
 from exchange.core.money import INT64_MAX
 from exchange.messages.validation import valid_request_id
@@ -103,13 +103,13 @@ class Batch:
 
 class Pending:
     """A command whose requests went to markets or the pool: its events so far, its
-    body (``dedup.command_body``), how many answers are still due (follow-up requests
+    command (to tell a re-used id: ``dedup.same_request``), how many answers are still due (follow-up requests
     add to it), who waits."""
-    __slots__ = ("events", "body", "waiters", "outstanding")
+    __slots__ = ("events", "command", "waiters", "outstanding")
 
-    def __init__(self, events: list, body: tuple, outstanding: int = 1):
+    def __init__(self, events: list, command, outstanding: int = 1):
         self.events = events
-        self.body = body
+        self.command = command
         self.waiters: list = []
         self.outstanding = outstanding
 
@@ -215,7 +215,7 @@ class AccountShardActor(DurableActor):
                 continue
             waiting = pending.get(admitted.key)
             if waiting is not None:          # the same request is in flight: share its answer
-                if waiting.body != admitted.body:
+                if not same_request(waiting.command, admitted.command):
                     results[i] = reused(admitted)
                     continue
                 waiting.waiters.append((batch, i))
@@ -300,7 +300,7 @@ class AccountShardActor(DurableActor):
             shard.remember(admitted, events)
             return events, None
         self._stage(admitted.key, requests)
-        self.pending[admitted.key] = Pending(events, admitted.body, len(requests))
+        self.pending[admitted.key] = Pending(events, admitted.command, len(requests))
         return events, requests[0][0]
 
     def _stage(self, tag, requests: list) -> None:
@@ -312,9 +312,10 @@ class AccountShardActor(DurableActor):
     def _context(self, cmd) -> PriceContext:
         """What ``cmd`` is priced at: the best prices of the market's last push, its index
         price, every asset's index price (``exchange.accounts.pricing``)."""
-        market = getattr(cmd, "market", None)
-        bid, ask = self.top.get(market, (None, None))
-        return price_context(cmd, bid, ask, self.index_ticks.get(market), self.asset_prices)
+        return price_context(cmd, self._top, self.index_ticks, self.asset_prices)
+
+    def _top(self, market: str) -> tuple:
+        return self.top.get(market, (None, None))
 
     # ---- shard -> market link ------------------------------------------------------
     def _kick(self, market: str) -> None:
@@ -419,7 +420,7 @@ class AccountShardActor(DurableActor):
             if waiting.outstanding > 0:
                 continue
             del pending[tag]
-            shard.remember(Admitted(None, tag, waiting.body), events)
+            shard.remember(Admitted(waiting.command, tag), events)
             completions.extend((batch, position, events) for batch, position in waiting.waiters)
         return completions
 
@@ -500,7 +501,7 @@ class AccountShardActor(DurableActor):
         queued = [[m, r, tag, req] for m in self.outbox
                   for r, tag, req in self.sending[m] + self.outbox[m] + self.staged[m]]
         return {"shard": shard_state(self.shard), "rseq": self.rseq, "outbox": queued,
-                "pending": [[tag, p.events, p.body, p.outstanding] for tag, p in self.pending.items()],
+                "pending": [[tag, p.events, p.command, p.outstanding] for tag, p in self.pending.items()],
                 "last_ts_ns": self.last_ts_ns,
                 "top": {m: list(t) for m, t in self.top.items()},
                 "fill_quantity_applied": self.fill_quantity_applied, "link_applied": self.link_applied}
@@ -510,8 +511,8 @@ class AccountShardActor(DurableActor):
         self.rseq.update(state["rseq"])
         for market, rseq, tag, request in state["outbox"]:
             self.outbox[market].append((rseq, hashable(tag), decode(request)))
-        for tag, events, body, outstanding in state["pending"]:
-            self.pending[hashable(tag)] = Pending(decode_events(events), hashable(body), outstanding)
+        for tag, events, command, outstanding in state["pending"]:
+            self.pending[hashable(tag)] = Pending(decode_events(events), decode(command), outstanding)
         self.last_ts_ns = state["last_ts_ns"]
         self.top.update({m: tuple(t) for m, t in state["top"].items()})
         self.fill_quantity_applied.update(state["fill_quantity_applied"])
@@ -524,7 +525,7 @@ class AccountShardActor(DurableActor):
                 self._replay(inner)
         elif kind == "x":        # it passed the door when it was accepted
             cmd = decode(record[1])
-            self._accept(Admitted(cmd, (cmd.account_id, cmd.request_id), command_body(cmd)), context_from(record[2]))
+            self._accept(Admitted(cmd, (cmd.account_id, cmd.request_id)), context_from(record[2]))
         elif kind == "p":
             entries = [(number, hashable(tag), decode_events(events)) for number, tag, events in record[2]]
             self._apply_push(record[1], entries, tuple(record[3]))

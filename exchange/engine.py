@@ -30,8 +30,6 @@ deposit) lives in the Engine and ``conservation`` counts it.
 """
 from __future__ import annotations
 
-from collections import deque
-
 from exchange.config import ExchangeConfig
 from exchange.accounts.ledger import digest
 from exchange.margin.desk import ScanResult
@@ -140,26 +138,33 @@ class Engine:
         if previous is not None:
             return previous
         command = admitted.command
-        name = getattr(command, "market", None)
-        market = self.markets.get(name)
-        bid, ask = (market.book.best_bid(), market.book.best_ask()) if market is not None else (None, None)
-        context = price_context(command, bid, ask, self.index_ticks.get(name), self.prices)
+        context = price_context(command, self._top, self.index_ticks, self.prices)
         events, request = shard.apply_client(command, context)
-        requests = [] if request is None else [(link_of(command, request), request)]
-        self._run([*requests, *shard.take_followups()], events)
+        followups = shard.take_followups()
+        if request is not None or followups:
+            requests = [] if request is None else [(link_of(command, request), request)]
+            requests.extend(followups)
+            self._run(requests, events)
         shard.remember(admitted, events)
         return events
 
+    def _top(self, name: str) -> tuple:
+        """A market's best bid and ask (ticks; None for an empty side or an unknown market)."""
+        market = self.markets.get(name)
+        return (market.book.best_bid(), market.book.best_ask()) if market is not None else (None, None)
+
     def _run(self, requests: list, events: list) -> list:
         """Send requests to markets / pools, apply what comes back, and every follow-up."""
-        shard = self.shard
-        queue = deque(requests)
-        while queue:
-            link, request = queue.popleft()
+        shard, queue, i = self.shard, list(requests), 0
+        while i < len(queue):          # follow-ups join the end of the queue as answers call for them
+            link, request = queue[i]
+            i += 1
             peer = self.lending if link == LENDING else self.markets[link]
             for event in peer.handle(request):
                 events.extend(shard.apply_market(event))
-                queue.extend(shard.take_followups())
+                followups = shard.take_followups()
+                if followups:
+                    queue.extend(followups)
         return events
 
     # ---- views ------------------------------------------------------------------

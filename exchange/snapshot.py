@@ -36,7 +36,7 @@ def shard_state(shard: AccountShard) -> dict:
         "orders": [[o.market.name, *(plain(getattr(o, f)) for f in ORDER_FIELDS)]
                    for _, o in sorted(shard.orders.items())],
         "shards": shard.shards,
-        "results": list(shard.results.items()),      # [((account, request id), body, events), ...]
+        "results": list(shard.results.items()),      # [((account, request id), command, events), ...]
         "margin": margin_state(shard.margin),
     }
 
@@ -97,8 +97,8 @@ def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
         order.remaining, order.acknowledged, order.amend_extra = (fields["remaining"], fields["acknowledged"],
                                                                   fields["amend_extra"])
         shard.orders[order.order_id] = order
-    for (account_id, request_id), body, events in state["results"]:
-        shard.results.remember((account_id, request_id), hashable(body), decode_events(events))
+    for (account_id, request_id), command, events in state["results"]:
+        shard.results.remember((account_id, request_id), decode(command), decode_events(events))
     if "margin" in state:
         restore_margin(shard.margin, state["margin"])
     return shard

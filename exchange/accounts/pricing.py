@@ -32,16 +32,17 @@ class PriceContext(NamedTuple):
 NO_PRICES = PriceContext()
 
 
-def price_context(cmd, best_bid: int | None, best_ask: int | None, index_ticks: int | None,
-                  prices) -> PriceContext:
-    """The context ``cmd`` is applied in, from the best prices of its market's book
-    (ticks), that market's index price (ticks) and the index price of every asset."""
-    reference = None
+def price_context(cmd, top, index_ticks: dict, prices) -> PriceContext:
+    """The context ``cmd`` is applied in. ``top(market) -> (best bid, best ask)`` in
+    ticks (asked only for a market order that needs a reference); ``index_ticks``:
+    each market's index price in ticks; ``prices``: every asset's index price."""
     kind = type(cmd)
     valued = kind in VALUED
+    reference = None
     if (kind is PlaceOrder or kind is PlaceMarginOrder) and cmd.order_type == MARKET and not cmd.price:
-        best = best_ask if cmd.side == BUY else best_bid
-        reference = best if best is not None else index_ticks
+        bid, ask = top(cmd.market)
+        best = ask if cmd.side == BUY else bid
+        reference = best if best is not None else index_ticks.get(cmd.market)
     if reference is None and not valued:
         return NO_PRICES
     return PriceContext(reference, tuple(prices) if valued else ())

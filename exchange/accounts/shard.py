@@ -32,7 +32,7 @@ from typing import NamedTuple
 from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role, authorize
 from exchange.config import ExchangeConfig, MarketSpec
 from exchange.core.buckets import BucketMap
-from exchange.accounts.dedup import RequestMemory, command_body
+from exchange.accounts.dedup import RequestMemory, same_request
 from exchange.accounts.holds import buy_hold_per_lot, protection_price
 from exchange.accounts.pricing import NO_PRICES, PriceContext
 from exchange.accounts.ledger import Account, Ledger, digest
@@ -48,7 +48,7 @@ from exchange.core.money import INT64_MAX
 from exchange.matching.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.core.reasons import CloseReason, Reason
 from exchange.core.routing import shard_for
-from exchange.messages.validation import CLIENT_COMMAND_TYPES, check_fields, plain_command, valid_request_id
+from exchange.messages.validation import CLIENT_COMMAND_TYPES, admit_fields, valid_request_id
 
 ORDER_ID_SHARD_BITS = 10          # order id = local sequence << 10 | shard index (<= 1024 shards)
 MARKET, LIMIT = int(OrderType.MARKET), int(OrderType.LIMIT)
@@ -60,10 +60,9 @@ MARGIN_COMMANDS = frozenset((EnableMargin, TransferMargin, Borrow, Repay, PlaceM
 
 
 class Admitted(NamedTuple):
-    """A command that passed the door: its plain form, replay key and body."""
+    """A command that passed the door: its plain form and its replay key."""
     command: object
     key: tuple                  # (account_id, request_id)
-    body: tuple                 # dedup.command_body
 
 
 class OpenOrder:
@@ -113,6 +112,7 @@ class AccountShard:
         self.liquidation = LiquidationCommands(self)
         self.results = RequestMemory(config.dedup_window)          # (account, request id) -> events
         self._asset_index = {name: spec.index for name, spec in config.assets.items()}
+        self._assets = len(config.assets)
         self._default_stp = int(config.default_stp)
 
     # ---- the door: field checks, permission, ownership, replay protection ---------
@@ -126,9 +126,8 @@ class AccountShard:
         (NOT_PERMITTED, ACCOUNT_NOT_IN_SCOPE) and whether this shard owns the account
         (WRONG_SHARD). Return it ``Admitted``, or the rejection (never remembered:
         it changed nothing and says the same to every retry)."""
-        reason = check_fields(cmd, len(self.config.assets))
+        reason, cmd = admit_fields(cmd, self._assets)
         if reason is None:
-            cmd = plain_command(cmd)
             reason = authorize(cmd, role, scope)
         if reason is None and not self.owns(cmd.account_id):
             reason = Reason.WRONG_SHARD
@@ -137,7 +136,7 @@ class AccountShard:
             account_id = cmd[2] if type(cmd) in CLIENT_COMMANDS and type(cmd[2]) is int \
                 and 0 <= cmd[2] <= INT64_MAX else 0
             return [OrderRejected(request_id, account_id, int(reason))]
-        return Admitted(cmd, (cmd.account_id, cmd.request_id), command_body(cmd))
+        return _admitted((cmd, (cmd.account_id, cmd.request_id)))
 
     def recall(self, admitted: Admitted) -> list | None:
         """The events the same request produced before, a REQUEST_ID_REUSED rejection
@@ -145,10 +144,10 @@ class AccountShard:
         found = self.results.get(admitted.key)
         if found is None:
             return None
-        return found[1] if found[0] == admitted.body else reused(admitted)
+        return found[1] if same_request(found[0], admitted.command) else reused(admitted)
 
     def remember(self, admitted: Admitted, events: list) -> None:
-        self.results.remember(admitted.key, admitted.body, events)
+        self.results.remember(admitted.key, admitted.command, events)
 
     # ---- client commands -------------------------------------------------------
     def apply_client(self, cmd, context: PriceContext = NO_PRICES) -> tuple[list, object | None]:
@@ -606,6 +605,11 @@ class AccountShard:
 
     def state_hash(self) -> str:
         return digest(self.canonical())
+
+
+def _admitted(fields: tuple, _new=tuple.__new__) -> Admitted:
+    """``Admitted(*fields)`` without the NamedTuple constructor's overhead (on every command)."""
+    return _new(Admitted, fields)
 
 
 def reused(admitted: Admitted) -> list:

@@ -53,11 +53,6 @@ CLIENT_COMMAND_TYPES = (m.OpenAccount, m.Deposit, m.Withdraw, m.PlaceOrder, m.Ca
                         m.WithdrawFromPool, m.StartLiquidation, m.LiquidationStep, m.CoverShortfall,
                         m.FinishLiquidation, m.WriteOffDebt)
 SCHEMAS: dict[type, tuple[int, ...]] = {kind: tuple(_S[f] for f in kind._fields) for kind in CLIENT_COMMAND_TYPES}
-# per type: (positions of int fields, positions of name fields, positions of the other fields)
-_FAST = {kind: tuple(tuple(i for i, k in enumerate(schema) if pick(k)) for pick in
-                     (lambda k: k == INT, lambda k: k == NAME, lambda k: k not in (INT, NAME)))
-         for kind, schema in SCHEMAS.items()}
-
 
 def valid_request_id(value) -> bool:
     kind = type(value)
@@ -99,29 +94,67 @@ def _prices_reason(value, assets: int) -> Reason | None:
 
 def check_fields(command, assets: int) -> Reason | None:
     """The reason the first malformed field of a client command is refused, or None.
-    ``assets`` is how many assets a price vector must price.
+    ``assets`` is how many assets a price vector must price."""
+    return admit_fields(command, assets)[0]
 
-    A well-formed command (the usual case) is recognised by a quick pass over its
-    int and name fields; if one of them is off, the full pass in field order
-    finds the first failed check."""
-    fast = _FAST.get(type(command))
-    if fast is None:
-        return Reason.MALFORMED_COMMAND if command is None else Reason.UNKNOWN_COMMAND
-    ints, names, others = fast
-    for i in ints:
-        value = command[i]
-        if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
-            return _first_reason(command, assets)
-    for i in names:
-        value = command[i]
-        if type(value) is not str or len(value) > NAME_MAX_CHARS or not (value.isascii() and value.isprintable()):
-            return _first_reason(command, assets)
-    schema = SCHEMAS[type(command)]
-    for i in others:
-        reason = _reason(schema[i], command[i], assets)
-        if reason is not None:
-            return _first_reason(command, assets)
-    return None
+
+def admit_fields(command, assets: int) -> tuple[Reason | None, object]:
+    """``(reason, command)``: the first failed field check (or None) and the command
+    with plain values (``plain_command``) when it passed.
+
+    A well-formed command of plain values (the usual case) is recognised by one
+    expression compiled from its schema (``_compile``) and comes back as it is;
+    anything else takes the full pass in field order, which finds the first
+    failed check."""
+    well_formed = _WELL_FORMED.get(type(command))
+    if well_formed is None:
+        return (Reason.MALFORMED_COMMAND if command is None else Reason.UNKNOWN_COMMAND), command
+    if well_formed(command, assets):
+        return None, command
+    return _slow(command, assets)
+
+
+def _slow(command, assets: int) -> tuple[Reason | None, object]:
+    reason = _first_reason(command, assets)
+    return reason, (plain_command(command) if reason is None else command)
+
+
+def _rid_text_ok(value: str) -> bool:
+    return 0 < len(value) <= REQUEST_ID_MAX_CHARS and value.isascii() and value.isprintable()
+
+
+def _coid_ok(value) -> bool:
+    return type(value) is str and _CLIENT_ORDER_ID.match(value) is not None
+
+
+def _prices_ok(value, assets: int) -> bool:
+    return type(value) is tuple and _prices_reason(value, assets) is None
+
+
+_PLAIN_TESTS = {    # per field kind: the test that a plain, well-formed value of field V passes
+    INT: f"type(V) is int and {INT64_MIN} <= V <= {INT64_MAX}",
+    NAME: f"type(V) is str and len(V) <= {NAME_MAX_CHARS} and V.isascii() and V.isprintable()",
+    RID: f"(type(V) is int and 0 < V <= {INT64_MAX}) or (type(V) is str and _rid_text_ok(V))",
+    COID: "V == '' or _coid_ok(V)",
+    FLAG: "type(V) is bool",
+    PRICES: "_prices_ok(V, assets)",
+}
+
+
+def _compile(kind: type) -> callable:
+    """One function testing every field of a ``kind`` command at once: the schema's
+    per-kind tests joined with ``and`` over the unpacked fields (about three times
+    faster than a loop over the fields; it runs on every command)."""
+    fields = [f"f{i}" for i in range(len(SCHEMAS[kind]))]
+    tests = [f"({_PLAIN_TESTS[k].replace('V', name)})" for k, name in zip(SCHEMAS[kind], fields)]
+    source = (f"def well_formed(command, assets):\n    {', '.join(fields)}, = command\n"
+              f"    return {' and '.join(tests)}\n")
+    scope = {"_rid_text_ok": _rid_text_ok, "_coid_ok": _coid_ok, "_prices_ok": _prices_ok}
+    exec(compile(source, f"<well_formed {kind.__name__}>", "exec"), scope)
+    return scope["well_formed"]
+
+
+_WELL_FORMED = {kind: _compile(kind) for kind in SCHEMAS}
 
 
 def _first_reason(command, assets: int) -> Reason | None:

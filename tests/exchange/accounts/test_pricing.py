@@ -10,29 +10,37 @@ from tests.exchange.support import ALICE, BTC_USDT, BUY, CONFIG, LIMIT, MARKET, 
 PRICES = (5_000_000_000_000, 300_000_000_000, 1_000_000)
 
 
+def tops(bid, ask):
+    return lambda market: (bid, ask)
+
+
+def ticks(index) -> dict:
+    return {} if index is None else {BTC_USDT: index}
+
+
 def market_order(side: int, price: int = 0) -> PlaceOrder:
     return PlaceOrder("m", 0, ALICE, BTC_USDT, side, MARKET, price, 10_000, 2, "", 0)
 
 
 def test_a_market_order_is_protected_from_the_best_opposite_price_then_the_index():
-    assert price_context(market_order(BUY), 100, 200, 150, PRICES).reference_ticks == 200
-    assert price_context(market_order(SELL), 100, 200, 150, PRICES).reference_ticks == 100
-    assert price_context(market_order(BUY), 100, None, 150, PRICES).reference_ticks == 150     # empty side: index
-    assert price_context(market_order(BUY), None, None, None, PRICES) == NO_PRICES
+    assert price_context(market_order(BUY), tops(100, 200), ticks(150), PRICES).reference_ticks == 200
+    assert price_context(market_order(SELL), tops(100, 200), ticks(150), PRICES).reference_ticks == 100
+    assert price_context(market_order(BUY), tops(100, None), ticks(150), PRICES).reference_ticks == 150   # empty side: index
+    assert price_context(market_order(BUY), tops(None, None), ticks(None), PRICES) == NO_PRICES
 
 
 def test_only_market_orders_without_a_protection_price_get_a_reference():
-    assert price_context(market_order(BUY, price=5_000_000), 100, 200, 150, PRICES) == NO_PRICES
+    assert price_context(market_order(BUY, price=5_000_000), tops(100, 200), ticks(150), PRICES) == NO_PRICES
     limit = PlaceOrder("l", 0, ALICE, BTC_USDT, BUY, LIMIT, 5_000_000, 10_000, 1, "", 0)
-    assert price_context(limit, 100, 200, 150, PRICES) == NO_PRICES
+    assert price_context(limit, tops(100, 200), ticks(150), PRICES) == NO_PRICES
 
 
 def test_margin_commands_and_withdrawals_are_valued_at_index_prices_others_are_not():
     for command in (Withdraw("w", 0, ALICE, "USDT", 1), Borrow("b", 0, ALICE, "USDT", 1, "")):
-        assert price_context(command, None, None, None, list(PRICES)) == PriceContext(None, PRICES)
+        assert price_context(command, tops(None, None), ticks(None), list(PRICES)) == PriceContext(None, PRICES)
     margin = PlaceMarginOrder("p", 0, ALICE, BTC_USDT, BUY, MARKET, 0, 10_000, 2, False, True, True, "")
-    assert price_context(margin, None, 200, None, PRICES) == PriceContext(200, PRICES)
-    assert price_context(Deposit("d", 0, ALICE, "USDT", 1), 1, 2, 3, PRICES) == NO_PRICES
+    assert price_context(margin, tops(None, 200), ticks(None), PRICES) == PriceContext(200, PRICES)
+    assert price_context(Deposit("d", 0, ALICE, "USDT", 1), tops(1, 2), ticks(3), PRICES) == NO_PRICES
 
 
 def test_a_journaled_context_comes_back_equal():
