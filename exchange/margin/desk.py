@@ -357,16 +357,23 @@ class MarginDesk:
             return Reason.ABOVE_BORROW_LIMIT
         return None
 
+    def _book_asset_amount(self, cmd) -> tuple[MarginBook, int, int] | Reason:
+        """The book, asset index and amount of a borrow or repay, after the checks both share."""
+        book = self.open_book(cmd.account_id, cmd.market)
+        if isinstance(book, Reason):
+            return book
+        parsed = self._asset_amount(cmd, cmd.market)
+        if isinstance(parsed, Reason):
+            return parsed
+        return book, *parsed
+
     def borrow(self, cmd: Borrow, prices, then: tuple = ("borrow",)) -> tuple[list, PoolRequest | None]:
         """Check the limit and ask the pool; the pool's answer completes it. A book never
         funded has no collateral to borrow against: NO_MARGIN_BOOK."""
-        book = self.open_book(cmd.account_id, cmd.market)
-        if isinstance(book, Reason):
-            return _reject(cmd, book), None
-        parsed = self._asset_amount(cmd, cmd.market)
-        if isinstance(parsed, Reason):
-            return _reject(cmd, parsed), None
-        asset, amount = parsed
+        found = self._book_asset_amount(cmd)
+        if isinstance(found, Reason):
+            return _reject(cmd, found), None
+        book, asset, amount = found
         reason = self.check_borrow(book, asset, amount, prices)
         if reason is not None:
             return _reject(cmd, reason), None
@@ -376,13 +383,10 @@ class MarginDesk:
     def repay(self, cmd: Repay) -> tuple[list, PoolRequest | None]:
         """Send up to ``amount`` to the pool; what is not owed comes back (NOTHING_OWED if no
         debt, NO_MARGIN_BOOK if the book was never funded)."""
-        book = self.open_book(cmd.account_id, cmd.market)
-        if isinstance(book, Reason):
-            return _reject(cmd, book), None
-        parsed = self._asset_amount(cmd, cmd.market)
-        if isinstance(parsed, Reason):
-            return _reject(cmd, parsed), None
-        asset, amount = parsed
+        found = self._book_asset_amount(cmd)
+        if isinstance(found, Reason):
+            return _reject(cmd, found), None
+        book, asset, amount = found
         if not book.scaled[asset]:
             return _reject(cmd, Reason.NOTHING_OWED), None
         if book.available[asset] < amount:
