@@ -538,18 +538,15 @@ class AccountShardActor(DurableActor):
         return self.config
 
     def balances(self, account_id: int) -> dict | None:
-        account = self.shard.ledger.accounts.get(account_id)
-        if account is None:
-            return None
-        return {a.name: (account.available[a.index], account.held[a.index]) for a in self.config.asset_list}
+        return self.shard.balances(account_id)
 
     def open_orders(self, account_id: int) -> list[dict]:
-        return [_order_view(o) for o in self.shard.open_orders(account_id)]
+        return [o.view() for o in self.shard.open_orders(account_id)]
 
     def get_order(self, account_id: int, order_id: int) -> dict | None:
         record = self.shard.orders.get(order_id)
         if record is not None:
-            return _order_view(record) if record.account_id == account_id else None
+            return record.view() if record.account_id == account_id else None
         closed = self.closed.get(order_id)
         if closed is None or closed.account_id != account_id:
             return None
@@ -639,13 +636,6 @@ def _concerns(event, account: int) -> bool:
     if type(event) is Fill:
         return event.taker_account == account or event.maker_account == account
     return getattr(event, "account_id", account) == account
-
-
-def _order_view(o) -> dict:
-    m = o.market
-    return {"order_id": o.order_id, "account_id": o.account_id, "market": m.name, "side": o.side,
-            "price": o.price * m.tick_minor, "quantity": o.total * m.lot_minor,
-            "remaining": o.remaining * m.lot_minor, "client_order_id": o.client_order_id, "status": "open"}
 
 
 RemoteShard = ray.remote(AccountShardActor)

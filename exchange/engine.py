@@ -170,10 +170,7 @@ class Engine:
     # ---- views ------------------------------------------------------------------
     def balances(self, account_id: int) -> dict[str, tuple[int, int]]:
         """Per asset (available, held) in minor units; empty for an unknown account."""
-        account = self.shard.ledger.accounts.get(account_id)
-        if account is None:
-            return {}
-        return {a.name: (account.available[a.index], account.held[a.index]) for a in self.config.asset_list}
+        return self.shard.balances(account_id) or {}
 
     def margin_view(self, account_id: int, market: str) -> dict | None:
         """A margin book at the index prices (``MarginDesk.book_view``); None if there is none."""

@@ -89,6 +89,13 @@ class OpenOrder:
         self.book = book                # None: spot; else the margin book ("" cross, or the market)
         self.auto_repay = auto_repay    # margin: repay debt in what the order acquires when it closes
 
+    def view(self) -> dict:
+        """The order as a client sees it: prices and quantities in minor units."""
+        m = self.market
+        return {"order_id": self.order_id, "account_id": self.account_id, "market": m.name, "side": self.side,
+                "price": self.price * m.tick_minor, "quantity": self.total * m.lot_minor,
+                "remaining": self.remaining * m.lot_minor, "client_order_id": self.client_order_id, "status": "open"}
+
     def canonical(self) -> tuple:
         return (self.order_id, self.account_id, self.market.name, self.side, self.price, self.total,
                 self.remaining, self.per_lot, self.held, self.client_order_id, str(self.request_id),
@@ -565,6 +572,13 @@ class AccountShard:
             record.held = required
 
     # ---- views and self-checks --------------------------------------------------
+    def balances(self, account_id: int) -> dict[str, tuple[int, int]] | None:
+        """Per asset (available, held) in minor units; None for an account this shard does not hold."""
+        account = self.ledger.accounts.get(account_id)
+        if account is None:
+            return None
+        return {a.name: (account.available[a.index], account.held[a.index]) for a in self.config.asset_list}
+
     def open_orders(self, account_id: int) -> list[OpenOrder]:
         return [o for o in self.orders.values() if o.account_id == account_id]
 

@@ -50,6 +50,7 @@ class Reason(IntEnum):
     INVALID_TIME_IN_FORCE = 129       # tif is not GTC, IOC, FOK or POST_ONLY (1..4)
     INVALID_STP_MODE = 130            # self-trade prevention mode not in 0..3
     MARKET_ORDER_POST_ONLY = 131      # a market order cannot be post-only
+    INVALID_LIQUIDATION_STEP = 132    # a liquidation step is counted from 1
     # 2xx: balances and pre-trade risk
     INSUFFICIENT_BALANCE = 200
     # 4xx: margin trading and lending
@@ -126,6 +127,7 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.INVALID_TIME_IN_FORCE: "the time in force must be GTC, IOC, FOK or post-only (1..4)",
     Reason.INVALID_STP_MODE: "the self-trade prevention mode must be 0..3",
     Reason.MARKET_ORDER_POST_ONLY: "a market order cannot be post-only",
+    Reason.INVALID_LIQUIDATION_STEP: "a liquidation step is counted from 1",
     Reason.INSUFFICIENT_BALANCE: "not enough available balance for this",
     Reason.POST_ONLY_WOULD_TAKE: "the post-only order would have taken liquidity",
     Reason.FOK_CANNOT_FILL: "the fill-or-kill order cannot fill completely now",

@@ -55,8 +55,8 @@ class LiquidationCommands:
         handler = self.handlers[kind]
         if cmd.account_id not in self.shard.ledger.accounts:
             return _reject(cmd, Reason.UNKNOWN_ACCOUNT), None
-        if type(cmd.market) is not str or (hasattr(cmd, "prices") and not _valid_prices(cmd.prices, self.margin)):
-            return _reject(cmd, Reason.MALFORMED_COMMAND), None
+        if hasattr(cmd, "prices") and not _valid_prices(cmd.prices, self.margin):    # the door checked it too
+            return _reject(cmd, Reason.INVALID_PRICE_VECTOR), None
         book = self.margin.book(cmd.account_id, cmd.market)
         if book is None:
             return _reject(cmd, Reason.NOT_BELOW_LIQUIDATION_LINE if kind is StartLiquidation
@@ -96,8 +96,8 @@ class LiquidationCommands:
         spec = config.markets.get(cmd.trade_market) if type(cmd.trade_market) is str else None
         if spec is None or spec.name not in config.margin.markets or (book.market and spec.name != book.market):
             return _reject(cmd, Reason.UNKNOWN_MARKET), None
-        if type(cmd.step) is not int or cmd.step < 1:
-            return _reject(cmd, Reason.MALFORMED_COMMAND), None
+        if cmd.step < 1:
+            return _reject(cmd, Reason.INVALID_LIQUIDATION_STEP), None
         if not cmd.prices[spec.base.index] or not cmd.prices[spec.quote.index]:
             return _reject(cmd, Reason.NO_INDEX_PRICE), None         # never sell blind
         if self._repay_held(book, cmd.ts_ns):

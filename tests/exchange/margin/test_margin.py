@@ -84,6 +84,8 @@ SCENARIOS = {
                                          h.cmd(StartLiquidation, ALICE, "", h.engine.prices))[-1]),
     "write_off_outside_liquidation": (Reason.NOT_IN_LIQUIDATION, False,
                                       lambda h: h.cmd(WriteOffDebt, ALICE, "", "USDT")),
+    "step_zero": (Reason.INVALID_LIQUIDATION_STEP, False,
+                  lambda h: (liquidating(h), h.cmd(LiquidationStep, ALICE, "", BTC_USDT, 0, h.engine.prices))[-1]),
     "step_on_book_not_in_liquidation": (Reason.NOT_IN_LIQUIDATION, False,
                                         lambda h: h.cmd(LiquidationStep, ALICE, "", BTC_USDT, 1, h.engine.prices)),
     "withdraw_supply_never_supplied": (Reason.NO_SUPPLY, True,
