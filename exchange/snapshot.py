@@ -12,7 +12,7 @@ from __future__ import annotations
 from exchange.messages.codec import decode, decode_events, hashable, plain
 from exchange.config import ExchangeConfig
 from exchange.margin.lending import LendingEngine
-from exchange.margin.desk import MarginDesk
+from exchange.margin.desk import Awaiting, MarginDesk, Then
 from exchange.matching.market import MarketEngine
 from exchange.matching.orders import RestingOrder
 from exchange.accounts.shard import AccountShard, OpenOrder
@@ -46,15 +46,9 @@ def margin_state(desk: MarginDesk) -> dict:
             "books": [[b.account_id, b.market, *(plain(getattr(b, f)) for f in BOOK_FIELDS)]
                       for _, b in sorted(desk.books.items())],
             "pool_index": desk.pool_index, "supplying": desk.supplying, "fund_in": desk.fund_in,
-            "awaiting": [[ref, _plain_waiting(w)] for ref, w in sorted(desk.awaiting.items())],
+            "awaiting": [[ref, int(w.then), w.request_id, w.order, w.reference_ticks]
+                         for ref, w in sorted(desk.awaiting.items())],
             "ref_seq": desk.ref_seq}
-
-
-def _plain_waiting(waiting: tuple) -> list:
-    """``("order", command, reference)`` keeps the command as a message (encoded by the writer's hook)."""
-    if waiting[0] == "order":
-        return ["order", waiting[1], waiting[2]]
-    return [waiting[0], plain(waiting[1])]
 
 
 def restore_margin(desk: MarginDesk, state: dict) -> None:
@@ -69,11 +63,8 @@ def restore_margin(desk: MarginDesk, state: dict) -> None:
                 getattr(book, field)[:] = value
     desk.pool_index[:], desk.supplying[:], desk.fund_in[:] = (state["pool_index"], state["supplying"],
                                                              state["fund_in"])
-    for ref, waiting in state["awaiting"]:
-        if waiting[0] == "order":
-            desk.awaiting[ref] = ("order", decode(waiting[1]), waiting[2])
-        else:
-            desk.awaiting[ref] = (waiting[0], hashable(waiting[1]))
+    for ref, then, request_id, order, reference in state["awaiting"]:
+        desk.awaiting[ref] = Awaiting(Then(then), request_id, None if order is None else decode(order), reference)
     desk.ref_seq = state["ref_seq"]
 
 

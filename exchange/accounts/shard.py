@@ -36,7 +36,7 @@ from exchange.accounts.dedup import RequestMemory, same_request
 from exchange.accounts.holds import buy_hold_per_lot, protection_price
 from exchange.accounts.pricing import NO_PRICES, PriceContext
 from exchange.accounts.ledger import Account, Ledger, digest
-from exchange.margin.desk import MarginDesk
+from exchange.margin.desk import Awaiting, MarginDesk, Then
 from exchange.margin.liquidation import LiquidationCommands
 from exchange.messages.records import (LENDING, POOL_BORROW, AccountOpened, AmendOrder, AmendRequest, BalanceChanged,
                                Borrow, Borrowed, CancelOrder, CancelRequest, CoverShortfall, Deposit, EnableMargin,
@@ -357,7 +357,7 @@ class AccountShard:
         if reason is not None:
             return self._reject(cmd, reason)
         return [], self.margin.pool_request(POOL_BORROW, book.account_id, book.market, asset, lacking, cmd.ts_ns,
-                                            ("order", cmd, reference_ticks))
+                                            Awaiting(Then.ORDER, cmd.request_id, cmd, reference_ticks))
 
     def _find(self, cmd) -> OpenOrder | Reason | None:
         """Locate the caller's order for cancel/amend (None: ask the market)."""
@@ -467,8 +467,8 @@ class AccountShard:
 
     def _apply_pool(self, event) -> list:
         events, waiting = self.margin.apply_pool(event)
-        if waiting is not None and waiting[0] == "order":     # the borrow an order waited for
-            cmd, reference = waiting[1], waiting[2]
+        if waiting is not None and waiting.then is Then.ORDER:     # the borrow an order waited for
+            cmd, reference = waiting.order, waiting.reference_ticks
             if type(event) is not Borrowed:
                 return [OrderRejected(cmd.request_id, cmd.account_id, event.reason)]
             terms = self._order_terms(cmd, reference)

@@ -25,6 +25,7 @@ for the pool and are not answered yet stay on the shard's books
 """
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import NamedTuple
 
 from exchange.config import ExchangeConfig
@@ -38,6 +39,29 @@ from exchange.messages.records import (LENDING, POOL_BORROW, POOL_REPAY, POOL_SU
 from exchange.margin.rules import Zone
 from exchange.core.money import INT64_MAX, PPM, mul_div_ceil
 from exchange.core.reasons import Reason
+
+
+class Then(IntEnum):
+    """What a pool answer completes (``Awaiting.then``)."""
+    BORROW = 1          # a client's borrow
+    REPAY = 2           # a client's repay, or an auto-repay (no request id)
+    SUPPLY = 3
+    WITHDRAW = 4
+    WRITE_OFF = 5       # the liquidator's write-off
+    ORDER = 6           # a margin order that waits for the borrow it needs
+
+
+class Awaiting(NamedTuple):
+    """A pool request not answered yet: what its answer completes."""
+    then: Then
+    request_id: int | str | None = None     # the client request it answers (None: a follow-up of its own)
+    order: object = None                    # ORDER: the PlaceMarginOrder that waits
+    reference_ticks: int | None = None      # ORDER: its protection reference
+
+    def plain(self) -> tuple:
+        """Plain values for ``canonical`` (the order as its own plain tuple)."""
+        return (int(self.then), self.request_id, None if self.order is None else tuple(self.order),
+                self.reference_ticks)
 
 
 def index_price_vector(config: ExchangeConfig) -> list[int]:
@@ -120,7 +144,7 @@ class MarginDesk:
         self.pool_index = [INDEX_SCALE] * n                 # latest borrow index per asset (mirror)
         self.supplying = [0] * n                            # spot funds on their way into a pool
         self.fund_in = [0] * n                              # received from the insurance fund
-        self.awaiting: dict[int, tuple] = {}                # ref -> what waits for the pool's answer
+        self.awaiting: dict[int, Awaiting] = {}             # ref -> what waits for the pool's answer
         self.ref_seq = 0
         self.followups: list = []                           # (link, request) produced while applying events
         self.asset_index = {a.name: a.index for a in self.assets}
@@ -367,7 +391,7 @@ class MarginDesk:
             return parsed
         return book, *parsed
 
-    def borrow(self, cmd: Borrow, prices, then: tuple = ("borrow",)) -> tuple[list, PoolRequest | None]:
+    def borrow(self, cmd: Borrow, prices) -> tuple[list, PoolRequest | None]:
         """Check the limit and ask the pool; the pool's answer completes it. A book never
         funded has no collateral to borrow against: NO_MARGIN_BOOK."""
         found = self._book_asset_amount(cmd)
@@ -378,7 +402,7 @@ class MarginDesk:
         if reason is not None:
             return _reject(cmd, reason), None
         return [], self.pool_request(POOL_BORROW, book.account_id, book.market, asset, amount, cmd.ts_ns,
-                                     (*then, cmd.request_id))
+                                     Awaiting(Then.BORROW, cmd.request_id))
 
     def repay(self, cmd: Repay) -> tuple[list, PoolRequest | None]:
         """Send up to ``amount`` to the pool; what is not owed comes back (NOTHING_OWED if no
@@ -397,7 +421,7 @@ class MarginDesk:
         book.available[asset] -= amount
         book.pending[asset] += amount
         return self.pool_request(POOL_REPAY, book.account_id, book.market, asset, amount, ts_ns,
-                                 ("repay", request_id))
+                                 Awaiting(Then.REPAY, request_id))
 
     def auto_repay(self, book: MarginBook, asset: int, ts_ns: int) -> None:
         """Repay the book's debt in ``asset`` from what it holds (queued as a follow-up)."""
@@ -426,7 +450,7 @@ class MarginDesk:
         account.available[asset] -= amount
         self.supplying[asset] += amount
         return [], self.pool_request(POOL_SUPPLY, cmd.account_id, "", asset, amount, cmd.ts_ns,
-                                     ("supply", cmd.request_id))
+                                     Awaiting(Then.SUPPLY, cmd.request_id))
 
     def withdraw_supply(self, cmd: WithdrawFromPool) -> tuple[list, PoolRequest | None]:
         """Ask the pool for supplied funds back (the pool answers NO_SUPPLY or POOL_INSUFFICIENT_LIQUIDITY)."""
@@ -435,10 +459,10 @@ class MarginDesk:
             return _reject(cmd, parsed), None
         asset, amount = parsed
         return [], self.pool_request(POOL_WITHDRAW, cmd.account_id, "", asset, amount, cmd.ts_ns,
-                                     ("withdraw", cmd.request_id))
+                                     Awaiting(Then.WITHDRAW, cmd.request_id))
 
     def pool_request(self, kind: int, account_id: int, book: str, asset: int, amount: int, ts_ns: int,
-                     waiting: tuple) -> PoolRequest:
+                     waiting: Awaiting) -> PoolRequest:
         if kind == POOL_BORROW:
             self.books[(account_id, book)].borrowing[asset] += amount
         self.ref_seq += 1
@@ -446,7 +470,7 @@ class MarginDesk:
         return PoolRequest(kind, account_id, book, self.assets[asset].name, self.ref_seq, amount, ts_ns)
 
     # ---- the pool's answers ---------------------------------------------------------------
-    def apply_pool(self, event) -> tuple[list, tuple | None]:
+    def apply_pool(self, event) -> tuple[list, Awaiting | None]:
         """Apply a pool event; return (events for the account, what waited for it or None)."""
         kind = type(event)
         if kind is InterestAccrued:
@@ -477,8 +501,8 @@ class MarginDesk:
             return [event], waiting
         if kind is LendingRefused:
             self._undo(event, asset)
-            if waiting is not None and waiting[0] != "order" and waiting[-1] is not None:
-                return [OrderRejected(waiting[-1], event.account_id, event.reason)], waiting     # the client's answer
+            if waiting is not None and waiting.then is not Then.ORDER and waiting.request_id is not None:
+                return [OrderRejected(waiting.request_id, event.account_id, event.reason)], waiting  # the client's answer
             return [event], waiting
         raise TypeError(f"margin desk cannot apply {kind.__name__}")
 
@@ -528,7 +552,7 @@ class MarginDesk:
     def canonical(self) -> tuple:
         return (tuple(sorted(self.settings.items())), tuple(b.canonical() for _, b in sorted(self.books.items())),
                 tuple(self.pool_index), tuple(self.supplying), tuple(self.fund_in),
-                tuple(sorted(self.awaiting.items())), self.ref_seq)
+                tuple((ref, w.plain()) for ref, w in sorted(self.awaiting.items())), self.ref_seq)
 
 
 def _reject(cmd, reason: Reason) -> list:

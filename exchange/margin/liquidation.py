@@ -30,7 +30,7 @@ de-duplicated command on the owning shard:
 from __future__ import annotations
 
 from exchange.accounts.holds import buy_hold_per_lot
-from exchange.margin.desk import MarginBook
+from exchange.margin.desk import Awaiting, MarginBook, Then
 from exchange.messages.records import (POOL_WRITE_OFF, CoverShortfall, FinishLiquidation, LiquidationStep, LiquidationUpdate,
                                WriteOffDebt,
                                OrderRejected, PlaceMarginOrder, StartLiquidation)
@@ -138,7 +138,7 @@ class LiquidationCommands:
         if not owed:
             return _reject(cmd, Reason.NOTHING_OWED), None
         request = margin.pool_request(POOL_WRITE_OFF, book.account_id, book.market, asset, owed, cmd.ts_ns,
-                                      ("write_off", None))
+                                      Awaiting(Then.WRITE_OFF))
         return [LiquidationUpdate(cmd.request_id, cmd.account_id, cmd.market, "written_off", 0,
                                   (cmd.asset, owed))], request
 
