@@ -72,9 +72,7 @@ from exchange.messages.records import (LENDING, Deposit, EnableMargin, Fill, Ope
 from exchange.core.reasons import Reason
 from exchange.accounts.dedup import same_request
 from exchange.accounts.pricing import PriceContext, context_from, price_context
-from exchange.core.money import INT64_MAX
-from exchange.messages.validation import valid_request_id
-from exchange.accounts.shard import MARGIN_COMMANDS, AccountShard, Admitted, link_of, reused
+from exchange.accounts.shard import MARGIN_COMMANDS, AccountShard, Admitted, link_of, refusal, reused
 from exchange.snapshot import restore_shard, shard_state
 
 PEER_FREE = frozenset((OpenAccount, Deposit, Withdraw, EnableMargin, TransferMargin))   # answered on the shard alone
@@ -203,7 +201,7 @@ class AccountShardActor(DurableActor):
         limit = self.limits.batch_commands_max
         for i, cmd in enumerate(commands):
             if i >= limit:                       # past the batch limit: refused, changes nothing
-                results[i] = [_refusal(cmd, Reason.OVERLOADED)]
+                results[i] = [refusal(cmd, Reason.OVERLOADED)]
                 continue
             admitted = shard.admit(cmd, role, scope)
             if type(admitted) is list:           # refused at the door: changes nothing, never remembered
@@ -222,13 +220,13 @@ class AccountShardActor(DurableActor):
                 batch.missing += 1
                 continue
             if self._overloaded(admitted.command):
-                results[i] = [_refusal(admitted.command, Reason.OVERLOADED)]
+                results[i] = [refusal(admitted.command, Reason.OVERLOADED)]
                 continue
             cmd = admitted.command._replace(ts_ns=self._stamp())      # time is ours, never the client's
             context = self._context(cmd)
             record = orjson.dumps(["x", cmd, [*context]], default=encode_shallow)   # admitted: always encodable
             if not journal.has_room(len(record)):
-                results[i] = [OrderRejected(cmd.request_id, cmd.account_id, int(Reason.STORAGE_FULL))]
+                results[i] = [refusal(cmd, Reason.STORAGE_FULL)]
                 continue
             records.append(record)
             events, market = self._accept(admitted._replace(command=cmd), context)
@@ -622,14 +620,6 @@ class AccountShardActor(DurableActor):
 def batch_record(records: list[bytes]) -> bytes:
     """One ``["b", [record, ...]]`` journal record around already-encoded records."""
     return orjson.dumps(["b", [orjson.Fragment(r) for r in records]])
-
-
-def _refusal(cmd, reason: Reason) -> OrderRejected:
-    """A refusal at the door for ``cmd`` (ids echoed only when they are valid ones)."""
-    request_id = getattr(cmd, "request_id", None)
-    account_id = getattr(cmd, "account_id", 0)
-    return OrderRejected(request_id if valid_request_id(request_id) else None,
-                         account_id if type(account_id) is int and 0 <= account_id <= INT64_MAX else 0, int(reason))
 
 
 def _concerns(event, account: int) -> bool:

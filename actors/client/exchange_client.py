@@ -37,10 +37,11 @@ from actors.client.margin import MarginClientMixin, enum_value as _enum
 from actors.metrics.roles import client_metrics
 from actors.link.wire import pack, unpack_results
 from actors.client.results import CommandResult, OrderResult, command_result, order_result
-from exchange.messages.records import (LENDING, AmendOrder, CancelOrder, Deposit, OpenAccount, OrderRejected, PlaceOrder,
+from exchange.messages.records import (LENDING, AmendOrder, CancelOrder, Deposit, OpenAccount, PlaceOrder,
                                Withdraw)
 from exchange.conservation import held, imbalance
 from exchange.core.reasons import Reason
+from exchange.accounts.shard import refusal
 from exchange.messages.validation import check_fields
 from exchange.core.money import parse_decimal
 from exchange.matching.orders import OrderType, Side, StpMode, TimeInForce
@@ -130,9 +131,7 @@ class ExchangeClient(MarginClientMixin):
                 sendable.append(i)
             except TypeError:
                 reason = check_fields(cmd, len(self.config.asset_list)) or Reason.MALFORMED_COMMAND
-                account = getattr(cmd, "account_id", 0)
-                out.append(([i], LocalAnswer([[OrderRejected(None, account if type(account) is int else 0,
-                                                              int(reason))]])))
+                out.append(([i], LocalAnswer([[refusal(cmd, reason)]])))
         return sendable
 
     def _send(self, shard, packed: bytes):
@@ -176,9 +175,7 @@ class ExchangeClient(MarginClientMixin):
         inside = list(range(min(room, len(commands))))
         results: list = [None] * len(commands)
         for i in range(len(inside), len(commands)):
-            cmd = commands[i]
-            results[i] = [OrderRejected(getattr(cmd, "request_id", None), getattr(cmd, "account_id", 0),
-                                        int(Reason.OVERLOADED))]
+            results[i] = [refusal(commands[i], Reason.OVERLOADED)]
         self._in_flight += len(inside)
         return results, inside
 
@@ -446,6 +443,5 @@ class ScopedClient(ExchangeClient):
             if type(account) is int and account in self.scope.accounts:
                 inside.append(i)
             else:
-                results[i] = [OrderRejected(getattr(cmd, "request_id", None), account if type(account) is int else 0,
-                                            int(Reason.ACCOUNT_NOT_IN_SCOPE))]
+                results[i] = [refusal(cmd, Reason.ACCOUNT_NOT_IN_SCOPE)]
         return results, inside

@@ -139,10 +139,7 @@ class AccountShard:
         if reason is None and not self.owns(cmd.account_id):
             reason = Reason.WRONG_SHARD
         if reason is not None:
-            request_id = cmd[0] if type(cmd) in CLIENT_COMMANDS and valid_request_id(cmd[0]) else None
-            account_id = cmd[2] if type(cmd) in CLIENT_COMMANDS and type(cmd[2]) is int \
-                and 0 <= cmd[2] <= INT64_MAX else 0
-            return [OrderRejected(request_id, account_id, int(reason))]
+            return [refusal(cmd, reason)]
         return _admitted((cmd, (cmd.account_id, cmd.request_id)))
 
     def recall(self, admitted: Admitted) -> list | None:
@@ -624,6 +621,16 @@ class AccountShard:
 def _admitted(fields: tuple, _new=tuple.__new__) -> Admitted:
     """``Admitted(*fields)`` without the NamedTuple constructor's overhead (on every command)."""
     return _new(Admitted, fields)
+
+
+def refusal(cmd, reason: Reason) -> OrderRejected:
+    """The answer to anything refused before it touches state: ``reason``, with the
+    command's request id and account echoed only where they are valid ones (an
+    invalid id may not even be encodable)."""
+    client = type(cmd) in CLIENT_COMMANDS
+    request_id = cmd[0] if client and valid_request_id(cmd[0]) else None
+    account_id = cmd[2] if client and type(cmd[2]) is int and 0 <= cmd[2] <= INT64_MAX else 0
+    return OrderRejected(request_id, account_id, int(reason))
 
 
 def reused(admitted: Admitted) -> list:
