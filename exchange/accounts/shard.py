@@ -35,15 +35,15 @@ from exchange.core.buckets import BucketMap
 from exchange.accounts.dedup import RequestMemory, same_request
 from exchange.accounts.holds import buy_hold_per_lot, protection_price
 from exchange.accounts.pricing import NO_PRICES, PriceContext
-from exchange.accounts.ledger import Account, Ledger, digest
+from exchange.accounts.ledger import Ledger, digest
 from exchange.margin.desk import Awaiting, MarginDesk, Then
 from exchange.margin.liquidation import LiquidationCommands
 from exchange.messages.records import (LENDING, POOL_BORROW, AccountOpened, AmendOrder, AmendRequest, BalanceChanged,
-                               Borrow, Borrowed, CancelOrder, CancelRequest, CoverShortfall, Deposit, EnableMargin,
-                               Fill, FinishLiquidation, LiquidationStep, OpenAccount, OrderAccepted, OrderAmended,
-                               OrderBooked, OrderClosed, OrderRejected, PlaceMarginOrder, PlaceOrder, PoolRequest,
-                               Repay, RequestRejected, StartLiquidation, SubmitOrder, SupplyToPool, TransferMargin,
-                               Withdraw, WithdrawFromPool, WriteOffDebt)
+                                       Borrow, Borrowed, CancelOrder, CancelRequest, Deposit, EnableMargin, Fill,
+                                       LiquidationStep, OpenAccount, OrderAccepted, OrderAmended, OrderBooked,
+                                       OrderClosed, OrderRejected, PlaceMarginOrder, PlaceOrder, PoolRequest, Repay,
+                                       RequestRejected, SubmitOrder, SupplyToPool, TransferMargin, Withdraw,
+                                       WithdrawFromPool)
 from exchange.core.money import INT64_MAX
 from exchange.matching.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.core.reasons import CloseReason, Reason

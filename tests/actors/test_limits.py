@@ -88,7 +88,8 @@ def test_commands_waiting_for_answers_beyond_pending_commands_max_are_refused(tm
 
     async def run():
         await funded(actor, alice)
-        waiting = [await started(actor, [order(f"p{i}", alice)]) for i in range(2)]
+        for i in range(2):                                   # two orders wait for an unreachable market
+            await started(actor, [order(f"p{i}", alice)])
         refused = await actor._execute([order("p2", alice)])
         deposit = await actor._execute([Deposit("d-more", 0, alice, "USDT", 1)])     # peer-free: still fine
         held = actor.balances(alice)["USDT"][1]
@@ -105,10 +106,11 @@ def test_requests_queued_on_a_link_beyond_link_requests_max_are_refused(tmp_path
 
     async def run():
         await funded(actor, alice)
-        waiting = [await started(actor, [order(f"l{i}", alice)]) for i in range(2)]
+        for i in range(2):
+            await started(actor, [order(f"l{i}", alice)])
         refused = await actor._execute([order("l2", alice)])
-        other = await started(actor, [PlaceOrder("e", 0, alice, "ETH-USDT", BUY, LIMIT, 3_000 * 10**6, 1_000_000,
-                                                 GTC, "", 0)])                          # another link has room
+        await started(actor, [PlaceOrder("e", 0, alice, "ETH-USDT", BUY, LIMIT, 3_000 * 10**6, 1_000_000,
+                                         GTC, "", 0)])                          # another link has room
         await stop_all()
         return refused
     refused = asyncio.run(run())
@@ -124,7 +126,7 @@ def test_pool_requests_beyond_pool_requests_max_are_refused(tmp_path):
         await funded(actor, alice)
         await actor._execute([EnableMargin("m", 0, alice, "L2", "3x"),
                               TransferMargin("t", 0, alice, "USDT", 10_000 * 10**6, True, "")])
-        first = await started(actor, [Borrow("b1", 0, alice, "USDT", 10**6, "")])
+        await started(actor, [Borrow("b1", 0, alice, "USDT", 10**6, "")])
         refused = await actor._execute([Borrow("b2", 0, alice, "USDT", 10**6, "")])
         await stop_all()
         return refused
