@@ -28,7 +28,7 @@ class IndexActor:
         self.keyring = keyring or Keyring.mint()        # a private one: nobody can call its role methods
         self._as_index = self.keyring.capability(Role.INDEX)
         section = self.config.sections.get("index", {})
-        self.quote_asset = section.get("quote_asset", "USDT")
+        self.quote_asset = self.config.index_quote_asset
         self.stale_ns = int(section.get("stale_ms", 5000)) * 1_000_000
         self.outlier_bps = int(section.get("outlier_bps", 300))
         self.publish_s = int(section.get("publish_ms", 500)) / 1000

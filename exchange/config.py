@@ -89,6 +89,11 @@ class ExchangeConfig:
     limits: Limits = Limits()                                     # [limits]: every queue's maximum
 
     @property
+    def index_quote_asset(self) -> str:
+        """The asset index prices are quoted in (``[index] quote_asset``, default USDT)."""
+        return self.sections.get("index", {}).get("quote_asset", "USDT")
+
+    @property
     def asset_list(self) -> list[AssetSpec]:
         return sorted(self.assets.values(), key=lambda a: a.index)
 

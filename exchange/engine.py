@@ -56,7 +56,6 @@ class Engine:
         self.markets = {spec.name: MarketEngine(spec) for spec in config.market_list}
         self.lending = LendingEngine(config.lending, config.reserve_account)
         self.prices: tuple = (0,) * len(config.assets)     # index price per asset index
-        self.quote_asset = config.sections.get("index", {}).get("quote_asset", "USDT")
         self.index_ticks: dict[str, int] = {}              # market -> index price in ticks
         self.fund = InsuranceFund([a.name for a in config.asset_list])
         self.liquidator = Liquidator(config, self.fund)
@@ -71,7 +70,7 @@ class Engine:
             updated[self.config.assets[name].index] = price
         self.prices = tuple(updated)
         by_name = {a.name: self.prices[a.index] for a in self.config.asset_list}
-        self.index_ticks = index_ticks(self.config.market_list, self.quote_asset, by_name)
+        self.index_ticks = index_ticks(self.config.market_list, self.config.index_quote_asset, by_name)
 
     def deposit_fund(self, asset: str, amount: int) -> None:
         """Add capital to the insurance fund (a recorded deposit; ValueError if unusable)."""

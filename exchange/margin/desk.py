@@ -67,7 +67,7 @@ class Awaiting(NamedTuple):
 def index_price_vector(config: ExchangeConfig) -> list[int]:
     """One index price per asset index (quote minor units per whole unit; 0 = not known
     yet), with the index's quote asset at exactly one unit."""
-    quote = config.assets[config.sections.get("index", {}).get("quote_asset", "USDT")]
+    quote = config.assets[config.index_quote_asset]
     prices = [0] * len(config.assets)
     prices[quote.index] = 10 ** quote.scale
     return prices
