@@ -9,12 +9,13 @@ pools' ``InterestAccrued`` events (a new hourly index) have no account and go
 to every shard. So the whole delivery and recovery machinery is the one the
 markets already prove.
 
-The pool's clock: every request carries the shard's ``ts_ns`` and turns the
-pool's hour if it is later; ``accrue(capability, ts_ns)`` turns it
-explicitly (operators and tests, with simulated time: the operator
-capability); the pool's own background loop (``start_clock``) accrues every
-``lending.accrue_interval_s`` by the wall clock without one. Journal records: the market's
-``["s", origin, batch]`` plus ``["a", ts_ns]`` for an explicit accrual.
+The pool's clock: only an accrual turns the pools' hour (a request's
+``ts_ns``, the shard's stamp, is recorded on its events but never moves it;
+``exchange.margin.lending``). The pool's own background loop
+(``start_clock``) accrues every ``lending.accrue_interval_s`` by the wall
+clock; ``accrue(capability, ts_ns)`` turns it at a chosen time (operators and
+tests with simulated time: the operator capability). Journal records: the
+market's ``["s", origin, batch]`` plus ``["a", ts_ns]`` for an accrual.
 """
 from __future__ import annotations
 
