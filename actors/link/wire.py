@@ -101,10 +101,7 @@ def unpack_commands(data) -> list:
 
 def unpack_results(data) -> list[list]:
     """A list of per-command event lists."""
-    results = _list(_load(data), "results")
-    if list in map(type, results) and all(type(events) is list for events in results):
-        return [[message(e) for e in events] for events in results]
-    return [[message(e) for e in _list(events, "a command's events")] for events in results]
+    return [[message(e) for e in _list(events, "a command's events")] for events in _list(_load(data), "results")]
 
 
 def unpack_batch(data) -> list[tuple]:
