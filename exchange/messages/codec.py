@@ -3,27 +3,16 @@
 ``encode(message)`` gives ``[type_code, field, ...]`` made only of ints, strs,
 bools, lists and None (JSON-able; the actor layer turns it into bytes with
 orjson). ``decode`` rebuilds the NamedTuple. Type codes are stable and never
-reused. A request id that was a tuple comes back as a tuple (JSON has only
-lists), so it stays hashable and equal to the original.
+reused; each is declared beside its type in ``records`` (``@message``) and
+``TYPE_CODES``/``TYPES_BY_CODE`` are derived from that registry. A request id
+that was a tuple comes back as a tuple (JSON has only lists), so it stays
+hashable and equal to the original.
 """
 from __future__ import annotations
 
 from exchange.messages import records as m
 
-TYPE_CODES: dict[type, int] = {
-    m.OpenAccount: 1, m.Deposit: 2, m.Withdraw: 3, m.PlaceOrder: 4, m.CancelOrder: 5, m.AmendOrder: 6,
-    m.SubmitOrder: 20, m.CancelRequest: 21, m.AmendRequest: 22,
-    m.AccountOpened: 40, m.BalanceChanged: 41, m.OrderAccepted: 42, m.OrderRejected: 43, m.Fill: 44,
-    m.OrderBooked: 45, m.OrderClosed: 46, m.OrderAmended: 47, m.RequestRejected: 48,
-    # margin and lending (issue 6)
-    m.EnableMargin: 60, m.TransferMargin: 61, m.Borrow: 62, m.Repay: 63, m.PlaceMarginOrder: 64,
-    m.SupplyToPool: 65, m.WithdrawFromPool: 66, m.StartLiquidation: 67, m.LiquidationStep: 68,
-    m.CoverShortfall: 69, m.FinishLiquidation: 70,
-    m.PoolRequest: 80,
-    m.Borrowed: 90, m.Repaid: 91, m.Supplied: 92, m.SupplyWithdrawn: 93, m.LendingRefused: 94,
-    m.InterestAccrued: 95, m.MarginTransferred: 96, m.MarginEnabled: 97, m.MarginLevelChanged: 98,
-    m.LiquidationUpdate: 99, m.WriteOffDebt: 71, m.DebtWrittenOff: 100,
-}
+TYPE_CODES: dict[type, int] = {kind: code for kind, (code, _) in m.MESSAGES.items()}   # declared in records
 TYPES_BY_CODE = {code: kind for kind, code in TYPE_CODES.items()}
 
 

@@ -1,10 +1,19 @@
-"""Commands (imperative) and events (past tense) of the spot core.
+"""Commands (imperative) and events (past tense) of the spot core, and the one
+registry of message types.
 
-Messages are ``typing.NamedTuple``s: immutable like frozen dataclasses, cheap to
-build on the hot path (a frozen dataclass with slots costs about three times
-as much to construct in CPython 3.11, measured with timeit), picklable for Ray
-and encodable as arrays for the journal. This is a deliberate deviation from
-the house rule "frozen dataclasses with slots", written down here.
+Messages are ``typing.NamedTuple``s: immutable, cheap to build on the hot path
+(a frozen dataclass with slots costs about three times as much to construct in
+CPython 3.11, measured with timeit), picklable for Ray and encodable as arrays
+for the journal.
+
+Every message type is declared here once, under ``@message(code, kind)``: its
+stable wire ``code`` (in journals and snapshots: never changed, never reused;
+1-19 client commands, 20-39 shard -> market requests, 40-59 spot events, 60-79
+margin and liquidator commands, 80-89 shard -> pool requests, 90-119 margin and
+lending events) and its ``MessageKind``. Everything else is derived from
+``MESSAGES``: the codec's ``TYPE_CODES``/``TYPES_BY_CODE``, validation's
+``CLIENT_COMMAND_TYPES``/``SCHEMAS`` and the fast ``__reduce__`` each type gets.
+A duplicate code or a type registered twice fails at import.
 
 Public commands and events carry prices in quote minor units per one whole
 base unit and quantities in base minor units, so a user never needs tick or lot
@@ -14,11 +23,61 @@ not on the grid (OFF_TICK_PRICE, OFF_LOT_QUANTITY). The outer layer stamps
 """
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import NamedTuple
+
+
+class MessageKind(IntEnum):
+    """Who sends a message type, which decides how it is checked."""
+    COMMAND = 1     # a client's (or the liquidator's) command through the shard's door: SCHEMAS checks its fields
+    REQUEST = 2     # a shard's request to a market or the lending pool (built from admitted commands)
+    EVENT = 3       # what happened, from a shard, a market or a pool
+
+
+COMMAND, REQUEST, EVENT = MessageKind.COMMAND, MessageKind.REQUEST, MessageKind.EVENT
+CODE_MAX = 2**15 - 1
+
+MESSAGES: dict[type, tuple[int, MessageKind]] = {}     # type -> (code, kind), in declaration order
+_BY_CODE: dict[int, type] = {}
+
+
+def _reduce(message):
+    return (type(message), tuple(message))
+
+
+def message(code: int, kind: MessageKind):
+    """Register the NamedTuple it decorates under ``code`` (stable, unique) and ``kind``.
+
+    Also installs a direct ``__reduce__``: NamedTuple's default pickling goes
+    through copyreg and ``__getnewargs__`` (about 1.6 us per message); this
+    halves it, and messages cross process boundaries by the hundred thousand
+    per second. Raises ValueError/TypeError at import for a bad registration."""
+    kind = MessageKind(kind)
+    if type(code) is not int or not 0 < code <= CODE_MAX:
+        raise ValueError(f"message code {code!r} not in 1..{CODE_MAX}")
+
+    def register(cls: type) -> type:
+        if not (issubclass(cls, tuple) and hasattr(cls, "_fields")):
+            raise TypeError(f"{cls.__name__} is not a NamedTuple")
+        if cls in MESSAGES:
+            raise ValueError(f"{cls.__name__} registered twice")
+        if code in _BY_CODE:
+            raise ValueError(f"code {code} of {cls.__name__} is {_BY_CODE[code].__name__}'s")
+        cls.__reduce__ = _reduce
+        MESSAGES[cls] = (code, kind)
+        _BY_CODE[code] = cls
+        return cls
+    return register
+
+
+def types_of(kind: MessageKind) -> tuple[type, ...]:
+    """The registered types of one kind, in declaration order."""
+    return tuple(cls for cls, (_, k) in MESSAGES.items() if k is kind)
 
 
 # ---- client commands -------------------------------------------------------
 
+@message(1, COMMAND)
 class OpenAccount(NamedTuple):
     request_id: int | str
     ts_ns: int
@@ -26,6 +85,7 @@ class OpenAccount(NamedTuple):
     fee_tier: str = ""          # "" = the configured default tier
 
 
+@message(2, COMMAND)
 class Deposit(NamedTuple):
     request_id: int | str
     ts_ns: int
@@ -34,6 +94,7 @@ class Deposit(NamedTuple):
     amount: int                 # asset minor units
 
 
+@message(3, COMMAND)
 class Withdraw(NamedTuple):
     request_id: int | str
     ts_ns: int
@@ -42,6 +103,7 @@ class Withdraw(NamedTuple):
     amount: int
 
 
+@message(4, COMMAND)
 class PlaceOrder(NamedTuple):
     request_id: int | str
     ts_ns: int
@@ -56,6 +118,7 @@ class PlaceOrder(NamedTuple):
     stp: int = 0                # StpMode; 0 = config default
 
 
+@message(5, COMMAND)
 class CancelOrder(NamedTuple):
     request_id: int | str
     ts_ns: int
@@ -65,6 +128,7 @@ class CancelOrder(NamedTuple):
     client_order_id: str = ""   # used when order_id is 0
 
 
+@message(6, COMMAND)
 class AmendOrder(NamedTuple):
     """Change price and/or total quantity. ``quantity`` is the new *total*
     order quantity (filled part included, as Binance and FIX do), so a fill
@@ -81,6 +145,7 @@ class AmendOrder(NamedTuple):
 
 # ---- shard -> market requests (ticks and lots) ----------------------------
 
+@message(20, REQUEST)
 class SubmitOrder(NamedTuple):
     order_id: int
     account_id: int
@@ -95,6 +160,7 @@ class SubmitOrder(NamedTuple):
     ts_ns: int
 
 
+@message(21, REQUEST)
 class CancelRequest(NamedTuple):
     request_id: int | str
     order_id: int
@@ -102,6 +168,7 @@ class CancelRequest(NamedTuple):
     ts_ns: int
 
 
+@message(22, REQUEST)
 class AmendRequest(NamedTuple):
     request_id: int | str
     order_id: int
@@ -114,12 +181,14 @@ class AmendRequest(NamedTuple):
 
 # ---- events ----------------------------------------------------------------
 
+@message(40, EVENT)
 class AccountOpened(NamedTuple):
     request_id: int | str
     account_id: int
     fee_tier: str
 
 
+@message(41, EVENT)
 class BalanceChanged(NamedTuple):
     """A deposit or withdrawal moved an account's balance (fills are in Fill)."""
     request_id: int | str
@@ -130,6 +199,7 @@ class BalanceChanged(NamedTuple):
     held: int
 
 
+@message(42, EVENT)
 class OrderAccepted(NamedTuple):
     request_id: int | str
     order_id: int
@@ -141,6 +211,7 @@ class OrderAccepted(NamedTuple):
     client_order_id: str
 
 
+@message(43, EVENT)
 class OrderRejected(NamedTuple):
     request_id: int | str
     account_id: int
@@ -148,6 +219,7 @@ class OrderRejected(NamedTuple):
     order_id: int = 0
 
 
+@message(44, EVENT)
 class Fill(NamedTuple):
     market: str
     seq: int                    # per-market sequence number
@@ -163,6 +235,7 @@ class Fill(NamedTuple):
     maker_fee: int              # quote minor; negative = rebate to the maker
 
 
+@message(45, EVENT)
 class OrderBooked(NamedTuple):
     """An order (or its unfilled rest) now rests on the book."""
     market: str
@@ -173,6 +246,7 @@ class OrderBooked(NamedTuple):
     remaining: int
 
 
+@message(46, EVENT)
 class OrderClosed(NamedTuple):
     market: str
     seq: int
@@ -184,6 +258,7 @@ class OrderClosed(NamedTuple):
     reject_reason: int = 0      # Reason when reason is REJECTED
 
 
+@message(47, EVENT)
 class OrderAmended(NamedTuple):
     market: str
     seq: int
@@ -195,6 +270,7 @@ class OrderAmended(NamedTuple):
     kept_priority: bool
 
 
+@message(48, EVENT)
 class RequestRejected(NamedTuple):
     """The market refused a cancel or amend (order gone, not the owner...)."""
     market: str
@@ -209,6 +285,7 @@ class RequestRejected(NamedTuple):
 # ``market`` on a margin command names the margin book: "" is the account's
 # cross-margin book, a market name its isolated book for that market.
 
+@message(60, COMMAND)
 class EnableMargin(NamedTuple):
     """Open margin trading for an account (seed 001: the user agrees to the risk
     terms). ``user_level``/``leverage_tier`` pick the borrow-limit row and column."""
@@ -219,6 +296,7 @@ class EnableMargin(NamedTuple):
     leverage_tier: str = ""     # "" = config default
 
 
+@message(61, COMMAND)
 class TransferMargin(NamedTuple):
     """Move ``amount`` between the spot account and a margin book, atomically.
     ``to_margin`` True: spot -> margin; False: margin -> spot (refused under the initial line)."""
@@ -231,6 +309,7 @@ class TransferMargin(NamedTuple):
     market: str = ""
 
 
+@message(62, COMMAND)
 class Borrow(NamedTuple):
     request_id: int | str
     ts_ns: int
@@ -240,6 +319,7 @@ class Borrow(NamedTuple):
     market: str = ""
 
 
+@message(63, COMMAND)
 class Repay(NamedTuple):
     """Repay up to ``amount`` (interest first, then principal); only what is owed is taken."""
     request_id: int | str
@@ -250,6 +330,7 @@ class Repay(NamedTuple):
     market: str = ""
 
 
+@message(64, COMMAND)
 class PlaceMarginOrder(NamedTuple):
     """A spot order funded from a margin book. ``isolated`` picks the market's
     isolated book instead of the cross book; ``auto_borrow`` borrows what the
@@ -269,6 +350,7 @@ class PlaceMarginOrder(NamedTuple):
     client_order_id: str = ""
 
 
+@message(65, COMMAND)
 class SupplyToPool(NamedTuple):
     """Lend ``amount`` of the spot balance to the asset's pool (earns the supply rate)."""
     request_id: int | str
@@ -278,6 +360,7 @@ class SupplyToPool(NamedTuple):
     amount: int
 
 
+@message(66, COMMAND)
 class WithdrawFromPool(NamedTuple):
     request_id: int | str
     ts_ns: int
@@ -288,6 +371,7 @@ class WithdrawFromPool(NamedTuple):
 
 # Sent by the LiquidatorActor (it owns these request ids).
 
+@message(67, COMMAND)
 class StartLiquidation(NamedTuple):
     """Take a margin book over if it is at or under the liquidation line at ``prices``."""
     request_id: int | str
@@ -297,6 +381,7 @@ class StartLiquidation(NamedTuple):
     prices: tuple               # index price per asset index (quote minor per whole unit; 0 = unknown)
 
 
+@message(68, COMMAND)
 class LiquidationStep(NamedTuple):
     """Place one IOC order in ``trade_market`` that sells collateral for the debt
     asset (or buys back a borrowed base), limit = index -/+ ``step`` x step width."""
@@ -309,6 +394,7 @@ class LiquidationStep(NamedTuple):
     prices: tuple
 
 
+@message(69, COMMAND)
 class CoverShortfall(NamedTuple):
     """Credit ``amount`` from the insurance fund to a book in liquidation and repay with it."""
     request_id: int | str
@@ -319,6 +405,7 @@ class CoverShortfall(NamedTuple):
     amount: int
 
 
+@message(70, COMMAND)
 class FinishLiquidation(NamedTuple):
     request_id: int | str
     ts_ns: int
@@ -326,6 +413,7 @@ class FinishLiquidation(NamedTuple):
     market: str
 
 
+@message(71, COMMAND)
 class WriteOffDebt(NamedTuple):
     """The insurance fund cannot cover what a liquidated book still owes in
     ``asset``: the pool writes the loan off (its suppliers carry the loss)."""
@@ -338,6 +426,7 @@ class WriteOffDebt(NamedTuple):
 
 # ---- shard -> lending pool requests ------------------------------------------
 
+@message(80, REQUEST)
 class PoolRequest(NamedTuple):
     kind: int                   # POOL_BORROW / POOL_REPAY / POOL_SUPPLY / POOL_WITHDRAW / POOL_ACCRUE
     account_id: int
@@ -354,6 +443,7 @@ LENDING = "lending"             # the pool's link name: its events carry market=
 
 # ---- lending pool events (market="lending", seq per pool actor) ----------------
 
+@message(90, EVENT)
 class Borrowed(NamedTuple):
     market: str
     seq: int
@@ -368,6 +458,7 @@ class Borrowed(NamedTuple):
     index: int                  # the pool's borrow index now
 
 
+@message(91, EVENT)
 class Repaid(NamedTuple):
     market: str
     seq: int
@@ -384,6 +475,7 @@ class Repaid(NamedTuple):
     index: int
 
 
+@message(100, EVENT)
 class DebtWrittenOff(NamedTuple):
     """A loan the pool gave up on (bad debt nobody could cover): ``amount`` was owed."""
     market: str
@@ -399,6 +491,7 @@ class DebtWrittenOff(NamedTuple):
     index: int
 
 
+@message(92, EVENT)
 class Supplied(NamedTuple):
     market: str
     seq: int
@@ -410,6 +503,7 @@ class Supplied(NamedTuple):
     shares: int                 # the supplier's shares after
 
 
+@message(93, EVENT)
 class SupplyWithdrawn(NamedTuple):
     market: str
     seq: int
@@ -421,6 +515,7 @@ class SupplyWithdrawn(NamedTuple):
     shares: int
 
 
+@message(94, EVENT)
 class LendingRefused(NamedTuple):
     market: str
     seq: int
@@ -434,6 +529,7 @@ class LendingRefused(NamedTuple):
     reason: int
 
 
+@message(95, EVENT)
 class InterestAccrued(NamedTuple):
     """The pool's hour turned: a new borrow index (to every shard: account_id 0)."""
     market: str
@@ -450,6 +546,7 @@ class InterestAccrued(NamedTuple):
 
 # ---- margin events to the account ----------------------------------------------
 
+@message(96, EVENT)
 class MarginTransferred(NamedTuple):
     request_id: int | str
     account_id: int
@@ -460,6 +557,7 @@ class MarginTransferred(NamedTuple):
     spot_available: int
 
 
+@message(97, EVENT)
 class MarginEnabled(NamedTuple):
     request_id: int | str
     account_id: int
@@ -467,6 +565,7 @@ class MarginEnabled(NamedTuple):
     leverage_tier: str
 
 
+@message(98, EVENT)
 class MarginLevelChanged(NamedTuple):
     """A notification on the account's stream: the book's level crossed a line.
     ``zone``: 0 healthy, 1 warning, 2 margin call, 3 liquidation."""
@@ -476,6 +575,7 @@ class MarginLevelChanged(NamedTuple):
     level_ppm: int
 
 
+@message(99, EVENT)
 class LiquidationUpdate(NamedTuple):
     """The liquidator's progress on a book (started, step, shortfall covered, finished)."""
     request_id: int | str
@@ -484,18 +584,3 @@ class LiquidationUpdate(NamedTuple):
     stage: str
     level_ppm: int              # margin level when the stage was reached (0 = no debt)
     detail: tuple = ()
-
-def _reduce(message):
-    return (type(message), tuple(message))
-
-
-# NamedTuple's default pickling goes through copyreg and __getnewargs__ (about
-# 1.6 us per message); a direct __reduce__ halves it. Messages cross process
-# boundaries by the hundred thousand per second, so this matters.
-for _cls in (OpenAccount, Deposit, Withdraw, PlaceOrder, CancelOrder, AmendOrder, SubmitOrder, CancelRequest,
-             AmendRequest, AccountOpened, BalanceChanged, OrderAccepted, OrderRejected, Fill, OrderBooked,
-             OrderClosed, OrderAmended, RequestRejected, EnableMargin, TransferMargin, Borrow, Repay,
-             PlaceMarginOrder, SupplyToPool, WithdrawFromPool, StartLiquidation, LiquidationStep, CoverShortfall,
-             FinishLiquidation, WriteOffDebt, DebtWrittenOff, PoolRequest, Borrowed, Repaid, Supplied, SupplyWithdrawn, LendingRefused,
-             InterestAccrued, MarginTransferred, MarginEnabled, MarginLevelChanged, LiquidationUpdate):
-    _cls.__reduce__ = _reduce

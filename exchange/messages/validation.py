@@ -26,9 +26,11 @@ Field kinds (checked in field order, one reason per failed check):
 - price vectors (the liquidator's): a tuple of one int per asset
   (``INVALID_PRICE_VECTOR``), each in 0..2**63-1 (``VALUE_OUT_OF_RANGE``).
 
-Anything that is not a client command type is ``UNKNOWN_COMMAND``; ``None``
-(what the wire decoder leaves for an element that decodes to no message) is
-``MALFORMED_COMMAND``, the one case with no finer meaning.
+A client command type is one registered with kind ``COMMAND`` in ``records``;
+its schema is its fields' kinds (a field name missing from ``_S`` fails at
+import). Anything that is not a client command type is ``UNKNOWN_COMMAND``;
+``None`` (what the wire decoder leaves for an element that decodes to no
+message) is ``MALFORMED_COMMAND``, the one case with no finer meaning.
 """
 from __future__ import annotations
 
@@ -48,10 +50,7 @@ _S = {"request_id": RID, "ts_ns": INT, "account_id": INT, "fee_tier": NAME, "ass
       "tif": INT, "client_order_id": COID, "stp": INT, "order_id": INT, "user_level": NAME,
       "leverage_tier": NAME, "to_margin": FLAG, "isolated": FLAG, "auto_borrow": FLAG, "auto_repay": FLAG,
       "step": INT, "prices": PRICES}
-CLIENT_COMMAND_TYPES = (m.OpenAccount, m.Deposit, m.Withdraw, m.PlaceOrder, m.CancelOrder, m.AmendOrder,
-                        m.EnableMargin, m.TransferMargin, m.Borrow, m.Repay, m.PlaceMarginOrder, m.SupplyToPool,
-                        m.WithdrawFromPool, m.StartLiquidation, m.LiquidationStep, m.CoverShortfall,
-                        m.FinishLiquidation, m.WriteOffDebt)
+CLIENT_COMMAND_TYPES = m.types_of(m.COMMAND)     # declared in records (``@message(code, COMMAND)``)
 SCHEMAS: dict[type, tuple[int, ...]] = {kind: tuple(_S[f] for f in kind._fields) for kind in CLIENT_COMMAND_TYPES}
 
 def valid_request_id(value) -> bool:
