@@ -3,7 +3,8 @@
 It receives requests that an account shard has already validated and funded
 (``SubmitOrder``, ``CancelRequest``, ``AmendRequest``; ticks and lots), matches
 with price-time priority, computes fees from the rates the order carries, and
-returns events in public units, each stamped with the next per-market ``seq``.
+returns events in public units, each stamped with the next per-market ``seq``
+and the ``ts_ns`` of the request it answers (the market reads no clock).
 It never touches balances: shards settle the events it returns.
 """
 from __future__ import annotations
@@ -65,11 +66,11 @@ class MarketEngine:
         if tif == FOK and not book.fillable(o.side, o.price, o.quantity, o.account_id, o.stp):
             return self._reject(o, Reason.FOK_CANNOT_FILL, events)
         self._execute(o.order_id, o.account_id, o.side, o.price, o.quantity, o.quantity, tif,
-                      o.is_market, o.stp, o.maker_ppm, o.taker_ppm, o.ts_ns, events)
+                      o.stp, o.maker_ppm, o.taker_ppm, o.ts_ns, events, is_market=o.is_market)
         return events
 
-    def _execute(self, order_id, account_id, side, price, qty, total, tif, is_market, stp,
-                 maker_ppm, taker_ppm, ts_ns, events) -> None:
+    def _execute(self, order_id, account_id, side, price, qty, total, tif, stp,
+                 maker_ppm, taker_ppm, ts_ns, events, *, is_market: bool) -> None:
         book = self.book
         fills: list = []
         expired: list = []
@@ -102,7 +103,7 @@ class MarketEngine:
             events.append(OrderClosed(name, seq, ts_ns, order_id, account_id, EXPIRED_IOC, remaining * lot))
         else:
             book.add(RestingOrder(order_id, account_id, side, price, remaining, total, maker_ppm, tif, ts_ns))
-            events.append(OrderBooked(name, seq, order_id, account_id, price * tick, remaining * lot))
+            events.append(OrderBooked(name, seq, ts_ns, order_id, account_id, price * tick, remaining * lot))
         self.seq = seq
 
     def _reject(self, o: SubmitOrder, reason: Reason, events: list) -> list:
@@ -122,7 +123,7 @@ class MarketEngine:
 
     def _refuse(self, request, reason: Reason) -> list:
         self.seq += 1
-        return [RequestRejected(self.name, self.seq, request.request_id, request.order_id,
+        return [RequestRejected(self.name, self.seq, request.ts_ns, request.request_id, request.order_id,
                                 request.account_id, int(reason))]
 
     def cancel(self, r: CancelRequest) -> list:
@@ -157,16 +158,17 @@ class MarketEngine:
             book.reduce(order, new_total - filled)
             order.total = new_total
             self.seq += 1
-            return [OrderAmended(self.name, self.seq, r.request_id, order.order_id, order.account_id,
-                                 new_price * self._tick, order.remaining * self._lot, True)]
+            return [OrderAmended(self.name, self.seq, r.ts_ns, r.request_id, order.order_id, order.account_id,
+                                 new_price * self._tick, order.remaining * self._lot, kept_priority=True)]
         if order.tif == POST_ONLY and book.crosses(order.side, new_price):
             return self._refuse(r, Reason.POST_ONLY_WOULD_TAKE)
         book.remove(order.order_id)
         self.seq += 1
-        events: list = [OrderAmended(self.name, self.seq, r.request_id, order.order_id, order.account_id,
-                                     new_price * self._tick, (new_total - filled) * self._lot, False)]
+        events: list = [OrderAmended(self.name, self.seq, r.ts_ns, r.request_id, order.order_id,
+                                     order.account_id, new_price * self._tick, (new_total - filled) * self._lot,
+                                     kept_priority=False)]
         self._execute(order.order_id, order.account_id, order.side, new_price, new_total - filled, new_total,
-                      order.tif, False, STP_ON_AMEND, order.maker_ppm, r.taker_ppm, r.ts_ns, events)
+                      order.tif, STP_ON_AMEND, order.maker_ppm, r.taker_ppm, r.ts_ns, events, is_market=False)
         return events
 
     # ---- views --------------------------------------------------------------

@@ -20,6 +20,15 @@ base unit and quantities in base minor units, so a user never needs tick or lot
 arithmetic; the engine converts to ticks and lots and refuses values that are
 not on the grid (OFF_TICK_PRICE, OFF_LOT_QUANTITY). The outer layer stamps
 ``ts_ns``; ``request_id`` is the client's idempotency key (unique per account).
+
+The event envelope: a market or pool event starts ``market, seq, ts_ns``; an
+event answering a request carries that request's ``ts_ns`` (``OrderBooked``,
+``OrderAmended`` and ``RequestRejected`` gained it in Core v2 §3). Not yet,
+because every place that builds them is in the account shard or the margin
+desk: ``AccountOpened``, ``BalanceChanged``, ``OrderAccepted``,
+``OrderRejected``, ``MarginTransferred``, ``MarginEnabled`` (each answers a
+request; to be changed with those modules) and ``MarginLevelChanged`` (a price
+scan's notification: no request at hand).
 """
 from __future__ import annotations
 
@@ -240,6 +249,7 @@ class OrderBooked(NamedTuple):
     """An order (or its unfilled rest) now rests on the book."""
     market: str
     seq: int
+    ts_ns: int                  # the submit's (or the amend's)
     order_id: int
     account_id: int
     price: int
@@ -262,6 +272,7 @@ class OrderClosed(NamedTuple):
 class OrderAmended(NamedTuple):
     market: str
     seq: int
+    ts_ns: int                  # the amend's
     request_id: int | str
     order_id: int
     account_id: int
@@ -275,6 +286,7 @@ class RequestRejected(NamedTuple):
     """The market refused a cancel or amend (order gone, not the owner...)."""
     market: str
     seq: int
+    ts_ns: int                  # the cancel's or amend's
     request_id: int | str
     order_id: int
     account_id: int

@@ -40,8 +40,8 @@ def market() -> MarketEngine:
 
 
 def test_submit_with_empty_book_rests_in_public_units(market):
-    events = market.handle(submit(1, 10, BUY, 5_000_000, 3))
-    assert events == [OrderBooked(BTC_USDT, 1, 1, 10, 5_000_000 * TICK, 3 * LOT)]
+    events = market.handle(submit(1, 10, BUY, 5_000_000, 3, ts_ns=11))
+    assert events == [OrderBooked(BTC_USDT, 1, 11, 1, 10, 5_000_000 * TICK, 3 * LOT)]
     assert market.book.best_bid() == 5_000_000
 
 
@@ -142,10 +142,10 @@ def test_submit_with_market_fok_and_enough_liquidity_fills_completely(market):
 
 def test_cancel_with_unknown_or_foreign_order_is_refused(market):
     market.handle(submit(1, 10, SELL, 100, 2))
-    assert market.handle(CancelRequest("a", 5, 10, 0)) == [
-        RequestRejected(BTC_USDT, 2, "a", 5, 10, int(Reason.ORDER_NOT_FOUND))]
-    assert market.handle(CancelRequest("b", 1, 11, 0)) == [
-        RequestRejected(BTC_USDT, 3, "b", 1, 11, int(Reason.NOT_OWNER))]
+    assert market.handle(CancelRequest("a", 5, 10, 7)) == [
+        RequestRejected(BTC_USDT, 2, 7, "a", 5, 10, int(Reason.ORDER_NOT_FOUND))]
+    assert market.handle(CancelRequest("b", 1, 11, 8)) == [
+        RequestRejected(BTC_USDT, 3, 8, "b", 1, 11, int(Reason.NOT_OWNER))]
     assert 1 in market.book.orders
 
 
@@ -227,3 +227,14 @@ def test_amend_with_post_only_order_moved_across_is_refused(market):
 def test_handle_with_client_command_raises_type_error(market):
     with pytest.raises(TypeError):
         market.handle(Deposit("r", 0, 1, "BTC", 1))
+
+
+def test_amend_with_price_change_stamps_every_event_with_the_amend_ts_ns(market):
+    market.handle(submit(1, 10, BUY, 100, 2, ts_ns=1))
+    market.handle(submit(2, 20, SELL, 105, 4, ts_ns=2))
+    events = market.handle(amend(2, 20, price=100, taker_ppm=1000, ts_ns=9))   # crosses order 1, rests the rest
+    assert [type(e) for e in events] == [OrderAmended, Fill, OrderClosed, OrderBooked]
+    assert {e.ts_ns for e in events} == {9}
+    events = market.handle(amend(2, 20, qty=3, ts_ns=10))                      # smaller at the same price
+    assert [(type(e), e.ts_ns, e.kept_priority) for e in events] == [(OrderAmended, 10, True)]
+    assert [e.ts_ns for e in market.handle(amend(2, 20, qty=3, ts_ns=12))] == [12]    # refused: no change
