@@ -25,15 +25,19 @@ de-duplicated command on the owning shard:
 - ``FinishLiquidation``: the book is handed back; whatever it still holds is
   the user's (seed 001: the remainder returns to the user).
 
+Each command that gets past the checks is answered with a ``LiquidationUpdate``
+whose ``stage`` (a ``LiquidationStage``) says how far it got: ``STARTED``,
+``REPAID``, ``ORDER``, ``IDLE``, ``COVERED``, ``WRITTEN_OFF``, ``FINISHED``.
+
 ``next_action(view, ...)`` is the liquidator's rule for what to send next.
 """
 from __future__ import annotations
 
 from exchange.accounts.holds import buy_hold_per_lot
 from exchange.margin.desk import Awaiting, MarginBook, Then
-from exchange.messages.records import (POOL_WRITE_OFF, CoverShortfall, FinishLiquidation, LiquidationStep, LiquidationUpdate,
-                               WriteOffDebt,
-                               OrderRejected, PlaceMarginOrder, StartLiquidation)
+from exchange.messages.records import (POOL_WRITE_OFF, CoverShortfall, FinishLiquidation, LiquidationStage,
+                                       LiquidationStep, LiquidationUpdate, OrderRejected, PlaceMarginOrder,
+                                       StartLiquidation, WriteOffDebt)
 from exchange.matching.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.core.reasons import Reason
 
@@ -65,9 +69,10 @@ class LiquidationCommands:
             return _reject(cmd, Reason.NOT_IN_LIQUIDATION), None
         return handler(cmd, book)
 
-    def _update(self, cmd, book: MarginBook, stage: str, prices=(), detail: tuple = ()) -> list:
+    def _progress_at(self, cmd, book: MarginBook, stage: LiquidationStage, prices=(), detail: tuple = ()) -> list:
+        """The answer with the book's margin level at ``prices`` (0 without prices or debt)."""
         level = self.margin.level_ppm(book, prices) if prices else None
-        return [LiquidationUpdate(cmd.request_id, cmd.account_id, cmd.market, stage, level or 0, detail)]
+        return [_progress(cmd, stage, level or 0, detail)]
 
     def _repay_held(self, book: MarginBook, ts_ns: int) -> bool:
         """Repay each borrowed asset from what the book holds of it; True if any was sent."""
@@ -89,7 +94,7 @@ class LiquidationCommands:
         orders = tuple((o.order_id, o.market.name) for o in self.shard.open_orders(cmd.account_id)
                        if o.book == book.market)
         self._repay_held(book, cmd.ts_ns)
-        return [LiquidationUpdate(cmd.request_id, cmd.account_id, cmd.market, "started", level, orders)], None
+        return [_progress(cmd, LiquidationStage.STARTED, level, orders)], None
 
     def step(self, cmd: LiquidationStep, book: MarginBook) -> tuple[list, object | None]:
         config = self.shard.config
@@ -101,19 +106,20 @@ class LiquidationCommands:
         if not cmd.prices[spec.base.index] or not cmd.prices[spec.quote.index]:
             return _reject(cmd, Reason.NO_INDEX_PRICE), None         # never sell blind
         if self._repay_held(book, cmd.ts_ns):
-            return self._update(cmd, book, "repaid", cmd.prices), None
+            return self._progress_at(cmd, book, LiquidationStage.REPAID, cmd.prices), None
         account = self.shard.ledger.accounts[cmd.account_id]
         plan = plan_order(self.margin, book, spec, cmd.prices, cmd.step, config.margin.liquidation_step_bps,
                           account.taker_ppm)
         if plan is None:
-            return self._update(cmd, book, "idle", cmd.prices), None
+            return self._progress_at(cmd, book, LiquidationStage.IDLE, cmd.prices), None
         side, ticks, lots = plan
         order = PlaceMarginOrder(cmd.request_id, cmd.ts_ns, cmd.account_id, spec.name, side, LIMIT,
-                                 ticks * spec.tick_minor, lots * spec.lot_minor, IOC, bool(book.market), False, True)
+                                 ticks * spec.tick_minor, lots * spec.lot_minor, IOC,
+                                 isolated=bool(book.market), auto_borrow=False, auto_repay=True)
         terms = (account, spec, side, ticks, lots, LIMIT, IOC, 0)
-        rejected, request = self.shard._fund_order(order, terms, book, True)
+        rejected, request = self.shard._fund_order(order, terms, book, auto_repay=True)
         detail = (spec.name, side, ticks * spec.tick_minor, lots * spec.lot_minor)
-        return [*self._update(cmd, book, "order", cmd.prices, detail), *rejected], request
+        return [*self._progress_at(cmd, book, LiquidationStage.ORDER, cmd.prices, detail), *rejected], request
 
     def cover(self, cmd: CoverShortfall, book: MarginBook) -> tuple[list, None]:
         margin = self.margin
@@ -125,8 +131,7 @@ class LiquidationCommands:
         book.available[asset] += cmd.amount
         margin.fund_in[asset] += cmd.amount
         margin.auto_repay(book, asset, cmd.ts_ns)
-        return [LiquidationUpdate(cmd.request_id, cmd.account_id, cmd.market, "covered", 0,
-                                  (cmd.asset, cmd.amount))], None
+        return [_progress(cmd, LiquidationStage.COVERED, 0, (cmd.asset, cmd.amount))], None
 
     def write_off(self, cmd: WriteOffDebt, book: MarginBook) -> tuple[list, object | None]:
         """Ask the pool to give up what the book still owes in ``asset`` (the fund is empty)."""
@@ -139,12 +144,11 @@ class LiquidationCommands:
             return _reject(cmd, Reason.NOTHING_OWED), None
         request = margin.pool_request(POOL_WRITE_OFF, book.account_id, book.market, asset, owed, cmd.ts_ns,
                                       Awaiting(Then.WRITE_OFF))
-        return [LiquidationUpdate(cmd.request_id, cmd.account_id, cmd.market, "written_off", 0,
-                                  (cmd.asset, owed))], request
+        return [_progress(cmd, LiquidationStage.WRITTEN_OFF, 0, (cmd.asset, owed))], request
 
     def finish(self, cmd: FinishLiquidation, book: MarginBook) -> tuple[list, None]:
         book.liquidating = False
-        return [LiquidationUpdate(cmd.request_id, cmd.account_id, cmd.market, "finished", 0)], None
+        return [_progress(cmd, LiquidationStage.FINISHED, 0)], None
 
 
 def plan_order(margin, book: MarginBook, spec, prices, step: int, step_bps: int,
@@ -202,6 +206,11 @@ def _valid_prices(prices, margin) -> bool:
     """One non-negative int per asset (0: unknown)."""
     return isinstance(prices, (tuple, list)) and len(prices) == len(margin.assets) \
         and all(type(p) is int and 0 <= p <= 2**63 - 1 for p in prices)
+
+
+def _progress(cmd, stage: LiquidationStage, level_ppm: int, detail: tuple = ()) -> LiquidationUpdate:
+    """The answer to a liquidator's command: how far it got (stamped with the command's ``ts_ns``)."""
+    return LiquidationUpdate(cmd.request_id, cmd.ts_ns, cmd.account_id, cmd.market, stage, level_ppm, detail)
 
 
 def _reject(cmd, reason: Reason) -> list:

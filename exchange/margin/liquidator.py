@@ -9,12 +9,12 @@ the machine then decides, command by command, what the owning shard must run
 2. ``CancelOrder`` for each of the book's open orders, one after another;
 3. decisions by ``next_action`` on the book's view after every answer:
    ``LiquidationStep`` IOC orders whose limit widens per market step by step
-   (a market whose step comes back ``idle`` is exhausted for this book; at the
-   widest limit with nothing filled the liquidation is held until the book
-   refills; refused for want of a price it is held until prices refresh), a
-   cover from the insurance fund of ``min(owed, fund)`` (drawn, i.e. the fund
-   debited and the bad debt recorded, *before* the ``CoverShortfall`` is
-   sent), or ``WriteOffDebt`` when the fund is empty;
+   (a market whose step comes back ``LiquidationStage.IDLE`` is exhausted
+   for this book; at the widest limit with nothing filled the liquidation is
+   held until the book refills; refused for want of a price it is held until
+   prices refresh), a cover from the insurance fund of ``min(owed, fund)``
+   (drawn, i.e. the fund debited and the bad debt recorded, *before* the
+   ``CoverShortfall`` is sent), or ``WriteOffDebt`` when the fund is empty;
 4. ``FinishLiquidation`` when nothing is owed (or nothing more can be done),
    then the public record (account hashed) is closed.
 
@@ -54,8 +54,9 @@ from exchange.core.money import parse_decimal
 from exchange.core.reasons import Reason
 from exchange.margin.insurance import Cover, InsuranceFund
 from exchange.margin.liquidation import next_action
-from exchange.messages.records import (CancelOrder, CoverShortfall, Fill, FinishLiquidation, LiquidationStep,
-                                       LiquidationUpdate, OrderRejected, Repaid, StartLiquidation, WriteOffDebt)
+from exchange.messages.records import (CancelOrder, CoverShortfall, Fill, FinishLiquidation, LiquidationStage,
+                                       LiquidationStep, LiquidationUpdate, OrderRejected, Repaid, StartLiquidation,
+                                       WriteOffDebt)
 
 FORMAT = 2                     # the snapshot's ``liquidator`` section (1: the actor's dict before Core v2)
 RECORDS_MAX = 10_000           # public records kept
@@ -205,7 +206,7 @@ class LiquidationRecord:
             elif kind is Repaid and event.account_id == account:
                 _add(self.repaid, event.asset, event.taken)
                 _add(self.interest_paid, event.asset, event.interest)
-            elif kind is LiquidationUpdate and event.stage == "order":
+            elif kind is LiquidationUpdate and event.stage == LiquidationStage.ORDER:
                 self.orders.append(list(event.detail))
 
 
@@ -411,7 +412,7 @@ class Liquidator:
         update = _first(events, LiquidationUpdate)
         if update is None:                            # refused (no index price yet): ask again shortly
             liq.hold = Hold.PRICES
-        elif update.stage == "idle":                  # nothing this book can trade there
+        elif update.stage == LiquidationStage.IDLE:   # nothing this book can trade there
             liq.exhausted.append(command.trade_market)
         elif liq.steps[command.trade_market] >= self.rules.liquidation_max_steps and \
                 not any(type(e) is Fill or type(e) is Repaid for e in events):

@@ -23,12 +23,12 @@ not on the grid (OFF_TICK_PRICE, OFF_LOT_QUANTITY). The outer layer stamps
 
 The event envelope: a market or pool event starts ``market, seq, ts_ns``; an
 event answering a request carries that request's ``ts_ns`` (``OrderBooked``,
-``OrderAmended`` and ``RequestRejected`` gained it in Core v2 §3). Not yet,
-because every place that builds them is in the account shard or the margin
-desk: ``AccountOpened``, ``BalanceChanged``, ``OrderAccepted``,
-``OrderRejected``, ``MarginTransferred``, ``MarginEnabled`` (each answers a
-request; to be changed with those modules) and ``MarginLevelChanged`` (a price
-scan's notification: no request at hand).
+``OrderAmended``, ``RequestRejected`` and ``LiquidationUpdate`` gained it in
+Core v2 §3). Not yet, because every place that builds them is in the account
+shard or the margin desk: ``AccountOpened``, ``BalanceChanged``,
+``OrderAccepted``, ``OrderRejected``, ``MarginTransferred``, ``MarginEnabled``
+(each answers a request; to be changed with those modules) and
+``MarginLevelChanged`` (a price scan's notification: no request at hand).
 """
 from __future__ import annotations
 
@@ -82,6 +82,19 @@ def message(code: int, kind: MessageKind):
 def types_of(kind: MessageKind) -> tuple[type, ...]:
     """The registered types of one kind, in declaration order."""
     return tuple(cls for cls, (_, k) in MESSAGES.items() if k is kind)
+
+
+class LiquidationStage(IntEnum):
+    """How far the shard got with a liquidator's command (``LiquidationUpdate.stage``).
+    Journaled: numbers never change or get reused. Names are the strings the
+    stage was before Core v2 in upper case (``LiquidationStage[old.upper()]``)."""
+    STARTED = 1        # the book is taken over; detail: its open orders ((order id, market), ...)
+    REPAID = 2         # a step repaid from what the book holds (no order placed)
+    ORDER = 3          # a step placed an IOC order; detail: (market, side, price, quantity)
+    IDLE = 4           # a step found nothing the book can trade in that market
+    COVERED = 5        # the insurance fund credited the book; detail: (asset, amount)
+    WRITTEN_OFF = 6    # the pool is asked to write the rest off; detail: (asset, amount owed)
+    FINISHED = 7       # the book is handed back
 
 
 # ---- client commands -------------------------------------------------------
@@ -591,8 +604,9 @@ class MarginLevelChanged(NamedTuple):
 class LiquidationUpdate(NamedTuple):
     """The liquidator's progress on a book (started, step, shortfall covered, finished)."""
     request_id: int | str
+    ts_ns: int                  # the liquidator's command's
     account_id: int
     market: str
-    stage: str
+    stage: int                  # LiquidationStage
     level_ppm: int              # margin level when the stage was reached (0 = no debt)
     detail: tuple = ()

@@ -23,7 +23,7 @@ from actors.client.exchange_client import ExchangeClient
 from actors.liquidator_actor import account_hash
 from actors.client.operator import OperatorClient
 from exchange.config import DEFAULT_CONFIG_PATH
-from exchange.messages.records import LiquidationUpdate, MarginLevelChanged
+from exchange.messages.records import LiquidationStage, LiquidationUpdate, MarginLevelChanged
 from exchange.core.reasons import Reason
 from tests.margin_reference import HOUR_NS, USDT_CURVE, ReferencePool, ceil
 from fractions import Fraction
@@ -168,7 +168,8 @@ def test_seed_long_borrows_accrues_and_is_liquidated_repaying_the_pool_first(ex)
     stream = account_events(ex, trader)                        # notifications on the account's stream
     assert [e.zone for e in stream if type(e) is MarginLevelChanged][:3] == [1, 2, 3]
     stages = [e.stage for e in stream if type(e) is LiquidationUpdate]
-    assert stages[0] == "started" and stages[-1] == "finished" and "order" in stages
+    assert stages[0] == LiquidationStage.STARTED and stages[-1] == LiquidationStage.FINISHED
+    assert LiquidationStage.ORDER in stages
     assert ex.audit()["ok"]
 
 

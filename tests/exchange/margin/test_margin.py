@@ -9,9 +9,9 @@ from hypothesis import given, settings, strategies as st
 
 from exchange.margin.lending import INDEX_SCALE
 from exchange.margin.liquidation import next_action
-from exchange.messages.records import (Borrow, CoverShortfall, EnableMargin, FinishLiquidation, LiquidationStep, OpenAccount,
-                               OrderRejected, PlaceMarginOrder, Repay, StartLiquidation, SupplyToPool, TransferMargin,
-                               WithdrawFromPool, WriteOffDebt)
+from exchange.messages.records import (Borrow, CoverShortfall, EnableMargin, FinishLiquidation, LiquidationStage,
+                                       LiquidationStep, OpenAccount, OrderRejected, PlaceMarginOrder, Repay,
+                                       StartLiquidation, SupplyToPool, TransferMargin, WithdrawFromPool, WriteOffDebt)
 from exchange.accounts.pricing import PriceContext
 from exchange.core.reasons import Reason
 from exchange.snapshot import lending_state, restore_lending, restore_shard, shard_state
@@ -172,7 +172,7 @@ def liquidate(h: MarginHarness, account: int, market: str, fund: dict) -> list:
         if action[0] == "trade":
             steps[action[1]] = steps.get(action[1], 0) + 1
             events = h.run(LiquidationStep, account, market, action[1], steps[action[1]], prices)
-            if events[0].stage == "idle":
+            if events[0].stage == LiquidationStage.IDLE:
                 exhausted.add(action[1])
         else:
             asset = action[1]

@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from exchange.messages import codec, records, validation
-from exchange.messages.records import COMMAND, EVENT, MESSAGES, REQUEST, message
+from exchange.messages.records import COMMAND, EVENT, MESSAGES, REQUEST, LiquidationStage, message
 
 # The codes as journals hold them: a change here means old journals decode wrongly.
 JOURNALED_CODES = {
@@ -121,3 +121,10 @@ def test_message_with_a_taken_code_or_a_second_registration_fails_at_once():
 
 CODE_FREE = 30_000
 
+
+def test_liquidation_stage_with_a_journaled_value_keeps_its_number():
+    assert {s.name: int(s) for s in LiquidationStage} == {
+        "STARTED": 1, "REPAID": 2, "ORDER": 3, "IDLE": 4, "COVERED": 5, "WRITTEN_OFF": 6, "FINISHED": 7}
+    update = records.LiquidationUpdate("liq:1:step:1", 5, 7, "", LiquidationStage.IDLE, 0)
+    decoded = codec.decode(json.loads(json.dumps(codec.encode(update))))
+    assert decoded == update and decoded.stage == LiquidationStage.IDLE
