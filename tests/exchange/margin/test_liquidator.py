@@ -35,8 +35,7 @@ def checked(engine):
 def long_at_50000(h: MarginHarness, quantity: str = "0.5", market: str = "") -> int:
     """ALICE buys ``quantity`` BTC at 50,000 on margin (auto-borrow); return the USDT debt."""
     h.ex.rest(BOB, SELL, usdt("50000"), btc(quantity))
-    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc(quantity), IOC, bool(market), True,
-          True)
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc(quantity), IOC, isolated=bool(market))
     return h.book(ALICE, market)["debt"]["USDT"]
 
 
@@ -94,7 +93,7 @@ def test_long_cross_with_a_bid_above_bankruptcy_returns_the_rest_to_the_user():
 def test_short_cross_buys_the_borrowed_base_back():
     h = MarginHarness(margin_config())
     h.ex.rest(CAROL, BUY, usdt("50000"), btc("0.3"))
-    h.run(PlaceMarginOrder, ALICE, BTC_USDT, SELL, LIMIT, usdt("50000"), btc("0.3"), IOC, False, True, True)
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, SELL, LIMIT, usdt("50000"), btc("0.3"), IOC)
     assert h.book()["principal"]["BTC"] == btc("0.3")
     h.ex.rest(CAROL, SELL, usdt("80000"), btc("1"))
     h.crash(usdt("80000"))
@@ -108,7 +107,7 @@ def test_short_cross_buys_the_borrowed_base_back():
 
 def test_isolated_liquidation_leaves_the_cross_book_untouched():
     h = MarginHarness(margin_config())
-    h.run(TransferMargin, ALICE, "USDT", usdt("1000"), True, BTC_USDT)
+    h.run(TransferMargin, ALICE, "USDT", usdt("1000"), to_margin=True, market=BTC_USDT)
     long_at_50000(h, "0.05", BTC_USDT)
     h.run(Borrow, ALICE, "USDT", usdt("5000"), "")             # a healthy cross position
     cross = h.book()
@@ -180,10 +179,10 @@ def test_over_the_limit_a_candidate_is_refused_and_handed_over_again_later():
     for account in (ALICE, CAROL):
         if account == CAROL:
             h.run(EnableMargin, CAROL, "L2", "3x")
-            h.run(TransferMargin, CAROL, "USDT", usdt("10000"), True, BTC_USDT)
+            h.run(TransferMargin, CAROL, "USDT", usdt("10000"), to_margin=True, market=BTC_USDT)
         h.ex.rest(BOB, SELL, usdt("50000"), btc("0.5"))
         h.run(PlaceMarginOrder, account, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.5"), IOC,
-              account == CAROL, True, True)
+              isolated=account == CAROL)
     h.ex.rest(MAKER, BUY, usdt("29000"), btc("2"))
     h.crash(usdt("30000"))
     liquidator = h.engine.liquidator
@@ -281,13 +280,12 @@ def test_every_liquidation_finishes_and_every_asset_is_conserved_on_random_price
         raw["insurance"]["initial"] = {"USDT": fund_usdt, "BTC": "0.01"}
     h = MarginHarness(custom_config(edit))
     h.run(EnableMargin, CAROL, "L2", "3x")
-    h.run(TransferMargin, CAROL, "USDT", usdt("10000"), True, "")
+    h.run(TransferMargin, CAROL, "USDT", usdt("10000"), to_margin=True)
     for account in (ALICE, CAROL):
-        h.run(TransferMargin, account, "USDT", usdt("10000"), True, BTC_USDT)
+        h.run(TransferMargin, account, "USDT", usdt("10000"), to_margin=True, market=BTC_USDT)
     for (account, market, side), size in zip(BOOKS, sizes):      # longs borrow USDT, shorts borrow BTC
         maker = h.ex.place(MAKER, SELL if side == BUY else BUY, usdt("50000"), btc(size))[0].order_id
-        h.run(PlaceMarginOrder, account, BTC_USDT, side, LIMIT, usdt("50000"), btc(size), IOC, bool(market),
-              True, True)
+        h.run(PlaceMarginOrder, account, BTC_USDT, side, LIMIT, usdt("50000"), btc(size), IOC, isolated=bool(market))
         h.ex.cancel(MAKER, maker)                  # what a refused margin order left resting
     sound(h.engine)
     price, ts = usdt("50000"), 0

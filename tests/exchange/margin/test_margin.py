@@ -34,14 +34,14 @@ class MarginHarness:
         self.run(SupplyToPool, BOB, "USDT", usdt("1000000"))
         self.run(SupplyToPool, BOB, "BTC", btc("50"))
         self.run(EnableMargin, ALICE, "L2", "3x")
-        self.run(TransferMargin, ALICE, "USDT", usdt("10000"), True, "")
+        self.run(TransferMargin, ALICE, "USDT", usdt("10000"), to_margin=True)
 
-    def cmd(self, kind, account, *fields):
+    def cmd(self, kind, account, *fields, **named):
         rid, ts = self.ex.next_ids()
-        return kind(rid, ts, account, *fields)
+        return kind(rid, ts, account, *fields, **named)
 
-    def run(self, kind, account, *fields) -> list:
-        return self.engine.apply(self.cmd(kind, account, *fields))
+    def run(self, kind, account, *fields, **named) -> list:
+        return self.engine.apply(self.cmd(kind, account, *fields, **named))
 
     def book(self, account=ALICE, market=""):
         desk = self.engine.shard.margin
@@ -56,7 +56,7 @@ SCENARIOS = {
                               lambda h: h.cmd(Borrow, CAROL, "USDT", usdt("1"), "")),
     "margin_order_on_market_without_margin": (Reason.MARGIN_NOT_ENABLED, False,
                                               lambda h: h.cmd(PlaceMarginOrder, ALICE, ETH_USDT, BUY, LIMIT,
-                                                              usdt("3000"), eth("1"), GTC, False, True, True)),
+                                                              usdt("3000"), eth("1"), GTC)),
     "enable_twice": (Reason.MARGIN_ALREADY_ENABLED, False, lambda h: h.cmd(EnableMargin, ALICE, "", "")),
     "enable_unknown_level": (Reason.UNKNOWN_USER_LEVEL, False, lambda h: h.cmd(EnableMargin, CAROL, "gold", "")),
     "enable_unknown_tier": (Reason.UNKNOWN_LEVERAGE_TIER, False, lambda h: h.cmd(EnableMargin, CAROL, "L1", "7x")),
@@ -64,12 +64,12 @@ SCENARIOS = {
                                 lambda h: h.cmd(Borrow, ALICE, "USDT", usdt("20000") + 1, "")),
     "margin_order_borrowing_above_limit": (Reason.ABOVE_BORROW_LIMIT, False,
                                            lambda h: h.cmd(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT,
-                                                           usdt("50000"), btc("1"), GTC, False, True, True)),
+                                                           usdt("50000"), btc("1"), GTC)),
     "borrow_beyond_pool": (Reason.POOL_INSUFFICIENT_LIQUIDITY, True,
                            lambda h: h.cmd(Borrow, ALICE, "ETH", eth("1"), "")),
     "transfer_out_below_initial_line": (Reason.BELOW_INITIAL_MARGIN_LEVEL, False,
                                         lambda h: (h.run(Borrow, ALICE, "USDT", usdt("10000"), ""),
-                                                   h.cmd(TransferMargin, ALICE, "USDT", 1, False, ""))[-1]),
+                                                   h.cmd(TransferMargin, ALICE, "USDT", 1, to_margin=False))[-1]),
     "spot_withdrawal_below_initial_line": (Reason.BELOW_INITIAL_MARGIN_LEVEL, False,
                                            lambda h: (h.run(Borrow, ALICE, "USDT", usdt("10000"), ""),
                                                       h.ex.withdraw_cmd(ALICE, "USDT", 1))[-1]),
@@ -78,7 +78,8 @@ SCENARIOS = {
                                         h.cmd(Borrow, ALICE, "ETH", 1, ""))[-1]),
     "repay_nothing_owed": (Reason.NOTHING_OWED, False, lambda h: h.cmd(Repay, ALICE, "USDT", usdt("1"), "")),
     "transfer_in_liquidation": (Reason.ACCOUNT_IN_LIQUIDATION, False,
-                                lambda h: (liquidating(h), h.cmd(TransferMargin, ALICE, "USDT", 1, True, ""))[-1]),
+                                lambda h: (liquidating(h),
+                                           h.cmd(TransferMargin, ALICE, "USDT", 1, to_margin=True))[-1]),
     "start_on_healthy_book": (Reason.NOT_BELOW_LIQUIDATION_LINE, False,
                               lambda h: (h.run(Borrow, ALICE, "USDT", usdt("100"), ""),
                                          h.cmd(StartLiquidation, ALICE, "", h.engine.prices))[-1]),
@@ -94,26 +95,28 @@ SCENARIOS = {
                                     lambda h: (h.run(Borrow, ALICE, "BTC", btc("0.3"), ""),
                                                h.cmd(WithdrawFromPool, BOB, "BTC", btc("50")))[-1]),
     "transfer_unknown_asset": (Reason.UNKNOWN_ASSET, False,
-                               lambda h: h.cmd(TransferMargin, ALICE, "DOGE", 1, True, "")),
+                               lambda h: h.cmd(TransferMargin, ALICE, "DOGE", 1, to_margin=True)),
     "transfer_isolated_other_asset": (Reason.UNKNOWN_ASSET, False,
-                                      lambda h: h.cmd(TransferMargin, ALICE, "ETH", 1, True, BTC_USDT)),
-    "transfer_zero": (Reason.NON_POSITIVE_AMOUNT, False, lambda h: h.cmd(TransferMargin, ALICE, "USDT", 0, True, "")),
+                                      lambda h: h.cmd(TransferMargin, ALICE, "ETH", 1, to_margin=True,
+                                                      market=BTC_USDT)),
+    "transfer_zero": (Reason.NON_POSITIVE_AMOUNT, False,
+                      lambda h: h.cmd(TransferMargin, ALICE, "USDT", 0, to_margin=True)),
     "borrow_negative": (Reason.NON_POSITIVE_AMOUNT, False, lambda h: h.cmd(Borrow, ALICE, "USDT", -5, "")),
     "transfer_more_than_spot": (Reason.INSUFFICIENT_BALANCE, False,
-                                lambda h: h.cmd(TransferMargin, ALICE, "USDT", usdt("9990000") + 1, True, "")),
+                                lambda h: h.cmd(TransferMargin, ALICE, "USDT", usdt("9990000") + 1, to_margin=True)),
     "supply_more_than_spot": (Reason.INSUFFICIENT_BALANCE, False,
                               lambda h: h.cmd(SupplyToPool, CAROL, "USDT", usdt("10000001"))),
     "borrow_unknown_market": (Reason.UNKNOWN_MARKET, False, lambda h: h.cmd(Borrow, ALICE, "USDT", 1, "NOPE")),
     "borrow_unknown_account": (Reason.UNKNOWN_ACCOUNT, False, lambda h: h.cmd(Borrow, 999, "USDT", 1, "")),
     "margin_order_off_tick": (Reason.OFF_TICK_PRICE, False,
                               lambda h: h.cmd(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000") + 1,
-                                              btc("0.1"), GTC, False, True, True)),
+                                              btc("0.1"), GTC)),
     # Core v2 §4: was MALFORMED_COMMAND
     "margin_order_malformed_flag": (Reason.FIELD_NOT_A_FLAG, False,
                                     lambda h: h.cmd(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"),
-                                                    btc("0.1"), GTC, "yes", True, True)),
+                                                    btc("0.1"), GTC, isolated="yes")),
     "transfer_flag_not_a_bool": (Reason.FIELD_NOT_A_FLAG, False,
-                                 lambda h: h.cmd(TransferMargin, ALICE, "USDT", 1, 1, "")),
+                                 lambda h: h.cmd(TransferMargin, ALICE, "USDT", 1, to_margin=1)),
     "borrow_negative_timestamp": (Reason.NEGATIVE_TIMESTAMP, False,      # was VALUE_OUT_OF_RANGE
                                   lambda h: h.cmd(Borrow, ALICE, "USDT", 1, "")._replace(ts_ns=-1)),
     "start_liquidation_short_price_vector": (Reason.INVALID_PRICE_VECTOR, False,
@@ -127,17 +130,18 @@ SCENARIOS = {
     "repay_to_unfunded_isolated_book": (Reason.NO_MARGIN_BOOK, False,
                                         lambda h: h.cmd(Repay, ALICE, "USDT", 1, BTC_USDT)),
     "transfer_out_of_unfunded_book": (Reason.NO_MARGIN_BOOK, False,
-                                      lambda h: h.cmd(TransferMargin, ALICE, "USDT", 1, False, BTC_USDT)),
+                                      lambda h: h.cmd(TransferMargin, ALICE, "USDT", 1, to_margin=False,
+                                                      market=BTC_USDT)),
     "isolated_margin_order_without_book": (Reason.NO_MARGIN_BOOK, False,
                                            lambda h: h.cmd(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT,
-                                                           usdt("50000"), btc("0.1"), GTC, True, True, True)),
+                                                           usdt("50000"), btc("0.1"), GTC, isolated=True)),
 }
 
 
 def liquidating(h: MarginHarness) -> None:
     """ALICE buys 0.5 BTC with 10,000 USDT and ~15,025 borrowed, the index halves: taken over."""
     h.ex.rest(BOB, SELL, usdt("50000"), btc("0.5"))
-    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.5"), IOC, False, True, True)
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.5"), IOC)
     h.crash(usdt("25000"))
     events = h.run(StartLiquidation, ALICE, "", h.engine.prices)
     assert type(events[0]).__name__ == "LiquidationUpdate", events
@@ -189,7 +193,7 @@ def liquidate(h: MarginHarness, account: int, market: str, fund: dict) -> list:
 def test_liquidation_with_bids_below_bankruptcy_draws_the_shortfall_from_the_fund():
     h = MarginHarness(margin_config())
     h.ex.rest(BOB, SELL, usdt("50000"), btc("0.5"))
-    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.5"), IOC, False, True, True)
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.5"), IOC)
     opened = h.book()
     cost = usdt("50000") // 2
     fee = -(-cost * 1000 // 1_000_000)                           # regular taker fee, rounded up
@@ -217,9 +221,9 @@ def test_liquidation_with_bids_below_bankruptcy_draws_the_shortfall_from_the_fun
 
 def test_isolated_liquidation_leaves_the_cross_book_untouched():
     h = MarginHarness(margin_config())
-    h.run(TransferMargin, ALICE, "USDT", usdt("1000"), True, BTC_USDT)
+    h.run(TransferMargin, ALICE, "USDT", usdt("1000"), to_margin=True, market=BTC_USDT)
     h.ex.rest(BOB, SELL, usdt("50000"), btc("0.05"))
-    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.05"), IOC, True, True, True)
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.05"), IOC, isolated=True)
     h.run(Borrow, ALICE, "USDT", usdt("5000"), "")              # a healthy cross position
     cross_before = h.book()
     h.ex.rest(CAROL, BUY, usdt("32000"), btc("1"))
@@ -237,7 +241,7 @@ def test_isolated_liquidation_leaves_the_cross_book_untouched():
 def test_short_borrows_base_and_liquidation_buys_it_back():
     h = MarginHarness(margin_config())
     h.ex.rest(CAROL, BUY, usdt("50000"), btc("0.3"))
-    events = h.run(PlaceMarginOrder, ALICE, BTC_USDT, SELL, LIMIT, usdt("50000"), btc("0.3"), IOC, False, True, True)
+    events = h.run(PlaceMarginOrder, ALICE, BTC_USDT, SELL, LIMIT, usdt("50000"), btc("0.3"), IOC)
     assert [type(e).__name__ for e in events][:2] == ["Borrowed", "OrderAccepted"]
     book = h.book()
     assert book["principal"]["BTC"] == btc("0.3") and book["available"]["BTC"] == 0
@@ -256,7 +260,7 @@ def test_short_borrows_base_and_liquidation_buys_it_back():
 def test_snapshot_of_margin_and_pools_restores_the_same_state():
     h = MarginHarness(margin_config())
     h.ex.rest(BOB, SELL, usdt("50000"), btc("0.2"))
-    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.2"), IOC, False, True, True)
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.2"), IOC)
     h.run(Borrow, ALICE, "BTC", btc("0.01"), "")
     h.engine.accrue(5 * HOUR)
     import orjson
@@ -296,9 +300,9 @@ def test_random_margin_activity_keeps_pools_equal_to_loans_and_debts_only_fall_b
     h = MarginHarness(margin_config())
     for account in (BOB, CAROL):
         h.run(EnableMargin, account, "L3", "10x")
-        h.run(TransferMargin, account, "USDT", usdt("10000"), True, "")
+        h.run(TransferMargin, account, "USDT", usdt("10000"), to_margin=True)
     for account in ACCOUNTS:
-        h.run(TransferMargin, account, "USDT", usdt("5000"), True, BTC_USDT)
+        h.run(TransferMargin, account, "USDT", usdt("5000"), to_margin=True, market=BTC_USDT)
     now = 0
     price = 50_000
     for step in ops:
@@ -319,12 +323,13 @@ def test_random_margin_activity_keeps_pools_equal_to_loans_and_debts_only_fall_b
         elif kind == "order":
             _, account, side, tenths, isolated = step
             h.run(PlaceMarginOrder, account, BTC_USDT, side, LIMIT, usdt(str(price)), btc("0.01") * tenths, IOC,
-                  isolated, True, True)
+                  isolated=isolated)
         elif kind == "rest":
             h.ex.place(BOB, step[1], usdt(str(step[2])), btc("0.05"))
         elif kind == "transfer":
             _, account, units, isolated = step
-            h.run(TransferMargin, account, "USDT", abs(units) * 10**6 or 1, units >= 0, BTC_USDT if isolated else "")
+            h.run(TransferMargin, account, "USDT", abs(units) * 10**6 or 1, to_margin=units >= 0,
+                  market=BTC_USDT if isolated else "")
         else:
             _, asset, units = step
             amount = (usdt(str(abs(units))) if asset == "USDT" else btc("0.001") * abs(units)) or 1
@@ -382,11 +387,11 @@ ODD_VALUES = [None, 0, -1, 1, True, False, 1.0, 0.5, float("nan"), "", "1", "BTC
               [1], (1,), {"a": 1}, b"x", 2**63, -(2**63) - 1, usdt("50000"), btc("0.1")]
 MARGIN_TEMPLATES = [
     EnableMargin("f", 0, CAROL, "L1", "3x"),
-    TransferMargin("f", 0, ALICE, "USDT", usdt("10"), True, ""),
-    TransferMargin("f", 0, ALICE, "USDT", usdt("10"), False, ""),
+    TransferMargin("f", 0, ALICE, "USDT", usdt("10"), to_margin=True),
+    TransferMargin("f", 0, ALICE, "USDT", usdt("10"), to_margin=False),
     Borrow("f", 0, ALICE, "USDT", usdt("10"), ""),
     Repay("f", 0, ALICE, "USDT", usdt("10"), ""),
-    PlaceMarginOrder("f", 0, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.1"), GTC, False, True, True),
+    PlaceMarginOrder("f", 0, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.1"), GTC),
     SupplyToPool("f", 0, CAROL, "USDT", usdt("10")),
     WithdrawFromPool("f", 0, BOB, "USDT", usdt("10")),
     StartLiquidation("f", 0, ALICE, "", (usdt("50000"), usdt("3000"), usdt("1"))),
@@ -416,13 +421,13 @@ def test_margin_command_with_any_odd_field_value_never_raises_and_rejections_cha
 def test_closing_a_long_repays_principal_and_interest_automatically_and_keeps_the_profit():
     h = MarginHarness(margin_config())
     h.ex.rest(BOB, SELL, usdt("50000"), btc("0.4"))
-    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.4"), IOC, False, True, True)
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.4"), IOC)
     h.engine.accrue(10 * HOUR)
     debt = h.book()["debt"]["USDT"]
     principal = h.book()["principal"]["USDT"]
     assert debt > principal == usdt("20000") + usdt("20") - usdt("10000")    # notional + taker fee - equity
     h.ex.rest(CAROL, BUY, usdt("55000"), btc("0.4"))
-    events = h.run(PlaceMarginOrder, ALICE, BTC_USDT, SELL, LIMIT, usdt("55000"), btc("0.4"), IOC, False, True, True)
+    events = h.run(PlaceMarginOrder, ALICE, BTC_USDT, SELL, LIMIT, usdt("55000"), btc("0.4"), IOC)
     repaid = [e for e in events if type(e).__name__ == "Repaid"]
     assert len(repaid) == 1 and repaid[0].taken == debt and repaid[0].interest == debt - principal
     proceeds = usdt("22000") - usdt("22")
@@ -434,8 +439,8 @@ def test_closing_a_long_repays_principal_and_interest_automatically_and_keeps_th
 def test_transfers_out_and_withdrawals_refused_under_the_initial_line_are_allowed_once_back_above():
     h = MarginHarness(margin_config())
     h.ex.rest(BOB, SELL, usdt("50000"), btc("0.4"))
-    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.4"), IOC, False, True, True)
-    out = lambda: h.run(TransferMargin, ALICE, "BTC", btc("0.01"), False, "")   # noqa: E731
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.4"), IOC)
+    out = lambda: h.run(TransferMargin, ALICE, "BTC", btc("0.01"), to_margin=False)   # noqa: E731
     withdraw = lambda: h.ex.withdraw(ALICE, "USDT", usdt("1"))                  # noqa: E731 (spot, rulebook 4.4.3)
     # 0.4 BTC against 10,020 USDT owed: 0.39 BTC must be worth 200% of it, so the line is ~51,386
     assert out()[0].reason == Reason.BELOW_INITIAL_MARGIN_LEVEL     # at 50,000
@@ -477,7 +482,7 @@ def test_suppliers_earn_the_interest_less_the_reserve_and_can_withdraw_it():
 def test_shortfall_with_an_empty_fund_is_written_off_by_the_pool_and_its_suppliers_carry_it():
     h = MarginHarness(margin_config())
     h.ex.rest(BOB, SELL, usdt("50000"), btc("0.5"))
-    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.5"), IOC, False, True, True)
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.5"), IOC)
     debt = h.book()["debt"]["USDT"]
     h.ex.rest(CAROL, BUY, usdt("29000"), btc("1"))
     h.crash(usdt("30000"))
@@ -497,8 +502,8 @@ def test_cross_liquidation_sells_collateral_in_every_margin_market_until_the_deb
     h = MarginHarness()                                             # default config: BTC-USDT and ETH-USDT
     h.ex.rest(BOB, SELL, usdt("50000"), btc("0.2"))
     h.ex.rest(BOB, SELL, usdt("3000"), eth("3"), market=ETH_USDT)
-    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.2"), IOC, False, True, True)
-    h.run(PlaceMarginOrder, ALICE, ETH_USDT, BUY, LIMIT, usdt("3000"), eth("3"), IOC, False, True, True)
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.2"), IOC)
+    h.run(PlaceMarginOrder, ALICE, ETH_USDT, BUY, LIMIT, usdt("3000"), eth("3"), IOC)
     opened = h.book()
     assert opened["available"]["BTC"] == btc("0.2") and opened["available"]["ETH"] == eth("3")
     debt = opened["debt"]["USDT"]                                   # 19,000 + 19 fees - 10,000 equity + interest
@@ -526,7 +531,7 @@ def test_borrow_in_flight_counts_as_debt_for_a_transfer_out(borrow, transfer):
     events, asked = shard.apply_client(h.cmd(Borrow, ALICE, "USDT", usdt(str(borrow)), ""), PriceContext(None, prices))
     if asked is None:                                   # over the limit anyway: nothing in flight
         return
-    moved, _ = shard.apply_client(h.cmd(TransferMargin, ALICE, "USDT", usdt(str(transfer)), False, ""),
+    moved, _ = shard.apply_client(h.cmd(TransferMargin, ALICE, "USDT", usdt(str(transfer)), to_margin=False),
                                   PriceContext(None, prices))
     for event in h.engine.lending.handle(asked):        # then the pool answers the borrow
         shard.apply_market(event)

@@ -21,7 +21,8 @@ TICK, LOT = SPEC.tick_minor, SPEC.lot_minor
 
 def submit(order_id, account, side, price, qty, *, tif=GTC, is_market=False, stp=EXPIRE_TAKER,
            maker_ppm=1000, taker_ppm=1000, ts_ns=0) -> SubmitOrder:
-    return SubmitOrder(order_id, account, side, price, qty, tif, is_market, stp, maker_ppm, taker_ppm, ts_ns)
+    return SubmitOrder(order_id, account, side, price, qty, tif, is_market=is_market, stp=stp, maker_ppm=maker_ppm,
+                       taker_ppm=taker_ppm, ts_ns=ts_ns)
 
 
 def public_notional(price_ticks: int, lots: int) -> int:
