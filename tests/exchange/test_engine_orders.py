@@ -41,7 +41,7 @@ def test_limit_buy_with_empty_book_rests_and_holds_notional_plus_worst_taker_fee
     events = ex.apply(cmd)
     order_id = events[0].order_id
     assert events == [OrderAccepted(cmd.request_id, order_id, BOB, BTC_USDT, BUY, price, qty, "b1"),
-                      OrderBooked(BTC_USDT, events[1].seq, order_id, BOB, price, qty)]
+                      OrderBooked(BTC_USDT, events[1].seq, cmd.ts_ns, order_id, BOB, price, qty)]
     hold = buy_hold(price, qty)
     assert hold >= notional(BTC_USDT, price, qty) + ceil_ppm(notional(BTC_USDT, price, qty), REGULAR.taker_ppm)
     assert (ex.available(BOB, "USDT"), ex.held(BOB, "USDT")) == (usdt_before - hold, hold)
