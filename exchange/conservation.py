@@ -3,9 +3,10 @@ and ``exchange verify`` apply.
 
 Per asset, what is held must equal what came in:
 
-    held = every shard's accounts, fee account, margin books and funds on their
-           way into a pool (``AccountShard.totals``) + the pools' cash + the
-           insurance fund's holdings (its balance and covers on their way)
+    held = every shard's accounts, fee account and what its products hold
+           (``AccountShard.totals``; margin: its books and funds on their way
+           into a pool) + the pools' cash + the insurance fund's holdings (its
+           balance and covers on their way)
     came in = deposits - withdrawals + the fund's deposits
               + credits from outside the fund (covers a test applies by hand)
 

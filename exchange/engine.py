@@ -11,8 +11,9 @@ randomness), so the same commands always give the same events and the same
 A repeated ``(account_id, request_id)`` returns the original events and changes
 nothing (within ``dedup_window`` requests).
 
-Margin and lending run here too: a ``LendingEngine`` answers the shard's pool
-requests, and requests that answers call for (``AccountShard.followups``)
+Margin and lending run here too: the shard is the venue's
+(``exchange/venue.py: new_shard``, the margin desk plugged in as
+``shard.margin``), a ``LendingEngine`` answers the shard's pool requests, and requests that answers call for (``AccountShard.followups``)
 are run until none is left. Margin commands are valued at the index prices
 set with ``set_index_prices`` (the IndexActor's job under Ray).
 
@@ -42,7 +43,8 @@ from exchange.accounts.pricing import price_context
 from exchange.conservation import imbalance
 from exchange.messages.records import LENDING, POOL_ACCRUE, PoolRequest
 from exchange.pricing.index import index_ticks
-from exchange.accounts.shard import AccountShard, link_of
+from exchange.accounts.shard import link_of
+from exchange.venue import new_shard
 
 ROUNDS_MAX = 1_000             # scan -> hand over -> drive rounds in one run_liquidations
 
@@ -52,7 +54,7 @@ class Engine:
 
     def __init__(self, config: ExchangeConfig):
         self.config = config
-        self.shard = AccountShard(config)
+        self.shard = new_shard(config)
         self.markets = {spec.name: MarketEngine(spec) for spec in config.market_list}
         self.lending = LendingEngine(config.lending, config.reserve_account)
         self.prices: tuple = (0,) * len(config.assets)     # index price per asset index

@@ -6,6 +6,10 @@ memory, as ints, strs, lists and tuples; the remembered events stay messages,
 which the writer encodes with ``codec.encode_shallow`` as its JSON ``default``
 hook (far faster than converting a million events in Python first). A restored object has the same
 ``canonical()`` (and so the same hash) as the original; tests assert it.
+
+A shard is the venue's (``exchange/venue.py: new_shard``): its products' state
+is a section each (``margin``), restored before the open orders, which are
+re-attached to the wallets they are held in (a margin order to its book).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from exchange.margin.desk import Awaiting, MarginDesk, Then
 from exchange.matching.market import MarketEngine
 from exchange.matching.orders import RestingOrder
 from exchange.accounts.shard import AccountShard, OpenOrder
+from exchange.venue import new_shard
 
 ORDER_FIELDS = ("order_id", "account_id", "side", "price", "total", "remaining", "per_lot", "held",
                 "client_order_id", "request_id", "acknowledged", "amend_extra", "book", "auto_repay")
@@ -69,7 +74,7 @@ def restore_margin(desk: MarginDesk, state: dict) -> None:
 
 
 def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
-    shard = AccountShard(config, state["shard_index"], state["shards"])
+    shard = new_shard(config, state["shard_index"], state["shards"])
     shard.order_seq = state["order_seq"]
     shard.market_seq.update(state["market_seq"])
     ledger = shard.ledger
@@ -79,19 +84,22 @@ def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
         account.held[:] = held
         account.client_ids.update((k, v) for k, v in client_ids)
     ledger.fees[:], ledger.deposited[:], ledger.withdrawn[:] = state["fees"], state["deposited"], state["withdrawn"]
+    if "margin" in state:
+        restore_margin(shard.margin, state["margin"])
+    books = shard.margin.books
     for market_name, *values in state["orders"]:
         fields = dict(zip(ORDER_FIELDS, values))
-        order = OpenOrder(fields["order_id"], fields["account_id"], config.markets[market_name], fields["side"],
+        account_id, book = fields["account_id"], fields.get("book")
+        wallet = ledger.accounts[account_id] if book is None else books[(account_id, book)]
+        order = OpenOrder(fields["order_id"], account_id, config.markets[market_name], fields["side"],
                           fields["price"], fields["total"], fields["per_lot"], fields["held"],
-                          fields["client_order_id"], hashable(fields["request_id"]), fields.get("book"),
-                          fields.get("auto_repay", False))
+                          fields["client_order_id"], hashable(fields["request_id"]), book,
+                          fields.get("auto_repay", False), wallet)
         order.remaining, order.acknowledged, order.amend_extra = (fields["remaining"], fields["acknowledged"],
                                                                   fields["amend_extra"])
         shard.orders[order.order_id] = order
     for (account_id, request_id), command, events in state["results"]:
         shard.results.remember((account_id, request_id), decode(command), decode_events(events))
-    if "margin" in state:
-        restore_margin(shard.margin, state["margin"])
     return shard
 
 

@@ -51,8 +51,8 @@ ALLOWED = {
     "messages": {"core", "messages"},
     "pricing": {"core", "pricing"},
     "matching": {"core", "messages", "matching", "config"},
-    # the shard composes the margin desk today; Core v2's pipeline turns this around (docs/CORE-V2.md)
-    "accounts": {"core", "messages", "matching", "accounts", "config", "margin"},
+    # products plug into the shard (exchange/accounts/product.py), composed in exchange/venue.py
+    "accounts": {"core", "messages", "matching", "accounts", "config"},
     "margin": {"core", "messages", "matching", "accounts", "margin", "config"},
 }
 PRODUCTS = {"margin", "perp", "otc", "risk"}
@@ -104,6 +104,8 @@ def test_products_never_import_each_other():
     ("exchange.core.money", "from exchange.matching.orders import Side"),
     ("exchange.matching.market", "from exchange.accounts.ledger import Ledger"),
     ("exchange.messages.codec", "from exchange.margin.desk import MarginDesk"),
+    ("exchange.accounts.shard", "from exchange.margin.desk import MarginDesk"),
+    ("exchange.accounts.shard", "from exchange.margin import liquidation"),
 ])
 def test_folder_checker_with_an_upward_import_reports_it(module, source):
     assert folder_violations(module, imported_modules(source, module))

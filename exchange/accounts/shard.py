@@ -16,34 +16,35 @@ fee did not use. Fees go to this shard's share of the fee account.
 A shard applies each market's events in ``seq`` order and ignores a ``seq`` it
 has already applied, so a repeated delivery changes nothing.
 
-Margin (issue 6): ``self.margin`` (``exchange.margin.desk.MarginDesk``) owns the
-margin books; a margin order is an ``OpenOrder`` whose ``book`` names the
-margin book it holds and settles against instead of the spot account. Pool
-requests (``PoolRequest``) go to the lending link (``LENDING``) the way order
-requests go to a market. Some answers call for another request (the order a
-borrow was for, a repay after a margin order closes): those are queued in
-``followups`` and the caller sends them on behalf of the same request.
+Products (margin now; perpetuals, OTC next) plug in; the shard never imports
+them (``exchange.accounts.product`` names the points it calls them at;
+``exchange/venue.py: new_shard`` composes them). ``AccountShard(...)`` alone
+is a spot-only shard: a product's command reaching it is UNKNOWN_COMMAND.
+An order a product funds is an ``OpenOrder`` whose ``wallet`` is the
+product's wallet (a margin book) and whose ``book`` names it; it holds and
+settles there instead of the spot account. A product's requests go to its
+links (margin: ``LENDING``) the way order requests go to a market. Some
+answers call for another request (the order a borrow was for, a repay after a
+margin order closes): those are queued in ``followups`` and the caller sends
+them on behalf of the same request.
 """
 from __future__ import annotations
 
 
 from typing import NamedTuple
 
-from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role, authorize
+from exchange.accounts.access import Role, authorize
 from exchange.config import ExchangeConfig, MarketSpec
 from exchange.core.buckets import BucketMap
 from exchange.accounts.dedup import RequestMemory, same_request
 from exchange.accounts.holds import buy_hold_per_lot, protection_price
 from exchange.accounts.pricing import NO_PRICES, PriceContext
 from exchange.accounts.ledger import Ledger, digest
-from exchange.margin.desk import Awaiting, MarginDesk, Then
-from exchange.margin.liquidation import LiquidationCommands
-from exchange.messages.records import (LENDING, POOL_BORROW, AccountOpened, AmendOrder, AmendRequest, BalanceChanged,
-                                       Borrow, Borrowed, CancelOrder, CancelRequest, Deposit, EnableMargin, Fill,
-                                       LiquidationStep, OpenAccount, OrderAccepted, OrderAmended, OrderBooked,
-                                       OrderClosed, OrderRejected, PlaceMarginOrder, PlaceOrder, PoolRequest, Repay,
-                                       RequestRejected, SubmitOrder, SupplyToPool, TransferMargin, Withdraw,
-                                       WithdrawFromPool)
+from exchange.accounts.product import Product
+from exchange.messages.records import (LENDING, AccountOpened, AmendOrder, AmendRequest, BalanceChanged, CancelOrder,
+                                       CancelRequest, Deposit, Fill, LiquidationStep, OpenAccount, OrderAccepted,
+                                       OrderAmended, OrderBooked, OrderClosed, OrderRejected, PlaceOrder, PoolRequest,
+                                       RequestRejected, SubmitOrder, Withdraw)
 from exchange.core.money import INT64_MAX
 from exchange.matching.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.core.reasons import CloseReason, Reason
@@ -55,8 +56,6 @@ MARKET, LIMIT = int(OrderType.MARKET), int(OrderType.LIMIT)
 POST_ONLY = int(TimeInForce.POST_ONLY)
 REJECTED = int(CloseReason.REJECTED)
 CLIENT_COMMANDS = frozenset(CLIENT_COMMAND_TYPES)     # every command a shard applies (any role)
-MARGIN_COMMANDS = frozenset((EnableMargin, TransferMargin, Borrow, Repay, PlaceMarginOrder, SupplyToPool,
-                             WithdrawFromPool)) | LIQUIDATOR_COMMANDS
 
 
 class Admitted(NamedTuple):
@@ -69,10 +68,11 @@ class OpenOrder:
     """The shard's record of an order it funded: what is held and why."""
 
     __slots__ = ("order_id", "account_id", "market", "side", "price", "total", "remaining", "per_lot",
-                 "held", "client_order_id", "request_id", "acknowledged", "amend_extra", "book", "auto_repay")
+                 "held", "client_order_id", "request_id", "acknowledged", "amend_extra", "book", "auto_repay",
+                 "wallet")
 
     def __init__(self, order_id, account_id, market, side, price, total, per_lot, held, client_order_id, request_id,
-                 book: str | None = None, auto_repay: bool = False):
+                 book: str | None = None, auto_repay: bool = False, wallet=None):
         self.order_id = order_id
         self.account_id = account_id
         self.market = market            # MarketSpec
@@ -86,8 +86,9 @@ class OpenOrder:
         self.request_id = request_id
         self.acknowledged = False
         self.amend_extra = -1           # >= 0 while an amend is in flight
-        self.book = book                # None: spot; else the margin book ("" cross, or the market)
+        self.book = book                # None: spot; else the product wallet's name (margin: "" cross, or the market)
         self.auto_repay = auto_repay    # margin: repay debt in what the order acquires when it closes
+        self.wallet = wallet            # where its funds are held: the spot account or a product's wallet
 
     def view(self) -> dict:
         """The order as a client sees it: prices and quantities in minor units."""
@@ -112,15 +113,34 @@ class AccountShard:
         self.ledger = Ledger(config)
         self.orders = BucketMap()                                  # order id -> OpenOrder
         self.order_seq = 0
-        self.market_seq = {name: 0 for name in config.markets}   # last market seq applied
-        self.market_seq[LENDING] = 0
-        self.margin = MarginDesk(config, self.ledger)
-        self.followups = self.margin.followups                     # (link, request) to send next
-        self.liquidation = LiquidationCommands(self)
+        self.market_seq = {name: 0 for name in config.markets}   # last seq applied, per market or product link
+        self.followups: list = []                                  # (link, request) to send next
+        self.products: dict[str, Product] = {}                     # name -> product, in the order plugged
+        self._command_products: dict[type, Product] = {}           # command type -> the product applying it
+        self._link_products: dict[str, Product] = {}               # link -> the product applying its events
+        self._wallet_products: dict[type, Product] = {}            # wallet type -> the product owning such wallets
         self.results = RequestMemory(config.dedup_window)          # (account, request id) -> events
         self._asset_index = {name: spec.index for name, spec in config.assets.items()}
         self._assets = len(config.assets)
         self._default_stp = int(config.default_stp)
+
+    def plug(self, product: Product) -> None:
+        """Compose ``product`` into this shard, before it applies anything: its commands,
+        link events and wallets are handed to it from now on, and it is reachable as
+        ``shard.<product.name>`` (``exchange.accounts.product``)."""
+        assert not hasattr(self, product.name), f"product name {product.name!r} is taken"
+        assert not product.commands & self._command_products.keys(), f"{product.name}: commands taken"
+        assert not set(product.links) & (self._link_products.keys() | set(self.config.markets)), \
+            f"{product.name}: links taken"
+        self.products[product.name] = product
+        setattr(self, product.name, product)
+        self._command_products.update(dict.fromkeys(product.commands, product))
+        for link in product.links:
+            self._link_products[link] = product
+            self.market_seq[link] = 0
+        if product.wallet_type is not None:
+            self._wallet_products[product.wallet_type] = product
+        product.attach(self)
 
     # ---- the door: field checks, permission, ownership, replay protection ---------
     def owns(self, account_id: int) -> bool:
@@ -155,7 +175,8 @@ class AccountShard:
 
     # ---- client commands -------------------------------------------------------
     def apply_client(self, cmd, context: PriceContext = NO_PRICES) -> tuple[list, object | None]:
-        """Apply an admitted command. Return (events, market or pool request or None).
+        """Apply an admitted command. Return (events, a request for a market or a product's
+        link, or None). A plugged product's command goes to the product.
 
         ``context`` (``exchange.accounts.pricing``): the reference a market order
         without a protection price is protected from (reference +/-
@@ -163,8 +184,8 @@ class AccountShard:
         levels, borrow limits and withdrawals are valued at.
         """
         kind = type(cmd)
-        if kind in MARGIN_COMMANDS:
-            return self._apply_margin(cmd, context)
+        if kind in self._command_products:
+            return self._command_products[kind].apply(cmd, context)
         if kind is PlaceOrder:
             return self._place(cmd, context.reference_ticks)
         if kind is CancelOrder:
@@ -173,7 +194,9 @@ class AccountShard:
             return self._amend(cmd)
         if kind is Deposit or kind is Withdraw:
             return self._transfer(cmd, context.prices), None
-        return self._open(cmd), None
+        if kind is OpenAccount:
+            return self._open(cmd), None
+        return self._reject(cmd, Reason.UNKNOWN_COMMAND)      # a product's command, and no such product here
 
     @staticmethod
     def _reject(cmd, reason: Reason, order_id: int = 0) -> tuple[list, None]:
@@ -192,9 +215,9 @@ class AccountShard:
         return [AccountOpened(cmd.request_id, cmd.account_id, tier)]
 
     def _transfer(self, cmd, prices: tuple = ()) -> list:
-        """Deposit or withdraw. A withdrawal is refused (BELOW_INITIAL_MARGIN_LEVEL) while any
-        of the account's margin books owes and is under the initial line at the index
-        ``prices`` (rulebook 4.4.3)."""
+        """Deposit or withdraw. A withdrawal is refused with the reason a product gives
+        (``withdrawal_block``; margin: BELOW_INITIAL_MARGIN_LEVEL while a book owes and is
+        under the initial line at the index ``prices``, rulebook 4.4.3, or NO_INDEX_PRICE)."""
         account = self.ledger.accounts.get(cmd.account_id)
         if account is None:
             return self._reject(cmd, Reason.UNKNOWN_ACCOUNT)[0]
@@ -215,8 +238,8 @@ class AccountShard:
         else:
             if account.available[asset] < amount:
                 return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)[0]
-            if cmd.account_id in self.margin.settings:
-                blocked = self.margin.withdrawal_block(cmd.account_id, prices)
+            for product in self.products.values():
+                blocked = product.withdrawal_block(cmd.account_id, prices)
                 if blocked is not None:
                     return self._reject(cmd, blocked)[0]
             self.ledger.withdraw(account, asset, amount)
@@ -224,35 +247,14 @@ class AccountShard:
         return [BalanceChanged(cmd.request_id, cmd.account_id, cmd.asset, delta,
                                account.available[asset], account.held[asset])]
 
-    def _apply_margin(self, cmd, context: PriceContext) -> tuple[list, object | None]:
-        ticks, prices = context
-        kind, margin = type(cmd), self.margin
-        if not 0 <= cmd.ts_ns:
-            return self._reject(cmd, Reason.NEGATIVE_TIMESTAMP)
-        if kind is PlaceMarginOrder:
-            return self._place_margin(cmd, ticks, prices)
-        if kind is TransferMargin:
-            return margin.transfer(cmd, prices), None
-        if kind is Borrow:
-            return margin.borrow(cmd, prices)
-        if kind is Repay:
-            return margin.repay(cmd)
-        if kind is SupplyToPool:
-            return margin.supply(cmd)
-        if kind is WithdrawFromPool:
-            return margin.withdraw_supply(cmd)
-        if kind is EnableMargin:
-            return margin.enable(cmd), None
-        return self.liquidation.apply(cmd)
-
     def _place(self, cmd: PlaceOrder, reference_price: int | None) -> tuple[list, object | None]:
         """Validate, hold and forward a spot order."""
-        terms = self._order_terms(cmd, reference_price)
+        terms = self.order_terms(cmd, reference_price)
         if type(terms) is not tuple:
             return self._reject(cmd, terms)
-        return self._fund_order(cmd, terms)
+        return self.fund_order(cmd, terms)
 
-    def _order_terms(self, cmd, reference_price: int | None):
+    def order_terms(self, cmd, reference_price: int | None):
         """(account, market, side, ticks, lots, otype, tif, stp) of a valid order, or the Reason
         of the first failed check, in this order: UNKNOWN_ACCOUNT, UNKNOWN_MARKET, INVALID_SIDE,
         INVALID_ORDER_TYPE, INVALID_TIME_IN_FORCE, INVALID_STP_MODE, MARKET_ORDER_POST_ONLY,
@@ -302,7 +304,7 @@ class AccountShard:
         return account, market, side, ticks, lots, otype, tif, stp
 
     @staticmethod
-    def _hold_terms(terms: tuple) -> tuple[int, int, int]:
+    def hold_terms(terms: tuple) -> tuple[int, int, int]:
         """(asset index, per-lot hold, total hold) of validated order terms."""
         account, market, side, ticks, lots = terms[:5]
         if side == BUY:
@@ -310,11 +312,13 @@ class AccountShard:
             return market.quote.index, per_lot, lots * per_lot
         return market.base.index, market.lot_minor, lots * market.lot_minor
 
-    def _fund_order(self, cmd, terms: tuple, book=None, auto_repay: bool = False) -> tuple[list, object | None]:
-        """Hold the order's funds (from the spot account, or ``book``) and build its request."""
+    def fund_order(self, cmd, terms: tuple, wallet=None, auto_repay: bool = False) -> tuple[list, object | None]:
+        """Hold the order's funds (from the spot account, or a product's ``wallet``) and
+        build its request (INSUFFICIENT_BALANCE)."""
         account, market, side, ticks, lots, otype, tif, stp = terms
-        asset, per_lot, need = self._hold_terms(terms)
-        wallet = account if book is None else book
+        asset, per_lot, need = self.hold_terms(terms)
+        book = None if wallet is None else wallet.market
+        wallet = account if wallet is None else wallet
         if wallet.available[asset] < need:
             return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)
         wallet.available[asset] -= need
@@ -323,38 +327,14 @@ class AccountShard:
         order_id = (self.order_seq << ORDER_ID_SHARD_BITS) | self.shard_index
         client_id = cmd.client_order_id
         self.orders[order_id] = OpenOrder(order_id, cmd.account_id, market, side, ticks, lots, per_lot, need,
-                                          client_id, cmd.request_id, None if book is None else book.market,
-                                          auto_repay)
+                                          client_id, cmd.request_id, book, auto_repay, wallet)
         if client_id:
             account.client_ids[client_id] = order_id
         stp = stp or self._default_stp
         return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET, stp,
                                account.maker_ppm, account.taker_ppm, cmd.ts_ns)
 
-    def _place_margin(self, cmd: PlaceMarginOrder, reference_ticks, prices) -> tuple[list, object | None]:
-        """A margin order: hold from the book; borrow what it lacks first (auto-borrow)."""
-        if type(cmd.isolated) is not bool or type(cmd.auto_borrow) is not bool or type(cmd.auto_repay) is not bool:
-            return self._reject(cmd, Reason.FIELD_NOT_A_FLAG)
-        if type(cmd.market) is str and cmd.market in self.config.markets \
-                and cmd.market not in self.config.margin.markets:
-            return self._reject(cmd, Reason.MARGIN_NOT_ENABLED)
-        terms = self._order_terms(cmd, reference_ticks)
-        if type(terms) is not tuple:
-            return self._reject(cmd, terms)
-        book = self.margin.open_book(cmd.account_id, cmd.market if cmd.isolated else "")
-        if isinstance(book, Reason):
-            return self._reject(cmd, book)
-        asset, _, need = self._hold_terms(terms)
-        lacking = need - book.available[asset]
-        if lacking <= 0:
-            return self._fund_order(cmd, terms, book, cmd.auto_repay)
-        if not cmd.auto_borrow:
-            return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)
-        reason = self.margin.check_borrow(book, asset, lacking, prices)
-        if reason is not None:
-            return self._reject(cmd, reason)
-        return [], self.margin.pool_request(POOL_BORROW, book.account_id, book.market, asset, lacking, cmd.ts_ns,
-                                            Awaiting(Then.ORDER, cmd.request_id, cmd, reference_ticks))
+    _fund_order = fund_order        # the name exchange/margin/liquidation.py still calls it by
 
     def _find(self, cmd) -> OpenOrder | Reason | None:
         """Locate the caller's order for cancel/amend (None: ask the market)."""
@@ -400,8 +380,7 @@ class AccountShard:
             return self._reject(cmd, Reason.NON_POSITIVE_QUANTITY)
         if found is None:   # not ours: let the market answer NOT_OWNER / ORDER_NOT_FOUND
             return [], AmendRequest(cmd.request_id, cmd.order_id, cmd.account_id, 0, 0, 0, cmd.ts_ns)
-        market, account = found.market, self.ledger.accounts[cmd.account_id]
-        wallet = self._wallet(found)
+        market, account, wallet = found.market, self.ledger.accounts[cmd.account_id], found.wallet
         ticks, off_tick = divmod(cmd.price, market.tick_minor) if cmd.price else (found.price, 0)
         lots, off_lot = divmod(cmd.quantity, market.lot_minor) if cmd.quantity else (found.total, 0)
         if off_tick:
@@ -442,8 +421,8 @@ class AccountShard:
         if event.seq <= market_seq[event.market]:
             return []
         market_seq[event.market] = event.seq
-        if event.market == LENDING:
-            return self._apply_pool(event)
+        if event.market in self._link_products:
+            return self._link_products[event.market].apply_event(event)
         kind = type(event)
         if kind is Fill:
             return self._settle(event)
@@ -461,28 +440,6 @@ class AccountShard:
                 record.amend_extra = -1
             return [OrderRejected(event.request_id, event.account_id, event.reason, event.order_id)]
         raise TypeError(f"shard cannot apply {kind.__name__}")
-
-    def _apply_pool(self, event) -> list:
-        events, waiting = self.margin.apply_pool(event)
-        if waiting is not None and waiting.then is Then.ORDER:     # the borrow an order waited for
-            cmd, reference = waiting.order, waiting.reference_ticks
-            if type(event) is not Borrowed:
-                return [OrderRejected(cmd.request_id, cmd.account_id, event.reason)]
-            terms = self._order_terms(cmd, reference)
-            if type(terms) is not tuple:
-                return [*events, OrderRejected(cmd.request_id, cmd.account_id, int(terms))]
-            book = self.margin.book(cmd.account_id, event.book)
-            rejected, request = self._fund_order(cmd, terms, book, cmd.auto_repay)
-            if request is not None:
-                self.followups.append((cmd.market, request))
-            return [*events, *rejected]
-        return events
-
-    def _wallet(self, record: OpenOrder):
-        """Where an order's funds are: the spot account, or its margin book."""
-        if record.book is None:
-            return self.ledger.accounts[record.account_id]
-        return self.margin.books[(record.account_id, record.book)]
 
     def _acknowledge(self, record: OpenOrder, events: list) -> list:
         if record.acknowledged:
@@ -507,7 +464,7 @@ class AccountShard:
 
     def _settle_side(self, record: OpenOrder, fill: Fill, fee: int) -> None:
         market = record.market
-        account = self._wallet(record)
+        account = record.wallet
         lots = fill.quantity // market.lot_minor
         notional = (fill.price // market.tick_minor) * lots * market.quote_per_tick_lot
         used = lots * record.per_lot
@@ -527,16 +484,15 @@ class AccountShard:
         record = self.orders.pop(event.order_id, None)
         if record is None:
             return [event]
-        wallet = self._wallet(record)
+        wallet = record.wallet
         asset = record.market.quote.index if record.side == BUY else record.market.base.index
         wallet.held[asset] -= record.held
         wallet.available[asset] += record.held
         record.held = 0
         if record.client_order_id:
             self.ledger.accounts[record.account_id].client_ids.pop(record.client_order_id, None)
-        if record.auto_repay:
-            acquired = record.market.base.index if record.side == BUY else record.market.quote.index
-            self.margin.auto_repay(wallet, acquired, event.ts_ns)
+        if record.book is not None:
+            self._wallet_products[type(wallet)].order_closed(record, event.ts_ns)
         if event.reason == REJECTED and not record.acknowledged:
             return [OrderRejected(record.request_id, record.account_id, event.reject_reason, record.order_id)]
         return self._acknowledge(record, [event])
@@ -562,7 +518,7 @@ class AccountShard:
         excess = record.held - required
         assert excess >= 0, f"order {record.order_id} under-funded by {-excess}"
         if excess:
-            account = self._wallet(record)
+            account = record.wallet
             asset = record.market.quote.index if record.side == BUY else record.market.base.index
             account.held[asset] -= excess
             account.available[asset] += excess
@@ -580,25 +536,32 @@ class AccountShard:
         return [o for o in self.orders.values() if o.account_id == account_id]
 
     def check_invariants(self) -> None:
-        """Assert balances are non-negative and every hold belongs to an open order."""
+        """Assert balances are non-negative, every product's own invariants, and that every
+        hold (spot or in a product's wallet) belongs to an open order held there."""
         self.ledger.check_invariants()
-        self.margin.check_invariants()
+        for product in self.products.values():
+            product.check_invariants()
         held: dict[tuple, int] = {}
         for o in self.orders.values():
             asset = o.market.quote.index if o.side == BUY else o.market.base.index
-            key = (o.account_id, o.book, asset)
+            key = (id(o.wallet), asset)
             held[key] = held.get(key, 0) + o.held
             assert o.held >= o.remaining * o.per_lot or o.amend_extra >= 0, f"under-funded {o.canonical()}"
-        wallets = [(a.account_id, None, a) for a in self.ledger.accounts.values()]
-        wallets += [(b.account_id, b.market, b) for b in self.margin.books.values()]
-        for account_id, book, wallet in wallets:
+        wallets = list(self.ledger.accounts.values())
+        for product in self.products.values():
+            wallets.extend(product.wallets())
+        for wallet in wallets:
             for asset, amount in enumerate(wallet.held):
-                assert amount == held.get((account_id, book, asset), 0), \
-                    f"orphaned hold: account {account_id} book {book} asset {asset}"
+                assert amount == held.get((id(wallet), asset), 0), \
+                    f"orphaned hold: account {wallet.account_id} book {getattr(wallet, 'market', None)} asset {asset}"
 
     def totals(self) -> list[int]:
-        """Per asset: spot balances, fee account, margin books, funds on their way to a pool."""
-        return [a + b for a, b in zip(self.ledger.totals(), self.margin.totals())]
+        """Per asset: spot balances, fee account, and everything each product holds
+        (margin: its books and funds on their way to a pool)."""
+        totals = self.ledger.totals()
+        for product in self.products.values():
+            totals = [a + b for a, b in zip(totals, product.totals())]
+        return totals
 
     def take_followups(self) -> list | tuple:
         """The requests that applying events called for, in order (and forget them);
@@ -612,7 +575,7 @@ class AccountShard:
     def canonical(self) -> tuple:
         return (self.shard_index, self.order_seq, tuple(sorted(self.market_seq.items())),
                 self.ledger.canonical(), tuple(o.canonical() for _, o in sorted(self.orders.items())),
-                self.margin.canonical())
+                *(product.canonical() for product in self.products.values()))
 
     def state_hash(self) -> str:
         return digest(self.canonical())

@@ -17,6 +17,15 @@ per asset index, in quote minor units per whole unit; never our own last
 trade): assets floor, liabilities ceil, level = assets / liabilities in ppm,
 floor, all against the account.
 
+The desk is the margin product of an ``AccountShard``
+(``exchange.accounts.product``): composed by ``exchange/venue.py: new_shard``
+(``shard.plug``), it applies ``MARGIN_COMMANDS`` (the liquidator's through
+``exchange.margin.liquidation.LiquidationCommands``) and the lending link's
+events, funds margin orders from its books (``place_order``, and the order a
+borrow waited for once the pool answers), repays when an auto-repay order
+closes (``order_closed``) and blocks spot withdrawals under the initial line
+(``withdrawal_block``). The shard imports nothing of it.
+
 Money moves only: spot <-> book (transfers), pool -> book (borrow), book ->
 pool (repay), spot -> pool (supply) and back, insurance fund -> book
 (``fund_in``, counted as an inflow by the audit). Amounts that left the shard
@@ -29,16 +38,22 @@ from enum import IntEnum
 from typing import NamedTuple
 
 from exchange.config import ExchangeConfig
+from exchange.accounts.access import LIQUIDATOR_COMMANDS
 from exchange.accounts.ledger import Ledger
+from exchange.accounts.pricing import PriceContext
 from exchange.margin.lending import INDEX_SCALE, borrow_debt_bound, debt_of
+from exchange.matching.orders import BUY
 from exchange.messages.records import (LENDING, POOL_BORROW, POOL_REPAY, POOL_SUPPLY, POOL_WITHDRAW, Borrow, Borrowed,
-                               DebtWrittenOff,
-                               EnableMargin, InterestAccrued, LendingRefused, MarginEnabled, MarginLevelChanged, MarginTransferred,
-                               OrderRejected, PoolRequest, Repaid, Repay, Supplied, SupplyToPool, SupplyWithdrawn,
-                               TransferMargin, WithdrawFromPool)
+                                       DebtWrittenOff, EnableMargin, InterestAccrued, LendingRefused, MarginEnabled,
+                                       MarginLevelChanged, MarginTransferred, OrderRejected, PlaceMarginOrder,
+                                       PoolRequest, Repaid, Repay, Supplied, SupplyToPool, SupplyWithdrawn,
+                                       TransferMargin, WithdrawFromPool)
 from exchange.margin.rules import Zone
 from exchange.core.money import INT64_MAX, PPM, mul_div_ceil
 from exchange.core.reasons import Reason
+
+MARGIN_COMMANDS = frozenset((EnableMargin, TransferMargin, Borrow, Repay, PlaceMarginOrder, SupplyToPool,
+                             WithdrawFromPool)) | LIQUIDATOR_COMMANDS       # every command the desk applies
 
 
 class Then(IntEnum):
@@ -130,7 +145,12 @@ class MarginBook:
 
 
 class MarginDesk:
-    """The margin books, margin settings and pool traffic of one shard."""
+    """The margin books, margin settings and pool traffic of one shard: its margin product."""
+
+    name = "margin"                     # shard.margin
+    commands = MARGIN_COMMANDS
+    links = (LENDING,)
+    wallet_type = MarginBook
 
     def __init__(self, config: ExchangeConfig, ledger: Ledger):
         self.config = config
@@ -150,6 +170,96 @@ class MarginDesk:
         self.asset_index = {a.name: a.index for a in self.assets}
         self._lendable = frozenset(self.asset_index[a] for a in config.lending)
         self._curves = {self.asset_index[a]: curve for a, curve in config.lending.items()}
+        self.shard = None                                   # the AccountShard it is plugged into (attach)
+        self.liquidation = None                             # the liquidator's commands on this shard (attach)
+
+    # ---- the product seam (exchange.accounts.product) ------------------------------
+    def attach(self, shard) -> None:
+        """Plugged into ``shard`` (``AccountShard.plug``): share its ledger and follow-ups."""
+        from exchange.margin.liquidation import LiquidationCommands      # it imports this module
+        assert shard.ledger is self.ledger, "a desk is built on its shard's ledger"
+        self.shard = shard
+        self.followups = shard.followups
+        self.liquidation = LiquidationCommands(shard)
+
+    def apply(self, cmd, context: PriceContext) -> tuple[list, object | None]:
+        """Apply a margin or liquidator command at ``context`` (the order's protection
+        reference, the index prices): NEGATIVE_TIMESTAMP first (the pools' clock),
+        then each command's own checks."""
+        ticks, prices = context
+        kind = type(cmd)
+        if not 0 <= cmd.ts_ns:
+            return _reject(cmd, Reason.NEGATIVE_TIMESTAMP), None
+        if kind is PlaceMarginOrder:
+            return self.place_order(cmd, ticks, prices)
+        if kind is TransferMargin:
+            return self.transfer(cmd, prices), None
+        if kind is Borrow:
+            return self.borrow(cmd, prices)
+        if kind is Repay:
+            return self.repay(cmd)
+        if kind is SupplyToPool:
+            return self.supply(cmd)
+        if kind is WithdrawFromPool:
+            return self.withdraw_supply(cmd)
+        if kind is EnableMargin:
+            return self.enable(cmd), None
+        return self.liquidation.apply(cmd)
+
+    def apply_event(self, event) -> list:
+        """A lending-pool event (``apply_pool``); a borrow an order waited for funds the
+        order now (its terms checked again) and sends it as a follow-up."""
+        events, waiting = self.apply_pool(event)
+        if waiting is None or waiting.then is not Then.ORDER:
+            return events
+        cmd = waiting.order
+        if type(event) is not Borrowed:
+            return [OrderRejected(cmd.request_id, cmd.account_id, event.reason)]
+        shard = self.shard
+        terms = shard.order_terms(cmd, waiting.reference_ticks)
+        if type(terms) is not tuple:
+            return [*events, OrderRejected(cmd.request_id, cmd.account_id, int(terms))]
+        rejected, request = shard.fund_order(cmd, terms, self.book(cmd.account_id, event.book), cmd.auto_repay)
+        if request is not None:
+            self.followups.append((cmd.market, request))
+        return [*events, *rejected]
+
+    def order_closed(self, record, ts_ns: int) -> None:
+        """A margin order closed: with auto-repay, repay debt in what it acquired."""
+        if record.auto_repay:
+            acquired = record.market.base.index if record.side == BUY else record.market.quote.index
+            self.auto_repay(record.wallet, acquired, ts_ns)
+
+    def wallets(self):
+        return self.books.values()
+
+    def place_order(self, cmd: PlaceMarginOrder, reference_ticks, prices) -> tuple[list, object | None]:
+        """A margin order: hold from the book; borrow what it lacks first (auto-borrow).
+        FIELD_NOT_A_FLAG, MARGIN_NOT_ENABLED (a market without margin trading), the order's
+        terms (``AccountShard.order_terms``), the book (``open_book``), then
+        INSUFFICIENT_BALANCE without auto-borrow, or the borrow's checks (``check_borrow``)."""
+        if type(cmd.isolated) is not bool or type(cmd.auto_borrow) is not bool or type(cmd.auto_repay) is not bool:
+            return _reject(cmd, Reason.FIELD_NOT_A_FLAG), None
+        if type(cmd.market) is str and cmd.market in self.config.markets and cmd.market not in self.rules.markets:
+            return _reject(cmd, Reason.MARGIN_NOT_ENABLED), None
+        shard = self.shard
+        terms = shard.order_terms(cmd, reference_ticks)
+        if type(terms) is not tuple:
+            return _reject(cmd, terms), None
+        book = self.open_book(cmd.account_id, cmd.market if cmd.isolated else "")
+        if isinstance(book, Reason):
+            return _reject(cmd, book), None
+        asset, _, need = shard.hold_terms(terms)
+        lacking = need - book.available[asset]
+        if lacking <= 0:
+            return shard.fund_order(cmd, terms, book, cmd.auto_repay)
+        if not cmd.auto_borrow:
+            return _reject(cmd, Reason.INSUFFICIENT_BALANCE), None
+        reason = self.check_borrow(book, asset, lacking, prices)
+        if reason is not None:
+            return _reject(cmd, reason), None
+        return [], self.pool_request(POOL_BORROW, book.account_id, book.market, asset, lacking, cmd.ts_ns,
+                                     Awaiting(Then.ORDER, cmd.request_id, cmd, reference_ticks))
 
     # ---- books and valuation -------------------------------------------------------
     def book(self, account_id: int, market: str, create: bool = False) -> MarginBook | None:
@@ -163,6 +273,8 @@ class MarginDesk:
         """Why the account may not withdraw now: one of its margin books owes and is under
         the initial line (rulebook 4.4.3; released by itself once back above), or a
         price needed to tell is missing. None when it may."""
+        if account_id not in self.settings:
+            return None
         initial = self.rules.initial_level_ppm
         for market in self.account_books.get(account_id, ()):
             book = self.books[(account_id, market)]

@@ -1,0 +1,22 @@
+"""Which products this venue runs, composed in one place.
+
+An ``AccountShard`` knows only spot accounts, orders and settlement; products
+plug into it (``exchange.accounts.product``) and are chosen here, not in the
+accounts layer. The Engine, the snapshot (``restore_shard``) and the shard
+actor build their shards with ``new_shard``, so every shard of the venue runs
+the same products in the same order (the order their state enters
+``AccountShard.canonical``). Today that is the margin desk; perpetuals plug in
+here next, the same way.
+"""
+from __future__ import annotations
+
+from exchange.accounts.shard import AccountShard
+from exchange.config import ExchangeConfig
+from exchange.margin.desk import MarginDesk
+
+
+def new_shard(config: ExchangeConfig, shard_index: int = 0, shards: int = 1) -> AccountShard:
+    """A shard of ``shards`` (``shard_index`` of them) with every product of the venue plugged in."""
+    shard = AccountShard(config, shard_index, shards)
+    shard.plug(MarginDesk(config, shard.ledger))
+    return shard
