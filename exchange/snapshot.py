@@ -30,8 +30,9 @@ POOL_FIELDS = ("cash", "borrowed_scaled", "principal_total", "index", "prev_inde
 
 
 def shard_state(shard: AccountShard) -> dict:
+    """The shard's state; its margin section only if the margin desk is plugged in."""
     ledger = shard.ledger
-    return {
+    state = {
         "shard_index": shard.shard_index,
         "order_seq": shard.order_seq,
         "market_seq": dict(shard.market_seq),
@@ -42,8 +43,10 @@ def shard_state(shard: AccountShard) -> dict:
                    for _, o in sorted(shard.orders.items())],
         "shards": shard.shards,
         "results": list(shard.results.items()),      # [((account, request id), command, events), ...]
-        "margin": margin_state(shard.margin),
     }
+    if "margin" in shard.products:
+        state["margin"] = margin_state(shard.margin)
+    return state
 
 
 def margin_state(desk: MarginDesk) -> dict:
@@ -74,6 +77,7 @@ def restore_margin(desk: MarginDesk, state: dict) -> None:
 
 
 def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
+    """The venue's shard (``new_shard``) in ``state``."""
     shard = new_shard(config, state["shard_index"], state["shards"])
     shard.order_seq = state["order_seq"]
     shard.market_seq.update(state["market_seq"])

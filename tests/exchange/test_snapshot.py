@@ -11,9 +11,10 @@ from hypothesis import given, settings, strategies as st
 from exchange.messages.codec import decode, encode, encode_shallow
 from exchange.config import load_config
 from exchange.engine import Engine
-from exchange.messages.records import CancelOrder, Deposit, OpenAccount, PlaceOrder
+from exchange.messages.records import CancelOrder, Deposit, OpenAccount, PlaceMarginOrder, PlaceOrder
 from exchange.matching.orders import OrderType, Side, TimeInForce
 from exchange.snapshot import market_state, restore_market, restore_shard, shard_state
+from tests.exchange.support import ALICE, BOB, BTC_USDT, BUY, GTC, LIMIT, SELL, btc, usdt
 
 
 def busy_engine(seed: int, enums: bool) -> tuple[Engine, list]:
@@ -68,3 +69,27 @@ def test_codec_with_any_request_id_round_trips_to_an_equal_hashable_message(requ
     message = PlaceOrder(request_id, 1, 2, "BTC-USDT", Side.SELL, 1, 3, 4, 1, "x", 0)
     back = decode(json.loads(json.dumps(encode(message))))
     assert back == message and hash(back.request_id) == hash(message.request_id)
+
+
+def resting_margin_order():
+    """A margin harness whose cross book has a resting buy it borrowed for (auto-repay on)."""
+    from tests.exchange.margin.test_margin import MarginHarness, margin_config
+    h = MarginHarness(margin_config())
+    events = h.run(PlaceMarginOrder, ALICE, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.3"), GTC,
+                   isolated=False, auto_borrow=True, auto_repay=True)
+    assert [type(e).__name__ for e in events][-2:] == ["OrderAccepted", "OrderBooked"], events
+    return h
+
+
+def test_snapshot_with_a_resting_margin_order_settles_it_in_the_restored_book():
+    original, restored = resting_margin_order(), resting_margin_order()
+    engine = restored.engine
+    engine.shard = restore_shard(engine.config, orjson.loads(orjson.dumps(shard_state(engine.shard),
+                                                                          default=encode_shallow)))
+    assert engine.state_hash() == original.engine.state_hash()
+    order = next(iter(engine.shard.orders.values()))
+    assert order.wallet is engine.shard.margin.books[(ALICE, "")]
+    for h in (original, restored):
+        h.ex.place(BOB, SELL, usdt("50000"), btc("0.3"))
+        h.engine.check_invariants()
+    assert engine.state_hash() == original.engine.state_hash() and not engine.shard.orders
