@@ -1,14 +1,19 @@
-"""The actors' wall clock: the one place an actor reads the time it stamps.
+"""The actors' wall clock and timers: the one place an actor reads the time it
+stamps, or waits for it to pass.
 
-``now_ns()`` is ``time.time_ns()`` in a deployment. The seeded simulator
-(``ops/sim.py``) replaces ``CLOCK`` with its own simulated clock, so a run
-replays to the same stamps and the same state hashes.
+``now_ns()`` is ``time.time_ns()`` and ``sleep(seconds)`` is ``asyncio.sleep``
+in a deployment. The seeded simulator (``ops/sim.py``) replaces both with its
+own (``use_clock``, ``use_sleep``): a simulated clock, and timers that are
+events its scheduler fires, so a run replays to the same stamps, the same
+order of wake-ups and the same state hashes, with no real pause.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 
 CLOCK = time.time_ns
+SLEEP = asyncio.sleep
 
 
 def now_ns() -> int:
@@ -20,4 +25,16 @@ def use_clock(clock) -> object:
     """Install ``clock`` (a function returning nanoseconds); return the previous one."""
     global CLOCK
     previous, CLOCK = CLOCK, clock
+    return previous
+
+
+async def sleep(seconds: float) -> None:
+    """Wait ``seconds`` on the configured timer (read at the moment of use)."""
+    await SLEEP(seconds)
+
+
+def use_sleep(sleep_function) -> object:
+    """Install ``sleep_function`` (an awaitable taking seconds); return the previous one."""
+    global SLEEP
+    previous, SLEEP = SLEEP, sleep_function
     return previous

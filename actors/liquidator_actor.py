@@ -13,6 +13,11 @@ with the book's view), hands the answer back (``on_answer``) and journals
 again. When the domain holds a liquidation (no bid at the widest limit, no
 index price) the task waits ``RETRY_S`` (and refreshes prices) and releases it.
 
+Ports (for the seeded simulator, ``ops/simulation``; the Ray path unchanged):
+the clock and the retry pause are ``actors/clock.py`` (``now_ns``, ``sleep``),
+and every peer, the index included, is looked up through ``Peers`` (its
+resolver is ``ray.get_actor`` unless the simulator installs its own).
+
 Journal records are the domain's facts (``fact_to_record``): ``["fund",
 asset, amount]``, ``["begin", n, shard, account, market, level, prices]``,
 ``["cover", rid, n, shard, account, market, asset, amount]``, ``["covered",
@@ -168,8 +173,8 @@ class LiquidatorActor(DurableActor):
 
     async def _refresh_prices(self) -> None:
         """Ask the index for its prices (after a restart the next publication may be a while away)."""
-        try:
-            update_index_prices(self.config, self.prices, await ray.get_actor("index").index_prices.remote())
+        try:        # a fresh lookup each time (``Peers``' resolver port): the index may have restarted
+            update_index_prices(self.config, self.prices, await Peers("{}").handle("index").index_prices.remote())
         except Exception as exc:           # no index actor: wait for its publications
             log.warning("index prices unavailable: %s", exc)
 
@@ -187,7 +192,7 @@ class LiquidatorActor(DurableActor):
         while n in liquidator.active:
             hold = liquidator.hold_of(n)
             if hold is not Hold.NONE:
-                await asyncio.sleep(RETRY_S)
+                await clock.sleep(RETRY_S)
                 if hold is Hold.PRICES:
                     await self._refresh_prices()
                 liquidator.release(n)

@@ -2,17 +2,24 @@
 TigerBeetle's VOPR is the model). ``exchange sim`` is the same command.
 
 What is simulated. The real actor-side code, not a model of it: two
-``AccountShardActor``s, a ``MarketActor`` per market (BTC-USDT, ETH-USDT) and the
-``LendingPoolActor``, built directly (no Ray) in one process on one asyncio
-event loop, with their real links (``Peers``, outboxes, rseq and link
-sequence de-duplication), journals and snapshots on in-memory stores
-(``Journal.open("memory:<run>", ...)``: the store outlives the actor object),
-and recovery through their own constructors. Seeded clients (four accounts per shard)
-send spot limit and market orders, cancels, deposits, withdrawals, supply to
-and withdrawal from the pool, margin transfers, borrows, repays and margin
-orders with auto-borrow, and now and then re-send an acknowledged request.
-Not simulated yet: the liquidator and index prices (no liquidation runs), the
-client library (clients call ``execute`` with packed commands, as it does).
+``AccountShardActor``s, a ``MarketActor`` per market (BTC-USDT, ETH-USDT), the
+``LendingPoolActor`` and the ``LiquidatorActor``, built directly (no Ray) in
+one process on one asyncio event loop, with their real links (``Peers``,
+outboxes, rseq and link sequence de-duplication), journals and snapshots on
+in-memory stores (``Journal.open("memory:<run>", ...)``: the store outlives the
+actor object), and recovery through their own constructors. Seeded clients
+(four accounts per shard) send spot limit and market orders, cancels,
+deposits, withdrawals, supply to and withdrawal from the pool, margin
+transfers, borrows, repays and margin orders with auto-borrow, and now and
+then re-send an acknowledged request; two traders per shard hold leveraged
+longs and shorts (cross and isolated books) near the liquidation line; a
+market maker supplies the pools and quotes around the index. The index
+(a stand-in) publishes prices that follow one regime per seed (calm, falling,
+rising, a crash) to the shards and the liquidator: books fall under the
+line, shards hand them to the liquidator, which liquidates them (cascades of
+several at once, gaps covered by the insurance fund) while it may crash and
+restart in the middle. Not simulated yet: the client library (clients call
+``execute`` with packed commands, as it does), the IndexActor itself.
 
 Fault model, every choice drawn from ``random.Random(seed)``:
 - reordering and delay: each step delivers one message chosen among all in
@@ -27,7 +34,9 @@ Fault model, every choice drawn from ``random.Random(seed)``:
   change of state and its commit); restarts build a new object from the same
   store and run its ``resume()``;
 - time: a simulated clock (``actors/clock.py``) moves by 1 ms to an hour
-  (the pools' interest hours), and snapshots are due every 2, 5, 20 commands
+  (the pools' interest hours); an actor's pause (``clock.sleep``: the
+  liquidator waiting for a book to refill) is a timer the scheduler fires
+  like a message; snapshots are due every 2, 5, 20 commands
   or never (count-based, chosen by the seed).
 After the last step the run heals (no more faults, every actor up, every
 message delivered oldest first) and the final checks run.
@@ -38,13 +47,17 @@ actors' own audit code. After every step: no handler raised; no negative
 balance; every acknowledged request is remembered by its shard, and a
 re-sent one gets its first answer; acknowledged <= ledger <= sent for
 deposits and withdrawals; no two different fills under one market seq and
-no shard settled more fill quantity than was pushed to it; a sampled actor
+no shard settled more fill quantity than was pushed to it; no shard credited
+more from the insurance fund than the covers sent to it, and the fund holds
+at most its start less the covers; no book liquidated twice at once; no
+``FinishLiquidation`` sent for a book that still owes; a sampled actor
 whose journal is idle, rebuilt from its store, equals the live one (state
 hash and link numbers). When nothing is in flight: every asset conserved
-(shards' totals + pools' cash = acknowledged deposits - withdrawals). At the
-end: everything answered, nothing pending or queued, every fill settled
-exactly once per side, every actor rebuilt from its store equal to the live
-one.
+(shards' totals + pools' cash + the insurance fund = acknowledged deposits -
+withdrawals + the fund's start; covers sent = covers credited). At the end:
+everything answered, nothing pending or queued, every fill settled exactly
+once per side, no liquidation in progress and no book liquidating or under
+the line, every actor rebuilt from its store equal to the live one.
 
 Replay. A run is a function of its seed: one loop and no threads (memory
 journals commit inline), no real sleeps, the simulated clock, seeded choices

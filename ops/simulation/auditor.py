@@ -4,12 +4,17 @@ test's own audit (``exchange/engine.py: conservation``, ``ops/verify.py``).
 
 Observed: every client command and its first answer (``acknowledged``), every
 push a market or the pool sent (``observe``: the fills in it, by market and
-seq). Read from the actors: balances, the totals of the domain objects, the
-replay memory, the fill counters, state hashes.
+seq), every liquidator command sent (``observe``: the covers, by request id,
+drawn before they are sent) and every answer a shard gave the liquidator
+(``answered``: which book a liquidation started and finished). Read from the
+actors: balances, the totals of the domain objects, the replay memory, the
+fill counters, state hashes, the insurance fund's balance. What the fund
+started with is read from the configuration (``[insurance.initial]``).
 
 After every step:
 - no handler raised (a handler's exception is a bug: Ray would retry it forever);
-- no negative balance (available or held) in any live shard;
+- no negative balance (available or held) in any live shard, nor in a margin
+  book (available, held, pending), nor in the insurance fund;
 - no acknowledged request lost: every acknowledged request is in its live
   shard's replay memory; a re-sent acknowledged request gets its first answer;
 - deposits and withdrawals: acknowledged <= what the shard's ledger counts <=
@@ -17,21 +22,39 @@ After every step:
 - no fill settled twice: a market never pushes two different fills under one
   seq, and no shard has settled more fill quantity than the fills pushed for
   its accounts;
+- covers: no shard credited more from the fund than the covers sent to it,
+  and the fund holds no more than it started with less every cover sent;
+- no book liquidated twice: a shard never starts a second liquidation of a
+  book before the first finished (answers ``started`` under two numbers);
+- no liquidation leaves debt: when a ``FinishLiquidation`` is sent for a book
+  still liquidating, the book owes nothing (debt with assets left would be
+  collateral never sold; debt without them, a gap neither covered nor
+  written off);
 - recovery: one live actor whose journal is idle (sampled by the seed) is
   rebuilt from its store and must have the live state hash and link numbers.
 When the cluster is quiet (nothing in flight, every actor up): every asset is
-conserved, the sum over shards of the domain totals plus the pools' cash equal
-to the acknowledged deposits less the acknowledged withdrawals.
+conserved, the sum over shards of the domain totals plus the pools' cash plus
+the insurance fund's balance equal to the acknowledged deposits less the
+acknowledged withdrawals plus what the fund started with; and the shards
+credited exactly the covers sent.
 At the end (after healing): all of the above, every request answered, nothing
-pending or queued anywhere, every fill settled exactly once on each side, and
-every actor rebuilt from its store equal to the live one.
+pending or queued anywhere, every fill settled exactly once on each side, no
+liquidation in progress and no cover in flight, no book liquidating and none
+at or under the liquidation line (handed over and finished, or healthy: no
+stuck liquidation), and every actor rebuilt from its store equal to the live
+one.
 """
 from __future__ import annotations
 
-from actors.link.wire import unpack_push
+from actors.link.wire import unpack_commands, unpack_push, unpack_results
+from exchange.core.money import parse_decimal
 from exchange.core.reasons import Reason
 from exchange.core.routing import shard_for
-from exchange.messages.records import LENDING, BalanceChanged, Deposit, Fill, OrderRejected, Withdraw
+from exchange.messages.records import (LENDING, BalanceChanged, CoverShortfall, Deposit, Fill, FinishLiquidation,
+                                       LiquidationStage, LiquidationUpdate, OrderRejected, StartLiquidation,
+                                       WriteOffDebt, Withdraw)
+
+LIQUIDATOR = "liquidator"
 
 NOT_REMEMBERED = {int(Reason.STORAGE_FULL), int(Reason.OVERLOADED)}    # refused before anything is applied
 
@@ -62,6 +85,16 @@ class Auditor:
         self.expected_fill_quantity = {s: {} for s in range(config.shards)}
         self.recoveries_checked = 0
         self.quiet_checks = 0
+        initial = config.sections.get("insurance", {}).get("initial", {})
+        self.fund_initial = [parse_decimal(initial[a], config.assets[a].scale) if a in initial else 0
+                             for a in self.assets]
+        self.covers: dict[str, CoverShortfall] = {}          # cover request id -> the cover sent
+        self.covered = {s: [0] * len(self.assets) for s in range(config.shards)}   # covers sent, per shard
+        self.write_offs: set = set()                         # write-off request ids sent
+        self.liquidating: dict[tuple, int] = {}              # book -> the liquidation a shard started
+        self.finished: set = set()                           # liquidation numbers a shard finished
+        self.books_liquidated: set = set()
+        self.tapped: list[AuditFailure] = []                 # failures seen by a tap, raised by the next check
 
     # ---- what the auditor observes ----------------------------------------------------
     def sending(self, shard: int, commands: list) -> None:
@@ -93,7 +126,18 @@ class Auditor:
                 self.acked[shard][kind][self.config.assets[command.asset].index] += command.amount
 
     def observe(self, message) -> None:
-        """The network's tap on every request: fills in pushes."""
+        """The network's tap on every request: fills in pushes, the liquidator's commands.
+        A failure is kept for the next check (raised here, it would reach the sender,
+        whose ``Peers.call`` would take it for a lost message and send again)."""
+        try:
+            self._observe(message)
+        except AuditFailure as failure:
+            self.tapped.append(failure)
+
+    def _observe(self, message) -> None:
+        if message.method == "execute_as":
+            self._liquidator_sent(unpack_commands(message.args[1]))
+            return
         if message.method != "on_market_events":
             return
         shards = self.config.shards
@@ -111,14 +155,96 @@ class Auditor:
                 elif seen != event:
                     raise AuditFailure("fill settled twice", f"two fills with seq {key}: {seen} and {event}")
 
+    def _liquidator_sent(self, commands: list) -> None:
+        shards = self.config.shards
+        for command in commands:
+            kind = type(command)
+            if kind is CoverShortfall:
+                first = self.covers.setdefault(command.request_id, command)
+                if first is command:
+                    shard = shard_for(command.account_id, shards)
+                    self.covered[shard][self.config.assets[command.asset].index] += command.amount
+                elif first[2:] != command[2:]:
+                    raise AuditFailure("cover changed", f"{command.request_id}: first {first}, now {command}")
+            elif kind is WriteOffDebt:
+                self.write_offs.add(command.request_id)
+            elif kind is FinishLiquidation:
+                self._check_finish(command)
+
+    def _check_finish(self, command) -> None:
+        """The book a ``FinishLiquidation`` hands back owes nothing (if it is still liquidating
+        and its shard is up: a re-send after the book was handed back proves nothing)."""
+        actor = self.cluster.actor(f"shard:{shard_for(command.account_id, self.config.shards)}")
+        if actor is None:
+            return
+        margin = actor.shard.margin
+        book = margin.book(command.account_id, command.market)
+        if book is None or not book.liquidating:
+            return
+        debt = [margin.debt(book, i) for i in range(len(self.assets))]
+        if any(debt):
+            held = [a + h + p for a, h, p in zip(book.available, book.held, book.pending)]
+            what = "both debt and assets" if any(held) else "debt neither covered nor written off"
+            raise AuditFailure("liquidation left debt", f"{command.request_id} finishes book "
+                               f"{(command.account_id, command.market)} with {what}: debt {debt}, holding {held}")
+
+    def answered(self, message, answer) -> None:
+        """The network's tap on every answer a handler produced: liquidations started and
+        finished (a failure is kept for the next check, as in ``observe``)."""
+        try:
+            self._answered(message, answer)
+        except AuditFailure as failure:
+            self.tapped.append(failure)
+
+    def _answered(self, message, answer) -> None:
+        if message.method != "execute_as":
+            return
+        for command, events in zip(unpack_commands(message.args[1]), unpack_results(answer)):
+            kind = type(command)
+            if kind is not StartLiquidation and kind is not FinishLiquidation:
+                continue
+            update = next((e for e in events if type(e) is LiquidationUpdate), None)
+            n = int(str(command.request_id).split(":")[1])
+            book = (command.account_id, command.market)
+            if kind is StartLiquidation and update is not None and update.stage == LiquidationStage.STARTED \
+                    and n not in self.finished:
+                running = self.liquidating.setdefault(book, n)
+                if running != n:
+                    raise AuditFailure("liquidated twice", f"book {book} started by liquidation {n} while "
+                                       f"liquidation {running} runs")
+                self.books_liquidated.add(book)
+            elif kind is FinishLiquidation and update is not None and update.stage == LiquidationStage.FINISHED:
+                self.finished.add(n)
+                if self.liquidating.get(book) == n:
+                    del self.liquidating[book]
+
+    def liquidation_stats(self) -> dict:
+        """What the liquidator did in a run, as observed."""
+        return {"books_liquidated": len(self.books_liquidated), "liquidations_finished": len(self.finished),
+                "covers": len(self.covers), "write_offs": len(self.write_offs)}
+
     # ---- checks ------------------------------------------------------------------------
     def check_step(self) -> None:
+        if self.tapped:
+            raise self.tapped[0]
         if self.network.errors:
             raise AuditFailure("handler raised", self.network.errors[0])
         for index in range(self.config.shards):
             actor = self.cluster.actor(f"shard:{index}")
             if actor is not None:
                 self._check_shard(index, actor, final=False)
+        liquidator = self.cluster.actor(LIQUIDATOR)
+        if liquidator is not None:
+            self._check_fund(liquidator)
+
+    def _check_fund(self, liquidator) -> None:
+        """The fund is never negative and holds at most what it started with less the covers sent."""
+        balance = liquidator.fund.balance
+        for i, asset in enumerate(self.assets):
+            paid = sum(self.covered[s][i] for s in range(self.config.shards))
+            if balance[asset] < 0 or balance[asset] > self.fund_initial[i] - paid:
+                raise AuditFailure("insurance fund", f"{asset}: balance {balance[asset]}, started with "
+                                   f"{self.fund_initial[i]}, covers sent {paid}")
 
     def _check_shard(self, index: int, actor, final: bool) -> None:
         ledger = actor.shard.ledger
@@ -126,6 +252,16 @@ class Auditor:
             if min(account.available) < 0 or min(account.held) < 0:
                 raise AuditFailure("negative balance", f"shard {index} account {account.account_id}: "
                                    f"available {account.available}, held {account.held}")
+        margin = actor.shard.margin
+        for key, book in margin.books.items():
+            if min(book.available) < 0 or min(book.held) < 0 or min(book.pending) < 0:
+                raise AuditFailure("negative balance", f"shard {index} margin book {key}: available "
+                                   f"{book.available}, held {book.held}, pending {book.pending}")
+        for i, asset in enumerate(self.assets):
+            credited, sent = margin.fund_in[i], self.covered[index][i]
+            if credited > sent or (final and credited != sent):
+                raise AuditFailure("cover applied twice" if credited > sent else "cover not applied",
+                                   f"shard {index} {asset}: credited {credited} from the fund, covers sent {sent}")
         memory = actor.shard.results
         for key in self.remembered[index]:
             if key not in memory:
@@ -144,22 +280,27 @@ class Auditor:
                                    f"shard {index} {market}: settled {applied}, pushed {due}")
 
     def check_quiet(self) -> None:
-        """Conservation of every asset, at a moment when nothing is in flight."""
+        """Conservation of every asset, at a moment when nothing is in flight: the shards,
+        the pools and the insurance fund hold what was deposited, less what was
+        withdrawn, plus what the fund started with; every cover sent was credited."""
         self.quiet_checks += 1
         totals = [0] * len(self.assets)
         for index in range(self.config.shards):
             actor = self.cluster.actor(f"shard:{index}")
             totals = [t + x for t, x in zip(totals, actor.shard.totals())]
-            if any(actor.shard.margin.fund_in):
-                raise AuditFailure("conservation", f"insurance fund credits without a liquidator: "
-                                   f"{actor.shard.margin.fund_in}")
+            credited = list(actor.shard.margin.fund_in)
+            if credited != self.covered[index]:
+                raise AuditFailure("conservation", f"shard {index} credited {credited} from the fund, "
+                                   f"covers sent {self.covered[index]}")
         cash = self.cluster.actor(LENDING).engine.cash()
+        fund = self.cluster.actor(LIQUIDATOR).fund.balance
         for i, asset in enumerate(self.assets):
             net = sum(self.acked[s]["deposit"][i] - self.acked[s]["withdraw"][i] for s in range(self.config.shards))
-            held = totals[i] + cash.get(asset, 0)
-            if held != net:
-                raise AuditFailure("conservation", f"{asset}: shards + pools hold {held}, "
-                                   f"acknowledged deposits - withdrawals {net}")
+            held = totals[i] + cash.get(asset, 0) + fund[asset]
+            if held != net + self.fund_initial[i]:
+                raise AuditFailure("conservation", f"{asset}: shards + pools + fund hold {held}, "
+                                   f"acknowledged deposits - withdrawals {net} + fund's start "
+                                   f"{self.fund_initial[i]}")
 
     def check_recovery(self, name: str) -> None:
         """Rebuild ``name`` from its store; it must equal the live actor."""
@@ -171,6 +312,8 @@ class Auditor:
                                f"{_fingerprint(rebuilt)} != {_fingerprint(live)}")
 
     def check_final(self, clients) -> None:
+        if self.tapped:
+            raise self.tapped[0]
         if self.network.errors:
             raise AuditFailure("handler raised", self.network.errors[0])
         waiting = [c.name for c in clients if c.busy]
@@ -183,9 +326,30 @@ class Auditor:
                 raise AuditFailure("stuck", f"{name} still has {queued} after healing")
         for index in range(self.config.shards):
             self._check_shard(index, self.cluster.actor(f"shard:{index}"), final=True)
+        self._check_liquidations_finished()
         self.check_quiet()
         for name in self.cluster.names:
             self.check_recovery(name)
+
+
+    def _check_liquidations_finished(self) -> None:
+        """After healing: no liquidation in progress, no cover in flight, no book liquidating
+        or at or under the liquidation line."""
+        liquidator = self.cluster.actor(LIQUIDATOR)
+        if liquidator.liquidator.active or liquidator.fund.in_flight or liquidator.tasks:
+            raise AuditFailure("stuck liquidation", f"liquidator after healing: in progress "
+                               f"{liquidator.in_progress()}, covers in flight {sorted(liquidator.fund.in_flight)}")
+        if self.liquidating:
+            raise AuditFailure("stuck liquidation", f"started and never finished: {self.liquidating}")
+        line = self.config.margin.liquidation_level_ppm
+        for index in range(self.config.shards):
+            actor = self.cluster.actor(f"shard:{index}")
+            margin = actor.shard.margin
+            for key, book in margin.books.items():
+                level = margin.level_ppm(book, actor.asset_prices)
+                if book.liquidating or (level is not None and level <= line):
+                    raise AuditFailure("stuck liquidation", f"shard {index} book {key} after healing: "
+                                       f"liquidating {book.liquidating}, level {level} ppm (line {line})")
 
 
 def _external(command) -> str | None:
@@ -194,7 +358,11 @@ def _external(command) -> str | None:
 
 
 def _queued(actor) -> dict:
-    """What an actor still holds for a peer (empty when everything was delivered)."""
+    """What an actor still holds for a peer (empty when everything was delivered). An
+    actor's own ``unsent()`` answers, if it has one (the ``Link`` rewrite should give
+    every actor one); until then, its queue fields are read."""
+    if hasattr(actor, "unsent"):
+        return actor.unsent()
     out = {}
     for field in ("staged", "outbox", "sending", "queues"):
         links = getattr(actor, field, None)
@@ -211,4 +379,6 @@ def _fingerprint(actor) -> tuple:
     """The state hash and the link numbers a recovery must reproduce."""
     if hasattr(actor, "link_applied"):          # a shard
         return (actor.state_hash(), dict(actor.rseq), dict(actor.link_applied), sorted(map(repr, actor.pending)))
+    if hasattr(actor, "liquidator"):            # the liquidator: its durable state is all it recovers
+        return (actor.liquidator.state_hash(),)
     return (actor.state_hash(), dict(actor.applied_rseq), dict(actor.entry_numbers), dict(actor.pushed))

@@ -1,6 +1,7 @@
 """The real actors of an exchange in one process, each crashed and rebuilt at will.
 
-Slots by actor name (``shard:<i>``, ``market:<name>``, ``lending``), each
+Slots by actor name (``shard:<i>``, ``market:<name>``, ``lending``,
+``liquidator``), each
 holding the live ``Incarnation`` or None while down. A crash kills the
 incarnation (its tasks cancelled, whatever it had not committed lost) and drops
 the object; a restart builds a new object from the same in-memory store (the
@@ -9,6 +10,11 @@ constructor recovers from snapshot + journal, as on Ray) and then runs its own
 ``rebuild(name)`` builds a throw-away copy from the store, for the auditor to
 compare with the live one. Which classes are built is a parameter, so a test
 can run a deliberately broken variant.
+
+Beside the actors, stand-ins that are always up and never journaled: the
+``index`` (``IndexFeed``: the prices the run last published, which the
+liquidator asks for after a restart; the publications themselves are the
+scheduler's, ``runner``).
 """
 from __future__ import annotations
 
@@ -17,12 +23,25 @@ import contextvars
 
 from actors.capability import Keyring
 from actors.lending_actor import LendingPoolActor
+from actors.liquidator_actor import LiquidatorActor
 from actors.market_actor import MarketActor
 from actors.shard_actor import AccountShardActor
 from exchange.messages.records import LENDING
 from ops.simulation.network import CURRENT, Incarnation
 
-DEFAULT_CLASSES = {"shard": AccountShardActor, "market": MarketActor, "lending": LendingPoolActor}
+DEFAULT_CLASSES = {"shard": AccountShardActor, "market": MarketActor, "lending": LendingPoolActor,
+                   "liquidator": LiquidatorActor}
+LIQUIDATOR = "liquidator"
+
+
+class IndexFeed:
+    """The index as the liquidator sees it: the latest prices by asset the run published."""
+
+    def __init__(self):
+        self.prices: dict[str, int] = {}
+
+    def index_prices(self) -> dict[str, int]:
+        return dict(self.prices)
 
 
 class Cluster:
@@ -36,8 +55,11 @@ class Cluster:
         for market in config.market_list:
             self.builders[f"market:{market.name}"] = self._market_builder(market.name)
         self.builders[LENDING] = lambda: self.classes["lending"](config_path, data_dir, keyring=self.keyring)
+        self.builders[LIQUIDATOR] = lambda: self.classes["liquidator"](config_path, data_dir, keyring=self.keyring)
         self.slots: dict[str, Incarnation | None] = dict.fromkeys(self.builders)
         self.lives = dict.fromkeys(self.builders, 0)
+        self.index = IndexFeed()
+        self.services = {"index": Incarnation("index", self.index, 1)}
 
     def _shard_builder(self, index: int):
         return lambda: self.classes["shard"](self.config_path, index, self.data_dir, keyring=self.keyring)
@@ -50,10 +72,10 @@ class Cluster:
         return list(self.builders)
 
     def knows(self, name: str) -> bool:
-        return name in self.builders
+        return name in self.builders or name in self.services
 
     def live(self, name: str) -> Incarnation | None:
-        return self.slots.get(name)
+        return self.slots.get(name) or self.services.get(name)
 
     def down(self) -> list[str]:
         return [name for name, slot in self.slots.items() if slot is None]

@@ -13,6 +13,15 @@ Every task belongs to the incarnation whose code created it (a context
 variable set when a handler starts, inherited by the tasks it creates); a
 crash cancels them all, and an incarnation that has crashed sends nothing and
 starts nothing more.
+
+Timers are messages too: an actor's ``clock.sleep`` (``actors/clock.py``) puts
+a ``timer`` in flight that the scheduler fires when it picks it, so a pause
+lasts as long as the scheduler decides, in the seed's order (never lost or
+copied; a crash cancels the sleeper and the timer then wakes nobody).
+Fire-and-forget calls (a shard handing a book to the liquidator) have nobody
+reading their failure; ``send`` retrieves it so it is not reported as lost.
+``on_answer`` sees every handler's answer as it
+is produced, whether or not its reply then arrives (the auditor's tap).
 """
 from __future__ import annotations
 
@@ -52,7 +61,7 @@ class Message:
     def __init__(self, number: int, kind: str, sender: str, target: str, method: str, args: tuple,
                  future: asyncio.Future | None):
         self.number = number
-        self.kind = kind                    # "request" or "reply"
+        self.kind = kind                    # "request", "reply" or "timer"
         self.sender = sender
         self.target = target
         self.method = method
@@ -105,9 +114,10 @@ class Network:
     """Messages in flight between simulated actors and clients. ``actors`` answers
     ``knows(name)`` and ``live(name)`` (the incarnation, or None while down)."""
 
-    def __init__(self, actors, observe=None):
+    def __init__(self, actors, observe=None, on_answer=None):
         self.actors = actors
         self.observe = observe              # called with every request sent (the auditor's tap)
+        self.on_answer = on_answer          # called with (request, answer) when a handler returns
         self.inflight: list[Message] = []
         self.delivered: list[Message] = []  # recent requests, the ones a duplicate copies
         self.errors: list[str] = []         # handlers that raised: a bug in the code under test
@@ -131,10 +141,30 @@ class Network:
         if self.observe is not None:
             self.observe(message)
         self.inflight.append(message)
+        future.add_done_callback(_retrieve)
         return future
+
+    async def sleep(self, seconds: float) -> None:
+        """``clock.sleep`` in the simulator: wait until the scheduler fires this timer."""
+        future = asyncio.get_running_loop().create_future()
+        owner = CURRENT.get()
+        if owner is None or not owner.dead:
+            self.numbers += 1
+            name = owner.name if owner else "client"
+            self.inflight.append(Message(self.numbers, "timer", name, name, f"sleep({seconds})", (), future))
+        await future
+
+    @property
+    def losable(self) -> list[Message]:
+        """What a fault may lose: requests and replies, never a timer."""
+        return [m for m in self.inflight if m.kind != "timer"]
 
     def deliver(self, message: Message) -> None:
         """Hand ``message`` to its target now (a request) or to its caller (a reply)."""
+        if message.kind == "timer":
+            if not message.future.done():
+                message.future.set_result(None)
+            return
         if message.kind == "reply":
             future = message.future
             if future is not None and not future.done():
@@ -170,6 +200,8 @@ class Network:
             self.errors.append(f"{message.describe()} raised {type(error).__name__}: {error}")
             self._reply(message, error=error)
         else:
+            if self.on_answer is not None:
+                self.on_answer(message, task.result())
             self._reply(message, value=task.result())
 
     def _reply(self, request: Message, value=None, error: BaseException | None = None) -> None:
@@ -192,3 +224,8 @@ class Network:
         copy = Message(self.numbers, "request", message.sender, message.target, message.method, message.args, None)
         self.inflight.append(copy)
         return copy
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -1,14 +1,21 @@
 """The scheduler: one seed, one run of the real actors, one verdict.
 
 Everything a run does is drawn from ``random.Random(seed)``: the snapshot
-schedule, the clients' commands, and at every step one action — deliver a
-message chosen among all in flight (so messages overtake each other), lose
-one, deliver a copy of a delivered request again, start a client batch, crash
-an actor, restart a crashed one, move the clock — then let the event loop run
+schedule, the clients' commands, the index's regime, and at every step one
+action — deliver a message chosen among all in flight (so messages overtake
+each other; an actor's timer is one of them), lose one, deliver a copy of a
+delivered request again, start a client batch, crash an actor, restart a
+crashed one, move the clock, publish index prices (to every shard and the
+liquidator, and the market maker quotes again) — then let the event loop run
 0, 1, 2 rounds or until it is idle (so a crash can land between a handler's
 change of state and its journal commit). The auditor checks after every step.
-Then the run heals: faults stop, crashed actors restart, every message is
-delivered oldest first until nothing moves, and the final checks run.
+Before the first step a setup without faults publishes the index, funds the
+market maker (quotes, pool supply) and opens the traders' positions. After the
+last step the run heals: faults stop, crashed actors restart, every message is
+delivered oldest first until nothing moves, twice, each time after the index
+published the last prices again (every shard scans its books at the prices
+the liquidator has, so a book under the line is handed over and liquidated),
+and the final checks run.
 
 Only the scheduler picks what runs next: one event loop, no threads (the
 journals commit inline on memory stores), no real sleeps (``Peers`` retries
@@ -26,7 +33,7 @@ import random
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from actors import clock, market_actor, shard_actor
+from actors import clock, liquidator_actor, market_actor, shard_actor
 from actors.capability import Role
 from actors.durability.journal import drop_memory_volume, memory_volume
 from actors.gc_policy import GcPolicy
@@ -34,20 +41,21 @@ from actors.link import peers
 from actors.link.wire import pack, unpack_results
 from exchange.config import load_config
 from ops.simulation.auditor import AuditFailure, Auditor
-from ops.simulation.cluster import Cluster
+from ops.simulation.cluster import LIQUIDATOR, Cluster
 from ops.simulation.network import Network, Unreachable, task_factory
-from ops.simulation.workload import START_PRICES, Workload
+from ops.simulation.workload import Workload
 
 START_NS = 1_700_000_000 * 10 ** 9
 IDLE_ROUNDS_MAX = 100_000           # a loop busy longer than this is livelocked
 HEAL_STEPS_MAX = 50_000
+FINAL_PUBLICATIONS = 2
 TRACE_KEPT = 40
 
 
 @dataclass
 class Options:
     """What a run may do. ``classes`` replaces actor classes (``shard``, ``market``,
-    ``lending``) with variants, for tests that inject a bug."""
+    ``lending``, ``liquidator``) with variants, for tests that inject a bug."""
     steps: int = 150
     crashes: bool = True
     losses: bool = True                 # lose requests and replies
@@ -92,14 +100,15 @@ def run_config(config_path: str | None):
 @contextmanager
 def harness(network: Network, sim_clock: SimulatedClock, config):
     """Install the simulator's ports for the duration of a run: the resolver, no retry
-    pause, the clock. And two shims that only save time: every actor gets the run's
+    pause, the clock and the timers. And two shims that only save time: every actor gets the run's
     configuration instead of parsing the file again at each construction, and no
     garbage-collector policy (each actor's would run a full collection then)."""
     previous_peers = peers.use_resolver(network.resolve, 0.0)
-    loaders = {module: module.load_config for module in (shard_actor, market_actor)}
+    loaders = {module: module.load_config for module in (shard_actor, market_actor, liquidator_actor)}
     for module in loaders:
         module.load_config = lambda path: config
     previous_clock = clock.use_clock(sim_clock.now)
+    previous_sleep = clock.use_sleep(network.sleep)
     install = GcPolicy.install
     GcPolicy.install = lambda self: self
     logger = logging.getLogger("exchange")          # retries and recoveries are the point here, not news
@@ -113,6 +122,7 @@ def harness(network: Network, sim_clock: SimulatedClock, config):
             module.load_config = loader
         GcPolicy.install = install
         clock.use_clock(previous_clock)
+        clock.use_sleep(previous_sleep)
         peers.use_resolver(*previous_peers)
 
 
@@ -123,10 +133,12 @@ def simulate(seed: int, options: Options | None = None) -> Outcome:
     loop.set_task_factory(task_factory)
     run = Run(seed, options)
     try:
-        with harness(run.network, run.clock, run.config):
-            return loop.run_until_complete(run.main())
+        with harness(run.network, run.clock, run.config):     # the ports stay in place until every task ended
+            try:
+                return loop.run_until_complete(run.main())
+            finally:
+                loop.run_until_complete(run.shutdown())
     finally:
-        loop.run_until_complete(run.shutdown())
         loop.close()
         drop_memory_volume(run.data_dir)
 
@@ -141,7 +153,7 @@ class Run:
         self.data_dir = memory_volume(f"sim-{seed}-{id(self)}", snapshot_every)
         self.cluster = Cluster(self.config, self.data_dir, options.classes, options.config_path)
         self.auditor = Auditor(self.config, self.cluster, None, self.rng)
-        self.network = Network(self.cluster, self.auditor.observe)
+        self.network = Network(self.cluster, self.auditor.observe, self.auditor.answered)
         self.auditor.network = self.network
         self.workload = Workload(self.config, self.rng)
         self.clock = SimulatedClock()
@@ -149,7 +161,8 @@ class Run:
         self.trace: list[str] = []
         self.step = 0
         self.stats = {"snapshot_every": snapshot_every, "delivered": 0, "lost": 0, "duplicated": 0,
-                      "crashes": 0, "restarts": 0, "batches": 0, "quiet_checks": 0}
+                      "crashes": 0, "restarts": 0, "batches": 0, "quiet_checks": 0,
+                      "regime": self.workload.regime, "publications": 0, "liquidator_crashes_mid_liquidation": 0}
 
     def note(self, line: str) -> None:
         line = f"{self.step}: {line}"
@@ -164,6 +177,7 @@ class Run:
         try:
             for name in self.cluster.names:
                 self.cluster.start(name)
+            await self.setup()
             for self.step in range(1, self.options.steps + 1):
                 failed_at = self.step
                 self.act()
@@ -175,11 +189,22 @@ class Run:
             failed_at = None
             await self.heal(loop)
             self.auditor.check_final(self.workload.clients)
-            self.note("state " + " ".join(f"{name}={self.cluster.actor(name).state_hash()[:16]}"
+            self.note("state " + " ".join(f"{name}={state_hash(self.cluster.actor(name))[:16]}"
                                           for name in self.cluster.names))
         except AuditFailure as failure:
             return self.outcome(False, failure.check, str(failure), failed_at)
         return self.outcome(True)
+
+    async def setup(self) -> None:
+        """Before the faults: the index's first publication, the market maker's funds, pool
+        supply and quotes, the traders' margin books and first positions, delivered
+        oldest first (so every seed starts with leveraged books and a market to trade in)."""
+        self.note("setup")
+        self.publish(self.workload.prices)
+        await self.drain()
+        for client in [self.workload.maker] + [c for c in self.workload.clients if c.kind == "trader"]:
+            self._client(client)
+            await self.drain()
 
     async def shutdown(self) -> None:
         """Crash every actor (their tasks end) and end the clients' calls."""
@@ -194,7 +219,7 @@ class Run:
     def outcome(self, ok: bool, check=None, failure=None, step=None) -> Outcome:
         self.stats.update(steps=self.step, acknowledged=len(self.auditor.answers), fills=len(self.auditor.fills),
                           recoveries_checked=self.auditor.recoveries_checked,
-                          quiet_checks=self.auditor.quiet_checks)
+                          quiet_checks=self.auditor.quiet_checks, **self.auditor.liquidation_stats())
         return Outcome(self.seed, ok, check, failure, step, self.digest.hexdigest(), dict(self.stats),
                        self.trace[-TRACE_KEPT:])
 
@@ -204,7 +229,7 @@ class Run:
         actions = []
         if network.inflight:
             actions += [("deliver", 50)]
-            if options.losses:
+            if options.losses and network.losable:
                 actions += [("lose", 4)]
         if options.duplicates and network.delivered:
             actions += [("duplicate", 4)]
@@ -212,9 +237,11 @@ class Run:
             actions += [("client", 24)]
         if options.crashes and cluster.up():
             actions += [("crash", 2)]
+            if self.liquidating():
+                actions += [("crash_liquidator", 3)]
         if cluster.down():
             actions += [("restart", 8)]
-        actions += [("clock", 3), ("index", 3)]
+        actions += [("clock", 3), ("index", 5)]
         action = rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
         getattr(self, "_" + action)()
 
@@ -225,7 +252,7 @@ class Run:
         self.network.deliver(message)
 
     def _lose(self) -> None:
-        message = self.rng.choice(self.network.inflight)
+        message = self.rng.choice(self.network.losable)
         self.note(f"lose {message.describe()}")
         self.stats["lost"] += 1
         self.network.drop(message)
@@ -235,8 +262,8 @@ class Run:
         self.note(f"duplicate as {copy.describe()}")
         self.stats["duplicated"] += 1
 
-    def _client(self) -> None:
-        client = self.rng.choice(self.workload.idle())
+    def _client(self, client=None) -> None:
+        client = client or self.workload.pick()
         commands = self.workload.batch(client)
         self.note(f"{client.name} sends {[type(c).__name__ for c in commands]}")
         self.stats["batches"] += 1
@@ -260,12 +287,26 @@ class Run:
             if command not in client.acknowledged:
                 client.acknowledged.append(command)
         client.busy = False
+        if client is self.workload.maker and self.workload.quotes_stale:
+            self._client(client)
 
-    def _crash(self) -> None:
-        name = self.rng.choice(self.cluster.up())
+    def liquidating(self) -> bool:
+        liquidator = self.cluster.actor(LIQUIDATOR)
+        return liquidator is not None and bool(liquidator.liquidator.active)
+
+    def _crash(self, name: str | None = None) -> None:
+        busy = self.liquidating()
+        name = name or self.rng.choice(self.cluster.up())
         self.note(f"crash {name}")
         self.stats["crashes"] += 1
+        if busy and name == LIQUIDATOR:
+            self.stats["liquidator_crashes_mid_liquidation"] += 1
         self.cluster.crash(name)
+
+    def _crash_liquidator(self) -> None:
+        """Crash the liquidator in the middle of a liquidation (more likely than any other
+        crash while one runs: its recovery is what is tested)."""
+        self._crash(LIQUIDATOR)
 
     def _restart(self) -> None:
         name = self.rng.choice(self.cluster.down())
@@ -274,17 +315,27 @@ class Run:
         self.cluster.start(name)
 
     def _index(self) -> None:
-        """The index feed: prices within 1% of the start prices, to every shard (a message
-        like any other: it can be lost, delayed or reach a shard that is down)."""
+        """The index feed: the workload's next prices, to every shard and the liquidator (a
+        message like any other: it can be lost, delayed or reach an actor that is down);
+        the market maker, if idle, quotes around them."""
         self.note("index prices")
+        self.publish(self.workload.next_prices())
+        if not self.workload.maker.busy:
+            self._client(self.workload.maker)       # else as soon as its call is answered (``call``)
+
+    def publish(self, prices: dict[str, int]) -> None:
+        """Send ``prices`` (market -> quote minor units per whole base) as the IndexActor does."""
+        self.stats["publications"] += 1
         ticks, by_asset = {}, {}
         for market in self.config.market_list:
-            price = START_PRICES[market.name] * 10 ** market.quote.scale * self.rng.randint(990, 1010) // 1000
-            ticks[market.name] = price // market.tick_minor
-            by_asset[market.base.name] = price
+            ticks[market.name] = max(1, prices[market.name] // market.tick_minor)
+            by_asset[market.base.name] = prices[market.name]
+        self.cluster.index.prices.update(by_asset)
         capability = self.cluster.keyring.capability(Role.INDEX)
-        for index in range(self.config.shards):
-            sent = self.network.send(f"shard:{index}", "set_index_prices", (capability, ticks, by_asset), "index")
+        sends = [(LIQUIDATOR, (capability, by_asset))]
+        sends += [(f"shard:{index}", (capability, ticks, by_asset)) for index in range(self.config.shards)]
+        for target, args in sends:
+            sent = self.network.send(target, "set_index_prices", args, "index")
             sent.add_done_callback(_ignore)          # fire and forget, as the IndexActor publishes
 
     def _clock(self) -> None:
@@ -318,20 +369,34 @@ class Run:
             self.auditor.check_recovery(self.rng.choice(idle))
 
     async def heal(self, loop) -> None:
-        """No more faults: restart what is down, deliver everything oldest first."""
+        """No more faults: restart what is down; publish the last prices again and let the
+        market maker quote around them, then deliver everything oldest first; twice
+        (``FINAL_PUBLICATIONS``): the first brings every actor to the same prices (a
+        liquidator that lost a publication prices its orders off the old index), the
+        second makes every shard scan its books once the rest has settled, so a book
+        under the line is handed over and liquidated."""
         self.step += 1
         self.note("heal")
         for name in self.cluster.down():
             self.cluster.start(name)
+        for _ in range(FINAL_PUBLICATIONS):
+            self.publish(self.workload.prices)
+            if not self.workload.maker.busy:
+                self._client(self.workload.maker)
+            await self.drain()
+
+    async def drain(self) -> None:
+        """Deliver everything in flight, oldest first, until nothing moves."""
         await self.settle(None)
         for _ in range(HEAL_STEPS_MAX):
+            if self.auditor.tapped:
+                raise self.auditor.tapped[0]
             if not self.network.inflight:
-                break
+                return
             self.network.deliver(self.network.inflight.pop(0))
             self.stats["delivered"] += 1
             await self.settle(None)
-        else:
-            raise AuditFailure("livelock", f"messages still in flight after {HEAL_STEPS_MAX} deliveries")
+        raise AuditFailure("livelock", f"messages still in flight after {HEAL_STEPS_MAX} deliveries")
 
 
 def _ignore(future: asyncio.Future) -> None:
@@ -339,5 +404,15 @@ def _ignore(future: asyncio.Future) -> None:
         future.exception()
 
 
+def state_hash(actor) -> str:
+    """The actor's state hash (the liquidator actor's is its domain ``Liquidator``'s)."""
+    return actor.state_hash() if hasattr(actor, "state_hash") else actor.liquidator.state_hash()
+
+
 def _journal_idle(actor) -> bool:
-    return actor.journal.idle
+    """Nothing the actor changed waits to be journaled. The liquidator hands its facts to
+    a commit task (``ensure_future``) that queues them only once it runs: until then its
+    journal looks idle while its state is ahead (its ``_committing`` future, read here
+    only, says so)."""
+    committing = getattr(actor, "_committing", None)
+    return actor.journal.idle and (committing is None or committing.done())

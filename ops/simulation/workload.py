@@ -9,8 +9,27 @@ of the client's open orders, deposits and withdrawals, supply to and
 withdrawal from the lending pool, margin transfers, borrows, repays and margin
 orders with auto-borrow. Now and then a client sends an acknowledged request
 again: its answer must be the first one.
+
+For the liquidator there are two more kinds of client and a price path:
+- traders (two per shard, ``pro`` / ``10x``: up to 9x borrowed on equity),
+  each with a cross or an isolated book of 10,000 USDT, open leveraged longs
+  and shorts with auto-borrow until the borrow limit refuses them, so their
+  books sit a few percent above the liquidation line;
+- a market maker supplies the pools with what traders borrow, and quotes
+  both sides of every market at 0.5% and 3% around the index, again after
+  every publication (at once, or as soon as its previous call is answered):
+  the bids and asks a liquidation's IOC orders trade against, so a
+  liquidation does not wait for liquidity forever;
+- the index follows one regime per seed: ``calm`` (within 1% of the start, as
+  before), ``fall`` (down up to 4% a publication, to 30% of the start),
+  ``rise`` (up to 4%, to 300%) or ``crash`` (calm, then one drop of 25-55%:
+  books jump past the line and what their collateral fetches no longer
+  covers the debt, the insurance fund's case). Every client prices its orders
+  around the index it last saw published.
 """
 from __future__ import annotations
+
+from functools import lru_cache
 
 from exchange.core.routing import shard_for
 from exchange.matching.orders import OrderType, Side, TimeInForce
@@ -20,15 +39,39 @@ from exchange.messages.records import (Borrow, CancelOrder, Deposit, EnableMargi
 
 START_PRICES = {"BTC-USDT": 50_000, "ETH-USDT": 3_000}        # whole quote units per whole base
 FUNDING = {"USDT": 1_000_000, "BTC": 20, "ETH": 300}           # whole units deposited at the start
+MAKER_FUNDING = {"USDT": 20_000_000, "BTC": 200, "ETH": 4_000}
+MAKER_SUPPLY = {"USDT": 5_000_000, "BTC": 50, "ETH": 1_000}    # lent to the pools: what traders borrow
+TRADER_FUNDING = {"USDT": 50_000, "BTC": 1, "ETH": 10}
+TRADER_EQUITY_USDT = 10_000                                    # moved into the trader's margin book
+MAKER_LEVELS = ((50, 3), (300, 6))                 # (bps off the index, size in twentieths of a client's base funding)
+REGIMES = (("calm", 30), ("fall", 25), ("rise", 20), ("crash", 25))
+MAKER_ACCOUNT = 9_999
+TRADER_WEIGHT = 3
+
+
+@lru_cache(maxsize=8)
+def _accounts(shards: int, per_shard: int) -> list[list[int]]:
+    """The first ``per_shard`` account ids (from 1) each shard owns."""
+    owned: list[list[int]] = [[] for _ in range(shards)]
+    account = 0
+    while min(len(o) for o in owned) < per_shard:
+        account += 1
+        owned[shard_for(account, shards)].append(account)
+    return [o[:per_shard] for o in owned]
 
 
 class Client:
-    """One account: its request numbers, its open orders, its acknowledged requests."""
+    """One account: its request numbers, its open orders, its acknowledged requests.
+    ``kind``: ``client`` (spot, pool and margin now and then), ``trader`` (leveraged
+    margin positions in ``book``: "" for the cross book, else an isolated one),
+    ``maker`` (quotes around the index)."""
 
-    def __init__(self, account: int, shard: int):
+    def __init__(self, account: int, shard: int, kind: str = "client", book: str = ""):
         self.account = account
         self.shard = shard
-        self.name = f"client:{account}"
+        self.kind = kind
+        self.book = book
+        self.name = f"{kind}:{account}"
         self.requests = 0
         self.busy = False
         self.opened = False
@@ -51,20 +94,63 @@ class Client:
 class Workload:
     """The clients of a run and the commands they send."""
 
-    def __init__(self, config, rng, accounts_per_shard: int = 4):
+    def __init__(self, config, rng, accounts_per_shard: int = 4, traders_per_shard: int = 2):
         self.config = config
         self.rng = rng
         self.clients: list[Client] = []
-        for shard in range(config.shards):
-            mine = [a for a in range(1, 10_000) if shard_for(a, config.shards) == shard][:accounts_per_shard]
-            self.clients.extend(Client(a, shard) for a in mine)
         self.markets = [m.name for m in config.market_list]
+        margin_markets = sorted(config.margin.markets)
+        for shard in range(config.shards):
+            mine = _accounts(config.shards, accounts_per_shard + traders_per_shard)[shard]
+            self.clients.extend(Client(a, shard) for a in mine[:accounts_per_shard])
+            for i, account in enumerate(mine[accounts_per_shard:accounts_per_shard + traders_per_shard]):
+                book = "" if i % 2 == 0 else rng.choice(margin_markets)
+                self.clients.append(Client(account, shard, "trader", book))
+        self.maker = Client(MAKER_ACCOUNT, shard_for(MAKER_ACCOUNT, config.shards), "maker")
+        self.clients.append(self.maker)
+        self.regime = rng.choices([r for r, _ in REGIMES], [w for _, w in REGIMES])[0]
+        self.crash_at = rng.randint(1, 8)                  # the publication that drops (regime "crash")
+        self.publications = 0
+        self.quotes_stale = False                          # the index moved since the maker's last quotes
+        self.start = {m.name: START_PRICES[m.name] * 10 ** m.quote.scale for m in config.market_list}
+        self.prices = dict(self.start)                     # market -> the index last published (quote minor)
+
+    # ---- the index -----------------------------------------------------------------------
+    def next_prices(self) -> dict[str, int]:
+        """The next publication of the index, per market (quote minor units per whole base)."""
+        rng = self.rng
+        self.publications += 1
+        self.quotes_stale = True
+        for market, start in self.start.items():
+            price = self.prices[market]
+            if self.regime == "fall":
+                price = max(start * 3 // 10, price * rng.randint(960, 1005) // 1000)
+            elif self.regime == "rise":
+                price = min(start * 3, price * rng.randint(995, 1040) // 1000)
+            elif self.regime == "crash" and self.publications == self.crash_at:
+                price = price * rng.randint(450, 750) // 1000
+            elif self.regime == "crash" and self.publications > self.crash_at:
+                price = price * rng.randint(990, 1010) // 1000
+            else:
+                price = start * rng.randint(990, 1010) // 1000
+            self.prices[market] = price
+        return dict(self.prices)
 
     def idle(self) -> list[Client]:
         return [c for c in self.clients if not c.busy]
 
+    def pick(self) -> Client:
+        """An idle client to send the next batch (a trader three times as likely as the others)."""
+        idle = self.idle()
+        return self.rng.choices(idle, [TRADER_WEIGHT if c.kind == "trader" else 1 for c in idle])[0]
+
     def batch(self, client: Client) -> list:
-        """The next batch ``client`` sends (one to three commands)."""
+        """The next batch ``client`` sends (one to three commands; a maker's quotes)."""
+        if client.kind == "maker":
+            self.quotes_stale = False
+            return self._quotes(client)
+        if client.kind == "trader":
+            return self._trader(client)
         if not client.opened:
             client.opened = True
             commands = [OpenAccount(client.request_id(), 0, client.account)]
@@ -115,7 +201,7 @@ class Workload:
     def _order(self, client: Client, market: str, spec, kind):
         rng = self.rng
         side = rng.choice((Side.BUY, Side.SELL))
-        mid_ticks = START_PRICES[market] * 10 ** spec.quote.scale // spec.tick_minor
+        mid_ticks = self.prices[market] // spec.tick_minor
         price = (mid_ticks + rng.randint(-8, 8)) * spec.tick_minor
         quantity = rng.randint(1, 20) * spec.lot_minor
         tif = TimeInForce.IOC if rng.random() < 0.2 else TimeInForce.GTC
@@ -124,3 +210,61 @@ class Workload:
 
     def _unit(self, asset: str) -> int:
         return 10 ** self.config.assets[asset].scale
+
+    # ---- the market maker and the traders --------------------------------------------------
+    def _opening(self, client: Client, funding: dict) -> list:
+        client.opened = True
+        commands = [OpenAccount(client.request_id(), 0, client.account)]
+        return commands + [Deposit(client.request_id(), 0, client.account, asset, units * self._unit(asset))
+                           for asset, units in funding.items()]
+
+    def _quotes(self, client: Client) -> list:
+        """Cancel every open quote; bid and ask at each of ``MAKER_LEVELS`` around the index."""
+        commands = []
+        if not client.opened:
+            commands = self._opening(client, MAKER_FUNDING)
+            commands += [SupplyToPool(client.request_id(), 0, client.account, asset, units * self._unit(asset))
+                         for asset, units in MAKER_SUPPLY.items()]
+        for order_id in sorted(client.open_orders):
+            commands.append(CancelOrder(client.request_id(), 0, client.account, client.open_orders[order_id],
+                                        order_id))
+        for market in self.markets:
+            spec = self.config.markets[market]
+            base_units = FUNDING[spec.base.name]
+            for bps, size in MAKER_LEVELS:
+                quantity = base_units * size // 20 * 10 ** spec.base.scale // spec.lot_minor * spec.lot_minor
+                for side, sign in ((Side.BUY, -1), (Side.SELL, 1)):
+                    ticks = self.prices[market] * (10_000 + sign * bps) // 10_000 // spec.tick_minor
+                    commands.append(PlaceOrder(client.request_id(), 0, client.account, market, int(side),
+                                               int(OrderType.LIMIT), ticks * spec.tick_minor, quantity,
+                                               int(TimeInForce.GTC)))
+        return commands
+
+    def _trader(self, client: Client) -> list:
+        """Open the trader's margin book, then leveraged positions (a long or a short of
+        two to seven times the book's equity, borrowed as needed), now and then a repay."""
+        rng, account, usdt = self.rng, client.account, self._unit("USDT")
+        if not client.opened:
+            commands = self._opening(client, TRADER_FUNDING)
+            commands.append(EnableMargin(client.request_id(), 0, account, "pro", "10x"))
+            commands.append(TransferMargin(client.request_id(), 0, account, "USDT", TRADER_EQUITY_USDT * usdt,
+                                           True, client.book))
+            return commands + [self._position(client)]
+        if rng.random() < 0.15:
+            asset = rng.choice(["USDT"] + [self.config.markets[m].base.name for m in self.markets])
+            return [Repay(client.request_id(), 0, account, asset, rng.randint(1, 100) * self._unit(asset) // 100,
+                          client.book)]
+        return [self._position(client)]
+
+    def _position(self, client: Client):
+        """A leveraged IOC long or short in the trader's book, borrowing what it lacks."""
+        rng, account, usdt = self.rng, client.account, self._unit("USDT")
+        market = client.book or rng.choice(sorted(self.config.margin.markets))
+        spec = self.config.markets[market]
+        side = rng.choice((Side.BUY, Side.SELL))
+        notional = rng.randint(2, 7) * TRADER_EQUITY_USDT * usdt
+        quantity = max(spec.min_lots, notional * 10 ** spec.base.scale // self.prices[market] // spec.lot_minor)
+        quantity = min(quantity, spec.max_lots) * spec.lot_minor
+        ticks = self.prices[market] * (1_000 + (40 if side == Side.BUY else -40)) // 1_000 // spec.tick_minor
+        return PlaceMarginOrder(client.request_id(), 0, account, market, int(side), int(OrderType.LIMIT),
+                                ticks * spec.tick_minor, quantity, int(TimeInForce.IOC), bool(client.book))
