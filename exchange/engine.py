@@ -12,9 +12,10 @@ A repeated ``(account_id, request_id)`` returns the original events and changes
 nothing (within ``dedup_window`` requests).
 
 Margin and lending run here too: the shard is the venue's
-(``exchange/venue.py: new_shard``, the margin desk plugged in as
-``shard.margin``), a ``LendingEngine`` answers the shard's pool requests, and requests that answers call for (``AccountShard.followups``)
-are run until none is left. Margin commands are valued at the index prices
+(``exchange/venue.py: new_shard``: the margin desk plugged in as
+``shard.margin``), a ``LendingEngine`` answers the shard's pool requests, and
+requests that answers call for (``AccountShard.followups``) are run until
+none is left. Margin commands are valued at the index prices
 set with ``set_index_prices`` (the IndexActor's job under Ray).
 
 Liquidation runs here too, whole: ``run_liquidations(ts_ns)`` scans every

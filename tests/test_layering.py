@@ -3,7 +3,9 @@ itself. No Ray, LMDB, Prometheus, asyncio, clocks, randomness, threads, fast
 JSON, and nothing from the outer layers (``actors/``, ``ops/``). Inside it,
 each concept folder imports only the folders below it (``ALLOWED``): the core
 kernel nothing, products (``margin/``, later ``perp/``, ``otc/``, ``risk/``)
-core, messages, matching and accounts, never each other."""
+core, messages, matching and accounts, never each other; ``accounts`` imports no
+product: products plug into the shard (``exchange/accounts/product.py``) and the
+top-level ``exchange/venue.py`` composes them."""
 from __future__ import annotations
 
 import ast
