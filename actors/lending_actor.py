@@ -74,10 +74,9 @@ class LendingPoolActor(MarketActor):
     async def _accrue(self, ts_ns: int | None = None) -> dict:
         ts_ns = clock.now_ns() if ts_ns is None else ts_ns
         self._apply(None, [(0, None, _accrual(ts_ns))])
-        upto = self.engine.seq
+        marks = self.links.marks()
         await self.journal.commit([["a", ts_ns]])
-        self._release(upto)
-        self._kick_all()
+        self.links.release(marks)
         return self.engine.view()
 
     async def start_clock(self, interval_s: float = ACCRUE_INTERVAL_S) -> bool:
@@ -118,7 +117,7 @@ class LendingPoolActor(MarketActor):
         return {"market": LENDING, "seq": self.engine.seq, "requests": self.requests, "calls": self.calls,
                 "recovery": self.recovery, "started_ns": self.started_ns, "pid": os.getpid(),
                 "journal_commits": j.commits,
-                "queued_pushes": sum(len(q) + len(s) for q, s in zip(self.queues.values(), self.sending.values())),
+                "queued_pushes": self.links.unsent(),
                 "pools": self.engine.view()}
 
 

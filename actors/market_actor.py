@@ -11,14 +11,14 @@ per shard:
 - every other shard owning a side of a fill (or an order closed by it) gets
   ``(number, None, events)`` with just the events that concern it.
 ``number`` is the link sequence: consecutive per destination shard, given as
-the entry is staged in ``_apply`` (so replay gives every entry the same
-number) and part of the snapshot. A shard applies only the entry that
-follows the last one it applied and refuses a push with a gap.
-One push per shard is in flight at a time, re-sent until the shard answers;
-what queues meanwhile goes in the next push (adaptive batching). Strictly one
-in flight keeps every link in order, which Ray does not promise for async
-actors otherwise. Each push carries the best bid/ask, which shards use to
-price market orders.
+the entry is staged on the shard's ``Link`` in ``_apply`` (so replay gives
+every entry the same number) and part of the snapshot. A shard applies only
+the entry that follows the last one it applied and refuses a push with a gap.
+The ``Link`` (``actors/link/link.py``, the same one the shards send with)
+keeps one push per shard in flight, re-sent until the shard answers; what
+queues meanwhile goes in the next push (adaptive batching). Each push
+carries the best bid/ask at the moment it is sent, which shards use to price
+market orders.
 
 Journal records: ``["s", origin, [[rseq, tag, request], ...]]``. Replay
 re-runs them and so regenerates the same events and pushes; shards ignore the
@@ -26,7 +26,6 @@ events they already applied.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -41,6 +40,7 @@ from actors.durability.journal import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
 from actors.metrics.roles import market_metrics
+from actors.link.link import Links
 from actors.link.peers import Peers
 from actors.link.wire import pack, unpack_batch
 from exchange.messages.codec import decode, decode_events, encode_shallow, hashable
@@ -68,14 +68,9 @@ class MarketActor(DurableActor):
         self.shards = Peers("shard:{}")
         self._owner: dict[int, int] = {}
         self.applied_rseq: dict[int, int] = {s: 0 for s in range(self.num_shards)}
-        self.staged: dict[int, list] = {s: [] for s in range(self.num_shards)}   # pushes not yet durable here
-        self.queues: dict[int, list] = {s: [] for s in range(self.num_shards)}
-        self.sending: dict[int, list] = {s: [] for s in range(self.num_shards)}
-        self.inflight: dict[int, bool] = {s: False for s in range(self.num_shards)}
+        self.links = Links(range(self.num_shards), self._push, self._applied_on)   # (number, tag, events)
         self.pushed: dict[int, int] = {s: 0 for s in range(self.num_shards)}  # last seq queued per shard
-        self.entry_numbers: dict[int, int] = {s: 0 for s in range(self.num_shards)}  # link sequence per shard
         self.traded_quantity = 0
-        self.acked: dict[int, int] = {}                  # shard -> last entry number it confirmed applying
         self.recent_trades: deque = deque(maxlen=1_000)
         self.stream = EventLog(self.config.limits.stream_events_max)
         self.requests = 0
@@ -83,11 +78,11 @@ class MarketActor(DurableActor):
         self.gc = GcPolicy().install()
         self.journal = Journal.open(data_dir, self.actor_name, self.config.sections.get("durability", {}))
         self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
-        self._release(self.engine.seq)                   # everything replayed is durable
+        self.links.release_all()                         # everything replayed is durable
         self.journal.after_commit = self._after_commit
         self.started_ns = time.time_ns()
         self.metrics = market_metrics(self)
-        if self.journal.enabled and any(self.queues.values()) and ray.is_initialized():
+        if self.journal.enabled and self.links.unsent() and ray.is_initialized():
             try:
                 ray.get_runtime_context().current_actor.resume.remote()
             except Exception as exc:   # the next submit re-sends instead
@@ -126,8 +121,8 @@ class MarketActor(DurableActor):
         if type(origin) is not int or origin not in self.applied_rseq:
             raise ValueError(f"no shard {origin!r}")
         batch = [entry for entry in unpack_batch(batch) if entry[0] > self.applied_rseq[origin]]
-        if batch and self._backlog() >= self.config.limits.push_entries_max:
-            raise OverloadedError(f"{self.actor_name}: {self._backlog()} push entries queued for one shard "
+        if batch and self.links.backlog() >= self.config.limits.push_entries_max:
+            raise OverloadedError(f"{self.actor_name}: {self.links.backlog()} push entries queued for one shard "
                                   "(limits.push_entries_max); the shard sends this batch again")
         if batch:
             record = _batch_record(origin, batch)      # encoded before anything is applied
@@ -135,32 +130,27 @@ class MarketActor(DurableActor):
                 batch = [(rseq, tag, journal_safe(request)) for rseq, tag, request in batch]
                 record = _batch_record(origin, batch)
             self._apply(origin, batch)
-            upto = self.engine.seq
+            marks = self.links.marks()
             self.calls += 1
             self.gc.maybe_collect()
             await self.journal.commit([record])
             self._maybe_crash("market.after_match")
-            self._release(upto)
+            self.links.release(marks)
             self.metrics.record_submit(len(batch), time.perf_counter() - started)
         else:                   # only re-sent numbers: a copy of a batch may still be committing; answer
             await self.journal.drain()      # once it is durable, so the sender never drops an undurable batch
-        self._kick_all()                            # new pushes, and any left from a restart
+        self.links.kick()                           # new pushes, and any left from a restart
         return self.applied_rseq[origin]
 
-    def _backlog(self) -> int:
-        """The most push entries queued (or in flight) for any one shard."""
-        return max(len(self.queues[s]) + len(self.sending[s]) + len(self.staged[s]) for s in self.queues)
-
     def _apply(self, origin: int, batch: list) -> None:
-        engine, shard_of, staged, numbers = self.engine, self._shard_of, self.staged, self.entry_numbers
+        engine, shard_of, links = self.engine, self._shard_of, self.links
         to_others: dict[int, list] = {}
         published: list = []
         everyone = range(self.num_shards)
         for rseq, tag, request in batch:
             events = engine.handle(request)
             if origin is not None:
-                numbers[origin] += 1
-                staged[origin].append((numbers[origin], tag, events))
+                links[origin].stage(tag, events)
             published.extend(events)
             for event in events:
                 if type(event) is Fill:
@@ -182,59 +172,26 @@ class MarketActor(DurableActor):
                 self.pushed[origin] = events[-1].seq
         self.stream.extend(published)
         for shard, events in to_others.items():
-            numbers[shard] += 1
-            staged[shard].append((numbers[shard], None, events))
+            links[shard].stage(None, events)
             self.pushed[shard] = events[-1].seq
         if origin is not None:
             self.applied_rseq[origin] = batch[-1][0]
         self.requests += len(batch)
 
-    def _release(self, upto_seq: int) -> None:
-        """Move staged pushes whose events are all at or below ``upto_seq`` (durable) to the queues."""
-        for shard, staged in self.staged.items():
-            count = 0
-            for _, _, events in staged:
-                if events and events[-1].seq > upto_seq:
-                    break
-                count += 1
-            self.queues[shard].extend(staged[:count])
-            del staged[:count]
-
     # ---- market -> shard links ------------------------------------------------------
-    def _kick(self, shard: int) -> None:
-        if not self.inflight[shard] and self.queues[shard]:
-            self.inflight[shard] = True
-            asyncio.get_running_loop().create_task(self._push(shard))
+    async def _push(self, shard: int, entries: list) -> int:
+        """One call on the link to ``shard``, with the best prices now; the shard answers
+        with the last entry number it applied."""
+        return await self.shards.call(shard, "on_market_events", self._as_market, self.name, pack(entries),
+                                      self._top())
 
-    async def _push(self, shard: int) -> None:
-        try:
-            if shard not in self.acked:              # first push since start: skip what the shard has
-                await self._learn_acked(shard)
-            while self.queues[shard]:
-                entries, self.queues[shard] = self.queues[shard], []
-                self.sending[shard] = entries
-                top = self._top()
-                self.acked[shard] = await self.shards.call(shard, "on_market_events", self._as_market,
-                                                           self.name, pack(entries), top)
-                self.sending[shard] = []
-        finally:
-            self.inflight[shard] = False
-            if self.queues[shard]:
-                self._kick(shard)
-
-    async def _learn_acked(self, shard: int) -> None:
-        """Ask a shard which of our push entries it has applied; drop queued entries it already has."""
-        acked = self.acked[shard] = await self.shards.call(shard, "applied_seq", self.name)
-        self.queues[shard] = [entry for entry in self.queues[shard] if entry[0] > acked]
-
-    def _kick_all(self) -> None:
-        for shard, queued in self.queues.items():
-            if queued:
-                self._kick(shard)
+    async def _applied_on(self, shard: int) -> int:
+        """Before the first push since start: the last entry number ``shard`` has applied from us."""
+        return await self.shards.call(shard, "applied_seq", self.name)
 
     async def resume(self) -> bool:
         """After a restart: re-send every push the previous incarnation had not delivered."""
-        self._kick_all()
+        self.links.kick()
         return True
 
     # ---- durability ------------------------------------------------------------------
@@ -243,19 +200,20 @@ class MarketActor(DurableActor):
             self.journal.snapshot(self._state())
 
     def _state(self) -> dict:
-        queued = {str(s): self.sending[s] + self.queues[s] + self.staged[s] for s in self.queues}
+        links = self.links.items()
         return {"market": self._engine_state(), "applied_rseq": {str(k): v for k, v in self.applied_rseq.items()},
-                "queues": queued, "pushed": {str(k): v for k, v in self.pushed.items()},
-                "entry_numbers": {str(k): v for k, v in self.entry_numbers.items()},
+                "queues": {str(s): link.pending() for s, link in links},
+                "pushed": {str(k): v for k, v in self.pushed.items()},
+                "entry_numbers": {str(s): link.number for s, link in links},
                 "traded_quantity": self.traded_quantity}
 
     def _restore(self, state: dict) -> None:
         self.engine = self._restore_engine(state["market"])
         self.applied_rseq.update({int(k): v for k, v in state["applied_rseq"].items()})
         self.pushed.update({int(k): v for k, v in state["pushed"].items()})
-        self.entry_numbers.update({int(k): v for k, v in state["entry_numbers"].items()})
         for shard, entries in state["queues"].items():
-            self.queues[int(shard)] = [(n, hashable(tag), decode_events(ev)) for n, tag, ev in entries]
+            self.links[int(shard)].restore(state["entry_numbers"][shard],
+                                           [(n, hashable(tag), decode_events(ev)) for n, tag, ev in entries])
         self.traded_quantity = state["traded_quantity"]
 
     def _replay(self, record: list) -> None:
@@ -292,7 +250,7 @@ class MarketActor(DurableActor):
                 "last_price": self.engine.last_price * tick or None, "recovery": self.recovery,
                 "started_ns": self.started_ns, "pid": os.getpid(), "gc_collections": self.gc.collections,
                 "gc_pause_s_max": round(self.gc.pause_s_max, 4), "journal_commits": j.commits,
-                "queued_pushes": sum(len(q) + len(s) for q, s in zip(self.queues.values(), self.sending.values()))}
+                "queued_pushes": self.links.unsent()}
 
     def state_hash(self) -> str:
         return digest(self.engine.canonical())

@@ -11,17 +11,17 @@ Concurrency model: an async actor. ``execute`` (client batches) and
 ``on_market_events`` (pushes from markets) run on one event loop and never
 await while they touch state, so every mutation is atomic with respect to the
 others. A client batch is validated and funded at once, journaled in one
-group commit, and its market requests go to each market's outbox. One flusher
-per market sends the outbox as a single ``submit`` call and accumulates while
-that call is in flight (adaptive batching: one order goes alone when the link
-is idle, thousands together under load). ``execute`` then awaits its batch,
-which the markets' pushes complete.
+group commit, and its market requests go to each market's ``Link``
+(``actors/link/link.py``), which sends them as one ``submit`` call at a time
+and accumulates while that call is in flight (adaptive batching: one order
+goes alone when the link is idle, thousands together under load).
+``execute`` then awaits its batch, which the markets' pushes complete.
 
 Delivery between actors is at-least-once with de-duplication on the receiver,
 so the effect is exactly once:
 - shard -> market: each request carries a per-(shard, market) number
-  (``rseq``); the flusher re-sends a batch until the market answers; the market
-  drops numbers it has applied;
+  (``rseq``, the link's entry number); the link re-sends a batch until the
+  market answers; the market drops numbers it has applied;
 - market -> shard: one push per link in flight, re-sent until acknowledged;
   every push entry carries the link's sequence number: the shard skips the
   entries at or below the last one it applied (a re-send) and refuses, whole,
@@ -59,6 +59,7 @@ from actors.durability.journal import DurableActor, Journal
 from actors.event_log import EventLog
 from actors.gc_policy import GcPolicy
 from actors.metrics.roles import shard_metrics
+from actors.link.link import Links
 from actors.link.peers import Peers
 from actors.link.wire import pack, unpack_commands, unpack_plain, unpack_push
 from exchange.accounts import access
@@ -128,11 +129,7 @@ class AccountShardActor(DurableActor):
         self.liquidator = Peers("{}")
         self.asset_prices = index_price_vector(self.config)        # index price per asset (quote minor / unit)
         self.zones: dict[tuple, int] = {}                          # margin book -> last notified zone (a view)
-        self.staged: dict[str, list] = {n: [] for n in names}     # (rseq, tag, request) not yet durable here
-        self.outbox: dict[str, list] = {n: [] for n in names}     # durable, not yet acknowledged by the market
-        self.sending: dict[str, list] = {n: [] for n in names}    # the batch in flight
-        self.inflight: dict[str, bool] = {n: False for n in names}
-        self.rseq: dict[str, int] = {n: 0 for n in names}
+        self.links = Links(names, self._submit)                    # (rseq, tag, request) to each market
         self.pending: dict[tuple, Pending] = {}
         self.top: dict[str, tuple] = {n: (None, None) for n in names}
         self.fill_quantity_applied: dict[str, int] = {n: 0 for n in names}
@@ -145,13 +142,11 @@ class AccountShardActor(DurableActor):
         self.gc = GcPolicy().install()
         self.journal = Journal.open(data_dir, self.name, self.config.sections.get("durability", {}))
         self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
-        for market, staged in self.staged.items():       # everything replayed is durable
-            self.outbox[market].extend(staged)
-            staged.clear()
+        self.links.release_all()                          # everything replayed is durable
         self.journal.after_commit = self._after_commit
         self.started_ns = clock.now_ns()
         self.metrics = shard_metrics(self)
-        if self.journal.enabled and any(self.outbox.values()) and ray.is_initialized():
+        if self.journal.enabled and self.links.unsent() and ray.is_initialized():
             try:     # re-send what the previous incarnation had not delivered, once we are up
                 ray.get_runtime_context().current_actor.resume.remote()
             except Exception as exc:   # not running as an actor: the next call re-sends instead
@@ -236,32 +231,18 @@ class AccountShardActor(DurableActor):
             else:
                 pending[admitted.key].waiters.append((batch, i))
                 batch.missing += 1
-        marks = {market: self.rseq[market] for market, staged in self.staged.items() if staged}
+        marks = self.links.marks()
         self.commands += len(commands)
         self.gc.maybe_collect()
         self.busy_s += time.perf_counter() - busy_start
         if records:     # one journal record for the whole batch: one LMDB put, not hundreds
             await self.journal.commit([batch_record(records)], weight=len(records))
         self._maybe_crash("shard.after_journal")
-        self._release(marks)
-        for market, queued in self.outbox.items():   # new requests, and any left from a restart
-            if queued:
-                self._kick(market)
+        self.links.release(marks)
+        self.links.kick()                            # new requests, and any left from a restart
         if batch.missing:
             return await batch.future
         return results
-
-    def _release(self, marks: dict[str, int]) -> None:
-        """Move staged requests up to ``marks`` (now durable) to the outboxes, in rseq order."""
-        for market, upto in marks.items():
-            staged, outbox = self.staged[market], self.outbox[market]
-            count = 0
-            for rseq, _, _ in staged:
-                if rseq > upto:
-                    break
-                count += 1
-            outbox.extend(staged[:count])
-            del staged[:count]
 
     def _overloaded(self, cmd) -> bool:
         """Would ``cmd`` add work in flight beyond a ``[limits]`` maximum: commands waiting
@@ -278,8 +259,7 @@ class AccountShardActor(DurableActor):
         links = {getattr(cmd, "market", None), getattr(cmd, "trade_market", None)}
         if kind in MARGIN_COMMANDS:
             links.add(LENDING)
-        return any(len(self.staged[link]) + len(self.outbox[link]) + len(self.sending[link])
-                   >= limits.link_requests_max for link in links if link in self.staged)
+        return any(len(self.links[link]) >= limits.link_requests_max for link in links if link in self.links)
 
     def _stamp(self) -> int:
         """This shard's time for the next command: the wall clock, never going back."""
@@ -304,8 +284,7 @@ class AccountShardActor(DurableActor):
     def _stage(self, tag, requests: list) -> None:
         """Number each (link, request) on its link and stage it until the journal has it."""
         for link, request in requests:
-            self.rseq[link] += 1
-            self.staged[link].append((self.rseq[link], tag, request))
+            self.links[link].stage(tag, request)
 
     def _context(self, cmd) -> PriceContext:
         """What ``cmd`` is priced at: the best prices of the market's last push, its index
@@ -315,30 +294,15 @@ class AccountShardActor(DurableActor):
     def _top(self, market: str) -> tuple:
         return self.top.get(market, (None, None))
 
-    # ---- shard -> market link ------------------------------------------------------
-    def _kick(self, market: str) -> None:
-        if not self.inflight[market] and self.outbox[market]:
-            self.inflight[market] = True
-            asyncio.get_running_loop().create_task(self._flush(market))
-
-    async def _flush(self, market: str) -> None:
-        try:
-            while self.outbox[market]:
-                batch, self.outbox[market] = self.outbox[market], []
-                self.sending[market] = batch
-                # the market drops the rseqs it has applied (a re-send)
-                await self.markets.call(market, "submit", self._as_shard, self.index, pack(batch))
-                self.sending[market] = []
-        finally:
-            self.inflight[market] = False
-            if self.outbox[market]:
-                self._kick(market)
+    # ---- shard -> market links ------------------------------------------------------
+    async def _submit(self, market: str, batch: list) -> int:
+        """One call on the link to ``market``: it drops the rseqs it has applied (a re-send)
+        and answers with the last one it applied."""
+        return await self.markets.call(market, "submit", self._as_shard, self.index, pack(batch))
 
     async def resume(self) -> bool:
         """After a restart: re-send every request the previous incarnation had not delivered."""
-        for market, queued in self.outbox.items():
-            if queued:
-                self._kick(market)
+        self.links.kick()
         return True
 
     # ---- market pushes -------------------------------------------------------------
@@ -359,16 +323,13 @@ class AccountShardActor(DurableActor):
             return self.link_applied[market]
         completions = self._apply_push(market, entries, top)
         applied = self.link_applied[market]
-        marks = {link: self.rseq[link] for link, staged in self.staged.items() if staged}
+        marks = self.links.marks()
         self.gc.maybe_collect()
         self.busy_s += time.perf_counter() - busy_start
         await self.journal.commit([["p", market, entries, top]])
         for batch, position, events in completions:     # replies leave only once durable
             batch.fill(position, events)
-        if marks:                                       # follow-up requests, now durable
-            self._release(marks)
-            for link in marks:
-                self._kick(link)
+        self.links.release(marks)                       # follow-up requests, now durable
         self.metrics.record_push(time.perf_counter() - busy_start)
         return applied
 
@@ -496,9 +457,9 @@ class AccountShardActor(DurableActor):
             self.journal.snapshot(self._state())
 
     def _state(self) -> dict:
-        queued = [[m, r, tag, req] for m in self.outbox
-                  for r, tag, req in self.sending[m] + self.outbox[m] + self.staged[m]]
-        return {"shard": shard_state(self.shard), "rseq": self.rseq, "outbox": queued,
+        queued = [[m, r, tag, req] for m, link in self.links.items() for r, tag, req in link.pending()]
+        return {"shard": shard_state(self.shard), "rseq": {m: link.number for m, link in self.links.items()},
+                "outbox": queued,
                 "pending": [[tag, p.events, p.command, p.outstanding] for tag, p in self.pending.items()],
                 "last_ts_ns": self.last_ts_ns,
                 "top": {m: list(t) for m, t in self.top.items()},
@@ -506,9 +467,11 @@ class AccountShardActor(DurableActor):
 
     def _restore(self, state: dict) -> None:
         self.shard = restore_shard(self.config, state["shard"])
-        self.rseq.update(state["rseq"])
+        outbox: dict[str, list] = {}
         for market, rseq, tag, request in state["outbox"]:
-            self.outbox[market].append((rseq, hashable(tag), decode(request)))
+            outbox.setdefault(market, []).append((rseq, hashable(tag), decode(request)))
+        for market, number in state["rseq"].items():
+            self.links[market].restore(number, outbox.get(market, ()))
         for tag, events, command, outstanding in state["pending"]:
             self.pending[hashable(tag)] = Pending(decode_events(events), decode(command), outstanding)
         self.last_ts_ns = state["last_ts_ns"]

@@ -84,23 +84,22 @@ def _finish_in_flight(shards, markets, liquidator) -> dict:
     for _ in range(100):
         moved = 0
         for shard in shards:
-            shard._release({link: shard.rseq[link] for link in shard.staged})
-            for market_name, queued in shard.outbox.items():
+            shard.links.release_all()
+            for market_name, link in shard.links.items():
                 market = markets[market_name]
-                fresh = [entry for entry in queued if entry[0] > market.applied_rseq[shard.index]]
+                fresh = [entry for entry in link.take() if entry[0] > market.applied_rseq[shard.index]]
                 if fresh:
                     market._apply(shard.index, fresh)
                     requests += len(fresh)
                     moved += len(fresh)
-                shard.outbox[market_name] = []
         for market in markets.values():
-            market._release(market.engine.seq)
-            for index, queued in market.queues.items():
+            market.links.release_all()
+            for index, link in market.links.items():
+                queued = link.take()
                 if queued:
                     shards[index]._apply_push(market.name, queued, market._top())
                     pushes += len(queued)
                     moved += len(queued)
-                    market.queues[index] = []
         if not moved:
             break
     return {"requests_applied": requests, "pushes_delivered": pushes, "fund_covers_applied": covers}

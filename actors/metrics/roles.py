@@ -119,8 +119,8 @@ class ShardMetrics(ActorMetrics):
         backlog = GaugeMetricFamily("exchange_mailbox_backlog", "Work queued inside an actor, by queue",
                                     labels=["queue"])
         backlog.add_metric(["pending_requests"], len(a.pending))
-        backlog.add_metric(["outbox"], sum(len(q) + len(s) for q, s in zip(a.outbox.values(), a.sending.values())))
-        backlog.add_metric(["staged"], sum(len(q) for q in a.staged.values()))
+        backlog.add_metric(["outbox"], a.links.unsent())
+        backlog.add_metric(["staged"], a.links.staged())
         yield backlog
 
 
@@ -181,8 +181,8 @@ class MarketMetrics(ActorMetrics):
             yield gauge("exchange_last_price", "Price of the last trade, in quote units", engine.last_price * tick)
         backlog = GaugeMetricFamily("exchange_mailbox_backlog", "Work queued inside an actor, by queue",
                                     labels=["queue"])
-        backlog.add_metric(["pushes"], sum(len(q) + len(s) for q, s in zip(a.queues.values(), a.sending.values())))
-        backlog.add_metric(["staged"], sum(len(q) for q in a.staged.values()))
+        backlog.add_metric(["pushes"], a.links.unsent())
+        backlog.add_metric(["staged"], a.links.staged())
         yield backlog
 
 
@@ -212,8 +212,8 @@ class LendingPoolMetrics(ActorMetrics):
         yield GaugeMetricFamily("exchange_lending_sequence", "Last event sequence number of the pools", a.engine.seq)
         backlog = GaugeMetricFamily("exchange_mailbox_backlog", "Work queued inside an actor, by queue",
                                     labels=["queue"])
-        backlog.add_metric(["pushes"], sum(len(q) + len(s) for q, s in zip(a.queues.values(), a.sending.values())))
-        backlog.add_metric(["staged"], sum(len(q) for q in a.staged.values()))
+        backlog.add_metric(["pushes"], a.links.unsent())
+        backlog.add_metric(["staged"], a.links.staged())
         yield backlog
 
 

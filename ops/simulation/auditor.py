@@ -358,18 +358,15 @@ def _external(command) -> str | None:
 
 
 def _queued(actor) -> dict:
-    """What an actor still holds for a peer (empty when everything was delivered). An
-    actor's own ``unsent()`` answers, if it has one (the ``Link`` rewrite should give
-    every actor one); until then, its queue fields are read."""
-    if hasattr(actor, "unsent"):
-        return actor.unsent()
+    """What an actor still holds for a peer (empty when everything was delivered): the
+    entries pending on each of its links (``actors/link/link.py``) and its commands
+    waiting for answers."""
     out = {}
-    for field in ("staged", "outbox", "sending", "queues"):
-        links = getattr(actor, field, None)
-        if links:
-            left = {k: len(v) for k, v in links.items() if v}
-            if left:
-                out[field] = left
+    links = getattr(actor, "links", None)
+    if links is not None:
+        left = {key: len(link) for key, link in links.items() if len(link)}
+        if left:
+            out["links"] = left
     if getattr(actor, "pending", None):
         out["pending"] = len(actor.pending)
     return out
@@ -378,7 +375,9 @@ def _queued(actor) -> dict:
 def _fingerprint(actor) -> tuple:
     """The state hash and the link numbers a recovery must reproduce."""
     if hasattr(actor, "link_applied"):          # a shard
-        return (actor.state_hash(), dict(actor.rseq), dict(actor.link_applied), sorted(map(repr, actor.pending)))
+        return (actor.state_hash(), {m: link.number for m, link in actor.links.items()}, dict(actor.link_applied),
+                sorted(map(repr, actor.pending)))
     if hasattr(actor, "liquidator"):            # the liquidator: its durable state is all it recovers
         return (actor.liquidator.state_hash(),)
-    return (actor.state_hash(), dict(actor.applied_rseq), dict(actor.entry_numbers), dict(actor.pushed))
+    return (actor.state_hash(), dict(actor.applied_rseq), {s: link.number for s, link in actor.links.items()},
+            dict(actor.pushed))

@@ -155,7 +155,7 @@ def test_closed_orders_kept_for_get_order_are_bounded_by_closed_orders_max(tmp_p
 def test_a_market_with_a_shard_backlog_at_push_entries_max_refuses_new_batches(tmp_path):
     keyring = Keyring.mint()
     market = MarketActor(config_with(tmp_path, push_entries_max=3), "BTC-USDT", keyring=keyring)
-    market.queues[1] = [(n, None, []) for n in range(3)]         # shard 1 is not taking its pushes
+    market.links[1].queued = [(n, None, []) for n in range(3)]   # shard 1 is not taking its pushes
     batch = pack([(1, (7, "r1"), SubmitOrder(1 << 10, 7, BUY, 4_000_000, 1, GTC, False, 1, 0, 0, 0))])
     async def submit():
         try:
@@ -165,7 +165,7 @@ def test_a_market_with_a_shard_backlog_at_push_entries_max_refuses_new_batches(t
     with pytest.raises(OverloadedError):
         asyncio.run(submit())
     assert market.engine.seq == 0 and market.applied_rseq[0] == 0      # nothing applied: the shard re-sends
-    market.queues[1] = []
+    market.links[1].queued = []
     assert asyncio.run(submit()) == 1
 
 

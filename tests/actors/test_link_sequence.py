@@ -20,8 +20,11 @@ MARKET = "BTC-USDT"
 
 
 def numbered(market: MarketActor) -> dict[int, list[int]]:
-    return {shard: [entry[0] for entry in market.sending[shard] + market.queues[shard] + market.staged[shard]]
-            for shard in market.queues}
+    return {shard: [entry[0] for entry in link.pending()] for shard, link in market.links.items()}
+
+
+def last_numbers(market: MarketActor) -> dict[int, int]:
+    return {shard: link.number for shard, link in market.links.items()}
 
 
 def orders(accounts: list[int], start: int) -> list:
@@ -38,7 +41,7 @@ def test_market_entry_numbers_are_consecutive_per_shard_and_replay_regenerates_t
     keyring = Keyring.mint()
     shard_capability = keyring.capability(Role.SHARD)
     market = MarketActor(None, MARKET, str(tmp_path), keyring=keyring)
-    market._kick_all = lambda: None            # no shards to push to here
+    market.links.kick = lambda: None           # no shards to push to here
     shards = market.num_shards
     accounts = [a for a in range(1, 400) if shard_for(a, shards) != 0][:40]
     for start in (1, 41):
@@ -48,14 +51,14 @@ def test_market_entry_numbers_are_consecutive_per_shard_and_replay_regenerates_t
     assert any(first[s] for s in range(1, shards))                    # makers' shards get their fills
     for numbers in first.values():
         assert numbers == list(range(1, len(numbers) + 1))
-    assert market.entry_numbers == {s: len(n) for s, n in first.items()}
+    assert last_numbers(market) == {s: len(n) for s, n in first.items()}
     market.journal.store.close()
 
     replayed = MarketActor(None, MARKET, str(tmp_path), keyring=keyring)   # replays the journal
-    assert numbered(replayed) == first and replayed.entry_numbers == market.entry_numbers
+    assert numbered(replayed) == first and last_numbers(replayed) == last_numbers(market)
     restored = MarketActor(None, MARKET, None, keyring=keyring)            # from the snapshot state
     restored._restore(orjson.loads(orjson.dumps(replayed._state(), default=encode_shallow)))
-    assert numbered(restored) == first and restored.entry_numbers == market.entry_numbers
+    assert numbered(restored) == first and last_numbers(restored) == last_numbers(market)
     replayed.journal.store.close()
 
     with pytest.raises(PermissionError):

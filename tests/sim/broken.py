@@ -19,8 +19,8 @@ class ForgetfulMarket(MarketActor):
         if batch:
             record = _batch_record(origin, batch)
             self._apply(origin, batch)
-            upto = self.engine.seq
+            marks = self.links.marks()
             await self.journal.commit([record])
-            self._release(upto)
-        self._kick_all()
+            self.links.release(marks)
+        self.links.kick()
         return self.applied_rseq[origin]

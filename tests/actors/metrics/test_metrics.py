@@ -17,6 +17,7 @@ from actors.metrics.roles import ShardMetrics, reason_label, shard_metrics
 from exchange.config import load_config
 from exchange.messages.records import (BalanceChanged, CancelOrder, OrderClosed, OrderRejected, PlaceOrder, RequestRejected,
                                Withdraw)
+from actors.link.link import Links
 from exchange.core.reasons import CloseReason, Reason
 
 
@@ -28,8 +29,7 @@ def fake_shard(config=None):
     config = config or load_config()
     shard = SimpleNamespace(ledger=SimpleNamespace(accounts={1: None}), orders={})
     return SimpleNamespace(name="shard:0", config=config, shard=shard, commands=0, pending={},
-                           outbox={m: [] for m in config.markets}, sending={m: [] for m in config.markets},
-                           staged={m: [] for m in config.markets})
+                           links=Links(config.markets, send=None))
 
 
 def test_margin_level_distribution_with_a_second_update_replaces_the_first():
