@@ -15,7 +15,7 @@ The pool's clock: only an accrual turns the pools' hour (a request's
 (``start_clock``) accrues every ``lending.accrue_interval_s`` by the wall
 clock; ``accrue(capability, ts_ns)`` turns it at a chosen time (operators and
 tests with simulated time: the operator capability). Journal records: the
-market's ``["s", origin, batch]`` plus ``["a", ts_ns]`` for an accrual.
+market's ``[SHARD_BATCH, origin, batch]`` plus ``[ACCRUAL, ts_ns]`` for an accrual.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from actors.capability import Keyring, Role
 from actors.market_actor import MarketActor
 from exchange.margin.lending import LendingEngine
 from exchange.messages.records import LENDING, POOL_ACCRUE, PoolRequest
+from exchange.messages.tags import RecordTag, tag_of
 from exchange.snapshot import lending_state, restore_lending
 
 ACCRUE_INTERVAL_S = 60.0
@@ -57,7 +58,7 @@ class LendingPoolActor(MarketActor):
         return restore_lending(self.config, state)
 
     def _replay(self, record: list) -> None:
-        if record[0] == "a":
+        if tag_of(record) is RecordTag.ACCRUAL:
             self._apply(None, [(0, None, _accrual(record[1]))])
         else:
             super()._replay(record)
@@ -75,7 +76,7 @@ class LendingPoolActor(MarketActor):
         ts_ns = clock.now_ns() if ts_ns is None else ts_ns
         self._apply(None, [(0, None, _accrual(ts_ns))])
         marks = self.links.marks()
-        await self.journal.commit([["a", ts_ns]])
+        await self.journal.commit([[RecordTag.ACCRUAL, ts_ns]])
         self.links.release(marks)
         return self.engine.view()
 

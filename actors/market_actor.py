@@ -20,8 +20,8 @@ queues meanwhile goes in the next push (adaptive batching). Each push
 carries the best bid/ask at the moment it is sent, which shards use to price
 market orders.
 
-Journal records: ``["s", origin, [[rseq, tag, request], ...]]``. Replay
-re-runs them and so regenerates the same events and pushes; shards ignore the
+Journal records: ``[SHARD_BATCH, origin, [[rseq, tag, request], ...]]``
+(``exchange/messages/tags.py``). Replay re-runs them and so regenerates the same events and pushes; shards ignore the
 events they already applied.
 """
 from __future__ import annotations
@@ -49,6 +49,7 @@ from exchange.accounts.ledger import digest
 from exchange.matching.market import MarketEngine
 from exchange.messages.records import Fill
 from exchange.core.routing import shard_for
+from exchange.messages.tags import RecordTag, tag_of
 from exchange.snapshot import market_state, restore_market
 from exchange.messages.validation import journal_safe
 
@@ -217,8 +218,9 @@ class MarketActor(DurableActor):
         self.traded_quantity = state["traded_quantity"]
 
     def _replay(self, record: list) -> None:
-        if record[0] != "s":
-            raise ValueError(f"unknown journal record {record[0]!r}")
+        kind = tag_of(record)
+        if kind is not RecordTag.SHARD_BATCH:
+            raise ValueError(f"not a market's journal record: {kind.name}")
         origin = record[1]
         self._apply(origin, [(r, hashable(tag), decode(req)) for r, tag, req in record[2]])
 
@@ -257,9 +259,9 @@ class MarketActor(DurableActor):
 
 
 def _batch_record(origin: int, batch: list) -> bytes | None:
-    """The journal record ``["s", origin, batch]``, or None if it cannot be encoded."""
+    """The journal record ``[SHARD_BATCH, origin, batch]``, or None if it cannot be encoded."""
     try:
-        return orjson.dumps(["s", origin, batch], default=encode_shallow)
+        return orjson.dumps([RecordTag.SHARD_BATCH, origin, batch], default=encode_shallow)
     except TypeError:
         return None
 

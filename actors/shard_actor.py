@@ -35,10 +35,11 @@ with its own clock (``ts_ns``, monotonic: the client's value is ignored),
 encodes its journal record, checks the journal has room (``STORAGE_FULL``),
 and only then applies it. Answers leave once the record committed.
 
-Journal records: ``["b", [record, ...]]`` (one per client batch) holding
-``["x", command, context]`` (a stamped command and the ``PriceContext`` it was
-priced in), ``["p", market, entries, top]`` (a market push). Recovery replays
-them through the same code. Streams and the closed-order history are views,
+Journal records (``exchange/messages/tags.py``): ``[CLIENT_BATCH, [record,
+...]]`` (one per client batch) holding ``[COMMAND, command, context]`` (a
+stamped command and the ``PriceContext`` it was priced in), and ``[PUSH,
+market, entries, top]`` (a market's push). Recovery replays them through the
+same code. Streams and the closed-order history are views,
 not state: they start empty after a restart.
 """
 from __future__ import annotations
@@ -66,16 +67,19 @@ from exchange.accounts import access
 from exchange.messages.codec import decode, decode_events, encode_shallow, hashable
 from exchange.config import load_config
 from exchange.accounts.ledger import digest
-from exchange.margin.desk import index_price_vector, update_index_prices
+from exchange.margin.desk import MARGIN_COMMANDS, index_price_vector, update_index_prices
 from exchange.messages.records import (LENDING, Deposit, EnableMargin, Fill, OpenAccount,
                                        OrderClosed, OrderRejected, TransferMargin,
                                        Withdraw)
 from exchange.core.reasons import Reason
 from exchange.accounts.dedup import same_request
 from exchange.accounts.pricing import PriceContext, context_from, price_context
-from exchange.accounts.shard import MARGIN_COMMANDS, AccountShard, Admitted, link_of, refusal, reused
+from exchange.accounts.shard import Admitted, link_of, refusal, reused
+from exchange.messages.tags import RecordTag, tag_of
 from exchange.snapshot import restore_shard, shard_state
+from exchange.venue import new_shard
 
+CLIENT_BATCH, COMMAND, PUSH = RecordTag.CLIENT_BATCH, RecordTag.COMMAND, RecordTag.PUSH
 PEER_FREE = frozenset((OpenAccount, Deposit, Withdraw, EnableMargin, TransferMargin))   # answered on the shard alone
 log = logging.getLogger("exchange.shard")
 
@@ -122,7 +126,7 @@ class AccountShardActor(DurableActor):
         self._as_shard = self.keyring.capability(Role.SHARD)
         self.index = shard_index
         self.name = f"shard:{shard_index}"
-        self.shard = AccountShard(self.config, shard_index, self.config.shards)
+        self.shard = new_shard(self.config, shard_index, self.config.shards)
         self.last_ts_ns = 0                                        # the last stamp given (monotonic)
         names = [m.name for m in self.config.market_list] + [LENDING]
         self.markets = Peers("market:{}", {LENDING: LENDING})      # the markets and the lending pool
@@ -219,7 +223,7 @@ class AccountShardActor(DurableActor):
                 continue
             cmd = admitted.command._replace(ts_ns=self._stamp())      # time is ours, never the client's
             context = self._context(cmd)
-            record = orjson.dumps(["x", cmd, [*context]], default=encode_shallow)   # admitted: always encodable
+            record = orjson.dumps([COMMAND, cmd, [*context]], default=encode_shallow)   # admitted: always encodable
             if not journal.has_room(len(record)):
                 results[i] = [refusal(cmd, Reason.STORAGE_FULL)]
                 continue
@@ -326,7 +330,7 @@ class AccountShardActor(DurableActor):
         marks = self.links.marks()
         self.gc.maybe_collect()
         self.busy_s += time.perf_counter() - busy_start
-        await self.journal.commit([["p", market, entries, top]])
+        await self.journal.commit([[PUSH, market, entries, top]])
         for batch, position, events in completions:     # replies leave only once durable
             batch.fill(position, events)
         self.links.release(marks)                       # follow-up requests, now durable
@@ -480,18 +484,18 @@ class AccountShardActor(DurableActor):
         self.link_applied.update(state["link_applied"])
 
     def _replay(self, record: list) -> None:
-        kind = record[0]
-        if kind == "b":
+        kind = tag_of(record)
+        if kind is CLIENT_BATCH:
             for inner in record[1]:
                 self._replay(inner)
-        elif kind == "x":        # it passed the door when it was accepted
+        elif kind is COMMAND:        # it passed the door when it was accepted
             cmd = decode(record[1])
             self._accept(Admitted(cmd, (cmd.account_id, cmd.request_id)), context_from(record[2]))
-        elif kind == "p":
+        elif kind is PUSH:
             entries = [(number, hashable(tag), decode_events(events)) for number, tag, events in record[2]]
             self._apply_push(record[1], entries, tuple(record[3]))
         else:
-            raise ValueError(f"unknown journal record {kind!r}")
+            raise ValueError(f"not a shard's journal record: {kind.name}")
 
     # ---- queries ---------------------------------------------------------------------
     def exchange_config(self):
@@ -581,8 +585,8 @@ class AccountShardActor(DurableActor):
 
 
 def batch_record(records: list[bytes]) -> bytes:
-    """One ``["b", [record, ...]]`` journal record around already-encoded records."""
-    return orjson.dumps(["b", [orjson.Fragment(r) for r in records]])
+    """One ``[CLIENT_BATCH, [record, ...]]`` journal record around already-encoded records."""
+    return orjson.dumps([CLIENT_BATCH, [orjson.Fragment(r) for r in records]])
 
 
 def _concerns(event, account: int) -> bool:

@@ -2,7 +2,7 @@
 LMDB, the rules that decide what may be deleted and where recovery may start,
 and how full the store is.
 
-Layout (format 2): one LMDB environment per actor, ``<data>/<actor name>/``,
+Layout (format 3): one LMDB environment per actor, ``<data>/<actor name>/``,
 with three named databases:
 - ``journal``: key = 8-byte big-endian position (1, 2, ...), value = CRC32
   (u32, big-endian) of key + payload, then the payload. CRC32 detects every
@@ -22,8 +22,13 @@ the OS flush (LMDB ``sync=False, metasync=False``): a power loss may drop the
 last commits, a process crash does not (the page cache survives it).
 
 Formats: a store whose format is not this code's is refused with
-``FormatError`` before anything is read (format 1 predates checksums: wipe the
-directory or restore a format-2 backup; a newer format needs newer code).
+``FormatError`` before anything is read, saying why (``OLD_FORMATS``): format
+1 predates checksums; format 2 predates Core v2's typed records (letter
+journal tags, market events without ``ts_ns``, liquidation stages as
+strings), which this code would misread, and a migration would have to
+re-shape every stored event: drain the old deployment (``exchange verify``
+on a stopped cluster), then start the new one on an empty directory, or
+restore a format-3 backup. A newer format needs newer code.
 
 Compaction: after a snapshot, snapshots older than the oldest of the newest
 ``keep_snapshots`` *verified* snapshots, and the journal up to it, are
@@ -57,7 +62,10 @@ from typing import Iterator, Protocol
 
 import lmdb
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+OLD_FORMATS = {1: "predates journal checksums",
+               2: "predates Core v2's typed journal records (letter tags, events without ts_ns, "
+                  "liquidation stages as strings)"}
 HEADER = struct.Struct(">IQ32s")          # snapshot: format, position, SHA-256 of the payload
 RECORD = struct.Struct(">I")              # journal record: CRC32 of key + payload
 POSITION = struct.Struct(">Q")
@@ -321,9 +329,10 @@ class LmdbStore(_CheckedStore):
                 return
             version = int(stored)
         if version < FORMAT_VERSION:
-            raise FormatError(f"{self.path}: store format {version} predates journal checksums (format "
-                              f"{FORMAT_VERSION}); this code will not read it: wipe the directory (its state is "
-                              f"lost) or restore it from a format-{FORMAT_VERSION} backup")
+            why = OLD_FORMATS.get(version, "is older than this code's")
+            raise FormatError(f"{self.path}: store format {version} {why} (this code writes format "
+                              f"{FORMAT_VERSION}) and will not be read: wipe the directory (its state is lost) "
+                              f"or restore it from a format-{FORMAT_VERSION} backup")
         if version > FORMAT_VERSION:
             raise FormatError(f"{self.path}: store format {version} is newer than this code "
                               f"({FORMAT_VERSION}); refusing to read it")

@@ -29,10 +29,9 @@ the ``LiquidatorActor`` over messages; neither holds a rule. The driver loop::
 
 Durable state changes only through *facts* (``apply``), the same function live
 and on replay: ``FundDeposited``, ``LiquidationBegun``, ``CoverDrawn``,
-``CoverSettled``, ``LiquidationEnded`` (journal records ``["fund", ...]``,
-``["begin", ...]``, ``["cover", ...]``, ``["covered", rid]``, ``["end", n,
-record]``, unchanged from before Core v2 except that ``begin`` now carries
-the start prices). The progress inside one liquidation is not durable: after
+``CoverSettled``, ``LiquidationEnded`` (journal records tagged
+``RecordTag.FUND_DEPOSITED`` ... ``LIQUIDATION_ENDED``,
+``exchange/messages/tags.py``; ``LiquidationBegun`` carries the start prices). The progress inside one liquidation is not durable: after
 a restart a liquidation starts over with the same request ids
 (``liq:<n>:start``, ``liq:<n>:cancel:<order>``, ``liq:<n>:step:<i>``,
 ``liq:<n>:write_off:<i>``, ``liq:<n>:finish``), which the shard
@@ -54,6 +53,7 @@ from exchange.core.money import parse_decimal
 from exchange.core.reasons import Reason
 from exchange.margin.insurance import Cover, InsuranceFund
 from exchange.margin.liquidation import next_action
+from exchange.messages.tags import RecordTag, tag_of
 from exchange.messages.records import (CancelOrder, CoverShortfall, Fill, FinishLiquidation, LiquidationStage,
                                        LiquidationStep, LiquidationUpdate, OrderRejected, Repaid, StartLiquidation,
                                        WriteOffDebt)
@@ -120,33 +120,33 @@ def fact_to_record(fact) -> list:
     """A fact as its journal record (plain lists)."""
     kind = type(fact)
     if kind is FundDeposited:
-        return ["fund", fact.asset, fact.amount]
+        return [RecordTag.FUND_DEPOSITED, fact.asset, fact.amount]
     if kind is LiquidationBegun:
-        return ["begin", fact.n, fact.shard, fact.account_id, fact.market, fact.level_ppm, list(fact.prices)]
+        return [RecordTag.LIQUIDATION_BEGUN, fact.n, fact.shard, fact.account_id, fact.market, fact.level_ppm,
+                list(fact.prices)]
     if kind is CoverDrawn:
-        return ["cover", *fact.cover.to_plain()]
+        return [RecordTag.COVER_DRAWN, *fact.cover.to_plain()]
     if kind is CoverSettled:
-        return ["covered", fact.request_id]
+        return [RecordTag.COVER_SETTLED, fact.request_id]
     if kind is LiquidationEnded:
-        return ["end", fact.n, fact.record]
+        return [RecordTag.LIQUIDATION_ENDED, fact.n, fact.record]
     raise TypeError(f"not a liquidator fact: {kind.__name__}")
 
 
 def fact_from_record(record: list):
     """A journal record as its fact (raises ValueError for an unknown record)."""
-    kind = record[0]
-    if kind == "fund":
+    kind = tag_of(record)
+    if kind is RecordTag.FUND_DEPOSITED:
         return FundDeposited(record[1], record[2])
-    if kind == "begin":                    # a record written before Core v2 has no prices
-        prices = tuple(record[6]) if len(record) > 6 else ()
-        return LiquidationBegun(*record[1:6], prices)
-    if kind == "cover":
+    if kind is RecordTag.LIQUIDATION_BEGUN:
+        return LiquidationBegun(*record[1:6], tuple(record[6]))
+    if kind is RecordTag.COVER_DRAWN:
         return CoverDrawn(Cover(*record[1:8]))
-    if kind == "covered":
+    if kind is RecordTag.COVER_SETTLED:
         return CoverSettled(record[1])
-    if kind == "end":
+    if kind is RecordTag.LIQUIDATION_ENDED:
         return LiquidationEnded(record[1], record[2])
-    raise ValueError(f"unknown liquidator record {kind!r}")
+    raise ValueError(f"not a liquidator record: {kind.name}")
 
 
 # ---- one liquidation -------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 1. Journal appends. ``Journal.write`` (orjson encoding + one LMDB transaction,
    the path the actors use) on a fresh ``LmdbStore`` per case, durability
    ``sync`` (fsync per commit) and ``async`` (the OS flushes), batches of 1, 64
-   and 1,024 real-shaped records (``["x", encode(PlaceOrder), None]``, ~95
+   and 1,024 real-shaped records (``[COMMAND, encode(PlaceOrder), None]``, ~95
    bytes). Each case runs for ``--append-seconds`` or ``--append-max-records``,
    whichever ends first. Reports ``append_<mode>_batch_<n>_records_per_s``
    (records / time inside ``write``) and the per-commit latency
@@ -53,6 +53,7 @@ from exchange.messages.codec import encode  # noqa: E402
 from exchange.config import load_config  # noqa: E402
 from exchange.matching.market import MarketEngine  # noqa: E402
 from exchange.messages.records import PlaceOrder  # noqa: E402
+from exchange.messages.tags import RecordTag  # noqa: E402
 from exchange.matching.orders import RestingOrder  # noqa: E402
 from exchange.accounts.shard import AccountShard  # noqa: E402
 from exchange.snapshot import market_state, restore_market, restore_shard, shard_state  # noqa: E402
@@ -68,7 +69,7 @@ def progress(message: str) -> None:
 def records_pool() -> list[list]:
     """Journal records shaped like a shard's command records (request id as the load test makes them)."""
     prefix = 0x5EED_CAFE << 32
-    return [["x", encode(PlaceOrder(f"{prefix | i}:{i}", 0, 1 + i % 2000, MARKET, 1 + i % 2, 1,
+    return [[RecordTag.COMMAND, encode(PlaceOrder(f"{prefix | i}:{i}", 0, 1 + i % 2000, MARKET, 1 + i % 2, 1,
                                     (5_000_000 + i % 40) * 10_000, (1 + i % 10) * 10_000, 1)), None]
             for i in range(POOL)]
 

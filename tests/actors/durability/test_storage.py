@@ -165,13 +165,15 @@ def test_lmdb_snapshot_with_another_format_in_its_header_is_not_trusted(tmp_path
     assert store.problems() == [f"{store.path}: snapshot 2 fails its checksum"]
 
 
-def test_lmdb_store_of_format_1_is_refused_with_what_to_do(tmp_path):
+@pytest.mark.parametrize("version, why", [(1, "predates journal checksums"),
+                                          (2, "predates Core v2's typed journal records")])
+def test_lmdb_store_of_an_older_format_is_refused_saying_why_and_what_to_do(tmp_path, version, why):
     store = LmdbStore(tmp_path / "a")
     store.append([b"x"])
     with store.env.begin(write=True) as txn:
-        txn.put(b"format", b"1", db=store.meta)
+        txn.put(b"format", str(version).encode(), db=store.meta)
     store.close()
-    with pytest.raises(FormatError, match="predates journal checksums.*wipe the directory.*backup"):
+    with pytest.raises(FormatError, match=f"format {version} {why}.*wipe the directory.*format-3 backup"):
         LmdbStore(tmp_path / "a")
 
 

@@ -1,0 +1,42 @@
+"""The kinds of journal record, one stable number each, for every actor.
+
+A journal record is a list whose first element says what it is; the rest is
+that kind's fields (messages inside are ``codec`` encoded). Numbers are
+stable and never reused (they are on disk); a store written before these
+existed (format 2, letter tags) is refused by the store, never misread.
+Replay dispatches on the tag: an unknown one is a ``ValueError``, never
+skipped.
+
+| tag | written by | fields |
+|---|---|---|
+| ``CLIENT_BATCH`` | shard | the batch's ``COMMAND`` records (one group commit, one put) |
+| ``COMMAND`` | shard | a stamped, admitted command; the ``PriceContext`` it was priced in |
+| ``PUSH`` | shard | a market's or the pool's push: link, entries, best bid/ask |
+| ``SHARD_BATCH`` | market, pool | a shard's requests: origin shard, ``[rseq, tag, request]`` |
+| ``ACCRUAL`` | pool | an interest accrual at ``ts_ns`` |
+| ``FUND_DEPOSITED`` ... ``LIQUIDATION_ENDED`` | liquidator | its domain facts (``exchange/margin/liquidator.py``) |
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class RecordTag(IntEnum):
+    CLIENT_BATCH = 1
+    COMMAND = 2
+    PUSH = 3
+    SHARD_BATCH = 10
+    ACCRUAL = 11
+    FUND_DEPOSITED = 20
+    LIQUIDATION_BEGUN = 21
+    COVER_DRAWN = 22
+    COVER_SETTLED = 23
+    LIQUIDATION_ENDED = 24
+
+
+def tag_of(record: list) -> RecordTag:
+    """The record's tag; ``ValueError`` naming it if it is not one."""
+    try:
+        return RecordTag(record[0])
+    except (ValueError, IndexError, TypeError, KeyError):
+        raise ValueError(f"unknown journal record {record[:1]!r:.80}") from None
