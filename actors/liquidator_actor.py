@@ -202,7 +202,7 @@ class LiquidatorActor(DurableActor):
                 return
             command = send.command
             events = await self._send(send.shard, command)
-            view = await self._view(send.shard, command.account_id, command.market)
+            view = await self._view(send.shard, command.account_id, send.book)
             liquidator.on_answer(command.request_id, events, view, clock.now_ns())
             await self._journal()
 

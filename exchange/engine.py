@@ -108,7 +108,7 @@ class Engine:
                     command = send.command
                     events = self.apply(command, Role.LIQUIDATOR)
                     liquidator.on_answer(command.request_id, events,
-                                         self.margin_view(command.account_id, command.market), ts_ns)
+                                         self.margin_view(command.account_id, send.book), ts_ns)
                     if on_step is not None:
                         on_step(send, events)
                 ended.extend(self._ended(liquidator.take_facts()))

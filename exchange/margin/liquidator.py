@@ -151,10 +151,13 @@ def fact_from_record(record: list):
 
 # ---- one liquidation -------------------------------------------------------------------------
 class Send(NamedTuple):
-    """A command for the shard owning the book (``n``: the liquidation, 0 for a re-sent cover)."""
+    """A command for the shard owning the book (``n``: the liquidation, 0 for a re-sent cover).
+    ``book`` is the margin book's market ("" for a cross book): the book to read after the
+    answer, which is not the command's ``market`` for a cancel of a cross book's order."""
     n: int
     shard: int
     command: object
+    book: str
 
 
 @dataclass(slots=True)
@@ -334,7 +337,7 @@ class Liquidator:
             return None
         liq.waiting = command
         self.sent[command.request_id] = n
-        return Send(n, liq.shard, command)
+        return Send(n, liq.shard, command, liq.market)
 
     def _decide(self, liq: Liquidation, prices: tuple, ts_ns: int):
         n, account, market = liq.n, liq.account_id, liq.market
@@ -444,7 +447,8 @@ class Liquidator:
 
     def pending_covers(self, ts_ns: int) -> list[Send]:
         """Covers drawn and not known to be applied (after a restart: re-send them as they were)."""
-        return [Send(0, c.shard, CoverShortfall(c.request_id, ts_ns, c.account_id, c.market, c.asset, c.amount))
+        return [Send(0, c.shard, CoverShortfall(c.request_id, ts_ns, c.account_id, c.market, c.asset, c.amount),
+                     c.market)
                 for _, c in sorted(self.fund.in_flight.items())]
 
     # ---- views ---------------------------------------------------------------------------------

@@ -3,11 +3,8 @@ covers, liquidator crashes in the middle) replay exactly from their seed, and th
 auditor's liquidation checks catch a liquidator that forgets to settle its covers."""
 from __future__ import annotations
 
-import pytest
-
 from actors.liquidator_actor import LiquidatorActor
 from ops.simulation import Options, simulate
-from tests.sim.test_seeds import known_bug
 
 LIQUIDATING_SEEDS = range(3, 12)
 
@@ -32,7 +29,7 @@ def test_simulator_with_a_falling_index_liquidates_covers_gaps_and_replays_exact
 
 def test_liquidator_paying_a_cover_twice_is_caught_by_a_seed_that_replays_it():
     broken = Options(classes={"liquidator": LeakyLiquidator})
-    caught = next((o for o in (simulate(seed, broken) for seed in range(40)) if not o.ok and not known_bug(o)), None)
+    caught = next((o for o in (simulate(seed, broken) for seed in range(40)) if not o.ok), None)
     assert caught is not None, "no seed in 0..39 caught a liquidator paying covers twice"
     assert caught.check in ("cover applied twice", "conservation", "insurance fund"), caught.line()
     replay = simulate(caught.seed, broken)
@@ -40,8 +37,8 @@ def test_liquidator_paying_a_cover_twice_is_caught_by_a_seed_that_replays_it():
         (caught.check, caught.failure, caught.step, caught.digest)
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: the liquidator reads a cross book's view under the cancelled "
-                   "order's market (None) and finishes the liquidation with debt and collateral left")
 def test_liquidation_of_a_cross_book_with_an_open_order_sells_its_collateral_before_finishing():
+    """Seed 2 found it: the liquidator read the book under the cancelled order's market (the
+    spot market's absent isolated book, None) and finished with debt and collateral left."""
     outcome = simulate(2)
     assert outcome.ok, outcome.line()

@@ -1,21 +1,12 @@
 """The seeded simulator (Core v2 §7) over a few hundred seeds: the real shard, market,
 lending-pool and liquidator actors under reordered, lost and duplicated messages and
 crashes, checked by the independent auditor after every step. A failing seed is
-printed with the last actions; replay it with ``ops/sim.py --seed S``.
-
-Known bug, tolerated here and shown on its own in ``test_liquidation.py``: the
-liquidator reads the book it liquidates under the *command's* market, so after
-cancelling a cross book's open order it reads the spot market's (absent) isolated
-book, gets None and finishes the liquidation at once, leaving the book with debt
-and collateral (``actors/liquidator_actor.py: _drive`` and ``exchange/engine.py:
-run_liquidations``). The next index tick hands the book over again. Remove
-``KNOWN_BUG`` with the fix."""
+printed with the last actions; replay it with ``ops/sim.py --seed S``."""
 from __future__ import annotations
 
 from ops.simulation import Options, simulate
 
 SEEDS = 200
-KNOWN_BUG = "liquidation left debt"          # on a cross book ('' market) after cancelling its orders
 
 
 def _report(outcomes) -> str:
@@ -27,13 +18,9 @@ def _report(outcomes) -> str:
     return "\n".join(lines)
 
 
-def known_bug(outcome) -> bool:
-    return outcome.check == KNOWN_BUG and ", '') with" in outcome.failure
-
-
 def test_simulator_with_two_hundred_seeds_of_faults_finds_no_violation():
     outcomes = [simulate(seed) for seed in range(SEEDS)]
-    failed = [o for o in outcomes if not o.ok and not known_bug(o)]
+    failed = [o for o in outcomes if not o.ok]
     assert not failed, _report(failed)
     liquidated = [o for o in outcomes if o.stats["books_liquidated"]]
     assert len(liquidated) >= SEEDS // 4, f"only {len(liquidated)} of {SEEDS} seeds liquidated a book"

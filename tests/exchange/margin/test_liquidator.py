@@ -16,8 +16,8 @@ from exchange.margin.liquidator import (FundDeposited, Hold, LiquidationBegun, L
 from exchange.margin.rules import Zone
 from exchange.messages.records import Borrow, EnableMargin, MarginLevelChanged, PlaceMarginOrder, TransferMargin
 from tests.exchange.margin.test_margin import MarginHarness, margin_config
-from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, CAROL, IOC, LIMIT, MAKER, SELL, btc, custom_config, eth,
-                                    usdt)
+from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, CAROL, GTC, IOC, LIMIT, MAKER, SELL, btc, custom_config,
+                                    eth, usdt)
 
 SEED = {"USDT": usdt("1000000"), "BTC": btc("10"), "ETH": eth("100")}     # [insurance.initial] of the default
 
@@ -88,6 +88,23 @@ def test_long_cross_with_a_bid_above_bankruptcy_returns_the_rest_to_the_user():
     assert record["shortfall"] == {} and record["returned"] == {"USDT": proceeds - debt}
     assert h.book()["available"] == {"BTC": 0, "ETH": 0, "USDT": proceeds - debt}
     assert h.engine.fund.balance == SEED | {} and not any(h.engine.fund.bad_debt.values())
+
+
+def test_cross_book_with_an_open_order_cancels_it_then_sells_its_collateral():
+    """The simulator's seed 2 found it: after cancelling the order (a command on the spot
+    market) the liquidator read the book under that market, not the cross book, got nothing
+    and finished with the debt and the collateral left."""
+    h = MarginHarness(margin_config())
+    long_at_50000(h)
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, SELL, LIMIT, usdt("90000"), btc("0.1"), GTC)     # rests, holds 0.1 BTC
+    assert h.engine.shard.open_orders(ALICE)
+    h.ex.rest(CAROL, BUY, usdt("32000"), btc("1"))
+    h.crash(usdt("32000"))
+    [record] = h.engine.run_liquidations(on_step=checked(h.engine))
+    assert record["outcome"] == "finished" and record["fills"][0]["quantity"] == btc("0.5")
+    assert h.book()["debt"]["USDT"] == 0 and h.book()["available"]["BTC"] == 0
+    assert not h.engine.shard.open_orders(ALICE)
+    sound(h.engine)
 
 
 def test_short_cross_buys_the_borrowed_base_back():
