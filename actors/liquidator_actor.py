@@ -18,12 +18,12 @@ the clock and the retry pause are ``actors/clock.py`` (``now_ns``, ``sleep``),
 and every peer, the index included, is looked up through ``Peers`` (its
 resolver is ``ray.get_actor`` unless the simulator installs its own).
 
-Journal records are the domain's facts (``fact_to_record``): ``["fund",
-asset, amount]``, ``["begin", n, shard, account, market, level, prices]``,
-``["cover", rid, n, shard, account, market, asset, amount]``, ``["covered",
-rid]``, ``["end", n, record]`` (a ``begin`` written before Core v2 has no
-prices and is read as such). The snapshot is ``Liquidator.to_plain`` (format
-2); a snapshot of the old layout is migrated (``Liquidator.from_plain``).
+Journal records are the domain's facts (``fact_to_record``, tagged by
+``RecordTag``, ``exchange/messages/tags.py``): ``[FUND_DEPOSITED, asset,
+amount]``, ``[LIQUIDATION_BEGUN, n, shard, account, market, level, prices]``,
+``[COVER_DRAWN, rid, n, shard, account, market, asset, amount]``,
+``[COVER_SETTLED, rid]``, ``[LIQUIDATION_ENDED, n, record]``. The snapshot
+is ``Liquidator.to_plain`` (format 2); a snapshot of the old layout is migrated (``Liquidator.from_plain``).
 Liquidation records are public with the account id hashed (seed 002).
 """
 from __future__ import annotations

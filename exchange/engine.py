@@ -47,6 +47,8 @@ from exchange.pricing.index import index_ticks
 from exchange.accounts.shard import link_of
 from exchange.venue import new_shard
 
+CLIENT, LIQUIDATOR = Role.CLIENT, Role.LIQUIDATOR
+
 ROUNDS_MAX = 1_000             # scan -> hand over -> drive rounds in one run_liquidations
 
 
@@ -132,7 +134,7 @@ class Engine:
         liquidator's door, everything else through the client's."""
         shard = self.shard
         if role is None:
-            role = Role.LIQUIDATOR if type(command) in LIQUIDATOR_COMMANDS else Role.CLIENT
+            role = LIQUIDATOR if type(command) in LIQUIDATOR_COMMANDS else CLIENT
         admitted = shard.admit(command, role)
         if type(admitted) is list:
             return admitted
@@ -142,10 +144,9 @@ class Engine:
         command = admitted.command
         context = price_context(command, self._top, self.index_ticks, self.prices)
         events, request = shard.apply_client(command, context)
-        followups = shard.take_followups()
-        if request is not None or followups:
+        if request is not None or shard.followups:
             requests = [] if request is None else [(link_of(command, request), request)]
-            requests.extend(followups)
+            requests.extend(shard.take_followups())
             self._run(requests, events)
         shard.remember(admitted, events)
         return events
@@ -158,15 +159,15 @@ class Engine:
     def _run(self, requests: list, events: list) -> list:
         """Send requests to markets / pools, apply what comes back, and every follow-up."""
         shard, queue, i = self.shard, list(requests), 0
+        apply_market, followups, markets = shard.apply_market, shard.followups, self.markets
         while i < len(queue):          # follow-ups join the end of the queue as answers call for them
             link, request = queue[i]
             i += 1
-            peer = self.lending if link == LENDING else self.markets[link]
+            peer = self.lending if link == LENDING else markets[link]
             for event in peer.handle(request):
-                events.extend(shard.apply_market(event))
-                followups = shard.take_followups()
+                events.extend(apply_market(event))
                 if followups:
-                    queue.extend(followups)
+                    queue.extend(shard.take_followups())
         return events
 
     # ---- views ------------------------------------------------------------------
