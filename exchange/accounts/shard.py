@@ -212,7 +212,7 @@ class AccountShard:
         if type(tier) is not str or tier not in self.config.fee_tiers:
             return self._reject(cmd, Reason.UNKNOWN_FEE_TIER)[0]
         self.ledger.open(cmd.account_id, tier)
-        return [AccountOpened(cmd.request_id, cmd.account_id, tier)]
+        return [AccountOpened(cmd.request_id, cmd.ts_ns, cmd.account_id, tier)]
 
     def _transfer(self, cmd, prices: tuple = ()) -> list:
         """Deposit or withdraw. A withdrawal is refused with the reason a product gives
@@ -244,7 +244,7 @@ class AccountShard:
                     return self._reject(cmd, blocked)[0]
             self.ledger.withdraw(account, asset, amount)
             delta = -amount
-        return [BalanceChanged(cmd.request_id, cmd.account_id, cmd.asset, delta,
+        return [BalanceChanged(cmd.request_id, cmd.ts_ns, cmd.account_id, cmd.asset, delta,
                                account.available[asset], account.held[asset])]
 
     def _place(self, cmd: PlaceOrder, reference_price: int | None) -> tuple[list, object | None]:
@@ -333,8 +333,6 @@ class AccountShard:
         stp = stp or self._default_stp
         return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET, stp,
                                account.maker_ppm, account.taker_ppm, cmd.ts_ns)
-
-    _fund_order = fund_order        # the name exchange/margin/liquidation.py still calls it by
 
     def _find(self, cmd) -> OpenOrder | Reason | None:
         """Locate the caller's order for cancel/amend (None: ask the market)."""
@@ -430,7 +428,7 @@ class AccountShard:
             return self._closed(event)
         if kind is OrderBooked:
             record = self.orders.get(event.order_id)
-            return self._acknowledge(record, [event]) if record else []
+            return self._acknowledge(record, [event], event.ts_ns) if record else []
         if kind is OrderAmended:
             return self._amended(event)
         if kind is RequestRejected:
@@ -441,12 +439,12 @@ class AccountShard:
             return [OrderRejected(event.request_id, event.account_id, event.reason, event.order_id)]
         raise TypeError(f"shard cannot apply {kind.__name__}")
 
-    def _acknowledge(self, record: OpenOrder, events: list) -> list:
+    def _acknowledge(self, record: OpenOrder, events: list, ts_ns: int) -> list:
         if record.acknowledged:
             return events
         record.acknowledged = True
         m = record.market
-        return [OrderAccepted(record.request_id, record.order_id, record.account_id, m.name, record.side,
+        return [OrderAccepted(record.request_id, ts_ns, record.order_id, record.account_id, m.name, record.side,
                               record.price * m.tick_minor, record.total * m.lot_minor, record.client_order_id),
                 *events]
 
@@ -455,7 +453,7 @@ class AccountShard:
         taker = self.orders.get(fill.taker_order_id)
         if taker is not None:
             self._settle_side(taker, fill, fill.taker_fee)
-            out = self._acknowledge(taker, out)
+            out = self._acknowledge(taker, out, fill.ts_ns)
         maker = self.orders.get(fill.maker_order_id)
         if maker is not None:
             self._settle_side(maker, fill, fill.maker_fee)
@@ -495,7 +493,7 @@ class AccountShard:
             self._wallet_products[type(wallet)].order_closed(record, event.ts_ns)
         if event.reason == REJECTED and not record.acknowledged:
             return [OrderRejected(record.request_id, record.account_id, event.reject_reason, record.order_id)]
-        return self._acknowledge(record, [event])
+        return self._acknowledge(record, [event], event.ts_ns)
 
     def _amended(self, event: OrderAmended) -> list:
         record = self.orders.get(event.order_id)

@@ -397,7 +397,7 @@ class MarginDesk:
         if type(tier) is not str or tier not in self.rules.borrow_limits_ppm[level]:
             return _reject(cmd, Reason.UNKNOWN_LEVERAGE_TIER)
         self.settings[cmd.account_id] = (level, tier)
-        return [MarginEnabled(cmd.request_id, cmd.account_id, level, tier)]
+        return [MarginEnabled(cmd.request_id, cmd.ts_ns, cmd.account_id, level, tier)]
 
     def open_book(self, account_id: int, market: str) -> MarginBook | Reason:
         """A command's book, after the checks every margin command shares, in this order:
@@ -471,7 +471,7 @@ class MarginDesk:
             book.available[asset] -= amount
             account.available[asset] += amount
             delta = -amount
-        return [MarginTransferred(cmd.request_id, cmd.account_id, cmd.market, cmd.asset, delta,
+        return [MarginTransferred(cmd.request_id, cmd.ts_ns, cmd.account_id, cmd.market, cmd.asset, delta,
                                   book.available[asset], account.available[asset])]
 
     def check_borrow(self, book: MarginBook, asset: int, amount: int, prices) -> Reason | None:

@@ -117,7 +117,7 @@ class LiquidationCommands:
                                  ticks * spec.tick_minor, lots * spec.lot_minor, IOC,
                                  isolated=bool(book.market), auto_borrow=False, auto_repay=True)
         terms = (account, spec, side, ticks, lots, LIMIT, IOC, 0)
-        rejected, request = self.shard._fund_order(order, terms, book, auto_repay=True)
+        rejected, request = self.shard.fund_order(order, terms, book, auto_repay=True)
         detail = (spec.name, side, ticks * spec.tick_minor, lots * spec.lot_minor)
         return [*self._progress_at(cmd, book, LiquidationStage.ORDER, cmd.prices, detail), *rejected], request
 

@@ -22,13 +22,15 @@ not on the grid (OFF_TICK_PRICE, OFF_LOT_QUANTITY). The outer layer stamps
 ``ts_ns``; ``request_id`` is the client's idempotency key (unique per account).
 
 The event envelope: a market or pool event starts ``market, seq, ts_ns``; an
-event answering a request carries that request's ``ts_ns`` (``OrderBooked``,
-``OrderAmended``, ``RequestRejected`` and ``LiquidationUpdate`` gained it in
-Core v2 §3). Not yet, because every place that builds them is in the account
-shard or the margin desk: ``AccountOpened``, ``BalanceChanged``,
-``OrderAccepted``, ``OrderRejected``, ``MarginTransferred``, ``MarginEnabled``
-(each answers a request; to be changed with those modules) and
-``MarginLevelChanged`` (a price scan's notification: no request at hand).
+event answering a request starts ``request_id, ts_ns`` with that request's
+stamp (``OrderAccepted``: the market event's that showed the order live).
+Core v2 §3 gave it to ``OrderBooked``, ``OrderAmended``, ``RequestRejected``,
+``LiquidationUpdate``, ``AccountOpened``, ``BalanceChanged``,
+``OrderAccepted``, ``MarginTransferred`` and ``MarginEnabled``. Two kinds go
+without, by design: ``OrderRejected`` (a refusal changes nothing, and the
+door refuses before a command is stamped, so it has no time in the shard's
+history) and ``MarginLevelChanged`` (a price scan's notification, no request
+at hand).
 """
 from __future__ import annotations
 
@@ -206,6 +208,7 @@ class AmendRequest(NamedTuple):
 @message(40, EVENT)
 class AccountOpened(NamedTuple):
     request_id: int | str
+    ts_ns: int                  # the request's (the shard's stamp)
     account_id: int
     fee_tier: str
 
@@ -214,6 +217,7 @@ class AccountOpened(NamedTuple):
 class BalanceChanged(NamedTuple):
     """A deposit or withdrawal moved an account's balance (fills are in Fill)."""
     request_id: int | str
+    ts_ns: int                  # the request's
     account_id: int
     asset: str
     delta: int
@@ -224,6 +228,7 @@ class BalanceChanged(NamedTuple):
 @message(42, EVENT)
 class OrderAccepted(NamedTuple):
     request_id: int | str
+    ts_ns: int                  # the market event's that first showed the order live
     order_id: int
     account_id: int
     market: str
@@ -574,6 +579,7 @@ class InterestAccrued(NamedTuple):
 @message(96, EVENT)
 class MarginTransferred(NamedTuple):
     request_id: int | str
+    ts_ns: int                  # the request's
     account_id: int
     market: str
     asset: str
@@ -585,6 +591,7 @@ class MarginTransferred(NamedTuple):
 @message(97, EVENT)
 class MarginEnabled(NamedTuple):
     request_id: int | str
+    ts_ns: int                  # the request's
     account_id: int
     user_level: str
     leverage_tier: str

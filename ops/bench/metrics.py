@@ -78,7 +78,7 @@ def recorder_costs() -> dict:
                             outbox={}, sending={}, staged={})
     metrics = ShardMetrics(actor)
     commands = [PlaceOrder(i, 0, i, "BTC-USDT", 1, 1, 5_000_000, 10_000) for i in range(500)]
-    results = [[OrderAccepted(i, i, i, "BTC-USDT", 1, 5_000_000, 10_000, "")] for i in range(500)]
+    results = [[OrderAccepted(i, 0, i, i, "BTC-USDT", 1, 5_000_000, 10_000, "")] for i in range(500)]
     rounds = 2_000
     started = time.perf_counter()
     for _ in range(rounds):

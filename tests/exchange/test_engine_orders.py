@@ -40,7 +40,7 @@ def test_limit_buy_with_empty_book_rests_and_holds_notional_plus_worst_taker_fee
     cmd = ex.place_cmd(BOB, BUY, price, qty, client_order_id="b1")
     events = ex.apply(cmd)
     order_id = events[0].order_id
-    assert events == [OrderAccepted(cmd.request_id, order_id, BOB, BTC_USDT, BUY, price, qty, "b1"),
+    assert events == [OrderAccepted(cmd.request_id, cmd.ts_ns, order_id, BOB, BTC_USDT, BUY, price, qty, "b1"),
                       OrderBooked(BTC_USDT, events[1].seq, cmd.ts_ns, order_id, BOB, price, qty)]
     hold = buy_hold(price, qty)
     assert hold >= notional(BTC_USDT, price, qty) + ceil_ppm(notional(BTC_USDT, price, qty), REGULAR.taker_ppm)

@@ -34,6 +34,6 @@ def test_market_rejected_order_result_explains_the_markets_reason():
 
 
 def test_accepted_result_has_no_explanation_and_a_plain_repr():
-    result = command_result("d", [BalanceChanged("d", 5, "USDT", 10, 10, 0)])
+    result = command_result("d", [BalanceChanged("d", 0, 5, "USDT", 10, 10, 0)])
     assert result.ok and result.explanation == ""
     assert "explanation" not in repr(result) and str(result) == repr(result)

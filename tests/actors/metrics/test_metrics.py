@@ -90,7 +90,7 @@ def test_shard_metrics_with_a_mixed_batch_count_orders_rejections_and_withdrawal
     results = [[rejected_close], [OrderRejected(2, 1, int(Reason.INSUFFICIENT_BALANCE))],
                [OrderRejected(3, 1, int(Reason.UNKNOWN_MARKET))], [OrderRejected(4, 1, int(Reason.MALFORMED_COMMAND))],
                [RequestRejected("ETH-USDT", 4, 0, 5, 7, 1, int(Reason.ORDER_NOT_FOUND))],
-               [BalanceChanged(6, 1, "USDT", -5, 0, 0)], [OrderRejected(7, 1, int(Reason.INSUFFICIENT_BALANCE))]]
+               [BalanceChanged(6, 0, 1, "USDT", -5, 0, 0)], [OrderRejected(7, 1, int(Reason.INSUFFICIENT_BALANCE))]]
     metrics.record_batch(commands, results, 0.002)
     r = metrics.registry
     assert sample(r, "exchange_orders_total", market="BTC-USDT") == 2
