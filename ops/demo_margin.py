@@ -67,7 +67,8 @@ class MarginDemo:
 
     def _order(self, account: int, side: Side, price: int, quantity: int, isolated: bool, ts: int):
         return PlaceMarginOrder(self.client.next_request_id(), ts, account, MARKET, int(side), int(OrderType.LIMIT),
-                                price, quantity, int(TimeInForce.IOC), isolated, True, True)
+                                price, quantity, int(TimeInForce.IOC), isolated=isolated, auto_borrow=True,
+                                auto_repay=True)
 
     def summary(self) -> dict:
         if not self.enabled:

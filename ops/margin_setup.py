@@ -20,4 +20,5 @@ def margin_trader(tag: str, account: int, ts: int, usdt_minor: int, level: str, 
     return [OpenAccount(f"{tag}:open:{account}", ts, account),
             Deposit(f"{tag}:fund:{account}:USDT", ts, account, "USDT", usdt_minor),
             EnableMargin(f"{tag}:margin:{account}", ts, account, level, tier),
-            TransferMargin(f"{tag}:transfer:{account}", ts, account, "USDT", usdt_minor, True, book)]
+            TransferMargin(f"{tag}:transfer:{account}", ts, account, "USDT", usdt_minor, to_margin=True,
+                           market=book)]

@@ -103,11 +103,13 @@ def command_result(request_id, events: list) -> CommandResult:
     for event in events:
         kind = type(event)
         if kind is OrderRejected or kind is LendingRefused:
-            return CommandResult(request_id, False, Reason(event.reason), events=tuple(events))
+            return CommandResult(request_id, ok=False, reason=Reason(event.reason), events=tuple(events))
         if kind is BalanceChanged:
-            return CommandResult(request_id, True, None, event.available, event.held, tuple(events))
+            return CommandResult(request_id, ok=True, reason=None, available=event.available, held=event.held,
+                                 events=tuple(events))
         if kind is MarginTransferred:
-            return CommandResult(request_id, True, None, event.margin_available, None, tuple(events))
+            return CommandResult(request_id, ok=True, reason=None, available=event.margin_available,
+                                 events=tuple(events))
     if any(type(e) in SUCCESSES for e in events):
-        return CommandResult(request_id, True, None, events=tuple(events))
-    return CommandResult(request_id, False, Reason.MALFORMED_COMMAND, events=tuple(events))
+        return CommandResult(request_id, ok=True, reason=None, events=tuple(events))
+    return CommandResult(request_id, ok=False, reason=Reason.MALFORMED_COMMAND, events=tuple(events))

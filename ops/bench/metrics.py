@@ -58,7 +58,7 @@ def one_run(config_path: str | None, args, seed: int) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as data:
         client = ExchangeClient(bootstrap.create_actors(config_path, data_dir=data, metrics_port=0))
         try:
-            fund_accounts(client, args.accounts, False)
+            fund_accounts(client, args.accounts, progress=False)
             gen = OrderGenerator(client, client.config.market_list, args.accounts, seed)
             bar = SimpleNamespace(update=lambda n: None)
             started = time.perf_counter()

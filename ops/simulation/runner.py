@@ -192,8 +192,8 @@ class Run:
             self.note("state " + " ".join(f"{name}={state_hash(self.cluster.actor(name))[:16]}"
                                           for name in self.cluster.names))
         except AuditFailure as failure:
-            return self.outcome(False, failure.check, str(failure), failed_at)
-        return self.outcome(True)
+            return self.outcome(ok=False, check=failure.check, failure=str(failure), step=failed_at)
+        return self.outcome(ok=True)
 
     async def setup(self) -> None:
         """Before the faults: the index's first publication, the market maker's funds, pool
