@@ -1,12 +1,24 @@
-"""Benchmark: one million commands through the full single-process engine.
+"""Benchmark: the full single-process engine against a bare book, on one command stream.
 
 Mix (seeded): 60% limit orders near the mid (some crossing), 30% cancels of
 live orders, 10% market/IOC orders, on one market, spread over many funded
-accounts. Every command goes through ``Engine.apply`` (validation, holds,
-matching, settlement, fees, events). Prints JSON: ``commands_per_s`` (commands
-divided by time inside ``apply``), ``wall_commands_per_s`` (including the
-harness), ``fills``, latency percentiles ``p50_us``/``p99_us``/``p999_us``/
-``max_us``; the median run of ``--runs`` (default 3) by throughput.
+accounts. The stream is generated once per run by a bare dict-and-deque
+price-time book written here (``BareBook``: no ledger, no holds, no fees, no
+events, no validation: the least any matcher must do), which decides which
+orders are live to cancel. Then both run the same stream, each command timed
+on its own:
+
+- the bare book (``bare_commands_per_s``, ``bare_p50_us``...): the baseline
+  measured in the same run;
+- ``Engine.apply`` (validation, the door, holds, matching, settlement, fees,
+  events, replay memory): ``commands_per_s``, ``p50_us``/``p99_us``/
+  ``p999_us``/``max_us``, ``fills``.
+
+``engine_to_bare_ratio`` = engine / bare commands per second (the Speed
+issue's figure). ``wall_commands_per_s`` includes the harness. A cancel whose
+order the engine no longer has (self-trade prevention, which the bare book
+does not model, closed it) is still sent and counted (``diverged``). The
+median run of ``--runs`` (default 3) by engine throughput is printed.
 
 Garbage collector: the engine creates no reference cycles on its hot path, so
 the collector only has to find garbage that refcounting already freed. The
@@ -20,10 +32,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import heapq
 import json
 import random
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -31,10 +45,166 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from actors.gc_policy import GcPolicy  # noqa: E402
 from exchange.config import load_config  # noqa: E402
 from exchange.engine import Engine  # noqa: E402
-from exchange.messages.records import CancelOrder, Deposit, OpenAccount, OrderBooked, PlaceOrder  # noqa: E402
+from exchange.messages.records import CancelOrder, Deposit, Fill, OpenAccount, OrderBooked, PlaceOrder  # noqa: E402
 from exchange.matching.orders import OrderType, Side, TimeInForce  # noqa: E402
 
 MARKET = "BTC-USDT"
+BUY, SELL = int(Side.BUY), int(Side.SELL)              # decoded wire messages carry plain ints
+LIMIT, MARKET_T = int(OrderType.LIMIT), int(OrderType.MARKET)
+GTC, IOC = int(TimeInForce.GTC), int(TimeInForce.IOC)
+PLACE, CANCEL = 0, 1
+
+
+class BareBook:
+    """Price-time priority with a dict of deques per side and a heap of prices:
+    ``place`` matches, then rests a GTC remainder; ``cancel`` removes an order
+    (its deque entry is emptied and skipped later). Prices and quantities are
+    plain ints; ``place`` returns the number of fills."""
+    __slots__ = ("levels", "prices", "orders")
+
+    def __init__(self):
+        self.levels = ({}, {})            # per side (0 bids, 1 asks): price -> deque of [order, quantity]
+        self.prices = ([], [])            # per side: a heap (bids negated) with stale prices left in
+        self.orders: dict = {}            # order -> (side index, price, entry)
+
+    def place(self, order: int, side: int, price: int | None, quantity: int, rest: bool) -> int:
+        own, other = (0, 1) if side == BUY else (1, 0)
+        levels, heap = self.levels[other], self.prices[other]
+        fills = 0
+        while quantity and heap:
+            best = heap[0] if other == 1 else -heap[0]
+            level = levels.get(best)
+            if level is None:
+                heapq.heappop(heap)
+                continue
+            if price is not None and (best > price if side == BUY else best < price):
+                break
+            entry = level[0]
+            if entry[1] == 0:                       # cancelled
+                level.popleft()
+            else:
+                traded = min(quantity, entry[1])
+                entry[1] -= traded
+                quantity -= traded
+                fills += 1
+                if entry[1] == 0:
+                    level.popleft()
+                    del self.orders[entry[0]]
+            if not level:
+                del levels[best]
+                heapq.heappop(heap)
+        if quantity and rest and price is not None:
+            level = self.levels[own].get(price)
+            if level is None:
+                level = self.levels[own][price] = deque()
+                heapq.heappush(self.prices[own], price if own == 1 else -price)
+            entry = [order, quantity]
+            level.append(entry)
+            self.orders[order] = (own, price, entry)
+        return fills
+
+    def cancel(self, order: int) -> bool:
+        found = self.orders.pop(order, None)
+        if found is None:
+            return False
+        own, price, entry = found
+        entry[1] = 0
+        level = self.levels[own][price]
+        while level and level[0][1] == 0:
+            level.popleft()
+        if not level:
+            del self.levels[own][price]           # its heap price goes stale, popped when reached
+        return True
+
+
+def generate(commands: int, seed: int, accounts: int, tick: int, lot: int) -> list[tuple]:
+    """The seeded stream: ``(PLACE, account, side, order_type, price, quantity, tif)`` and
+    ``(CANCEL, index of the placing command)``, the cancels choosing among orders a bare
+    book holds at that point."""
+    rng = random.Random(seed)
+    mid = 50_000 * tick * 100          # 50,000.00 USDT in minor units
+    book, live, stream = BareBook(), [], []
+    for i in range(commands):
+        roll = rng.random()
+        account = rng.randrange(1, accounts + 1)
+        if roll < 0.30 and live:
+            j = rng.randrange(len(live))
+            live[j], live[-1] = live[-1], live[j]
+            placed = live.pop()
+            if book.cancel(placed):
+                stream.append((CANCEL, placed))
+                continue
+            roll = 1.0                                 # it filled meanwhile: place an order instead
+        side = BUY if rng.random() < 0.5 else SELL
+        if roll < 0.40:
+            if rng.random() < 0.5:
+                op = (PLACE, account, side, MARKET_T, 0, rng.randint(1, 20) * lot, IOC)
+            else:
+                offset = rng.randint(0, 20) * tick
+                op = (PLACE, account, side, LIMIT, mid + offset if side == BUY else mid - offset,
+                      rng.randint(1, 20) * lot, IOC)
+        else:
+            offset = rng.randint(-5, 60) * tick        # mostly passive, some crossing
+            op = (PLACE, account, side, LIMIT, mid - offset if side == BUY else mid + offset,
+                  rng.randint(1, 50) * lot, GTC)
+        book.place(i, side, op[4] if op[3] == LIMIT else None, op[5], op[6] == GTC)
+        if op[6] == GTC and i in book.orders:
+            live.append(i)
+        stream.append(op)
+    return stream
+
+
+def run_bare(stream: list[tuple]) -> tuple[list[int], int]:
+    """The bare book over ``stream``: per-command nanoseconds, fills."""
+    book = BareBook()
+    place, cancel, perf = book.place, book.cancel, time.perf_counter_ns
+    latencies = [0] * len(stream)
+    fills = 0
+    for i, op in enumerate(stream):
+        if op[0] == CANCEL:
+            t0 = perf()
+            cancel(op[1])
+            latencies[i] = perf() - t0
+        else:
+            _, _, side, otype, price, quantity, tif = op
+            t0 = perf()
+            fills += place(i, side, price if otype == LIMIT else None, quantity, tif == GTC)
+            latencies[i] = perf() - t0
+    return latencies, fills
+
+
+def run_engine(stream: list[tuple], accounts: int, gc_mode: str) -> tuple[list[int], int, int, Engine, int]:
+    """``Engine.apply`` over ``stream``: per-command nanoseconds, fills, diverged cancels,
+    the engine, wall nanoseconds."""
+    engine = Engine(load_config())
+    for account in range(1, accounts + 1):
+        engine.apply(OpenAccount(f"open:{account}", 0, account))
+        engine.apply(Deposit(f"usdt:{account}", 0, account, "USDT", 10**15))
+        engine.apply(Deposit(f"btc:{account}", 0, account, "BTC", 10**13))
+    tune_gc(gc_mode)
+    apply, perf = engine.apply, time.perf_counter_ns
+    latencies = [0] * len(stream)
+    booked: dict[int, tuple[int, int]] = {}      # placing command -> (order id, owner)
+    fills = diverged = 0
+    wall0 = perf()
+    for i, op in enumerate(stream):
+        if op[0] == CANCEL:
+            order_id, owner = booked.pop(op[1], (0, 1))
+            diverged += order_id == 0
+            cmd = CancelOrder(i + 1, i, owner, MARKET, order_id)
+        else:
+            _, account, side, otype, price, quantity, tif = op
+            cmd = PlaceOrder(i + 1, i, account, MARKET, side, otype, price, quantity, tif)
+        t0 = perf()
+        events = apply(cmd)
+        latencies[i] = perf() - t0
+        for event in events:
+            kind = type(event)
+            if kind is OrderBooked:
+                booked[i] = (event.order_id, event.account_id)
+            elif kind is Fill:
+                fills += 1
+    return latencies, fills, diverged, engine, perf() - wall0
 
 
 def tune_gc(mode: str) -> None:
@@ -43,70 +213,31 @@ def tune_gc(mode: str) -> None:
         GcPolicy().install()
 
 
-def run_once(commands: int, seed: int, accounts: int, gc_mode: str) -> dict:
-    config = load_config()
-    engine = Engine(config)
-    spec = config.markets[MARKET]
-    rng = random.Random(seed)
-    for account in range(1, accounts + 1):
-        engine.apply(OpenAccount(f"open:{account}", 0, account))
-        engine.apply(Deposit(f"usdt:{account}", 0, account, "USDT", 10**15))
-        engine.apply(Deposit(f"btc:{account}", 0, account, "BTC", 10**13))
-    tune_gc(gc_mode)
-    mid = 50_000 * spec.tick_minor * 100          # 50,000.00 USDT in minor units
-    tick, lot = spec.tick_minor, spec.lot_minor
-    live: list[tuple[int, int]] = []
-    latencies = [0] * commands
-    apply = engine.apply
-    perf = time.perf_counter_ns
-    BUY, SELL = int(Side.BUY), int(Side.SELL)              # decoded wire messages carry plain ints
-    LIMIT, MARKET_T = int(OrderType.LIMIT), int(OrderType.MARKET)
-    GTC, IOC = int(TimeInForce.GTC), int(TimeInForce.IOC)
-    fills = 0
-    wall0 = perf()
-    for i in range(commands):
-        roll = rng.random()
-        account = rng.randrange(1, accounts + 1)
-        if roll < 0.30 and live:
-            j = rng.randrange(len(live))
-            live[j], live[-1] = live[-1], live[j]
-            order_id, owner = live.pop()
-            cmd = CancelOrder(i + 1, i, owner, MARKET, order_id)
-        elif roll < 0.40:
-            side = BUY if rng.random() < 0.5 else SELL
-            if rng.random() < 0.5:
-                cmd = PlaceOrder(i + 1, i, account, MARKET, side, MARKET_T, 0, rng.randint(1, 20) * lot, IOC)
-            else:
-                offset = rng.randint(0, 20) * tick
-                price = mid + offset if side == BUY else mid - offset
-                cmd = PlaceOrder(i + 1, i, account, MARKET, side, LIMIT, price, rng.randint(1, 20) * lot, IOC)
-        else:
-            side = BUY if rng.random() < 0.5 else SELL
-            offset = rng.randint(-5, 60) * tick     # mostly passive, some crossing
-            price = mid - offset if side == BUY else mid + offset
-            cmd = PlaceOrder(i + 1, i, account, MARKET, side, LIMIT, price, rng.randint(1, 50) * lot, GTC)
-        t0 = perf()
-        events = apply(cmd)
-        latencies[i] = perf() - t0
-        for event in events:
-            kind = type(event)
-            if kind is OrderBooked:
-                live.append((event.order_id, event.account_id))
-            elif kind.__name__ == "Fill":
-                fills += 1
-    wall = perf() - wall0
-    gc.unfreeze()
-    engine.check_invariants()
-    latencies.sort()
-    busy = sum(latencies)
+def summary(latencies: list[int], prefix: str = "") -> dict:
+    ordered = sorted(latencies)
+    n = len(ordered)
 
     def pct(q: float) -> float:
-        return round(latencies[min(commands - 1, int(q * commands))] / 1000, 2)
-    return {"commands": commands, "commands_per_s": round(commands / (busy / 1e9)),
-            "wall_commands_per_s": round(commands / (wall / 1e9)), "fills": fills,
-            "p50_us": pct(0.50), "p99_us": pct(0.99), "p999_us": pct(0.999),
-            "max_us": round(latencies[-1] / 1000, 2), "resting_orders_end": len(live),
-            "conservation_ok": not any(engine.conservation().values())}
+        return round(ordered[min(n - 1, int(q * n))] / 1000, 2)
+    return {f"{prefix}commands_per_s": round(n / (sum(ordered) / 1e9)), f"{prefix}p50_us": pct(0.50),
+            f"{prefix}p99_us": pct(0.99), f"{prefix}p999_us": pct(0.999),
+            f"{prefix}max_us": round(ordered[-1] / 1000, 2)}
+
+
+def run_once(commands: int, seed: int, accounts: int, gc_mode: str) -> dict:
+    spec = load_config().markets[MARKET]
+    stream = generate(commands, seed, accounts, spec.tick_minor, spec.lot_minor)
+    bare, bare_fills = run_bare(stream)
+    gc.collect()
+    latencies, fills, diverged, engine, wall = run_engine(stream, accounts, gc_mode)
+    gc.unfreeze()
+    engine.check_invariants()
+    result = {"commands": commands, **summary(latencies), "wall_commands_per_s": round(commands / (wall / 1e9)),
+              "fills": fills, **summary(bare, "bare_"), "bare_fills": bare_fills, "diverged": diverged,
+              "resting_orders_end": len(engine.markets[MARKET].book.orders),
+              "conservation_ok": not any(engine.conservation().values())}
+    result["engine_to_bare_ratio"] = round(result["commands_per_s"] / result["bare_commands_per_s"], 4)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,12 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     median = sorted(runs, key=lambda r: r["commands_per_s"])[len(runs) // 2]
     result = {**median, "runs": args.runs, "seed": args.seed, "gc": args.gc,
               "commands_per_s_runs": [r["commands_per_s"] for r in runs],
+              "engine_to_bare_ratio_runs": [r["engine_to_bare_ratio"] for r in runs],
               "python": sys.version.split()[0]}
     if args.json:
         print(json.dumps(result))
     else:
         for key, value in result.items():
-            print(f"{key:>22}: {value}")
+            print(f"{key:>26}: {value}")
     return 0
 
 
