@@ -235,5 +235,9 @@ class LiquidatorActor(DurableActor):
                 "recovery": self.recovery, "started_ns": self.started_ns, "pid": os.getpid(),
                 "fund": dict(self.fund.balance)}
 
+    def state_hash(self) -> str:
+        """The digest of the durable state (the fund, liquidations begun and ended), as every actor has."""
+        return self.liquidator.state_hash()
+
 
 RemoteLiquidator = ray.remote(LiquidatorActor)

@@ -3,7 +3,9 @@
 ``measure(batch, seconds)`` pipelines calls carrying ``batch`` small tuples to
 a trivial actor (4 calls in flight) and returns messages per second. The load
 test reports it beside the exchange's end-to-end rate, so the ratio between
-the two is visible. Usage: python ops/bench/ray_rate.py --json
+the two is visible. ``idle_call_p50_ms(calls)``: one call at a time to a
+trivial actor, the median round trip (the round-trip benchmark's baseline).
+Usage: python ops/bench/ray_rate.py --json
 """
 from __future__ import annotations
 
@@ -41,6 +43,20 @@ def measure(batch: int = 1_000, seconds: float = 2.0, in_flight: int = 4) -> flo
     return rate
 
 
+def idle_call_p50_ms(calls: int = 300) -> float:
+    """The median milliseconds of one Ray call to an idle actor, one call at a time."""
+    sink = Sink.remote()
+    ray.get(sink.take.remote([]))
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        ray.get(sink.take.remote([]))
+        samples.append(time.perf_counter() - started)
+    ray.kill(sink)
+    samples.sort()
+    return round(samples[len(samples) // 2] * 1000, 3)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true")
@@ -48,6 +64,7 @@ def main() -> int:
     args = parser.parse_args()
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     out = {f"msgs_per_s_batch_{b}": round(measure(b, args.seconds)) for b in (1, 100, 1000)}
+    out["idle_call_p50_ms"] = idle_call_p50_ms()
     print(json.dumps(out) if args.json else out)
     return 0
 

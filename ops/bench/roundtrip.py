@@ -3,6 +3,13 @@
 Places ``--orders`` resting limit orders one after another through the Python
 client and reports the round-trip latency client -> shard -> market -> shard
 -> client, with durability on (a temporary LMDB directory) and off.
+
+Baseline in the same run: Ray's idle call p50 on the same cluster
+(``ops/bench/ray_rate.py: idle_call_p50_ms``, one call at a time to a trivial
+actor). The critical path is ``CRITICAL_PATH_CALLS`` call-equivalents (the
+client's ``execute`` round trip, and the shard's ``submit`` out with the
+market's ``on_market_events`` back), so ``ratio_to_ray`` = p50 / (calls x
+idle p50): 1.0 would be an exchange that costs nothing but Ray's messaging.
 Usage: python ops/bench/roundtrip.py --json
 """
 from __future__ import annotations
@@ -18,7 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from actors.client.exchange_client import ExchangeClient  # noqa: E402
+from ops.bench.ray_rate import idle_call_p50_ms  # noqa: E402
 from ops.latency import LatencyRecorder  # noqa: E402
+
+CRITICAL_PATH_CALLS = 2
 
 
 def measure(orders: int, data_dir: str | None) -> dict:
@@ -32,7 +42,11 @@ def measure(orders: int, data_dir: str | None) -> dict:
             result = client.place_order(1, "BTC-USDT", "buy", "0.0001", price="40000.00")
             latency.add(time.perf_counter() - started)
             assert result.status == "open"
-        return latency.percentiles((0.5, 0.99))
+        out = latency.percentiles((0.5, 0.99))
+        idle = idle_call_p50_ms()
+        out.update(ray_idle_call_p50_ms=idle, critical_path_calls=CRITICAL_PATH_CALLS,
+                   ratio_to_ray=round(out["p50_ms"] / (CRITICAL_PATH_CALLS * idle), 2))
+        return out
     finally:
         client.shutdown()
 

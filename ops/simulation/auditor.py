@@ -378,6 +378,6 @@ def _fingerprint(actor) -> tuple:
         return (actor.state_hash(), {m: link.number for m, link in actor.links.items()}, dict(actor.link_applied),
                 sorted(map(repr, actor.pending)))
     if hasattr(actor, "liquidator"):            # the liquidator: its durable state is all it recovers
-        return (actor.liquidator.state_hash(),)
+        return (actor.state_hash(),)
     return (actor.state_hash(), dict(actor.applied_rseq), {s: link.number for s, link in actor.links.items()},
             dict(actor.pushed))

@@ -189,7 +189,7 @@ class Run:
             failed_at = None
             await self.heal(loop)
             self.auditor.check_final(self.workload.clients)
-            self.note("state " + " ".join(f"{name}={state_hash(self.cluster.actor(name))[:16]}"
+            self.note("state " + " ".join(f"{name}={self.cluster.actor(name).state_hash()[:16]}"
                                           for name in self.cluster.names))
         except AuditFailure as failure:
             return self.outcome(ok=False, check=failure.check, failure=str(failure), step=failed_at)
@@ -402,11 +402,6 @@ class Run:
 def _ignore(future: asyncio.Future) -> None:
     if not future.cancelled():
         future.exception()
-
-
-def state_hash(actor) -> str:
-    """The actor's state hash (the liquidator actor's is its domain ``Liquidator``'s)."""
-    return actor.state_hash() if hasattr(actor, "state_hash") else actor.liquidator.state_hash()
 
 
 def _journal_idle(actor) -> bool:
