@@ -47,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--batch", type=int, default=500, help="closed loop: orders per call")
     load.add_argument("--rate", type=float, default=None, help="open loop: offered orders per second")
     load.add_argument("--tick-ms", type=float, default=5.0, help="open loop: release due orders every N ms")
+    load.add_argument("--sweep", action="store_true",
+                      help="measure the closed-loop capacity (--orders), then the open loop at each of "
+                           "--sweep-steps of it, and report the knee")
+    load.add_argument("--sweep-steps", type=lambda s: [float(x) for x in s.split(",")], default=[0.1, 0.3, 0.5, 0.7, 0.9],
+                      help="sweep: fractions of the capacity to offer (default 0.1,0.3,0.5,0.7,0.9)")
+    load.add_argument("--step-seconds", type=float, default=5.0, help="sweep: seconds of orders per step")
+    load.add_argument("--knee-p99-ms", type=float, default=25.0, help="sweep: the p99 bound that defines the knee")
     load.add_argument("--seed", type=int, default=7)
     load.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     load.add_argument("--no-durability", action="store_true", help="run without journals (to measure their cost)")

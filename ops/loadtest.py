@@ -8,6 +8,13 @@ earlier ones were answered; latency is measured from each order's intended
 send time, so queueing and the batching delay both show (no coordinated
 omission).
 
+Sweep (``--sweep``): the idle round trip (one order at a time), the closed-loop
+capacity (``--orders``), then the open loop at each ``--sweep-steps``
+fraction of it (default 10%, 30%, 50%, 70%, 90%) for ``--step-seconds``:
+p50/p99/p99.9 per step, the knee (the highest offered rate whose p99 stays
+within ``--knee-p99-ms``, default 25 ms), and the p99 at the step nearest 30%
+over the idle round trip (``p99_to_idle_p50``).
+
 Order mix (seeded): 75% limit GTC orders around the mid (mostly passive, some
 crossing), 10% IOC orders that cross, 15% cancels of orders the generator saw
 rest. Accounts are opened and funded first (not measured). At the end the
@@ -148,6 +155,64 @@ async def open_loop(client, gen, total, rate, latency, bar, tick_s: float = 0.00
     return rejected
 
 
+def drive(client, gen, args, orders: int, rate: float | None, latency: LatencyRecorder,
+          progress: bool) -> tuple[int, float]:
+    """Send ``orders`` (open loop at ``rate``, else closed loop); return (rejected, seconds)."""
+    bar = tqdm(total=orders, desc="orders" if rate is None else f"orders at {rate:,.0f}/s", unit="ord",
+               disable=not progress, smoothing=0.1)
+    started = time.perf_counter()
+    if rate:
+        rejected = asyncio.run(open_loop(client, gen, orders, rate, latency, bar, args.tick_ms / 1000))
+    else:
+        rejected = asyncio.run(closed_loop(client, gen, orders, args.concurrency, args.batch, latency, bar))
+    elapsed = time.perf_counter() - started
+    bar.close()
+    return rejected, elapsed
+
+
+def idle_round_trip_p50_ms(client, gen, orders: int = 100) -> float:
+    """One order at a time on the otherwise idle exchange: the median round trip."""
+    latency = LatencyRecorder()
+    for _ in range(orders):
+        commands = gen.batch(1)
+        started = time.perf_counter()
+        gen.observe(commands, client.execute(commands))
+        latency.add(time.perf_counter() - started)
+    return latency.percentiles((0.5,))["p50_ms"]
+
+
+def sweep(client, gen, args, progress: bool) -> dict:
+    """The closed-loop capacity first, then the open loop at each ``--sweep-steps`` fraction
+    of it for ``--step-seconds`` (latency from each order's intended send time), and the
+    knee: the highest offered rate whose p99 stays within ``--knee-p99-ms``."""
+    idle = idle_round_trip_p50_ms(client, gen)
+    _, elapsed = drive(client, gen, args, args.orders, None, LatencyRecorder(), progress)
+    capacity = args.orders / elapsed
+    steps = []
+    for fraction in args.sweep_steps:
+        rate = capacity * fraction
+        orders = max(200, int(rate * args.step_seconds))
+        latency = LatencyRecorder()
+        rejected, seconds = drive(client, gen, args, orders, rate, latency, progress)
+        steps.append({"fraction": fraction, "offered_per_s": round(rate), "orders": orders,
+                      "achieved_per_s": round(orders / seconds), "rejected": rejected,
+                      **latency.percentiles((0.5, 0.99, 0.999))})
+    within = [s for s in steps if s["p99_ms"] <= args.knee_p99_ms]
+    knee = max(within, key=lambda s: s["offered_per_s"]) if within else None
+    at_30 = min(steps, key=lambda s: abs(s["fraction"] - 0.3))
+    return {"mode": "sweep", "capacity_orders_per_s": round(capacity), "idle_round_trip_p50_ms": idle,
+            "steps": steps, "knee_p99_ms_bound": args.knee_p99_ms,
+            "knee_orders_per_s": knee["offered_per_s"] if knee else None,
+            "knee_fraction": knee["fraction"] if knee else None,
+            "p99_to_idle_p50": round(at_30["p99_ms"] / idle, 2) if idle else None,
+            "p99_to_idle_p50_at_fraction": at_30["fraction"]}      # the step nearest 30% of capacity
+
+
+def _audit(client) -> dict:
+    audit = client.audit()
+    return {"conservation_ok": audit["ok"], "imbalance": audit["imbalance"]}
+
+
 def run_loadtest(args) -> dict:
     progress = not args.no_progress
     owns = not ray.is_initialized() and not args.address
@@ -165,16 +230,12 @@ def run_loadtest(args) -> dict:
         gen = OrderGenerator(client, markets, args.accounts, args.seed)
         latency = LatencyRecorder()
         trades_before = sum(s["trades"] for s in client.market_stats())
-        bar = tqdm(total=args.orders, desc="orders", unit="ord", disable=not progress, smoothing=0.1)
-        started = time.perf_counter()
-        if args.rate:
-            rejected = asyncio.run(open_loop(client, gen, args.orders, args.rate, latency, bar, getattr(args, "tick_ms", 5.0) / 1000))
-        else:
-            rejected = asyncio.run(closed_loop(client, gen, args.orders, args.concurrency, args.batch, latency, bar))
-        elapsed = time.perf_counter() - started
-        bar.close()
+        if getattr(args, "sweep", False):
+            return {**sweep(client, gen, args, progress), "accounts": args.accounts,
+                    "markets": [m.name for m in markets], "ray_batched_msgs_per_s": round(ray_rate),
+                    **_audit(client)}
+        rejected, elapsed = drive(client, gen, args, args.orders, args.rate, latency, progress)
         stats = client.market_stats()
-        audit = client.audit()
         rate = args.orders / elapsed
         return {"mode": "open" if args.rate else "closed", "offered_rate": args.rate, "orders": args.orders,
                 "duration_s": round(elapsed, 2), "orders_per_s": round(rate), **latency.percentiles(),
@@ -182,8 +243,7 @@ def run_loadtest(args) -> dict:
                 "accounts": args.accounts, "markets": [m.name for m in markets],
                 "durability": "off" if args.no_durability else client.config.sections.get("durability", {}).get("mode", "sync"),
                 "ray_batched_msgs_per_s": round(ray_rate),
-                "e2e_to_ray_ratio": round(rate / ray_rate, 4),
-                "conservation_ok": audit["ok"], "imbalance": audit["imbalance"]}
+                "e2e_to_ray_ratio": round(rate / ray_rate, 4), **_audit(client)}
     finally:
         client.shutdown()
         if scratch:

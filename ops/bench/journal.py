@@ -200,7 +200,7 @@ def bench_e2e(orders: int, accounts: int, rounds: int = 2) -> dict:
     for _ in range(rounds):
         for no_durability in (False, True):
             args = argparse.Namespace(markets=2, accounts=accounts, orders=orders, concurrency=8, batch=500,
-                                      rate=None, seed=7, no_progress=True, no_durability=no_durability,
+                                      rate=None, tick_ms=5.0, seed=7, no_progress=True, no_durability=no_durability,
                                       config=None, address=None, data=None, num_cpus=2, json=True,
                                       log_level="WARNING")
             result = run_loadtest(args)

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from actors import bootstrap  # noqa: E402
 from actors.client.exchange_client import ExchangeClient  # noqa: E402
+from actors.link.link import Links  # noqa: E402
 from actors.metrics.roles import ClientMetrics, ShardMetrics  # noqa: E402
 from exchange.config import load_config  # noqa: E402
 from exchange.messages.records import OrderAccepted, PlaceOrder  # noqa: E402
@@ -75,7 +76,7 @@ def recorder_costs() -> dict:
     config = load_config()
     shard = SimpleNamespace(ledger=SimpleNamespace(accounts={}), orders={})
     actor = SimpleNamespace(name="shard:0", config=config, shard=shard, commands=0, pending={},
-                            outbox={}, sending={}, staged={})
+                            links=Links({}, send=None))
     metrics = ShardMetrics(actor)
     commands = [PlaceOrder(i, 0, i, "BTC-USDT", 1, 1, 5_000_000, 10_000) for i in range(500)]
     results = [[OrderAccepted(i, 0, i, i, "BTC-USDT", 1, 5_000_000, 10_000, "")] for i in range(500)]

@@ -37,3 +37,21 @@ def test_exchange_help_documents_every_command():
     for command in ("up", "loadtest", "verify", "chaos", "margin"):
         sub = subprocess.run([str(EXCHANGE), command, "--help"], capture_output=True, text=True, timeout=60)
         assert sub.returncode == 0 and "--json" in sub.stdout
+
+
+def test_loadtest_sweep_reports_each_step_the_knee_and_its_baselines(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+    done = subprocess.run([str(EXCHANGE), "loadtest", "--sweep", "--markets", "1", "--accounts", "100",
+                           "--orders", "2000", "--sweep-steps", "0.1,0.5", "--step-seconds", "0.5",
+                           "--knee-p99-ms", "100000", "--no-progress", "--json"],
+                          capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["mode"] == "sweep" and result["conservation_ok"] is True
+    assert result["capacity_orders_per_s"] > 0 and result["idle_round_trip_p50_ms"] > 0
+    assert result["ray_batched_msgs_per_s"] > 0
+    assert [s["fraction"] for s in result["steps"]] == [0.1, 0.5]
+    for step in result["steps"]:
+        assert step["orders"] >= 200 and step["p999_ms"] >= step["p99_ms"] >= step["p50_ms"] > 0
+    assert result["knee_fraction"] == 0.5                  # every step is within a bound this loose
+    assert result["p99_to_idle_p50"] > 0 and result["p99_to_idle_p50_at_fraction"] == 0.1   # nearest 30%
