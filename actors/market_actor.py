@@ -114,13 +114,20 @@ class MarketActor(DurableActor):
         return shard
 
     # ---- requests from shards -----------------------------------------------------
-    async def submit(self, capability, origin: int, batch: bytes) -> int:
-        """Apply ``[(rseq, tag, request), ...]`` (packed) from shard ``origin``; return the last rseq applied.
+    async def submit(self, capability, origin: int, batch: bytes, applied: int = 0) -> bytes:
+        """Apply ``[(rseq, tag, request), ...]`` (packed) from shard ``origin``, which has applied
+        our push entries up to ``applied``; answer (packed) ``[last rseq applied, [best bid,
+        best ask], every durable push entry for the origin it has not acknowledged]``, so the
+        origin settles its requests from the answer without waiting for a push.
         Raises ``PermissionError`` without the shard capability, ``WireError`` on a malformed batch."""
         self.keyring.check(capability, Role.SHARD)
         started = time.perf_counter()
         if type(origin) is not int or origin not in self.applied_rseq:
             raise ValueError(f"no shard {origin!r}")
+        if type(applied) is not int:
+            raise ValueError(f"applied is an entry number, not {type(applied).__name__}")
+        link = self.links[origin]
+        link.acknowledge(applied)
         batch = [entry for entry in unpack_batch(batch) if entry[0] > self.applied_rseq[origin]]
         if batch and self.links.backlog() >= self.config.limits.push_entries_max:
             raise OverloadedError(f"{self.actor_name}: {self.links.backlog()} push entries queued for one shard "
@@ -140,8 +147,9 @@ class MarketActor(DurableActor):
             self.metrics.record_submit(len(batch), time.perf_counter() - started)
         else:                   # only re-sent numbers: a copy of a batch may still be committing; answer
             await self.journal.drain()      # once it is durable, so the sender never drops an undurable batch
-        self.links.kick()                           # new pushes, and any left from a restart
-        return self.applied_rseq[origin]
+        entries = link.hand_over()                  # before the link's push task runs: the answer carries them
+        self.links.kick()                           # new pushes for other shards, and any left from a restart
+        return pack([self.applied_rseq[origin], self._top(), entries])
 
     def _apply(self, origin: int, batch: list) -> None:
         engine, shard_of, links = self.engine, self._shard_of, self.links

@@ -62,7 +62,7 @@ from actors.gc_policy import GcPolicy
 from actors.metrics.roles import shard_metrics
 from actors.link.link import Links
 from actors.link.peers import Peers
-from actors.link.wire import pack, unpack_commands, unpack_plain, unpack_push
+from actors.link.wire import pack, unpack_commands, unpack_plain, unpack_push, unpack_submit_answer
 from exchange.accounts import access
 from exchange.messages.codec import decode, decode_events, encode_shallow, hashable
 from exchange.config import load_config
@@ -147,6 +147,8 @@ class AccountShardActor(DurableActor):
         self.journal = Journal.open(data_dir, self.name, self.config.sections.get("durability", {}))
         self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
         self.links.release_all()                          # everything replayed is durable
+        self.link_durable = dict(self.link_applied)       # the last push entry applied *and journaled*: the
+                                                          # only number ever reported to a market
         self.journal.after_commit = self._after_commit
         self.started_ns = clock.now_ns()
         self.metrics = shard_metrics(self)
@@ -300,9 +302,19 @@ class AccountShardActor(DurableActor):
 
     # ---- shard -> market links ------------------------------------------------------
     async def _submit(self, market: str, batch: list) -> int:
-        """One call on the link to ``market``: it drops the rseqs it has applied (a re-send)
-        and answers with the last one it applied."""
-        return await self.markets.call(market, "submit", self._as_shard, self.index, pack(batch))
+        """One call on the link to ``market``, saying which of its push entries this shard
+        has applied: it drops the rseqs it has applied (a re-send) and answers with the
+        last one it applied and its push entries for us not acknowledged yet, which are
+        settled here at once (``_settle``), so the requests' answers need no push."""
+        answer = await self.markets.call(market, "submit", self._as_shard, self.index, pack(batch),
+                                         self.link_durable[market])
+        applied, top, entries = unpack_submit_answer(answer)
+        if entries:
+            try:
+                await self._settle(market, entries, top)
+            except LinkSequenceError as exc:     # the market hands over every entry we have not
+                log.warning("%s", exc)           # acknowledged, so no gap; if one came, its push delivers them
+        return applied
 
     async def resume(self) -> bool:
         """After a restart: re-send every request the previous incarnation had not delivered."""
@@ -319,18 +331,24 @@ class AccountShardActor(DurableActor):
         without the market capability, ``WireError`` on a malformed push.
         """
         self.keyring.check(capability, Role.MARKET)
-        busy_start = time.perf_counter()
         if type(market) is not str or market not in self.link_applied:
             raise ValueError(f"no market {market!r}")
-        entries = self._new_entries(market, unpack_push(entries))
-        if not entries:
-            return self.link_applied[market]
+        return await self._settle(market, unpack_push(entries), top)
+
+    async def _settle(self, market: str, entries: list, top: tuple) -> int:
+        """Apply a market's push entries (a push, or its answer to our ``submit``), journal
+        them, then let the answers they complete leave; return the last entry number applied."""
+        busy_start = time.perf_counter()
+        entries = self._new_entries(market, entries)
+        if not entries:              # a re-send: acknowledge what is durable (a settlement may be committing)
+            return self.link_durable[market]
         completions = self._apply_push(market, entries, top)
         applied = self.link_applied[market]
         marks = self.links.marks()
         self.gc.maybe_collect()
         self.busy_s += time.perf_counter() - busy_start
         await self.journal.commit([[PUSH, market, entries, top]])
+        self.link_durable[market] = max(self.link_durable[market], applied)
         for batch, position, events in completions:     # replies leave only once durable
             batch.fill(position, events)
         self.links.release(marks)                       # follow-up requests, now durable
@@ -415,8 +433,9 @@ class AccountShardActor(DurableActor):
                 del closed[order_id]
 
     def applied_seq(self, market: str) -> int:
-        """The last push entry number of ``market`` this shard has applied (its link sequence)."""
-        return self.link_applied[market]
+        """The last push entry number of ``market`` this shard has applied and journaled (its
+        link sequence as the market may rely on it)."""
+        return self.link_durable[market]
 
     def set_index_prices(self, capability, prices: dict[str, int], asset_prices: dict[str, int] | None = None) -> None:
         """Index price per market in ticks and per asset in quote minor units

@@ -7,12 +7,17 @@ entries 1, 2, 3... (the shard's ``rseq``, the market's push entry number) and
 the receiver keeps the last number it applied, so it drops a re-send and
 refuses a gap: delivery at least once, effect exactly once.
 
-An entry moves through three places:
+An entry moves through these places:
 
 - ``staged``: applied here, its journal record not committed yet: it must not
   leave (a crash would forget it while the peer acted on it);
 - ``queued``: durable here, waiting for the next call;
-- ``sending``: in the call in flight.
+- ``sending``: in the call in flight;
+- ``handed``: given to the peer in the answer to a call it made
+  (``hand_over``: a market answers a shard's ``submit`` with the shard's
+  entries, which saves the push on the critical path), kept until the peer
+  acknowledges them; the next call, if one is needed for later entries,
+  carries them again (the peer skips what it has).
 
 The owner stages entries while it applies a message, takes ``marks()`` (the
 last number staged per link) before it awaits its group commit, and then
@@ -23,8 +28,8 @@ together in the next call (adaptive batching: one entry alone when the link
 is idle, thousands under load). One in flight keeps every link in order,
 which Ray does not promise for async actors otherwise.
 
-The peer answers a call with the last number it has applied; queued entries
-at or below it are dropped. ``learn`` (optional) asks the peer that number
+The peer answers a call with the last number it has applied, and may say it
+in its own calls (``acknowledge``); entries at or below it are dropped. ``learn`` (optional) asks the peer that number
 once before the first call after a start, so a restarted sender does not
 re-send what the peer already has.
 
@@ -41,7 +46,7 @@ Learn = Callable[[], Awaitable[int]]             # -> the same, asked before the
 
 
 class Link:
-    __slots__ = ("send", "learn", "number", "staged", "queued", "sending", "inflight", "acked", "calls")
+    __slots__ = ("send", "learn", "number", "staged", "queued", "sending", "handed", "inflight", "acked", "calls")
 
     def __init__(self, send: Send, learn: Learn | None = None):
         self.send = send
@@ -50,6 +55,7 @@ class Link:
         self.staged: list = []
         self.queued: list = []
         self.sending: list = []
+        self.handed: list = []
         self.inflight = False
         self.acked: int | None = None    # the last number the peer confirmed (None: not heard yet)
         self.calls = 0
@@ -82,7 +88,7 @@ class Link:
             if self.acked is None and self.learn is not None:
                 self._acknowledged(await self.learn())
             while self.queued:
-                self.sending, self.queued = self.queued, []
+                self.sending, self.queued, self.handed = self.handed + self.queued, [], []
                 self._acknowledged(await self.send(self.sending))
                 self.calls += 1
                 self.sending = []
@@ -94,19 +100,37 @@ class Link:
             self.inflight = False
 
     def _acknowledged(self, upto: int) -> None:
+        if self.acked is not None and upto < self.acked:         # a stale answer: it knows less than we do
+            return
         self.acked = upto
         queued = self.queued
         if queued and queued[0][0] <= upto:
             self.queued = [entry for entry in queued if entry[0] > upto]
+        handed = self.handed
+        if handed and handed[0][0] <= upto:
+            self.handed = [entry for entry in handed if entry[0] > upto]
+
+    def acknowledge(self, upto: int) -> None:
+        """The peer says it has applied every entry up to ``upto`` (in a call of its own)."""
+        self._acknowledged(upto)
+
+    def hand_over(self) -> list:
+        """Every durable entry the peer has not acknowledged, in order, for the answer to
+        its call; what was queued waits for no call of its own now (``handed``)."""
+        entries = self.sending + self.handed + self.queued
+        self.handed.extend(self.queued)
+        self.queued = []
+        return entries
 
     def take(self) -> list:
-        """Everything queued, removed (an offline drain: ``exchange verify`` delivers it by hand)."""
-        entries, self.queued = self.queued, []
+        """Everything queued or handed over, removed (an offline drain: ``exchange verify``
+        delivers it by hand)."""
+        entries, self.handed, self.queued = self.handed + self.queued, [], []
         return entries
 
     def pending(self) -> list:
         """Every entry not acknowledged yet, in number order (for a snapshot)."""
-        return self.sending + self.queued + self.staged
+        return self.sending + self.handed + self.queued + self.staged
 
     def restore(self, number: int, entries: Iterable) -> None:
         """Back from a snapshot: the last number given, and the pending entries (durable)."""
@@ -114,7 +138,7 @@ class Link:
         self.queued = list(entries)
 
     def __len__(self) -> int:
-        return len(self.staged) + len(self.queued) + len(self.sending)
+        return len(self.staged) + len(self.queued) + len(self.sending) + len(self.handed)
 
 
 class Links:
@@ -163,8 +187,8 @@ class Links:
         return max((len(link) for link in self.by_key.values()), default=0)
 
     def unsent(self) -> int:
-        """Entries durable but not acknowledged (queued or in flight), over all links."""
-        return sum(len(link.queued) + len(link.sending) for link in self.by_key.values())
+        """Entries durable but not acknowledged (queued, in flight or handed over), over all links."""
+        return sum(len(link.queued) + len(link.sending) + len(link.handed) for link in self.by_key.values())
 
     def staged(self) -> int:
         """Entries waiting for their journal commit, over all links."""

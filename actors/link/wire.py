@@ -11,6 +11,8 @@ from a caller cannot run code here. Each payload shape has its typed decoder:
 - ``unpack_results``: a list of per-command event lists (the answer to it);
 - ``unpack_batch``: a market batch ``[[rseq, tag, request], ...]``;
 - ``unpack_push``: a push ``[[entry_number, tag, [event, ...]], ...]``;
+- ``unpack_submit_answer``: a market's answer to ``submit``: ``[last rseq
+  applied, [best bid, best ask], push entries for the caller]``;
 - ``unpack_plain``: plain JSON values (reads such as margin books).
 
 Tags are ``(account, request_id)`` tuples or None. Anything that is not valid
@@ -116,8 +118,24 @@ def unpack_batch(data) -> list[tuple]:
 
 def unpack_push(data) -> list[tuple]:
     """A push: ``[(entry_number, tag, [event, ...]), ...]``."""
+    return _push_entries(_load(data))
+
+
+def unpack_submit_answer(data) -> tuple[int, tuple, list[tuple]]:
+    """A market's answer to ``submit``: (last rseq applied, (best bid, best ask), push entries)."""
+    answer = _load(data)
+    if type(answer) is not list or len(answer) != 3 or type(answer[1]) is not list or len(answer[1]) != 2:
+        raise WireError("a submit answer is [rseq, [bid, ask], entries]")
+    bid, ask = answer[1]
+    for price in (bid, ask):
+        if price is not None and type(price) is not int:
+            raise WireError("a best price is an int or null")
+    return _number(answer[0], "rseq"), (bid, ask), _push_entries(answer[2])
+
+
+def _push_entries(data) -> list[tuple]:
     out = []
-    for entry in _list(_load(data), "a push"):
+    for entry in _list(data, "a push"):
         if type(entry) is not list or len(entry) != 3:
             raise WireError("a push entry is [entry_number, tag, events]")
         out.append((_number(entry[0], "entry number"), _tag(entry[1]),

@@ -177,13 +177,17 @@ def plan_order(margin, book: MarginBook, spec, prices, step: int, step_bps: int,
     return SELL, ticks, lots
 
 
-def next_action(view: dict, markets: list, lots: dict[str, tuple[str, str, int]]) -> tuple:
+def next_action(view: dict, markets: list, lots: dict[str, tuple[str, str, int]],
+                repay_market: str | None = None) -> tuple:
     """What the liquidator sends next for a book, from the shard's ``book_view``.
 
-    ``markets``: the margin markets the book may trade (its own, or every
-    margin market for a cross book); ``lots``: market -> (base, quote, minimum
-    base quantity). Returns ``("trade", market)``, ``("cover", asset, amount)``
-    or ``("finish",)``.
+    ``markets``: the margin markets the book may still trade (its own, or every
+    margin market for a cross book, less those found exhausted); ``lots``:
+    market -> (base, quote, minimum base quantity); ``repay_market``: a market
+    to send a step to that only repays what the book holds when none is left to
+    trade (a step repays held debt first, ``LiquidationCommands.step``). Returns
+    ``("trade", market)``, ``("cover", asset, amount)`` or ``("finish",)``:
+    never ``finish`` while the book holds some of what it owes.
     """
     debt, available = view["debt"], view["available"]
     if not any(debt.values()):
@@ -194,9 +198,10 @@ def next_action(view: dict, markets: list, lots: dict[str, tuple[str, str, int]]
             return ("trade", market)
         if available[base] >= min_qty and any(v for a, v in debt.items() if a != base):
             return ("trade", market)
+    via = markets[0] if markets else repay_market
     for asset in sorted(debt):
-        if debt[asset] > 0 and available[asset] > 0 and markets:
-            return ("trade", markets[0])          # a step repays what the book holds first
+        if debt[asset] > 0 and available[asset] > 0 and via:
+            return ("trade", via)                 # a step repays what the book holds first
         if debt[asset] > available[asset]:
             return ("cover", asset, debt[asset] - available[asset])
     return ("finish",)

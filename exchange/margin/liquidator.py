@@ -355,7 +355,7 @@ class Liquidator:
         i = liq.decisions
         markets = [market] if market else sorted(self.rules.markets)
         action = ("finish",) if liq.view is None or i > DECISIONS_MAX else \
-            next_action(liq.view, [m for m in markets if m not in liq.exhausted], self.lots)
+            next_action(liq.view, [m for m in markets if m not in liq.exhausted], self.lots, markets[0])
         if action[0] == "finish":
             liq.stage = Stage.FINISHING
             return FinishLiquidation(f"liq:{n}:finish", ts_ns, account, market)

@@ -46,7 +46,7 @@ one.
 """
 from __future__ import annotations
 
-from actors.link.wire import unpack_commands, unpack_push, unpack_results
+from actors.link.wire import unpack_commands, unpack_push, unpack_results, unpack_submit_answer
 from exchange.core.money import parse_decimal
 from exchange.core.reasons import Reason
 from exchange.core.routing import shard_for
@@ -138,10 +138,13 @@ class Auditor:
         if message.method == "execute_as":
             self._liquidator_sent(unpack_commands(message.args[1]))
             return
-        if message.method != "on_market_events":
-            return
+        if message.method == "on_market_events":
+            self._fills_pushed(unpack_push(message.args[2]))
+
+    def _fills_pushed(self, entries: list) -> None:
+        """The fills of push entries a market sent a shard (in a push, or in its answer to ``submit``)."""
         shards = self.config.shards
-        for _, _, events in unpack_push(message.args[2]):
+        for _, _, events in entries:
             for event in events:
                 if type(event) is not Fill:
                     continue
@@ -197,6 +200,9 @@ class Auditor:
             self.tapped.append(failure)
 
     def _answered(self, message, answer) -> None:
+        if message.method == "submit":               # a market's answer carries the origin's push entries
+            self._fills_pushed(unpack_submit_answer(answer)[2])
+            return
         if message.method != "execute_as":
             return
         for command, events in zip(unpack_commands(message.args[1]), unpack_results(answer)):
@@ -321,7 +327,7 @@ class Auditor:
             raise AuditFailure("request never answered", f"{waiting} still wait after healing")
         for name in self.cluster.names:
             actor = self.cluster.actor(name)
-            queued = _queued(actor)
+            queued = _queued(actor, self.cluster)
             if queued:
                 raise AuditFailure("stuck", f"{name} still has {queued} after healing")
         for index in range(self.config.shards):
@@ -357,19 +363,34 @@ def _external(command) -> str | None:
     return "deposit" if kind is Deposit else "withdraw" if kind is Withdraw else None
 
 
-def _queued(actor) -> dict:
-    """What an actor still holds for a peer (empty when everything was delivered): the
-    entries pending on each of its links (``actors/link/link.py``) and its commands
-    waiting for answers."""
+def _queued(actor, cluster) -> dict:
+    """What an actor still holds for a peer that the peer has not applied (empty when
+    everything was delivered): the entries on each of its links (``actors/link/link.py``)
+    beyond the peer's last applied number (a market keeps the entries its ``submit``
+    answers handed over until the shard says it has them), and its commands waiting
+    for answers."""
     out = {}
     links = getattr(actor, "links", None)
     if links is not None:
-        left = {key: len(link) for key, link in links.items() if len(link)}
+        left = {}
+        for key, link in links.items():
+            applied = _peer_applied(actor, key, cluster)
+            undelivered = sum(1 for entry in link.pending() if entry[0] > applied)
+            if undelivered:
+                left[key] = undelivered
         if left:
             out["links"] = left
     if getattr(actor, "pending", None):
         out["pending"] = len(actor.pending)
     return out
+
+
+def _peer_applied(actor, key, cluster) -> int:
+    """The last entry of ``actor``'s link ``key`` its peer has applied."""
+    if hasattr(actor, "link_applied"):          # a shard: the market's (or pool's) last rseq from it
+        peer = cluster.actor(key if key == LENDING else f"market:{key}")
+        return peer.applied_rseq[actor.index]
+    return cluster.actor(f"shard:{key}").link_applied[actor.name]     # a market or the pool
 
 
 def _fingerprint(actor) -> tuple:

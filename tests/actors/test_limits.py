@@ -16,7 +16,7 @@ from actors.capability import Keyring, Role
 from actors.client import OperatorClient
 from actors.errors import OverloadedError
 from actors.event_log import EventLog
-from actors.link.wire import pack
+from actors.link.wire import pack, unpack_submit_answer
 from actors.market_actor import MarketActor
 from actors.shard_actor import AccountShardActor
 from exchange.core.routing import shard_for
@@ -166,7 +166,8 @@ def test_a_market_with_a_shard_backlog_at_push_entries_max_refuses_new_batches(t
         asyncio.run(submit())
     assert market.engine.seq == 0 and market.applied_rseq[0] == 0      # nothing applied: the shard re-sends
     market.links[1].queued = []
-    assert asyncio.run(submit()) == 1
+    applied, _, entries = unpack_submit_answer(asyncio.run(submit()))
+    assert applied == 1 and [number for number, _, _ in entries] == [1]      # the answer carries the order's push
 
 
 def test_the_event_log_keeps_at_most_its_capacity():

@@ -179,3 +179,28 @@ def test_any_interleaving_delivers_every_durable_entry_in_order_and_nothing_undu
         assert peer.applied == link.number and sent == sorted(sent)
         assert len(link) == 0
     asyncio.run(run())
+
+
+def test_entries_handed_over_in_an_answer_leave_no_push_until_later_entries_need_one():
+    async def run():
+        peer = Peer()
+        link = Link(peer.receive)
+        for payload in "ab":
+            link.stage(None, payload)
+        link.release(link.number)
+        assert [e[0] for e in link.hand_over()] == [1, 2]        # the answer to the peer's call carries them
+        peer.applied = 2                                          # ... and the peer applies them from it
+        link.kick()
+        await settle()
+        assert peer.calls == [] and len(link) == 2               # kept until acknowledged, no push for them
+        assert [e[0] for e in link.hand_over()] == [1, 2]        # a re-sent call is answered with them again
+        link.acknowledge(1)                                       # the peer says, in its next call, it has 1
+        assert [e[0] for e in link.pending()] == [2]
+        link.stage(None, "c")
+        link.release(link.number)
+        link.kick()
+        await settle()
+        assert peer.calls == [[2, 3]] and len(link) == 0         # a push for 3 carries the unacknowledged 2
+        link.acknowledge(1)                                       # a stale acknowledgement changes nothing
+        assert link.acked == 3
+    asyncio.run(run())

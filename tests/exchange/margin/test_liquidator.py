@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
+from exchange.margin.liquidation import next_action
 from exchange.margin.insurance import Cover, InsuranceFund
 from exchange.margin.liquidator import (FundDeposited, Hold, LiquidationBegun, Liquidator, account_hash,
                                         fact_from_record, fact_to_record)
@@ -322,3 +323,16 @@ def test_every_liquidation_finishes_and_every_asset_is_conserved_on_random_price
         h.ex.cancel(MAKER, ask)
         sound(h.engine)
     assert not h.engine.scan_margin().candidates
+
+
+def test_a_book_holding_what_it_owes_is_repaid_before_finishing_even_when_its_markets_are_exhausted():
+    """The simulator's seed 73 found it: a borrow that landed during the liquidation left the
+    book owing USDT while holding more USDT, with its only market exhausted (no asks to buy
+    the BTC back): the liquidator finished with the debt left instead of sending a step,
+    which repays held debt first."""
+    view = {"debt": {"BTC": 0, "ETH": 0, "USDT": 2_526}, "available": {"BTC": 0, "ETH": 0, "USDT": 52_047}}
+    lots = {BTC_USDT: ("BTC", "USDT", 1)}
+    assert next_action(view, [], lots) == ("finish",)                           # nothing to trade at, no way to repay
+    assert next_action(view, [], lots, repay_market=BTC_USDT) == ("trade", BTC_USDT)
+    repaid = {"debt": {"BTC": 0, "ETH": 0, "USDT": 0}, "available": {"BTC": 0, "ETH": 0, "USDT": 49_521}}
+    assert next_action(repaid, [], lots, repay_market=BTC_USDT) == ("finish",)
