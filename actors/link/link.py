@@ -29,9 +29,10 @@ is idle, thousands under load). One in flight keeps every link in order,
 which Ray does not promise for async actors otherwise.
 
 The peer answers a call with the last number it has applied, and may say it
-in its own calls (``acknowledge``); entries at or below it are dropped. ``learn`` (optional) asks the peer that number
-once before the first call after a start, so a restarted sender does not
-re-send what the peer already has.
+in its own calls (``acknowledge``); entries at or below it are dropped (a
+stale, lower number changes nothing). ``learn`` (optional) asks the peer that
+number once before the first call after a start, so a restarted sender does
+not re-send what the peer already has.
 
 Snapshots keep ``pending()`` (everything not acknowledged, in order) and the
 last number given; ``restore`` puts them back as queued, durable entries.
