@@ -23,7 +23,7 @@ Journal records are the domain's facts (``fact_to_record``, tagged by
 amount]``, ``[LIQUIDATION_BEGUN, n, shard, account, market, level, prices]``,
 ``[COVER_DRAWN, rid, n, shard, account, market, asset, amount]``,
 ``[COVER_SETTLED, rid]``, ``[LIQUIDATION_ENDED, n, record]``. The snapshot
-is ``Liquidator.to_plain`` (format 2); a snapshot of the old layout is migrated (``Liquidator.from_plain``).
+is ``Liquidator.to_plain`` (format 2; any other refused by ``Liquidator.from_plain``).
 Liquidation records are public with the account id hashed (seed 002).
 """
 from __future__ import annotations

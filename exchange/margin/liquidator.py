@@ -484,12 +484,11 @@ class Liquidator:
 
     @classmethod
     def from_plain(cls, config: ExchangeConfig, state: dict) -> "Liquidator":
-        """Restore ``to_plain``'s output; a liquidator snapshot written before Core v2
-        (no ``format``) is migrated, any other format refused (ValueError)."""
-        if "format" not in state:
-            state = _migrate_v1(config, state)
-        if state["format"] != FORMAT:
-            raise ValueError(f"liquidator state format {state['format']!r}, this code reads {FORMAT}")
+        """Restore ``to_plain``'s output; any other format is refused (ValueError). A
+        snapshot from before Core v2 (no ``format``) never gets here: its store is
+        format 2, which the store refuses (``actors/durability/storage.py``)."""
+        if state.get("format") != FORMAT:
+            raise ValueError(f"liquidator state format {state.get('format')!r}, this code reads {FORMAT}")
         fund = InsuranceFund.from_plain([a.name for a in config.asset_list], state["fund"])
         liquidator = cls(config, fund)
         liquidator.next_n, liquidator.count = state["next_n"], state["count"]
@@ -500,19 +499,6 @@ class Liquidator:
         liquidator.records.extend(state["records"])
         return liquidator
 
-
-def _migrate_v1(config: ExchangeConfig, state: dict) -> dict:
-    """The LiquidatorActor's snapshot before Core v2 -> format 2."""
-    in_flight = [[rid, *rest] for rid, rest in sorted(state["covers_in_flight"].items())]
-    credited = dict(state["bad_debt"])
-    for cover in in_flight:
-        credited[cover[5]] -= cover[6]
-    fund = {"format": 1, "balance": state["fund"], "deposited": state["fund_deposited"],
-            "bad_debt": state["bad_debt"], "credited": credited, "in_flight": in_flight}
-    active = [[v["n"], v["shard"], account, market, v["level"], [], v["covers"]]
-              for account, market, v in state["active"]]
-    return {"format": FORMAT, "next_n": state["next_n"], "count": state["liquidations"], "active": active,
-            "records": state["records"], "fund": fund}
 
 
 def _durable(liq: Liquidation) -> tuple:

@@ -251,19 +251,12 @@ def test_journal_records_round_trip_and_replay_reaches_the_same_state():
         liquidator.public_records()
 
 
-def test_old_liquidator_snapshot_is_migrated_and_unknown_formats_refused():
+def test_a_liquidator_snapshot_of_another_format_is_refused():
     config = margin_config()
-    old = {"fund": {"BTC": 5, "ETH": 0, "USDT": 90}, "fund_deposited": {"BTC": 5, "ETH": 0, "USDT": 100},
-           "bad_debt": {"BTC": 0, "ETH": 0, "USDT": 10},
-           "active": [[ALICE, "", {"n": 3, "shard": 0, "level": 1_000_000, "covers": 1}]],
-           "covers_in_flight": {"liq:3:cover:0": [3, 0, ALICE, "", "USDT", 4]}, "next_n": 4,
-           "records": [{"n": 1}, {"n": 2}], "liquidations": 3}
-    liquidator = Liquidator.from_plain(config, old)
-    liquidator.check_invariants()
-    assert liquidator.in_progress() == [(ALICE, "")] and liquidator.fund.in_flight["liq:3:cover:0"].amount == 4
-    assert liquidator.active[3].covers == 1 and liquidator.next_n == 4
-    with pytest.raises(ValueError, match="format"):
-        Liquidator.from_plain(config, {"format": 99})
+    old = {"fund": {"BTC": 5, "ETH": 0, "USDT": 90}, "next_n": 4, "liquidations": 3}     # before Core v2: no format
+    for state in (old, {"format": 99}):
+        with pytest.raises(ValueError, match="format"):
+            Liquidator.from_plain(config, state)
 
 
 def test_fund_refuses_overdraw_and_counts_every_cover():
