@@ -87,10 +87,10 @@ class Link:
     async def _run(self) -> None:
         try:
             if self.acked is None and self.learn is not None:
-                self._acknowledged(await self.learn())
+                self.acknowledge(await self.learn())
             while self.queued:
                 self.sending, self.queued, self.handed = self.handed + self.queued, [], []
-                self._acknowledged(await self.send(self.sending))
+                self.acknowledge(await self.send(self.sending))
                 self.calls += 1
                 self.sending = []
         except BaseException:                    # the call never finished (cancelled, or a bug here):
@@ -100,7 +100,8 @@ class Link:
         finally:
             self.inflight = False
 
-    def _acknowledged(self, upto: int) -> None:
+    def acknowledge(self, upto: int) -> None:
+        """The peer has applied every entry up to ``upto`` (said in its answer, or in a call of its own)."""
         if self.acked is not None and upto < self.acked:         # a stale answer: it knows less than we do
             return
         self.acked = upto
@@ -110,10 +111,6 @@ class Link:
         handed = self.handed
         if handed and handed[0][0] <= upto:
             self.handed = [entry for entry in handed if entry[0] > upto]
-
-    def acknowledge(self, upto: int) -> None:
-        """The peer says it has applied every entry up to ``upto`` (in a call of its own)."""
-        self._acknowledged(upto)
 
     def hand_over(self) -> list:
         """Every durable entry the peer has not acknowledged, in order, for the answer to

@@ -31,6 +31,14 @@ def _enabled(config) -> bool:
     return bool(metrics_settings(config)["enabled"])
 
 
+def _backlog(**queues: int) -> GaugeMetricFamily:
+    """``exchange_mailbox_backlog``: how much work waits inside an actor, one sample per queue."""
+    family = GaugeMetricFamily("exchange_mailbox_backlog", "Work queued inside an actor, by queue", labels=["queue"])
+    for queue, size in queues.items():
+        family.add_metric([queue], size)
+    return family
+
+
 def reason_label(code: int) -> str:
     try:
         return Reason(code).name.lower()
@@ -116,12 +124,7 @@ class ShardMetrics(ActorMetrics):
         yield GaugeMetricFamily("exchange_open_orders", "Open orders of this shard's accounts",
                                 value=len(a.shard.orders))
         yield CounterMetricFamily("exchange_commands", "Client commands handled", value=a.commands)
-        backlog = GaugeMetricFamily("exchange_mailbox_backlog", "Work queued inside an actor, by queue",
-                                    labels=["queue"])
-        backlog.add_metric(["pending_requests"], len(a.pending))
-        backlog.add_metric(["outbox"], a.links.unsent())
-        backlog.add_metric(["staged"], a.links.staged())
-        yield backlog
+        yield _backlog(pending_requests=len(a.pending), outbox=a.links.unsent(), staged=a.links.staged())
 
 
 class MarketMetrics(ActorMetrics):
@@ -179,11 +182,7 @@ class MarketMetrics(ActorMetrics):
                         (ask - bid) * 20_000 / (ask + bid))
         if engine.last_price:
             yield gauge("exchange_last_price", "Price of the last trade, in quote units", engine.last_price * tick)
-        backlog = GaugeMetricFamily("exchange_mailbox_backlog", "Work queued inside an actor, by queue",
-                                    labels=["queue"])
-        backlog.add_metric(["pushes"], a.links.unsent())
-        backlog.add_metric(["staged"], a.links.staged())
-        yield backlog
+        yield _backlog(pushes=a.links.unsent(), staged=a.links.staged())
 
 
 class LendingPoolMetrics(ActorMetrics):
@@ -210,11 +209,7 @@ class LendingPoolMetrics(ActorMetrics):
     def _view(self):
         a = self.actor
         yield GaugeMetricFamily("exchange_lending_sequence", "Last event sequence number of the pools", a.engine.seq)
-        backlog = GaugeMetricFamily("exchange_mailbox_backlog", "Work queued inside an actor, by queue",
-                                    labels=["queue"])
-        backlog.add_metric(["pushes"], a.links.unsent())
-        backlog.add_metric(["staged"], a.links.staged())
-        yield backlog
+        yield _backlog(pushes=a.links.unsent(), staged=a.links.staged())
 
 
 class IndexMetrics(ActorMetrics):

@@ -4,6 +4,8 @@ a fresh set of exchange actors per test module, torn down afterwards.
 plain client."""
 from __future__ import annotations
 
+import time
+
 import pytest
 import ray
 
@@ -45,3 +47,16 @@ def funded(client: ExchangeClient, *accounts: int, usdt: str = "1000000", btc: s
         assert client.deposit(account, "USDT", usdt).ok
         assert client.deposit(account, "BTC", btc).ok
         assert client.deposit(account, "ETH", eth).ok
+
+
+def settle(client: ExchangeClient) -> dict:
+    """The conservation audit once it reads a consistent cut: every push applied, no cover in
+    flight (a maker on another shard settles from its push, which may land after the taker's
+    answer). Waits up to 30 s."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        audit = client.audit()
+        if audit["consistent"]:
+            return audit
+        time.sleep(0.1)
+    return audit

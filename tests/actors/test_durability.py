@@ -17,7 +17,7 @@ from actors.client.operator import OperatorClient
 from actors.durability.storage import LmdbStore
 from exchange.config import DEFAULT_CONFIG_PATH
 from exchange.core.routing import shard_for
-from tests.actors.conftest import accounts_on_shards, funded
+from tests.actors.conftest import accounts_on_shards, funded, settle
 
 
 @pytest.fixture(scope="module")
@@ -72,16 +72,6 @@ def wait_for_restart(actor, started_ns: int, timeout_s: float = 60) -> dict:
 
 def shard_of(client: ExchangeClient, account: int):
     return client.handles.shards[shard_for(account, client.config.shards)]
-
-
-def settle(client: ExchangeClient) -> dict:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        audit = client.audit()
-        if audit["consistent"]:
-            return audit
-        time.sleep(0.1)
-    return audit
 
 
 def test_shard_killed_after_journaling_before_forwarding_fills_the_order_exactly_once(exchange):

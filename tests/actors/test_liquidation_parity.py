@@ -16,14 +16,12 @@ import pytest
 import ray
 
 from actors import bootstrap
-from actors.capability import Keyring
-from actors.client.operator import OperatorClient
 from exchange.config import load_config
 from exchange.engine import Engine
 from exchange.margin.liquidator import account_hash
 from exchange.messages.records import (Deposit, EnableMargin, OpenAccount, PlaceMarginOrder, PlaceOrder, SupplyToPool,
                                        TransferMargin)
-from tests.actors.test_margin import T0, margin_config_text, usd, wait_for
+from tests.actors.test_margin import T0, start_margin_exchange, usd, wait_for
 
 SUPPLIER, MAKER = 501, 502
 COMPARED = ("outcome", "fills", "repaid", "interest_paid", "shortfall", "written_off", "level_before_ppm",
@@ -35,13 +33,7 @@ CASES = [(503, "49000", "49400"), (504, "44000", "45000")]
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("parity")
-    path = root / "margin.toml"
-    path.write_text(margin_config_text())
-    bootstrap.init_ray(num_cpus=2)
-    keyring = Keyring.mint()
-    operator = OperatorClient(bootstrap.create_actors(path, data_dir=root / "data", metrics_port=0,
-                                                      keyring=keyring), keyring)
+    operator, path = start_margin_exchange(tmp_path_factory.mktemp("parity"))
     yield operator, load_config(path)
     bootstrap.destroy_actors(operator.client.handles)
     ray.shutdown()

@@ -46,15 +46,20 @@ def margin_config_text() -> str:
     return text
 
 
-@pytest.fixture(scope="module")
-def ex(tmp_path_factory):
-    root = tmp_path_factory.mktemp("margin")
-    config = root / "margin.toml"
-    config.write_text(margin_config_text())
+def start_margin_exchange(root) -> tuple[OperatorClient, object]:
+    """A cluster on the margin test config, its data under ``root``: the operator (who holds
+    the keyring) and the config's path."""
+    path = root / "margin.toml"
+    path.write_text(margin_config_text())
     bootstrap.init_ray(num_cpus=2)
     keyring = Keyring.mint()
-    operator = OperatorClient(bootstrap.create_actors(config, data_dir=root / "data", metrics_port=0, keyring=keyring),
-                              keyring)
+    handles = bootstrap.create_actors(path, data_dir=root / "data", metrics_port=0, keyring=keyring)
+    return OperatorClient(handles, keyring), path
+
+
+@pytest.fixture(scope="module")
+def ex(tmp_path_factory):
+    operator, _ = start_margin_exchange(tmp_path_factory.mktemp("margin"))
     client = operator.client
     client.operator = operator      # index components and accrual are the operator's
     yield client

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 
 import ray
 
@@ -13,22 +12,10 @@ from exchange.messages.records import CancelOrder, OrderRejected, PlaceOrder
 from exchange.core.money import mul_div_ceil
 from exchange.core.reasons import Reason
 from exchange.core.routing import shard_for
-from tests.actors.conftest import accounts_on_shards, funded
+from tests.actors.conftest import accounts_on_shards, funded, settle
 
 BTC = 10**8          # satoshi per BTC
 USDT = 10**6         # minor units per USDT
-
-
-def settled(client, account: int, asset: str, expected: tuple, timeout_s: float = 10.0) -> dict:
-    """The account's balances once ``asset`` reads ``expected`` (available, held). A maker on
-    another shard settles from the market's push, which may land after the taker's answer
-    (the answer carries the taker's side itself); wait for it, then return the balances."""
-    deadline = time.monotonic() + timeout_s
-    balances = client.balances(account)
-    while balances[asset] != expected and time.monotonic() < deadline:
-        time.sleep(0.01)
-        balances = client.balances(account)
-    return balances
 
 
 def test_cross_shard_fill_with_both_sides_settles_each_exactly_once(client, operator):
@@ -43,8 +30,8 @@ def test_cross_shard_fill_with_both_sides_settles_each_exactly_once(client, oper
     notional = 40_000 * USDT * 2 // 10           # 0.2 BTC at 40,000 USDT
     fee = mul_div_ceil(notional, 1000, 1_000_000)  # regular tier: 0.10% both sides
     assert (fill.price, fill.quantity, fill.taker_fee, fill.maker_fee) == (40_000 * USDT, BTC // 5, fee, fee)
-    after_buyer = client.balances(buyer)
-    after_seller = settled(client, seller, "BTC", (before_seller["BTC"][0] - BTC // 2, BTC * 3 // 10))
+    settle(client)                     # the seller's shard settles from its push, after the buyer's answer
+    after_seller, after_buyer = client.balances(seller), client.balances(buyer)
     assert after_buyer["BTC"] == (before_buyer["BTC"][0] + BTC // 5, 0)
     assert after_buyer["USDT"] == (before_buyer["USDT"][0] - notional - fee, 0)
     assert after_seller["BTC"] == (before_seller["BTC"][0] - BTC // 2, BTC * 3 // 10)
