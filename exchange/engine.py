@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from exchange.config import ExchangeConfig
 from exchange.accounts.ledger import digest
+from exchange.fused import FusedSpot
 from exchange.margin.desk import ScanResult
 from exchange.margin.insurance import InsuranceFund
 from exchange.margin.lending import LendingEngine
@@ -55,10 +56,11 @@ ROUNDS_MAX = 1_000             # scan -> hand over -> drive rounds in one run_li
 class Engine:
     """Spot exchange core: accounts, holds, books, fills, fees."""
 
-    def __init__(self, config: ExchangeConfig):
+    def __init__(self, config: ExchangeConfig, *, fused: bool = True):
         self.config = config
-        self.shard = new_shard(config)
         self.markets = {spec.name: MarketEngine(spec) for spec in config.market_list}
+        self._fuse = fused
+        self.shard = new_shard(config)
         self.lending = LendingEngine(config.lending, config.reserve_account)
         self.prices: tuple = (0,) * len(config.assets)     # index price per asset index
         self.index_ticks: dict[str, int] = {}              # market -> index price in ticks
@@ -67,6 +69,16 @@ class Engine:
         self.liquidator.seed_fund()
         self.liquidator.take_facts()                        # nothing to journal in one process
         self.notified_zones: dict = {}                      # margin book -> zone last notified (a view)
+
+    @property
+    def shard(self):
+        """The venue's shard (every account); replacing it (a restored snapshot) rebuilds the fused path."""
+        return self._shard
+
+    @shard.setter
+    def shard(self, shard) -> None:
+        self._shard = shard
+        self.fused = FusedSpot(shard, self.markets) if self._fuse else None
 
     def set_index_prices(self, prices: dict[str, int]) -> None:
         """Index prices by asset name, in quote minor units per whole unit."""
@@ -133,6 +145,12 @@ class Engine:
         in-process driver holds every role: liquidator commands come through the
         liquidator's door, everything else through the client's."""
         shard = self.shard
+        if self.fused is not None and (role is None or role == CLIENT):
+            events = self.fused.apply(command)
+            if events is not None:
+                if shard.followups:      # a product's maker closed (margin auto-repay): extends the remembered list
+                    self._run(shard.take_followups(), events)
+                return events
         if role is None:
             role = LIQUIDATOR if type(command) in LIQUIDATOR_COMMANDS else CLIENT
         admitted = shard.admit(command, role)
