@@ -15,19 +15,26 @@ over the same state: the market's events are built once and are the client's
 events too, settlement runs as the fills are made, and no request, admitted
 wrapper or price context is built.
 
-**One source of truth.** The rules themselves are not written again here: the
-field checks are validation's compiled ``well_formed`` test, the order terms
-and their reasons ``AccountShard.order_terms``, the hold ``hold_terms``,
-matching and self-trade prevention ``OrderBook.take``, the fee rounding
-``exchange.core.money``'s ceiling, the replay memory ``RequestMemory``. What is
-fused is the glue between them. Anything off the common path returns ``None``
-**before it changes anything**, and the Engine runs the pipeline instead: a
-malformed or refused command (so every rejection and its reason comes from the
-pipeline), a repeated request id, an account the shard does not own, FOK, a
-post-only order that would take, a market order facing an empty book, a
-cancel of an order this shard does not hold. A maker order funded by a
-product (a margin book) closing mid-match hands its close to the shard's own
-``_closed`` (the product's hook may queue follow-ups, which the Engine runs).
+**Reasons come from the pipeline only.** The place path opens with a guard:
+one positive test that every field is what the door (``exchange.messages.
+validation``) and ``AccountShard.order_terms`` would admit, in the shape they
+would admit it. It gives no reasons: anything it does not pass returns
+``None`` **before it changes anything**, and the Engine runs the pipeline,
+which refuses with the reason (or admits an odd but valid command, an IntEnum
+field say). So every rejection, and every rule that has a reason, stays where
+it is written; the guard only has to be at least as strict, which the
+differential suite holds it to. The rest is shared, not written again: the
+hold per lot ``buy_hold_per_lot``, the protection price ``protection_price``,
+matching and self-trade prevention ``OrderBook.take``/``add``, the fee
+rounding (the market's ceiling, against the party that pays), the replay
+memory's layout ``RequestMemory``, the cancel's lookup ``AccountShard._find``.
+What is fused is the glue between them. Off the common path, the pipeline
+runs: a repeated request id, an account the shard does not own, FOK, a
+post-only order that would take, a market order facing an empty side or
+carrying its own protection price, a cancel of an order this shard does not
+hold or has not seen acknowledged. A maker order funded by a product (a
+margin book) closing mid-match hands its close to the shard's own ``_closed``
+(the product's hook may queue follow-ups, which the Engine runs).
 
 **Checked against the pipeline**: ``tests/exchange/test_fused.py`` runs
 generated command streams through an Engine with and one without the fused
@@ -37,15 +44,16 @@ suites run on the Engine's default, which is the fused path.
 """
 from __future__ import annotations
 
+from exchange.accounts.holds import buy_hold_per_lot, protection_price
 from exchange.accounts.shard import ORDER_ID_SHARD_BITS, OpenOrder
-from exchange.core.money import PPM
+from exchange.core.money import INT64_MAX, INT64_MIN, PPM
 from exchange.core.reasons import CloseReason
-from exchange.matching.orders import BUY, OrderType, RestingOrder, StpMode, TimeInForce
+from exchange.matching.orders import BUY, SELL, OrderType, RestingOrder, StpMode, TimeInForce
 from exchange.messages.records import CancelOrder, Fill, OrderAccepted, OrderBooked, OrderClosed, PlaceOrder
-from exchange.messages.validation import well_formed_of
+from exchange.messages.validation import coid_ok, rid_text_ok, well_formed_of
 
 GTC, IOC, FOK, POST_ONLY = (int(t) for t in TimeInForce)
-MARKET = int(OrderType.MARKET)
+LIMIT, MARKET = int(OrderType.LIMIT), int(OrderType.MARKET)
 FILLED, CANCELLED, EXPIRED_IOC, EXPIRED_STP = (int(r) for r in list(CloseReason)[:4])
 EXPIRE_TAKER = int(StpMode.EXPIRE_TAKER)
 _new = tuple.__new__          # a message built without its NamedTuple constructor's frame (same object)
@@ -54,8 +62,8 @@ _new = tuple.__new__          # a message built without its NamedTuple construct
 class FusedSpot:
     """``apply(command) -> events | None`` over an Engine's shard and markets."""
 
-    __slots__ = ("shard", "markets", "accounts", "orders", "order_buckets", "memory",
-                 "market_seq", "fees", "place_ok", "cancel_ok", "assets", "specs")
+    __slots__ = ("shard", "shards", "markets", "accounts", "orders", "order_buckets", "memory", "memory_buckets",
+                 "market_seq", "fees", "cancel_ok", "assets")
 
     def __init__(self, shard, markets: dict):
         self.shard = shard
@@ -64,12 +72,12 @@ class FusedSpot:
         self.orders = shard.orders
         self.order_buckets = shard.orders.buckets
         self.memory = shard.results
+        self.memory_buckets = shard.results.buckets     # by account id & 63 (``RequestMemory``)
+        self.shards = shard.shards
         self.market_seq = shard.market_seq
         self.fees = shard.ledger.fees
-        self.place_ok = well_formed_of(PlaceOrder)
         self.cancel_ok = well_formed_of(CancelOrder)
         self.assets = len(shard.config.assets)
-        self.specs = shard.config.markets
 
     def apply(self, cmd) -> list | None:
         """The events of a spot ``PlaceOrder``/``CancelOrder`` on the common path, or None
@@ -81,44 +89,61 @@ class FusedSpot:
             return self.cancel(cmd)
         return None
 
-    # ---- the door, shared by both -------------------------------------------------
-    def _new_request(self, cmd) -> tuple | None:
-        """The replay key of a command seen for the first time on an account this shard
-        owns, or None (the pipeline answers repeats, re-used ids and refusals)."""
-        shard = self.shard
-        key = (cmd[2], cmd[0])
-        if (shard.shards != 1 and not shard.owns(cmd[2])) or key in self.memory:
-            return None
-        return key
-
     # ---- place --------------------------------------------------------------------
     def place(self, cmd) -> list | None:
-        if not self.place_ok(cmd, self.assets):
-            return None
-        key = self._new_request(cmd)
-        if key is None:
-            return None
         request_id, ts_ns, account_id, market_name, side, otype, price, qty, tif, client_id, stp = cmd
+        # The guard: every field as the door and ``AccountShard.order_terms`` would admit it,
+        # written as one positive test (anything it does not pass goes to the pipeline, which
+        # gives the reason); the differential suite holds it to the pipeline.
+        if not ((type(request_id) is int and 0 < request_id <= INT64_MAX) or
+                (type(request_id) is str and rid_text_ok(request_id))):
+            return None
+        if type(ts_ns) is not int or not INT64_MIN <= ts_ns <= INT64_MAX:
+            return None
+        if type(account_id) is not int or type(market_name) is not str:
+            return None
+        account = self.accounts.get(account_id)
         market = self.markets.get(market_name)
-        if market is None or tif == FOK:
+        if account is None or market is None:
+            return None
+        if type(side) is not int or not (side == BUY or side == SELL) or type(otype) is not int \
+                or type(tif) is not int or not (tif == GTC or tif == IOC or tif == POST_ONLY) \
+                or type(stp) is not int or not 0 <= stp <= 3 or type(qty) is not int or type(price) is not int:
+            return None
+        spec = market.spec
+        lots, off_lot = divmod(qty, spec.lot_minor)
+        if off_lot or not spec.min_lots <= lots <= spec.max_lots:
             return None
         book = market.book
-        reference = None
-        if otype == MARKET:
+        if otype == LIMIT:
+            ticks, off_tick = divmod(price, spec.tick_minor)
+            if off_tick or price <= 0 or price > INT64_MAX:
+                return None
+            if tif == POST_ONLY and book.crosses(side, ticks):
+                return None
+        elif otype == MARKET and tif != POST_ONLY and not price:
             reference = book.best_ask() if side == BUY else book.best_bid()
             if reference is None:
                 return None                          # an empty side: the pipeline refuses (NO_LIQUIDITY)
-        shard = self.shard
-        terms = shard.order_terms(cmd, reference)
-        if type(terms) is not tuple:
+            ticks = protection_price(reference, side, spec.max_slippage_bps)
+        else:
+            return None                              # a protected market order, or malformed: the pipeline
+        if ticks * lots * spec.quote_per_tick_lot * 2 > INT64_MAX:
             return None
-        account, spec, side, ticks, lots = terms[:5]
-        if tif == POST_ONLY and book.crosses(side, ticks):
+        if type(client_id) is not str or (client_id and (not coid_ok(client_id) or client_id in account.client_ids)):
             return None
-        asset, per_lot, need = shard.hold_terms(terms)
+        key = (account_id, request_id)
+        if key in self.memory_buckets[account_id & 63] or (self.shards != 1 and not self.shard.owns(account_id)):
+            return None
+        if side == BUY:
+            asset, per_lot = spec.quote.index, buy_hold_per_lot(spec, ticks, account.taker_ppm)
+        else:
+            asset, per_lot = spec.base.index, spec.lot_minor
+        need = lots * per_lot
         available = account.available
         if available[asset] < need:
             return None
+        shard = self.shard
         # ---- from here on, state changes: the shard's hold and record ----------------
         available[asset] -= need
         account.held[asset] += need
@@ -239,7 +264,7 @@ class FusedSpot:
     def _remember(self, key: tuple, cmd, events: list) -> None:
         """``RequestMemory.remember`` for a key known to be new."""
         memory = self.memory
-        memory.buckets[key[0] & 63][key] = (cmd, events)
+        self.memory_buckets[key[0] & 63][key] = (cmd, events)
         order = memory.order
         order.append((key, cmd, events))
         if len(order) > memory.window:
@@ -250,8 +275,8 @@ class FusedSpot:
     def cancel(self, cmd) -> list | None:
         if not self.cancel_ok(cmd, self.assets):
             return None
-        key = self._new_request(cmd)
-        if key is None:
+        key = (cmd.account_id, cmd.request_id)
+        if key in self.memory_buckets[key[0] & 63] or (self.shards != 1 and not self.shard.owns(key[0])):
             return None
         found = self.shard._find(cmd)
         if type(found) is not OpenOrder:

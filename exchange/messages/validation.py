@@ -118,11 +118,11 @@ def _slow(command, assets: int) -> tuple[Reason | None, object]:
     return reason, (plain_command(command) if reason is None else command)
 
 
-def _rid_text_ok(value: str) -> bool:
+def rid_text_ok(value: str) -> bool:
     return 0 < len(value) <= REQUEST_ID_MAX_CHARS and value.isascii() and value.isprintable()
 
 
-def _coid_ok(value) -> bool:
+def coid_ok(value) -> bool:
     return type(value) is str and _CLIENT_ORDER_ID.match(value) is not None
 
 
@@ -133,8 +133,8 @@ def _prices_ok(value, assets: int) -> bool:
 _PLAIN_TESTS = {    # per field kind: the test that a plain, well-formed value of field V passes
     INT: f"type(V) is int and {INT64_MIN} <= V <= {INT64_MAX}",
     NAME: f"type(V) is str and len(V) <= {NAME_MAX_CHARS} and V.isascii() and V.isprintable()",
-    RID: f"(type(V) is int and 0 < V <= {INT64_MAX}) or (type(V) is str and _rid_text_ok(V))",
-    COID: "V == '' or _coid_ok(V)",
+    RID: f"(type(V) is int and 0 < V <= {INT64_MAX}) or (type(V) is str and rid_text_ok(V))",
+    COID: "V == '' or coid_ok(V)",
     FLAG: "type(V) is bool",
     PRICES: "_prices_ok(V, assets)",
 }
@@ -148,7 +148,7 @@ def _compile(kind: type) -> callable:
     tests = [f"({_PLAIN_TESTS[k].replace('V', name)})" for k, name in zip(SCHEMAS[kind], fields)]
     source = (f"def well_formed(command, assets):\n    {', '.join(fields)}, = command\n"
               f"    return {' and '.join(tests)}\n")
-    scope = {"_rid_text_ok": _rid_text_ok, "_coid_ok": _coid_ok, "_prices_ok": _prices_ok}
+    scope = {"rid_text_ok": rid_text_ok, "coid_ok": coid_ok, "_prices_ok": _prices_ok}
     exec(compile(source, f"<well_formed {kind.__name__}>", "exec"), scope)
     return scope["well_formed"]
 
