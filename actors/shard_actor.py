@@ -336,8 +336,18 @@ class AccountShardActor(DurableActor):
         return await self._settle(market, unpack_push(entries), top)
 
     async def _settle(self, market: str, entries: list, top: tuple) -> int:
-        """Apply a market's push entries (a push, or its answer to our ``submit``), journal
-        them, then let the answers they complete leave; return the last entry number applied."""
+        """Apply a market's push entries (a push, or its answer to our ``submit``), let the
+        answers they complete leave, journal the entries; return the last entry number applied.
+
+        The answers leave before the entries' record is durable here: the market made the
+        entries durable before it sent them and keeps them until this shard acknowledges
+        them as journaled (``link_durable``, moved only after the commit), so a crash in
+        between loses nothing acknowledged: recovery replays the commands, the market
+        sends the entries again, and they settle the same way. The record is queued now,
+        ahead of any later command's, so no later command is ever durable without it (a
+        command that spent what these entries released replays after them). Follow-up
+        requests still wait for the commit: a peer must never hold what this shard could
+        forget."""
         busy_start = time.perf_counter()
         entries = self._new_entries(market, entries)
         if not entries:              # a re-send: acknowledge what is durable (a settlement may be committing)
@@ -345,12 +355,14 @@ class AccountShardActor(DurableActor):
         completions = self._apply_push(market, entries, top)
         applied = self.link_applied[market]
         marks = self.links.marks()
+        durable = self.journal.enqueue([[PUSH, market, entries, top]])
+        for batch, position, events in completions:
+            batch.fill(position, events)
+        self._maybe_crash_undurable("shard.after_answer")
         self.gc.maybe_collect()
         self.busy_s += time.perf_counter() - busy_start
-        await self.journal.commit([[PUSH, market, entries, top]])
+        await durable
         self.link_durable[market] = max(self.link_durable[market], applied)
-        for batch, position, events in completions:     # replies leave only once durable
-            batch.fill(position, events)
         self.links.release(marks)                       # follow-up requests, now durable
         self.metrics.record_push(time.perf_counter() - busy_start)
         return applied

@@ -33,6 +33,7 @@ from typing import AsyncIterator
 import ray
 
 from actors import bootstrap
+from actors.client.coalescing import RETRY_DELAY_S, RETRYABLE, ShardCalls
 from actors.client.margin import MarginClientMixin, enum_value as _enum
 from actors.metrics.roles import client_metrics
 from actors.link.wire import pack, unpack_results
@@ -48,9 +49,8 @@ from exchange.matching.orders import OrderType, Side, StpMode, TimeInForce
 from exchange.core.routing import shard_for
 
 
-RETRYABLE = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
 RETRY_TIMEOUT_S = 120.0
-RETRY_DELAY_S = 0.2
+CALLS_IN_FLIGHT_PER_SHARD = 1     # execute_async: calls to one shard at once; the rest coalesce (coalescing.py)
 
 
 class ExchangeClient(MarginClientMixin):
@@ -63,6 +63,8 @@ class ExchangeClient(MarginClientMixin):
         self._counter = itertools.count(1)
         self._in_flight = 0                              # commands sent and not answered (limits.client_in_flight_max)
         self.metrics = client_metrics(self.config)      # end-to-end latency, pushed to the metrics actor
+        self._calls = ShardCalls(lambda shard, packed: self._send(shard, packed), unpack_results,
+                                 CALLS_IN_FLIGHT_PER_SHARD, self.config.limits.batch_commands_max)
 
     # ---- lifecycle --------------------------------------------------------------
     @classmethod
@@ -109,16 +111,24 @@ class ExchangeClient(MarginClientMixin):
         is not valid UTF-8) is not sent: its answer is a local rejection with
         the reason the shard would give (``exchange.messages.validation.check_fields``),
         in place of a ref."""
+        return [(positions, self._send(self.handles.shards[shard], packed) if packed is not None else answer)
+                for shard, positions, packed, answer in self._packed(commands)]
+
+    def _packed(self, commands: list) -> list[tuple]:
+        """Per shard, ``(shard, positions, packed commands, None)``; a command the wire cannot
+        carry gets its own ``(shard, [position], None, LocalAnswer)`` instead."""
         out = []
         for shard, positions in self._split(commands).items():
             try:
                 packed = pack([commands[i] for i in positions])
             except TypeError:               # orjson refuses a value: answer those commands here
-                positions = self._answer_unencodable(commands, positions, out)
+                local: list = []
+                positions = self._answer_unencodable(commands, positions, local)
+                out.extend((shard, where, None, answer) for where, answer in local)
                 if not positions:
                     continue
                 packed = pack([commands[i] for i in positions])
-            out.append((positions, self._send(self.handles.shards[shard], packed)))
+            out.append((shard, positions, packed, None))
         return out
 
     def _answer_unencodable(self, commands: list, positions: list[int], out: list) -> list[int]:
@@ -194,18 +204,23 @@ class ExchangeClient(MarginClientMixin):
                 time.sleep(RETRY_DELAY_S)
 
     async def _execute_async(self, commands: list, timeout_s: float) -> list[list]:
+        """Through the per-shard coalescing (``actors.client.coalescing``): sent at once to an
+        idle shard, else with whatever else waits for the same shard, in the next call."""
         deadline = time.monotonic() + timeout_s
         started = time.perf_counter()
-        while True:
-            parts = self.execute_refs(commands)
-            try:
-                results = self._gather(commands, await asyncio.gather(*(_wait(ref) for _, ref in parts)), parts)
-                self.metrics.record_round_trip(len(commands), time.perf_counter() - started)
-                return results
-            except RETRYABLE:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(RETRY_DELAY_S)
+        parts, waits = [], []
+        for shard, positions, packed, answer in self._packed(commands):
+            parts.append(positions)
+            waits.append(self._calls.call(shard, self.handles.shards[shard], packed, len(positions), deadline)
+                         if packed is not None else _wait(answer))
+        results: list = [None] * len(commands)
+        for positions, answer in zip(parts, await asyncio.gather(*waits)):
+            if type(answer) is LocalAnswer:
+                answer = answer.results
+            for i, events in zip(positions, answer):
+                results[i] = events
+        self.metrics.record_round_trip(len(commands), time.perf_counter() - started)
+        return results
 
     @staticmethod
     def _gather(commands: list, answers: list, parts: list) -> list[list]:

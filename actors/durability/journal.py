@@ -100,6 +100,7 @@ class Journal:
         self._weight = 0
         self._waiters: list[asyncio.Future] = []
         self._committing = False
+        self.held = False                   # a test's crash hook: nothing more reaches the store
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal") \
             if store is not None and not inline else None
         self.after_commit = None            # called on the loop whenever the queue has drained
@@ -161,22 +162,30 @@ class Journal:
         ``weight`` is how many commands the records stand for (a batch record
         holds many), counted toward ``snapshot_every``; default one per record.
         """
-        if self.store is None or not records:
-            return
-        self._queued.extend(self._encode(records))
-        self._weight += len(records) if weight is None else weight
+        await self.enqueue(records, weight)
+
+    def enqueue(self, records: list, weight: int | None = None) -> asyncio.Future:
+        """Queue ``records`` now, behind everything queued before them, and return what to
+        await for their durability (``commit`` is enqueue-then-wait). Records reach the
+        store in the order they were queued, so a record queued later is never durable
+        without this one."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
+        if self.store is None or not records:
+            future.set_result(None)
+            return future
+        self._queued.extend(self._encode(records))
+        self._weight += len(records) if weight is None else weight
         self._waiters.append(future)
         if not self._committing:
             self._committing = True
             loop.create_task(self._commit_queued())
-        await future
+        return future
 
     async def _commit_queued(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            while self._queued:
+            while self._queued and not self.held:
                 batch, self._queued = self._queued, []
                 waiters, self._waiters = self._waiters, []
                 weight, self._weight = self._weight, 0
@@ -314,6 +323,14 @@ class DurableActor:
     def _maybe_crash(self, point: str) -> None:
         if self.crash_point == point:
             os._exit(17)
+
+    def _maybe_crash_undurable(self, point: str, after_s: float = 0.5) -> None:
+        """Test hook: at ``point``, write nothing more to the journal and exit ``after_s``
+        later, so what was handed out meanwhile (answers) leaves and what was queued for
+        the journal never reaches it."""
+        if self.crash_point == point:
+            self.journal.held = True
+            asyncio.get_running_loop().call_later(after_s, os._exit, 17)
 
 
 def _log_failure(future) -> None:

@@ -93,6 +93,32 @@ def test_shard_killed_after_journaling_before_forwarding_fills_the_order_exactly
     assert settle(exchange)["ok"]
 
 
+def test_shard_killed_after_answering_before_journaling_the_fill_keeps_the_answered_fill(exchange):
+    """The taker's shard answers from the market's answer before its own record of the
+    fill is durable (the market keeps the entries until the shard acknowledges them as
+    journaled): killed in between, it recovers the order from its journal and the fill
+    from the market's re-sent entries, exactly as answered."""
+    maker, taker, _ = accounts_on_shards(exchange, 150)
+    funded(exchange, maker, taker)
+    ask = exchange.place_order(maker, "BTC-USDT", "sell", "0.3", price="42000.00")
+    shard = shard_of(exchange, taker)
+    started = ray.get(shard.stats.remote())["started_ns"]
+    exchange.operator.arm_crash(shard, "shard.after_answer")
+    result = exchange.place_order(taker, "BTC-USDT", "buy", "0.1", price="42000.00", request_id="undurable-1")
+    assert result.status == "filled" and result.filled_quantity == 10**7      # answered before the crash
+    stats = wait_for_restart(shard, started)
+    assert stats["recovery"]["replayed"] + (stats["recovery"]["snapshot"] or 0) > 0
+    deadline = time.monotonic() + 30                   # the market sends the unacknowledged entries again
+    while exchange.balances(taker)["BTC"][0] != 100 * 10**8 + 10**7 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert exchange.balances(taker)["BTC"][0] == 100 * 10**8 + 10**7
+    again = exchange.place_orders([exchange.order(taker, "BTC-USDT", "buy", "0.1", "42000.00",
+                                                  request_id="undurable-1")])[0]
+    assert again.order_id == result.order_id and again.filled_quantity == result.filled_quantity
+    assert exchange.get_order(maker, ask.order_id)["remaining"] == 2 * 10**7
+    assert settle(exchange)["ok"]
+
+
 def test_market_killed_after_matching_before_pushing_settles_both_sides_once(exchange):
     maker, taker, _ = accounts_on_shards(exchange, 200)
     funded(exchange, maker, taker)
