@@ -74,7 +74,7 @@ from exchange.messages.records import (LENDING, Deposit, EnableMargin, Fill, Ope
 from exchange.core.reasons import Reason
 from exchange.accounts.dedup import same_request
 from exchange.accounts.pricing import PriceContext, context_from, price_context
-from exchange.accounts.shard import Admitted, link_of, refusal, reused
+from exchange.accounts.shard import Admitted, link_of, refusal, reused, stamped
 from exchange.messages.tags import RecordTag, tag_of
 from exchange.snapshot import restore_shard, shard_state
 from exchange.venue import new_shard
@@ -223,14 +223,14 @@ class AccountShardActor(DurableActor):
             if self._overloaded(admitted.command):
                 results[i] = [refusal(admitted.command, Reason.OVERLOADED)]
                 continue
-            cmd = admitted.command._replace(ts_ns=self._stamp())      # time is ours, never the client's
+            cmd = stamped(admitted.command, self._stamp())            # time is ours, never the client's
             context = self._context(cmd)
             record = orjson.dumps([COMMAND, cmd, [*context]], default=encode_shallow)   # admitted: always encodable
             if not journal.has_room(len(record)):
                 results[i] = [refusal(cmd, Reason.STORAGE_FULL)]
                 continue
             records.append(record)
-            events, market = self._accept(admitted._replace(command=cmd), context)
+            events, market = self._accept(Admitted(cmd, admitted.key), context)
             self._publish(events)            # what the command did at once (the rest comes with the answers)
             if market is None:
                 results[i] = events

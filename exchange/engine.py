@@ -11,6 +11,11 @@ randomness), so the same commands always give the same events and the same
 A repeated ``(account_id, request_id)`` returns the original events and changes
 nothing (within ``dedup_window`` requests).
 
+Spot orders and cancels on the common path run fused (``exchange/fused.py``:
+door to settlement in one pass over the same state, about twice as fast);
+``Engine(config, fused=False)`` runs every command through the pipeline, which
+is what the fused path is checked against.
+
 Margin and lending run here too: the shard is the venue's
 (``exchange/venue.py: new_shard``: the margin desk plugged in as
 ``shard.margin``), a ``LendingEngine`` answers the shard's pool requests, and
@@ -143,8 +148,10 @@ class Engine:
 
         ``role`` is the door it comes through (``exchange.accounts.access``); by default the
         in-process driver holds every role: liquidator commands come through the
-        liquidator's door, everything else through the client's."""
-        shard = self.shard
+        liquidator's door, everything else through the client's. A spot order or cancel on
+        the common path takes the fused path (``exchange.fused``: the same events and state,
+        one pass); anything it does not take runs the pipeline below."""
+        shard = self._shard
         if self.fused is not None and (role is None or role == CLIENT):
             events = self.fused.apply(command)
             if events is not None:

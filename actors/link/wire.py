@@ -50,18 +50,19 @@ def _list(value, what: str) -> list:
     return value
 
 
-_MAKERS = {code: (kind._make, len(kind._fields) + 1) for code, kind in TYPES_BY_CODE.items()}
+_MAKERS = {code: (kind, len(kind._fields) + 1) for code, kind in TYPES_BY_CODE.items()}
 
 
-def message(data):
-    """One ``[type_code, *fields]`` to its message; raise ``WireError`` if it is not one."""
+def message(data, _new=tuple.__new__):
+    """One ``[type_code, *fields]`` to its message; raise ``WireError`` if it is not one.
+    (Built with ``tuple.__new__`` once the arity is checked: ``_make`` without its frame.)"""
     if type(data) is list and data and type(data[0]) is int:
         maker = _MAKERS.get(data[0])
         if maker is not None and len(data) == maker[1]:
             fields = data[1:]
             if list in map(type, fields):      # JSON has no tuples: ids and price vectors come back as tuples
                 fields = [hashable(v) for v in fields]
-            return maker[0](fields)
+            return _new(maker[0], fields)
     raise WireError(_not_a_message(data))
 
 

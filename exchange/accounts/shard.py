@@ -584,6 +584,12 @@ def _admitted(fields: tuple, _new=tuple.__new__) -> Admitted:
     return _new(Admitted, fields)
 
 
+def stamped(cmd, ts_ns: int, _new=tuple.__new__):
+    """``cmd`` with ``ts_ns`` (the shard's time) in place of the client's: field 1 of every
+    client command (``tests/exchange/messages`` pins it). ``_replace`` without its cost."""
+    return _new(type(cmd), (cmd[0], ts_ns, *cmd[2:]))
+
+
 def refusal(cmd, reason: Reason) -> OrderRejected:
     """The answer to anything refused before it touches state: ``reason``, with the
     command's request id and account echoed only where they are valid ones (an

@@ -11,8 +11,13 @@ on its own:
 - the bare book (``bare_commands_per_s``, ``bare_p50_us``...): the baseline
   measured in the same run;
 - ``Engine.apply`` (validation, the door, holds, matching, settlement, fees,
-  events, replay memory): ``commands_per_s``, ``p50_us``/``p99_us``/
-  ``p999_us``/``max_us``, ``fills``.
+  events, replay memory), as the Engine runs by default, with its fused spot
+  path (``exchange/fused.py``): ``commands_per_s``, ``p50_us``/``p99_us``/
+  ``p999_us``/``max_us``, ``fills``;
+- the same Engine without the fused path (``Engine(fused=False)``: every
+  command through the pipeline step by step): ``pipeline_commands_per_s``...,
+  ``fused_to_pipeline_ratio``, and ``pipeline_same_state_hash`` (both end in
+  the same state). ``--no-pipeline`` skips it.
 
 ``engine_to_bare_ratio`` = engine / bare commands per second (the Speed
 issue's figure). ``wall_commands_per_s`` includes the harness. A cancel whose
@@ -22,7 +27,9 @@ median run of ``--runs`` (default 3) by engine throughput is printed.
 
 Garbage collector: the engine creates no reference cycles on its hot path, so
 the collector only has to find garbage that refcounting already freed. The
-harness applies the engine processes' policy (``actors/gc_policy.py``: warm-up
+harness applies the engine processes' policy to all three runs alike (the
+bare book too: it ran under the default collector in the first run before,
+which made its figure, and the ratio, move by 30% between runs) (``actors/gc_policy.py``: warm-up
 heap frozen, automatic collection off, full collection + freeze at idle
 moments); ``--gc default`` measures the untuned collector for comparison.
 
@@ -173,10 +180,11 @@ def run_bare(stream: list[tuple]) -> tuple[list[int], int]:
     return latencies, fills
 
 
-def run_engine(stream: list[tuple], accounts: int, gc_mode: str) -> tuple[list[int], int, int, Engine, int]:
-    """``Engine.apply`` over ``stream``: per-command nanoseconds, fills, diverged cancels,
-    the engine, wall nanoseconds."""
-    engine = Engine(load_config())
+def run_engine(stream: list[tuple], accounts: int, gc_mode: str,
+               fused: bool = True) -> tuple[list[int], int, int, Engine, int]:
+    """``Engine.apply`` over ``stream`` (with the fused spot path, or the pipeline alone):
+    per-command nanoseconds, fills, diverged cancels, the engine, wall nanoseconds."""
+    engine = Engine(load_config(), fused=fused)
     for account in range(1, accounts + 1):
         engine.apply(OpenAccount(f"open:{account}", 0, account))
         engine.apply(Deposit(f"usdt:{account}", 0, account, "USDT", 10**15))
@@ -224,10 +232,14 @@ def summary(latencies: list[int], prefix: str = "") -> dict:
             f"{prefix}max_us": round(ordered[-1] / 1000, 2)}
 
 
-def run_once(commands: int, seed: int, accounts: int, gc_mode: str) -> dict:
+def run_once(commands: int, seed: int, accounts: int, gc_mode: str, pipeline: bool) -> dict:
+    """The bare book, the engine, and (``pipeline``) the engine without its fused path, on one
+    stream, each under the same collector policy."""
     spec = load_config().markets[MARKET]
     stream = generate(commands, seed, accounts, spec.tick_minor, spec.lot_minor)
+    tune_gc(gc_mode)
     bare, bare_fills = run_bare(stream)
+    gc.unfreeze()
     gc.collect()
     latencies, fills, diverged, engine, wall = run_engine(stream, accounts, gc_mode)
     gc.unfreeze()
@@ -237,6 +249,16 @@ def run_once(commands: int, seed: int, accounts: int, gc_mode: str) -> dict:
               "resting_orders_end": len(engine.markets[MARKET].book.orders),
               "conservation_ok": not any(engine.conservation().values())}
     result["engine_to_bare_ratio"] = round(result["commands_per_s"] / result["bare_commands_per_s"], 4)
+    if pipeline:
+        fused_hash = engine.state_hash()
+        del engine
+        gc.collect()
+        slow, _, _, piped, _ = run_engine(stream, accounts, gc_mode, fused=False)
+        gc.unfreeze()
+        result.update({k: v for k, v in summary(slow, "pipeline_").items()})
+        result["pipeline_to_bare_ratio"] = round(result["pipeline_commands_per_s"] / result["bare_commands_per_s"], 4)
+        result["fused_to_pipeline_ratio"] = round(result["commands_per_s"] / result["pipeline_commands_per_s"], 3)
+        result["pipeline_same_state_hash"] = piped.state_hash() == fused_hash
     return result
 
 
@@ -247,9 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--accounts", type=int, default=1_000)
     parser.add_argument("--gc", choices=["tuned", "default"], default="tuned")
+    parser.add_argument("--no-pipeline", action="store_true",
+                        help="skip the engine without its fused path (pipeline_* figures)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (the median run)")
     args = parser.parse_args(argv)
-    runs = [run_once(args.commands, args.seed + r, args.accounts, args.gc) for r in range(args.runs)]
+    runs = [run_once(args.commands, args.seed + r, args.accounts, args.gc, not args.no_pipeline)
+            for r in range(args.runs)]
     median = sorted(runs, key=lambda r: r["commands_per_s"])[len(runs) // 2]
     result = {**median, "runs": args.runs, "seed": args.seed, "gc": args.gc,
               "commands_per_s_runs": [r["commands_per_s"] for r in runs],

@@ -128,3 +128,12 @@ def test_liquidation_stage_with_a_journaled_value_keeps_its_number():
     update = records.LiquidationUpdate("liq:1:step:1", 5, 7, "", LiquidationStage.IDLE, 0)
     decoded = codec.decode(json.loads(json.dumps(codec.encode(update))))
     assert decoded == update and decoded.stage == LiquidationStage.IDLE
+
+
+def test_every_command_through_the_door_has_request_id_then_ts_ns_first_which_stamped_replaces():
+    from exchange.accounts.shard import stamped
+    for kind in validation.CLIENT_COMMAND_TYPES:
+        assert kind._fields[:2] == ("request_id", "ts_ns"), kind.__name__
+        command = sample(kind)
+        assert stamped(command, 12345) == command._replace(ts_ns=12345)
+        assert type(stamped(command, 1)) is kind
