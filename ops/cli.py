@@ -2,6 +2,7 @@
 
     exchange up [--duration N] [--no-demo] [--json] [--address ADDR]
     exchange loadtest [--markets 2] [--accounts 10000] [--orders 1000000] [--rate R] [--json]
+    exchange loadtest --clients 1000 [--drivers 2] [--seconds 10] [--json]
     exchange verify --data ./data [--json]
     exchange chaos --duration 60 --kill-interval 3 [--json]
     exchange margin [--address auto] [--limit 20] [--json]
@@ -54,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
                       help="sweep: fractions of the capacity to offer (default 0.1,0.3,0.5,0.7,0.9)")
     load.add_argument("--step-seconds", type=float, default=5.0, help="sweep: seconds of orders per step")
     load.add_argument("--knee-p99-ms", type=float, default=25.0, help="sweep: the p99 bound that defines the knee")
+    load.add_argument("--clients", type=int, default=0,
+                      help="many-clients mode: this many independent clients, each with 1-4 orders in flight")
+    load.add_argument("--drivers", type=int, default=2, help="many-clients mode: driver processes to spread them over")
+    load.add_argument("--seconds", type=float, default=10.0, help="many-clients mode: how long the clients trade")
     load.add_argument("--seed", type=int, default=7)
     load.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     load.add_argument("--no-durability", action="store_true", help="run without journals (to measure their cost)")

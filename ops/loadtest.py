@@ -15,6 +15,11 @@ p50/p99/p99.9 per step, the knee (the highest offered rate whose p99 stays
 within ``--knee-p99-ms``, default 25 ms), and the p99 at the step nearest 30%
 over the idle round trip (``p99_to_idle_p50``).
 
+Many clients (``--clients N``, ``ops/load_clients.py``): N independent simulated
+clients over ``--drivers`` driver processes, each trading its own account with
+1-4 orders in flight for ``--seconds``; the idle round trip of the same run
+beside its percentiles.
+
 Order mix (seeded): 75% limit GTC orders around the mid (mostly passive, some
 crossing), 10% IOC orders that cross, 15% cancels of orders the generator saw
 rest. Accounts are opened and funded first (not measured). At the end the
@@ -42,6 +47,7 @@ from actors.client.exchange_client import ExchangeClient
 from exchange.messages.records import CancelOrder, Deposit, OpenAccount, OrderBooked, PlaceOrder
 from exchange.matching.orders import OrderType, Side, TimeInForce
 from ops.bench.ray_rate import measure as measure_ray
+from ops.load_clients import run_clients
 from ops.latency import LatencyRecorder
 
 BUY, SELL = int(Side.BUY), int(Side.SELL)
@@ -51,10 +57,11 @@ LIMIT, GTC, IOC = int(OrderType.LIMIT), int(TimeInForce.GTC), int(TimeInForce.IO
 class OrderGenerator:
     """Seeded order commands for ``accounts`` over ``markets``."""
 
-    def __init__(self, client: ExchangeClient, markets: list, accounts: int, seed: int):
+    def __init__(self, client: ExchangeClient, markets: list, accounts: int, seed: int, first_account: int = 1):
         self.client = client
         self.rng = random.Random(seed)
         self.markets = markets
+        self.first_account = first_account          # orders come from accounts first_account..accounts
         self.accounts = accounts
         self.mids = {m.name: (50_000 if m.base.name == "BTC" else 3_000) * 100 for m in markets}  # ticks
         self.live: list[tuple[int, str, int]] = []
@@ -74,7 +81,7 @@ class OrderGenerator:
                 out.append(CancelOrder(request_id, 0, account, market, order_id))
                 continue
             spec = self.markets[rng.randrange(len(self.markets))]
-            account = rng.randint(1, self.accounts)
+            account = rng.randint(self.first_account, self.accounts)
             side = BUY if rng.random() < 0.5 else SELL
             mid = self.mids[spec.name]
             lots = rng.randint(1, 10) * spec.min_lots
@@ -230,6 +237,15 @@ def run_loadtest(args) -> dict:
         gen = OrderGenerator(client, markets, args.accounts, args.seed)
         latency = LatencyRecorder()
         trades_before = sum(s["trades"] for s in client.market_stats())
+        if getattr(args, "clients", 0):
+            idle = idle_round_trip_p50_ms(client, gen)
+            result = run_clients(client, [m.name for m in markets], args.clients, args.drivers, args.seconds,
+                                 args.accounts, args.seed, progress)
+            return {**result, "idle_round_trip_p50_ms": idle,
+                    "p99_to_idle_p50": round(result["p99_ms"] / idle, 2) if idle else None,
+                    "accounts": args.accounts, "markets": [m.name for m in markets],
+                    "ray_batched_msgs_per_s": round(ray_rate),
+                    "e2e_to_ray_ratio": round(result["orders_per_s"] / ray_rate, 4), **_audit(client)}
         if getattr(args, "sweep", False):
             return {**sweep(client, gen, args, progress), "accounts": args.accounts,
                     "markets": [m.name for m in markets], "ray_batched_msgs_per_s": round(ray_rate),

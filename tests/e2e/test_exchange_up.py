@@ -55,3 +55,19 @@ def test_loadtest_sweep_reports_each_step_the_knee_and_its_baselines(tmp_path):
         assert step["orders"] >= 200 and step["p999_ms"] >= step["p99_ms"] >= step["p50_ms"] > 0
     assert result["knee_fraction"] == 0.5                  # every step is within a bound this loose
     assert result["p99_to_idle_p50"] > 0 and result["p99_to_idle_p50_at_fraction"] == 0.1   # nearest 30%
+
+
+def test_loadtest_with_many_clients_reports_their_orders_latency_and_baselines(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+    done = subprocess.run([str(EXCHANGE), "loadtest", "--clients", "60", "--drivers", "2", "--seconds", "2",
+                           "--markets", "2", "--accounts", "100", "--no-progress", "--json"],
+                          capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["mode"] == "clients" and result["conservation_ok"] is True
+    assert result["clients"] == 60 and result["drivers"] == 2
+    assert 60 <= result["orders_in_flight_max"] <= 4 * 60           # 1-4 orders in flight per client
+    assert result["orders"] > 60 and result["orders_per_s"] > 0
+    assert result["p999_ms"] >= result["p99_ms"] >= result["p50_ms"] > 0
+    assert result["idle_round_trip_p50_ms"] > 0 and result["p99_to_idle_p50"] > 0
+    assert result["ray_batched_msgs_per_s"] > 0 and result["e2e_to_ray_ratio"] > 0

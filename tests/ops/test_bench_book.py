@@ -23,8 +23,11 @@ def test_bare_book_matches_in_price_then_time_order_and_skips_cancelled_orders()
 
 def test_a_run_reports_the_engine_beside_the_bare_book_on_the_same_stream():
     assert generate(500, 3, 50, 1, 1) == generate(500, 3, 50, 1, 1)
-    result = run_once(3_000, seed=7, accounts=1_000, gc_mode="tuned")
+    result = run_once(3_000, seed=7, accounts=1_000, gc_mode="tuned", pipeline=True)
     assert result["conservation_ok"] and result["commands"] == 3_000
     assert result["bare_commands_per_s"] > 0 and 0 < result["engine_to_bare_ratio"] == round(
         result["commands_per_s"] / result["bare_commands_per_s"], 4)
     assert abs(result["fills"] - result["bare_fills"]) <= result["fills"] // 50     # the same matching
+    assert result["pipeline_same_state_hash"] is True                                # fused and pipeline agree
+    assert result["pipeline_commands_per_s"] > 0 and result["fused_to_pipeline_ratio"] == round(
+        result["commands_per_s"] / result["pipeline_commands_per_s"], 3)
