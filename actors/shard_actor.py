@@ -68,8 +68,8 @@ from exchange.messages.codec import decode, decode_events, encode_shallow, hasha
 from exchange.config import load_config
 from exchange.accounts.ledger import digest
 from exchange.margin.desk import MARGIN_COMMANDS, index_price_vector, update_index_prices
-from exchange.messages.records import (LENDING, Deposit, EnableMargin, Fill, OpenAccount,
-                                       OrderClosed, OrderRejected, TransferMargin,
+from exchange.messages.records import (LENDING, CancelOrder, Deposit, EnableMargin, Fill, OpenAccount,
+                                       OrderClosed, OrderRejected, PlaceOrder, TransferMargin,
                                        Withdraw)
 from exchange.core.reasons import Reason
 from exchange.accounts.dedup import same_request
@@ -260,12 +260,16 @@ class AccountShardActor(DurableActor):
         limits = self.limits
         if len(self.pending) >= limits.pending_commands_max:
             return True
+        links = self.links
+        if kind is PlaceOrder or kind is CancelOrder:          # the usual case: one market's link
+            market = cmd.market
+            return market in links and len(links[market]) >= limits.link_requests_max
         if kind in MARGIN_COMMANDS and len(self.shard.margin.awaiting) >= limits.pool_requests_max:
             return True
-        links = {getattr(cmd, "market", None), getattr(cmd, "trade_market", None)}
+        names = {getattr(cmd, "market", None), getattr(cmd, "trade_market", None)}
         if kind in MARGIN_COMMANDS:
-            links.add(LENDING)
-        return any(len(self.links[link]) >= limits.link_requests_max for link in links if link in self.links)
+            names.add(LENDING)
+        return any(len(links[name]) >= limits.link_requests_max for name in names if name in links)
 
     def _stamp(self) -> int:
         """This shard's time for the next command: the wall clock, never going back."""
