@@ -74,7 +74,7 @@ from exchange.messages.records import (LENDING, CancelOrder, Deposit, EnableMarg
 from exchange.core.reasons import Reason
 from exchange.accounts.dedup import same_request
 from exchange.accounts.pricing import PriceContext, context_from, price_context
-from exchange.accounts.shard import Admitted, link_of, refusal, reused, stamped
+from exchange.accounts.shard import Admitted, admitted as admitted_as, link_of, refusal, reused, stamped
 from exchange.messages.tags import RecordTag, tag_of
 from exchange.snapshot import restore_shard, shard_state
 from exchange.venue import new_shard
@@ -230,7 +230,7 @@ class AccountShardActor(DurableActor):
                 results[i] = [refusal(cmd, Reason.STORAGE_FULL)]
                 continue
             records.append(record)
-            events, market = self._accept(Admitted(cmd, admitted.key), context)
+            events, market = self._accept(admitted_as(cmd, admitted.key), context)
             self._publish(events)            # what the command did at once (the rest comes with the answers)
             if market is None:
                 results[i] = events

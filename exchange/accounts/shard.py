@@ -160,7 +160,7 @@ class AccountShard:
             reason = Reason.WRONG_SHARD
         if reason is not None:
             return [refusal(cmd, reason)]
-        return _admitted((cmd, (cmd.account_id, cmd.request_id)))
+        return admitted(cmd, (cmd.account_id, cmd.request_id))
 
     def recall(self, admitted: Admitted) -> list | None:
         """The events the same request produced before, a REQUEST_ID_REUSED rejection
@@ -579,9 +579,9 @@ class AccountShard:
         return digest(self.canonical())
 
 
-def _admitted(fields: tuple, _new=tuple.__new__) -> Admitted:
-    """``Admitted(*fields)`` without the NamedTuple constructor's overhead (on every command)."""
-    return _new(Admitted, fields)
+def admitted(command, key: tuple, _new=tuple.__new__) -> Admitted:
+    """``Admitted(command, key)`` without the NamedTuple constructor's overhead (on every command)."""
+    return _new(Admitted, (command, key))
 
 
 def stamped(cmd, ts_ns: int, _new=tuple.__new__):

@@ -35,7 +35,9 @@ def plain(value):
 def hashable(value):
     """Lists back to tuples (request ids, keys)."""
     if type(value) is list:
-        return tuple(hashable(v) for v in value)
+        if list in map(type, value):
+            return tuple(hashable(v) for v in value)
+        return tuple(value)           # the usual case, a flat [account, request_id] tag: no generator
     return value
 
 
