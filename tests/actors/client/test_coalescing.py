@@ -13,6 +13,7 @@ import time
 import orjson
 import pytest
 import ray
+from hypothesis import given, settings, strategies as st
 
 from actors.client.coalescing import ShardCalls
 
@@ -133,3 +134,50 @@ def test_coalescing_in_a_new_event_loop_starts_afresh():
             return await calls.call(0, "shard", packed(v), 1, time.monotonic() + 5)
         assert asyncio.run(run()) == [["ok", value]]
     assert fake.calls == [[1], [2]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(1, 7), st.integers(0, 3)), min_size=1, max_size=40),
+       st.integers(1, 3), st.integers(3, 12))
+def test_coalescing_with_any_interleaving_answers_each_caller_its_own_commands_in_order(chunks, in_flight, most):
+    """Callers arrive at random moments for three shards; every caller gets exactly the
+    answers to its own commands, each shard sees every command once and in arrival order,
+    no more than ``in_flight`` calls at once per shard, and no call over ``most`` commands
+    unless it is a single caller's chunk."""
+    fake = FakeShard(delay_s=0.002)
+    calls = calls_for(fake, in_flight=in_flight, commands_max=most)
+    flying: dict = {}
+    most_flying: dict = {}
+    send = fake.send
+
+    async def counting_send(shard, packed):
+        flying[shard] = flying.get(shard, 0) + 1
+        most_flying[shard] = max(most_flying.get(shard, 0), flying[shard])
+        try:
+            return await send(shard, packed)
+        finally:
+            flying[shard] -= 1
+    calls.send = counting_send
+    counter = iter(range(10**6))
+    plan = [(shard, [(shard, next(counter)) for _ in range(size)], pause) for shard, size, pause in chunks]
+
+    arrivals: list = []
+
+    async def caller(shard, commands, pause):
+        await asyncio.sleep(pause * 0.001)
+        arrivals.append(commands)              # queued at once, in this order (``call`` runs to its first wait)
+        return await calls.call(shard, f"shard{shard}", orjson.dumps(commands), len(commands), time.monotonic() + 5)
+
+    async def run():
+        return await asyncio.gather(*(caller(*p) for p in plan))
+    answers = asyncio.run(run())
+    for (shard, commands, _), answer in zip(plan, answers):
+        assert answer == [["ok", list(c)] for c in commands]
+    sent = [tuple(c) for call in fake.calls for c in call]
+    assert sorted(sent) == sorted(c for _, commands, _ in plan for c in commands)     # each once
+    for shard in {p[0] for p in plan}:
+        in_order = [tuple(c) for commands in arrivals if commands[0][0] == shard for c in commands]
+        assert [c for c in sent if c[0] == shard] == in_order                          # arrival order kept
+        assert most_flying[f"shard{shard}"] <= in_flight
+    chunk_sizes = {len(commands) for _, commands, _ in plan}
+    assert all(len(call) <= most or len(call) in chunk_sizes for call in fake.calls)
