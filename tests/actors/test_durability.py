@@ -160,6 +160,7 @@ def test_shard_killed_at_a_snapshot_recovers_the_same_state(exchange):
         exchange.place_order(a, "BTC-USDT", "sell", "0.01", price=f"{43000 + i}.00")
         exchange.place_order(b, "BTC-USDT", "buy", "0.005", price=f"{43000 + i}.00")
     shard = shard_of(exchange, a)
+    assert settle(exchange)["ok"]                         # a's last fill comes by push, after b's answer
     before = exchange.balances(a)["USDT"]
     started = ray.get(shard.stats.remote())["started_ns"]
     exchange.operator.arm_crash(shard, "shard.before_snapshot")
