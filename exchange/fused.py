@@ -38,9 +38,12 @@ margin book) closing mid-match hands its close to the shard's own ``_closed``
 
 **Checked against the pipeline**: ``tests/exchange/test_fused.py`` runs
 generated command streams through an Engine with and one without the fused
-path and requires the same events for every command and the same
-``state_hash`` after each; the property, reference-matcher and simulator
-suites run on the Engine's default, which is the fused path.
+path and requires the same events for every command, no change of state
+whenever the fused path declines, and the same ``state_hash`` at the end; the
+Engine's property and reference-matcher suites run on its default, which is
+the fused path. The actors do not use it: a shard and a market are separate
+processes, and they run the pipeline's steps (the simulator and the Ray
+suites test those).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Every stream runs through an Engine with the fused path (the default) and
 one without it (``fused=False``: every command through the door, the shard,
 the market and settlement step by step). They must give the same events for
-every command and the same ``state_hash``. The fused path must also refuse
+every command and the same ``state_hash`` at the end. The fused path must also refuse
 (return None) without changing anything, and must actually take the common
 commands, or the comparison would prove nothing.
 """
