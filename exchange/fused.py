@@ -27,12 +27,12 @@ differential suite holds it to. The rest is shared, not written again: the
 hold per lot ``buy_hold_per_lot``, the protection price ``protection_price``,
 matching and self-trade prevention ``OrderBook.take``/``add``, the fee
 rounding (the market's ceiling, against the party that pays), the replay
-memory's layout ``RequestMemory``, the cancel's lookup ``AccountShard._find``.
+memory's layout ``RequestMemory``.
 What is fused is the glue between them. Off the common path, the pipeline
 runs: a repeated request id, an account the shard does not own, FOK, a
 post-only order that would take, a market order facing an empty side or
-carrying its own protection price, a cancel of an order this shard does not
-hold or has not seen acknowledged. A maker order funded by a product (a
+carrying its own protection price, a cancel by client order id, a cancel of
+an order this shard does not hold or has not seen acknowledged. A maker order funded by a product (a
 margin book) closing mid-match hands its close to the shard's own ``_closed``
 (the product's hook may queue follow-ups, which the Engine runs).
 
@@ -53,7 +53,7 @@ from exchange.core.money import INT64_MAX, INT64_MIN, PPM
 from exchange.core.reasons import CloseReason
 from exchange.matching.orders import BUY, SELL, OrderType, RestingOrder, StpMode, TimeInForce
 from exchange.messages.records import CancelOrder, Fill, OrderAccepted, OrderBooked, OrderClosed, PlaceOrder
-from exchange.messages.validation import coid_ok, rid_text_ok, well_formed_of
+from exchange.messages.validation import coid_ok, rid_text_ok
 
 GTC, IOC, FOK, POST_ONLY = (int(t) for t in TimeInForce)
 LIMIT, MARKET = int(OrderType.LIMIT), int(OrderType.MARKET)
@@ -66,7 +66,7 @@ class FusedSpot:
     """``apply(command) -> events | None`` over an Engine's shard and markets."""
 
     __slots__ = ("shard", "shards", "markets", "accounts", "orders", "order_buckets", "memory", "memory_buckets",
-                 "market_seq", "fees", "cancel_ok", "assets")
+                 "market_seq", "fees", "assets")
 
     def __init__(self, shard, markets: dict):
         self.shard = shard
@@ -79,7 +79,6 @@ class FusedSpot:
         self.shards = shard.shards
         self.market_seq = shard.market_seq
         self.fees = shard.ledger.fees
-        self.cancel_ok = well_formed_of(CancelOrder)
         self.assets = len(shard.config.assets)
 
     def apply(self, cmd) -> list | None:
@@ -276,19 +275,27 @@ class FusedSpot:
 
     # ---- cancel -------------------------------------------------------------------
     def cancel(self, cmd) -> list | None:
-        if not self.cancel_ok(cmd, self.assets):
+        request_id, ts_ns, account_id, market_name, order_id, client_id = cmd
+        # The guard: a cancel by order id of the caller's own acknowledged order resting on
+        # the market it names, every field as the door and ``AccountShard._find`` would take
+        # it (by client order id, or anything else: the pipeline).
+        if not ((type(request_id) is int and 0 < request_id <= INT64_MAX) or
+                (type(request_id) is str and rid_text_ok(request_id))):
             return None
-        key = (cmd.account_id, cmd.request_id)
-        if key in self.memory_buckets[key[0] & 63] or (self.shards != 1 and not self.shard.owns(key[0])):
+        if type(ts_ns) is not int or not INT64_MIN <= ts_ns <= INT64_MAX or type(account_id) is not int \
+                or type(market_name) is not str or type(order_id) is not int or order_id <= 0 \
+                or type(client_id) is not str or client_id:
             return None
-        found = self.shard._find(cmd)
-        if type(found) is not OpenOrder:
-            return None                                   # a refusal, or not this shard's order: the pipeline
-        market = self.markets[found.market.name]
-        order_id = found.order_id
+        found = self.order_buckets[(order_id >> 10) & 63].get(order_id)
+        market = self.markets.get(market_name)
+        if found is None or market is None or found.account_id != account_id or found.market.name != market_name \
+                or found.book is not None or not found.acknowledged or account_id not in self.accounts:
+            return None
+        key = (account_id, request_id)
+        if key in self.memory_buckets[account_id & 63] or (self.shards != 1 and not self.shard.owns(account_id)):
+            return None
         resting = market.book.orders.get(order_id)
-        if resting is None or resting.account_id != cmd.account_id or found.book is not None \
-                or not found.acknowledged:
+        if resting is None or resting.account_id != account_id:
             return None
         open_lots = resting.remaining
         market.book.remove(order_id)
@@ -296,7 +303,7 @@ class FusedSpot:
         self.market_seq[market.name] = seq
         account = found.wallet
         self._release(found, account)
-        events = [_new(OrderClosed, (market.name, seq, cmd.ts_ns, order_id, found.account_id, CANCELLED,
+        events = [_new(OrderClosed, (market.name, seq, ts_ns, order_id, account_id, CANCELLED,
                                      open_lots * market._lot, 0))]
         self._remember(key, cmd, events)
         return events

@@ -156,12 +156,6 @@ def _compile(kind: type) -> callable:
 _WELL_FORMED = {kind: _compile(kind) for kind in SCHEMAS}
 
 
-def well_formed_of(kind: type):
-    """The compiled test ``(command, assets) -> bool`` that a ``kind`` command of plain,
-    well-formed values passes (a fused path's door: anything else takes ``admit_fields``)."""
-    return _WELL_FORMED[kind]
-
-
 def _first_reason(command, assets: int) -> Reason | None:
     for kind, value in zip(SCHEMAS[type(command)], command):
         reason = _reason(kind, value, assets)

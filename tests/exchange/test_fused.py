@@ -160,3 +160,25 @@ def test_spot_taker_filling_a_margin_makers_auto_repay_order_matches_the_pipelin
         h.engine.check_invariants()
     assert results[0] == results[1]
     assert any(type(e).__name__ == "Repaid" for e in results[0][1]), results[0][1]
+
+
+def test_cancel_of_a_resting_margin_order_goes_through_the_pipeline_and_matches_it():
+    """A margin book's order closes through the desk's hook (it may repay): the fused path
+    declines it, unchanged, and both engines answer the same."""
+    from tests.exchange.margin.test_margin import MarginHarness, margin_config
+    harnesses = [MarginHarness(margin_config()) for _ in range(2)]
+    harnesses[1].engine.fused = None
+    results = []
+    for h in harnesses:
+        h.ex.rest(2, SELL, usdt("50000"), btc("0.4"))
+        h.run(PlaceMarginOrder, 1, BTC_USDT, BUY, LIMIT, usdt("50000"), btc("0.4"), IOC)
+        resting = h.run(PlaceMarginOrder, 1, BTC_USDT, SELL, LIMIT, usdt("55000"), btc("0.4"), GTC)
+        order_id = next(e.order_id for e in resting if type(e) is OrderAccepted)
+        cancel = CancelOrder("cancel-margin", 10**9, 1, BTC_USDT, order_id, "")
+        if h.engine.fused is not None:
+            before = h.engine.state_hash()
+            assert h.engine.fused.apply(cancel) is None and h.engine.state_hash() == before
+        results.append((h.engine.apply(cancel), h.engine.state_hash()))
+        h.engine.check_invariants()
+    assert results[0] == results[1]
+    assert [type(e).__name__ for e in results[0][0]][-1] == "OrderClosed"
