@@ -87,14 +87,23 @@ def shard_of(client: ExchangeClient, account: int):
     return client.handles.shards[shard_for(account, client.config.shards)]
 
 
-def test_shard_killed_after_journaling_before_forwarding_fills_the_order_exactly_once(exchange):
-    maker, taker, _ = accounts_on_shards(exchange, 100)
+def taker_crossing_with_a_crash(exchange, first_account: int, point: str, request_id: str) -> tuple:
+    """A maker's 0.3 BTC ask at 42,000 on one shard, then, with the taker's shard armed to
+    crash at ``point``, the taker's 0.1 BTC buy at that price: (maker, taker, ask, the
+    taker's shard, its start stamp before the crash, the buy's result)."""
+    maker, taker, _ = accounts_on_shards(exchange, first_account)
     funded(exchange, maker, taker)
     ask = exchange.place_order(maker, "BTC-USDT", "sell", "0.3", price="42000.00")
     shard = shard_of(exchange, taker)
     started = ray.get(shard.stats.remote())["started_ns"]
-    exchange.operator.arm_crash(shard, "shard.after_journal")
-    result = exchange.place_order(taker, "BTC-USDT", "buy", "0.1", price="42000.00", request_id="crash-1")
+    exchange.operator.arm_crash(shard, point)
+    result = exchange.place_order(taker, "BTC-USDT", "buy", "0.1", price="42000.00", request_id=request_id)
+    return maker, taker, ask, shard, started, result
+
+
+def test_shard_killed_after_journaling_before_forwarding_fills_the_order_exactly_once(exchange):
+    maker, taker, ask, shard, started, result = taker_crossing_with_a_crash(exchange, 100, "shard.after_journal",
+                                                                            "crash-1")
     stats = wait_for_restart(shard, started)
     assert stats["recovery"]["replayed"] + (stats["recovery"]["snapshot"] or 0) > 0
     assert result.status == "filled" and result.filled_quantity == 10**7
@@ -111,13 +120,8 @@ def test_shard_killed_after_answering_before_journaling_the_fill_keeps_the_answe
     fill is durable (the market keeps the entries until the shard acknowledges them as
     journaled): killed in between, it recovers the order from its journal and the fill
     from the market's re-sent entries, exactly as answered."""
-    maker, taker, _ = accounts_on_shards(exchange, 150)
-    funded(exchange, maker, taker)
-    ask = exchange.place_order(maker, "BTC-USDT", "sell", "0.3", price="42000.00")
-    shard = shard_of(exchange, taker)
-    started = ray.get(shard.stats.remote())["started_ns"]
-    exchange.operator.arm_crash(shard, "shard.after_answer")
-    result = exchange.place_order(taker, "BTC-USDT", "buy", "0.1", price="42000.00", request_id="undurable-1")
+    maker, taker, ask, shard, started, result = taker_crossing_with_a_crash(exchange, 150, "shard.after_answer",
+                                                                            "undurable-1")
     assert result.status == "filled" and result.filled_quantity == 10**7      # answered before the crash
     stats = wait_for_restart(shard, started)
     assert stats["recovery"]["replayed"] + (stats["recovery"]["snapshot"] or 0) > 0
