@@ -68,11 +68,12 @@ from exchange.messages.codec import decode, decode_events, encode_shallow, hasha
 from exchange.config import load_config
 from exchange.accounts.ledger import digest
 from exchange.margin.desk import MARGIN_COMMANDS, index_price_vector, update_index_prices
-from exchange.messages.records import (LENDING, CancelOrder, Deposit, EnableMargin, Fill, OpenAccount,
-                                       OrderClosed, OrderRejected, PlaceOrder, TransferMargin,
+from exchange.messages.records import (LENDING, Deposit, EnableMargin, Fill, OpenAccount,
+                                       OrderClosed, OrderRejected, TransferMargin,
                                        Withdraw)
 from exchange.core.reasons import Reason
 from exchange.accounts.dedup import same_request
+from exchange.messages.validation import CLIENT_COMMAND_TYPES
 from exchange.accounts.pricing import PriceContext, context_from, price_context
 from exchange.accounts.shard import Admitted, admitted as admitted_as, link_of, refusal, reused, stamped
 from exchange.messages.tags import RecordTag, tag_of
@@ -81,6 +82,8 @@ from exchange.venue import new_shard
 
 CLIENT_BATCH, COMMAND, PUSH = RecordTag.CLIENT_BATCH, RecordTag.COMMAND, RecordTag.PUSH
 PEER_FREE = frozenset((OpenAccount, Deposit, Withdraw, EnableMargin, TransferMargin))   # answered on the shard alone
+LINK_FIELDS = {kind: tuple(i for i, f in enumerate(kind._fields) if f in ("market", "trade_market"))
+               for kind in CLIENT_COMMAND_TYPES}          # per command type: the fields naming a market's link
 log = logging.getLogger("exchange.shard")
 
 
@@ -260,16 +263,14 @@ class AccountShardActor(DurableActor):
         limits = self.limits
         if len(self.pending) >= limits.pending_commands_max:
             return True
-        links = self.links
-        if kind is PlaceOrder or kind is CancelOrder:          # the usual case: one market's link
-            market = cmd.market
-            return market in links and len(links[market]) >= limits.link_requests_max
         if kind in MARGIN_COMMANDS and len(self.shard.margin.awaiting) >= limits.pool_requests_max:
             return True
-        names = {getattr(cmd, "market", None), getattr(cmd, "trade_market", None)}
-        if kind in MARGIN_COMMANDS:
-            names.add(LENDING)
-        return any(len(links[name]) >= limits.link_requests_max for name in names if name in links)
+        links, most = self.links, limits.link_requests_max
+        for field in LINK_FIELDS[kind]:
+            name = cmd[field]
+            if name in links and len(links[name]) >= most:
+                return True
+        return kind in MARGIN_COMMANDS and LENDING in links and len(links[LENDING]) >= most
 
     def _stamp(self) -> int:
         """This shard's time for the next command: the wall clock, never going back."""

@@ -55,7 +55,6 @@ class ShardCalls:
         self.loop = None
         self.queues: dict = {}          # shard handle's index -> deque of _Chunk
         self.flying: dict = {}          # shard index -> calls in flight
-        self.calls = 0
 
     async def call(self, shard_index: int, shard, packed: bytes, count: int, deadline: float) -> list:
         loop = asyncio.get_running_loop()
@@ -91,7 +90,6 @@ class ShardCalls:
                         if not chunk.future.done():
                             chunk.future.set_exception(exc)
                     continue
-                self.calls += 1
                 start = 0
                 for chunk in batch:
                     if not chunk.future.done():

@@ -195,7 +195,9 @@ class ExchangeClient(MarginClientMixin):
         while True:
             parts = self.execute_refs(commands)
             try:
-                results = self._gather(commands, [_get(ref) for _, ref in parts], parts)
+                answers = [ref.results if type(ref) is LocalAnswer else unpack_results(ray.get(ref))
+                           for _, ref in parts]
+                results = _placed(len(commands), [positions for positions, _ in parts], answers)
                 self.metrics.record_round_trip(len(commands), time.perf_counter() - started)
                 return results
             except RETRYABLE:
@@ -213,22 +215,9 @@ class ExchangeClient(MarginClientMixin):
             parts.append(positions)
             waits.append(self._calls.call(shard, self.handles.shards[shard], packed, len(positions), deadline)
                          if packed is not None else _wait(answer))
-        results: list = [None] * len(commands)
-        for positions, answer in zip(parts, await asyncio.gather(*waits)):
-            if type(answer) is LocalAnswer:
-                answer = answer.results
-            for i, events in zip(positions, answer):
-                results[i] = events
+        answers = [a.results if type(a) is LocalAnswer else a for a in await asyncio.gather(*waits)]
+        results = _placed(len(commands), parts, answers)
         self.metrics.record_round_trip(len(commands), time.perf_counter() - started)
-        return results
-
-    @staticmethod
-    def _gather(commands: list, answers: list, parts: list) -> list[list]:
-        results: list = [None] * len(commands)
-        for (positions, _), packed in zip(parts, answers):
-            answer = packed.results if type(packed) is LocalAnswer else unpack_results(packed)
-            for i, events in zip(positions, answer):
-                results[i] = events
         return results
 
     # ---- accounts and balances --------------------------------------------------------
@@ -408,8 +397,12 @@ def _merged(results: list, positions: list[int], answers: list) -> list:
     return results
 
 
-def _get(ref):
-    return ref if type(ref) is LocalAnswer else ray.get(ref)
+def _placed(count: int, parts: list[list[int]], answers: list[list]) -> list[list]:
+    """Each part's per-command events put back at the commands' positions."""
+    results: list = [None] * count
+    for positions, answer in zip(parts, answers):
+        _merged(results, positions, answer)
+    return results
 
 
 async def _wait(ref):

@@ -27,11 +27,12 @@ median run of ``--runs`` (default 3) by engine throughput is printed.
 
 Garbage collector: the engine creates no reference cycles on its hot path, so
 the collector only has to find garbage that refcounting already freed. The
-harness applies the engine processes' policy to all three runs alike (the
-bare book too: it ran under the default collector in the first run before,
-which made its figure, and the ratio, move by 30% between runs) (``actors/gc_policy.py``: warm-up
+harness applies the engine processes' policy (``actors/gc_policy.py``: warm-up
 heap frozen, automatic collection off, full collection + freeze at idle
-moments); ``--gc default`` measures the untuned collector for comparison.
+moments) to all three runs alike, the bare book included (it ran under the
+default collector in the first run before, which moved its figure, and the
+ratio, by 30% between runs); ``--gc default`` measures the untuned collector
+for comparison.
 
 Usage: python ops/bench/book.py --json [--commands 1000000] [--runs 3] [--seed 7]
 """
