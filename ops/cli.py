@@ -55,10 +55,12 @@ def main(argv: list[str] | None = None) -> int:
                       help="sweep: fractions of the capacity to offer (default 0.1,0.3,0.5,0.7,0.9)")
     load.add_argument("--step-seconds", type=float, default=5.0, help="sweep: seconds of orders per step")
     load.add_argument("--knee-p99-ms", type=float, default=25.0, help="sweep: the p99 bound that defines the knee")
-    load.add_argument("--clients", type=int, default=0,
+    load.add_argument("--clients", type=_at_least(0, int), default=0,
                       help="many-clients mode: this many independent clients, each with 1-4 orders in flight")
-    load.add_argument("--drivers", type=int, default=2, help="many-clients mode: driver processes to spread them over")
-    load.add_argument("--seconds", type=float, default=10.0, help="many-clients mode: how long the clients trade")
+    load.add_argument("--drivers", type=_at_least(1, int), default=2,
+                      help="many-clients mode: driver processes to spread them over")
+    load.add_argument("--seconds", type=_at_least(0.1, float), default=10.0,
+                      help="many-clients mode: how long the clients trade")
     load.add_argument("--seed", type=int, default=7)
     load.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     load.add_argument("--no-durability", action="store_true", help="run without journals (to measure their cost)")
@@ -209,6 +211,19 @@ def _report(args: argparse.Namespace, result: dict, ok: bool) -> int:
         for key, value in result.items():
             print(f"{key:>24}: {value}")
     return 0 if ok else 1
+
+
+def _at_least(low, kind):
+    """An argparse type: a ``kind`` (int, float) of at least ``low``, else a usage error."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text} is below the minimum {low}")
+        return value
+    return parse
 
 
 def cmd_loadtest(args: argparse.Namespace) -> int:

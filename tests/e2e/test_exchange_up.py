@@ -71,3 +71,10 @@ def test_loadtest_with_many_clients_reports_their_orders_latency_and_baselines(t
     assert result["p999_ms"] >= result["p99_ms"] >= result["p50_ms"] > 0
     assert result["idle_round_trip_p50_ms"] > 0 and result["p99_to_idle_p50"] > 0
     assert result["ray_batched_msgs_per_s"] > 0 and result["e2e_to_ray_ratio"] > 0
+
+
+def test_loadtest_with_an_impossible_many_clients_option_is_refused_before_anything_starts():
+    for option, value, says in (("--drivers", "0", "below the minimum 1"), ("--clients", "-3", "below the minimum 0"),
+                                ("--seconds", "x", "not a number")):
+        done = subprocess.run([str(EXCHANGE), "loadtest", option, value], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and says in done.stderr, (option, done.stderr[-500:])
