@@ -1,0 +1,153 @@
+"""The perpetual insurance fund: an append-only, hash-chained ledger anyone can verify
+(rulebook 4.4.5; seed 002).
+
+Each market has its own fund. Money moves only by typed entries:
+
+- ``TOP_UP``: an operator adds capital (the seed capital is one);
+- ``LIQUIDATION_SURPLUS``: a liquidation filled better than the bankruptcy
+  price pays the difference in;
+- ``BANKRUPTCY_LOSS``: one filled worse is paid out of the fund (negative);
+- ``FEE_SHARE``: a share of fees paid in;
+- ``ADL_START`` / ``ADL_END``: no money; the trigger values and the plan's
+  inputs and amounts, so every deleveraging is on the record.
+
+Every entry carries its number, kind, market, signed amount, ``ts_ns``,
+details (key/value pairs of ints and strings) and the digest of the entry
+before it; its own digest is SHA-256 over the previous digest and the
+entry's canonical bytes. ``verify`` recomputes the chain and the balances
+from the entries alone and lists every mismatch, so a reader needs nothing
+but the entries (and the published head) to check the fund.
+
+A draw is limited to ``max_draw_ppm`` of the fund's balance per bankruptcy
+(``payable``): one bankruptcy can never empty the fund, and what it cannot
+pay goes to auto-deleveraging. A balance never goes negative.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from enum import IntEnum
+
+from exchange.core.money import PPM
+
+GENESIS = "0" * 64
+
+
+class EntryKind(IntEnum):
+    TOP_UP = 1
+    LIQUIDATION_SURPLUS = 2
+    BANKRUPTCY_LOSS = 3
+    FEE_SHARE = 4
+    ADL_START = 5
+    ADL_END = 6
+
+
+SIGNS = {EntryKind.TOP_UP: 1, EntryKind.LIQUIDATION_SURPLUS: 1, EntryKind.FEE_SHARE: 1,
+         EntryKind.BANKRUPTCY_LOSS: -1, EntryKind.ADL_START: 0, EntryKind.ADL_END: 0}
+
+
+@dataclass(frozen=True, slots=True)
+class FundEntry:
+    n: int
+    kind: EntryKind
+    market: str
+    amount: int                       # signed: > 0 into the fund, < 0 out of it
+    ts_ns: int
+    details: tuple                    # ((key, value), ...): ints and strings
+    prev: str
+    digest: str
+
+    def to_plain(self) -> list:
+        return [self.n, int(self.kind), self.market, self.amount, self.ts_ns,
+                [list(pair) for pair in self.details], self.prev, self.digest]
+
+    @classmethod
+    def from_plain(cls, data: list) -> "FundEntry":
+        n, kind, market, amount, ts_ns, details, prev, digest = data
+        return cls(n, EntryKind(kind), market, amount, ts_ns, tuple(tuple(p) for p in details), prev, digest)
+
+
+def entry_digest(prev: str, n: int, kind: int, market: str, amount: int, ts_ns: int, details: tuple) -> str:
+    body = json.dumps([n, int(kind), market, amount, ts_ns, [list(p) for p in details]],
+                      separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(prev.encode() + body.encode()).hexdigest()
+
+
+class PerpFund:
+    """The funds of every perpetual market and their one chain of entries."""
+
+    def __init__(self, markets: list[str], max_draw_ppm: int = 500_000):
+        if not 0 < max_draw_ppm <= PPM:
+            raise ValueError("max_draw_ppm must be in (0, 1_000_000]")
+        self.max_draw_ppm = max_draw_ppm
+        self.balances = {market: 0 for market in markets}
+        self.entries: list[FundEntry] = []
+
+    @property
+    def head(self) -> str:
+        return self.entries[-1].digest if self.entries else GENESIS
+
+    def payable(self, market: str, loss: int) -> int:
+        """How much of ``loss`` the market's fund pays now: at most ``max_draw_ppm`` of its balance."""
+        return min(loss, self.balances[market] * self.max_draw_ppm // PPM)
+
+    def record(self, kind: EntryKind, market: str, amount: int, ts_ns: int, details: tuple = ()) -> FundEntry:
+        """Append an entry; the amount's sign must match the kind (zero for ADL records).
+        Raises ValueError for a wrong sign, an unknown market or a balance that would go negative."""
+        sign = SIGNS[kind]
+        if market not in self.balances:
+            raise ValueError(f"no fund for market {market!r}")
+        if (sign == 0 and amount != 0) or (sign > 0 and amount <= 0) or (sign < 0 and amount >= 0):
+            raise ValueError(f"{kind.name} cannot carry an amount of {amount}")
+        if self.balances[market] + amount < 0:
+            raise ValueError(f"the {market} fund holds {self.balances[market]}, cannot pay {-amount}")
+        n, prev = len(self.entries) + 1, self.head
+        entry = FundEntry(n, kind, market, amount, ts_ns, details, prev,
+                          entry_digest(prev, n, kind, market, amount, ts_ns, details))
+        self.entries.append(entry)
+        self.balances[market] += amount
+        return entry
+
+    def check_invariants(self) -> None:
+        assert verify([e.to_plain() for e in self.entries], self.balances) == []
+
+    def canonical(self) -> tuple:
+        return (self.max_draw_ppm, tuple(sorted(self.balances.items())), self.head, len(self.entries))
+
+
+def verify(entries: list[list], balances: dict[str, int] | None = None, head: str | None = None) -> list[str]:
+    """Every problem found recomputing the chain and the balances from ``entries`` (plain
+    lists, as published); empty when all is consistent. ``balances`` and ``head``, if
+    given, are what the fund claims and are checked against the recomputation."""
+    problems: list[str] = []
+    computed: dict[str, int] = {market: 0 for market in (balances or {})}
+    prev = GENESIS
+    for position, data in enumerate(entries, 1):
+        try:
+            entry = FundEntry.from_plain(data)
+        except (ValueError, TypeError) as exc:
+            problems.append(f"entry {position}: unreadable ({exc})")
+            break
+        if entry.n != position:
+            problems.append(f"entry {position}: numbered {entry.n}")
+        if entry.prev != prev:
+            problems.append(f"entry {position}: does not follow the entry before it")
+        if entry.digest != entry_digest(entry.prev, entry.n, entry.kind, entry.market, entry.amount,
+                                        entry.ts_ns, entry.details):
+            problems.append(f"entry {position}: digest does not match its content")
+        sign = SIGNS[entry.kind]
+        if (sign == 0 and entry.amount) or sign * entry.amount < 0 or (sign and not entry.amount):
+            problems.append(f"entry {position}: {entry.kind.name} with amount {entry.amount}")
+        computed[entry.market] = computed.get(entry.market, 0) + entry.amount
+        if computed[entry.market] < 0:
+            problems.append(f"entry {position}: the {entry.market} fund goes negative")
+        prev = entry.digest
+    if balances is not None:
+        for market in sorted(set(computed) | set(balances)):
+            if computed.get(market, 0) != balances.get(market, 0):
+                problems.append(f"{market}: balance {balances.get(market, 0)} but the entries give "
+                                f"{computed.get(market, 0)}")
+    if head is not None and head != prev:
+        problems.append("the published head is not the last entry's digest")
+    return problems
