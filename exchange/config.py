@@ -118,7 +118,7 @@ def load_config(path: str | Path | None = None) -> ExchangeConfig:
 
 def parse_config(raw: dict[str, Any], file: str = "<config>") -> ExchangeConfig:
     """Validate a parsed TOML document into an ExchangeConfig."""
-    reader = _Reader(file)
+    reader = Reader(file)
     assets = {}
     for i, (name, section) in enumerate(sorted(reader.table(raw, "assets").items())):
         scale = reader.integer(section, f"assets.{name}.scale", 0, 18)
@@ -142,7 +142,7 @@ def parse_config(raw: dict[str, Any], file: str = "<config>") -> ExchangeConfig:
 
     markets = {}
     for i, (name, section) in enumerate(sorted(reader.table(raw, "markets").items())):
-        markets[name] = _parse_market(reader, name, i, section, assets)
+        markets[name] = parse_market(reader, name, i, section, assets)
     if not markets:
         raise ConfigError(file, "markets", "at least one market is required")
 
@@ -174,8 +174,11 @@ def parse_config(raw: dict[str, Any], file: str = "<config>") -> ExchangeConfig:
                           {k: v for k, v in raw.items() if k not in known}, margin, lending, reserve_account, limits)
 
 
-def _parse_market(reader: "_Reader", name: str, index: int, section: dict, assets: dict) -> MarketSpec:
-    key = f"markets.{name}"
+def parse_market(reader: "Reader", name: str, index: int, section: dict, assets: dict,
+                 table: str = "markets") -> MarketSpec:
+    """A ``[<table>.<name>]`` section's market grid (base, quote, tick, lot, sizes, slippage); the
+    spot markets' and the perpetuals' (``exchange.perp.rules``)."""
+    key = f"{table}.{name}"
     base_name, quote_name = reader.string(section, f"{key}.base"), reader.string(section, f"{key}.quote")
     for side, asset in (("base", base_name), ("quote", quote_name)):
         if asset not in assets:
@@ -201,7 +204,7 @@ def _parse_market(reader: "_Reader", name: str, index: int, section: dict, asset
 
 
 @dataclass(slots=True)
-class _Reader:
+class Reader:
     file: str
 
     def table(self, raw: dict, key: str) -> dict:

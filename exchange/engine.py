@@ -34,6 +34,12 @@ side effect of ``set_index_prices``, so a test can move prices and drive the
 shard's liquidation commands itself. The insurance fund
 (``InsuranceFund``, seeded from ``[insurance.initial]`` as a recorded
 deposit) lives in the Engine and ``conservation`` counts it.
+
+Perpetual markets (``[perp.*]`` in the config, ``exchange/perp``) run here
+too: a ``MarketEngine`` each beside the spot markets, the shard's perpetual
+desk (``shard.perp``) as their product, and ``mark_perps(ts_ns)`` computing
+each market's mark from the index prices, its book and its last trade
+(``exchange.perp.mark.MarkPricer``) and handing it to the desk.
 """
 from __future__ import annotations
 
@@ -49,6 +55,8 @@ from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role
 from exchange.accounts.pricing import price_context
 from exchange.conservation import imbalance
 from exchange.messages.records import LENDING, POOL_ACCRUE, PoolRequest
+from exchange.perp.mark import MarkPricer
+from exchange.perp.rules import perp_markets
 from exchange.pricing.index import index_ticks
 from exchange.accounts.shard import link_of
 from exchange.venue import new_shard
@@ -64,6 +72,10 @@ class Engine:
     def __init__(self, config: ExchangeConfig, *, fused: bool = True):
         self.config = config
         self.markets = {spec.name: MarketEngine(spec) for spec in config.market_list}
+        self.perps = perp_markets(config)
+        self.markets.update((name, MarketEngine(perp.spec)) for name, perp in self.perps.items())
+        self.mark_pricers = {name: MarkPricer(perp.basis_window_ns, perp.funding.interval_ns)
+                             for name, perp in self.perps.items()}
         self._fuse = fused
         self.shard = new_shard(config)
         self.lending = LendingEngine(config.lending, config.reserve_account)
@@ -92,7 +104,22 @@ class Engine:
             updated[self.config.assets[name].index] = price
         self.prices = tuple(updated)
         by_name = {a.name: self.prices[a.index] for a in self.config.asset_list}
-        self.index_ticks = index_ticks(self.config.market_list, self.config.index_quote_asset, by_name)
+        self.index_ticks = index_ticks(self.config.market_list + [p.spec for p in self.perps.values()],
+                                       self.config.index_quote_asset, by_name)
+
+    def mark_perps(self, ts_ns: int) -> dict[str, int]:
+        """Each perpetual market's mark (ticks) at ``ts_ns`` from its index, book and last trade,
+        handed to the perpetual desk; markets without an index price yet are left out."""
+        marks = {}
+        for name, pricer in self.mark_pricers.items():
+            index = self.index_ticks.get(name)
+            if index is None:
+                continue
+            market = self.markets[name]
+            marks[name] = pricer.update(ts_ns, index, market.book.best_bid(), market.book.best_ask(),
+                                        market.last_price or None)
+            self.shard.perp.set_mark(name, index, marks[name])
+        return marks
 
     def deposit_fund(self, asset: str, amount: int) -> None:
         """Add capital to the insurance fund (a recorded deposit; ValueError if unusable)."""

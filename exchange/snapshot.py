@@ -8,8 +8,8 @@ hook (far faster than converting a million events in Python first). A restored o
 ``canonical()`` (and so the same hash) as the original; tests assert it.
 
 A shard is the venue's (``exchange/venue.py: new_shard``): its products' state
-is a section each (``margin``), restored before the open orders, which are
-re-attached to the wallets they are held in (a margin order to its book).
+is a section each (``margin``, ``perp``), restored before the open orders, which
+are re-attached to the wallets they are held in (a margin order to its book).
 """
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from exchange.margin.lending import LendingEngine
 from exchange.margin.desk import Awaiting, MarginDesk, Then
 from exchange.matching.market import MarketEngine
 from exchange.matching.orders import RestingOrder
+from exchange.perp.desk import PerpAccount, PerpDesk, PerpOrder
+from exchange.perp.position import MarginMode, Position
+from exchange.perp.rules import perp_markets
 from exchange.accounts.shard import AccountShard, OpenOrder
 from exchange.venue import new_shard
 
@@ -46,7 +49,40 @@ def shard_state(shard: AccountShard) -> dict:
     }
     if "margin" in shard.products:
         state["margin"] = margin_state(shard.margin)
+    if "perp" in shard.products:
+        state["perp"] = perp_state(shard.perp)
     return state
+
+
+POSITION_FIELDS = ("lots", "basis", "realized", "fees", "funding", "mode", "leverage", "risk_tier", "margin")
+PERP_ORDER_FIELDS = ("order_id", "account_id", "side", "price", "total", "remaining", "per_lot", "held",
+                     "reduce_only", "request_id", "client_order_id", "acknowledged")
+
+
+def perp_state(desk: PerpDesk) -> dict:
+    return {"accounts": [[w.account_id, w.cash, w.held,
+                          [[m, *(plain(getattr(p, f)) for f in POSITION_FIELDS)] for m, p in sorted(w.positions.items())]]
+                         for _, w in sorted(desk.accounts.items())],
+            "orders": [[o.market.name, *(plain(getattr(o, f)) for f in PERP_ORDER_FIELDS)]
+                       for _, o in sorted(desk.orders.items())],
+            "marks": [[m, index, mark] for m, (index, mark) in sorted(desk.marks.items())]}
+
+
+def restore_perp(desk: PerpDesk, state: dict) -> None:
+    for account_id, cash, held, positions in state["accounts"]:
+        wallet = desk.accounts[account_id] = PerpAccount(account_id, len(cash))
+        wallet.cash[:], wallet.held[:] = cash, held
+        for market, *values in positions:
+            fields = dict(zip(POSITION_FIELDS, values))
+            fields["mode"] = MarginMode(fields["mode"])
+            wallet.positions[market] = Position(**fields)
+    for market, *values in state["orders"]:
+        f = dict(zip(PERP_ORDER_FIELDS, values))
+        order = PerpOrder(f["order_id"], f["account_id"], desk.markets[market], f["side"], f["price"], f["total"],
+                          f["per_lot"], f["reduce_only"], hashable(f["request_id"]), f["client_order_id"])
+        order.remaining, order.held, order.acknowledged = f["remaining"], f["held"], f["acknowledged"]
+        desk.orders[order.order_id] = order
+    desk.marks.update((m, (index, mark)) for m, index, mark in state["marks"])
 
 
 def margin_state(desk: MarginDesk) -> dict:
@@ -90,6 +126,8 @@ def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
     ledger.fees[:], ledger.deposited[:], ledger.withdrawn[:] = state["fees"], state["deposited"], state["withdrawn"]
     if "margin" in state:
         restore_margin(shard.margin, state["margin"])
+    if "perp" in state:
+        restore_perp(shard.perp, state["perp"])
     books = shard.margin.books
     for market_name, *values in state["orders"]:
         fields = dict(zip(ORDER_FIELDS, values))
@@ -118,7 +156,8 @@ def market_state(market: MarketEngine) -> dict:
 
 
 def restore_market(config: ExchangeConfig, state: dict) -> MarketEngine:
-    market = MarketEngine(config.markets[state["name"]])
+    spec = config.markets.get(state["name"]) or perp_markets(config)[state["name"]].spec
+    market = MarketEngine(spec)
     market.seq, market.last_price, market.trade_count = state["seq"], state["last_price"], state["trade_count"]
     for key in state["orders"]:
         market.book.add(RestingOrder(*key))

@@ -18,7 +18,8 @@ from exchange.core.reasons import Reason
 
 CLIENT_COMMANDS = frozenset((m.OpenAccount, m.Deposit, m.Withdraw, m.PlaceOrder, m.CancelOrder, m.AmendOrder,
                              m.EnableMargin, m.TransferMargin, m.Borrow, m.Repay, m.PlaceMarginOrder,
-                             m.SupplyToPool, m.WithdrawFromPool))
+                             m.SupplyToPool, m.WithdrawFromPool, m.TransferPerp, m.SetPerpLeverage,
+                             m.SetRiskLimit, m.SetMarginMode, m.PlacePerpOrder, m.CancelPerpOrder))
 LIQUIDATOR_COMMANDS = frozenset((m.StartLiquidation, m.LiquidationStep, m.CoverShortfall, m.FinishLiquidation,
                                  m.WriteOffDebt))
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from exchange.accounts.access import LIQUIDATOR_COMMANDS
-from exchange.messages.records import (Borrow, EnableMargin, PlaceMarginOrder, PlaceOrder, Repay, SupplyToPool,
-                                       TransferMargin, Withdraw, WithdrawFromPool)
+from exchange.messages.records import (Borrow, EnableMargin, PlaceMarginOrder, PlaceOrder, PlacePerpOrder, Repay,
+                                       SupplyToPool, TransferMargin, Withdraw, WithdrawFromPool)
 from exchange.matching.orders import BUY, OrderType
 
 MARKET = int(OrderType.MARKET)
@@ -39,7 +39,8 @@ def price_context(cmd, top, index_ticks: dict, prices) -> PriceContext:
     kind = type(cmd)
     valued = kind in VALUED
     reference = None
-    if (kind is PlaceOrder or kind is PlaceMarginOrder) and cmd.order_type == MARKET and not cmd.price:
+    if (kind is PlaceOrder or kind is PlaceMarginOrder or kind is PlacePerpOrder) and cmd.order_type == MARKET \
+            and not cmd.price:
         bid, ask = top(cmd.market)
         best = ask if cmd.side == BUY else bid
         reference = best if best is not None else index_ticks.get(cmd.market)

@@ -254,8 +254,9 @@ class AccountShard:
             return self._reject(cmd, terms)
         return self.fund_order(cmd, terms)
 
-    def order_terms(self, cmd, reference_price: int | None):
-        """(account, market, side, ticks, lots, otype, tif, stp) of a valid order, or the Reason
+    def order_terms(self, cmd, reference_price: int | None, markets: dict | None = None):
+        """(account, market, side, ticks, lots, otype, tif, stp) of a valid order in ``markets``
+        (the spot markets by default; a product passes its own), or the Reason
         of the first failed check, in this order: UNKNOWN_ACCOUNT, UNKNOWN_MARKET, INVALID_SIDE,
         INVALID_ORDER_TYPE, INVALID_TIME_IN_FORCE, INVALID_STP_MODE, MARKET_ORDER_POST_ONLY,
         NON_POSITIVE_QUANTITY, OFF_LOT_QUANTITY, BELOW_MIN_SIZE / ABOVE_MAX_SIZE,
@@ -265,7 +266,7 @@ class AccountShard:
         account = self.ledger.accounts.get(cmd.account_id)
         if account is None:
             return Reason.UNKNOWN_ACCOUNT
-        market = self.config.markets.get(cmd.market)
+        market = (self.config.markets if markets is None else markets).get(cmd.market)
         if market is None:
             return Reason.UNKNOWN_MARKET
         side, otype, tif, qty, price = cmd.side, cmd.order_type, cmd.tif, cmd.quantity, cmd.price
@@ -323,8 +324,7 @@ class AccountShard:
             return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)
         wallet.available[asset] -= need
         wallet.held[asset] += need
-        self.order_seq += 1
-        order_id = (self.order_seq << ORDER_ID_SHARD_BITS) | self.shard_index
+        order_id = self.new_order_id()
         client_id = cmd.client_order_id
         self.orders[order_id] = OpenOrder(order_id, cmd.account_id, market, side, ticks, lots, per_lot, need,
                                           client_id, cmd.request_id, book, auto_repay, wallet)
@@ -333,6 +333,11 @@ class AccountShard:
         stp = stp or self._default_stp
         return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET, stp,
                                account.maker_ppm, account.taker_ppm, cmd.ts_ns)
+
+    def new_order_id(self) -> int:
+        """The next order id of this shard (spot and products share the sequence): unique venue-wide."""
+        self.order_seq += 1
+        return (self.order_seq << ORDER_ID_SHARD_BITS) | self.shard_index
 
     def _find(self, cmd) -> OpenOrder | Reason | None:
         """Locate the caller's order for cancel/amend (None: ask the market)."""

@@ -70,6 +70,19 @@ class Reason(IntEnum):
     NO_MARGIN_BOOK = 413              # nothing was ever transferred into this margin book
     NO_LENDING_POOL = 414             # the asset is known but no pool lends it
     UNKNOWN_POOL_REQUEST = 415        # a shard asked the pool for a kind of request it does not serve
+    # 5xx: perpetual futures (rulebook 4.2.7, 4.3.1, 4.3.2, 5.2.2.5)
+    INVALID_LEVERAGE = 500            # leverage below 1
+    LEVERAGE_ABOVE_TIER = 501         # above the risk limit tier's maximum leverage (1 / its initial rate)
+    INVALID_RISK_LIMIT = 502          # no such tier in this market
+    RISK_LIMIT_BELOW_POSITION = 503   # the position and its open orders would not fit under the lower limit
+    POSITION_OPEN = 504               # the margin mode changes only with no position and no open order
+    NO_MARK_PRICE = 505               # the market has no mark price yet
+    MARK_INDEX_DIVERGED = 506         # the mark is further from the index than the market's band
+    PRICE_OUTSIDE_LISTING_BAND = 507  # a new contract's first minutes: the price is outside index +- the band
+    REDUCE_ONLY_WOULD_INCREASE = 508  # a reduce-only order would open or grow the position
+    POSITION_LIMIT_EXCEEDED = 509     # the position with this side's open orders would exceed the market's limit
+    RISK_LIMIT_EXCEEDED = 510         # ... or its notional the risk limit's ceiling
+    NOT_SETTLEMENT_ASSET = 511        # a perpetual wallet holds only its markets' settlement asset
     # 3xx: matching and order management
     POST_ONLY_WOULD_TAKE = 300
     FOK_CANNOT_FILL = 301
@@ -153,6 +166,18 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.NO_MARGIN_BOOK: "this margin book is empty: transfer funds into it first",
     Reason.NO_LENDING_POOL: "no lending pool lends this asset",
     Reason.UNKNOWN_POOL_REQUEST: "the lending pool does not serve this kind of request",
+    Reason.INVALID_LEVERAGE: "leverage must be at least 1",
+    Reason.LEVERAGE_ABOVE_TIER: "the leverage is above what this risk limit allows",
+    Reason.INVALID_RISK_LIMIT: "no such risk limit tier in this market",
+    Reason.RISK_LIMIT_BELOW_POSITION: "the position and its open orders exceed that risk limit",
+    Reason.POSITION_OPEN: "close the position and cancel its orders before changing the margin mode",
+    Reason.NO_MARK_PRICE: "this perpetual market has no mark price yet",
+    Reason.MARK_INDEX_DIVERGED: "the mark price is too far from the index: orders wait until it is back",
+    Reason.PRICE_OUTSIDE_LISTING_BAND: "a new contract trades within a band around the index for its first minutes",
+    Reason.REDUCE_ONLY_WOULD_INCREASE: "a reduce-only order may only shrink the position",
+    Reason.POSITION_LIMIT_EXCEEDED: "the position would exceed the market's position limit",
+    Reason.RISK_LIMIT_EXCEEDED: "the position would exceed the risk limit: raise it first",
+    Reason.NOT_SETTLEMENT_ASSET: "perpetual wallets hold only the settlement asset",
     Reason.NOT_PERMITTED: "this command is not allowed through this door",
     Reason.ACCOUNT_NOT_IN_SCOPE: "this client may not act for this account",
     Reason.WRONG_SHARD: "the account belongs to another shard",

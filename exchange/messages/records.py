@@ -617,3 +617,111 @@ class LiquidationUpdate(NamedTuple):
     stage: int                  # LiquidationStage
     level_ppm: int              # margin level when the stage was reached (0 = no debt)
     detail: tuple = ()
+
+
+# ---- perpetual futures (exchange/perp, issue 14) ----------------------------------------
+
+@message(110, COMMAND)
+class TransferPerp(NamedTuple):
+    """Move ``amount`` of the settlement asset between the spot account and its perpetual
+    wallet (``to_perp``: into it; else out of it)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    asset: str
+    amount: int
+    to_perp: bool = True
+
+
+@message(111, COMMAND)
+class SetPerpLeverage(NamedTuple):
+    """The leverage the account's orders in ``market`` open at (1 .. the risk limit's maximum)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    leverage: int
+
+
+@message(112, COMMAND)
+class SetRiskLimit(NamedTuple):
+    """Raise or lower the account's risk limit in ``market``: the tier (0 ..) whose ceiling
+    caps the position and whose initial rate caps the leverage (rulebook 4.3.2)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    risk_tier: int
+
+
+@message(113, COMMAND)
+class SetMarginMode(NamedTuple):
+    """Isolated (the position has its own margin) or cross (the wallet stands behind it);
+    only with no position and no open order in ``market``."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    isolated: bool
+
+
+@message(114, COMMAND)
+class PlacePerpOrder(NamedTuple):
+    """An order on a perpetual market; ``reduce_only`` may only shrink the position."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    side: int
+    order_type: int
+    price: int
+    quantity: int
+    tif: int = 1
+    reduce_only: bool = False
+    client_order_id: str = ""
+
+
+@message(115, COMMAND)
+class CancelPerpOrder(NamedTuple):
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    order_id: int
+
+
+@message(130, EVENT)
+class PerpTransferred(NamedTuple):
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    asset: str
+    amount: int                 # > 0 into the perpetual wallet, < 0 out of it
+    perp_balance: int           # the wallet's cash afterwards
+
+
+@message(131, EVENT)
+class PerpSettingsChanged(NamedTuple):
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    leverage: int
+    risk_tier: int
+    isolated: bool
+
+
+@message(132, EVENT)
+class PositionChanged(NamedTuple):
+    """A fill moved a position: its size and entry notional afterwards, the PnL it realized
+    and the fee paid (quote minor units), and its isolated margin afterwards."""
+    market: str
+    seq: int
+    ts_ns: int
+    account_id: int
+    order_id: int
+    size: int                   # signed, base minor units
+    entry_notional: int         # signed, quote minor units
+    realized: int
+    fee: int
+    margin: int

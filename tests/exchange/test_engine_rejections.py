@@ -11,6 +11,7 @@ from exchange.core.money import INT64_MAX
 from exchange.core.reasons import Reason
 from tests.exchange.test_engine_door import SCENARIOS as DOOR_SCENARIOS
 from tests.exchange.margin.test_margin import SCENARIOS as MARGIN_SCENARIOS
+from tests.exchange.perp.test_desk import SCENARIOS as PERP_SCENARIOS
 from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, ETH_USDT, FOK, GTC, IOC, LIMIT, MARKET, POST_ONLY,
                                     SELL, assert_rejected, btc, business_state, custom_config, eth,
                                     funded_harness, usdt)
@@ -259,6 +260,7 @@ def test_rejection_scenarios_with_all_cases_cover_every_producible_reason():
     covered |= {Reason.MALFORMED_COMMAND, Reason.UNKNOWN_COMMAND}
     covered |= {reason for reason, _, _ in MARGIN_SCENARIOS.values()}      # tests/exchange/test_margin.py
     covered |= {reason for reason, _, _ in DOOR_SCENARIOS.values()}        # tests/exchange/test_engine_door.py
+    covered |= {reason for reason, _ in PERP_SCENARIOS.values()}           # tests/exchange/perp/test_desk.py
     # AMEND_IN_PROGRESS needs an amend still in flight at a market: impossible in the
     # synchronous Engine, where every amend completes inside apply(). The Engine's one
     # shard owns every account and has no journal: WRONG_SHARD, ACCOUNT_NOT_IN_SCOPE
@@ -279,13 +281,13 @@ def test_every_reason_has_a_one_line_explanation():
 
 
 def test_reason_numbers_stay_grouped_by_area():
-    areas = {1: "validation", 2: "balance", 3: "matching", 4: "margin", 8: "access", 9: "service"}
+    areas = {1: "validation", 2: "balance", 3: "matching", 4: "margin", 5: "perpetuals", 8: "access", 9: "service"}
     assert all(int(r) // 100 in areas for r in Reason)
     assert len({int(r) for r in Reason}) == len(Reason)            # no alias: a number has one meaning
     # pinned numbers: renumbering any of them breaks every client that stored a code
     assert (Reason.MALFORMED_COMMAND, Reason.STRING_TOO_LONG, Reason.MARKET_ORDER_POST_ONLY,
-            Reason.INSUFFICIENT_BALANCE, Reason.NO_SUPPLY, Reason.UNKNOWN_POOL_REQUEST, Reason.OVERLOADED) == \
-        (100, 118, 131, 200, 412, 415, 901)
+            Reason.INSUFFICIENT_BALANCE, Reason.NO_SUPPLY, Reason.UNKNOWN_POOL_REQUEST, Reason.OVERLOADED,
+            Reason.INVALID_LEVERAGE, Reason.RISK_LIMIT_EXCEEDED) == (100, 118, 131, 200, 412, 415, 901, 500, 510)
 
 
 # ---- fuzzing field values -------------------------------------------------------

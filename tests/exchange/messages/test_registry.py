@@ -24,10 +24,14 @@ JOURNALED_CODES = {
     "Borrowed": 90, "Repaid": 91, "Supplied": 92, "SupplyWithdrawn": 93, "LendingRefused": 94,
     "InterestAccrued": 95, "MarginTransferred": 96, "MarginEnabled": 97, "MarginLevelChanged": 98,
     "LiquidationUpdate": 99, "DebtWrittenOff": 100,
+    "TransferPerp": 110, "SetPerpLeverage": 111, "SetRiskLimit": 112, "SetMarginMode": 113, "PlacePerpOrder": 114,
+    "CancelPerpOrder": 115, "PerpTransferred": 130, "PerpSettingsChanged": 131, "PositionChanged": 132,
 }
 CLIENT_COMMANDS = {"OpenAccount", "Deposit", "Withdraw", "PlaceOrder", "CancelOrder", "AmendOrder", "EnableMargin",
                    "TransferMargin", "Borrow", "Repay", "PlaceMarginOrder", "SupplyToPool", "WithdrawFromPool",
-                   "StartLiquidation", "LiquidationStep", "CoverShortfall", "FinishLiquidation", "WriteOffDebt"}
+                   "StartLiquidation", "LiquidationStep", "CoverShortfall", "FinishLiquidation", "WriteOffDebt",
+                   "TransferPerp", "SetPerpLeverage", "SetRiskLimit", "SetMarginMode", "PlacePerpOrder",
+                   "CancelPerpOrder"}
 REQUESTS = {"SubmitOrder", "CancelRequest", "AmendRequest", "PoolRequest"}
 
 

@@ -1,0 +1,483 @@
+"""The perpetual desk: perpetual wallets, orders and positions of one shard's accounts.
+
+A product plugged into the ``AccountShard`` (``exchange.accounts.product``;
+``exchange/venue.py`` plugs it when the config has ``[perp.*]`` markets). Its
+links are the perpetual markets: a ``MarketEngine`` per market matches its
+orders exactly as a spot market does, and the fills come back here, where they
+move positions instead of assets.
+
+**Wallets.** Each account has, per settlement asset, ``cash`` (moved in and
+out of the spot account with ``TransferPerp``; realized PnL, fees and funding
+land here) and ``held`` (the part of ``cash`` held for open orders).
+Isolated positions carry their own ``margin``, moved out of ``cash`` as they
+open and back as they close. PnL is zero-sum between accounts, but it is
+paid when a position closes, and the other side of a close may be opening:
+until every position is closed, open positions owe each other
+``sum(lots * mark * k - basis)``, which is ``-sum(basis)`` at any mark (open
+interest nets to zero). So what the desk holds in an asset is ``cash +
+isolated margins - sum(basis)`` (``totals``): fees go to the shard's fee
+account, and every unit is conserved at every step.
+
+**Orders.** ``PlacePerpOrder`` runs the spot order's checks on the
+perpetual's grid (``AccountShard.order_terms``), then, in this order:
+NO_MARK_PRICE, MARK_INDEX_DIVERGED (5.2.2.5), PRICE_OUTSIDE_LISTING_BAND
+(4.2.7: a new contract's first minutes), REDUCE_ONLY_WOULD_INCREASE,
+POSITION_LIMIT_EXCEEDED (4.3.1), RISK_LIMIT_EXCEEDED (4.3.2: the worst-case
+exposure of the order's side, at the higher of its price and the mark, under
+the chosen tier's ceiling) and INSUFFICIENT_BALANCE. An order holds, per lot,
+its initial margin (the notional at the higher of its price and the mark over
+the leverage, rounded up; none for reduce-only) and its worst taker fee at
+that price. A fill releases its lots' share of the hold; the position moves
+(``Position.fill``), the realized PnL and the fee settle in ``cash``, and an
+isolated position's margin grows by the opened lots' initial margin and
+gives back the closed lots' share (rounded down: the account receives it).
+
+**Settings.** ``SetPerpLeverage`` (INVALID_LEVERAGE, LEVERAGE_ABOVE_TIER),
+``SetRiskLimit`` (INVALID_RISK_LIMIT, RISK_LIMIT_BELOW_POSITION,
+LEVERAGE_ABOVE_TIER), ``SetMarginMode`` (POSITION_OPEN while a position or an
+order is open). A rejection changes nothing.
+
+**Prices.** Margin is valued at the mark, never the last trade: the desk
+keeps each market's (index, mark) as given by ``set_mark`` (the Engine
+computes it, ``exchange.perp.mark``).
+
+Not built yet (``docs/PERPETUALS.md``): funding settlement, liquidation at
+the bankruptcy price with the insurance fund and ADL, and the actors. Until
+liquidation runs, a loss beyond an account's margin leaves its ``cash``
+negative (a deficit, shown in ``account_view``), never hidden.
+"""
+from __future__ import annotations
+
+from exchange.accounts.ledger import Ledger
+from exchange.accounts.pricing import PriceContext
+from exchange.config import ExchangeConfig
+from exchange.core.money import INT64_MAX, PPM, mul_div_ceil
+from exchange.core.reasons import CloseReason, Reason
+from exchange.matching.orders import BUY, OrderType
+from exchange.messages.records import (CancelPerpOrder, CancelRequest, Fill, OrderAccepted, OrderBooked, OrderClosed,
+                                       OrderRejected, PerpSettingsChanged, PerpTransferred, PlacePerpOrder,
+                                       PositionChanged, RequestRejected, SetMarginMode, SetPerpLeverage, SetRiskLimit,
+                                       SubmitOrder, TransferPerp)
+from exchange.perp.mark import diverged
+from exchange.perp.position import MarginMode, Position
+from exchange.perp.prices import bankruptcy_price, liquidation_price
+from exchange.perp.rules import PerpMarket
+
+MARKET = int(OrderType.MARKET)
+REJECTED = int(CloseReason.REJECTED)
+
+
+class PerpAccount:
+    __slots__ = ("account_id", "cash", "held", "positions")
+
+    def __init__(self, account_id: int, assets: int):
+        self.account_id = account_id
+        self.cash = [0] * assets
+        self.held = [0] * assets
+        self.positions: dict[str, Position] = {}
+
+    def canonical(self) -> tuple:
+        return (self.account_id, tuple(self.cash), tuple(self.held),
+                tuple((m, _position_canonical(p)) for m, p in sorted(self.positions.items())))
+
+
+class PerpOrder:
+    __slots__ = ("order_id", "account_id", "market", "side", "price", "total", "remaining", "per_lot", "held",
+                 "reduce_only", "request_id", "client_order_id", "acknowledged")
+
+    def __init__(self, order_id, account_id, market: PerpMarket, side, price, lots, per_lot, reduce_only,
+                 request_id, client_order_id):
+        self.order_id = order_id
+        self.account_id = account_id
+        self.market = market
+        self.side = side
+        self.price = price              # ticks
+        self.total = self.remaining = lots
+        self.per_lot = per_lot          # held per lot: initial margin and worst taker fee
+        self.held = lots * per_lot
+        self.reduce_only = reduce_only
+        self.request_id = request_id
+        self.client_order_id = client_order_id
+        self.acknowledged = False
+
+    def canonical(self) -> tuple:
+        return (self.order_id, self.account_id, self.market.name, self.side, self.price, self.total, self.remaining,
+                self.per_lot, self.held, self.reduce_only, str(self.request_id), self.client_order_id,
+                self.acknowledged)
+
+
+class PerpDesk:
+    """The product (module docstring)."""
+
+    name = "perp"
+    commands = frozenset((TransferPerp, SetPerpLeverage, SetRiskLimit, SetMarginMode, PlacePerpOrder,
+                          CancelPerpOrder))
+    wallet_type = None
+
+    def __init__(self, config: ExchangeConfig, ledger: Ledger, markets: dict[str, PerpMarket]):
+        self.config = config
+        self.ledger = ledger
+        self.markets = markets
+        self.links = tuple(sorted(markets))
+        self.specs = {name: m.spec for name, m in markets.items()}
+        self.settlement = frozenset(m.spec.quote.name for m in markets.values())
+        self.accounts: dict[int, PerpAccount] = {}
+        self.orders: dict[int, PerpOrder] = {}
+        self.marks: dict[str, tuple[int, int]] = {}       # market -> (index, mark), ticks
+        self.shard = None
+
+    def attach(self, shard) -> None:
+        self.shard = shard
+
+    def set_mark(self, market: str, index: int, mark: int) -> None:
+        """The market's index and mark price (ticks), as computed for it (``exchange.perp.mark``)."""
+        self.marks[market] = (index, mark)
+
+    # ---- commands -------------------------------------------------------------------
+    def apply(self, cmd, context: PriceContext) -> tuple[list, object | None]:
+        kind = type(cmd)
+        if kind is PlacePerpOrder:
+            return self.place(cmd, context.reference_ticks)
+        if kind is CancelPerpOrder:
+            return self.cancel(cmd)
+        if kind is TransferPerp:
+            return self.transfer(cmd), None
+        return self.settings(cmd), None
+
+    def transfer(self, cmd: TransferPerp) -> list:
+        """Move the settlement asset between the spot account and the perpetual wallet
+        (UNKNOWN_ACCOUNT, UNKNOWN_ASSET, NOT_SETTLEMENT_ASSET, NON_POSITIVE_AMOUNT,
+        INSUFFICIENT_BALANCE: the spot balance, or what the wallet can spare, VALUE_OUT_OF_RANGE)."""
+        spot = self.ledger.accounts.get(cmd.account_id)
+        if spot is None:
+            return _reject(cmd, Reason.UNKNOWN_ACCOUNT)
+        asset = self.config.assets.get(cmd.asset)
+        if asset is None:
+            return _reject(cmd, Reason.UNKNOWN_ASSET)
+        if asset.name not in self.settlement:
+            return _reject(cmd, Reason.NOT_SETTLEMENT_ASSET)
+        if cmd.amount <= 0:
+            return _reject(cmd, Reason.NON_POSITIVE_AMOUNT)
+        a = asset.index
+        wallet = self.accounts.get(cmd.account_id)
+        if cmd.to_perp:
+            if spot.available[a] < cmd.amount:
+                return _reject(cmd, Reason.INSUFFICIENT_BALANCE)
+            if wallet is not None and wallet.cash[a] + cmd.amount > INT64_MAX:
+                return _reject(cmd, Reason.VALUE_OUT_OF_RANGE)
+            wallet = wallet or self._wallet(cmd.account_id)
+            spot.available[a] -= cmd.amount
+            wallet.cash[a] += cmd.amount
+            moved = cmd.amount
+        else:
+            if wallet is None or self.withdrawable(wallet, a) < cmd.amount:
+                return _reject(cmd, Reason.INSUFFICIENT_BALANCE)
+            wallet.cash[a] -= cmd.amount
+            spot.available[a] += cmd.amount
+            moved = -cmd.amount
+        return [PerpTransferred(cmd.request_id, cmd.ts_ns, cmd.account_id, asset.name, moved, wallet.cash[a])]
+
+    def settings(self, cmd) -> list:
+        """SetPerpLeverage, SetRiskLimit or SetMarginMode (module docstring for the reasons)."""
+        if cmd.account_id not in self.ledger.accounts:
+            return _reject(cmd, Reason.UNKNOWN_ACCOUNT)
+        market = self.markets.get(cmd.market)
+        if market is None:
+            return _reject(cmd, Reason.UNKNOWN_MARKET)
+        wallet = self.accounts.get(cmd.account_id)
+        current = self._settings(wallet, market)
+        leverage, tier, mode = current.leverage, current.risk_tier, current.mode
+        kind, tiers = type(cmd), market.tiers
+        if kind is SetPerpLeverage:
+            if cmd.leverage < 1:
+                return _reject(cmd, Reason.INVALID_LEVERAGE)
+            if cmd.leverage > tiers.max_leverage(tier):
+                return _reject(cmd, Reason.LEVERAGE_ABOVE_TIER)
+            leverage = cmd.leverage
+        elif kind is SetRiskLimit:
+            if not 0 <= cmd.risk_tier <= tiers.steps:
+                return _reject(cmd, Reason.INVALID_RISK_LIMIT)
+            if wallet is not None and self._exposure_notional(wallet, market) > tiers.ceiling(cmd.risk_tier):
+                return _reject(cmd, Reason.RISK_LIMIT_BELOW_POSITION)
+            if leverage > tiers.max_leverage(cmd.risk_tier):
+                return _reject(cmd, Reason.LEVERAGE_ABOVE_TIER)
+            tier = cmd.risk_tier
+        else:
+            if wallet is not None and (current.lots or any(o.account_id == cmd.account_id and o.market is market
+                                                           for o in self.orders.values())):
+                return _reject(cmd, Reason.POSITION_OPEN)
+            mode = MarginMode.ISOLATED if cmd.isolated else MarginMode.CROSS
+        position = self._position(wallet or self._wallet(cmd.account_id), market)
+        position.leverage, position.risk_tier, position.mode = leverage, tier, mode
+        return [PerpSettingsChanged(cmd.request_id, cmd.ts_ns, cmd.account_id, market.name, leverage, tier,
+                                    mode == MarginMode.ISOLATED)]
+
+    def place(self, cmd: PlacePerpOrder, reference_ticks: int | None) -> tuple[list, object | None]:
+        """Check, hold and forward a perpetual order (module docstring for the checks)."""
+        terms = self.shard.order_terms(cmd, reference_ticks, self.specs)
+        if type(terms) is not tuple:
+            return _reject(cmd, terms), None
+        spot, spec, side, ticks, lots, otype, tif, stp = terms
+        market = self.markets[spec.name]
+        marks = self.marks.get(spec.name)
+        if marks is None:
+            return _reject(cmd, Reason.NO_MARK_PRICE), None
+        index, mark = marks
+        if diverged(mark, index, market.divergence_band_ppm):
+            return _reject(cmd, Reason.MARK_INDEX_DIVERGED), None
+        if market.listing_ts_ns and cmd.ts_ns < market.listing_ts_ns + market.listing_window_ns and \
+                abs(ticks - index) * PPM > market.listing_band_ppm * index:
+            return _reject(cmd, Reason.PRICE_OUTSIDE_LISTING_BAND), None
+        wallet = self.accounts.get(cmd.account_id)
+        position = self._settings(wallet, market)
+        signed = lots if side == BUY else -lots
+        if cmd.reduce_only:
+            if (position.lots > 0) == (signed > 0) or lots > abs(position.lots) - self._pending_reduce(wallet, market,
+                                                                                                        side):
+                return _reject(cmd, Reason.REDUCE_ONLY_WOULD_INCREASE), None
+        else:
+            exposure = self._side_exposure(wallet, market, position, side) + lots
+            if exposure > market.position_limit_lots:
+                return _reject(cmd, Reason.POSITION_LIMIT_EXCEEDED), None
+            if exposure * max(ticks, mark) * market.k > market.tiers.ceiling(position.risk_tier):
+                return _reject(cmd, Reason.RISK_LIMIT_EXCEEDED), None
+        worst = max(ticks, mark) * market.k
+        fee_per_lot = mul_div_ceil(worst, spot.taker_ppm, PPM) if spot.taker_ppm > 0 else 0
+        per_lot = fee_per_lot + (0 if cmd.reduce_only else -(-worst // position.leverage))
+        q = spec.quote.index
+        if wallet is None or self.available(wallet, q) < lots * per_lot:
+            return _reject(cmd, Reason.INSUFFICIENT_BALANCE), None
+        wallet.held[q] += lots * per_lot
+        order_id = self.shard.new_order_id()
+        self.orders[order_id] = PerpOrder(order_id, cmd.account_id, market, side, ticks, lots, per_lot,
+                                          cmd.reduce_only, cmd.request_id, cmd.client_order_id)
+        if cmd.client_order_id:
+            spot.client_ids[cmd.client_order_id] = order_id
+        return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET,
+                               stp or int(self.config.default_stp), spot.maker_ppm, spot.taker_ppm, cmd.ts_ns)
+
+    def cancel(self, cmd: CancelPerpOrder) -> tuple[list, object | None]:
+        """UNKNOWN_ACCOUNT, UNKNOWN_MARKET, ORDER_NOT_FOUND, NOT_OWNER; else ask the market."""
+        if cmd.account_id not in self.ledger.accounts:
+            return _reject(cmd, Reason.UNKNOWN_ACCOUNT), None
+        if cmd.market not in self.markets:
+            return _reject(cmd, Reason.UNKNOWN_MARKET), None
+        order = self.orders.get(cmd.order_id)
+        if order is None or order.market.name != cmd.market:
+            return _reject(cmd, Reason.ORDER_NOT_FOUND), None
+        if order.account_id != cmd.account_id:
+            return _reject(cmd, Reason.NOT_OWNER), None
+        return [], CancelRequest(cmd.request_id, order.order_id, cmd.account_id, cmd.ts_ns)
+
+    # ---- market events --------------------------------------------------------------
+    def apply_event(self, event) -> list:
+        kind = type(event)
+        if kind is Fill:
+            out: list = []
+            taker = self.orders.get(event.taker_order_id)
+            if taker is not None:
+                out = self._acknowledge(taker, event.ts_ns)
+                out.append(self._settle(taker, event, event.taker_fee))
+            maker = self.orders.get(event.maker_order_id)
+            if maker is not None:
+                out.append(self._settle(maker, event, event.maker_fee))
+            out.append(event)
+            return out
+        if kind is OrderBooked:
+            order = self.orders.get(event.order_id)
+            return [*self._acknowledge(order, event.ts_ns), event] if order is not None else [event]
+        if kind is OrderClosed:
+            return self._closed(event)
+        if kind is RequestRejected:
+            return [OrderRejected(event.request_id, event.account_id, event.reason, event.order_id)]
+        raise TypeError(f"perpetual desk cannot apply {kind.__name__}")
+
+    def _acknowledge(self, order: PerpOrder, ts_ns: int) -> list:
+        if order.acknowledged:
+            return []
+        order.acknowledged = True
+        spec = order.market.spec
+        return [OrderAccepted(order.request_id, ts_ns, order.order_id, order.account_id, spec.name, order.side,
+                              order.price * spec.tick_minor, order.total * spec.lot_minor, order.client_order_id)]
+
+    def _settle(self, order: PerpOrder, fill: Fill, fee: int) -> PositionChanged:
+        market, spec = order.market, order.market.spec
+        q = spec.quote.index
+        wallet = self.accounts[order.account_id]
+        lots, ticks = fill.quantity // spec.lot_minor, fill.price // spec.tick_minor
+        release = lots * order.per_lot
+        order.held -= release
+        order.remaining -= lots
+        wallet.held[q] -= release
+        position = self._position(wallet, market)
+        before = position.lots
+        signed = lots if order.side == BUY else -lots
+        closed = min(lots, abs(before)) if before and (before > 0) != (signed > 0) else 0
+        realized = position.fill(signed, ticks, market.k)
+        if position.mode == MarginMode.ISOLATED:
+            released = position.margin if closed == abs(before) else position.margin * closed // abs(before)
+            added = (lots - closed) * -(-(ticks * market.k) // position.leverage)
+            position.margin += added - released
+            wallet.cash[q] += released - added
+        wallet.cash[q] += realized - fee
+        position.fees += fee
+        self.ledger.fees[q] += fee
+        return PositionChanged(market.name, fill.seq, fill.ts_ns, order.account_id, order.order_id,
+                               position.lots * spec.lot_minor, position.basis, realized, fee, position.margin)
+
+    def _closed(self, event: OrderClosed) -> list:
+        order = self.orders.pop(event.order_id, None)
+        if order is None:
+            return [event]
+        wallet = self.accounts[order.account_id]
+        wallet.held[order.market.spec.quote.index] -= order.held
+        order.held = 0
+        if order.client_order_id:
+            self.ledger.accounts[order.account_id].client_ids.pop(order.client_order_id, None)
+        if event.reason == REJECTED and not order.acknowledged:
+            return [OrderRejected(order.request_id, order.account_id, event.reject_reason, order.order_id)]
+        return [*self._acknowledge(order, event.ts_ns), event]
+
+    # ---- figures ------------------------------------------------------------------------
+    def _wallet(self, account_id: int) -> PerpAccount:
+        wallet = self.accounts.get(account_id)
+        if wallet is None:
+            wallet = self.accounts[account_id] = PerpAccount(account_id, len(self.config.assets))
+        return wallet
+
+    def _position(self, wallet: PerpAccount, market: PerpMarket) -> Position:
+        position = wallet.positions.get(market.name)
+        if position is None:
+            position = wallet.positions[market.name] = Position(leverage=market.default_leverage)
+        return position
+
+    @staticmethod
+    def _settings(wallet: PerpAccount | None, market: PerpMarket) -> Position:
+        """The account's position in ``market`` (a fresh default one, not stored, if none)."""
+        found = wallet.positions.get(market.name) if wallet is not None else None
+        return found if found is not None else Position(leverage=market.default_leverage)
+
+    def _mark(self, market: PerpMarket, position: Position) -> int:
+        """The market's mark in ticks (without one yet: the position's entry, rounded down)."""
+        marks = self.marks.get(market.name)
+        if marks is not None:
+            return marks[1]
+        return abs(position.basis) // (abs(position.lots) * market.k) if position.lots else 0
+
+    def _cross(self, wallet: PerpAccount, asset: int) -> tuple[int, int, int]:
+        """(unrealized PnL, initial margin, maintenance) of the wallet's cross positions in ``asset``."""
+        unrealized = initial = maintenance = 0
+        for name, position in wallet.positions.items():
+            market = self.markets[name]
+            if position.lots and position.mode == MarginMode.CROSS and market.spec.quote.index == asset:
+                mark = self._mark(market, position)
+                notional = position.notional(mark, market.k)
+                unrealized += position.unrealized(mark, market.k)
+                initial += -(-notional // position.leverage)
+                maintenance += market.tiers.maintenance(notional)
+        return unrealized, initial, maintenance
+
+    def available(self, wallet: PerpAccount, asset: int) -> int:
+        """What new orders can hold: cash less holds and the cross positions' initial margin,
+        plus their unrealized PnL."""
+        unrealized, initial, _ = self._cross(wallet, asset)
+        return wallet.cash[asset] - wallet.held[asset] - initial + unrealized
+
+    def withdrawable(self, wallet: PerpAccount, asset: int) -> int:
+        """What can leave for the spot account: as ``available``, but an unrealized profit
+        cannot be taken out before it is realized."""
+        unrealized, initial, _ = self._cross(wallet, asset)
+        return wallet.cash[asset] - wallet.held[asset] - initial + min(0, unrealized)
+
+    def _pending_reduce(self, wallet: PerpAccount | None, market: PerpMarket, side: int) -> int:
+        if wallet is None:
+            return 0
+        return sum(o.remaining for o in self.orders.values()
+                   if o.account_id == wallet.account_id and o.market is market and o.side == side and o.reduce_only)
+
+    def _side_exposure(self, wallet: PerpAccount | None, market: PerpMarket, position: Position, side: int) -> int:
+        """Lots the position could reach on ``side`` if every open order there filled (before this one)."""
+        same = position.lots if side == BUY else -position.lots          # > 0: already on that side
+        if wallet is not None:
+            same += sum(o.remaining for o in self.orders.values() if o.account_id == wallet.account_id
+                        and o.market is market and o.side == side and not o.reduce_only)
+        return max(0, same)
+
+    def _exposure_notional(self, wallet: PerpAccount, market: PerpMarket) -> int:
+        """The larger side's worst-case notional at the mark: what a risk limit must hold."""
+        position = self._settings(wallet, market)
+        mark = self._mark(market, position)
+        worst = max(self._side_exposure(wallet, market, position, side) for side in (BUY, BUY + 1))
+        return worst * mark * market.k
+
+    def position_view(self, account_id: int, market_name: str) -> dict | None:
+        """A position as its owner sees it: size, entry notional, mark, PnL, margin, and the
+        liquidation and bankruptcy prices (ticks) at the current mark; None if there is none."""
+        wallet = self.accounts.get(account_id)
+        market = self.markets.get(market_name)
+        position = wallet.positions.get(market_name) if wallet is not None and market is not None else None
+        if position is None:
+            return None
+        q, k = market.spec.quote.index, market.k
+        mark = self._mark(market, position)
+        if position.mode == MarginMode.ISOLATED:
+            collateral_bankrupt = collateral_liquidate = position.margin
+        else:
+            unrealized, _, maintenance = self._cross(wallet, q)
+            own_unrealized = position.unrealized(mark, k) if position.lots else 0
+            own_maintenance = market.tiers.maintenance(position.notional(mark, k))
+            collateral_bankrupt = wallet.cash[q] + unrealized - own_unrealized
+            collateral_liquidate = collateral_bankrupt - (maintenance - own_maintenance)
+        return {"market": market_name, "size": position.lots * market.spec.lot_minor, "lots": position.lots,
+                "entry_notional": position.basis, "mark": mark, "unrealized": position.unrealized(mark, k),
+                "realized": position.realized, "fees": position.fees, "funding": position.funding,
+                "leverage": position.leverage, "risk_tier": position.risk_tier,
+                "isolated": position.mode == MarginMode.ISOLATED, "margin": position.margin,
+                "maintenance": market.tiers.maintenance(position.notional(mark, k)),
+                "liquidation_price": liquidation_price(position.lots, position.basis, collateral_liquidate, k,
+                                                       market.tiers),
+                "bankruptcy_price": bankruptcy_price(position.lots, position.basis, collateral_bankrupt, k)}
+
+    # ---- the product's self-description ---------------------------------------------------
+    def order_closed(self, record, ts_ns: int) -> None:       # no shard-held orders: nothing to do
+        return None
+
+    def withdrawal_block(self, account_id: int, prices) -> Reason | None:
+        return None                                           # perpetual funds are outside the spot account
+
+    def wallets(self) -> tuple:
+        return ()                                             # holds are the desk's own (``check_invariants``)
+
+    def totals(self) -> list[int]:
+        totals = [0] * len(self.config.assets)
+        for wallet in self.accounts.values():
+            for asset, cash in enumerate(wallet.cash):
+                totals[asset] += cash
+            for name, position in wallet.positions.items():
+                totals[self.markets[name].spec.quote.index] += position.margin - position.basis
+        return totals
+
+    def check_invariants(self) -> None:
+        held: dict[tuple, int] = {}
+        for order in self.orders.values():
+            assert order.held == order.remaining * order.per_lot, f"perp order {order.order_id} hold"
+            key = (order.account_id, order.market.spec.quote.index)
+            held[key] = held.get(key, 0) + order.held
+        for wallet in self.accounts.values():
+            for asset, amount in enumerate(wallet.held):
+                assert amount == held.get((wallet.account_id, asset), 0), f"perp wallet {wallet.account_id} hold"
+            for position in wallet.positions.values():
+                position.check_invariants()
+                assert position.margin >= 0 and (position.margin == 0 or position.mode == MarginMode.ISOLATED)
+
+    def canonical(self) -> tuple:
+        return (tuple(w.canonical() for _, w in sorted(self.accounts.items())),
+                tuple(o.canonical() for _, o in sorted(self.orders.items())), tuple(sorted(self.marks.items())))
+
+
+def _position_canonical(p: Position) -> tuple:
+    return (p.lots, p.basis, p.realized, p.fees, p.funding, int(p.mode), p.leverage, p.risk_tier, p.margin)
+
+
+def _reject(cmd, reason: Reason) -> list:
+    return [OrderRejected(cmd.request_id, cmd.account_id, int(reason), 0)]
