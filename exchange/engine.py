@@ -37,9 +37,11 @@ deposit) lives in the Engine and ``conservation`` counts it.
 
 Perpetual markets (``[perp.*]`` in the config, ``exchange/perp``) run here
 too: a ``MarketEngine`` each beside the spot markets, the shard's perpetual
-desk (``shard.perp``) as their product, and ``mark_perps(ts_ns)`` computing
-each market's mark from the index prices, its book and its last trade
-(``exchange.perp.mark.MarkPricer``) and handing it to the desk.
+desk (``shard.perp``) as their product, ``mark_perps(ts_ns)`` computing each
+market's mark from the index prices, its book and its last trade and
+sampling its premium (``exchange.perp.pricer.PerpPricer``), and
+``run_funding(ts_ns)`` settling every funding time that has come
+(``FundingDue``, a market event the desk applies to every position).
 """
 from __future__ import annotations
 
@@ -54,8 +56,8 @@ from exchange.matching.market import MarketEngine
 from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role
 from exchange.accounts.pricing import price_context
 from exchange.conservation import imbalance
-from exchange.messages.records import LENDING, POOL_ACCRUE, PoolRequest
-from exchange.perp.mark import MarkPricer
+from exchange.messages.records import LENDING, POOL_ACCRUE, FundingDue, PoolRequest
+from exchange.perp.pricer import PerpPricer
 from exchange.perp.rules import perp_markets
 from exchange.pricing.index import index_ticks
 from exchange.accounts.shard import link_of
@@ -74,8 +76,7 @@ class Engine:
         self.markets = {spec.name: MarketEngine(spec) for spec in config.market_list}
         self.perps = perp_markets(config)
         self.markets.update((name, MarketEngine(perp.spec)) for name, perp in self.perps.items())
-        self.mark_pricers = {name: MarkPricer(perp.basis_window_ns, perp.funding.interval_ns)
-                             for name, perp in self.perps.items()}
+        self.pricers = {name: PerpPricer(perp.basis_window_ns, perp.funding) for name, perp in self.perps.items()}
         self._fuse = fused
         self.shard = new_shard(config)
         self.lending = LendingEngine(config.lending, config.reserve_account)
@@ -109,9 +110,10 @@ class Engine:
 
     def mark_perps(self, ts_ns: int) -> dict[str, int]:
         """Each perpetual market's mark (ticks) at ``ts_ns`` from its index, book and last trade,
-        handed to the perpetual desk; markets without an index price yet are left out."""
+        handed to the perpetual desk, and a premium sample for its funding; markets without
+        an index price yet are left out."""
         marks = {}
-        for name, pricer in self.mark_pricers.items():
+        for name, pricer in self.pricers.items():
             index = self.index_ticks.get(name)
             if index is None:
                 continue
@@ -120,6 +122,18 @@ class Engine:
                                         market.last_price or None)
             self.shard.perp.set_mark(name, index, marks[name])
         return marks
+
+    def run_funding(self, ts_ns: int) -> list:
+        """Settle every funding time that has come by ``ts_ns``, market by market: the rate
+        from the interval's premium index, paid at the current mark (``FundingDue``); return
+        the events (``FundingPaid`` per position)."""
+        events: list = []
+        for name, pricer in self.pricers.items():
+            while pricer.due(ts_ns):
+                at, rate = pricer.settle_funding()
+                due = FundingDue(name, self.markets[name].next_seq(), at, rate, pricer.mark)
+                events.extend(self.shard.apply_market(due))
+        return events
 
     def deposit_fund(self, asset: str, amount: int) -> None:
         """Add capital to the insurance fund (a recorded deposit; ValueError if unusable)."""

@@ -38,6 +38,12 @@ class MarketEngine:
         self.trade_count = 0
         self._lot, self._tick, self._qptl = spec.lot_minor, spec.tick_minor, spec.quote_per_tick_lot
 
+    def next_seq(self) -> int:
+        """A sequence number for an event the market's owner emits besides matching (a
+        perpetual's funding), so the shards apply it in order with the fills."""
+        self.seq += 1
+        return self.seq
+
     def handle(self, request) -> list:
         """Apply one shard request; return the events it produced."""
         kind = type(request)

@@ -725,3 +725,25 @@ class PositionChanged(NamedTuple):
     realized: int
     fee: int
     margin: int
+
+
+@message(133, EVENT)
+class FundingDue(NamedTuple):
+    """A perpetual market's funding at ``ts_ns``: every position pays or receives ``rate``
+    (``FUNDING_ONE`` units) of its value at ``mark`` (ticks); a market event, in seq order."""
+    market: str
+    seq: int
+    ts_ns: int
+    rate: int
+    mark: int
+
+
+@message(134, EVENT)
+class FundingPaid(NamedTuple):
+    """What one account's position paid (> 0) or received (< 0) at a funding."""
+    market: str
+    seq: int
+    ts_ns: int
+    account_id: int
+    rate: int
+    amount: int

@@ -41,7 +41,10 @@ order is open). A rejection changes nothing.
 keeps each market's (index, mark) as given by ``set_mark`` (the Engine
 computes it, ``exchange.perp.mark``).
 
-Not built yet (``docs/PERPETUALS.md``): funding settlement, liquidation at
+**Funding** (``FundingDue``, a market event in seq order with the fills): every
+position pays or receives its per-lot funding (``exchange.perp.funding``).
+
+Not built yet (``docs/PERPETUALS.md``): liquidation at
 the bankruptcy price with the insurance fund and ADL, and the actors. Until
 liquidation runs, a loss beyond an account's margin leaves its ``cash``
 negative (a deficit, shown in ``account_view``), never hidden.
@@ -54,10 +57,11 @@ from exchange.config import ExchangeConfig
 from exchange.core.money import INT64_MAX, PPM, mul_div_ceil
 from exchange.core.reasons import CloseReason, Reason
 from exchange.matching.orders import BUY, OrderType
-from exchange.messages.records import (CancelPerpOrder, CancelRequest, Fill, OrderAccepted, OrderBooked, OrderClosed,
-                                       OrderRejected, PerpSettingsChanged, PerpTransferred, PlacePerpOrder,
-                                       PositionChanged, RequestRejected, SetMarginMode, SetPerpLeverage, SetRiskLimit,
-                                       SubmitOrder, TransferPerp)
+from exchange.messages.records import (CancelPerpOrder, CancelRequest, Fill, FundingDue, FundingPaid, OrderAccepted,
+                                       OrderBooked, OrderClosed, OrderRejected, PerpSettingsChanged, PerpTransferred,
+                                       PlacePerpOrder, PositionChanged, RequestRejected, SetMarginMode,
+                                       SetPerpLeverage, SetRiskLimit, SubmitOrder, TransferPerp)
+from exchange.perp.funding import payments
 from exchange.perp.mark import diverged
 from exchange.perp.position import MarginMode, Position
 from exchange.perp.prices import bankruptcy_price, liquidation_price
@@ -290,7 +294,32 @@ class PerpDesk:
             return self._closed(event)
         if kind is RequestRejected:
             return [OrderRejected(event.request_id, event.account_id, event.reason, event.order_id)]
+        if kind is FundingDue:
+            return self._fund(event)
         raise TypeError(f"perpetual desk cannot apply {kind.__name__}")
+
+    def _fund(self, due: FundingDue) -> list:
+        """Every position in the market pays or receives its funding (``funding.payments``):
+        a cross position from the wallet's cash, an isolated one from its margin (what the
+        margin cannot pay comes from cash)."""
+        market = self.markets[due.market]
+        q = market.spec.quote.index
+        positions = [(account_id, wallet.positions[due.market].lots) for account_id, wallet in
+                     sorted(self.accounts.items()) if due.market in wallet.positions]
+        out = []
+        for account_id, amount in payments(positions, due.mark, market.k, due.rate).items():
+            wallet = self.accounts[account_id]
+            position = wallet.positions[due.market]
+            position.funding += amount
+            if position.mode == MarginMode.ISOLATED:
+                position.margin -= amount
+                if position.margin < 0:
+                    wallet.cash[q] += position.margin
+                    position.margin = 0
+            else:
+                wallet.cash[q] -= amount
+            out.append(FundingPaid(due.market, due.seq, due.ts_ns, account_id, due.rate, amount))
+        return out
 
     def _acknowledge(self, order: PerpOrder, ts_ns: int) -> list:
         if order.acknowledged:

@@ -13,10 +13,12 @@ pay longs when it is negative.
 - **Rate** = premium + clamp(interest - premium, -clamp, +clamp), then
   capped at +-cap (per market). Interest 0.01% and clamp 0.05% per interval
   by default.
-- **Payments**: each payer pays its share rounded up (it owes); the total
-  paid is shared among the receivers in proportion to their lots, floors
-  first and the units left one each by largest remainder (ties to the lower
-  account id), so the payments sum to exactly zero.
+- **Payments** are per lot: one lot's funding, ``mark * k * |rate|``, rounded
+  up (the payers owe it), times each position's lots, paid by one side and
+  received by the other. Long and short lots are equal in number, so the
+  payments sum to exactly zero, wherever the positions are (each shard can
+  settle its own accounts and the venue still sums to zero); the rounding,
+  under one minor unit a lot, goes to the receivers.
 
 Rates are ints in ``FUNDING_ONE`` = 10^8 units (the venues' eight decimals:
 0.01% = 10_000); amounts are quote minor units.
@@ -82,26 +84,19 @@ def funding_rate(average_premium: int, rules: FundingRules) -> int:
     return min(rules.cap, max(-rules.cap, average_premium + adjust))
 
 
+def per_lot(mark: int, k: int, rate: int) -> int:
+    """One lot's funding at ``mark`` ticks (``k`` quote minor units per tick per lot), rounded up."""
+    return -((-mark * k * abs(rate)) // FUNDING_ONE)
+
+
 def payments(positions: list[tuple[int, int]], mark: int, k: int, rate: int) -> dict[int, int]:
     """What each account pays (> 0) or receives (< 0) for ``positions`` = [(account, lots)]
-    at ``mark`` ticks (``k`` quote minor units per tick per lot) and ``rate``; sums to zero.
-    Raises ValueError if payers are left with no receiver (open interest must balance)."""
+    at ``mark`` and ``rate``: longs pay when the rate is positive, shorts when negative."""
     if rate == 0:
         return {}
-    payers = [(a, lots) for a, lots in positions if lots and (lots > 0) == (rate > 0)]
-    receivers = sorted((a, abs(lots)) for a, lots in positions if lots and (lots > 0) != (rate > 0))
+    amount = per_lot(mark, k, rate) * (1 if rate > 0 else -1)
     out: dict[int, int] = {}
-    for account, lots in payers:
-        owed = -((-abs(lots) * mark * k * abs(rate)) // FUNDING_ONE)          # rounded up: the payer owes
-        out[account] = out.get(account, 0) + owed
-    total = sum(out.values())
-    if total and not receivers:
-        raise ValueError("funding payers with no receivers: open interest does not balance")
-    lots_in = sum(lots for _, lots in receivers)
-    shares = [(account, total * lots // lots_in, total * lots % lots_in) for account, lots in receivers]
-    left = total - sum(share for _, share, _ in shares)
-    by_remainder = sorted(range(len(shares)), key=lambda i: (-shares[i][2], shares[i][0]))
-    for position, i in enumerate(by_remainder):
-        account, share, _ = shares[i]
-        out[account] = out.get(account, 0) - share - (1 if position < left else 0)
+    for account, lots in positions:
+        if lots:
+            out[account] = out.get(account, 0) + lots * amount
     return out

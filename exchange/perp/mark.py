@@ -85,22 +85,3 @@ class BasisAverage:
             average.samples.append((ts_ns, basis))
             average.total += basis
         return average
-
-
-class MarkPricer:
-    """One perpetual market's mark, kept up to date: its basis average and the last
-    funding rate (``FUNDING_ONE`` units), funding due at every multiple of the interval."""
-
-    def __init__(self, basis_window_ns: int, interval_ns: int):
-        self.basis = BasisAverage(basis_window_ns)
-        self.interval_ns = interval_ns
-        self.funding_rate = 0
-
-    def update(self, ts_ns: int, index: int, best_bid: int | None, best_ask: int | None,
-               last_trade: int | None) -> int:
-        """Sample the book's basis (when both sides are there) and return the mark at ``ts_ns``."""
-        if best_bid is not None and best_ask is not None:
-            self.basis.add(ts_ns, (best_bid + best_ask) // 2, index)
-        to_next = self.interval_ns - ts_ns % self.interval_ns
-        carried = funding_carried(index, self.funding_rate, to_next, self.interval_ns)
-        return mark_price(index, carried, self.basis.average(ts_ns), last_trade)

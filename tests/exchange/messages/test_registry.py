@@ -26,6 +26,7 @@ JOURNALED_CODES = {
     "LiquidationUpdate": 99, "DebtWrittenOff": 100,
     "TransferPerp": 110, "SetPerpLeverage": 111, "SetRiskLimit": 112, "SetMarginMode": 113, "PlacePerpOrder": 114,
     "CancelPerpOrder": 115, "PerpTransferred": 130, "PerpSettingsChanged": 131, "PositionChanged": 132,
+    "FundingDue": 133, "FundingPaid": 134,
 }
 CLIENT_COMMANDS = {"OpenAccount", "Deposit", "Withdraw", "PlaceOrder", "CancelOrder", "AmendOrder", "EnableMargin",
                    "TransferMargin", "Borrow", "Repay", "PlaceMarginOrder", "SupplyToPool", "WithdrawFromPool",

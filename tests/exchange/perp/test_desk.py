@@ -312,3 +312,58 @@ def test_a_snapshot_of_a_shard_and_a_market_with_perpetuals_restores_the_same_st
     assert ex.engine.state_hash() == before
     assert "PositionChanged" in names(ex.perp(BOB, BUY, usdt("41000"), btc("0.5")))     # Carol's order fills
     check(ex)
+
+
+# ---- funding ------------------------------------------------------------------------------
+
+HOUR_NS = 3600 * 10**9
+
+
+def test_funding_over_a_simulated_week_sums_to_zero_and_the_rate_is_the_weighted_premium_by_hand():
+    """Three accounts hold positions; a maker quotes around the index every 5 minutes, the
+    book's bid above the index for the last third of each interval (a premium), the mark is
+    sampled with each quote; funding is settled every 8 h for 7 days."""
+    ex = harness()
+    ex.apply(ex.mode_cmd(CAROL, True))
+    _long(ex, account=ALICE, qty="2")                                # Alice long 2, Bob short 2
+    ex.perp(CAROL, SELL, usdt("40000"), btc("1"))
+    ex.perp(BOB, BUY, usdt("40000"), btc("1"))                       # Carol short 1 (isolated), Bob short 1
+    desk, engine = ex.engine.shard.perp, ex.engine
+    cash0 = {a: ex.cash(a) + desk.accounts[a].positions[PERP].margin for a in (ALICE, BOB, CAROL)}
+    paid, rates = [], []
+    start = 8 * HOUR_NS * 1000                                       # a funding time
+    step = 300 * 10**9
+    for n in range(21 * 96 + 1):                                     # 96 samples of 5 minutes per 8 h
+        ts = start + n * step
+        pricer = engine.pricers[PERP]
+        position = n % 96 + 1                                        # a sample at a funding time opens the next
+        bid, ask = (400_800, 400_810) if position >= 65 else (399_990, 400_010)
+        assert engine.markets[PERP].book.best_bid() is None          # the book is empty: quotes go to the pricer
+        pricer.update(ts, 400_000, bid, ask, None)
+        desk.set_mark(PERP, 400_000, pricer.mark)
+        events = engine.run_funding(ts)
+        for event in events:
+            if event.account_id == ALICE:
+                rates.append(event.rate)
+        paid.extend(events)
+    # The harness's interval (one sample of 0: the interest, 10,000), then 21; the ~1,000 intervals
+    # between them were never priced and charge nothing. By hand, one interval: 96 samples
+    # weighted 1..96; those at positions 65..96 (a bid of 400,800 over an index of 400,000:
+    # +0.2% = 200,000) count, the rest are 0: 2,576 x 200,000 / 4,656 = 110,652.9 -> 110,652;
+    # rate = 110,652 + clamp(10,000 - 110,652, +-50,000) = 60,652.
+    premium = sum(range(65, 97)) * 200_000 // sum(range(1, 97))
+    assert premium == 110_652
+    assert rates == [10_000] + [premium - 50_000] * 21
+    assert sum(e.amount for e in paid) == 0
+    by_account = {a: sum(e.amount for e in paid if e.account_id == a) for a in (ALICE, BOB, CAROL)}
+    assert by_account[ALICE] > 0 > by_account[BOB] and by_account[CAROL] < 0    # longs paid the shorts
+    # one lot's funding at 400,000 ticks x K 100 x 0.01% = 4,000: Alice's 2,000 lots pay 8,000,000 a time
+    assert paid[0].account_id == ALICE and paid[0].amount == 2_000 * 4_000
+    # at 60,652: one lot pays 400,000 x 100 x 60,652 / 10^8 = 24,260.8, rounded up to 24,261
+    later = [e for e in paid if e.rate == 60_652 and e.account_id == ALICE]
+    assert later and all(e.amount == 2_000 * 24_261 for e in later)
+    for account in (ALICE, BOB, CAROL):
+        now = ex.cash(account) + desk.accounts[account].positions[PERP].margin
+        assert now == cash0[account] - by_account[account]
+        assert desk.accounts[account].positions[PERP].funding == by_account[account]
+    check(ex)
