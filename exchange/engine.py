@@ -41,7 +41,11 @@ desk (``shard.perp``) as their product, ``mark_perps(ts_ns)`` computing each
 market's mark from the index prices, its book and its last trade and
 sampling its premium (``exchange.perp.pricer.PerpPricer``), and
 ``run_funding(ts_ns)`` settling every funding time that has come
-(``FundingDue``, a market event the desk applies to every position).
+(``FundingDue``, a market event the desk applies to every position), and
+``run_perp_liquidations(ts_ns)`` driving the perpetual liquidator
+(``exchange.perp.liquidator``) through the liquidator's door, with the
+markets' insurance funds (``exchange.perp.fund.PerpFund``, topped up with
+``top_up_perp_fund``) in the Engine and counted by ``conservation``.
 """
 from __future__ import annotations
 
@@ -57,6 +61,8 @@ from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role
 from exchange.accounts.pricing import price_context
 from exchange.conservation import imbalance
 from exchange.messages.records import LENDING, POOL_ACCRUE, FundingDue, PoolRequest
+from exchange.perp.fund import EntryKind, PerpFund
+from exchange.perp.liquidator import PerpLiquidator
 from exchange.perp.pricer import PerpPricer
 from exchange.perp.rules import perp_markets
 from exchange.pricing.index import index_ticks
@@ -77,6 +83,9 @@ class Engine:
         self.perps = perp_markets(config)
         self.markets.update((name, MarketEngine(perp.spec)) for name, perp in self.perps.items())
         self.pricers = {name: PerpPricer(perp.basis_window_ns, perp.funding) for name, perp in self.perps.items()}
+        self.perp_fund = PerpFund(list(self.perps), draw_caps={n: p.max_draw_ppm for n, p in self.perps.items()})
+        key = str(config.sections.get("perp_fund", {}).get("pseudonym_key", "exchange-demo-key")).encode()
+        self.perp_liquidator = PerpLiquidator(self.perps, self.perp_fund, key)
         self._fuse = fused
         self.shard = new_shard(config)
         self.lending = LendingEngine(config.lending, config.reserve_account)
@@ -122,6 +131,18 @@ class Engine:
                                         market.last_price or None)
             self.shard.perp.set_mark(name, index, marks[name])
         return marks
+
+    def top_up_perp_fund(self, market: str, amount: int, ts_ns: int, by: str = "operator") -> None:
+        """Add capital to a perpetual market's insurance fund (a ``TOP_UP`` entry; ValueError if unusable)."""
+        self.perp_fund.record(EntryKind.TOP_UP, market, amount, ts_ns, (("by", by),))
+
+    def run_perp_liquidations(self, ts_ns: int) -> list[dict]:
+        """Liquidate every perpetual position due at the marks (``exchange.perp.liquidator``):
+        the book at the bankruptcy price, the fund's share, then ADL; return the records of
+        the liquidations that finished. One over its market's per-second limit continues in a
+        later call."""
+        return self.perp_liquidator.run(self.shard.perp, self.markets,
+                                        lambda command: self.apply(command, Role.LIQUIDATOR), ts_ns)
 
     def run_funding(self, ts_ns: int) -> list:
         """Settle every funding time that has come by ``ts_ns``, market by market: the rate
@@ -254,14 +275,23 @@ class Engine:
         shard, fund = self.shard, self.fund
         fund_in = shard.margin.fund_in
         outside = {a.name: fund_in[a.index] - fund.credited[a.name] for a in self.config.asset_list}
+        holdings, deposited = dict(fund.holdings()), dict(fund.deposited)
+        for name, balance in self.perp_fund.balances.items():      # the perpetual funds, in their settlement asset
+            asset = self.perps[name].spec.quote.name
+            holdings[asset] = holdings.get(asset, 0) + balance
+        for entry in self.perp_fund.entries:
+            if entry.kind == EntryKind.TOP_UP:
+                asset = self.perps[entry.market].spec.quote.name
+                deposited[asset] = deposited.get(asset, 0) + entry.amount
         return imbalance(self.config.asset_list, [shard.totals()], [shard.ledger.deposited], [shard.ledger.withdrawn],
-                         self.lending.cash(), fund.holdings(), fund.deposited, outside)
+                         self.lending.cash(), holdings, deposited, outside)
 
     def check_invariants(self) -> None:
         """Assert every self-check of the shard and the books, and conservation."""
         self.shard.check_invariants()
         self.lending.check_invariants()
         self.liquidator.check_invariants()
+        self.perp_liquidator.check_invariants()
         for market in self.markets.values():
             market.check_invariants()
         bad = {k: v for k, v in self.conservation().items() if v}
@@ -270,5 +300,6 @@ class Engine:
     def state_hash(self) -> str:
         """A stable digest of balances, open orders, books, sequences, pools, the
         insurance fund and the liquidator's durable state."""
+        perps = (self.perp_liquidator.canonical(),) if self.perps else ()     # a venue without them keeps its hash
         return digest(self.shard.canonical(), tuple(m.canonical() for _, m in sorted(self.markets.items())),
-                      self.lending.canonical(), self.liquidator.canonical())
+                      self.lending.canonical(), self.liquidator.canonical(), *perps)

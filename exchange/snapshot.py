@@ -20,6 +20,7 @@ from exchange.margin.desk import Awaiting, MarginDesk, Then
 from exchange.matching.market import MarketEngine
 from exchange.matching.orders import RestingOrder
 from exchange.perp.desk import PerpAccount, PerpDesk, PerpOrder
+from exchange.perp.liquidation import PerpLiquidation
 from exchange.perp.position import MarginMode, Position
 from exchange.perp.rules import perp_markets
 from exchange.accounts.shard import AccountShard, OpenOrder
@@ -56,7 +57,7 @@ def shard_state(shard: AccountShard) -> dict:
 
 POSITION_FIELDS = ("lots", "basis", "realized", "fees", "funding", "mode", "leverage", "risk_tier", "margin")
 PERP_ORDER_FIELDS = ("order_id", "account_id", "side", "price", "total", "remaining", "per_lot", "held",
-                     "reduce_only", "request_id", "client_order_id", "acknowledged")
+                     "reduce_only", "request_id", "client_order_id", "acknowledged", "liquidation")
 
 
 def perp_state(desk: PerpDesk) -> dict:
@@ -65,7 +66,10 @@ def perp_state(desk: PerpDesk) -> dict:
                          for _, w in sorted(desk.accounts.items())],
             "orders": [[o.market.name, *(plain(getattr(o, f)) for f in PERP_ORDER_FIELDS)]
                        for _, o in sorted(desk.orders.items())],
-            "marks": [[m, index, mark] for m, (index, mark) in sorted(desk.marks.items())]}
+            "marks": [[m, index, mark] for m, (index, mark) in sorted(desk.marks.items())],
+            "liquidations": [[q.n, q.account_id, q.asset, q.equity, sorted(q.shares.items()), sorted(q.results.items()),
+                              [[m, p.lots, p.basis] for m, p in sorted(q.positions.items())]]
+                             for _, q in sorted(desk.liquidations.items())]}
 
 
 def restore_perp(desk: PerpDesk, state: dict) -> None:
@@ -79,10 +83,17 @@ def restore_perp(desk: PerpDesk, state: dict) -> None:
     for market, *values in state["orders"]:
         f = dict(zip(PERP_ORDER_FIELDS, values))
         order = PerpOrder(f["order_id"], f["account_id"], desk.markets[market], f["side"], f["price"], f["total"],
-                          f["per_lot"], f["reduce_only"], hashable(f["request_id"]), f["client_order_id"])
+                          f["per_lot"], f["reduce_only"], hashable(f["request_id"]), f["client_order_id"],
+                          f["liquidation"])
         order.remaining, order.held, order.acknowledged = f["remaining"], f["held"], f["acknowledged"]
         desk.orders[order.order_id] = order
     desk.marks.update((m, (index, mark)) for m, index, mark in state["marks"])
+    for n, account_id, asset, equity, shares, results, positions in state["liquidations"]:
+        liquidation = desk.liquidations[n] = PerpLiquidation(n, account_id, asset)
+        liquidation.equity = equity
+        liquidation.shares = dict((m, share) for m, share in shares)
+        liquidation.results = dict((m, result) for m, result in results)
+        liquidation.positions = {m: Position(lots=lots, basis=basis) for m, lots, basis in positions}
 
 
 def margin_state(desk: MarginDesk) -> dict:

@@ -20,8 +20,11 @@ CLIENT_COMMANDS = frozenset((m.OpenAccount, m.Deposit, m.Withdraw, m.PlaceOrder,
                              m.EnableMargin, m.TransferMargin, m.Borrow, m.Repay, m.PlaceMarginOrder,
                              m.SupplyToPool, m.WithdrawFromPool, m.TransferPerp, m.SetPerpLeverage,
                              m.SetRiskLimit, m.SetMarginMode, m.PlacePerpOrder, m.CancelPerpOrder))
-LIQUIDATOR_COMMANDS = frozenset((m.StartLiquidation, m.LiquidationStep, m.CoverShortfall, m.FinishLiquidation,
-                                 m.WriteOffDebt))
+MARGIN_LIQUIDATOR_COMMANDS = frozenset((m.StartLiquidation, m.LiquidationStep, m.CoverShortfall,
+                                        m.FinishLiquidation, m.WriteOffDebt))
+PERP_LIQUIDATOR_COMMANDS = frozenset((m.TakeOverPerp, m.LiquidationOrderPerp, m.DeleveragePerp, m.AbsorbDeleverage,
+                                      m.FinishPerpLiquidation))
+LIQUIDATOR_COMMANDS = MARGIN_LIQUIDATOR_COMMANDS | PERP_LIQUIDATOR_COMMANDS
 
 
 class Role(IntEnum):
@@ -29,7 +32,7 @@ class Role(IntEnum):
     LIQUIDATOR = 2
 
 
-ALLOWED = {Role.CLIENT: CLIENT_COMMANDS, Role.LIQUIDATOR: LIQUIDATOR_COMMANDS | {m.CancelOrder}}
+ALLOWED = {Role.CLIENT: CLIENT_COMMANDS, Role.LIQUIDATOR: LIQUIDATOR_COMMANDS | {m.CancelOrder, m.CancelPerpOrder}}
 _ALLOWED_BY_VALUE = (frozenset(), *(ALLOWED[role] for role in Role))   # indexed by the role's value: on
                                                                       # every command, no Enum.__hash__
 

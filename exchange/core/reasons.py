@@ -83,6 +83,12 @@ class Reason(IntEnum):
     POSITION_LIMIT_EXCEEDED = 509     # the position with this side's open orders would exceed the market's limit
     RISK_LIMIT_EXCEEDED = 510         # ... or its notional the risk limit's ceiling
     NOT_SETTLEMENT_ASSET = 511        # a perpetual wallet holds only its markets' settlement asset
+    NO_POSITION = 512                 # no open position (of that margin mode) in that market
+    POSITION_NOT_LIQUIDATABLE = 513   # equity is above maintenance at the mark
+    PERP_ORDERS_OPEN = 514            # the account's orders in those markets must be cancelled first
+    UNKNOWN_LIQUIDATION = 515         # no such liquidation on this shard (or a number already used)
+    LIQUIDATION_NOT_DONE = 516        # the liquidation still holds lots
+    CANNOT_DELEVERAGE = 517           # the position is smaller than the lots asked to deleverage
     # 3xx: matching and order management
     POST_ONLY_WOULD_TAKE = 300
     FOK_CANNOT_FILL = 301
@@ -178,6 +184,12 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.POSITION_LIMIT_EXCEEDED: "the position would exceed the market's position limit",
     Reason.RISK_LIMIT_EXCEEDED: "the position would exceed the risk limit: raise it first",
     Reason.NOT_SETTLEMENT_ASSET: "perpetual wallets hold only the settlement asset",
+    Reason.NO_POSITION: "no open position of that kind in this market",
+    Reason.POSITION_NOT_LIQUIDATABLE: "the position's equity is above its maintenance margin at the mark",
+    Reason.PERP_ORDERS_OPEN: "cancel the account's orders in those markets first",
+    Reason.UNKNOWN_LIQUIDATION: "no such liquidation here (or its number is taken)",
+    Reason.LIQUIDATION_NOT_DONE: "the liquidation still holds lots",
+    Reason.CANNOT_DELEVERAGE: "the position is smaller than the lots asked to deleverage",
     Reason.NOT_PERMITTED: "this command is not allowed through this door",
     Reason.ACCOUNT_NOT_IN_SCOPE: "this client may not act for this account",
     Reason.WRONG_SHARD: "the account belongs to another shard",

@@ -38,7 +38,7 @@ from enum import IntEnum
 from typing import NamedTuple
 
 from exchange.config import ExchangeConfig
-from exchange.accounts.access import LIQUIDATOR_COMMANDS
+from exchange.accounts.access import MARGIN_LIQUIDATOR_COMMANDS
 from exchange.accounts.ledger import Ledger
 from exchange.accounts.pricing import PriceContext
 from exchange.margin.lending import INDEX_SCALE, borrow_debt_bound, debt_of
@@ -53,7 +53,7 @@ from exchange.core.money import INT64_MAX, PPM, mul_div_ceil
 from exchange.core.reasons import Reason
 
 MARGIN_COMMANDS = frozenset((EnableMargin, TransferMargin, Borrow, Repay, PlaceMarginOrder, SupplyToPool,
-                             WithdrawFromPool)) | LIQUIDATOR_COMMANDS       # every command the desk applies
+                             WithdrawFromPool)) | MARGIN_LIQUIDATOR_COMMANDS    # every command the desk applies
 
 
 class Then(IntEnum):

@@ -747,3 +747,81 @@ class FundingPaid(NamedTuple):
     account_id: int
     rate: int
     amount: int
+
+
+class PerpLiquidationStage(IntEnum):
+    """``PerpLiquidationUpdate.stage`` (journaled numbers, never reused)."""
+    TAKEN_OVER = 1       # the position left the account at the mark; ``amount``: the equity it took along
+    ORDER_FILLED = 2     # the liquidation's order filled ``lots`` at ``price``; ``amount``: PnL against the mark
+    DELEVERAGED = 3      # an opposite position was closed by ADL at ``price``; ``amount``: its realized PnL
+    ABSORBED = 4         # the liquidation's side of that ADL close
+    FINISHED = 5         # every lot closed; ``amount``: the equity left (> 0 to the fund, < 0 drawn from it)
+
+
+@message(116, COMMAND)
+class TakeOverPerp(NamedTuple):
+    """The liquidator takes a position over (``market``: an isolated one; ``""``: every cross
+    position of the account) into liquidation ``liquidation``, at the mark."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    liquidation: int
+
+
+@message(117, COMMAND)
+class LiquidationOrderPerp(NamedTuple):
+    """An immediate-or-cancel order closing ``quantity`` of the liquidation's position at ``price``."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    liquidation: int
+    price: int
+    quantity: int
+
+
+@message(118, COMMAND)
+class DeleveragePerp(NamedTuple):
+    """ADL: close ``quantity`` of this account's position at ``price`` (the bankruptcy price)
+    against liquidation ``liquidation``."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    liquidation: int
+    quantity: int
+    price: int
+
+
+@message(119, COMMAND)
+class AbsorbDeleverage(NamedTuple):
+    """The liquidation's side of an ADL close (sent to the liquidated account's shard)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    liquidation: int
+    quantity: int
+    price: int
+
+
+@message(120, COMMAND)
+class FinishPerpLiquidation(NamedTuple):
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    liquidation: int
+
+
+@message(135, EVENT)
+class PerpLiquidationUpdate(NamedTuple):
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    liquidation: int
+    stage: int                  # PerpLiquidationStage
+    lots: int
+    price: int                  # ticks
+    amount: int                 # quote minor units (the stage says what)

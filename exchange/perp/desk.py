@@ -44,10 +44,10 @@ computes it, ``exchange.perp.mark``).
 **Funding** (``FundingDue``, a market event in seq order with the fills): every
 position pays or receives its per-lot funding (``exchange.perp.funding``).
 
-Not built yet (``docs/PERPETUALS.md``): liquidation at
-the bankruptcy price with the insurance fund and ADL, and the actors. Until
-liquidation runs, a loss beyond an account's margin leaves its ``cash``
-negative (a deficit, shown in ``account_view``), never hidden.
+**Liquidation** (``exchange.perp.liquidation``): the liquidator's commands take a
+position over at the mark, close it (orders, ADL) and finish it; the desk
+settles their fills into the liquidation's record. Not built yet
+(``docs/PERPETUALS.md``): the actors.
 """
 from __future__ import annotations
 
@@ -58,9 +58,11 @@ from exchange.core.money import INT64_MAX, PPM, mul_div_ceil
 from exchange.core.reasons import CloseReason, Reason
 from exchange.matching.orders import BUY, OrderType
 from exchange.messages.records import (CancelPerpOrder, CancelRequest, Fill, FundingDue, FundingPaid, OrderAccepted,
-                                       OrderBooked, OrderClosed, OrderRejected, PerpSettingsChanged, PerpTransferred,
-                                       PlacePerpOrder, PositionChanged, RequestRejected, SetMarginMode,
-                                       SetPerpLeverage, SetRiskLimit, SubmitOrder, TransferPerp)
+                                       OrderBooked, OrderClosed, OrderRejected, PerpLiquidationStage,
+                                       PerpLiquidationUpdate, PerpSettingsChanged, PerpTransferred, PlacePerpOrder,
+                                       PositionChanged, RequestRejected, SetMarginMode, SetPerpLeverage, SetRiskLimit,
+                                       SubmitOrder, TransferPerp)
+from exchange.perp import liquidation as liquidations
 from exchange.perp.funding import payments
 from exchange.perp.mark import diverged
 from exchange.perp.position import MarginMode, Position
@@ -87,10 +89,10 @@ class PerpAccount:
 
 class PerpOrder:
     __slots__ = ("order_id", "account_id", "market", "side", "price", "total", "remaining", "per_lot", "held",
-                 "reduce_only", "request_id", "client_order_id", "acknowledged")
+                 "reduce_only", "request_id", "client_order_id", "acknowledged", "liquidation")
 
     def __init__(self, order_id, account_id, market: PerpMarket, side, price, lots, per_lot, reduce_only,
-                 request_id, client_order_id):
+                 request_id, client_order_id, liquidation: int = 0):
         self.order_id = order_id
         self.account_id = account_id
         self.market = market
@@ -103,11 +105,12 @@ class PerpOrder:
         self.request_id = request_id
         self.client_order_id = client_order_id
         self.acknowledged = False
+        self.liquidation = liquidation  # > 0: closes that liquidation's position (``exchange.perp.liquidation``)
 
     def canonical(self) -> tuple:
         return (self.order_id, self.account_id, self.market.name, self.side, self.price, self.total, self.remaining,
                 self.per_lot, self.held, self.reduce_only, str(self.request_id), self.client_order_id,
-                self.acknowledged)
+                self.acknowledged, self.liquidation)
 
 
 class PerpDesk:
@@ -115,7 +118,7 @@ class PerpDesk:
 
     name = "perp"
     commands = frozenset((TransferPerp, SetPerpLeverage, SetRiskLimit, SetMarginMode, PlacePerpOrder,
-                          CancelPerpOrder))
+                          CancelPerpOrder)) | liquidations.COMMANDS
     wallet_type = None
 
     def __init__(self, config: ExchangeConfig, ledger: Ledger, markets: dict[str, PerpMarket]):
@@ -128,6 +131,7 @@ class PerpDesk:
         self.accounts: dict[int, PerpAccount] = {}
         self.orders: dict[int, PerpOrder] = {}
         self.marks: dict[str, tuple[int, int]] = {}       # market -> (index, mark), ticks
+        self.liquidations: dict[int, liquidations.PerpLiquidation] = {}
         self.shard = None
 
     def attach(self, shard) -> None:
@@ -142,6 +146,8 @@ class PerpDesk:
         kind = type(cmd)
         if kind is PlacePerpOrder:
             return self.place(cmd, context.reference_ticks)
+        if kind in liquidations.COMMANDS:
+            return liquidations.apply(self, cmd)
         if kind is CancelPerpOrder:
             return self.cancel(cmd)
         if kind is TransferPerp:
@@ -260,6 +266,13 @@ class PerpDesk:
         return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET,
                                stp or int(self.config.default_stp), spot.maker_ppm, spot.taker_ppm, cmd.ts_ns)
 
+    def new_liquidation_order(self, cmd, market: PerpMarket, side: int, ticks: int, lots: int) -> int:
+        """Record a liquidation's closing order (no hold: the liquidation's equity stands behind it)."""
+        order_id = self.shard.new_order_id()
+        self.orders[order_id] = PerpOrder(order_id, cmd.account_id, market, side, ticks, lots, 0, True,
+                                          cmd.request_id, "", cmd.liquidation)
+        return order_id
+
     def cancel(self, cmd: CancelPerpOrder) -> tuple[list, object | None]:
         """UNKNOWN_ACCOUNT, UNKNOWN_MARKET, ORDER_NOT_FOUND, NOT_OWNER; else ask the market."""
         if cmd.account_id not in self.ledger.accounts:
@@ -329,30 +342,47 @@ class PerpDesk:
         return [OrderAccepted(order.request_id, ts_ns, order.order_id, order.account_id, spec.name, order.side,
                               order.price * spec.tick_minor, order.total * spec.lot_minor, order.client_order_id)]
 
-    def _settle(self, order: PerpOrder, fill: Fill, fee: int) -> PositionChanged:
+    def _settle(self, order: PerpOrder, fill: Fill, fee: int):
+        """One side of a fill: release its lots' hold, move the position (or the liquidation's)."""
         market, spec = order.market, order.market.spec
-        q = spec.quote.index
         wallet = self.accounts[order.account_id]
         lots, ticks = fill.quantity // spec.lot_minor, fill.price // spec.tick_minor
         release = lots * order.per_lot
         order.held -= release
         order.remaining -= lots
-        wallet.held[q] -= release
+        wallet.held[spec.quote.index] -= release
+        signed = lots if order.side == BUY else -lots
+        if order.liquidation:
+            liquidation = self.liquidations[order.liquidation]
+            realized = liquidation.positions[market.name].fill(signed, ticks, market.k)
+            liquidation.equity += realized - fee
+            liquidation.results[market.name] = liquidation.results.get(market.name, 0) + realized - fee
+            self.ledger.fees[spec.quote.index] += fee
+            return PerpLiquidationUpdate(order.request_id, fill.ts_ns, order.account_id, market.name,
+                                         order.liquidation, int(PerpLiquidationStage.ORDER_FILLED), lots, ticks,
+                                         realized - fee)
+        realized = self.close(wallet, market, signed, ticks, fee)
+        position = wallet.positions[market.name]
+        return PositionChanged(market.name, fill.seq, fill.ts_ns, order.account_id, order.order_id,
+                               position.lots * spec.lot_minor, position.basis, realized, fee, position.margin)
+
+    def close(self, wallet: PerpAccount, market: PerpMarket, signed: int, ticks: int, fee: int) -> int:
+        """Move the wallet's position by ``signed`` lots at ``ticks``: PnL and fee in cash, an
+        isolated position's margin in (opened lots) and out (closed lots); return the PnL realized."""
+        q = market.spec.quote.index
         position = self._position(wallet, market)
         before = position.lots
-        signed = lots if order.side == BUY else -lots
-        closed = min(lots, abs(before)) if before and (before > 0) != (signed > 0) else 0
+        closed = min(abs(signed), abs(before)) if before and (before > 0) != (signed > 0) else 0
         realized = position.fill(signed, ticks, market.k)
         if position.mode == MarginMode.ISOLATED:
             released = position.margin if closed == abs(before) else position.margin * closed // abs(before)
-            added = (lots - closed) * -(-(ticks * market.k) // position.leverage)
+            added = (abs(signed) - closed) * -(-(ticks * market.k) // position.leverage)
             position.margin += added - released
             wallet.cash[q] += released - added
         wallet.cash[q] += realized - fee
         position.fees += fee
         self.ledger.fees[q] += fee
-        return PositionChanged(market.name, fill.seq, fill.ts_ns, order.account_id, order.order_id,
-                               position.lots * spec.lot_minor, position.basis, realized, fee, position.margin)
+        return realized
 
     def _closed(self, event: OrderClosed) -> list:
         order = self.orders.pop(event.order_id, None)
@@ -484,6 +514,8 @@ class PerpDesk:
                 totals[asset] += cash
             for name, position in wallet.positions.items():
                 totals[self.markets[name].spec.quote.index] += position.margin - position.basis
+        for liquidation in self.liquidations.values():
+            totals[liquidation.asset] += liquidation.equity - sum(p.basis for p in liquidation.positions.values())
         return totals
 
     def check_invariants(self) -> None:
@@ -501,7 +533,8 @@ class PerpDesk:
 
     def canonical(self) -> tuple:
         return (tuple(w.canonical() for _, w in sorted(self.accounts.items())),
-                tuple(o.canonical() for _, o in sorted(self.orders.items())), tuple(sorted(self.marks.items())))
+                tuple(o.canonical() for _, o in sorted(self.orders.items())), tuple(sorted(self.marks.items())),
+                tuple(liquidation.canonical() for _, liquidation in sorted(self.liquidations.items())))
 
 
 def _position_canonical(p: Position) -> tuple:

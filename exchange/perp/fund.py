@@ -18,7 +18,7 @@ entry's canonical bytes. ``verify`` recomputes the chain and the balances
 from the entries alone and lists every mismatch, so a reader needs nothing
 but the entries (and the published head) to check the fund.
 
-A draw is limited to ``max_draw_ppm`` of the fund's balance per bankruptcy
+A draw is limited to the market's cap (``max_draw_ppm``) of its balance per bankruptcy
 (``payable``): one bankruptcy can never empty the fund, and what it cannot
 pay goes to auto-deleveraging. A balance never goes negative.
 """
@@ -77,20 +77,25 @@ def entry_digest(prev: str, n: int, kind: int, market: str, amount: int, ts_ns: 
 class PerpFund:
     """The funds of every perpetual market and their one chain of entries."""
 
-    def __init__(self, markets: list[str], max_draw_ppm: int = 500_000):
-        if not 0 < max_draw_ppm <= PPM:
+    def __init__(self, markets: list[str], max_draw_ppm: int = 500_000, draw_caps: dict[str, int] | None = None):
+        caps = {market: max_draw_ppm for market in markets} | (draw_caps or {})
+        if not all(0 < cap <= PPM for cap in caps.values()):
             raise ValueError("max_draw_ppm must be in (0, 1_000_000]")
-        self.max_draw_ppm = max_draw_ppm
+        self.caps = caps
         self.balances = {market: 0 for market in markets}
         self.entries: list[FundEntry] = []
+
+    def cap(self, market: str) -> int:
+        """The most of the market's fund one bankruptcy draws, in ppm of its balance."""
+        return self.caps[market]
 
     @property
     def head(self) -> str:
         return self.entries[-1].digest if self.entries else GENESIS
 
     def payable(self, market: str, loss: int) -> int:
-        """How much of ``loss`` the market's fund pays now: at most ``max_draw_ppm`` of its balance."""
-        return min(loss, self.balances[market] * self.max_draw_ppm // PPM)
+        """How much of ``loss`` the market's fund pays now: at most its cap of its balance."""
+        return min(loss, self.balances[market] * self.caps[market] // PPM)
 
     def record(self, kind: EntryKind, market: str, amount: int, ts_ns: int, details: tuple = ()) -> FundEntry:
         """Append an entry; the amount's sign must match the kind (zero for ADL records).
@@ -113,7 +118,7 @@ class PerpFund:
         assert verify([e.to_plain() for e in self.entries], self.balances) == []
 
     def canonical(self) -> tuple:
-        return (self.max_draw_ppm, tuple(sorted(self.balances.items())), self.head, len(self.entries))
+        return (tuple(sorted(self.caps.items())), tuple(sorted(self.balances.items())), self.head, len(self.entries))
 
 
 def verify(entries: list[list], balances: dict[str, int] | None = None, head: str | None = None) -> list[str]:

@@ -17,7 +17,9 @@ perpetual's own, with the rulebook's values as defaults:
 - funding: ``funding_interval_s`` 28800 (8 h; 3600 possible), ``interest``
   0.0001, ``clamp`` 0.0005, ``cap`` 0.0075 per interval; ``basis_window_s``
   300 for the mark's basis average;
-- the fund: ``max_draw`` 0.5, the most of a market's fund one bankruptcy draws.
+- the fund: ``max_draw`` 0.5, the most of a market's fund one bankruptcy draws;
+- ``liquidation_notional`` (quote units, 10,000,000): the most liquidation
+  orders close per second in the market, so a cascade cannot sweep a thin book.
 
 Ratios are decimal strings; margin ratios become ppm (``RiskTiers``), funding
 ratios ``FUNDING_ONE`` units. A perpetual's market index follows the spot
@@ -48,6 +50,7 @@ class PerpMarket:
     divergence_band_ppm: int
     basis_window_ns: int
     max_draw_ppm: int
+    liquidation_notional: int
 
     @property
     def name(self) -> str:
@@ -95,12 +98,17 @@ def _parse(reader: Reader, name: str, index: int, section: dict, config: Exchang
     max_draw = ratio("max_draw", "0.5")
     if not 0 < max_draw <= PPM:
         raise ConfigError(reader.file, f"{key}.max_draw", "must be in (0, 1]")
+    rate_limit = reader.decimal({"liquidation_notional": section.get("liquidation_notional", "10000000")},
+                                f"{key}.liquidation_notional", spec.quote.scale)
+    if rate_limit <= 0:
+        raise ConfigError(reader.file, f"{key}.liquidation_notional", "must be positive")
     return PerpMarket(spec, tiers, funding, limit_minor // spec.lot_minor, leverage,
                       reader.integer(section, f"{key}.listing_ts_ns", 0, 2**63 - 1, default=0),
                       ratio("listing_band", "0.05"),
                       reader.integer(section, f"{key}.listing_window_s", 0, 30 * 86_400, default=900) * NS,
                       ratio("divergence_band", "0.05"),
-                      reader.integer(section, f"{key}.basis_window_s", 1, 86_400, default=300) * NS, max_draw)
+                      reader.integer(section, f"{key}.basis_window_s", 1, 86_400, default=300) * NS, max_draw,
+                      rate_limit)
 
 
 def _ratio(reader: Reader, section: dict, key: str, default: str, one: int) -> int:

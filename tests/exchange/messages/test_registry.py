@@ -26,13 +26,15 @@ JOURNALED_CODES = {
     "LiquidationUpdate": 99, "DebtWrittenOff": 100,
     "TransferPerp": 110, "SetPerpLeverage": 111, "SetRiskLimit": 112, "SetMarginMode": 113, "PlacePerpOrder": 114,
     "CancelPerpOrder": 115, "PerpTransferred": 130, "PerpSettingsChanged": 131, "PositionChanged": 132,
-    "FundingDue": 133, "FundingPaid": 134,
+    "FundingDue": 133, "FundingPaid": 134, "TakeOverPerp": 116, "LiquidationOrderPerp": 117, "DeleveragePerp": 118,
+    "AbsorbDeleverage": 119, "FinishPerpLiquidation": 120, "PerpLiquidationUpdate": 135,
 }
 CLIENT_COMMANDS = {"OpenAccount", "Deposit", "Withdraw", "PlaceOrder", "CancelOrder", "AmendOrder", "EnableMargin",
                    "TransferMargin", "Borrow", "Repay", "PlaceMarginOrder", "SupplyToPool", "WithdrawFromPool",
                    "StartLiquidation", "LiquidationStep", "CoverShortfall", "FinishLiquidation", "WriteOffDebt",
                    "TransferPerp", "SetPerpLeverage", "SetRiskLimit", "SetMarginMode", "PlacePerpOrder",
-                   "CancelPerpOrder"}
+                   "CancelPerpOrder", "TakeOverPerp", "LiquidationOrderPerp", "DeleveragePerp", "AbsorbDeleverage",
+                   "FinishPerpLiquidation"}
 REQUESTS = {"SubmitOrder", "CancelRequest", "AmendRequest", "PoolRequest"}
 
 
