@@ -31,10 +31,12 @@ from actors.index_actor import RemoteIndex
 from actors.lending_actor import RemoteLending
 from actors.liquidator_actor import RemoteLiquidator
 from actors.market_actor import RemoteMarket
+from actors.perp_market_actor import RemotePerpMarket
 from actors.metrics.recorders import metrics_settings
 from actors.metrics.actor import RemoteMetrics
 from actors.shard_actor import RemoteShard
 from exchange.config import ExchangeConfig, load_config
+from exchange.perp.rules import perp_markets
 
 NAMESPACE = "exchange"
 ASYNC_CONCURRENCY = 10_000
@@ -110,6 +112,8 @@ def create_actors(config_path: str | Path | None = None, detached: bool = False,
               for i in range(config.shards)]
     markets = {m.name: RemoteMarket.options(name=f"market:{m.name}", **common)
                .remote(config_path, m.name, data, keyring=keyring) for m in config.market_list}
+    markets.update((name, RemotePerpMarket.options(name=f"market:{name}", **common)
+                    .remote(config_path, name, data, keyring=keyring)) for name in sorted(perp_markets(config)))
     lending = RemoteLending.options(name="lending", **common).remote(config_path, data, keyring=keyring)
     liquidator = RemoteLiquidator.options(name="liquidator", **common).remote(config_path, data, keyring=keyring)
     index = RemoteIndex.options(name="index", **common).remote(config_path, index_seed, keyring=keyring)
@@ -123,7 +127,8 @@ def find_actors() -> Handles:
     first = ray.get_actor("shard:0")
     config = ray.get(first.exchange_config.remote())
     shards = [ray.get_actor(f"shard:{i}") for i in range(config.shards)]
-    markets = {m.name: ray.get_actor(f"market:{m.name}") for m in config.market_list}
+    markets = {name: ray.get_actor(f"market:{name}")
+               for name in [m.name for m in config.market_list] + sorted(perp_markets(config))}
     try:
         metrics = ray.get_actor("metrics")
     except ValueError:         # metrics switched off

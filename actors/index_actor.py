@@ -19,6 +19,7 @@ from actors.capability import Keyring, Role
 from actors.feeds import RandomWalkFeed
 from actors.metrics.roles import index_metrics
 from exchange.config import load_config
+from exchange.perp.rules import perp_markets
 from exchange.pricing.index import ComponentQuote, IndexPrice, compute_index, index_ticks
 
 
@@ -37,6 +38,8 @@ class IndexActor:
         self.prices: dict[str, IndexPrice] = {}
         self._shards: list = []
         self._liquidator = None
+        self._perp_names = sorted(perp_markets(self.config))
+        self._perps: list = []
         self._task = None
         self.metrics = index_metrics(self)
 
@@ -83,10 +86,15 @@ class IndexActor:
 
     def publish(self) -> list:
         """Send the per-market reference (ticks) and per-asset index prices to every
-        shard and the liquidator; return the calls' refs."""
+        shard, every perpetual market (which prices its mark from it) and the
+        liquidator; return the calls' refs."""
         assets = {asset: index.price for asset, index in self.prices.items() if index.price}
         ticks = index_ticks(self.config.market_list, self.quote_asset, assets)
         refs = [shard.set_index_prices.remote(self._as_index, ticks, assets) for shard in self.shards]
+        if self._perp_names and not self._perps:
+            self._perps = [ray.get_actor(f"market:{name}") for name in self._perp_names]
+        now_ns = time.time_ns()
+        refs.extend(perp.set_index_prices.remote(self._as_index, assets, now_ns) for perp in self._perps)
         if self._liquidator is None:
             try:
                 self._liquidator = ray.get_actor("liquidator")

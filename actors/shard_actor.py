@@ -78,6 +78,7 @@ from exchange.accounts.pricing import PriceContext, context_from, price_context
 from exchange.accounts.shard import Admitted, admitted as admitted_as, link_of, refusal, reused, stamped
 from exchange.messages.tags import RecordTag, tag_of
 from exchange.snapshot import restore_shard, shard_state
+from exchange.perp.rules import perp_markets
 from exchange.venue import new_shard
 
 CLIENT_BATCH, COMMAND, PUSH = RecordTag.CLIENT_BATCH, RecordTag.COMMAND, RecordTag.PUSH
@@ -131,7 +132,7 @@ class AccountShardActor(DurableActor):
         self.name = f"shard:{shard_index}"
         self.shard = new_shard(self.config, shard_index, self.config.shards)
         self.last_ts_ns = 0                                        # the last stamp given (monotonic)
-        names = [m.name for m in self.config.market_list] + [LENDING]
+        names = [m.name for m in self.config.market_list] + sorted(perp_markets(self.config)) + [LENDING]
         self.markets = Peers("market:{}", {LENDING: LENDING})      # the markets and the lending pool
         self.liquidator = Peers("{}")
         self.asset_prices = index_price_vector(self.config)        # index price per asset (quote minor / unit)
@@ -579,6 +580,27 @@ class AccountShardActor(DurableActor):
         """A margin book at the current index prices (balances, debts, level, zone)."""
         book = self.shard.margin.book(account_id, market)
         return None if book is None else self.shard.margin.book_view(book, self.asset_prices)
+
+    def perp_position(self, account_id: int, market: str) -> dict | None:
+        """A perpetual position at the mark (``PerpDesk.position_view``); None without one
+        (or on a venue without perpetuals)."""
+        desk = self.shard.products.get("perp")
+        return None if desk is None else desk.position_view(account_id, market)
+
+    def perp_marks(self) -> dict:
+        """Per perpetual market, the (index, mark) in ticks this shard values positions at."""
+        desk = self.shard.products.get("perp")
+        return {} if desk is None else dict(desk.marks)
+
+    def perp_wallet(self, account_id: int) -> dict | None:
+        """The account's perpetual wallet per settlement asset: cash, held, available, withdrawable."""
+        desk = self.shard.products.get("perp")
+        wallet = None if desk is None else desk.accounts.get(account_id)
+        if wallet is None:
+            return None
+        return {name: {"cash": wallet.cash[i], "held": wallet.held[i], "available": desk.available(wallet, i),
+                       "withdrawable": desk.withdrawable(wallet, i)}
+                for name, i in ((a, self.config.assets[a].index) for a in sorted(desk.settlement))}
 
     def margin_book_many(self, keys: list | bytes) -> bytes:
         """``margin_book`` for many ``(account, market)`` at once (packed; the liquidator batches its reads)."""

@@ -60,7 +60,7 @@ from exchange.matching.market import MarketEngine
 from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role
 from exchange.accounts.pricing import price_context
 from exchange.conservation import imbalance
-from exchange.messages.records import LENDING, POOL_ACCRUE, FundingDue, PoolRequest
+from exchange.messages.records import LENDING, POOL_ACCRUE, FundingDue, MarkUpdated, PoolRequest
 from exchange.perp.fund import EntryKind, PerpFund
 from exchange.perp.liquidator import PerpLiquidator
 from exchange.perp.pricer import PerpPricer
@@ -129,7 +129,7 @@ class Engine:
             market = self.markets[name]
             marks[name] = pricer.update(ts_ns, index, market.book.best_bid(), market.book.best_ask(),
                                         market.last_price or None)
-            self.shard.perp.set_mark(name, index, marks[name])
+            self.shard.apply_market(MarkUpdated(name, market.next_seq(), ts_ns, index, marks[name]))
         return marks
 
     def top_up_perp_fund(self, market: str, amount: int, ts_ns: int, by: str = "operator") -> None:

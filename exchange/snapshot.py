@@ -21,6 +21,8 @@ from exchange.matching.market import MarketEngine
 from exchange.matching.orders import RestingOrder
 from exchange.perp.desk import PerpAccount, PerpDesk, PerpOrder
 from exchange.perp.liquidation import PerpLiquidation
+from exchange.perp.mark import BasisAverage
+from exchange.perp.pricer import PerpPricer
 from exchange.perp.position import MarginMode, Position
 from exchange.perp.rules import perp_markets
 from exchange.accounts.shard import AccountShard, OpenOrder
@@ -193,3 +195,18 @@ def restore_lending(config: ExchangeConfig, state: dict) -> LendingEngine:
         pool.loans = {(a, b): [scaled, principal] for a, b, scaled, principal in loans}
         pool.shares = {a: n for a, n in shares}
     return engine
+
+
+def pricer_state(pricer: PerpPricer) -> dict:
+    """A perpetual market's price state (``exchange.perp.pricer``)."""
+    return {"basis": pricer.basis.to_plain(), "premiums": list(pricer.premiums.samples),
+            "closed": [list(c) for c in pricer.closed], "funding_rate": pricer.funding_rate,
+            "next_funding_ns": pricer.next_funding_ns, "mark": pricer.mark}
+
+
+def restore_pricer(pricer: PerpPricer, state: dict) -> None:
+    pricer.basis = BasisAverage.from_plain(state["basis"])
+    pricer.premiums.samples[:] = state["premiums"]
+    pricer.closed = [tuple(c) for c in state["closed"]]
+    pricer.funding_rate, pricer.next_funding_ns, pricer.mark = (state["funding_rate"], state["next_funding_ns"],
+                                                                state["mark"])

@@ -8,11 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from exchange.messages.records import (AccountOpened, BalanceChanged, Borrowed, Fill, LendingRefused, MarginEnabled,
-                               MarginTransferred, OrderAccepted, OrderAmended, OrderBooked, OrderClosed,
-                               OrderRejected, Repaid, Supplied, SupplyWithdrawn)
+                                       MarginTransferred, OrderAccepted, OrderAmended, OrderBooked, OrderClosed,
+                                       OrderRejected, PerpSettingsChanged, PerpTransferred, Repaid, Supplied,
+                                       SupplyWithdrawn)
 from exchange.core.reasons import CloseReason, Reason
 
-SUCCESSES = frozenset((AccountOpened, MarginEnabled, Borrowed, Repaid, Supplied, SupplyWithdrawn))
+SUCCESSES = frozenset((AccountOpened, MarginEnabled, Borrowed, Repaid, Supplied, SupplyWithdrawn, PerpTransferred,
+                       PerpSettingsChanged))
 STATUS_BY_CLOSE = {CloseReason.FILLED: "filled", CloseReason.CANCELLED: "cancelled",
                    CloseReason.EXPIRED_IOC: "expired", CloseReason.EXPIRED_STP: "expired",
                    CloseReason.REJECTED: "rejected"}

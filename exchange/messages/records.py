@@ -825,3 +825,14 @@ class PerpLiquidationUpdate(NamedTuple):
     lots: int
     price: int                  # ticks
     amount: int                 # quote minor units (the stage says what)
+
+
+@message(136, EVENT)
+class MarkUpdated(NamedTuple):
+    """A perpetual market's index and mark price (ticks) from ``ts_ns`` on; a market event,
+    in seq order with its fills, so every shard values positions at the same mark."""
+    market: str
+    seq: int
+    ts_ns: int
+    index: int
+    mark: int

@@ -27,6 +27,7 @@ class RecordTag(IntEnum):
     PUSH = 3
     SHARD_BATCH = 10
     ACCRUAL = 11
+    INDEX_UPDATE = 12           # a perpetual market priced at an index update: [tag, ts_ns, index ticks]
     FUND_DEPOSITED = 20
     LIQUIDATION_BEGUN = 21
     COVER_DRAWN = 22

@@ -38,8 +38,8 @@ LEVERAGE_ABOVE_TIER), ``SetMarginMode`` (POSITION_OPEN while a position or an
 order is open). A rejection changes nothing.
 
 **Prices.** Margin is valued at the mark, never the last trade: the desk
-keeps each market's (index, mark) as given by ``set_mark`` (the Engine
-computes it, ``exchange.perp.mark``).
+keeps each market's (index, mark) from its ``MarkUpdated`` events (the market
+computes it, ``exchange.perp.pricer``), in seq order with the fills.
 
 **Funding** (``FundingDue``, a market event in seq order with the fills): every
 position pays or receives its per-lot funding (``exchange.perp.funding``).
@@ -58,7 +58,7 @@ from exchange.core.money import INT64_MAX, PPM, mul_div_ceil
 from exchange.core.reasons import CloseReason, Reason
 from exchange.matching.orders import BUY, OrderType
 from exchange.messages.records import (CancelPerpOrder, CancelRequest, Fill, FundingDue, FundingPaid, OrderAccepted,
-                                       OrderBooked, OrderClosed, OrderRejected, PerpLiquidationStage,
+                                       MarkUpdated, OrderBooked, OrderClosed, OrderRejected, PerpLiquidationStage,
                                        PerpLiquidationUpdate, PerpSettingsChanged, PerpTransferred, PlacePerpOrder,
                                        PositionChanged, RequestRejected, SetMarginMode, SetPerpLeverage, SetRiskLimit,
                                        SubmitOrder, TransferPerp)
@@ -307,6 +307,9 @@ class PerpDesk:
             return self._closed(event)
         if kind is RequestRejected:
             return [OrderRejected(event.request_id, event.account_id, event.reason, event.order_id)]
+        if kind is MarkUpdated:
+            self.set_mark(event.market, event.index, event.mark)
+            return []
         if kind is FundingDue:
             return self._fund(event)
         raise TypeError(f"perpetual desk cannot apply {kind.__name__}")

@@ -27,7 +27,7 @@ JOURNALED_CODES = {
     "TransferPerp": 110, "SetPerpLeverage": 111, "SetRiskLimit": 112, "SetMarginMode": 113, "PlacePerpOrder": 114,
     "CancelPerpOrder": 115, "PerpTransferred": 130, "PerpSettingsChanged": 131, "PositionChanged": 132,
     "FundingDue": 133, "FundingPaid": 134, "TakeOverPerp": 116, "LiquidationOrderPerp": 117, "DeleveragePerp": 118,
-    "AbsorbDeleverage": 119, "FinishPerpLiquidation": 120, "PerpLiquidationUpdate": 135,
+    "AbsorbDeleverage": 119, "FinishPerpLiquidation": 120, "PerpLiquidationUpdate": 135, "MarkUpdated": 136,
 }
 CLIENT_COMMANDS = {"OpenAccount", "Deposit", "Withdraw", "PlaceOrder", "CancelOrder", "AmendOrder", "EnableMargin",
                    "TransferMargin", "Borrow", "Repay", "PlaceMarginOrder", "SupplyToPool", "WithdrawFromPool",
