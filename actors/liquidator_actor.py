@@ -45,6 +45,9 @@ from exchange.config import load_config
 from exchange.margin.desk import index_price_vector, update_index_prices
 from exchange.margin.liquidator import (CoverDrawn, Hold, LiquidationBegun, Liquidator, account_hash,  # noqa: F401
                                         fact_from_record, fact_to_record)
+from exchange.messages.tags import RecordTag, tag_of
+from exchange.perp.fund import EntryKind, PerpFund
+from exchange.perp.rules import perp_markets
 
 RETRY_S = 0.2
 log = logging.getLogger("exchange.liquidator")
@@ -62,6 +65,7 @@ class LiquidatorActor(DurableActor):
         self.batcher = Batcher(self.shards, leading_args={"execute_as": (self.keyring.capability(Role.LIQUIDATOR),)},
                                decoders={"execute_as": unpack_results, "margin_book_many": unpack_plain})
         self.liquidator = Liquidator(self.config)
+        self.perp_fund = new_perp_fund(self.config)
         self.tasks: dict[int, asyncio.Task] = {}
         self._committing: asyncio.Future | None = None      # the latest journal commit of facts
         self.journal = Journal.open(data_dir, "liquidator", self.config.sections.get("durability", {}))
@@ -90,6 +94,9 @@ class LiquidatorActor(DurableActor):
         return self.liquidator.fund.in_flight
 
     def _replay(self, record: list) -> None:
+        if tag_of(record) is RecordTag.PERP_FUND_ENTRY:
+            self.perp_fund.replay(record[1])
+            return
         self.liquidator.apply(fact_from_record(record))
 
     async def _journal(self) -> None:
@@ -116,10 +123,13 @@ class LiquidatorActor(DurableActor):
             metrics.pending(mode, count)
 
     def _state(self) -> dict:
-        return self.liquidator.to_plain()
+        return {**self.liquidator.to_plain(), "perp_fund": [e.to_plain() for e in self.perp_fund.entries]}
 
     def _restore(self, state: dict) -> None:
         self.liquidator = Liquidator.from_plain(self.config, state)
+        self.perp_fund = new_perp_fund(self.config)
+        for entry in state.get("perp_fund", ()):
+            self.perp_fund.replay(entry)
 
     def _after_commit(self) -> None:
         if self.journal.snapshot_due():
@@ -218,9 +228,24 @@ class LiquidatorActor(DurableActor):
         return self.fund.view()
 
     def audit(self) -> dict:
-        """Fund balances and deposits, and covers still on their way (audit when none)."""
-        return {"fund": dict(self.fund.balance), "deposited": dict(self.fund.deposited),
-                "covers_in_flight": len(self.fund.in_flight)}
+        """Fund balances and deposits (the margin fund's and the perpetual funds', per asset),
+        and covers still on their way (audit when none)."""
+        holdings, deposited = self.fund_totals()
+        return {"fund": holdings, "deposited": deposited, "covers_in_flight": len(self.fund.in_flight)}
+
+    def fund_totals(self) -> tuple[dict, dict]:
+        """Per asset: what every fund holds (covers in flight included) and what came into them
+        from outside (the margin fund's deposits, the perpetual funds' top-ups)."""
+        holdings, deposited = self.fund.holdings(), dict(self.fund.deposited)
+        perps = perp_markets(self.config)
+        for name, balance in self.perp_fund.balances.items():
+            asset = perps[name].spec.quote.name
+            holdings[asset] = holdings.get(asset, 0) + balance
+        for entry in self.perp_fund.entries:
+            if entry.kind == EntryKind.TOP_UP:
+                asset = perps[entry.market].spec.quote.name
+                deposited[asset] = deposited.get(asset, 0) + entry.amount
+        return holdings, deposited
 
     async def deposit_fund(self, capability, asset: str, amount: int) -> dict:
         """An operator adds capital to the insurance fund (a recorded deposit).
@@ -230,6 +255,25 @@ class LiquidatorActor(DurableActor):
         await self._journal()
         return self.insurance_fund()
 
+    async def top_up_perp_fund(self, capability, market: str, amount: int) -> dict:
+        """An operator adds capital to a perpetual market's insurance fund (a ``TOP_UP`` entry in
+        its chain, durable before this returns). Raises ``PermissionError`` without the
+        operator capability, ``ValueError`` for an unknown market or a non-positive amount."""
+        self.keyring.check(capability, Role.OPERATOR)
+        if type(amount) is not int:
+            raise ValueError("amount is an int of minor units")
+        entry = self.perp_fund.record(EntryKind.TOP_UP, market, amount, clock.now_ns(), (("by", "operator"),))
+        await self.journal.commit([[RecordTag.PERP_FUND_ENTRY, entry.to_plain()]])
+        return self.perp_fund.view()
+
+    def perp_fund_view(self) -> dict:
+        """The perpetual funds: balances, caps, the chain's head and length (public)."""
+        return self.perp_fund.view()
+
+    def perp_fund_entries(self, after: int = 0, limit: int = 1_000) -> list[list]:
+        """The chain's entries after number ``after`` (public: anyone can recompute the fund)."""
+        return [e.to_plain() for e in self.perp_fund.entries[after:after + limit]]
+
     def stats(self) -> dict:
         return {"liquidations": self.liquidator.count, "active": len(self.liquidator.active),
                 "recovery": self.recovery, "started_ns": self.started_ns, "pid": os.getpid(),
@@ -238,6 +282,12 @@ class LiquidatorActor(DurableActor):
     def state_hash(self) -> str:
         """The digest of the durable state (the fund, liquidations begun and ended), as every actor has."""
         return self.liquidator.state_hash()
+
+
+def new_perp_fund(config) -> PerpFund:
+    """The perpetual markets' funds (none on a venue without perpetuals)."""
+    perps = perp_markets(config)
+    return PerpFund(sorted(perps), draw_caps={name: p.max_draw_ppm for name, p in perps.items()})
 
 
 RemoteLiquidator = ray.remote(LiquidatorActor)

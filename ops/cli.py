@@ -104,6 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     margin.add_argument("--log-level", default="ERROR")
     margin.set_defaults(handler=cmd_margin)
 
+    audit = commands.add_parser("audit", help="recompute stored ledgers anyone can check (the insurance funds)",
+                                description="Offline checks of ledgers the exchange publishes.")
+    audits = audit.add_subparsers(dest="ledger", required=True, metavar="LEDGER")
+    insurance = audits.add_parser("insurance", help="the perpetual insurance funds: chain and balances",
+                                  description="Read the liquidator's store under --data (the exchange stopped), "
+                                              "recompute the perpetual insurance funds' SHA-256 chain and every "
+                                              "balance from the entries alone. Exit code 1 on any altered, "
+                                              "missing or reordered entry, or a store failing its checksums.")
+    insurance.add_argument("--data", default="./data", help="data directory (default ./data)")
+    insurance.add_argument("--json", action="store_true", help="print the report as JSON")
+    insurance.add_argument("--log-level", default="ERROR")
+    insurance.set_defaults(handler=cmd_audit_insurance)
+
     sim = commands.add_parser("sim", help="seeded deterministic simulator of the actor protocol (no Ray)",
                               description="Run the real shard, market and pool actors in one process under a "
                                           "seeded scheduler that reorders, loses and duplicates messages and "
@@ -248,6 +261,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 print(f"  - {problem}")
         for asset, off in report.get("imbalance", {}).items():
             print(f"  {asset:>6}: {'balanced' if not off else f'off by {off}'}")
+    return 0 if report["ok"] else 1
+
+
+def cmd_audit_insurance(args: argparse.Namespace) -> int:
+    from ops.insurance_audit import audit_insurance, format_report
+    report = audit_insurance(args.data)
+    print(json.dumps(report) if args.json else format_report(args.data, report))
     return 0 if report["ok"] else 1
 
 

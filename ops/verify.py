@@ -30,9 +30,11 @@ from actors.durability.journal import Journal
 from actors.lending_actor import LendingPoolActor
 from actors.liquidator_actor import LiquidatorActor
 from actors.market_actor import MarketActor
+from actors.perp_market_actor import PerpMarketActor
 from actors.shard_actor import AccountShardActor
 from actors.durability.storage import FormatError, RecoveryError
 from exchange.config import load_config
+from exchange.perp.rules import perp_markets
 from exchange.messages.records import LENDING
 from exchange.accounts.access import Role
 from exchange.accounts.pricing import NO_PRICES
@@ -50,6 +52,8 @@ def _rebuild(config_path, data_dir: str, oldest: bool = False):
     try:
         shards = [build(AccountShardActor, config_path, i, data_dir, oldest) for i in range(config.shards)]
         markets = {m.name: build(MarketActor, config_path, m.name, data_dir, oldest) for m in config.market_list}
+        markets.update((name, build(PerpMarketActor, config_path, name, data_dir, oldest))
+                       for name in sorted(perp_markets(config)))
         markets[LENDING] = build(LendingPoolActor, config_path, data_dir, oldest)     # served like a market
         liquidator = build(LiquidatorActor, config_path, data_dir, oldest, seed_fund=False)
     except BaseException:
@@ -153,8 +157,7 @@ def _verify(data_dir: str, config_path: str | None) -> dict:
             problems.append(f"{shard.name}: {exc}")
     ledgers = [s.shard.ledger for s in shards]
     off = imbalance(config.asset_list, [s.shard.totals() for s in shards], [g.deposited for g in ledgers],
-                    [g.withdrawn for g in ledgers], markets[LENDING].engine.cash(), liquidator.fund.holdings(),
-                    liquidator.fund.deposited)
+                    [g.withdrawn for g in ledgers], markets[LENDING].engine.cash(), *liquidator.fund_totals())
     problems += [f"conservation: {name} off by {value} minor units" for name, value in off.items() if value]
     _close(shards, markets, liquidator)
     try:

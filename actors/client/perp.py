@@ -15,7 +15,7 @@ from exchange.core.money import parse_decimal
 from exchange.matching.orders import OrderType, Side, TimeInForce
 from exchange.messages.records import (CancelPerpOrder, PlacePerpOrder, SetMarginMode, SetPerpLeverage, SetRiskLimit,
                                        TransferPerp)
-from exchange.perp.rules import perp_markets
+from exchange.perp.rules import perp_markets, rules_hash
 
 
 class PerpClientMixin:
@@ -68,6 +68,15 @@ class PerpClientMixin:
     def perp_prices(self, market: str) -> dict:
         """The market's mark, last funding rate and next funding time."""
         return ray.get(self.handles.markets[market].price_view.remote())
+
+    def perp_fund(self) -> dict:
+        """The perpetual insurance funds, public: balances, caps, the chain's head and length,
+        and the hash of the perpetual rules in force."""
+        return {**ray.get(self.handles.liquidator.perp_fund_view.remote()), "rules_hash": rules_hash(self.config)}
+
+    def perp_fund_entries(self, after: int = 0, limit: int = 1_000) -> list[list]:
+        """The funds' entries after number ``after``: recompute them with ``exchange.perp.fund.verify``."""
+        return ray.get(self.handles.liquidator.perp_fund_entries.remote(after, limit))
 
     def _perp_spec(self, market: str):
         perp = perp_markets(self.config).get(market)

@@ -33,6 +33,7 @@ class RecordTag(IntEnum):
     COVER_DRAWN = 22
     COVER_SETTLED = 23
     LIQUIDATION_ENDED = 24
+    PERP_FUND_ENTRY = 25        # a perpetual insurance-fund entry: [tag, entry as plain data]
 
 
 def tag_of(record: list) -> RecordTag:

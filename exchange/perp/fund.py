@@ -114,6 +114,22 @@ class PerpFund:
         self.balances[market] += amount
         return entry
 
+    def replay(self, plain: list) -> FundEntry:
+        """Append an entry as stored (``to_plain``), re-recording it: ValueError unless it is the
+        next entry and its digest is what its content gives (a journal replayed is checked)."""
+        stored = FundEntry.from_plain(plain)
+        entry = self.record(stored.kind, stored.market, stored.amount, stored.ts_ns, stored.details)
+        if (entry.n, entry.prev, entry.digest) != (stored.n, stored.prev, stored.digest):
+            self.entries.pop()
+            self.balances[entry.market] -= entry.amount
+            raise ValueError(f"fund entry {stored.n} does not follow the chain")
+        return entry
+
+    def view(self) -> dict:
+        """What anyone may read: balances, caps, the chain's head and length."""
+        return {"balances": dict(self.balances), "max_draw_ppm": dict(self.caps), "head": self.head,
+                "entries": len(self.entries)}
+
     def check_invariants(self) -> None:
         assert verify([e.to_plain() for e in self.entries], self.balances) == []
 

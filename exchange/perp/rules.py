@@ -27,6 +27,8 @@ markets', so every market of the venue has its own.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from exchange.config import ConfigError, ExchangeConfig, MarketSpec, Reader, parse_market
@@ -72,6 +74,13 @@ def perp_markets(config: ExchangeConfig, file: str = "<config>") -> dict[str, Pe
             raise ConfigError(file, f"perp.{name}", "a spot market has that name")
         out[name] = _parse(reader, name, len(config.markets) + i, section, config)
     return out
+
+
+def rules_hash(config: ExchangeConfig) -> str:
+    """SHA-256 over the ``[perp.*]`` sections as configured (canonical JSON): the perpetual
+    rules in force, published beside the funds so anyone can tell which rules applied."""
+    body = json.dumps(config.sections.get("perp", {}), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _parse(reader: Reader, name: str, index: int, section: dict, config: ExchangeConfig) -> PerpMarket:

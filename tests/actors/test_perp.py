@@ -5,6 +5,7 @@ killed and recovered to the same state."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import ray
@@ -97,7 +98,7 @@ def test_perpetual_orders_marks_and_funding_across_shards(exchange):
     assert audit["ok"], audit
 
 
-def test_a_perpetual_market_and_a_shard_killed_recover_the_same_state(exchange):
+def test_a_perpetual_market_and_a_shard_killed_recover_the_same_state_and_verify_offline(exchange, tmp_path):
     long_, short, _ = accounts_on_shards(exchange, 700)
     funded(exchange, long_, short)
     for account in (long_, short):
@@ -118,3 +119,48 @@ def test_a_perpetual_market_and_a_shard_killed_recover_the_same_state(exchange):
     assert price(exchange, 2_000 * HOUR_NS + 10) == ray.get(market.price_view.remote())["mark"]
     assert exchange.perp_order(long_, PERP, "buy", "0.1", price="41000").status == "filled"
     assert settle(exchange)["ok"]
+    bootstrap.destroy_actors(exchange.handles)
+    from ops.verify import verify
+    report = verify(str(tmp_path / "data"), str(tmp_path / "config.toml"))
+    assert report["ok"], report
+
+
+def test_the_insurance_fund_is_public_and_the_audit_recomputes_it_from_the_store(exchange, tmp_path):
+    import lmdb
+    import orjson
+    import subprocess
+    import sys
+    from actors.durability.storage import pack_record
+    from exchange.perp.fund import verify
+    from ops.insurance_audit import audit_insurance
+    capability = exchange.operator.keyring.capability(Role.OPERATOR)
+    liquidator = exchange.handles.liquidator
+    ray.get(liquidator.top_up_perp_fund.remote(capability, PERP, 5_000 * 10**6))
+    ray.get(liquidator.top_up_perp_fund.remote(capability, PERP, 1 * 10**6))
+    view = exchange.perp_fund()
+    assert view["balances"] == {PERP: 5_001 * 10**6} and view["entries"] == 2 and len(view["rules_hash"]) == 64
+    entries = exchange.perp_fund_entries()
+    assert verify(entries, view["balances"], view["head"]) == []            # anyone can recompute it
+    with pytest.raises(ray.exceptions.RayTaskError):
+        ray.get(liquidator.top_up_perp_fund.remote(b"forged", PERP, 1))     # operators only
+    assert settle(exchange)["ok"]                                           # conservation counts the fund
+    bootstrap.destroy_actors(exchange.handles)
+    data = str(tmp_path / "data")
+    report = audit_insurance(data)
+    assert report["ok"] and report["entries"] == 2 and report["balances"] == {PERP: 5_001 * 10**6}
+    assert report["head"] == view["head"]
+    env = lmdb.open(str(tmp_path / "data" / "liquidator"), max_dbs=4)
+    journal = env.open_db(b"journal")
+    with env.begin(write=True, db=journal) as txn:                           # raise the first top-up, with a
+        for key, value in txn.cursor():                                      # valid record checksum: only the
+            position = int.from_bytes(key, "big")                            # chain can tell
+            record = orjson.loads(value[4:])
+            if record[0] == 25 and record[1][0] == 1:
+                record[1][3] = 50_000 * 10**6
+                txn.put(key, pack_record(position, orjson.dumps(record)))
+    env.close()
+    tampered = audit_insurance(data)
+    assert not tampered["ok"] and "entry 1: digest does not match its content" in tampered["problems"]
+    cli = subprocess.run([sys.executable, "-m", "ops.cli", "audit", "insurance", "--data", data],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert cli.returncode == 1 and "digest does not match" in cli.stdout

@@ -8,7 +8,8 @@ from exchange.margin.liquidator import FundDeposited, fact_from_record, fact_to_
 from exchange.messages.tags import RecordTag, tag_of
 
 ON_DISK = {"CLIENT_BATCH": 1, "COMMAND": 2, "PUSH": 3, "SHARD_BATCH": 10, "ACCRUAL": 11, "INDEX_UPDATE": 12,
-           "FUND_DEPOSITED": 20, "LIQUIDATION_BEGUN": 21, "COVER_DRAWN": 22, "COVER_SETTLED": 23, "LIQUIDATION_ENDED": 24}
+           "FUND_DEPOSITED": 20, "LIQUIDATION_BEGUN": 21, "COVER_DRAWN": 22, "COVER_SETTLED": 23, "LIQUIDATION_ENDED": 24,
+           "PERP_FUND_ENTRY": 25}
 
 
 def test_tags_keep_their_numbers():
