@@ -69,6 +69,7 @@ def perp_state(desk: PerpDesk) -> dict:
             "orders": [[o.market.name, *(plain(getattr(o, f)) for f in PERP_ORDER_FIELDS)]
                        for _, o in sorted(desk.orders.items())],
             "marks": [[m, index, mark] for m, (index, mark) in sorted(desk.marks.items())],
+            "zones": [[a, scope, zone] for (a, scope), zone in sorted(desk.zones.items())],
             "liquidations": [[q.n, q.account_id, q.asset, q.equity, sorted(q.shares.items()), sorted(q.results.items()),
                               [[m, p.lots, p.basis] for m, p in sorted(q.positions.items())]]
                              for _, q in sorted(desk.liquidations.items())]}
@@ -90,6 +91,7 @@ def restore_perp(desk: PerpDesk, state: dict) -> None:
         order.remaining, order.held, order.acknowledged = f["remaining"], f["held"], f["acknowledged"]
         desk.orders[order.order_id] = order
     desk.marks.update((m, (index, mark)) for m, index, mark in state["marks"])
+    desk.zones.update(((a, scope), zone) for a, scope, zone in state["zones"])
     for n, account_id, asset, equity, shares, results, positions in state["liquidations"]:
         liquidation = desk.liquidations[n] = PerpLiquidation(n, account_id, asset)
         liquidation.equity = equity

@@ -836,3 +836,20 @@ class MarkUpdated(NamedTuple):
     ts_ns: int
     index: int
     mark: int
+
+
+@message(137, EVENT)
+class PerpMarginZoneChanged(NamedTuple):
+    """A notification on the account's stream (rulebook 4.3.2): at the mark of ``seq``, a
+    position (``scope``: its market if isolated, ``""`` for the cross wallet) crossed a line.
+    ``zone``: 0 healthy, 1 under the warning line ((maintenance + initial) / 2), 2 at or
+    under maintenance (due for liquidation)."""
+    market: str
+    seq: int
+    ts_ns: int
+    account_id: int
+    scope: str
+    zone: int
+    equity: int
+    maintenance: int
+    warning: int

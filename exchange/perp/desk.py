@@ -41,6 +41,10 @@ order is open). A rejection changes nothing.
 keeps each market's (index, mark) from its ``MarkUpdated`` events (the market
 computes it, ``exchange.perp.pricer``), in seq order with the fills.
 
+**Zones** (rulebook 4.3.2): at every mark, each position it values is healthy, under
+the warning line ((maintenance + initial) / 2) or at or under maintenance; a change
+is a ``PerpMarginZoneChanged`` on the account's stream.
+
 **Funding** (``FundingDue``, a market event in seq order with the fills): every
 position pays or receives its per-lot funding (``exchange.perp.funding``).
 
@@ -59,10 +63,11 @@ from exchange.core.reasons import CloseReason, Reason
 from exchange.matching.orders import BUY, OrderType
 from exchange.messages.records import (CancelPerpOrder, CancelRequest, Fill, FundingDue, FundingPaid, OrderAccepted,
                                        MarkUpdated, OrderBooked, OrderClosed, OrderRejected, PerpLiquidationStage,
+                                       PerpMarginZoneChanged,
                                        PerpLiquidationUpdate, PerpSettingsChanged, PerpTransferred, PlacePerpOrder,
                                        PositionChanged, RequestRejected, SetMarginMode, SetPerpLeverage, SetRiskLimit,
                                        SubmitOrder, TransferPerp)
-from exchange.perp import liquidation as liquidations
+from exchange.perp import adl, liquidation as liquidations
 from exchange.perp.funding import payments
 from exchange.perp.mark import diverged
 from exchange.perp.position import MarginMode, Position
@@ -132,6 +137,7 @@ class PerpDesk:
         self.orders: dict[int, PerpOrder] = {}
         self.marks: dict[str, tuple[int, int]] = {}       # market -> (index, mark), ticks
         self.liquidations: dict[int, liquidations.PerpLiquidation] = {}
+        self.zones: dict[tuple[int, str], int] = {}       # (account, market or "" for cross) -> zone, when not 0
         self.shard = None
 
     def attach(self, shard) -> None:
@@ -309,10 +315,43 @@ class PerpDesk:
             return [OrderRejected(event.request_id, event.account_id, event.reason, event.order_id)]
         if kind is MarkUpdated:
             self.set_mark(event.market, event.index, event.mark)
-            return []
+            return self._zones(event)
         if kind is FundingDue:
             return self._fund(event)
         raise TypeError(f"perpetual desk cannot apply {kind.__name__}")
+
+    def _zones(self, event: MarkUpdated) -> list:
+        """At a new mark, every position it values (isolated ones in the market, cross wallets
+        holding it) in its zone: healthy, under the warning line, at or under maintenance;
+        a ``PerpMarginZoneChanged`` for each that changed zone."""
+        out = []
+        for account_id, wallet in sorted(self.accounts.items()):
+            position = wallet.positions.get(event.market)
+            if position is None or not position.lots:
+                continue
+            market = self.markets[event.market]
+            if position.mode == MarginMode.ISOLATED:
+                scope, notional = event.market, position.notional(event.mark, market.k)
+                equity = position.margin + position.unrealized(event.mark, market.k)
+                maintenance, warning = market.tiers.maintenance(notional), market.tiers.warning(notional)
+            else:
+                scope, q = "", market.spec.quote.index
+                unrealized, _, maintenance = self._cross(wallet, q)
+                equity = wallet.cash[q] + unrealized
+                warning = sum(self.markets[n].tiers.warning(p.notional(self._mark(self.markets[n], p),
+                                                                         self.markets[n].k))
+                              for n, p in wallet.positions.items()
+                              if p.lots and p.mode == MarginMode.CROSS and self.markets[n].spec.quote.index == q)
+            zone = 2 if equity <= maintenance else 1 if equity <= warning else 0
+            key = (account_id, scope)
+            if self.zones.get(key, 0) != zone:
+                if zone:
+                    self.zones[key] = zone
+                else:
+                    self.zones.pop(key, None)
+                out.append(PerpMarginZoneChanged(event.market, event.seq, event.ts_ns, account_id, scope, zone,
+                                                 equity, maintenance, warning))
+        return out
 
     def _fund(self, due: FundingDue) -> list:
         """Every position in the market pays or receives its funding (``funding.payments``):
@@ -472,9 +511,26 @@ class PerpDesk:
         worst = max(self._side_exposure(wallet, market, position, side) for side in (BUY, BUY + 1))
         return worst * mark * market.k
 
+    def equity_behind(self, wallet: PerpAccount, market: PerpMarket, position: Position) -> int:
+        """What stands behind a position at the mark: its isolated margin and PnL, or its cross wallet."""
+        mark = self._mark(market, position)
+        if position.mode == MarginMode.ISOLATED:
+            return position.margin + position.unrealized(mark, market.k)
+        unrealized, _, _ = self._cross(wallet, market.spec.quote.index)
+        return wallet.cash[market.spec.quote.index] + unrealized
+
+    def adl_candidates(self, market_name: str) -> list:
+        """Every open position in the market as an ADL candidate (``exchange.perp.adl``), by account."""
+        market = self.markets[market_name]
+        return [adl.Candidate(account_id, p.lots, p.basis, self.equity_behind(wallet, market, p))
+                for account_id, wallet in sorted(self.accounts.items())
+                if (p := wallet.positions.get(market_name)) is not None and p.lots]
+
     def position_view(self, account_id: int, market_name: str) -> dict | None:
-        """A position as its owner sees it: size, entry notional, mark, PnL, margin, and the
-        liquidation and bankruptcy prices (ticks) at the current mark; None if there is none."""
+        """A position as its owner sees it: size, entry notional, mark, PnL, margin, the
+        liquidation and bankruptcy prices (ticks) at the current mark, and its ADL quintile
+        (5: first to be deleveraged; ranked among the positions this desk holds, which is the
+        whole venue in the Engine and the account's shard on the actors); None if there is none."""
         wallet = self.accounts.get(account_id)
         market = self.markets.get(market_name)
         position = wallet.positions.get(market_name) if wallet is not None and market is not None else None
@@ -498,7 +554,8 @@ class PerpDesk:
                 "maintenance": market.tiers.maintenance(position.notional(mark, k)),
                 "liquidation_price": liquidation_price(position.lots, position.basis, collateral_liquidate, k,
                                                        market.tiers),
-                "bankruptcy_price": bankruptcy_price(position.lots, position.basis, collateral_bankrupt, k)}
+                "bankruptcy_price": bankruptcy_price(position.lots, position.basis, collateral_bankrupt, k),
+                "adl_quintile": adl.quintiles(self.adl_candidates(market_name), mark, k).get(account_id)}
 
     # ---- the product's self-description ---------------------------------------------------
     def order_closed(self, record, ts_ns: int) -> None:       # no shard-held orders: nothing to do
@@ -537,7 +594,8 @@ class PerpDesk:
     def canonical(self) -> tuple:
         return (tuple(w.canonical() for _, w in sorted(self.accounts.items())),
                 tuple(o.canonical() for _, o in sorted(self.orders.items())), tuple(sorted(self.marks.items())),
-                tuple(liquidation.canonical() for _, liquidation in sorted(self.liquidations.items())))
+                tuple(liquidation.canonical() for _, liquidation in sorted(self.liquidations.items())),
+                tuple(sorted(self.zones.items())))
 
 
 def _position_canonical(p: Position) -> tuple:

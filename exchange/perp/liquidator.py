@@ -151,9 +151,7 @@ class PerpLiquidator:
         market = self.markets[name]
         position = record.positions[name]
         mark = desk._mark(market, position)
-        candidates = [adl.Candidate(account_id, p.lots, p.basis, self._equity(desk, wallet, market, p))
-                      for account_id, wallet in sorted(desk.accounts.items())
-                      if (p := wallet.positions.get(name)) is not None and p.lots and account_id != record.account_id]
+        candidates = [c for c in desk.adl_candidates(name) if c.account_id != record.account_id]
         linked = self.linked.get(record.account_id, frozenset())
         plan = adl.plan(position.lots, bankrupt, abs(position.lots), candidates, mark, market.k, linked)
         ranked = adl.ranking([c for c in candidates if (c.lots > 0) != (position.lots > 0)], mark, market.k)
@@ -174,15 +172,6 @@ class PerpLiquidator:
         self.fund.record(EntryKind.ADL_END, name, 0, ts_ns, (
             ("liquidation", n), ("taken", ";".join(f"{adl.pseudonym(self.key, t.account_id)}:{t.lots}"
                                                    for t in plan.takes)), ("left", plan.left)))
-
-    @staticmethod
-    def _equity(desk, wallet, market, position) -> int:
-        """What stands behind a candidate: its isolated margin and PnL, or its cross wallet."""
-        mark = desk._mark(market, position)
-        if position.mode == MarginMode.ISOLATED:
-            return position.margin + position.unrealized(mark, market.k)
-        unrealized, _, _ = desk._cross(wallet, market.spec.quote.index)
-        return wallet.cash[market.spec.quote.index] + unrealized
 
     def check_invariants(self) -> None:
         self.fund.check_invariants()

@@ -258,6 +258,7 @@ def test_the_position_view_shows_the_prices_the_prices_module_computes():
     assert view["liquidation_price"] == 381_909     # 2e9 + 1e5 p - 4e10 = 500 p (0.5%): p = 381,909.5, the tick below
     cross = ex.view(BOB)                                             # Bob's short is cross: his wallet stands behind it
     assert cross["bankruptcy_price"] == (ex.cash(BOB) + 1_000 * 400_000 * K) // (1_000 * K)
+    assert view["adl_quintile"] == cross["adl_quintile"] == 5        # alone on each side
 
 
 # ---- properties ---------------------------------------------------------------------------
@@ -366,4 +367,26 @@ def test_funding_over_a_simulated_week_sums_to_zero_and_the_rate_is_the_weighted
         now = ex.cash(account) + desk.accounts[account].positions[PERP].margin
         assert now == cash0[account] - by_account[account]
         assert desk.accounts[account].positions[PERP].funding == by_account[account]
+    check(ex)
+
+
+def test_a_position_crossing_the_warning_line_and_maintenance_notifies_its_account():
+    from exchange.messages.records import MarkUpdated
+    ex = harness()
+    ex.apply(ex.mode_cmd(ALICE, True))
+    ex.apply(ex.leverage_cmd(ALICE, 10))
+    _long(ex, qty="1")                                   # margin 4,000: equity 4e9 + 1e5 (p - 400,000)
+
+    def mark(ticks):
+        engine = ex.engine
+        return engine.shard.apply_market(MarkUpdated(PERP, engine.markets[PERP].next_seq(), 0, ticks, ticks))
+    # warning = 0.75% of 1e5 p: crossed at p <= 362,720.4; maintenance 0.5%: p <= 361,809.0
+    assert mark(370_000) == []
+    warned = mark(362_720)
+    assert [(e.account_id, e.scope, e.zone) for e in warned] == [(ALICE, PERP, 1)]
+    assert warned[0].warning == -(-3 * 362_720 * 10**5 // 400)        # (0.5% + 1.0%) / 2, rounded up
+    assert mark(362_500) == []                                        # the same zone: no news
+    due = mark(361_809)
+    assert [(e.account_id, e.zone) for e in due] == [(ALICE, 2)] and due[0].equity <= due[0].maintenance
+    assert [(e.account_id, e.zone) for e in mark(380_000)] == [(ALICE, 0)]
     check(ex)
