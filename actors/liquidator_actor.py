@@ -37,6 +37,8 @@ import ray
 from actors import clock
 from actors.capability import Keyring, Role
 from actors.durability.journal import DurableActor, Journal
+from actors.metrics import perp as perp_metrics
+from actors.metrics.recorders import StateView
 from actors.metrics.roles import actor_metrics
 from actors.link.batching import Batcher
 from actors.link.peers import Peers
@@ -76,6 +78,8 @@ class LiquidatorActor(DurableActor):
         self.journal.after_commit = self._after_commit
         self.started_ns = clock.now_ns()
         self.metrics = actor_metrics(self, "liquidator")
+        if self.perp_fund.balances and hasattr(self.metrics, "registry"):
+            self.metrics.registry.register(StateView(lambda: perp_metrics.fund_families(self)))
         self._report([])
         if (self.liquidator.active or self.liquidator.fund.in_flight) and ray.is_initialized():
             try:

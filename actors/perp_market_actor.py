@@ -32,6 +32,7 @@ class PerpMarketActor(MarketActor):
         self.perp = perp_markets(self.config)[market]
         self.pricer = PerpPricer(self.perp.basis_window_ns, self.perp.funding)
         self.priced_ns = 0
+        self.last_index = 0
         return MarketEngine(self.perp.spec)
 
     async def set_index_prices(self, capability, prices: dict, ts_ns: int) -> int | None:
@@ -52,7 +53,7 @@ class PerpMarketActor(MarketActor):
         return mark
 
     def _price(self, ts_ns: int, index: int) -> int:
-        self.priced_ns = ts_ns
+        self.priced_ns, self.last_index = ts_ns, index
         engine, pricer = self.engine, self.pricer
         mark = pricer.update(ts_ns, index, engine.book.best_bid(), engine.book.best_ask(),
                              engine.last_price or None)
@@ -73,12 +74,13 @@ class PerpMarketActor(MarketActor):
         super()._replay(record)
 
     def _state(self) -> dict:
-        return {**super()._state(), "pricer": pricer_state(self.pricer), "priced_ns": self.priced_ns}
+        return {**super()._state(), "pricer": pricer_state(self.pricer), "priced_ns": self.priced_ns,
+                "last_index": self.last_index}
 
     def _restore(self, state: dict) -> None:
         super()._restore(state)
         restore_pricer(self.pricer, state["pricer"])
-        self.priced_ns = state["priced_ns"]
+        self.priced_ns, self.last_index = state["priced_ns"], state["last_index"]
 
     def price_view(self) -> dict:
         """The market's index, mark, last funding rate and next funding time."""

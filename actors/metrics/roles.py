@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from actors.metrics.recorders import (METRICS_ACTOR, ActorMetrics, NullMetrics, StateView, WeightedHistogram,
                             metrics_settings, process_source)
+from actors.metrics import perp
 from exchange.matching.market import MarketEngine
 from exchange.messages.records import (AmendOrder, BalanceChanged, CancelOrder, OrderClosed, OrderRejected, PlaceMarginOrder,
                                PlaceOrder,
@@ -74,6 +75,8 @@ class ShardMetrics(ActorMetrics):
         self.market_events = self.handler("on_market_events")
         self.margin                                      # margin series exist (at 0) from the start
         r.register(StateView(self._view))
+        if "perp" in actor.shard.products:
+            r.register(StateView(lambda: perp.shard_families(actor)))
 
     def record_batch(self, commands: list, results: list, seconds: float) -> None:
         """One ``execute`` call: count commands by kind and market, rejections by reason."""
@@ -136,6 +139,8 @@ class MarketMetrics(ActorMetrics):
         self.batch_requests = Histogram("exchange_batch_requests", "Requests per submit call from a shard",
                                         buckets=(1, 10, 100, 1_000, 10_000), registry=self.registry)
         self.registry.register(StateView(self._view))
+        if hasattr(actor, "pricer"):                     # a perpetual market: its price state too
+            self.registry.register(StateView(lambda: perp.market_families(actor)))
 
     def record_submit(self, requests: int, seconds: float) -> None:
         """One ``submit`` call that applied ``requests`` new requests."""

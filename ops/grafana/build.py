@@ -113,8 +113,25 @@ DASHBOARDS = {
               q("sum by (asset) (exchange_insurance_fund_balance)", "{{asset}}")),
         panel("Insurance fund change (1 h, minor units)", "short",
               q("sum by (asset) (delta(exchange_insurance_fund_balance[1h]))", "{{asset}}")),
-        text("Pending", "ADL events and funding rates get their panels when perpetuals land "
-                        "(see docs/DECISIONS.md, Metrics)."),
+        text("Perpetuals", "Funding, marks, open interest, the perpetual insurance funds and ADL are on the "
+                           "perpetuals dashboard."),
+    ]),
+    "perp": ("Exchange: perpetuals", [], [
+        panel("Mark and index price", "currencyUSD", q("exchange_perp_mark_price", "mark {{market}}"),
+              q("exchange_perp_index_price", "index {{market}}")),
+        panel("Mark - index (bps)", "short", q("exchange_perp_basis_bps", "{{market}}")),
+        panel("Funding rate (last interval)", "percentunit", q("exchange_perp_funding_rate", "{{market}}")),
+        panel("Time to next funding", "s", q("exchange_perp_next_funding_seconds", "{{market}}")),
+        panel("Open interest (base units)", "short", q("sum by (market) (exchange_perp_open_interest)", "{{market}}")),
+        panel("Open positions", "short", q("sum by (market) (exchange_perp_positions)", "{{market}}")),
+        panel("Positions near liquidation", "short",
+              q("sum by (scope, zone) (exchange_perp_positions_at_risk)", "{{zone}} {{scope}}")),
+        panel("Liquidations in progress", "short", q("sum(exchange_perp_liquidations_open)", "open")),
+        panel("Insurance fund (quote units)", "short", q("exchange_perp_insurance_fund", "{{market}}")),
+        panel("Insurance fund flows (1 h, quote units)", "short",
+              q("sum by (market, kind) (increase(exchange_perp_fund_flows_total[1h]))", "{{kind}} {{market}}")),
+        panel("Auto-deleveraging rounds (1 h)", "short",
+              q("sum by (market) (increase(exchange_perp_adl_events_total[1h]))", "{{market}}")),
     ]),
     "lending": ("Exchange: lending", [variable("asset", "exchange_lending_supplied", "asset")], [
         panel("Supplied and borrowed (minor units)", "short", q(f"sum(exchange_lending_supplied{A})", "supplied"),
@@ -166,8 +183,10 @@ DASHBOARDS = {
               q("sum by (mode) (exchange_margin_accounts_at_risk)", "{{mode}}")),
         panel("Lowest margin levels (p10)", "percentunit",
               q("histogram_quantile(0.1, sum by (mode, le) (exchange_margin_level_bucket))", "{{mode}}")),
-        text("Pending", "Surveillance alerts by rule and action, OTC quotes/acceptances/expiries and funding "
-                        "rates get panels when those actors exist (see docs/DECISIONS.md, Metrics)."),
+        panel("Perpetual positions near liquidation", "short",
+              q("sum by (zone) (exchange_perp_positions_at_risk)", "{{zone}}")),
+        text("Pending", "Surveillance alerts by rule and action and OTC quotes/acceptances/expiries get panels "
+                        "when those actors exist (see docs/DECISIONS.md, Metrics)."),
     ]),
 }
 

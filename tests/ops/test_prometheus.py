@@ -27,7 +27,9 @@ import ray
 import yaml
 
 from actors import bootstrap
+from actors.capability import Keyring, Role
 from actors.client.exchange_client import ExchangeClient
+from exchange.config import DEFAULT_CONFIG_PATH
 from ops.grafana import build as dashboard_source
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,10 +137,29 @@ def api(base: str, path: str, **params) -> dict:
         return json.loads(response.read())
 
 
+PERP = "BTC-USDT-PERP"
+PERP_SECTION = f"""
+[perp.{PERP}]
+base = "BTC"
+quote = "USDT"
+tick_size = "0.1"
+lot_size = "0.001"
+min_qty = "0.001"
+max_qty = "1000"
+step_notional = "1000000"
+"""
+
+
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory):
+    """The default venue with a perpetual market, so its families, panels and alerts have data."""
     bootstrap.init_ray(num_cpus=2)
-    client = ExchangeClient(bootstrap.create_actors(data_dir=tmp_path_factory.mktemp("data"), metrics_port=0))
+    work = tmp_path_factory.mktemp("config")
+    (work / "config.toml").write_text(DEFAULT_CONFIG_PATH.read_text() + PERP_SECTION)
+    keyring = Keyring.mint()
+    client = ExchangeClient(bootstrap.create_actors(str(work / "config.toml"), data_dir=tmp_path_factory.mktemp("data"),
+                                                    metrics_port=0, keyring=keyring))
+    client.keyring = keyring
     ray.get(client.handles.index.start.remote())
     yield client
     bootstrap.destroy_actors(client.handles)
@@ -183,12 +204,19 @@ def prometheus(binaries, exchange, tmp_path_factory):
 
 
 def drive_load(client: ExchangeClient, seconds: float) -> None:
-    """Makers and takers on both markets, cancels, an amend, rejections, withdrawals."""
+    """Makers and takers on both markets and the perpetual, cancels, an amend, rejections,
+    withdrawals, an insurance-fund top-up."""
     makers, takers = list(range(9001, 9005)), list(range(9101, 9105))
     for account in makers + takers:
         assert client.open_account(account).ok
         for asset, amount in (("USDT", "10000000"), ("BTC", "100"), ("ETH", "1000")):
             assert client.deposit(account, asset, amount).ok
+        assert client.transfer_perp(account, "USDT", "1000000").ok
+    ray.get(client.handles.liquidator.top_up_perp_fund.remote(client.keyring.capability(Role.OPERATOR), PERP,
+                                                              10**10))
+    deadline = time.monotonic() + 30
+    while not client.perp_prices(PERP)["mark"] and time.monotonic() < deadline:
+        time.sleep(0.2)                 # the index actor prices the perpetual market
     prices = {"BTC-USDT": 50_000, "ETH-USDT": 3_000}
     deadline, step = time.monotonic() + seconds, 0
     while time.monotonic() < deadline:
@@ -213,6 +241,9 @@ def drive_load(client: ExchangeClient, seconds: float) -> None:
             client.amend_order(order.account_id, order.market, result.order_id, quantity=order.quantity // 2)
         client.withdraw(takers[1], "USDT", "1")
         client.withdraw(takers[1], "USDT", "100000000000")                                  # rejected
+        mark = client.perp_prices(PERP)["mark"] // 10          # ticks of 0.1 -> whole USDT
+        client.perp_order(makers[step % 4], PERP, "sell", "0.01", price=f"{mark}.0")
+        client.perp_order(takers[step % 4], PERP, "buy", "0.01", price=f"{mark}.0")
         time.sleep(0.05)
 
 
