@@ -49,7 +49,7 @@ from exchange.margin.liquidator import (CoverDrawn, Hold, LiquidationBegun, Liqu
                                         fact_from_record, fact_to_record)
 from exchange.messages.tags import RecordTag, tag_of
 from exchange.perp.fund import EntryKind, PerpFund
-from exchange.perp.rules import perp_markets
+from exchange.perp.rules import perp_markets, seed_perp_funds
 
 RETRY_S = 0.2
 log = logging.getLogger("exchange.liquidator")
@@ -75,6 +75,8 @@ class LiquidatorActor(DurableActor):
         if seed_fund:
             self.liquidator.seed_fund()
             self.journal.write([fact_to_record(f) for f in self.liquidator.take_facts()])
+            self.journal.write([[RecordTag.PERP_FUND_ENTRY, e.to_plain()]
+                                for e in seed_perp_funds(self.perp_fund, perp_markets(self.config), clock.now_ns())])
         self.journal.after_commit = self._after_commit
         self.started_ns = clock.now_ns()
         self.metrics = actor_metrics(self, "liquidator")

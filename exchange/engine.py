@@ -64,7 +64,7 @@ from exchange.messages.records import LENDING, POOL_ACCRUE, FundingDue, MarkUpda
 from exchange.perp.fund import EntryKind, PerpFund
 from exchange.perp.liquidator import PerpLiquidator
 from exchange.perp.pricer import PerpPricer
-from exchange.perp.rules import perp_markets
+from exchange.perp.rules import perp_markets, seed_perp_funds
 from exchange.pricing.index import index_ticks
 from exchange.accounts.shard import link_of
 from exchange.venue import new_shard
@@ -86,6 +86,7 @@ class Engine:
         self.perp_fund = PerpFund(list(self.perps), draw_caps={n: p.max_draw_ppm for n, p in self.perps.items()})
         key = str(config.sections.get("perp_fund", {}).get("pseudonym_key", "exchange-demo-key")).encode()
         self.perp_liquidator = PerpLiquidator(self.perps, self.perp_fund, key)
+        seed_perp_funds(self.perp_fund, self.perps, 0)
         self._fuse = fused
         self.shard = new_shard(config)
         self.lending = LendingEngine(config.lending, config.reserve_account)

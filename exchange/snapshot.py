@@ -24,7 +24,7 @@ from exchange.perp.liquidation import PerpLiquidation
 from exchange.perp.mark import BasisAverage
 from exchange.perp.pricer import PerpPricer
 from exchange.perp.position import MarginMode, Position
-from exchange.perp.rules import perp_markets
+from exchange.perp.rules import spec_of
 from exchange.accounts.shard import AccountShard, OpenOrder
 from exchange.venue import new_shard
 
@@ -171,8 +171,7 @@ def market_state(market: MarketEngine) -> dict:
 
 
 def restore_market(config: ExchangeConfig, state: dict) -> MarketEngine:
-    spec = config.markets.get(state["name"]) or perp_markets(config)[state["name"]].spec
-    market = MarketEngine(spec)
+    market = MarketEngine(spec_of(config, state["name"]))
     market.seq, market.last_price, market.trade_count = state["seq"], state["last_price"], state["trade_count"]
     for key in state["orders"]:
         market.book.add(RestingOrder(*key))

@@ -157,6 +157,7 @@ def _common(sub: argparse.ArgumentParser) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from actors import bootstrap
     from actors.client.exchange_client import ExchangeClient
+    from exchange.perp.rules import perp_markets
     from ops.demo import format_summary, run_demo
 
     log = logging.getLogger("exchange.up")
@@ -168,7 +169,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     logs.event(log, "exchange started", markets=list(client.config.markets), shards=client.config.shards,
                data=args.data)
     if not args.json:
-        print(f"exchange up: markets {', '.join(client.config.markets)}; {client.config.shards} shards; "
+        markets = [*client.config.markets, *(f"{name} (perpetual)" for name in perp_markets(client.config))]
+        print(f"exchange up: markets {', '.join(markets)}; {client.config.shards} shards; "
               f"data {args.data}. Ctrl-C to stop.", flush=True)
         _print_metrics_help(client.handles)
     printer = (lambda s: None) if args.json else (lambda s: print(format_summary(s), flush=True))

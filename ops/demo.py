@@ -5,10 +5,12 @@
 - takers send market and IOC orders that cross the spread;
 - cancellers rest orders away from the touch and cancel them.
 - margin traders, a lender and a 10x "gambler" (``ops/demo_margin.py``);
+- perpetual makers and leveraged traders (``ops/demo_perp.py``);
 - an intruder trying what the trust model forbids (``ops/demo_intruder.py``).
 A live summary line every second: orders/s, trades/s, p50/p99 latency, best
 bid/ask and last price per market, the pools' utilization, liquidations, the
-insurance fund, the intruder's refusals, and the conservation audit.
+insurance fund, each perpetual's mark, basis, funding and open interest, the
+intruder's refusals, and the conservation audit.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from exchange.matching.orders import OrderType, Side, TimeInForce
 from exchange.core.money import format_decimal
 from ops.demo_intruder import Intruder
 from ops.demo_margin import MarginDemo
+from exchange.perp.rules import spec_of
+from ops.demo_perp import PerpDemo
 from ops.latency import LatencyRecorder
 
 MAKERS, TAKERS, CANCELLERS = 4, 16, 4
@@ -43,18 +47,20 @@ class DemoTraffic:
         self.orders = 0
         self.rejected = 0
         self.margin = MarginDemo(client, self.rng)
+        self.perp = PerpDemo(client, self.rng)
         self.intruder = Intruder(client)
         self.rounds = 0
 
     def fund(self) -> None:
         """Open the demo accounts and give each a large balance of every asset."""
         commands = []
-        for account in self.makers + self.takers + self.cancellers:
+        for account in self.makers + self.takers + self.cancellers + self.perp.accounts():
             commands.append(self.client_open(account))
             for asset in self.config.asset_list:
                 commands.append(self.client_deposit(account, asset.name, 10 ** (asset.scale + 7)))
         self.client.execute(commands + self.intruder.fund())
         self.margin.fund()
+        self.perp.fund()
 
     def client_open(self, account: int) -> OpenAccount:
         tier = "market_maker" if account in self.makers and "market_maker" in self.config.fee_tiers else ""
@@ -100,6 +106,7 @@ class DemoTraffic:
                                            far * spec.tick_minor))
         commands.extend(places)
         commands.extend(self.margin.orders(index_prices))
+        commands.extend(self.perp.orders())
         self.rounds += 1
         hostile = self.intruder.attempts_for(self.rounds)
         started = time.perf_counter()
@@ -108,6 +115,7 @@ class DemoTraffic:
         self.orders += len(commands)
         self.intruder.record(results[len(commands):])
         results = results[:len(commands)]
+        self.perp.record(commands, results)
         cancels = []
         for cmd, events in zip(commands, results):
             if type(cmd) is CancelOrder:
@@ -162,6 +170,7 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
                        "p50_ms": pct["p50_ms"], "p99_ms": pct["p99_ms"],
                        "markets": {s["market"]: _market_view(client, s) for s in stats},
                        "margin": traffic.margin.summary() if demo else {},
+                       "perpetuals": traffic.perp.summary(),
                        "intruder": traffic.intruder.summary() if demo else {},
                        "conservation_ok": audit["ok"]}
             printer(summary)
@@ -173,6 +182,7 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
             **overall.percentiles(),
             "markets": {s["market"]: _market_view(client, s) for s in final_stats},
             "margin": traffic.margin.summary() if demo else {},
+            "perpetuals": traffic.perp.summary(),
             "intruder": traffic.intruder.summary() if demo else {},
             "conservation_ok": audit["ok"], "imbalance": audit["imbalance"],
             "index_prices": ray.get(index.index_prices.remote())}
@@ -183,7 +193,7 @@ def _trades(client: ExchangeClient) -> int:
 
 
 def _market_view(client: ExchangeClient, stats: dict) -> dict:
-    scale = client.config.markets[stats["market"]].quote.scale
+    scale = spec_of(client.config, stats["market"]).quote.scale
     fmt = lambda v: format_decimal(v, scale) if v else None  # noqa: E731
     return {"best_bid": fmt(stats["best_bid"]), "best_ask": fmt(stats["best_ask"]),
             "last": fmt(stats["last_price"]), "trades": stats["trades"], "resting": stats["resting_orders"]}
@@ -196,9 +206,11 @@ def format_summary(summary: dict) -> str:
     margin = summary.get("margin") or {}
     lending = (f"USDT pool {margin['usdt_utilization_pct']}% used, liquidations {margin['liquidations']}, "
                f"fund {margin['insurance_fund_usdt']} USDT  |  ") if margin else ""
+    perps = "".join(f"{name} mark {p['mark'] or '-'} basis {p['basis_bps']}bps funding {p['funding_rate_pct']}% "
+                    f"OI {p['open_interest']} fund {p['fund']}  |  " for name, p in (summary.get("perpetuals") or {}).items())
     intruder = summary.get("intruder") or {}
     door = (f"intruder {sum(intruder['refused'].values())}/{intruder['attempts']} refused, balance "
             f"{'untouched' if intruder['balance_untouched'] else 'CHANGED'}  |  ") if intruder else ""
     return (f"[{summary['uptime_s']:>6}s] orders/s {summary['orders_per_s']:>6}  trades/s {summary['trades_per_s']:>5}"
-            f"  p50 {summary['p50_ms']:.1f}ms p99 {summary['p99_ms']:.1f}ms  |  {markets}  |  {lending}{door}"
+            f"  p50 {summary['p50_ms']:.1f}ms p99 {summary['p99_ms']:.1f}ms  |  {markets}  |  {lending}{perps}{door}"
             f"conservation {'OK' if summary['conservation_ok'] else 'BROKEN'}")

@@ -19,7 +19,9 @@ perpetual's own, with the rulebook's values as defaults:
   300 for the mark's basis average;
 - the fund: ``max_draw`` 0.5, the most of a market's fund one bankruptcy draws;
 - ``liquidation_notional`` (quote units, 10,000,000): the most liquidation
-  orders close per second in the market, so a cascade cannot sweep a thin book.
+  orders close per second in the market, so a cascade cannot sweep a thin book;
+- ``fund_initial`` (quote units, 0): the market's insurance fund's seed capital,
+  a ``TOP_UP`` entry the venue's first start records (``seed_perp_funds``).
 
 Ratios are decimal strings; margin ratios become ppm (``RiskTiers``), funding
 ratios ``FUNDING_ONE`` units. A perpetual's market index follows the spot
@@ -53,6 +55,7 @@ class PerpMarket:
     basis_window_ns: int
     max_draw_ppm: int
     liquidation_notional: int
+    fund_initial: int = 0
 
     @property
     def name(self) -> str:
@@ -74,6 +77,22 @@ def perp_markets(config: ExchangeConfig, file: str = "<config>") -> dict[str, Pe
             raise ConfigError(file, f"perp.{name}", "a spot market has that name")
         out[name] = _parse(reader, name, len(config.markets) + i, section, config)
     return out
+
+
+def seed_perp_funds(fund, markets: dict[str, PerpMarket], ts_ns: int) -> list:
+    """Record each market's ``fund_initial`` as a ``TOP_UP`` (by "config") in a fund with no
+    entry yet; return the entries recorded (none on a fund that has a history)."""
+    from exchange.perp.fund import EntryKind
+    if fund.entries:
+        return []
+    return [fund.record(EntryKind.TOP_UP, name, market.fund_initial, ts_ns, (("by", "config"),))
+            for name, market in sorted(markets.items()) if market.fund_initial]
+
+
+def spec_of(config: ExchangeConfig, name: str) -> MarketSpec:
+    """The grid of any market of the venue, spot or perpetual (KeyError for neither)."""
+    spec = config.markets.get(name)
+    return spec if spec is not None else perp_markets(config)[name].spec
 
 
 def rules_hash(config: ExchangeConfig) -> str:
@@ -111,13 +130,15 @@ def _parse(reader: Reader, name: str, index: int, section: dict, config: Exchang
                                 f"{key}.liquidation_notional", spec.quote.scale)
     if rate_limit <= 0:
         raise ConfigError(reader.file, f"{key}.liquidation_notional", "must be positive")
+    seed = reader.decimal({"fund_initial": section.get("fund_initial", "0")}, f"{key}.fund_initial",
+                          spec.quote.scale)
     return PerpMarket(spec, tiers, funding, limit_minor // spec.lot_minor, leverage,
                       reader.integer(section, f"{key}.listing_ts_ns", 0, 2**63 - 1, default=0),
                       ratio("listing_band", "0.05"),
                       reader.integer(section, f"{key}.listing_window_s", 0, 30 * 86_400, default=900) * NS,
                       ratio("divergence_band", "0.05"),
                       reader.integer(section, f"{key}.basis_window_s", 1, 86_400, default=300) * NS, max_draw,
-                      rate_limit)
+                      rate_limit, seed)
 
 
 def _ratio(reader: Reader, section: dict, key: str, default: str, one: int) -> int:

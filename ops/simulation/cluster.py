@@ -27,6 +27,8 @@ from actors.liquidator_actor import LiquidatorActor
 from actors.market_actor import MarketActor
 from actors.shard_actor import AccountShardActor
 from exchange.messages.records import LENDING
+from actors.perp_market_actor import PerpMarketActor
+from exchange.perp.rules import perp_markets
 from ops.simulation.network import CURRENT, Incarnation
 
 DEFAULT_CLASSES = {"shard": AccountShardActor, "market": MarketActor, "lending": LendingPoolActor,
@@ -54,6 +56,8 @@ class Cluster:
         self.builders = {f"shard:{i}": self._shard_builder(i) for i in range(config.shards)}
         for market in config.market_list:
             self.builders[f"market:{market.name}"] = self._market_builder(market.name)
+        for name in sorted(perp_markets(config)):       # linked to every shard, idle in the workload
+            self.builders[f"market:{name}"] = self._perp_builder(name)
         self.builders[LENDING] = lambda: self.classes["lending"](config_path, data_dir, keyring=self.keyring)
         self.builders[LIQUIDATOR] = lambda: self.classes["liquidator"](config_path, data_dir, keyring=self.keyring)
         self.slots: dict[str, Incarnation | None] = dict.fromkeys(self.builders)
@@ -66,6 +70,9 @@ class Cluster:
 
     def _market_builder(self, market: str):
         return lambda: self.classes["market"](self.config_path, market, self.data_dir, keyring=self.keyring)
+
+    def _perp_builder(self, market: str):
+        return lambda: PerpMarketActor(self.config_path, market, self.data_dir, keyring=self.keyring)
 
     @property
     def names(self) -> list[str]:

@@ -18,17 +18,7 @@ from tests.actors.test_durability import hashes_once_settled, shard_of, start_ex
 
 PERP = "BTC-USDT-PERP"
 HOUR_NS = 3600 * 10**9
-SECTION = f'''
-[perp.{PERP}]
-base = "BTC"
-quote = "USDT"
-tick_size = "0.1"
-lot_size = "0.001"
-min_qty = "0.001"
-max_qty = "1000"
-step_notional = "1000000"
-funding_interval_s = 3600
-'''
+FUNDING_HOURLY = 'position_limit = "5000"\nfunding_interval_s = 3600'     # the default market, hourly funding
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +31,9 @@ def cluster():
 @pytest.fixture
 def exchange(cluster, tmp_path):
     path = tmp_path / "config.toml"
-    path.write_text(DEFAULT_CONFIG_PATH.read_text() + SECTION)
+    text = DEFAULT_CONFIG_PATH.read_text()
+    assert f"[perp.{PERP}]" in text and 'position_limit = "5000"' in text
+    path.write_text(text.replace('position_limit = "5000"', FUNDING_HOURLY, 1))
     client = start_exchange(str(path), tmp_path / "data")
     yield client
     bootstrap.destroy_actors(client.handles)
@@ -138,7 +130,9 @@ def test_the_insurance_fund_is_public_and_the_audit_recomputes_it_from_the_store
     ray.get(liquidator.top_up_perp_fund.remote(capability, PERP, 5_000 * 10**6))
     ray.get(liquidator.top_up_perp_fund.remote(capability, PERP, 1 * 10**6))
     view = exchange.perp_fund()
-    assert view["balances"] == {PERP: 5_001 * 10**6} and view["entries"] == 2 and len(view["rules_hash"]) == 64
+    seed = 1_000_000 * 10**6                                                # the config's fund_initial
+    assert view["balances"] == {PERP: seed + 5_001 * 10**6} and view["entries"] == 3
+    assert len(view["rules_hash"]) == 64
     entries = exchange.perp_fund_entries()
     assert verify(entries, view["balances"], view["head"]) == []            # anyone can recompute it
     with pytest.raises(ray.exceptions.RayTaskError):
@@ -147,20 +141,20 @@ def test_the_insurance_fund_is_public_and_the_audit_recomputes_it_from_the_store
     bootstrap.destroy_actors(exchange.handles)
     data = str(tmp_path / "data")
     report = audit_insurance(data)
-    assert report["ok"] and report["entries"] == 2 and report["balances"] == {PERP: 5_001 * 10**6}
+    assert report["ok"] and report["entries"] == 3 and report["balances"] == {PERP: seed + 5_001 * 10**6}
     assert report["head"] == view["head"]
     env = lmdb.open(str(tmp_path / "data" / "liquidator"), max_dbs=4)
     journal = env.open_db(b"journal")
-    with env.begin(write=True, db=journal) as txn:                           # raise the first top-up, with a
-        for key, value in txn.cursor():                                      # valid record checksum: only the
-            position = int.from_bytes(key, "big")                            # chain can tell
+    with env.begin(write=True, db=journal) as txn:                           # raise the operator's first top-up
+        for key, value in txn.cursor():                                      # (entry 2), with a valid record
+            position = int.from_bytes(key, "big")                            # checksum: only the chain can tell
             record = orjson.loads(value[4:])
-            if record[0] == 25 and record[1][0] == 1:
+            if record[0] == 25 and record[1][0] == 2:
                 record[1][3] = 50_000 * 10**6
                 txn.put(key, pack_record(position, orjson.dumps(record)))
     env.close()
     tampered = audit_insurance(data)
-    assert not tampered["ok"] and "entry 1: digest does not match its content" in tampered["problems"]
+    assert not tampered["ok"] and "entry 2: digest does not match its content" in tampered["problems"]
     cli = subprocess.run([sys.executable, "-m", "ops.cli", "audit", "insurance", "--data", data],
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
     assert cli.returncode == 1 and "digest does not match" in cli.stdout

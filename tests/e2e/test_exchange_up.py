@@ -25,6 +25,9 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
         assert view["trades"] > 0
         assert float(view["best_bid"]) < float(view["best_ask"])
     assert summary["p99_ms"] >= summary["p50_ms"] > 0
+    perp = summary["perpetuals"]["BTC-USDT-PERP"]                  # issue 14: the perpetual market trades
+    assert float(perp["mark"]) > 0 and perp["fund"] == "1000000.000000" and perp["next_funding_s"] is not None
+    assert summary["markets"]["BTC-USDT-PERP"]["trades"] > 0
     intruder = summary["intruder"]                          # issue 11: every hostile attempt refused, nothing moved
     assert intruder["attempts"] > 0 and intruder["accepted"] == 0 and intruder["balance_untouched"] is True
     assert set(intruder["refused"]) == {"NOT_PERMITTED", "REQUEST_ID_REUSED", "INVALID_REQUEST_ID",
@@ -34,8 +37,8 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
 def test_exchange_help_documents_every_command():
     out = subprocess.run([str(EXCHANGE), "--help"], capture_output=True, text=True, timeout=60).stdout
     assert "up" in out and "loadtest" in out
-    for command in ("up", "loadtest", "verify", "chaos", "margin"):
-        sub = subprocess.run([str(EXCHANGE), command, "--help"], capture_output=True, text=True, timeout=60)
+    for command in ("up", "loadtest", "verify", "chaos", "margin", "audit insurance"):
+        sub = subprocess.run([str(EXCHANGE), *command.split(), "--help"], capture_output=True, text=True, timeout=60)
         assert sub.returncode == 0 and "--json" in sub.stdout
 
 

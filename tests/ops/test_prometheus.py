@@ -29,7 +29,6 @@ import yaml
 from actors import bootstrap
 from actors.capability import Keyring, Role
 from actors.client.exchange_client import ExchangeClient
-from exchange.config import DEFAULT_CONFIG_PATH
 from ops.grafana import build as dashboard_source
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,27 +137,15 @@ def api(base: str, path: str, **params) -> dict:
 
 
 PERP = "BTC-USDT-PERP"
-PERP_SECTION = f"""
-[perp.{PERP}]
-base = "BTC"
-quote = "USDT"
-tick_size = "0.1"
-lot_size = "0.001"
-min_qty = "0.001"
-max_qty = "1000"
-step_notional = "1000000"
-"""
 
 
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory):
-    """The default venue with a perpetual market, so its families, panels and alerts have data."""
+    """The default venue (its perpetual market included, so every family, panel and alert has data)."""
     bootstrap.init_ray(num_cpus=2)
-    work = tmp_path_factory.mktemp("config")
-    (work / "config.toml").write_text(DEFAULT_CONFIG_PATH.read_text() + PERP_SECTION)
     keyring = Keyring.mint()
-    client = ExchangeClient(bootstrap.create_actors(str(work / "config.toml"), data_dir=tmp_path_factory.mktemp("data"),
-                                                    metrics_port=0, keyring=keyring))
+    client = ExchangeClient(bootstrap.create_actors(data_dir=tmp_path_factory.mktemp("data"), metrics_port=0,
+                                                    keyring=keyring))
     client.keyring = keyring
     ray.get(client.handles.index.start.remote())
     yield client
