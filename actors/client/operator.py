@@ -74,6 +74,11 @@ class OperatorClient:
         """Add capital (minor units) to the insurance fund, a recorded deposit; return the fund."""
         return ray.get(self.handles.liquidator.deposit_fund.remote(self._capability, asset, amount))
 
+    def top_up_perp_fund(self, market: str, amount: int) -> dict:
+        """Add ``amount`` (quote minor units) to a perpetual market's insurance fund: a ``TOP_UP``
+        entry in its public chain; returns the funds' view."""
+        return ray.get(self.handles.liquidator.top_up_perp_fund.remote(self._capability, market, amount))
+
     def arm_crash(self, actor_handle, point: str | None) -> bool:
         """Test hook: make a journaled actor exit abruptly the next time it reaches ``point``."""
         return ray.get(actor_handle.arm_crash.remote(self._capability, point))

@@ -125,10 +125,9 @@ def test_the_insurance_fund_is_public_and_the_audit_recomputes_it_from_the_store
     from actors.durability.storage import pack_record
     from exchange.perp.fund import verify
     from ops.insurance_audit import audit_insurance
-    capability = exchange.operator.keyring.capability(Role.OPERATOR)
     liquidator = exchange.handles.liquidator
-    ray.get(liquidator.top_up_perp_fund.remote(capability, PERP, 5_000 * 10**6))
-    ray.get(liquidator.top_up_perp_fund.remote(capability, PERP, 1 * 10**6))
+    exchange.operator.top_up_perp_fund(PERP, 5_000 * 10**6)
+    exchange.operator.top_up_perp_fund(PERP, 1 * 10**6)
     view = exchange.perp_fund()
     seed = 1_000_000 * 10**6                                                # the config's fund_initial
     assert view["balances"] == {PERP: seed + 5_001 * 10**6} and view["entries"] == 3

@@ -27,7 +27,7 @@ def sample(registry, name: str, **labels) -> float | None:
 
 def fake_shard(config=None):
     config = config or load_config()
-    shard = SimpleNamespace(ledger=SimpleNamespace(accounts={1: None}), orders={})
+    shard = SimpleNamespace(ledger=SimpleNamespace(accounts={1: None}), orders={}, products={})   # no perpetual desk
     return SimpleNamespace(name="shard:0", config=config, shard=shard, commands=0, pending={},
                            links=Links(config.markets, send=None))
 

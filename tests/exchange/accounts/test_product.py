@@ -12,6 +12,7 @@ from exchange.accounts.shard import AccountShard
 from exchange.core.reasons import Reason
 from exchange.margin.desk import MARGIN_COMMANDS, MarginDesk
 from exchange.messages.records import Deposit, EnableMargin, OpenAccount, OrderRejected, SupplyToPool, Withdraw
+from exchange.perp.desk import PerpDesk
 from exchange.venue import new_shard
 from tests.exchange.support import ALICE, CONFIG
 
@@ -131,4 +132,12 @@ def test_venue_shard_with_the_margin_desk_plugged_hands_it_every_margin_command(
     shard = new_shard(CONFIG, 1, 4)
     assert type(shard.margin) is MarginDesk and shard.margin.shard is shard and shard.margin.ledger is shard.ledger
     assert shard.margin.followups is shard.followups
-    assert set(shard._command_products) == MARGIN_COMMANDS and (shard.shard_index, shard.shards) == (1, 4)
+    assert {k for k, p in shard._command_products.items() if p is shard.margin} == MARGIN_COMMANDS
+    assert (shard.shard_index, shard.shards) == (1, 4)
+
+
+def test_venue_shard_with_perpetual_markets_plugs_the_perpetual_desk_after_the_margin_desk():
+    shard = new_shard(CONFIG, 0, 2)
+    assert type(shard.perp) is PerpDesk and shard.perp.shard is shard and list(shard.products) == ["margin", "perp"]
+    assert {k for k, p in shard._command_products.items() if p is shard.perp} == PerpDesk.commands
+    assert set(shard.perp.links) == {"BTC-USDT-PERP"} and shard.market_seq["BTC-USDT-PERP"] == 0
