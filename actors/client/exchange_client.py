@@ -228,6 +228,18 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin):
             return parse_decimal(amount, spec.scale)
         return amount
 
+    @staticmethod
+    def _on_grid(spec, quantity, price) -> tuple:
+        """``quantity`` and ``price`` in minor units: decimal strings parsed exactly at the market's
+        base and quote scales, anything else (ints, None, a market the config does not know)
+        passed as it is (the shard answers what is wrong with it)."""
+        if spec is not None:
+            if isinstance(quantity, str):
+                quantity = parse_decimal(quantity, spec.base.scale)
+            if isinstance(price, str):
+                price = parse_decimal(price, spec.quote.scale)
+        return quantity, price
+
     def _one(self, cmd) -> CommandResult:
         return command_result(cmd.request_id, self.execute([cmd])[0])
 
@@ -254,11 +266,7 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin):
         """Build a PlaceOrder: a limit order at ``price`` unless ``order_type="market"``
         (a market order; ``price``, if given, is its protection limit). A limit
         order without a positive price is rejected ``NON_POSITIVE_PRICE``."""
-        spec = self.config.markets.get(market)
-        if isinstance(quantity, str) and spec is not None:
-            quantity = parse_decimal(quantity, spec.base.scale)
-        if isinstance(price, str) and spec is not None:
-            price = parse_decimal(price, spec.quote.scale)
+        quantity, price = self._on_grid(self.config.markets.get(market), quantity, price)
         return PlaceOrder(request_id or self.next_request_id(), 0, account_id, market, _enum(Side, side),
                           _enum(OrderType, order_type), price or 0, quantity, _enum(TimeInForce, tif),
                           client_order_id, _enum(StpMode, stp))
@@ -285,11 +293,7 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin):
     def amend_order(self, account_id: int, market: str, order_id: int, price: int | str | None = None,
                     quantity: int | str | None = None, request_id=None) -> OrderResult:
         """Amend price and/or total quantity (see ``exchange.messages.records.AmendOrder``)."""
-        spec = self.config.markets.get(market)
-        if isinstance(price, str) and spec is not None:
-            price = parse_decimal(price, spec.quote.scale)
-        if isinstance(quantity, str) and spec is not None:
-            quantity = parse_decimal(quantity, spec.base.scale)
+        quantity, price = self._on_grid(self.config.markets.get(market), quantity, price)
         cmd = AmendOrder(request_id or self.next_request_id(), 0, account_id, market, order_id,
                          price or 0, quantity or 0)
         return order_result(cmd.request_id, self.execute([cmd])[0], account_id)

@@ -14,12 +14,12 @@ import ray
 from actors.client.results import CommandResult, OrderResult, order_result
 from exchange.messages.records import (Borrow, EnableMargin, PlaceMarginOrder, Repay, SupplyToPool, TransferMargin,
                                WithdrawFromPool)
-from exchange.core.money import parse_decimal
 from exchange.matching.orders import OrderType, Side, TimeInForce
 
 
 class MarginClientMixin:
-    """Needs ``config``, ``handles``, ``next_request_id``, ``_amount``, ``_one``, ``execute``, ``_shard``."""
+    """Needs ``config``, ``handles``, ``next_request_id``, ``_amount``, ``_one``, ``_on_grid``, ``execute``,
+    ``_shard``."""
 
     def enable_margin(self, account_id: int, user_level: str = "", leverage_tier: str = "",
                       request_id=None) -> CommandResult:
@@ -59,11 +59,7 @@ class MarginClientMixin:
         and repaying debt in what it acquires when it closes (``auto_repay``). A limit
         order at ``price`` unless ``order_type="market"``; a limit order without a
         positive price is rejected ``NON_POSITIVE_PRICE``."""
-        spec = self.config.markets.get(market)
-        if isinstance(quantity, str) and spec is not None:
-            quantity = parse_decimal(quantity, spec.base.scale)
-        if isinstance(price, str) and spec is not None:
-            price = parse_decimal(price, spec.quote.scale)
+        quantity, price = self._on_grid(self.config.markets.get(market), quantity, price)
         cmd = PlaceMarginOrder(request_id or self.next_request_id(), 0, account_id, market,
                                int(enum_value(Side, side)), int(enum_value(OrderType, order_type)), price or 0,
                                quantity, int(enum_value(TimeInForce, tif)), isolated, auto_borrow, auto_repay, client_order_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ray
 
 from actors.client.results import CommandResult, OrderResult, order_result
-from exchange.core.money import parse_decimal
 from exchange.matching.orders import OrderType, Side, TimeInForce
 from exchange.messages.records import (CancelPerpOrder, PlacePerpOrder, SetMarginMode, SetPerpLeverage, SetRiskLimit,
                                        TransferPerp)
@@ -19,7 +18,8 @@ from exchange.perp.rules import perp_markets, rules_hash
 
 
 class PerpClientMixin:
-    """Needs ``config``, ``handles``, ``next_request_id``, ``_amount``, ``_one``, ``execute``, ``_shard``."""
+    """Needs ``config``, ``handles``, ``next_request_id``, ``_amount``, ``_one``, ``_on_grid``, ``execute``,
+    ``_shard``."""
 
     def transfer_perp(self, account_id: int, asset: str, amount: int | str, to_perp: bool = True,
                       request_id=None) -> CommandResult:
@@ -43,11 +43,7 @@ class PerpClientMixin:
                    request_id=None) -> OrderResult:
         """Place an order on a perpetual market (see ``exchange/perp/desk.py`` for its checks)."""
         from actors.client.margin import enum_value
-        spec = self._perp_spec(market)
-        if isinstance(quantity, str) and spec is not None:
-            quantity = parse_decimal(quantity, spec.base.scale)
-        if isinstance(price, str) and spec is not None:
-            price = parse_decimal(price, spec.quote.scale)
+        quantity, price = self._on_grid(self._perp_spec(market), quantity, price)
         cmd = PlacePerpOrder(request_id or self.next_request_id(), 0, account_id, market,
                              int(enum_value(Side, side)), int(enum_value(OrderType, order_type)), price or 0,
                              quantity, int(enum_value(TimeInForce, tif)), reduce_only, client_order_id)

@@ -356,14 +356,22 @@ class PerpDesk:
     def _fund(self, due: FundingDue) -> list:
         """Every position in the market pays or receives its funding (``funding.payments``):
         a cross position from the wallet's cash, an isolated one from its margin (what the
-        margin cannot pay comes from cash)."""
+        margin cannot pay comes from cash), a liquidation's from its equity (its lots are
+        part of the open interest until they close: leaving them out would not sum to zero)."""
         market = self.markets[due.market]
         q = market.spec.quote.index
         positions = [(account_id, wallet.positions[due.market].lots) for account_id, wallet in
                      sorted(self.accounts.items()) if due.market in wallet.positions]
+        positions += [(-n, liquidation.positions[due.market].lots) for n, liquidation in
+                      sorted(self.liquidations.items()) if due.market in liquidation.positions]
         out = []
-        for account_id, amount in payments(positions, due.mark, market.k, due.rate).items():
-            wallet = self.accounts[account_id]
+        for key, amount in payments(positions, due.mark, market.k, due.rate).items():
+            if key < 0:                                       # a liquidation (keyed -n)
+                liquidation = self.liquidations[-key]
+                liquidation.equity -= amount
+                liquidation.results[due.market] = liquidation.results.get(due.market, 0) - amount
+                continue
+            wallet = self.accounts[key]
             position = wallet.positions[due.market]
             position.funding += amount
             if position.mode == MarginMode.ISOLATED:
@@ -373,7 +381,7 @@ class PerpDesk:
                     position.margin = 0
             else:
                 wallet.cash[q] -= amount
-            out.append(FundingPaid(due.market, due.seq, due.ts_ns, account_id, due.rate, amount))
+            out.append(FundingPaid(due.market, due.seq, due.ts_ns, key, due.rate, amount))
         return out
 
     def _acknowledge(self, order: PerpOrder, ts_ns: int) -> list:

@@ -32,12 +32,11 @@ LIQUIDATION_NOT_DONE, CANNOT_DELEVERAGE, and the grid checks of an order
 """
 from __future__ import annotations
 
-from exchange.accounts.access import PERP_LIQUIDATOR_COMMANDS as COMMANDS
+from exchange.accounts.access import PERP_LIQUIDATOR_COMMANDS as COMMANDS  # noqa: F401 (the desk's set)
 from exchange.core.reasons import Reason
 from exchange.matching.orders import BUY, SELL, StpMode, TimeInForce
-from exchange.messages.records import (AbsorbDeleverage, DeleveragePerp, FinishPerpLiquidation, LiquidationOrderPerp,
-                                       OrderRejected, PerpLiquidationStage, PerpLiquidationUpdate, SubmitOrder,
-                                       TakeOverPerp)
+from exchange.messages.records import (AbsorbDeleverage, FinishPerpLiquidation, LiquidationOrderPerp, OrderRejected,
+                                       PerpLiquidationStage, PerpLiquidationUpdate, SubmitOrder, TakeOverPerp)
 from exchange.perp.position import MarginMode, Position
 from exchange.perp.prices import bankruptcy_price
 
@@ -209,37 +208,44 @@ def _grid(cmd, spec, most_lots: int) -> tuple[int, int] | Reason:
     return ticks, lots
 
 
-def deleverage(desk, cmd) -> list:
-    """``DeleveragePerp`` on the opposite account, or ``AbsorbDeleverage`` on the liquidation."""
-    if type(cmd) is AbsorbDeleverage:
-        liquidation = desk.liquidations.get(cmd.liquidation)
-        if liquidation is None or liquidation.account_id != cmd.account_id:
-            return _reject(cmd, Reason.UNKNOWN_LIQUIDATION)
-        position = liquidation.positions.get(cmd.market)
-        if position is None or not position.lots:
-            return _reject(cmd, Reason.NO_POSITION)
-        grid = _grid(cmd, desk.markets[cmd.market].spec, abs(position.lots))
-        if type(grid) is not tuple:
-            return _reject(cmd, grid)
-        ticks, lots = grid
-        realized = position.fill(-lots if position.lots > 0 else lots, ticks, desk.markets[cmd.market].k)
-        liquidation.equity += realized
-        liquidation.results[cmd.market] = liquidation.results.get(cmd.market, 0) + realized
-        return [_update(cmd, cmd.market, PerpLiquidationStage.ABSORBED, lots, ticks, realized)]
-    wallet = desk.accounts.get(cmd.account_id)
-    if cmd.account_id not in desk.ledger.accounts:
-        return _reject(cmd, Reason.UNKNOWN_ACCOUNT)
-    if cmd.market not in desk.markets:
-        return _reject(cmd, Reason.UNKNOWN_MARKET)
-    position = wallet.positions.get(cmd.market) if wallet is not None else None
+def _close_terms(desk, cmd, position: Position | None) -> tuple[int, int] | list:
+    """(ticks, signed lots) of an ADL close of ``position``, or the rejection (NO_POSITION,
+    the grid's checks, CANNOT_DELEVERAGE for more lots than it holds)."""
     if position is None or not position.lots:
         return _reject(cmd, Reason.NO_POSITION)
     grid = _grid(cmd, desk.markets[cmd.market].spec, abs(position.lots))
     if type(grid) is not tuple:
         return _reject(cmd, grid)
     ticks, lots = grid
-    realized = desk.close(wallet, desk.markets[cmd.market], -lots if position.lots > 0 else lots, ticks, fee=0)
-    return [_update(cmd, cmd.market, PerpLiquidationStage.DELEVERAGED, lots, ticks, realized)]
+    return ticks, (-lots if position.lots > 0 else lots)
+
+
+def deleverage(desk, cmd) -> list:
+    """``DeleveragePerp`` on the opposite account, or ``AbsorbDeleverage`` on the liquidation."""
+    k = desk.markets[cmd.market].k if cmd.market in desk.markets else 0
+    if type(cmd) is AbsorbDeleverage:
+        liquidation = desk.liquidations.get(cmd.liquidation)
+        if liquidation is None or liquidation.account_id != cmd.account_id:
+            return _reject(cmd, Reason.UNKNOWN_LIQUIDATION)
+        terms = _close_terms(desk, cmd, liquidation.positions.get(cmd.market))
+        if type(terms) is list:
+            return terms
+        ticks, signed = terms
+        realized = liquidation.positions[cmd.market].fill(signed, ticks, k)
+        liquidation.equity += realized
+        liquidation.results[cmd.market] = liquidation.results.get(cmd.market, 0) + realized
+        return [_update(cmd, cmd.market, PerpLiquidationStage.ABSORBED, abs(signed), ticks, realized)]
+    if cmd.account_id not in desk.ledger.accounts:
+        return _reject(cmd, Reason.UNKNOWN_ACCOUNT)
+    if cmd.market not in desk.markets:
+        return _reject(cmd, Reason.UNKNOWN_MARKET)
+    wallet = desk.accounts.get(cmd.account_id)
+    terms = _close_terms(desk, cmd, wallet.positions.get(cmd.market) if wallet is not None else None)
+    if type(terms) is list:
+        return terms
+    ticks, signed = terms
+    realized = desk.close(wallet, desk.markets[cmd.market], signed, ticks, fee=0)
+    return [_update(cmd, cmd.market, PerpLiquidationStage.DELEVERAGED, abs(signed), ticks, realized)]
 
 
 def finish(desk, cmd: FinishPerpLiquidation) -> list:

@@ -109,7 +109,9 @@ class PerpLiquidator:
         position = record.positions[name]
         k = market.k
         long = position.lots > 0
-        bankrupt = liquidations.bankruptcy(desk, record, name) or 1
+        bankrupt = liquidations.bankruptcy(desk, record, name)
+        if bankrupt is None:                    # no positive price breaks even: close at the mark
+            bankrupt = desk._mark(market, position)
         n = record.n
         # 2. the book at the bankruptcy price or better, within the second's budget
         self._order(send, record, name, bankrupt, ts_ns, f"pliq:{n}:{name}:book:{ts_ns}")

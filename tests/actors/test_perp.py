@@ -14,18 +14,12 @@ from actors import bootstrap
 from actors.capability import Role
 from exchange.config import DEFAULT_CONFIG_PATH
 from tests.actors.conftest import accounts_on_shards, funded, settle
-from tests.actors.test_durability import hashes_once_settled, shard_of, start_exchange, wait_for_restart
+from tests.actors.test_durability import (cluster, hashes_once_settled, shard_of, start_exchange,  # noqa: F401
+                                          wait_for_restart)                                       # (a fixture)
 
 PERP = "BTC-USDT-PERP"
 HOUR_NS = 3600 * 10**9
 FUNDING_HOURLY = 'position_limit = "5000"\nfunding_interval_s = 3600'     # the default market, hourly funding
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    bootstrap.init_ray(num_cpus=2)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import random
 
 from exchange.core.reasons import Reason
 from exchange.messages.records import (AbsorbDeleverage, CancelPerpOrder, DeleveragePerp, FinishPerpLiquidation,
-                                       LiquidationOrderPerp, TakeOverPerp)
+                                       FundingDue, LiquidationOrderPerp, TakeOverPerp)
 from exchange.perp.fund import EntryKind, verify
 from exchange.perp.prices import liquidation_price
 from tests.exchange.perp.test_desk import (ALICE, BOB, BUY, CAROL, K, PERP, SELL, PerpHarness, _long, check, harness,
@@ -116,6 +116,13 @@ def test_liquidation_orders_respect_the_market_s_notional_per_second():
     assert record.positions[PERP].lots == 1_000 - 555
     assert ex.engine.run_perp_liquidations(TS + 10**8) == []          # the same second: nothing more
     assert record.positions[PERP].lots == 445
+    # funding while it holds lots: they pay their share (361,000 x 100 x 0.01% = 3,610 a lot) from its
+    # equity, beside Carol's 555 long lots, to Bob's 1,000 short ones: it still sums to zero
+    engine, before = ex.engine, record.results[PERP]
+    paid = engine.shard.apply_market(FundingDue(PERP, engine.markets[PERP].next_seq(), TS, 10_000, 361_000))
+    assert {e.account_id: e.amount for e in paid} == {CAROL: 555 * 3_610, BOB: -1_000 * 3_610}
+    assert record.results[PERP] == before - 445 * 3_610
+    check(ex)
     finished = ex.engine.run_perp_liquidations(TS + 10**9)            # the next second finishes it
     assert len(finished) == 1 and not ex.engine.shard.perp.liquidations
     check(ex)

@@ -72,12 +72,17 @@ positions = st.tuples(st.integers(1, 300_000), st.integers(100_000, 800_000), st
                       st.booleans())
 
 
-@given(positions)
-def test_the_liquidation_price_is_where_the_check_turns(position):
+def _sized(position) -> tuple[int, int, int, bool]:
+    """(signed lots, signed basis, margin, short) of a generated position at its leverage."""
     lots, entry, leverage, short = position
     notional = lots * entry * K
-    margin = notional // leverage
-    signed, basis = (-lots, -notional) if short else (lots, notional)
+    return (-lots, -notional, notional // leverage, True) if short else (lots, notional, notional // leverage, False)
+
+
+@given(positions)
+def test_the_liquidation_price_is_where_the_check_turns(position):
+    signed, basis, margin, short = _sized(position)
+    notional = abs(basis)
     price = liquidation_price(signed, basis, margin, K, TIERS)
     if price is None:
         assert not short and margin >= notional
@@ -89,10 +94,7 @@ def test_the_liquidation_price_is_where_the_check_turns(position):
 
 @given(positions)
 def test_at_the_bankruptcy_price_equity_is_not_negative_and_one_tick_worse_it_is(position):
-    lots, entry, leverage, short = position
-    notional = lots * entry * K
-    margin = notional // leverage
-    signed, basis = (-lots, -notional) if short else (lots, notional)
+    signed, basis, margin, short = _sized(position)
     price = bankruptcy_price(signed, basis, margin, K)
     if price is None:
         return
