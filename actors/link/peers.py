@@ -39,6 +39,7 @@ class Peers:
         self.name_format = name_format
         self.names = names or {}            # keys whose actor is named otherwise
         self._handles: dict = {}
+        self._told: set = set()             # (key, method) whose remote error was logged in full
 
     def name(self, key) -> str:
         return self.names.get(key) or self.name_format.format(key)
@@ -55,7 +56,12 @@ class Peers:
             try:
                 return await getattr(self.handle(key), method).remote(*args)
             except Exception as exc:   # the peer is restarting: the same message again
-                log.warning("%s.%s failed (%s); retrying", self.name(key), method,
-                            type(exc).__name__)
+                detail = ""
+                if isinstance(exc, ray.exceptions.RayTaskError):    # the peer raised: say what, once in a row
+                    detail = f": {str(exc).strip().splitlines()[-1]}"
+                    if (key, method) not in self._told:
+                        self._told.add((key, method))
+                        log.error("%s.%s raised:\n%s", self.name(key), method, exc)
+                log.warning("%s.%s failed (%s%s); retrying", self.name(key), method, type(exc).__name__, detail)
                 self._handles.pop(key, None)
                 await asyncio.sleep(RETRY_DELAY_S)

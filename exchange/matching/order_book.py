@@ -64,9 +64,9 @@ class BookSide:
         heap, levels, sign = self.heap, self.levels, self.sign
         while heap and heap[0] * sign not in levels:
             heappop(heap)
-        if len(heap) > 2 * len(levels) + 64:  # stale prices deep in the heap: rebuild
-            self.heap = [p * sign for p in levels]
-            heapify(self.heap)
+        if len(heap) > 2 * len(levels) + 64:  # stale prices deep in the heap: rebuild, in place (``take``
+            heap[:] = [p * sign for p in levels]        # holds the list: a new one would leave it stale)
+            heapify(heap)
 
     def prices_best_first(self, limit: int | None = None) -> list[int]:
         keys = [p * self.sign for p in self.levels]

@@ -262,3 +262,18 @@ def test_order_book_with_random_operations_matches_naive_model(operations):
                 model.cancel(victim)
         book.check_invariants()
         assert [(k[0], k[3], k[4]) for k in book.canonical()] == model.priority()
+
+
+def test_a_take_that_rebuilds_the_heap_midway_goes_on_matching_the_next_levels():
+    """Deep levels cancelled leave stale prices in the heap; when a take drops enough levels
+    that the heap is rebuilt (``_clean_top``), the take must go on with the rebuilt heap
+    (it kept the old list once: the next level it read was one it had just dropped)."""
+    book = OrderBook()
+    for price in range(101, 201):                               # 100 ask levels of 1 lot
+        book.add(order(price, SELL, price, 1))
+    for price in range(131, 201):                               # the 70 deepest cancelled: stale in the heap
+        assert book.remove(price) is not None
+    fills, expired = [], []
+    left, _ = book.take(BUY, 130, 27, 999, EXPIRE_TAKER, fills, expired)
+    assert left == 0 and [p for _, _, p in fills] == list(range(101, 128))
+    assert book.best_ask() == 128 and len(book.orders) == 3
