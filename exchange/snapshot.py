@@ -89,7 +89,7 @@ def restore_perp(desk: PerpDesk, state: dict) -> None:
                           f["per_lot"], f["reduce_only"], hashable(f["request_id"]), f["client_order_id"],
                           f["liquidation"])
         order.remaining, order.held, order.acknowledged = f["remaining"], f["held"], f["acknowledged"]
-        desk.orders[order.order_id] = order
+        desk.add_order(order)
     desk.marks.update((m, (index, mark)) for m, index, mark in state["marks"])
     desk.zones.update(((a, scope), zone) for a, scope, zone in state["zones"])
     for n, account_id, asset, equity, shares, results, positions in state["liquidations"]:

@@ -60,7 +60,7 @@ from exchange.accounts.pricing import PriceContext
 from exchange.config import ExchangeConfig
 from exchange.core.money import INT64_MAX, PPM, mul_div_ceil
 from exchange.core.reasons import CloseReason, Reason
-from exchange.matching.orders import BUY, OrderType
+from exchange.matching.orders import BUY, SELL, OrderType
 from exchange.messages.records import (CancelPerpOrder, CancelRequest, Fill, FundingDue, FundingPaid, OrderAccepted,
                                        MarkUpdated, OrderBooked, OrderClosed, OrderRejected, PerpLiquidationStage,
                                        PerpMarginZoneChanged,
@@ -79,13 +79,14 @@ REJECTED = int(CloseReason.REJECTED)
 
 
 class PerpAccount:
-    __slots__ = ("account_id", "cash", "held", "positions")
+    __slots__ = ("account_id", "cash", "held", "positions", "orders")
 
     def __init__(self, account_id: int, assets: int):
         self.account_id = account_id
         self.cash = [0] * assets
         self.held = [0] * assets
         self.positions: dict[str, Position] = {}
+        self.orders: dict[int, PerpOrder] = {}           # this account's open orders (an index of the desk's)
 
     def canonical(self) -> tuple:
         return (self.account_id, tuple(self.cash), tuple(self.held),
@@ -219,8 +220,7 @@ class PerpDesk:
                 return _reject(cmd, Reason.LEVERAGE_ABOVE_TIER)
             tier = cmd.risk_tier
         else:
-            if wallet is not None and (current.lots or any(o.account_id == cmd.account_id and o.market is market
-                                                           for o in self.orders.values())):
+            if wallet is not None and (current.lots or any(o.market is market for o in wallet.orders.values())):
                 return _reject(cmd, Reason.POSITION_OPEN)
             mode = MarginMode.ISOLATED if cmd.isolated else MarginMode.CROSS
         position = self._position(wallet or self._wallet(cmd.account_id), market)
@@ -264,9 +264,8 @@ class PerpDesk:
         if wallet is None or self.available(wallet, q) < lots * per_lot:
             return _reject(cmd, Reason.INSUFFICIENT_BALANCE), None
         wallet.held[q] += lots * per_lot
-        order_id = self.shard.new_order_id()
-        self.orders[order_id] = PerpOrder(order_id, cmd.account_id, market, side, ticks, lots, per_lot,
-                                          cmd.reduce_only, cmd.request_id, cmd.client_order_id)
+        order_id = self.add_order(PerpOrder(self.shard.new_order_id(), cmd.account_id, market, side, ticks, lots,
+                                            per_lot, cmd.reduce_only, cmd.request_id, cmd.client_order_id))
         if cmd.client_order_id:
             spot.client_ids[cmd.client_order_id] = order_id
         return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET,
@@ -274,10 +273,13 @@ class PerpDesk:
 
     def new_liquidation_order(self, cmd, market: PerpMarket, side: int, ticks: int, lots: int) -> int:
         """Record a liquidation's closing order (no hold: the liquidation's equity stands behind it)."""
-        order_id = self.shard.new_order_id()
-        self.orders[order_id] = PerpOrder(order_id, cmd.account_id, market, side, ticks, lots, 0, True,
-                                          cmd.request_id, "", cmd.liquidation)
-        return order_id
+        return self.add_order(PerpOrder(self.shard.new_order_id(), cmd.account_id, market, side, ticks, lots, 0,
+                                        True, cmd.request_id, "", cmd.liquidation))
+
+    def add_order(self, order: PerpOrder) -> int:
+        """Record an open order in the desk and in its account's index; return its id."""
+        self.orders[order.order_id] = self.accounts[order.account_id].orders[order.order_id] = order
+        return order.order_id
 
     def cancel(self, cmd: CancelPerpOrder) -> tuple[list, object | None]:
         """UNKNOWN_ACCOUNT, UNKNOWN_MARKET, ORDER_NOT_FOUND, NOT_OWNER; else ask the market."""
@@ -439,6 +441,7 @@ class PerpDesk:
         if order is None:
             return [event]
         wallet = self.accounts[order.account_id]
+        del wallet.orders[order.order_id]
         wallet.held[order.market.spec.quote.index] -= order.held
         order.held = 0
         if order.client_order_id:
@@ -501,22 +504,21 @@ class PerpDesk:
     def _pending_reduce(self, wallet: PerpAccount | None, market: PerpMarket, side: int) -> int:
         if wallet is None:
             return 0
-        return sum(o.remaining for o in self.orders.values()
-                   if o.account_id == wallet.account_id and o.market is market and o.side == side and o.reduce_only)
+        return sum(o.remaining for o in wallet.orders.values() if o.market is market and o.side == side and o.reduce_only)
 
     def _side_exposure(self, wallet: PerpAccount | None, market: PerpMarket, position: Position, side: int) -> int:
         """Lots the position could reach on ``side`` if every open order there filled (before this one)."""
         same = position.lots if side == BUY else -position.lots          # > 0: already on that side
         if wallet is not None:
-            same += sum(o.remaining for o in self.orders.values() if o.account_id == wallet.account_id
-                        and o.market is market and o.side == side and not o.reduce_only)
+            same += sum(o.remaining for o in wallet.orders.values()
+                        if o.market is market and o.side == side and not o.reduce_only)
         return max(0, same)
 
     def _exposure_notional(self, wallet: PerpAccount, market: PerpMarket) -> int:
         """The larger side's worst-case notional at the mark: what a risk limit must hold."""
         position = self._settings(wallet, market)
         mark = self._mark(market, position)
-        worst = max(self._side_exposure(wallet, market, position, side) for side in (BUY, BUY + 1))
+        worst = max(self._side_exposure(wallet, market, position, side) for side in (BUY, SELL))
         return worst * mark * market.k
 
     def equity_behind(self, wallet: PerpAccount, market: PerpMarket, position: Position) -> int:
@@ -592,6 +594,8 @@ class PerpDesk:
             assert order.held == order.remaining * order.per_lot, f"perp order {order.order_id} hold"
             key = (order.account_id, order.market.spec.quote.index)
             held[key] = held.get(key, 0) + order.held
+        assert sum(len(w.orders) for w in self.accounts.values()) == len(self.orders) and all(
+            self.orders.get(i) is o for w in self.accounts.values() for i, o in w.orders.items()), "order index"
         for wallet in self.accounts.values():
             for asset, amount in enumerate(wallet.held):
                 assert amount == held.get((wallet.account_id, asset), 0), f"perp wallet {wallet.account_id} hold"

@@ -133,7 +133,7 @@ def take_over(desk, cmd: TakeOverPerp) -> list:
         return _reject(cmd, Reason.NO_POSITION)
     if (cmd.account_id, cmd.market) not in account_due(desk, cmd.account_id):
         return _reject(cmd, Reason.POSITION_NOT_LIQUIDATABLE)
-    if any(o.account_id == cmd.account_id and o.market.name in names for o in desk.orders.values()):
+    if any(o.market.name in names for o in wallet.orders.values()):
         return _reject(cmd, Reason.PERP_ORDERS_OPEN)
     asset = desk.markets[names[0]].spec.quote.index
     liquidation = desk.liquidations[cmd.liquidation] = PerpLiquidation(cmd.liquidation, cmd.account_id, asset)
@@ -253,7 +253,7 @@ def finish(desk, cmd: FinishPerpLiquidation) -> list:
     if liquidation is None or liquidation.account_id != cmd.account_id:
         return _reject(cmd, Reason.UNKNOWN_LIQUIDATION)
     if any(p.lots for p in liquidation.positions.values()) or \
-            any(o.liquidation == cmd.liquidation for o in desk.orders.values()):
+            any(o.liquidation == cmd.liquidation for o in desk.accounts[cmd.account_id].orders.values()):
         return _reject(cmd, Reason.LIQUIDATION_NOT_DONE)
     del desk.liquidations[cmd.liquidation]
     market = min(liquidation.positions)

@@ -62,6 +62,7 @@ class PerpLiquidator:
         """One round (module docstring); ``books``: market name -> its ``MarketEngine``.
         Returns the records of the liquidations this call finished."""
         finished = []
+        self.used = {k: v for k, v in self.used.items() if k[1] >= ts_ns // NS - 1}     # keep two seconds
         for n in list(self.open):
             finished.extend(self._drive(desk, books, send, n, ts_ns))
         for account, market in liquidations.due(desk):
@@ -71,7 +72,7 @@ class PerpLiquidator:
             n = self.seq
             names = [market] if market else [m for m, p in desk.accounts[account].positions.items()
                                              if p.lots and p.mode == MarginMode.CROSS]
-            for order in [o for o in desk.orders.values() if o.account_id == account and o.market.name in names]:
+            for order in [o for o in desk.accounts[account].orders.values() if o.market.name in names]:
                 send(CancelPerpOrder(f"pliq:{n}:cancel:{order.order_id}", ts_ns, account, order.market.name,
                                      order.order_id))
             events = send(TakeOverPerp(f"pliq:{n}:take", ts_ns, account, market, n))
@@ -144,7 +145,6 @@ class PerpLiquidator:
         if lots <= 0:
             return
         key = (name, ts_ns // NS)
-        self.used = {k: v for k, v in self.used.items() if k[1] >= ts_ns // NS - 1}     # keep two seconds
         self.used[key] = self.used.get(key, 0) + lots * price * market.k
         send(LiquidationOrderPerp(request_id, ts_ns, record.account_id, name, record.n,
                                   price * market.spec.tick_minor, lots * market.spec.lot_minor))
