@@ -62,7 +62,8 @@ from exchange.accounts.pricing import price_context
 from exchange.conservation import imbalance
 from exchange.messages.records import LENDING, POOL_ACCRUE, FundingDue, MarkUpdated, PoolRequest
 from exchange.perp.fund import EntryKind, PerpFund
-from exchange.perp.liquidator import PerpLiquidator
+from exchange.perp import liquidation as perp_liquidation
+from exchange.perp.liquidator import PerpLiquidator, Send
 from exchange.perp.pricer import PerpPricer
 from exchange.perp.rules import perp_markets, seed_perp_funds
 from exchange.pricing.index import index_ticks
@@ -85,7 +86,7 @@ class Engine:
         self.pricers = {name: PerpPricer(perp.basis_window_ns, perp.funding) for name, perp in self.perps.items()}
         self.perp_fund = PerpFund(list(self.perps), draw_caps={n: p.max_draw_ppm for n, p in self.perps.items()})
         key = str(config.sections.get("perp_fund", {}).get("pseudonym_key", "exchange-demo-key")).encode()
-        self.perp_liquidator = PerpLiquidator(self.perps, self.perp_fund, key)
+        self.perp_liquidator = PerpLiquidator(self.perps, self.perp_fund, key, journaling=False)
         seed_perp_funds(self.perp_fund, self.perps, 0)
         self._fuse = fused
         self.shard = new_shard(config)
@@ -135,15 +136,20 @@ class Engine:
 
     def top_up_perp_fund(self, market: str, amount: int, ts_ns: int, by: str = "operator") -> None:
         """Add capital to a perpetual market's insurance fund (a ``TOP_UP`` entry; ValueError if unusable)."""
-        self.perp_fund.record(EntryKind.TOP_UP, market, amount, ts_ns, (("by", by),))
+        self.perp_liquidator.top_up(market, amount, ts_ns, by)
 
     def run_perp_liquidations(self, ts_ns: int) -> list[dict]:
         """Liquidate every perpetual position due at the marks (``exchange.perp.liquidator``):
         the book at the bankruptcy price, the fund's share, then ADL; return the records of
         the liquidations that finished. One over its market's per-second limit continues in a
         later call."""
-        return self.perp_liquidator.run(self.shard.perp, self.markets,
-                                        lambda command: self.apply(command, Role.LIQUIDATOR), ts_ns)
+        desk = self.shard.perp
+
+        def answer(request):
+            if type(request) is Send:
+                return self.apply(request.command, Role.LIQUIDATOR)
+            return perp_liquidation.read(desk, *request)
+        return self.perp_liquidator.run(answer, ts_ns)
 
     def run_funding(self, ts_ns: int) -> list:
         """Settle every funding time that has come by ``ts_ns``, market by market: the rate

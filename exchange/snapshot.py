@@ -71,7 +71,8 @@ def perp_state(desk: PerpDesk) -> dict:
             "marks": [[m, index, mark] for m, (index, mark) in sorted(desk.marks.items())],
             "zones": [[a, scope, zone] for (a, scope), zone in sorted(desk.zones.items())],
             "liquidations": [[q.n, q.account_id, q.asset, q.equity, sorted(q.shares.items()), sorted(q.results.items()),
-                              [[m, p.lots, p.basis] for m, p in sorted(q.positions.items())]]
+                              [[m, p.lots, p.basis] for m, p in sorted(q.positions.items())],
+                              sorted(q.bankrupt.items())]
                              for _, q in sorted(desk.liquidations.items())]}
 
 
@@ -92,12 +93,13 @@ def restore_perp(desk: PerpDesk, state: dict) -> None:
         desk.add_order(order)
     desk.marks.update((m, (index, mark)) for m, index, mark in state["marks"])
     desk.zones.update(((a, scope), zone) for a, scope, zone in state["zones"])
-    for n, account_id, asset, equity, shares, results, positions in state["liquidations"]:
+    for n, account_id, asset, equity, shares, results, positions, bankrupt in state["liquidations"]:
         liquidation = desk.liquidations[n] = PerpLiquidation(n, account_id, asset)
         liquidation.equity = equity
         liquidation.shares = dict((m, share) for m, share in shares)
         liquidation.results = dict((m, result) for m, result in results)
         liquidation.positions = {m: Position(lots=lots, basis=basis) for m, lots, basis in positions}
+        liquidation.bankrupt = dict((m, price) for m, price in bankrupt)
 
 
 def margin_state(desk: MarginDesk) -> dict:

@@ -755,7 +755,7 @@ class PerpLiquidationStage(IntEnum):
     ORDER_FILLED = 2     # the liquidation's order filled ``lots`` at ``price``; ``amount``: PnL against the mark
     DELEVERAGED = 3      # an opposite position was closed by ADL at ``price``; ``amount``: its realized PnL
     ABSORBED = 4         # the liquidation's side of that ADL close
-    FINISHED = 5         # every lot closed; ``amount``: the equity left (> 0 to the fund, < 0 drawn from it)
+    FINISHED = 5         # every lot closed; one per market, ``amount``: the equity left there (> 0 to its fund, < 0 drawn)
 
 
 @message(116, COMMAND)
@@ -783,8 +783,9 @@ class LiquidationOrderPerp(NamedTuple):
 
 @message(118, COMMAND)
 class DeleveragePerp(NamedTuple):
-    """ADL: close ``quantity`` of this account's position at ``price`` (the bankruptcy price)
-    against liquidation ``liquidation``."""
+    """ADL: close ``abs(quantity)`` of this account's position at ``price`` (the bankruptcy
+    price) against liquidation ``liquidation``; ``quantity``'s sign is the position's (a
+    long's > 0), so a position that changed side since it was ranked is not closed."""
     request_id: int | str
     ts_ns: int
     account_id: int

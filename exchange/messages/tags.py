@@ -15,6 +15,7 @@ skipped.
 | ``SHARD_BATCH`` | market, pool | a shard's requests: origin shard, ``[rseq, tag, request]`` |
 | ``ACCRUAL`` | pool | an interest accrual at ``ts_ns`` |
 | ``FUND_DEPOSITED`` ... ``LIQUIDATION_ENDED`` | liquidator | its domain facts (``exchange/margin/liquidator.py``) |
+| ``PERP_FUND_ENTRY`` ... ``PERP_ACCOUNTS_LINKED`` | liquidator | the perpetual liquidator's facts (``exchange/perp/liquidator.py``) |
 """
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ class RecordTag(IntEnum):
     COVER_SETTLED = 23
     LIQUIDATION_ENDED = 24
     PERP_FUND_ENTRY = 25        # a perpetual insurance-fund entry: [tag, entry as plain data]
+    PERP_LIQUIDATION_OPENED = 26    # [tag, n, account, market ("" cross)]
+    PERP_LIQUIDATION_TAKEN = 27     # [tag, n, equity taken over]
+    PERP_FUND_RESERVED = 28         # [tag, n, market, amount]: what the liquidation's orders may draw
+    PERP_ADL_PLANNED = 29           # [tag, n, market, ts_ns, price, lots wanted, [[account, signed lots], ...]]
+    PERP_ADL_DONE = 30              # [tag, n, market]
+    PERP_LIQUIDATION_ENDED = 31     # [tag, n, public record or None]
+    PERP_ACCOUNTS_LINKED = 32       # [tag, account, account]
 
 
 def tag_of(record: list) -> RecordTag:

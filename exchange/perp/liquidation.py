@@ -9,8 +9,9 @@ margin plus that PnL, or the whole cross wallet) and the position with a basis
 at the mark. The account is left with nothing at risk and no negative
 balance; what it had left is the liquidation's. Each market's share of that
 equity (pro rata the notional; the units left to the largest) gives the
-liquidation's **bankruptcy price** there: the price at which closing loses
-exactly its share. Orders of the account in those markets must be cancelled
+liquidation's **bankruptcy price** there, fixed at the take-over: the price at
+which closing the whole position loses exactly its share (what fills worse
+or better than it make is the fund's). Orders of the account in those markets must be cancelled
 first (PERP_ORDERS_OPEN).
 
 **Closing.** ``LiquidationOrderPerp`` sends an immediate-or-cancel order for the
@@ -19,11 +20,21 @@ fills realize PnL against the mark into the liquidation's equity.
 ``DeleveragePerp`` closes an opposite position at the bankruptcy price (ADL, on
 that account's shard) and ``AbsorbDeleverage`` closes the liquidation's side
 at the same price (on the liquidated account's shard): the two sides of one
-trade, so PnL stays zero-sum. ``FinishPerpLiquidation`` ends a liquidation
-with every lot closed and answers the equity left: more than zero (fills
-better than bankruptcy) goes into the market's insurance fund, less than zero
-(fills worse) is drawn from it. Those fund entries are the caller's
-(``exchange.perp.fund``); the desk's totals drop by exactly that amount.
+trade, so PnL stays zero-sum. ``quantity`` of a ``DeleveragePerp`` carries
+the sign of the position it closes (a long's > 0): a position that turned
+to the other side since the liquidator read it is not closed
+(CANNOT_DELEVERAGE). ``FinishPerpLiquidation`` ends a liquidation with every
+lot closed and answers, market by market, the equity left: more than zero
+(fills better than bankruptcy) goes into that market's insurance fund, less
+than zero (fills worse) is drawn from it. Those fund entries are the
+caller's (``exchange.perp.fund``); the desk's totals drop by exactly that
+amount. A liquidation has at most one order in flight per market
+(PERP_ORDERS_OPEN).
+
+**Reads.** ``read`` answers the liquidator's questions as plain data (the
+same function in the Engine and on a shard actor): who is due, the orders to
+cancel before a take-over (None when the account is no longer due), a
+liquidation's state (``view``), and ADL candidates.
 
 Reasons: UNKNOWN_ACCOUNT, UNKNOWN_MARKET, NO_POSITION,
 POSITION_NOT_LIQUIDATABLE, PERP_ORDERS_OPEN, UNKNOWN_LIQUIDATION,
@@ -47,7 +58,7 @@ EXPIRE_TAKER = int(StpMode.EXPIRE_TAKER)
 class PerpLiquidation:
     """Positions taken over from one account, and the equity that came with them."""
 
-    __slots__ = ("n", "account_id", "asset", "positions", "equity", "shares", "results")
+    __slots__ = ("n", "account_id", "asset", "positions", "equity", "shares", "results", "bankrupt")
 
     def __init__(self, n: int, account_id: int, asset: int):
         self.n = n
@@ -57,6 +68,7 @@ class PerpLiquidation:
         self.equity = 0
         self.shares: dict[str, int] = {}         # market -> its share of the equity taken over
         self.results: dict[str, int] = {}        # market -> PnL its closes realized (against the mark)
+        self.bankrupt: dict[str, int | None] = {}  # market -> bankruptcy price at the take-over (ticks)
 
     def left(self, market: str) -> int:
         """The equity left in ``market``: its share and what closing there realized."""
@@ -64,7 +76,52 @@ class PerpLiquidation:
 
     def canonical(self) -> tuple:
         return (self.n, self.account_id, self.asset, self.equity, tuple(sorted(self.shares.items())),
-                tuple(sorted(self.results.items())), tuple((m, p.lots, p.basis) for m, p in sorted(self.positions.items())))
+                tuple(sorted(self.results.items())), tuple(sorted(self.bankrupt.items())), tuple((m, p.lots, p.basis) for m, p in sorted(self.positions.items())))
+
+
+DUE, ORDERS, LIQUIDATION, CANDIDATES = "due", "orders", "liquidation", "candidates"
+
+
+def read(desk, what: str, account_id: int = 0, market: str = "", n: int = 0):
+    """The liquidator's question ``what`` (``exchange.perp.liquidator.Read``) answered from
+    ``desk``, as plain lists and dicts (they cross Ray as they are)."""
+    if what == DUE:
+        return [[account, name] for account, name in due(desk)]
+    if what == ORDERS:
+        return orders_to_cancel(desk, account_id, market)
+    if what == LIQUIDATION:
+        return view(desk, account_id, n)
+    if what == CANDIDATES:
+        return [[c.account_id, c.lots, c.basis, c.equity] for c in desk.adl_candidates(market)]
+    raise ValueError(f"no such perpetual liquidation read: {what!r}")
+
+
+def orders_to_cancel(desk, account_id: int, market: str) -> list | None:
+    """``[order id, market]`` of the account's orders a take-over of ``market`` ("" for its
+    cross positions) needs cancelled; None if that scope is not due (then nothing is cancelled)."""
+    if (account_id, market) not in account_due(desk, account_id):
+        return None
+    wallet = desk.accounts[account_id]
+    names = {market} if market else {name for name, p in wallet.positions.items()
+                                     if p.lots and p.mode == MarginMode.CROSS}
+    return [[o.order_id, o.market.name] for o in sorted(wallet.orders.values(), key=lambda o: o.order_id)
+            if o.market.name in names and not o.liquidation]
+
+
+def view(desk, account_id: int, n: int) -> dict | None:
+    """Liquidation ``n`` of ``account_id`` as the liquidator steers it, per market: lots left
+    and their basis, its share of the equity taken over, the equity left there, the bankruptcy price (None: no positive price breaks even), the
+    mark, and whether one of its orders is still in flight; None once finished (or never
+    taken over)."""
+    liquidation = desk.liquidations.get(n)
+    if liquidation is None or liquidation.account_id != account_id:
+        return None
+    busy = {o.market.name for o in desk.accounts[account_id].orders.values() if o.liquidation == n}
+    return {"markets": {name: {"lots": p.lots, "basis": p.basis, "share": liquidation.shares[name],
+                               "left": liquidation.left(name),
+                               "bankrupt": liquidation.bankrupt[name],
+                               "mark": desk._mark(desk.markets[name], p), "order_open": name in busy}
+                        for name, p in sorted(liquidation.positions.items())}}
 
 
 def due(desk) -> list[tuple[int, str]]:
@@ -154,7 +211,12 @@ def take_over(desk, cmd: TakeOverPerp) -> list:
         position.lots = position.basis = 0
     if mode == MarginMode.CROSS:
         liquidation.equity, wallet.cash[asset] = wallet.cash[asset], 0
+    desk.zones.pop((cmd.account_id, cmd.market), None)       # nothing of that scope is at risk any more
     _share(liquidation, notionals)
+    for name in names:
+        position = liquidation.positions[name]
+        market = desk.markets[name]
+        liquidation.bankrupt[name] = bankruptcy_price(position.lots, position.basis, liquidation.shares[name], market.k)
     return [_update(cmd, name, PerpLiquidationStage.TAKEN_OVER, liquidation.positions[name].lots, marks[name],
                     liquidation.shares[name]) for name in names]
 
@@ -168,13 +230,6 @@ def _share(liquidation: PerpLiquidation, notionals: dict[str, int]) -> None:
     liquidation.shares[largest] += liquidation.equity - sum(liquidation.shares.values())
 
 
-def bankruptcy(desk, liquidation: PerpLiquidation, name: str) -> int | None:
-    """The liquidation's bankruptcy price in ``name``: where closing loses exactly its share."""
-    position = liquidation.positions[name]
-    market = desk.markets[name]
-    return bankruptcy_price(position.lots, position.basis, liquidation.shares[name], market.k)
-
-
 def order(desk, cmd: LiquidationOrderPerp) -> tuple[list, object | None]:
     liquidation = desk.liquidations.get(cmd.liquidation)
     if liquidation is None or liquidation.account_id != cmd.account_id:
@@ -186,6 +241,8 @@ def order(desk, cmd: LiquidationOrderPerp) -> tuple[list, object | None]:
     grid = _grid(cmd, market.spec, abs(position.lots))
     if type(grid) is not tuple:
         return _reject(cmd, grid), None
+    if any(o.liquidation == cmd.liquidation and o.market is market for o in desk.accounts[cmd.account_id].orders.values()):
+        return _reject(cmd, Reason.PERP_ORDERS_OPEN), None
     ticks, lots = grid
     side = SELL if position.lots > 0 else BUY
     order_id = desk.new_liquidation_order(cmd, market, side, ticks, lots)
@@ -210,9 +267,14 @@ def _grid(cmd, spec, most_lots: int) -> tuple[int, int] | Reason:
 
 def _close_terms(desk, cmd, position: Position | None) -> tuple[int, int] | list:
     """(ticks, signed lots) of an ADL close of ``position``, or the rejection (NO_POSITION,
-    the grid's checks, CANNOT_DELEVERAGE for more lots than it holds)."""
+    the grid's checks, CANNOT_DELEVERAGE for more lots than it holds or, for a
+    ``DeleveragePerp``, a position on the other side than ``quantity``'s sign says)."""
     if position is None or not position.lots:
         return _reject(cmd, Reason.NO_POSITION)
+    if type(cmd) is not AbsorbDeleverage:
+        if (cmd.quantity < 0) != (position.lots < 0):
+            return _reject(cmd, Reason.CANNOT_DELEVERAGE)
+        cmd = cmd._replace(quantity=abs(cmd.quantity))
     grid = _grid(cmd, desk.markets[cmd.market].spec, abs(position.lots))
     if type(grid) is not tuple:
         return _reject(cmd, grid)
@@ -256,6 +318,6 @@ def finish(desk, cmd: FinishPerpLiquidation) -> list:
             any(o.liquidation == cmd.liquidation for o in desk.accounts[cmd.account_id].orders.values()):
         return _reject(cmd, Reason.LIQUIDATION_NOT_DONE)
     del desk.liquidations[cmd.liquidation]
-    market = min(liquidation.positions)
-    return [PerpLiquidationUpdate(cmd.request_id, cmd.ts_ns, cmd.account_id, market, cmd.liquidation,
-                                  int(PerpLiquidationStage.FINISHED), 0, 0, liquidation.equity)]
+    return [PerpLiquidationUpdate(cmd.request_id, cmd.ts_ns, cmd.account_id, name, cmd.liquidation,
+                                  int(PerpLiquidationStage.FINISHED), 0, 0, liquidation.left(name))
+            for name in sorted(liquidation.positions)]

@@ -1,136 +1,272 @@
 """The perpetual liquidator: who is due, in what order, the book, the fund, then ADL.
 
-A pure driver (no clock, no I/O) over the shard's liquidation commands
-(``exchange.perp.liquidation``), sent through the liquidator's door by a
-callable ``send(command) -> events``. ``run(desk, ts_ns)`` settles, in order:
+A pure step machine (no clock, no I/O, no desk). Each liquidation is driven
+by a generator, ``step(n, ts_ns)``, that yields what it needs and receives
+the answer:
 
-1. liquidations still open from an earlier call (a per-market rate limit
-   stopped them), then every position ``liquidation.due`` finds, account by
-   account: the account's orders in those markets are cancelled and the
-   position taken over at the mark (``TakeOverPerp``);
+- ``Read(what, account, market, n)``: a question a shard answers with
+  ``exchange.perp.liquidation.read`` (who is ``due`` and ``candidates`` for
+  ADL are asked of every shard and merged; ``orders`` and ``liquidation``
+  of the account's shard);
+- ``Send(command)``: a liquidator command through the door of the shard
+  owning ``command.account_id``; the answer is its events.
+
+The Engine answers in-process (``run``: the same ``read`` on its one desk,
+commands through ``Engine.apply``); the liquidator actor answers over Ray
+and drives many liquidations at once. A liquidation, in order:
+
+1. the account's orders in the markets concerned are cancelled and the
+   position taken over at the mark (``TakeOverPerp``; only while still due);
 2. per market, an immediate-or-cancel order at the liquidation's
    **bankruptcy price** (fills there or better: a surplus for the fund);
 3. what is left, at a worse price no further than the fund can pay: the
    market's fund stands behind at most ``max_draw`` of its balance (less
-   what open liquidations already committed) for one bankruptcy;
+   what open liquidations already reserved) for one bankruptcy;
 4. what is still left is **auto-deleveraged** at the bankruptcy price
-   (``exchange.perp.adl``: ranked opposite positions, only what is needed,
-   linked accounts skipped), with an ``ADL_START`` and an ``ADL_END`` entry in
-   the fund's chain carrying the trigger values, the ranked candidates under
-   pseudonyms and the lots taken;
-5. ``FinishPerpLiquidation``: the equity left goes into the fund
-   (``LIQUIDATION_SURPLUS``) or is drawn from it (``BANKRUPTCY_LOSS``).
+   (``exchange.perp.adl``: ranked opposite positions from every shard, only
+   what is needed, linked accounts skipped), with an ``ADL_START`` and an
+   ``ADL_END`` entry in the fund's chain carrying the trigger values, the
+   ranked candidates under pseudonyms and the lots taken;
+5. ``FinishPerpLiquidation``: the equity left in each market goes into its
+   fund (``LIQUIDATION_SURPLUS``) or is drawn from it (``BANKRUPTCY_LOSS``).
 
 **Rate limit.** Orders of liquidations close at most ``liquidation_notional``
-(quote units, per market, per second of ``ts_ns``) at the bankruptcy price;
-a liquidation over it stays open with its position and continues in the
-next second's call, so a cascade cannot sweep a thin book in one burst. ADL
-is not limited: it moves no price.
+(quote units, per market, per second of ``ts_ns``); a liquidation over it
+waits with its position for a later step, so a cascade cannot sweep a thin
+book in one burst. ADL is not limited: it moves no price.
+
+**Facts and restarts.** Every decision that must survive the liquidator is a
+fact (``take_facts``: journal records tagged ``RecordTag.PERP_*``, replayed
+by ``apply``): a liquidation opened (before its take-over is sent), taken
+over, fund reserved for a worse-priced order, an ADL planned (before any of
+its closes is sent), an ADL done, a liquidation ended, accounts linked, and
+every fund entry. The actor makes the facts durable before each command
+leaves. Request ids derive from the facts (``pliq:<n>:take``,
+``pliq:<n>:finish``, an ADL's ``...:adl:<ts>:<account>``), so after a
+restart the machine re-reads the liquidation and re-sends what may have
+gone unanswered with the same ids; the shards' replay memory answers a
+repeated one without applying it twice. Orders are never re-sent: each step
+reads the lots left first. Not durable: the per-second budget (a restart
+may close one more second's worth early).
 
 The ADL trigger is published as configuration: the book within the
 bankruptcy price and the fund's share (``max_draw``) were not enough.
 """
 from __future__ import annotations
 
+from typing import Callable, Generator, NamedTuple
+
 from exchange.messages.records import (AbsorbDeleverage, CancelPerpOrder, DeleveragePerp, FinishPerpLiquidation,
                                        LiquidationOrderPerp, OrderRejected, TakeOverPerp)
-from exchange.perp import adl, liquidation as liquidations
+from exchange.messages.tags import RecordTag
+from exchange.perp import adl
 from exchange.perp.fund import EntryKind, PerpFund
-from exchange.perp.position import MarginMode
+from exchange.perp.liquidation import CANDIDATES, DUE, LIQUIDATION, ORDERS
 
 NS = 10**9
+RECORDS_KEPT = 10_000
+T = RecordTag
+
+
+class Read(NamedTuple):
+    what: str                   # DUE, ORDERS, LIQUIDATION or CANDIDATES (``exchange.perp.liquidation.read``)
+    account_id: int = 0
+    market: str = ""
+    n: int = 0
+
+
+class Send(NamedTuple):
+    command: object             # to the shard owning ``command.account_id``, through the liquidator's door
+
+
+Steps = Generator[Read | Send, object, dict | None]
+
+
+def drive(steps: Steps, answer: Callable) -> dict | None:
+    """Run a step generator to its end, answering each request with ``answer(request)``."""
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(answer(request))
+    except StopIteration as stop:
+        return stop.value
+
+
+def rejected(events: list) -> bool:
+    return not events or type(events[0]) is OrderRejected
 
 
 class PerpLiquidator:
-    def __init__(self, markets: dict, fund: PerpFund, pseudonym_key: bytes):
+    def __init__(self, markets: dict, fund: PerpFund, pseudonym_key: bytes, journaling: bool = True):
         self.markets = markets                      # name -> PerpMarket
         self.fund = fund
         self.key = pseudonym_key
+        self.journaling = journaling                # keep facts for a journal (the actor) or not (the Engine)
         self.seq = 0
-        self.open: list[int] = []                   # liquidations under way (in order)
-        self.reserved: dict[tuple[int, str], int] = {}   # (liquidation, market) -> fund loss its orders may cost
-        self.used: dict[tuple[str, int], int] = {}  # (market, second) -> notional ordered
+        self.open: dict[int, list] = {}             # n -> [account, market ("" cross), equity taken over or None]
+        self.reserved: dict[tuple[int, str], int] = {}   # (n, market) -> fund loss its orders may cost
+        self.adl: dict[tuple[int, str], list] = {}  # (n, market) -> [ts, price, wanted, [[account, lots]]] planned
+        self.used: dict[tuple[str, int], int] = {}  # (market, second) -> notional ordered (not durable)
         self.linked: dict[int, frozenset] = {}      # account -> accounts an operator linked to it
-        self.records: list[dict] = []               # every finished liquidation, public (latest 10,000)
+        self.records: list[dict] = []               # finished liquidations, public (the latest RECORDS_KEPT)
+        self.facts: list[list] = []
+
+    # ---- facts ----------------------------------------------------------------------------
+    def take_facts(self) -> list[list]:
+        facts, self.facts = self.facts, []
+        return facts
+
+    def _fact(self, record: list) -> None:
+        self.apply(record)
+        if self.journaling:
+            self.facts.append(record)
+
+    def _entry(self, kind: EntryKind, market: str, amount: int, ts_ns: int, details: tuple) -> None:
+        entry = self.fund.record(kind, market, amount, ts_ns, details)
+        if self.journaling:
+            self.facts.append([T.PERP_FUND_ENTRY, entry.to_plain()])
+
+    def apply(self, record: list) -> None:
+        """Apply one fact (live, or replayed from the journal)."""
+        tag = T(record[0])
+        if tag is T.PERP_FUND_ENTRY:
+            self.fund.replay(record[1])
+        elif tag is T.PERP_LIQUIDATION_OPENED:
+            _, n, account, market = record
+            self.seq = max(self.seq, n)
+            self.open[n] = [account, market, None]
+        elif tag is T.PERP_LIQUIDATION_TAKEN:
+            self.open[record[1]][2] = record[2]
+        elif tag is T.PERP_FUND_RESERVED:
+            _, n, market, amount = record
+            self.reserved[(n, market)] = amount
+        elif tag is T.PERP_ADL_PLANNED:
+            _, n, market, ts_ns, price, wanted, takes = record
+            self.adl[(n, market)] = [ts_ns, price, wanted, [list(t) for t in takes]]
+        elif tag is T.PERP_ADL_DONE:
+            self.adl.pop((record[1], record[2]), None)
+        elif tag is T.PERP_LIQUIDATION_ENDED:
+            _, n, public = record
+            self.open.pop(n, None)
+            for key in [key for key in self.reserved if key[0] == n]:
+                del self.reserved[key]
+            if public is not None:
+                self.records.append(public)
+                del self.records[:-RECORDS_KEPT]
+        elif tag is T.PERP_ACCOUNTS_LINKED:
+            _, a, b = record
+            self.linked[a] = self.linked.get(a, frozenset()) | {b}
+            self.linked[b] = self.linked.get(b, frozenset()) | {a}
+        else:
+            raise ValueError(f"not a perpetual liquidator fact: {record[:1]!r}")
 
     def link(self, a: int, b: int) -> None:
         """Treat ``a`` and ``b`` as one owner: neither is ever deleveraged against the other."""
-        self.linked[a] = self.linked.get(a, frozenset()) | {b}
-        self.linked[b] = self.linked.get(b, frozenset()) | {a}
+        self._fact([T.PERP_ACCOUNTS_LINKED, a, b])
 
-    def run(self, desk, books: dict, send, ts_ns: int) -> list[dict]:
-        """One round (module docstring); ``books``: market name -> its ``MarketEngine``.
-        Returns the records of the liquidations this call finished."""
-        finished = []
-        self.used = {k: v for k, v in self.used.items() if k[1] >= ts_ns // NS - 1}     # keep two seconds
-        for n in list(self.open):
-            finished.extend(self._drive(desk, books, send, n, ts_ns))
-        for account, market in liquidations.due(desk):
-            if (account, market) not in liquidations.account_due(desk, account):
-                continue                                        # the cascade so far changed it: no longer due
-            self.seq += 1
-            n = self.seq
-            names = [market] if market else [m for m, p in desk.accounts[account].positions.items()
-                                             if p.lots and p.mode == MarginMode.CROSS]
-            for order in [o for o in desk.accounts[account].orders.values() if o.market.name in names]:
-                send(CancelPerpOrder(f"pliq:{n}:cancel:{order.order_id}", ts_ns, account, order.market.name,
-                                     order.order_id))
-            events = send(TakeOverPerp(f"pliq:{n}:take", ts_ns, account, market, n))
-            if not events or type(events[0]) is OrderRejected:
-                continue                                        # not due after all (the cancels changed nothing)
-            self.open.append(n)
-            finished.extend(self._drive(desk, books, send, n, ts_ns))
-        return finished
+    def top_up(self, market: str, amount: int, ts_ns: int, by: str = "operator") -> None:
+        """Add capital to a market's fund (a ``TOP_UP`` entry; ValueError if unusable)."""
+        self._entry(EntryKind.TOP_UP, market, amount, ts_ns, (("by", by),))
 
-    def _drive(self, desk, books: dict, send, n: int, ts_ns: int) -> list[dict]:
-        record = desk.liquidations[n]
-        account = record.account_id
-        for name in sorted(record.positions):
-            if record.positions[name].lots:
-                self._close(desk, books[name], send, record, name, ts_ns)
-        if any(p.lots for p in record.positions.values()):
-            return []                                           # the rate limit: more next second
-        per_market = {name: record.left(name) for name in sorted(record.positions)}
-        events = send(FinishPerpLiquidation(f"pliq:{n}:finish", ts_ns, account, n))
-        assert events[0].amount == sum(per_market.values()), (events, per_market)
+    # ---- rounds -----------------------------------------------------------------------------
+    def prune(self, ts_ns: int) -> None:
+        """Forget the per-second budget of seconds before the last one."""
+        self.used = {k: v for k, v in self.used.items() if k[1] >= ts_ns // NS - 1}
+
+    def admit(self, due: list) -> list[int]:
+        """Open a liquidation for each due ``[account, market]`` not under one already;
+        return their numbers (each ``step`` re-checks that it is still due)."""
+        busy = {(account, market) for account, market, _ in self.open.values()}
+        new = []
+        for account, market in due:
+            if (account, market) in busy:
+                continue
+            busy.add((account, market))
+            self._fact([T.PERP_LIQUIDATION_OPENED, self.seq + 1, account, market])
+            new.append(self.seq)
+        return new
+
+    def run(self, answer: Callable, ts_ns: int) -> list[dict]:
+        """One round in-process, liquidation by liquidation: the open ones, then every
+        position due now. Returns the public records of those that finished."""
+        self.prune(ts_ns)
+        finished = [drive(self.step(n, ts_ns), answer) for n in sorted(self.open)]
+        for n in self.admit(answer(Read(DUE))):
+            finished.append(drive(self.step(n, ts_ns), answer))
+        return [record for record in finished if record is not None]
+
+    # ---- one liquidation ----------------------------------------------------------------------
+    def step(self, n: int, ts_ns: int) -> Steps:
+        """Drive liquidation ``n`` as far as it goes now; return its public record when it
+        finished, None while it waits (the rate limit, an order still in flight) or when it
+        ended without a take-over (no longer due)."""
+        account, market, taken = self.open[n]
+        view = yield Read(LIQUIDATION, account, "", n)
+        if view is None and taken is None:
+            orders = yield Read(ORDERS, account, market)
+            if orders is None:
+                self._fact([T.PERP_LIQUIDATION_ENDED, n, None])
+                return None
+            for order_id, name in orders:
+                yield Send(CancelPerpOrder(f"pliq:{n}:cancel:{order_id}", ts_ns, account, name, order_id))
+            if rejected((yield Send(TakeOverPerp(f"pliq:{n}:take", ts_ns, account, market, n)))):
+                self._fact([T.PERP_LIQUIDATION_ENDED, n, None])
+                return None
+            view = yield Read(LIQUIDATION, account, "", n)
+        if taken is None:
+            self._fact([T.PERP_LIQUIDATION_TAKEN, n, sum(s["share"] for s in view["markets"].values())])
+        for key in sorted(k for k in self.adl if k[0] == n):       # planned before a restart
+            yield from self._deleverage_send(n, account, key[1])
+            view = yield Read(LIQUIDATION, account, "", n)
+        if view is None:          # it finished before a restart recorded it: the shard repeats the answer
+            return (yield from self._finish(n, account, ts_ns))
+        self._reserve(n, view)
+        for name, state in view["markets"].items():
+            if state["lots"] and not state["order_open"]:
+                yield from self._close(n, account, name, state, ts_ns)
+        view = yield Read(LIQUIDATION, account, "", n)
+        if view is not None and any(s["lots"] or s["order_open"] for s in view["markets"].values()):
+            return None
+        return (yield from self._finish(n, account, ts_ns))
+
+    def _finish(self, n: int, account: int, ts_ns: int) -> Steps:
+        events = yield Send(FinishPerpLiquidation(f"pliq:{n}:finish", ts_ns, account, n))
+        if rejected(events):      # unknown to the shard and not in its replay memory any more
+            public = {"liquidation": n, "account": adl.pseudonym(self.key, account), "unreconciled": True,
+                      "ts_ns": ts_ns}
+            self._fact([T.PERP_LIQUIDATION_ENDED, n, public])
+            return public
+        per_market = {event.market: event.amount for event in events}
         for name, amount in per_market.items():
             if amount > 0:
-                self.fund.record(EntryKind.LIQUIDATION_SURPLUS, name, amount, ts_ns, (("liquidation", n),))
+                self._entry(EntryKind.LIQUIDATION_SURPLUS, name, amount, ts_ns, (("liquidation", n),))
             elif amount < 0:
-                self.fund.record(EntryKind.BANKRUPTCY_LOSS, name, amount, ts_ns, (("liquidation", n),))
-            self.reserved.pop((n, name), None)
-        self.open.remove(n)
-        public = {"liquidation": n, "account": adl.pseudonym(self.key, account), "markets": sorted(record.positions),
-                  "equity_taken": sum(record.shares.values()), "fund": per_market, "ts_ns": ts_ns}
-        self.records = (self.records + [public])[-10_000:]
-        return [public]
+                self._entry(EntryKind.BANKRUPTCY_LOSS, name, amount, ts_ns, (("liquidation", n),))
+        public = {"liquidation": n, "account": adl.pseudonym(self.key, account), "markets": sorted(per_market),
+                  "equity_taken": self.open[n][2], "fund": per_market, "ts_ns": ts_ns}
+        self._fact([T.PERP_LIQUIDATION_ENDED, n, public])
+        return public
 
-    def _close(self, desk, book, send, record, name: str, ts_ns: int) -> None:
+    def _close(self, n: int, account: int, name: str, state: dict, ts_ns: int) -> Steps:
         market = self.markets[name]
-        position = record.positions[name]
-        k = market.k
-        long = position.lots > 0
-        bankrupt = liquidations.bankruptcy(desk, record, name)
-        if bankrupt is None:                    # no positive price breaks even: close at the mark
-            bankrupt = desk._mark(market, position)
-        n = record.n
+        k, lots = market.k, state["lots"]
+        bankrupt = state["bankrupt"] or state["mark"]   # no positive price breaks even: close at the mark
         # 2. the book at the bankruptcy price or better, within the second's budget
-        self._order(send, record, name, bankrupt, ts_ns, f"pliq:{n}:{name}:book:{ts_ns}")
-        if not position.lots or self._budget(name, ts_ns, bankrupt) <= 0:
+        lots = yield from self._order(n, account, name, bankrupt, lots, ts_ns, "book")
+        if not lots or self._budget(name, ts_ns, bankrupt) <= 0:
             return
         # 3. a worse price, as far as the fund can pay
         committed = sum(v for (_, m), v in self.reserved.items() if m == name)
-        payable = self.fund.payable(name, 1 << 62) - committed
-        gap = max(0, payable) // (abs(position.lots) * k)
+        gap = max(0, self.fund.payable(name, 1 << 62) - committed) // (abs(lots) * k)
         if gap:
-            worst = max(1, bankrupt - gap if long else bankrupt + gap)
-            key = (n, name)
-            self.reserved[key] = self.reserved.get(key, 0) + abs(position.lots) * abs(bankrupt - worst) * k
-            self._order(send, record, name, worst, ts_ns, f"pliq:{n}:{name}:fund:{ts_ns}")
-        if not position.lots or self._budget(name, ts_ns, bankrupt) <= 0:
+            worst = max(1, bankrupt - gap if lots > 0 else bankrupt + gap)
+            self._fact([T.PERP_FUND_RESERVED, n, name,
+                        self.reserved.get((n, name), 0) + abs(lots) * abs(bankrupt - worst) * k])
+            lots = yield from self._order(n, account, name, worst, lots, ts_ns, "fund")
+        if not lots or self._budget(name, ts_ns, bankrupt) <= 0:
             return
         # 4. ADL at the bankruptcy price
-        self._deleverage(desk, send, record, name, bankrupt, ts_ns)
+        yield from self._deleverage(n, account, name, lots, bankrupt, state["mark"], ts_ns)
 
     def _budget(self, name: str, ts_ns: int, price: int) -> int:
         """Lots the second's notional budget still allows at ``price``."""
@@ -138,46 +274,94 @@ class PerpLiquidator:
         left = market.liquidation_notional - self.used.get((name, ts_ns // NS), 0)
         return max(0, left // (price * market.k))
 
-    def _order(self, send, record, name: str, price: int, ts_ns: int, request_id: str) -> None:
+    def _order(self, n: int, account: int, name: str, price: int, lots: int, ts_ns: int, why: str) -> Steps:
+        """Send an order for as many of ``lots`` as the budget allows; return the lots left."""
         market = self.markets[name]
-        position = record.positions[name]
-        lots = min(abs(position.lots), self._budget(name, ts_ns, price))
-        if lots <= 0:
-            return
+        size = min(abs(lots), self._budget(name, ts_ns, price))
+        if size <= 0:
+            return lots
         key = (name, ts_ns // NS)
-        self.used[key] = self.used.get(key, 0) + lots * price * market.k
-        send(LiquidationOrderPerp(request_id, ts_ns, record.account_id, name, record.n,
-                                  price * market.spec.tick_minor, lots * market.spec.lot_minor))
+        self.used[key] = self.used.get(key, 0) + size * price * market.k
+        yield Send(LiquidationOrderPerp(f"pliq:{n}:{name}:{why}:{ts_ns}", ts_ns, account, name, n,
+                                        price * market.spec.tick_minor, size * market.spec.lot_minor))
+        view = yield Read(LIQUIDATION, account, "", n)
+        if view is None:
+            return 0
+        self._reserve(n, view)
+        return view["markets"][name]["lots"]
 
-    def _deleverage(self, desk, send, record, name: str, bankrupt: int, ts_ns: int) -> None:
+    def _reserve(self, n: int, view: dict) -> None:
+        """Reserve, per market, what liquidation ``n`` will draw from the fund if the rest closes
+        at the bankruptcy price: the loss its fills so far locked in (from the shard's view, so
+        a reservation for an order that never left is dropped at the next read)."""
+        for name, state in view["markets"].items():
+            price = state["bankrupt"] or state["mark"]
+            loss = max(0, state["basis"] - state["left"] - state["lots"] * price * self.markets[name].k)
+            if self.reserved.get((n, name), 0) != loss:
+                self._fact([T.PERP_FUND_RESERVED, n, name, loss])
+
+    def _deleverage(self, n: int, account: int, name: str, lots: int, bankrupt: int, mark: int,
+                    ts_ns: int) -> Steps:
         market = self.markets[name]
-        position = record.positions[name]
-        mark = desk._mark(market, position)
-        candidates = [c for c in desk.adl_candidates(name) if c.account_id != record.account_id]
-        linked = self.linked.get(record.account_id, frozenset())
-        plan = adl.plan(position.lots, bankrupt, abs(position.lots), candidates, mark, market.k, linked)
-        ranked = adl.ranking([c for c in candidates if (c.lots > 0) != (position.lots > 0)], mark, market.k)
-        n = record.n
-        self.fund.record(EntryKind.ADL_START, name, 0, ts_ns, (
-            ("liquidation", n), ("bankruptcy_price", bankrupt), ("mark", mark), ("lots", abs(position.lots)),
+        candidates = [adl.Candidate(*c) for c in (yield Read(CANDIDATES, 0, name)) if c[0] != account]
+        linked = self.linked.get(account, frozenset())
+        plan = adl.plan(lots, bankrupt, abs(lots), candidates, mark, market.k, linked)
+        ranked = adl.ranking([c for c in candidates if (c.lots > 0) != (lots > 0)], mark, market.k)
+        self._entry(EntryKind.ADL_START, name, 0, ts_ns, (
+            ("liquidation", n), ("bankruptcy_price", bankrupt), ("mark", mark), ("lots", abs(lots)),
             ("fund_balance", self.fund.balances[name]), ("max_draw_ppm", self.fund.cap(name)),
             ("trigger", "book within bankruptcy price and fund share exhausted"),
             ("ranked", ";".join(f"{adl.pseudonym(self.key, c.account_id)}:{s.numerator}/{s.denominator}"
                                 for s, c in ranked[:100])),
             ("skipped_linked", ";".join(adl.pseudonym(self.key, a) for a in plan.skipped_linked))))
-        for take in plan.takes:
-            quantity, price = take.lots * market.spec.lot_minor, bankrupt * market.spec.tick_minor
-            send(DeleveragePerp(f"pliq:{n}:{name}:adl:{take.account_id}", ts_ns, take.account_id, name, n,
-                                quantity, price))
-            send(AbsorbDeleverage(f"pliq:{n}:{name}:absorb:{take.account_id}", ts_ns, record.account_id, name, n,
-                                  quantity, price))
-        self.fund.record(EntryKind.ADL_END, name, 0, ts_ns, (
-            ("liquidation", n), ("taken", ";".join(f"{adl.pseudonym(self.key, t.account_id)}:{t.lots}"
-                                                   for t in plan.takes)), ("left", plan.left)))
+        side = -1 if lots > 0 else 1                # the candidates hold the other side
+        self._fact([T.PERP_ADL_PLANNED, n, name, ts_ns, bankrupt, abs(lots),
+                    [[t.account_id, side * t.lots] for t in plan.takes]])
+        yield from self._deleverage_send(n, account, name)
+
+    def _deleverage_send(self, n: int, account: int, name: str) -> Steps:
+        """Close a planned ADL: each candidate's side, then the liquidation's for what it closed
+        (ids from the plan, so a re-send after a restart repeats, never doubles)."""
+        ts_ns, price, wanted, takes = self.adl[(n, name)]
+        spec = self.markets[name].spec
+        taken = []
+        for candidate, lots in takes:
+            quantity, at = lots * spec.lot_minor, price * spec.tick_minor
+            if rejected((yield Send(DeleveragePerp(f"pliq:{n}:{name}:adl:{ts_ns}:{candidate}", ts_ns, candidate,
+                                                   name, n, quantity, at)))):
+                continue                            # it closed or turned since it was ranked
+            yield Send(AbsorbDeleverage(f"pliq:{n}:{name}:absorb:{ts_ns}:{candidate}", ts_ns, account, name, n,
+                                        abs(quantity), at))
+            taken.append((candidate, abs(lots)))
+        self._entry(EntryKind.ADL_END, name, 0, ts_ns, (
+            ("liquidation", n), ("taken", ";".join(f"{adl.pseudonym(self.key, a)}:{lots}" for a, lots in taken)),
+            ("left", wanted - sum(lots for _, lots in taken))))
+        self._fact([T.PERP_ADL_DONE, n, name])
+
+    # ---- state ------------------------------------------------------------------------------
+    def to_plain(self) -> dict:
+        """The durable state but the fund (its entries are snapshotted beside it)."""
+        return {"seq": self.seq, "open": [[n, *v] for n, v in sorted(self.open.items())],
+                "reserved": [[n, m, v] for (n, m), v in sorted(self.reserved.items())],
+                "adl": [[n, m, *v] for (n, m), v in sorted(self.adl.items())],
+                "linked": sorted([a, b] for a, bs in self.linked.items() for b in bs if a < b),
+                "records": list(self.records)}
+
+    def restore(self, state: dict) -> None:
+        self.seq = state["seq"]
+        self.open = {n: [account, market, taken] for n, account, market, taken in state["open"]}
+        self.reserved = {(n, m): v for n, m, v in state["reserved"]}
+        self.adl = {(n, m): [ts, price, wanted, takes] for n, m, ts, price, wanted, takes in state["adl"]}
+        self.linked = {}
+        for a, b in state["linked"]:
+            self.apply([T.PERP_ACCOUNTS_LINKED, a, b])
+        self.records = list(state["records"])
 
     def check_invariants(self) -> None:
         self.fund.check_invariants()
+        assert all(n in self.open for n, _ in self.reserved) and all(n in self.open for n, _ in self.adl)
 
     def canonical(self) -> tuple:
-        return (self.seq, tuple(self.open), tuple(sorted(self.reserved.items())), self.fund.canonical(),
-                tuple(sorted((a, tuple(sorted(b))) for a, b in self.linked.items())))
+        return (self.seq, tuple((n, *v) for n, v in sorted(self.open.items())), tuple(sorted(self.reserved.items())),
+                tuple((key, v[0], v[1], v[2], tuple(map(tuple, v[3]))) for key, v in sorted(self.adl.items())),
+                self.fund.canonical(), tuple(sorted((a, tuple(sorted(b))) for a, b in self.linked.items())))

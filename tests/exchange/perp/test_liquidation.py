@@ -69,7 +69,9 @@ def test_a_fill_worse_than_bankruptcy_is_paid_by_the_fund_exactly_the_gap():
     check(ex)
 
 
-def test_what_neither_the_book_nor_the_fund_absorbs_is_deleveraged_in_rank_order_and_only_as_needed():
+def deleverage_scenario() -> PerpHarness:
+    """Alice's isolated 1.5 long at 40,000 at 10x, a mark of 35,000, one bid far below, a fund of
+    100 (pays at most 50), and two shorts to deleverage: Bob (cross) 1, Carol (isolated 10x) 0.5."""
     ex = harness()
     ex.engine.top_up_perp_fund(PERP, usdt("100"), TS)     # pays at most 50: 0.05 a BTC
     ex.apply(ex.mode_cmd(ALICE, True))
@@ -81,6 +83,11 @@ def test_what_neither_the_book_nor_the_fund_absorbs_is_deleveraged_in_rank_order
     ex.perp(ALICE, BUY, usdt("40000"), btc("1.5"))
     ex.perp(BOB, BUY, usdt("30000"), btc("0.1"))          # the only bid, far below
     mark_at(ex, 350_000)
+    return ex
+
+
+def test_what_neither_the_book_nor_the_fund_absorbs_is_deleveraged_in_rank_order_and_only_as_needed():
+    ex = deleverage_scenario()
     desk = ex.engine.shard.perp
     carol_cash, bob_cash = ex.cash(CAROL), ex.cash(BOB)
     records = ex.engine.run_perp_liquidations(TS)

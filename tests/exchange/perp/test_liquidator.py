@@ -1,0 +1,102 @@
+"""The perpetual liquidator as a step machine: stopped at any request (before the shard
+applied it, or after and before its answer came back) and rebuilt from the facts it had
+made durable, it finishes every liquidation exactly as an uninterrupted run does: the same
+positions, cash, fund balances and chain kinds, nothing applied twice, every unit
+conserved. This is what the liquidator actor relies on after a restart."""
+from __future__ import annotations
+
+import pytest
+
+from exchange.perp import liquidation
+from exchange.perp.fund import PerpFund
+from exchange.perp.liquidator import PerpLiquidator, Send
+from exchange.accounts.access import Role
+from tests.exchange.perp.test_desk import ALICE, BOB, CAROL, PERP, check, harness, usdt
+from tests.exchange.perp.test_liquidation import TS, deleverage_scenario, isolated_long, mark_at
+
+
+class Crash(Exception):
+    pass
+
+
+def fund_gap_scenario():
+    """Alice's isolated 1 long, the book gapped below her bankruptcy price: the fund pays."""
+    ex = harness()
+    ex.engine.top_up_perp_fund(PERP, usdt("10000"), TS)
+    isolated_long(ex)
+    ex.perp(CAROL, 1, usdt("35500"), 1_000_000)            # a bid at 35,500 for 1 BTC (BUY = 1)
+    mark_at(ex, 350_000)
+    return ex
+
+
+SCENARIOS = {"deleverage": deleverage_scenario, "fund": fund_gap_scenario}
+
+
+def run(ex, ts, cut: int | None = None, applied: bool = False) -> tuple[int, list | None]:
+    """One round of the Engine's liquidator, stopped at request ``cut`` (before the shard
+    applies it, or after when ``applied``). Returns the requests answered and, when it
+    stopped, the facts made durable (taken before each command leaves, as the actor does)."""
+    engine = ex.engine
+    machine = engine.perp_liquidator
+    machine.journaling = True
+    durable, count = [], [0]
+
+    def answer(request):
+        if type(request) is Send:
+            durable.extend(machine.take_facts())
+        if count[0] == cut and not applied:
+            raise Crash
+        result = engine.apply(request.command, Role.LIQUIDATOR) if type(request) is Send \
+            else liquidation.read(engine.shard.perp, *request)
+        if count[0] == cut:
+            raise Crash
+        count[0] += 1
+        return result
+    try:
+        machine.run(answer, ts)
+    except Crash:
+        return count[0], durable
+    durable.extend(machine.take_facts())
+    return count[0], None
+
+
+def rebuild(ex, entries: list, state: dict, facts: list) -> None:
+    """A new machine from the state before the round and the durable facts (a restart)."""
+    old = ex.engine.perp_liquidator
+    fund = PerpFund(sorted(old.fund.balances), draw_caps=dict(old.fund.caps))
+    for entry in entries:
+        fund.replay(entry)
+    machine = PerpLiquidator(old.markets, fund, old.key)
+    machine.restore(state)
+    for fact in facts:
+        machine.apply(fact)
+    ex.engine.perp_liquidator, ex.engine.perp_fund = machine, fund
+
+
+def outcome(ex) -> tuple:
+    desk = ex.engine.shard.perp
+    fund = ex.engine.perp_fund
+    return ({a: (getattr(desk.accounts[a].positions.get(PERP), "lots", 0), ex.cash(a)) for a in (ALICE, BOB, CAROL)},
+            dict(fund.balances), [e.kind for e in fund.entries], desk.liquidations == {})
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_a_liquidator_stopped_at_any_request_and_rebuilt_from_its_durable_facts_ends_the_same(scenario):
+    reference = SCENARIOS[scenario]()
+    requests, _ = run(reference, TS)
+    assert requests > 5 and not reference.engine.perp_liquidator.open
+    expected = outcome(reference)
+    for cut in range(requests):
+        for applied in (False, True):
+            ex = SCENARIOS[scenario]()
+            machine = ex.engine.perp_liquidator
+            entries, state = [e.to_plain() for e in machine.fund.entries], machine.to_plain()
+            _, durable = run(ex, TS, cut, applied)
+            assert durable is not None
+            rebuild(ex, entries, state, durable)
+            for second in range(1, 4):
+                if not ex.engine.perp_liquidator.open and not liquidation.due(ex.engine.shard.perp):
+                    break
+                ex.engine.run_perp_liquidations(TS + second * 10**9)
+            assert outcome(ex) == expected, (cut, applied)
+            check(ex)
