@@ -25,6 +25,10 @@ amount]``, ``[LIQUIDATION_BEGUN, n, shard, account, market, level, prices]``,
 ``[COVER_SETTLED, rid]``, ``[LIQUIDATION_ENDED, n, record]``. The snapshot
 is ``Liquidator.to_plain`` (format 2; any other refused by ``Liquidator.from_plain``).
 Liquidation records are public with the account id hashed (seed 002).
+
+The perpetual liquidations and funds are ``actors/liquidator_perp.py``'s (mixed in):
+their facts (``RecordTag.PERP_*``) share this journal, and the snapshot carries
+the machine's state (``perp``) and the funds' entries (``perp_fund``).
 """
 from __future__ import annotations
 
@@ -41,21 +45,21 @@ from actors.metrics import perp as perp_metrics
 from actors.metrics.recorders import StateView
 from actors.metrics.roles import actor_metrics
 from actors.link.batching import Batcher
+from actors.liquidator_perp import PerpLiquidation
 from actors.link.peers import Peers
 from actors.link.wire import unpack_plain, unpack_results
 from exchange.config import load_config
 from exchange.margin.desk import index_price_vector, update_index_prices
 from exchange.margin.liquidator import (CoverDrawn, Hold, LiquidationBegun, Liquidator, account_hash,  # noqa: F401
                                         fact_from_record, fact_to_record)
-from exchange.messages.tags import RecordTag, tag_of
-from exchange.perp.fund import EntryKind, PerpFund
-from exchange.perp.rules import perp_markets, seed_perp_funds
+from exchange.messages.tags import tag_of
+from exchange.perp.liquidator import new_perp_liquidator
 
 RETRY_S = 0.2
 log = logging.getLogger("exchange.liquidator")
 
 
-class LiquidatorActor(DurableActor):
+class LiquidatorActor(PerpLiquidation, DurableActor):
     def __init__(self, config_path: str | None, data_dir: str | None = None, from_oldest_snapshot: bool = False,
                  seed_fund: bool = True, keyring: Keyring | None = None):
         self.config = load_config(config_path)
@@ -64,26 +68,27 @@ class LiquidatorActor(DurableActor):
         self.prices = index_price_vector(self.config)
         self.shards = Peers("shard:{}")
         # its commands go through the shards' liquidator door, its reads as packed lists
-        self.batcher = Batcher(self.shards, leading_args={"execute_as": (self.keyring.capability(Role.LIQUIDATOR),)},
-                               decoders={"execute_as": unpack_results, "margin_book_many": unpack_plain})
+        as_liquidator = (self.keyring.capability(Role.LIQUIDATOR),)
+        self.batcher = Batcher(self.shards, leading_args={"execute_as": as_liquidator, "perp_read_many": as_liquidator},
+                               decoders={"execute_as": unpack_results, "margin_book_many": unpack_plain,
+                                         "perp_read_many": unpack_plain})
         self.liquidator = Liquidator(self.config)
-        self.perp_fund = new_perp_fund(self.config)
+        self.perp = new_perp_liquidator(self.config)
         self.tasks: dict[int, asyncio.Task] = {}
         self._committing: asyncio.Future | None = None      # the latest journal commit of facts
         self.journal = Journal.open(data_dir, "liquidator", self.config.sections.get("durability", {}))
         self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
         if seed_fund:
             self.liquidator.seed_fund()
-            self.journal.write([fact_to_record(f) for f in self.liquidator.take_facts()])
-            self.journal.write([[RecordTag.PERP_FUND_ENTRY, e.to_plain()]
-                                for e in seed_perp_funds(self.perp_fund, perp_markets(self.config), clock.now_ns())])
+            self.perp.seed(clock.now_ns())
+            self.journal.write([fact_to_record(f) for f in self.liquidator.take_facts()] + self.perp.take_facts())
         self.journal.after_commit = self._after_commit
         self.started_ns = clock.now_ns()
         self.metrics = actor_metrics(self, "liquidator")
         if self.perp_fund.balances and hasattr(self.metrics, "registry"):
             self.metrics.registry.register(StateView(lambda: perp_metrics.fund_families(self)))
         self._report([])
-        if (self.liquidator.active or self.liquidator.fund.in_flight) and ray.is_initialized():
+        if (self.liquidator.active or self.liquidator.fund.in_flight or self.perp.open) and ray.is_initialized():
             try:
                 ray.get_runtime_context().current_actor.resume.remote()
             except Exception as exc:  # the next candidate call resumes instead
@@ -100,18 +105,19 @@ class LiquidatorActor(DurableActor):
         return self.liquidator.fund.in_flight
 
     def _replay(self, record: list) -> None:
-        if tag_of(record) is RecordTag.PERP_FUND_ENTRY:
-            self.perp_fund.replay(record[1])
+        if tag_of(record).name.startswith("PERP_"):
+            self.perp.apply(record)
             return
         self.liquidator.apply(fact_from_record(record))
 
     async def _journal(self) -> None:
         """Journal the facts the domain produced since the last call and wait until they,
         and any another task queued before, are durable (then a command may be sent)."""
-        facts = self.liquidator.take_facts()
-        if facts:
+        facts, perp_facts = self.liquidator.take_facts(), self.perp.take_facts()
+        if facts or perp_facts:
             self._report(facts)
-            self._committing = asyncio.ensure_future(self.journal.commit([fact_to_record(f) for f in facts]))
+            records = [fact_to_record(f) for f in facts] + perp_facts
+            self._committing = asyncio.ensure_future(self.journal.commit(records))
         if self._committing is not None and not self._committing.done():
             await self._committing
 
@@ -129,13 +135,16 @@ class LiquidatorActor(DurableActor):
             metrics.pending(mode, count)
 
     def _state(self) -> dict:
-        return {**self.liquidator.to_plain(), "perp_fund": [e.to_plain() for e in self.perp_fund.entries]}
+        return {**self.liquidator.to_plain(), "perp_fund": [e.to_plain() for e in self.perp_fund.entries],
+                "perp": self.perp.to_plain()}
 
     def _restore(self, state: dict) -> None:
         self.liquidator = Liquidator.from_plain(self.config, state)
-        self.perp_fund = new_perp_fund(self.config)
+        self.perp = new_perp_liquidator(self.config)
         for entry in state.get("perp_fund", ()):
             self.perp_fund.replay(entry)
+        if "perp" in state:
+            self.perp.restore(state["perp"])
 
     def _after_commit(self) -> None:
         if self.journal.snapshot_due():
@@ -175,6 +184,8 @@ class LiquidatorActor(DurableActor):
         for n in list(self.liquidator.active):
             if n not in self.tasks:
                 self._spawn(n)
+        if self.perp.open:
+            self._perp_wake()
         return True
 
     def _spawn(self, n: int) -> None:
@@ -243,14 +254,7 @@ class LiquidatorActor(DurableActor):
         """Per asset: what every fund holds (covers in flight included) and what came into them
         from outside (the margin fund's deposits, the perpetual funds' top-ups)."""
         holdings, deposited = self.fund.holdings(), dict(self.fund.deposited)
-        perps = perp_markets(self.config)
-        for name, balance in self.perp_fund.balances.items():
-            asset = perps[name].spec.quote.name
-            holdings[asset] = holdings.get(asset, 0) + balance
-        for entry in self.perp_fund.entries:
-            if entry.kind == EntryKind.TOP_UP:
-                asset = perps[entry.market].spec.quote.name
-                deposited[asset] = deposited.get(asset, 0) + entry.amount
+        self.perp_fund_totals(holdings, deposited)
         return holdings, deposited
 
     async def deposit_fund(self, capability, asset: str, amount: int) -> dict:
@@ -261,25 +265,6 @@ class LiquidatorActor(DurableActor):
         await self._journal()
         return self.insurance_fund()
 
-    async def top_up_perp_fund(self, capability, market: str, amount: int) -> dict:
-        """An operator adds capital to a perpetual market's insurance fund (a ``TOP_UP`` entry in
-        its chain, durable before this returns). Raises ``PermissionError`` without the
-        operator capability, ``ValueError`` for an unknown market or a non-positive amount."""
-        self.keyring.check(capability, Role.OPERATOR)
-        if type(amount) is not int:
-            raise ValueError("amount is an int of minor units")
-        entry = self.perp_fund.record(EntryKind.TOP_UP, market, amount, clock.now_ns(), (("by", "operator"),))
-        await self.journal.commit([[RecordTag.PERP_FUND_ENTRY, entry.to_plain()]])
-        return self.perp_fund.view()
-
-    def perp_fund_view(self) -> dict:
-        """The perpetual funds: balances, caps, the chain's head and length (public)."""
-        return self.perp_fund.view()
-
-    def perp_fund_entries(self, after: int = 0, limit: int = 1_000) -> list[list]:
-        """The chain's entries after number ``after`` (public: anyone can recompute the fund)."""
-        return [e.to_plain() for e in self.perp_fund.entries[after:after + limit]]
-
     def stats(self) -> dict:
         return {"liquidations": self.liquidator.count, "active": len(self.liquidator.active),
                 "recovery": self.recovery, "started_ns": self.started_ns, "pid": os.getpid(),
@@ -288,12 +273,6 @@ class LiquidatorActor(DurableActor):
     def state_hash(self) -> str:
         """The digest of the durable state (the fund, liquidations begun and ended), as every actor has."""
         return self.liquidator.state_hash()
-
-
-def new_perp_fund(config) -> PerpFund:
-    """The perpetual markets' funds (none on a venue without perpetuals)."""
-    perps = perp_markets(config)
-    return PerpFund(sorted(perps), draw_caps={name: p.max_draw_ppm for name, p in perps.items()})
 
 
 RemoteLiquidator = ray.remote(LiquidatorActor)

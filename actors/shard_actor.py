@@ -68,9 +68,8 @@ from exchange.messages.codec import decode, decode_events, encode_shallow, hasha
 from exchange.config import load_config
 from exchange.accounts.ledger import digest
 from exchange.margin.desk import MARGIN_COMMANDS, index_price_vector, update_index_prices
-from exchange.messages.records import (LENDING, Deposit, EnableMargin, Fill, OpenAccount,
-                                       OrderClosed, OrderRejected, TransferMargin,
-                                       Withdraw)
+from exchange.messages.records import (LENDING, Deposit, EnableMargin, Fill, MarkUpdated, OpenAccount,
+                                       OrderClosed, OrderRejected, TransferMargin, Withdraw)
 from exchange.core.reasons import Reason
 from exchange.accounts.dedup import same_request
 from exchange.messages.validation import CLIENT_COMMAND_TYPES
@@ -78,6 +77,7 @@ from exchange.accounts.pricing import PriceContext, context_from, price_context
 from exchange.accounts.shard import Admitted, admitted as admitted_as, link_of, refusal, reused, stamped
 from exchange.messages.tags import RecordTag, tag_of
 from exchange.snapshot import restore_shard, shard_state
+from exchange.perp import liquidation as perp_liquidation
 from exchange.perp.rules import perp_markets
 from exchange.venue import new_shard
 
@@ -393,12 +393,14 @@ class AccountShardActor(DurableActor):
         apply_market = shard.apply_market
         self.top[market] = tuple(top)
         last = self.link_applied[market]
+        marked = False
         for number, tag, events in entries:
             if number <= last:
                 continue
             last = self.link_applied[market] = number
             produced: list = []
             for event in events:
+                marked = marked or type(event) is MarkUpdated
                 applied = apply_market(event)
                 if type(event) is Fill and applied:
                     self.fill_quantity_applied[market] += event.quantity * self._sides_here(event)
@@ -421,7 +423,20 @@ class AccountShardActor(DurableActor):
             del pending[tag]
             shard.remember(Admitted(waiting.command, tag), events)
             completions.extend((batch, position, events) for batch, position in waiting.waiters)
+        if marked:
+            self._perp_due()
         return completions
+
+    def _perp_due(self) -> None:
+        """After a mark: if a perpetual position here is at or under maintenance, tell the liquidator
+        (every mark while one is: a liquidation that could not start yet is retried)."""
+        desk = self.shard.products.get("perp")
+        if desk is None or 2 not in desk.zones.values():
+            return
+        try:
+            self.liquidator.handle("liquidator").perp_due.remote(self._as_shard)
+        except Exception as exc:      # no liquidator running (yet): the next mark tells it again
+            log.warning("liquidator unavailable: %s", exc)
 
     def _sides_here(self, fill: Fill) -> int:
         accounts = self.shard.ledger.accounts
@@ -601,6 +616,15 @@ class AccountShardActor(DurableActor):
         return {name: {"cash": wallet.cash[i], "held": wallet.held[i], "available": desk.available(wallet, i),
                        "withdrawable": desk.withdrawable(wallet, i)}
                 for name, i in ((a, self.config.assets[a].index) for a in sorted(desk.settlement))}
+
+    def perp_read_many(self, capability, requests: list | bytes) -> bytes:
+        """The perpetual liquidator's reads (``exchange.perp.liquidation.read``: who is due, orders
+        to cancel, a liquidation, ADL candidates), packed; the liquidator capability only
+        (``PermissionError`` without it): they name accounts and positions."""
+        self.keyring.check(capability, Role.LIQUIDATOR)
+        requests = requests if type(requests) is list else unpack_plain(requests)
+        desk = self.shard.products.get("perp")
+        return pack([None if desk is None else perp_liquidation.read(desk, *request) for request in requests])
 
     def margin_book_many(self, keys: list | bytes) -> bytes:
         """``margin_book`` for many ``(account, market)`` at once (packed; the liquidator batches its reads)."""

@@ -61,11 +61,11 @@ from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role
 from exchange.accounts.pricing import price_context
 from exchange.conservation import imbalance
 from exchange.messages.records import LENDING, POOL_ACCRUE, FundingDue, MarkUpdated, PoolRequest
-from exchange.perp.fund import EntryKind, PerpFund
+from exchange.perp.fund import EntryKind
 from exchange.perp import liquidation as perp_liquidation
-from exchange.perp.liquidator import PerpLiquidator, Send
+from exchange.perp.liquidator import Send, new_perp_liquidator
 from exchange.perp.pricer import PerpPricer
-from exchange.perp.rules import perp_markets, seed_perp_funds
+from exchange.perp.rules import perp_markets
 from exchange.pricing.index import index_ticks
 from exchange.accounts.shard import link_of
 from exchange.venue import new_shard
@@ -84,10 +84,9 @@ class Engine:
         self.perps = perp_markets(config)
         self.markets.update((name, MarketEngine(perp.spec)) for name, perp in self.perps.items())
         self.pricers = {name: PerpPricer(perp.basis_window_ns, perp.funding) for name, perp in self.perps.items()}
-        self.perp_fund = PerpFund(list(self.perps), draw_caps={n: p.max_draw_ppm for n, p in self.perps.items()})
-        key = str(config.sections.get("perp_fund", {}).get("pseudonym_key", "exchange-demo-key")).encode()
-        self.perp_liquidator = PerpLiquidator(self.perps, self.perp_fund, key, journaling=False)
-        seed_perp_funds(self.perp_fund, self.perps, 0)
+        self.perp_liquidator = new_perp_liquidator(config, journaling=False)
+        self.perp_fund = self.perp_liquidator.fund
+        self.perp_liquidator.seed(0)
         self._fuse = fused
         self.shard = new_shard(config)
         self.lending = LendingEngine(config.lending, config.reserve_account)

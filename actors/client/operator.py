@@ -79,6 +79,10 @@ class OperatorClient:
         entry in its public chain; returns the funds' view."""
         return ray.get(self.handles.liquidator.top_up_perp_fund.remote(self._capability, market, amount))
 
+    def link_perp_accounts(self, a: int, b: int) -> bool:
+        """Mark two accounts as one owner: perpetual ADL never closes one against the other."""
+        return ray.get(self.handles.liquidator.link_perp_accounts.remote(self._capability, a, b))
+
     def arm_crash(self, actor_handle, point: str | None) -> bool:
         """Test hook: make a journaled actor exit abruptly the next time it reaches ``point``."""
         return ray.get(actor_handle.arm_crash.remote(self._capability, point))

@@ -74,6 +74,11 @@ class PerpClientMixin:
         """The funds' entries after number ``after``: recompute them with ``exchange.perp.fund.verify``."""
         return ray.get(self.handles.liquidator.perp_fund_entries.remote(after, limit))
 
+    def perp_liquidations(self, limit: int = 100) -> dict:
+        """Finished perpetual liquidations (accounts under pseudonyms, what each market's fund
+        took or paid) and how many are open: public."""
+        return ray.get(self.handles.liquidator.perp_liquidations.remote(limit))
+
     def _perp_spec(self, market: str):
         perp = perp_markets(self.config).get(market)
         return None if perp is None else perp.spec

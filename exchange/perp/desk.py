@@ -330,6 +330,10 @@ class PerpDesk:
         for account_id, wallet in sorted(self.accounts.items()):
             position = wallet.positions.get(event.market)
             if position is None or not position.lots:
+                if position is not None and self.zones:       # closed since: nothing of it is at risk
+                    self.zones.pop((account_id, event.market), None)
+                    if not any(p.lots and p.mode == MarginMode.CROSS for p in wallet.positions.values()):
+                        self.zones.pop((account_id, ""), None)
                 continue
             market = self.markets[event.market]
             if position.mode == MarginMode.ISOLATED:

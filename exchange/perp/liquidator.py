@@ -62,6 +62,7 @@ from exchange.messages.tags import RecordTag
 from exchange.perp import adl
 from exchange.perp.fund import EntryKind, PerpFund
 from exchange.perp.liquidation import CANDIDATES, DUE, LIQUIDATION, ORDERS
+from exchange.perp.rules import perp_markets
 
 NS = 10**9
 RECORDS_KEPT = 10_000
@@ -80,6 +81,15 @@ class Send(NamedTuple):
 
 
 Steps = Generator[Read | Send, object, dict | None]
+
+
+def new_perp_liquidator(config, journaling: bool = True) -> "PerpLiquidator":
+    """The venue's perpetual liquidator and funds (none on a venue without perpetuals), with the
+    pseudonym key of ``[perp_fund]`` (a demo key without one)."""
+    perps = perp_markets(config)
+    fund = PerpFund(sorted(perps), draw_caps={name: p.max_draw_ppm for name, p in perps.items()})
+    key = str(config.sections.get("perp_fund", {}).get("pseudonym_key", "exchange-demo-key")).encode()
+    return PerpLiquidator(perps, fund, key, journaling)
 
 
 def drive(steps: Steps, answer: Callable) -> dict | None:
@@ -169,6 +179,13 @@ class PerpLiquidator:
         self._entry(EntryKind.TOP_UP, market, amount, ts_ns, (("by", by),))
 
     # ---- rounds -----------------------------------------------------------------------------
+    def seed(self, ts_ns: int) -> None:
+        """Each market's ``fund_initial`` as a ``TOP_UP`` by "config", into funds with no entry yet."""
+        if not self.fund.entries:
+            for name, market in sorted(self.markets.items()):
+                if market.fund_initial:
+                    self.top_up(name, market.fund_initial, ts_ns, "config")
+
     def prune(self, ts_ns: int) -> None:
         """Forget the per-second budget of seconds before the last one."""
         self.used = {k: v for k, v in self.used.items() if k[1] >= ts_ns // NS - 1}

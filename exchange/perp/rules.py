@@ -21,7 +21,7 @@ perpetual's own, with the rulebook's values as defaults:
 - ``liquidation_notional`` (quote units, 10,000,000): the most liquidation
   orders close per second in the market, so a cascade cannot sweep a thin book;
 - ``fund_initial`` (quote units, 0): the market's insurance fund's seed capital,
-  a ``TOP_UP`` entry the venue's first start records (``seed_perp_funds``).
+  a ``TOP_UP`` entry the venue's first start records (``PerpLiquidator.seed``).
 
 Ratios are decimal strings; margin ratios become ppm (``RiskTiers``), funding
 ratios ``FUNDING_ONE`` units. A perpetual's market index follows the spot
@@ -77,16 +77,6 @@ def perp_markets(config: ExchangeConfig, file: str = "<config>") -> dict[str, Pe
             raise ConfigError(file, f"perp.{name}", "a spot market has that name")
         out[name] = _parse(reader, name, len(config.markets) + i, section, config)
     return out
-
-
-def seed_perp_funds(fund, markets: dict[str, PerpMarket], ts_ns: int) -> list:
-    """Record each market's ``fund_initial`` as a ``TOP_UP`` (by "config") in a fund with no
-    entry yet; return the entries recorded (none on a fund that has a history)."""
-    from exchange.perp.fund import EntryKind
-    if fund.entries:
-        return []
-    return [fund.record(EntryKind.TOP_UP, name, market.fund_initial, ts_ns, (("by", "config"),))
-            for name, market in sorted(markets.items()) if market.fund_initial]
 
 
 def spec_of(config: ExchangeConfig, name: str) -> MarketSpec:

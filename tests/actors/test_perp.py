@@ -13,6 +13,7 @@ import ray
 from actors import bootstrap
 from actors.capability import Role
 from exchange.config import DEFAULT_CONFIG_PATH
+from exchange.perp.fund import EntryKind, verify
 from tests.actors.conftest import accounts_on_shards, funded, settle
 from tests.actors.test_durability import (cluster, hashes_once_settled, shard_of, start_exchange,  # noqa: F401
                                           wait_for_restart)                                       # (a fixture)
@@ -117,7 +118,6 @@ def test_the_insurance_fund_is_public_and_the_audit_recomputes_it_from_the_store
     import subprocess
     import sys
     from actors.durability.storage import pack_record
-    from exchange.perp.fund import verify
     from ops.insurance_audit import audit_insurance
     liquidator = exchange.handles.liquidator
     exchange.operator.top_up_perp_fund(PERP, 5_000 * 10**6)
@@ -151,3 +151,48 @@ def test_the_insurance_fund_is_public_and_the_audit_recomputes_it_from_the_store
     cli = subprocess.run([sys.executable, "-m", "ops.cli", "audit", "insurance", "--data", data],
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
     assert cli.returncode == 1 and "digest does not match" in cli.stdout
+
+
+@pytest.mark.parametrize("crash", [None, "liquidator.perp_send:AbsorbDeleverage"])
+def test_a_position_due_on_ray_is_deleveraged_against_another_shard_at_the_bankruptcy_price(exchange, crash):
+    """Alice (10x isolated long 1 BTC at 40,000: bankruptcy 36,000) and Bob, her short, on another
+    shard; the mark falls below her liquidation price with no bid in the book: her shard hands
+    her over, the liquidator takes the position over and deleverages Bob at exactly 36,000.
+    With ``crash``, the liquidator dies between Bob's close and the liquidation's side of it
+    (half an ADL done) and, restarted from its journal, completes it once."""
+    alice, bob, _ = accounts_on_shards(exchange, 900)
+    funded(exchange, alice, bob)
+    for account in (alice, bob):
+        assert exchange.transfer_perp(account, "USDT", "50000").ok
+    start = 3_000 * HOUR_NS
+    price(exchange, start)
+    assert exchange.set_margin_mode(alice, PERP, True).ok and exchange.set_perp_leverage(alice, PERP, 10).ok
+    assert exchange.perp_order(bob, PERP, "sell", "1", price="40000").ok
+    assert exchange.perp_order(alice, PERP, "buy", "1", price="40000").status == "filled"
+    settle(exchange)
+    assert exchange.perp_position(alice, PERP)["bankruptcy_price"] == 360_000
+    bob_cash = wait_until(lambda: exchange.perp_position(bob, PERP)) and exchange.perp_wallet(bob)["USDT"]["cash"]
+    fund_before = exchange.perp_fund()
+    liquidator = exchange.handles.liquidator
+    started = ray.get(liquidator.stats.remote())["started_ns"]
+    if crash:
+        exchange.operator.arm_crash(liquidator, crash)
+    assert price(exchange, start + 10**9, usdt=35_000) <= 361_800      # at or under her liquidation price
+    if crash:
+        wait_for_restart(liquidator, started)
+    done = wait_until(lambda: (v := exchange.perp_liquidations())["records"] and not v["open"] and v, 60)
+    assert len(done["records"]) == 1 and done["records"][0]["fund"] == {PERP: 0}
+    assert exchange.perp_position(alice, PERP)["lots"] == 0
+    bob_after = wait_until(lambda: (v := exchange.perp_position(bob, PERP)) and v["lots"] == 0 and v)
+    assert bob_after["realized"] == 4_000 * 10**6                      # (40,000 - 36,000) x 1, no fee
+    assert exchange.perp_wallet(bob)["USDT"]["cash"] == bob_cash + 4_000 * 10**6
+    fund = exchange.perp_fund()
+    assert fund["balances"] == fund_before["balances"]                  # ADL at bankruptcy: the fund untouched
+    entries = exchange.perp_fund_entries()
+    kinds = [e[1] for e in entries[fund_before["entries"]:]]
+    assert kinds == [EntryKind.ADL_START, EntryKind.ADL_END]             # once, restart or not
+    assert dict(map(tuple, entries[-1][5]))["left"] == 0
+    assert verify(entries, fund["balances"], fund["head"]) == []
+    assert ray.get(liquidator.stats.remote())["started_ns"] != started if crash else True
+    audit = settle(exchange)
+    assert audit["ok"], audit

@@ -1,0 +1,155 @@
+"""The liquidator actor's perpetual side: it carries the domain's perpetual liquidator
+(``exchange/perp/liquidator.py``, a step machine) over Ray, and keeps the perpetual
+insurance funds public. No rule lives here.
+
+**When.** A shard that applied a mark and holds a position at or under its
+maintenance calls ``perp_due``; the actor then runs rounds (one at a time;
+calls meanwhile ask for one more) until nothing is open: each round asks every
+shard who is due (``perp_read_many``), opens a liquidation for each
+(``PerpLiquidator.admit``), and steps every open liquidation concurrently
+(at most ``CONCURRENT`` at once). Liquidations the per-second notional limit
+held wait for the next second's round.
+
+**How.** A step is a generator; this module answers what it yields: a read
+goes to the account's shard (who is due and ADL candidates: to every shard,
+merged) through ``perp_read_many``, a command through the shard's liquidator
+door (``execute_as``). Reads and commands of concurrent liquidations to one
+shard travel together (``Batcher``). Before any command leaves, the
+machine's facts are journaled and durable (``_journal``), so a restart finds
+every liquidation it opened and every ADL it planned, and resumes them with
+the same request ids (``resume``).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from actors import clock
+from actors.capability import Role
+from exchange.core.routing import shard_for
+from exchange.perp.fund import EntryKind
+from exchange.perp.liquidation import CANDIDATES, DUE
+from exchange.perp.liquidator import Read, Send
+
+CONCURRENT = 256          # liquidations stepped at once (each holds a few small requests in flight)
+NS = 10**9
+log = logging.getLogger("exchange.liquidator")
+
+
+class PerpLiquidation:
+    """Mixed into ``LiquidatorActor``: needs ``perp`` (the domain machine), ``config``,
+    ``keyring``, ``batcher``, ``_journal`` and ``_send``."""
+
+    perp_rounds: asyncio.Task | None = None
+    perp_again = False
+
+    # ---- rounds ------------------------------------------------------------------------------
+    def perp_due(self, capability) -> bool:
+        """A shard holds a perpetual position at or under maintenance: run liquidation rounds
+        (the shard capability; ``PermissionError`` without it)."""
+        self.keyring.check(capability, Role.SHARD)
+        self._perp_wake()
+        return True
+
+    def _perp_wake(self) -> None:
+        self.perp_again = True
+        if self.perp_rounds is None or self.perp_rounds.done():
+            self.perp_rounds = asyncio.get_running_loop().create_task(self._perp_loop())
+            self.perp_rounds.add_done_callback(_log_failure)
+
+    async def _perp_loop(self) -> None:
+        while self.perp_again or self.perp.open:
+            self.perp_again = False
+            second = clock.now_ns() // NS
+            await self._perp_round()
+            if self.perp.open:                  # held by the per-second limit (or a shard away): next second
+                await clock.sleep(max(0, (second + 1) * NS - clock.now_ns()) / NS)
+
+    async def _perp_round(self) -> None:
+        ts_ns = clock.now_ns()
+        self.perp.prune(ts_ns)
+        self.perp.admit(await self._perp_answer(Read(DUE)))
+        gate = asyncio.Semaphore(CONCURRENT)
+        outcomes = await asyncio.gather(*(self._perp_step(n, ts_ns, gate) for n in sorted(self.perp.open)),
+                                        return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                log.error("perpetual liquidation step failed: %r", outcome)
+        await self._journal()
+
+    async def _perp_step(self, n: int, ts_ns: int, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            steps = self.perp.step(n, ts_ns)
+            try:
+                request = next(steps)
+                while True:
+                    request = steps.send(await self._perp_answer(request))
+            except StopIteration:
+                pass
+
+    async def _perp_answer(self, request):
+        shards = self.config.shards
+        if type(request) is Send:
+            await self._journal()                   # the facts behind this command are durable first
+            self._maybe_crash(f"liquidator.perp_send:{type(request.command).__name__}")
+            return await self._send(shard_for(request.command.account_id, shards), request.command)
+        if request.what in (DUE, CANDIDATES):
+            parts = await asyncio.gather(*(self.batcher.call(s, "perp_read_many", list(request))
+                                           for s in range(shards)))
+            merged = [item for part in parts for item in part]
+            return sorted(merged) if request.what == DUE else merged
+        return await self.batcher.call(shard_for(request.account_id, shards), "perp_read_many", list(request))
+
+    # ---- the funds and the records: public -----------------------------------------------------
+    @property
+    def perp_fund(self):
+        return self.perp.fund
+
+    async def top_up_perp_fund(self, capability, market: str, amount: int) -> dict:
+        """An operator adds capital to a perpetual market's insurance fund (a ``TOP_UP`` entry in
+        its chain, durable before this returns). Raises ``PermissionError`` without the
+        operator capability, ``ValueError`` for an unknown market or a non-positive amount."""
+        self.keyring.check(capability, Role.OPERATOR)
+        if type(amount) is not int:
+            raise ValueError("amount is an int of minor units")
+        self.perp.top_up(market, amount, clock.now_ns())
+        await self._journal()
+        return self.perp_fund.view()
+
+    async def link_perp_accounts(self, capability, a: int, b: int) -> bool:
+        """An operator marks two accounts as one owner: ADL never closes one against the other."""
+        self.keyring.check(capability, Role.OPERATOR)
+        if type(a) is not int or type(b) is not int or a == b:
+            raise ValueError("two different account ids")
+        self.perp.link(a, b)
+        await self._journal()
+        return True
+
+    def perp_fund_view(self) -> dict:
+        """The perpetual funds: balances, caps, the chain's head and length (public)."""
+        return self.perp_fund.view()
+
+    def perp_fund_entries(self, after: int = 0, limit: int = 1_000) -> list[list]:
+        """The chain's entries after number ``after`` (public: anyone can recompute the fund)."""
+        return [e.to_plain() for e in self.perp_fund.entries[after:after + limit]]
+
+    def perp_liquidations(self, limit: int = 100) -> dict:
+        """The latest finished perpetual liquidations (accounts under pseudonyms) and how many
+        are open (public)."""
+        return {"open": len(self.perp.open), "records": self.perp.records[-limit:]}
+
+    def perp_fund_totals(self, holdings: dict, deposited: dict) -> None:
+        """Add the perpetual funds (per settlement asset) and their top-ups to the totals."""
+        perps = self.perp.markets
+        for name, balance in self.perp_fund.balances.items():
+            asset = perps[name].spec.quote.name
+            holdings[asset] = holdings.get(asset, 0) + balance
+        for entry in self.perp_fund.entries:
+            if entry.kind == EntryKind.TOP_UP:
+                asset = perps[entry.market].spec.quote.name
+                deposited[asset] = deposited.get(asset, 0) + entry.amount
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("perpetual liquidation rounds failed: %r", task.exception())
