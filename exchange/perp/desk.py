@@ -139,6 +139,7 @@ class PerpDesk:
         self.marks: dict[str, tuple[int, int]] = {}       # market -> (index, mark), ticks
         self.liquidations: dict[int, liquidations.PerpLiquidation] = {}
         self.zones: dict[tuple[int, str], int] = {}       # (account, market or "" for cross) -> zone, when not 0
+        self.adl_order: dict[tuple[str, bool], tuple] = {}  # (market, long side) -> (mark, accounts ranked): a cache
         self.shard = None
 
     def attach(self, shard) -> None:
@@ -539,6 +540,32 @@ class PerpDesk:
         return [adl.Candidate(account_id, p.lots, p.basis, self.equity_behind(wallet, market, p))
                 for account_id, wallet in sorted(self.accounts.items())
                 if (p := wallet.positions.get(market_name)) is not None and p.lots]
+
+    def adl_ranked(self, market_name: str, lots: int, exclude=()) -> list:
+        """ADL candidates for closing ``lots`` (a bankrupt position's signed lots): the positions
+        on the other side, best rank first, until their lots cover ``abs(lots)``; accounts in
+        ``exclude`` left out. The order is ranked at the market's current mark (``adl.ranking``)
+        and kept until the next mark (a cascade's many ADL rounds do not rank every position
+        each time); sizes and equity are read now, so a position closed since is skipped."""
+        market, long_side = self.markets[market_name], lots < 0
+        mark = self.marks.get(market_name, (0, 0))[1]
+        cached = self.adl_order.get((market_name, long_side))
+        if cached is None or cached[0] != mark:
+            opposite = [c for c in self.adl_candidates(market_name) if (c.lots > 0) == long_side]
+            cached = self.adl_order[(market_name, long_side)] = (mark, [c.account_id for _, c in
+                                                                         adl.ranking(opposite, mark, market.k)])
+        out, covered = [], 0
+        for account_id in cached[1]:
+            wallet = self.accounts[account_id]
+            position = wallet.positions.get(market_name)
+            if account_id in exclude or position is None or not position.lots or (position.lots > 0) != long_side:
+                continue
+            out.append(adl.Candidate(account_id, position.lots, position.basis,
+                                     self.equity_behind(wallet, market, position)))
+            covered += abs(position.lots)
+            if covered >= abs(lots):
+                break
+        return out
 
     def position_view(self, account_id: int, market_name: str) -> dict | None:
         """A position as its owner sees it: size, entry notional, mark, PnL, margin, the

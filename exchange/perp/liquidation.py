@@ -82,9 +82,11 @@ class PerpLiquidation:
 DUE, ORDERS, LIQUIDATION, CANDIDATES = "due", "orders", "liquidation", "candidates"
 
 
-def read(desk, what: str, account_id: int = 0, market: str = "", n: int = 0):
+def read(desk, what: str, account_id: int = 0, market: str = "", n: int = 0, exclude=()):
     """The liquidator's question ``what`` (``exchange.perp.liquidator.Read``) answered from
-    ``desk``, as plain lists and dicts (they cross Ray as they are)."""
+    ``desk``, as plain lists and dicts (they cross Ray as they are). For ``CANDIDATES``, ``n``
+    is the bankrupt position's signed lots and ``exclude`` the accounts never taken (its own
+    and those linked to it): ``PerpDesk.adl_ranked``."""
     if what == DUE:
         return [[account, name] for account, name in due(desk)]
     if what == ORDERS:
@@ -92,7 +94,7 @@ def read(desk, what: str, account_id: int = 0, market: str = "", n: int = 0):
     if what == LIQUIDATION:
         return view(desk, account_id, n)
     if what == CANDIDATES:
-        return [[c.account_id, c.lots, c.basis, c.equity] for c in desk.adl_candidates(market)]
+        return [[c.account_id, c.lots, c.basis, c.equity] for c in desk.adl_ranked(market, n, frozenset(exclude))]
     raise ValueError(f"no such perpetual liquidation read: {what!r}")
 
 
@@ -125,8 +127,11 @@ def view(desk, account_id: int, n: int) -> dict | None:
 
 
 def due(desk) -> list[tuple[int, str]]:
-    """Who is due for liquidation at the marks, in account order (``account_due``)."""
-    return [key for account_id in sorted(desk.accounts) for key in account_due(desk, account_id)]
+    """Who is due for liquidation, in account order: the accounts the last marks put at or
+    under maintenance (zone 2 of ``PerpDesk.zones``: no scan of every account), confirmed
+    now (``account_due``)."""
+    accounts = sorted({account for (account, _), zone in desk.zones.items() if zone == 2})
+    return [key for account_id in accounts for key in account_due(desk, account_id)]
 
 
 def account_due(desk, account_id: int) -> list[tuple[int, str]]:

@@ -73,7 +73,8 @@ class Read(NamedTuple):
     what: str                   # DUE, ORDERS, LIQUIDATION or CANDIDATES (``exchange.perp.liquidation.read``)
     account_id: int = 0
     market: str = ""
-    n: int = 0
+    n: int = 0                  # a liquidation's number; for CANDIDATES the bankrupt position's signed lots
+    exclude: tuple = ()         # for CANDIDATES: accounts never taken (the liquidated one, those linked to it)
 
 
 class Send(NamedTuple):
@@ -320,8 +321,9 @@ class PerpLiquidator:
     def _deleverage(self, n: int, account: int, name: str, lots: int, bankrupt: int, mark: int,
                     ts_ns: int) -> Steps:
         market = self.markets[name]
-        candidates = [adl.Candidate(*c) for c in (yield Read(CANDIDATES, 0, name)) if c[0] != account]
         linked = self.linked.get(account, frozenset())
+        exclude = tuple(sorted(linked | {account}))
+        candidates = [adl.Candidate(*c) for c in (yield Read(CANDIDATES, account, name, lots, exclude))]
         plan = adl.plan(lots, bankrupt, abs(lots), candidates, mark, market.k, linked)
         ranked = adl.ranking([c for c in candidates if (c.lots > 0) != (lots > 0)], mark, market.k)
         self._entry(EntryKind.ADL_START, name, 0, ts_ns, (
@@ -330,7 +332,7 @@ class PerpLiquidator:
             ("trigger", "book within bankruptcy price and fund share exhausted"),
             ("ranked", ";".join(f"{adl.pseudonym(self.key, c.account_id)}:{s.numerator}/{s.denominator}"
                                 for s, c in ranked[:100])),
-            ("skipped_linked", ";".join(adl.pseudonym(self.key, a) for a in plan.skipped_linked))))
+            ("skipped_linked", ";".join(adl.pseudonym(self.key, a) for a in sorted(linked)))))
         side = -1 if lots > 0 else 1                # the candidates hold the other side
         self._fact([T.PERP_ADL_PLANNED, n, name, ts_ns, bankrupt, abs(lots),
                     [[t.account_id, side * t.lots] for t in plan.takes]])

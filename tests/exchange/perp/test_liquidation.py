@@ -9,7 +9,7 @@ import random
 
 from exchange.core.reasons import Reason
 from exchange.messages.records import (AbsorbDeleverage, CancelPerpOrder, DeleveragePerp, FinishPerpLiquidation,
-                                       FundingDue, LiquidationOrderPerp, TakeOverPerp)
+                                       FundingDue, LiquidationOrderPerp, MarkUpdated, TakeOverPerp)
 from exchange.perp.fund import EntryKind, verify
 from exchange.perp.prices import liquidation_price
 from tests.exchange.perp.test_desk import (ALICE, BOB, BUY, CAROL, K, PERP, SELL, PerpHarness, _long, check, harness,
@@ -27,7 +27,8 @@ def isolated_long(ex: PerpHarness, leverage: int = 10, qty: str = "1"):
 
 
 def mark_at(ex: PerpHarness, ticks: int) -> None:
-    ex.engine.shard.perp.set_mark(PERP, ticks, ticks)
+    """The market's mark (and index) at ``ticks``, as a market event: zones follow."""
+    ex.engine.shard.perp.apply_event(MarkUpdated(PERP, 0, TS, ticks, ticks))
 
 
 def entries(ex) -> list:

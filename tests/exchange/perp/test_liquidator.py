@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from exchange.perp import liquidation
+from exchange.perp import adl, liquidation
 from exchange.perp.fund import PerpFund
 from exchange.perp.liquidator import PerpLiquidator, Send
 from exchange.accounts.access import Role
@@ -100,3 +100,19 @@ def test_a_liquidator_stopped_at_any_request_and_rebuilt_from_its_durable_facts_
                 ex.engine.run_perp_liquidations(TS + second * 10**9)
             assert outcome(ex) == expected, (cut, applied)
             check(ex)
+
+
+def test_adl_never_closes_an_account_linked_to_the_bankrupt_one():
+    """Carol is linked to Alice (one owner): only Bob is deleveraged; what he cannot take stays
+    with the liquidation (no overshoot onto anyone else), and the record names the exclusion."""
+    ex = deleverage_scenario()
+    ex.engine.perp_liquidator.link(ALICE, CAROL)
+    assert ex.engine.run_perp_liquidations(TS) == []                 # not finished: 0.5 BTC has no taker
+    desk = ex.engine.shard.perp
+    assert desk.accounts[CAROL].positions[PERP].lots == -500 and desk.accounts[BOB].positions[PERP].lots == 0
+    start, end = (dict(e.details) for e in ex.engine.perp_fund.entries[-2:])
+    key = ex.engine.perp_liquidator.key
+    assert start["skipped_linked"] == adl.pseudonym(key, CAROL) and CAROL not in (ALICE, BOB)
+    assert end["taken"] == f"{adl.pseudonym(key, BOB)}:1000" and end["left"] == 500
+    assert [p.lots for p in desk.liquidations[1].positions.values()] == [500]
+    check(ex)
