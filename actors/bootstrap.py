@@ -20,6 +20,7 @@ cluster (``init_ray`` without an address) listens on loopback only; see
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,8 +138,10 @@ def find_actors() -> Handles:
                    ray.get_actor("liquidator"))
 
 
-def destroy_actors(handles: Handles) -> None:
-    """Kill every actor (detached ones are not removed otherwise)."""
+def destroy_actors(handles: Handles, wait_s: float = 30) -> None:
+    """Kill every actor (detached ones are not removed otherwise) and wait, up to ``wait_s``,
+    until their names are free (a kill is asynchronous: an exchange created at once could
+    find a name still taken)."""
     for actor in [*handles.shards, *handles.markets.values(), handles.index, handles.metrics, handles.lending,
                   handles.liquidator]:
         if actor is None:
@@ -147,3 +150,13 @@ def destroy_actors(handles: Handles) -> None:
             ray.kill(actor)
         except Exception:  # already gone
             pass
+    names = [f"shard:{i}" for i in range(len(handles.shards))] + [f"market:{m}" for m in handles.markets] \
+        + ["index", "metrics", "lending", "liquidator"]
+    deadline = time.monotonic() + wait_s
+    for name in names:
+        while time.monotonic() < deadline:
+            try:
+                ray.get_actor(name)
+            except ValueError:          # gone (or never there)
+                break
+            time.sleep(0.05)

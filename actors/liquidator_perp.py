@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from actors import clock
 from actors.capability import Role
@@ -60,22 +61,26 @@ class PerpLiquidation:
     async def _perp_loop(self) -> None:
         while self.perp_again or self.perp.open:
             self.perp_again = False
-            second = clock.now_ns() // NS
+            second, finished = clock.now_ns() // NS, self.perp.finished
             await self._perp_round()
-            if self.perp.open:                  # held by the per-second limit (or a shard away): next second
-                await clock.sleep(max(0, (second + 1) * NS - clock.now_ns()) / NS)
+            if self.perp.open and self.perp.finished == finished:     # none moved on: the per-second
+                await clock.sleep(max(0, (second + 1) * NS - clock.now_ns()) / NS)   # limit, or no taker yet
 
     async def _perp_round(self) -> None:
-        ts_ns = clock.now_ns()
+        started, ts_ns, finished = time.perf_counter(), clock.now_ns(), self.perp.finished
         self.perp.prune(ts_ns)
-        self.perp.admit(await self._perp_answer(Read(DUE)))
+        admitted = self.perp.admit(await self._perp_answer(Read(DUE)))
         gate = asyncio.Semaphore(CONCURRENT)
-        outcomes = await asyncio.gather(*(self._perp_step(n, ts_ns, gate) for n in sorted(self.perp.open)),
-                                        return_exceptions=True)
+        stepped = sorted(self.perp.open)
+        outcomes = await asyncio.gather(*(self._perp_step(n, ts_ns, gate) for n in stepped), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 log.error("perpetual liquidation step failed: %r", outcome)
         await self._journal()
+        log.info("perpetual liquidation round %s", {"admitted": len(admitted), "stepped": len(stepped),
+                                                       "finished": self.perp.finished - finished,
+                                                       "open": len(self.perp.open),
+                                                       "seconds": round(time.perf_counter() - started, 3)})
 
     async def _perp_step(self, n: int, ts_ns: int, gate: asyncio.Semaphore) -> None:
         async with gate:
@@ -134,9 +139,10 @@ class PerpLiquidation:
         return [e.to_plain() for e in self.perp_fund.entries[after:after + limit]]
 
     def perp_liquidations(self, limit: int = 100) -> dict:
-        """The latest finished perpetual liquidations (accounts under pseudonyms) and how many
-        are open (public)."""
-        return {"open": len(self.perp.open), "records": self.perp.records[-limit:]}
+        """The latest ``limit`` finished perpetual liquidations (accounts under pseudonyms), how
+        many finished in all and how many are open (public)."""
+        return {"open": len(self.perp.open), "finished": self.perp.finished,
+                "records": self.perp.records[-limit:] if limit else []}
 
     def perp_fund_totals(self, holdings: dict, deposited: dict) -> None:
         """Add the perpetual funds (per settlement asset) and their top-ups to the totals."""

@@ -38,7 +38,7 @@ class RecordTag(IntEnum):
     PERP_LIQUIDATION_OPENED = 26    # [tag, n, account, market ("" cross)]
     PERP_LIQUIDATION_TAKEN = 27     # [tag, n, equity taken over]
     PERP_FUND_RESERVED = 28         # [tag, n, market, amount]: what the liquidation's orders may draw
-    PERP_ADL_PLANNED = 29           # [tag, n, market, ts_ns, price, lots wanted, [[account, signed lots], ...]]
+    PERP_ADL_PLANNED = 29           # [tag, n, market, plan (its ADL_START entry), price, lots wanted, [[account, lots]]]
     PERP_ADL_DONE = 30              # [tag, n, market]
     PERP_LIQUIDATION_ENDED = 31     # [tag, n, public record or None]
     PERP_ACCOUNTS_LINKED = 32       # [tag, account, account]

@@ -71,7 +71,7 @@ from exchange.perp import adl, liquidation as liquidations
 from exchange.perp.funding import payments
 from exchange.perp.mark import diverged
 from exchange.perp.position import MarginMode, Position
-from exchange.perp.prices import bankruptcy_price, liquidation_price
+from exchange.perp.prices import bankruptcy_price, equity as equity_at, liquidation_price
 from exchange.perp.rules import PerpMarket
 
 MARKET = int(OrderType.MARKET)
@@ -264,6 +264,9 @@ class PerpDesk:
         q = spec.quote.index
         if wallet is None or self.available(wallet, q) < lots * per_lot:
             return _reject(cmd, Reason.INSUFFICIENT_BALANCE), None
+        if position.lots and (position.lots > 0) != (side == BUY) and \
+                self._past_bankruptcy(wallet, market, position, ticks, lots * fee_per_lot):
+            return _reject(cmd, Reason.INSUFFICIENT_BALANCE), None
         wallet.held[q] += lots * per_lot
         order_id = self.add_order(PerpOrder(self.shard.new_order_id(), cmd.account_id, market, side, ticks, lots,
                                             per_lot, cmd.reduce_only, cmd.request_id, cmd.client_order_id))
@@ -328,37 +331,47 @@ class PerpDesk:
         holding it) in its zone: healthy, under the warning line, at or under maintenance;
         a ``PerpMarginZoneChanged`` for each that changed zone."""
         out = []
+        name, mark, zones = event.market, event.mark, self.zones
+        market = self.markets[name]
+        k, tiers, q = market.k, market.tiers, market.spec.quote.index
         for account_id, wallet in sorted(self.accounts.items()):
-            position = wallet.positions.get(event.market)
+            position = wallet.positions.get(name)
             if position is None or not position.lots:
-                if position is not None and self.zones:       # closed since: nothing of it is at risk
-                    self.zones.pop((account_id, event.market), None)
+                if position is not None and zones:       # closed since: nothing of it is at risk
+                    zones.pop((account_id, name), None)
                     if not any(p.lots and p.mode == MarginMode.CROSS for p in wallet.positions.values()):
-                        self.zones.pop((account_id, ""), None)
+                        zones.pop((account_id, ""), None)
                 continue
-            market = self.markets[event.market]
             if position.mode == MarginMode.ISOLATED:
-                scope, notional = event.market, position.notional(event.mark, market.k)
-                equity = position.margin + position.unrealized(event.mark, market.k)
-                maintenance, warning = market.tiers.maintenance(notional), market.tiers.warning(notional)
+                scope = name
+                equity = position.margin + position.unrealized(mark, k)
+                maintenance, warning = tiers.lines(position.notional(mark, k))
             else:
-                scope, q = "", market.spec.quote.index
-                unrealized, _, maintenance = self._cross(wallet, q)
-                equity = wallet.cash[q] + unrealized
-                warning = sum(self.markets[n].tiers.warning(p.notional(self._mark(self.markets[n], p),
-                                                                         self.markets[n].k))
-                              for n, p in wallet.positions.items()
-                              if p.lots and p.mode == MarginMode.CROSS and self.markets[n].spec.quote.index == q)
+                scope = ""
+                equity, maintenance, warning = self._cross_lines(wallet, q)
             zone = 2 if equity <= maintenance else 1 if equity <= warning else 0
             key = (account_id, scope)
-            if self.zones.get(key, 0) != zone:
+            if zones.get(key, 0) != zone:
                 if zone:
-                    self.zones[key] = zone
+                    zones[key] = zone
                 else:
-                    self.zones.pop(key, None)
-                out.append(PerpMarginZoneChanged(event.market, event.seq, event.ts_ns, account_id, scope, zone,
+                    zones.pop(key, None)
+                out.append(PerpMarginZoneChanged(name, event.seq, event.ts_ns, account_id, scope, zone,
                                                  equity, maintenance, warning))
         return out
+
+    def _cross_lines(self, wallet: PerpAccount, asset: int) -> tuple[int, int, int]:
+        """(equity, maintenance, warning line) of the wallet's cross positions in ``asset``."""
+        equity, maintenance, warning = wallet.cash[asset], 0, 0
+        for name, position in wallet.positions.items():
+            market = self.markets[name]
+            if position.lots and position.mode == MarginMode.CROSS and market.spec.quote.index == asset:
+                mark = self._mark(market, position)
+                equity += position.unrealized(mark, market.k)
+                lines = market.tiers.lines(position.notional(mark, market.k))
+                maintenance += lines[0]
+                warning += lines[1]
+        return equity, maintenance, warning
 
     def _fund(self, due: FundingDue) -> list:
         """Every position in the market pays or receives its funding (``funding.payments``):
@@ -506,6 +519,19 @@ class PerpDesk:
         unrealized, initial, _ = self._cross(wallet, asset)
         return wallet.cash[asset] - wallet.held[asset] - initial + min(0, unrealized)
 
+    def _past_bankruptcy(self, wallet: PerpAccount, market: PerpMarket, position: Position, ticks: int,
+                         fee: int) -> bool:
+        """Whether closing ``position`` at ``ticks`` loses more than stands behind it (its isolated
+        margin; the cross wallet less the order's ``fee``, with its other cross positions' PnL):
+        a price past its bankruptcy price, whose loss would leave the wallet's cash negative."""
+        if position.mode == MarginMode.ISOLATED:
+            collateral = position.margin
+        else:
+            unrealized, _, _ = self._cross(wallet, market.spec.quote.index)
+            own = position.unrealized(self._mark(market, position), market.k)
+            collateral = wallet.cash[market.spec.quote.index] - fee + unrealized - own
+        return equity_at(position.lots, position.basis, collateral, market.k, ticks) < 0
+
     def _pending_reduce(self, wallet: PerpAccount | None, market: PerpMarket, side: int) -> int:
         if wallet is None:
             return 0
@@ -552,13 +578,20 @@ class PerpDesk:
         cached = self.adl_order.get((market_name, long_side))
         if cached is None or cached[0] != mark:
             opposite = [c for c in self.adl_candidates(market_name) if (c.lots > 0) == long_side]
-            cached = self.adl_order[(market_name, long_side)] = (mark, [c.account_id for _, c in
-                                                                         adl.ranking(opposite, mark, market.k)])
+            ranked = [c.account_id for _, c in adl.ranking(opposite, mark, market.k)]
+            cached = self.adl_order[(market_name, long_side)] = (mark, ranked[::-1])     # best last: popped
+        order = cached[1]
+
+        def taken(account_id: int) -> bool:
+            position = self.accounts[account_id].positions.get(market_name)
+            return position is None or not position.lots or (position.lots > 0) != long_side
+        while order and taken(order[-1]):             # closed since the ranking: gone until the next mark
+            order.pop()
         out, covered = [], 0
-        for account_id in cached[1]:
+        for account_id in reversed(order):
             wallet = self.accounts[account_id]
             position = wallet.positions.get(market_name)
-            if account_id in exclude or position is None or not position.lots or (position.lots > 0) != long_side:
+            if account_id in exclude or taken(account_id):
                 continue
             out.append(adl.Candidate(account_id, position.lots, position.basis,
                                      self.equity_behind(wallet, market, position)))

@@ -26,7 +26,10 @@ and drives many liquidations at once. A liquidation, in order:
    (``exchange.perp.adl``: ranked opposite positions from every shard, only
    what is needed, linked accounts skipped), with an ``ADL_START`` and an
    ``ADL_END`` entry in the fund's chain carrying the trigger values, the
-   ranked candidates under pseudonyms and the lots taken;
+   ranked candidates under pseudonyms and the lots taken. Concurrent
+   liquidations plan around each other's planned closes (``_claimed``) and
+   plan again (``ADL_ATTEMPTS``) when others took positions meanwhile; with
+   no opposite position at all the lots wait, unrecorded, for a later round;
 5. ``FinishPerpLiquidation``: the equity left in each market goes into its
    fund (``LIQUIDATION_SURPLUS``) or is drawn from it (``BANKRUPTCY_LOSS``).
 
@@ -42,7 +45,8 @@ over, fund reserved for a worse-priced order, an ADL planned (before any of
 its closes is sent), an ADL done, a liquidation ended, accounts linked, and
 every fund entry. The actor makes the facts durable before each command
 leaves. Request ids derive from the facts (``pliq:<n>:take``,
-``pliq:<n>:finish``, an ADL's ``...:adl:<ts>:<account>``), so after a
+``pliq:<n>:finish``, an ADL's ``...:adl:<plan>:<account>``, the plan named by
+its ``ADL_START`` entry's number), so after a
 restart the machine re-reads the liquidation and re-sends what may have
 gone unanswered with the same ids; the shards' replay memory answers a
 repeated one without applying it twice. Orders are never re-sent: each step
@@ -66,6 +70,7 @@ from exchange.perp.rules import perp_markets
 
 NS = 10**9
 RECORDS_KEPT = 10_000
+ADL_ATTEMPTS = 8                # ADL plans one step makes while others' closes took what it read
 T = RecordTag
 
 
@@ -116,10 +121,12 @@ class PerpLiquidator:
         self.seq = 0
         self.open: dict[int, list] = {}             # n -> [account, market ("" cross), equity taken over or None]
         self.reserved: dict[tuple[int, str], int] = {}   # (n, market) -> fund loss its orders may cost
-        self.adl: dict[tuple[int, str], list] = {}  # (n, market) -> [ts, price, wanted, [[account, lots]]] planned
+        self.adl: dict[tuple[int, str], list] = {}  # (n, market) -> [plan, price, wanted, [[account, lots]]] planned
         self.used: dict[tuple[str, int], int] = {}  # (market, second) -> notional ordered (not durable)
+        self.adl_version: dict[str, int] = {}       # market -> ADLs done by this incarnation (not durable)
         self.linked: dict[int, frozenset] = {}      # account -> accounts an operator linked to it
         self.records: list[dict] = []               # finished liquidations, public (the latest RECORDS_KEPT)
+        self.finished = 0                           # liquidations finished (taken over and closed), ever
         self.facts: list[list] = []
 
     # ---- facts ----------------------------------------------------------------------------
@@ -152,8 +159,8 @@ class PerpLiquidator:
             _, n, market, amount = record
             self.reserved[(n, market)] = amount
         elif tag is T.PERP_ADL_PLANNED:
-            _, n, market, ts_ns, price, wanted, takes = record
-            self.adl[(n, market)] = [ts_ns, price, wanted, [list(t) for t in takes]]
+            _, n, market, plan_id, price, wanted, takes = record
+            self.adl[(n, market)] = [plan_id, price, wanted, [list(t) for t in takes]]
         elif tag is T.PERP_ADL_DONE:
             self.adl.pop((record[1], record[2]), None)
         elif tag is T.PERP_LIQUIDATION_ENDED:
@@ -162,6 +169,7 @@ class PerpLiquidator:
             for key in [key for key in self.reserved if key[0] == n]:
                 del self.reserved[key]
             if public is not None:
+                self.finished += 1
                 self.records.append(public)
                 del self.records[:-RECORDS_KEPT]
         elif tag is T.PERP_ACCOUNTS_LINKED:
@@ -234,7 +242,7 @@ class PerpLiquidator:
         if taken is None:
             self._fact([T.PERP_LIQUIDATION_TAKEN, n, sum(s["share"] for s in view["markets"].values())])
         for key in sorted(k for k in self.adl if k[0] == n):       # planned before a restart
-            yield from self._deleverage_send(n, account, key[1])
+            yield from self._deleverage_send(n, account, key[1], ts_ns)
             view = yield Read(LIQUIDATION, account, "", n)
         if view is None:          # it finished before a restart recorded it: the shard repeats the answer
             return (yield from self._finish(n, account, ts_ns))
@@ -283,8 +291,12 @@ class PerpLiquidator:
             lots = yield from self._order(n, account, name, worst, lots, ts_ns, "fund")
         if not lots or self._budget(name, ts_ns, bankrupt) <= 0:
             return
-        # 4. ADL at the bankruptcy price
-        yield from self._deleverage(n, account, name, lots, bankrupt, state["mark"], ts_ns)
+        # 4. ADL at the bankruptcy price (again while lots are left and the last plan took some or
+        #    was refused some: others' ADLs took positions meanwhile, or the read fell short)
+        for _ in range(ADL_ATTEMPTS):
+            lots, again = yield from self._deleverage(n, account, name, lots, bankrupt, state["mark"], ts_ns)
+            if not lots or not again:
+                return
 
     def _budget(self, name: str, ts_ns: int, price: int) -> int:
         """Lots the second's notional budget still allows at ``price``."""
@@ -323,9 +335,25 @@ class PerpLiquidator:
         market = self.markets[name]
         linked = self.linked.get(account, frozenset())
         exclude = tuple(sorted(linked | {account}))
-        candidates = [adl.Candidate(*c) for c in (yield Read(CANDIDATES, account, name, lots, exclude))]
+        while True:                                   # a read older than an ADL done since is read again
+            version = self.adl_version.get(name, 0)
+            more = sum(self._claimed(name).values())  # read far enough to skip what others claimed
+            read = yield Read(CANDIDATES, account, name, lots + more if lots > 0 else lots - more, exclude)
+            if self.adl_version.get(name, 0) == version:
+                break
+        claimed = self._claimed(name)                 # as planned now, the read being in flight
+        candidates, short = [], False
+        for candidate, held, basis, equity in read:
+            free = max(0, abs(held) - claimed.get(candidate, 0))
+            short = short or free < abs(held)
+            if free:
+                candidates.append(adl.Candidate(candidate, free if held > 0 else -free,    # ranked on what is free
+                                                basis * free // abs(held), equity))
         plan = adl.plan(lots, bankrupt, abs(lots), candidates, mark, market.k, linked)
+        if not plan.takes:      # nobody free in what was read: read further (others claimed it) or wait
+            return lots, short
         ranked = adl.ranking([c for c in candidates if (c.lots > 0) != (lots > 0)], mark, market.k)
+        plan_id = len(self.fund.entries) + 1          # the ADL_START entry's number names the plan
         self._entry(EntryKind.ADL_START, name, 0, ts_ns, (
             ("liquidation", n), ("bankruptcy_price", bankrupt), ("mark", mark), ("lots", abs(lots)),
             ("fund_balance", self.fund.balances[name]), ("max_draw_ppm", self.fund.cap(name)),
@@ -334,28 +362,43 @@ class PerpLiquidator:
                                 for s, c in ranked[:100])),
             ("skipped_linked", ";".join(adl.pseudonym(self.key, a) for a in sorted(linked)))))
         side = -1 if lots > 0 else 1                # the candidates hold the other side
-        self._fact([T.PERP_ADL_PLANNED, n, name, ts_ns, bankrupt, abs(lots),
+        self._fact([T.PERP_ADL_PLANNED, n, name, plan_id, bankrupt, abs(lots),
                     [[t.account_id, side * t.lots] for t in plan.takes]])
-        yield from self._deleverage_send(n, account, name)
+        return (yield from self._deleverage_send(n, account, name, ts_ns))
 
-    def _deleverage_send(self, n: int, account: int, name: str) -> Steps:
+    def _claimed(self, name: str) -> dict[int, int]:
+        """Lots of each account that ADLs planned in ``name`` and not done yet will close: a
+        concurrent liquidation plans around them instead of racing for the same positions."""
+        claimed: dict[int, int] = {}
+        for (_, market), (_, _, _, takes) in self.adl.items():
+            if market == name:
+                for candidate, lots in takes:
+                    claimed[candidate] = claimed.get(candidate, 0) + abs(lots)
+        return claimed
+
+    def _deleverage_send(self, n: int, account: int, name: str, ts_ns: int) -> Steps:
         """Close a planned ADL: each candidate's side, then the liquidation's for what it closed
-        (ids from the plan, so a re-send after a restart repeats, never doubles)."""
-        ts_ns, price, wanted, takes = self.adl[(n, name)]
+        (ids from the plan, so a re-send after a restart repeats, never doubles); return the
+        lots left and whether another plan may take more (this one took some, or was refused some)."""
+        plan_id, price, wanted, takes = self.adl[(n, name)]
         spec = self.markets[name].spec
         taken = []
         for candidate, lots in takes:
             quantity, at = lots * spec.lot_minor, price * spec.tick_minor
-            if rejected((yield Send(DeleveragePerp(f"pliq:{n}:{name}:adl:{ts_ns}:{candidate}", ts_ns, candidate,
-                                                   name, n, quantity, at)))):
+            if rejected((yield Send(DeleveragePerp(f"pliq:{n}:{name}:adl:{plan_id}:{candidate}", ts_ns,
+                                                   candidate, name, n, quantity, at)))):
                 continue                            # it closed or turned since it was ranked
-            yield Send(AbsorbDeleverage(f"pliq:{n}:{name}:absorb:{ts_ns}:{candidate}", ts_ns, account, name, n,
-                                        abs(quantity), at))
+            yield Send(AbsorbDeleverage(f"pliq:{n}:{name}:absorb:{plan_id}:{candidate}", ts_ns, account, name,
+                                        n, abs(quantity), at))
             taken.append((candidate, abs(lots)))
         self._entry(EntryKind.ADL_END, name, 0, ts_ns, (
             ("liquidation", n), ("taken", ";".join(f"{adl.pseudonym(self.key, a)}:{lots}" for a, lots in taken)),
             ("left", wanted - sum(lots for _, lots in taken))))
         self._fact([T.PERP_ADL_DONE, n, name])
+        self.adl_version[name] = self.adl_version.get(name, 0) + 1
+        view = yield Read(LIQUIDATION, account, "", n)
+        lots = view["markets"][name]["lots"] if view is not None else 0
+        return lots, bool(takes)
 
     # ---- state ------------------------------------------------------------------------------
     def to_plain(self) -> dict:
@@ -364,17 +407,18 @@ class PerpLiquidator:
                 "reserved": [[n, m, v] for (n, m), v in sorted(self.reserved.items())],
                 "adl": [[n, m, *v] for (n, m), v in sorted(self.adl.items())],
                 "linked": sorted([a, b] for a, bs in self.linked.items() for b in bs if a < b),
-                "records": list(self.records)}
+                "records": list(self.records), "finished": self.finished}
 
     def restore(self, state: dict) -> None:
         self.seq = state["seq"]
         self.open = {n: [account, market, taken] for n, account, market, taken in state["open"]}
         self.reserved = {(n, m): v for n, m, v in state["reserved"]}
-        self.adl = {(n, m): [ts, price, wanted, takes] for n, m, ts, price, wanted, takes in state["adl"]}
+        self.adl = {(n, m): [plan_id, price, wanted, takes] for n, m, plan_id, price, wanted, takes in state["adl"]}
         self.linked = {}
         for a, b in state["linked"]:
             self.apply([T.PERP_ACCOUNTS_LINKED, a, b])
         self.records = list(state["records"])
+        self.finished = state["finished"]
 
     def check_invariants(self) -> None:
         self.fund.check_invariants()

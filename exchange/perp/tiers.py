@@ -90,6 +90,16 @@ class RiskTiers:
         """The warning line, (maintenance + initial) / 2, rounded up."""
         return -(-(self.maintenance(notional) + self.initial(notional)) // 2)
 
+    def lines(self, notional: int) -> tuple[int, int]:
+        """(``maintenance``, ``warning``) of a position of ``notional`` at once (a mark re-values
+        every position: one bracket for both)."""
+        notional = abs(notional)
+        tier = self.bracket(notional)
+        deduction = self.deduction(tier)
+        maintenance = mul_div_ceil(notional * self.maintenance_ppm(tier) - deduction, 1, PPM)
+        initial = mul_div_ceil(notional * self.initial_ppm(tier) - deduction, 1, PPM)
+        return maintenance, mul_div_ceil(maintenance + initial, 1, 2)
+
     def _required(self, notional: int, rate) -> int:
         notional = abs(notional)
         tier = self.bracket(notional)

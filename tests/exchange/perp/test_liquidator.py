@@ -116,3 +116,50 @@ def test_adl_never_closes_an_account_linked_to_the_bankrupt_one():
     assert end["taken"] == f"{adl.pseudonym(key, BOB)}:1000" and end["left"] == 500
     assert [p.lots for p in desk.liquidations[1].positions.values()] == [500]
     check(ex)
+
+
+def test_liquidations_stepped_concurrently_in_any_interleaving_never_race_for_the_same_positions():
+    """The liquidator actor steps many liquidations at once: here 80 of them advance one request at a
+    time in a random order. No ADL close is refused (each plans around the others' planned
+    closes), nearly all finish in the first round, the rest in the next, and every unit is conserved."""
+    from exchange.config import load_config
+    from exchange.engine import Engine
+    from exchange.perp.liquidator import Read
+    from ops.bench.liquidation import AFTER, BEFORE, NS, USDT, positions_commands
+    import random
+    engine = Engine(load_config())
+    ts = 1_000 * NS
+    engine.set_index_prices({"BTC": BEFORE * USDT})
+    engine.mark_perps(ts)
+    setup, trades = positions_commands(160, 3, ts)
+    for command in setup + trades:
+        engine.apply(command)
+    engine.set_index_prices({"BTC": AFTER * USDT})
+    engine.mark_perps(ts + NS)
+    machine, desk = engine.perp_liquidator, engine.shard.perp
+    refused = []
+
+    def answer(request):
+        if type(request) is not Send:
+            return liquidation.read(desk, *request)
+        events = engine.apply(request.command, Role.LIQUIDATOR)
+        if type(request.command).__name__ == "DeleveragePerp" and type(events[0]).__name__ == "OrderRejected":
+            refused.append(events[0])
+        return events
+    assert len(machine.admit(answer(Read(liquidation.DUE)))) == 80
+    steps = {n: machine.step(n, ts + NS) for n in sorted(machine.open)}
+    waiting = {n: next(s) for n, s in steps.items()}
+    rng = random.Random(5)
+    while waiting:
+        n = rng.choice(sorted(waiting))
+        try:
+            waiting[n] = steps[n].send(answer(waiting[n]))
+        except StopIteration:
+            del waiting[n]
+    assert refused == [] and len(machine.open) <= 8
+    engine.check_invariants()
+    engine.mark_perps(ts + 2 * NS)
+    engine.run_perp_liquidations(ts + 2 * NS)
+    assert not machine.open and not desk.liquidations
+    assert sum(w.positions[PERP].lots for w in desk.accounts.values() if PERP in w.positions) == 0
+    engine.check_invariants()
