@@ -5,11 +5,16 @@ traders hold small leveraged positions.
   cancelling last round's quotes;
 - six traders (3x; half of them isolated) send IOC orders that take the quotes,
   closing or flipping their positions as the coin falls;
+- a gambler, every ``GAMBLE_EVERY`` rounds while flat, buys at the highest
+  leverage its tier allows from a counterparty's ask above the mark: at the
+  next mark it is at its maintenance, the liquidator takes the position over
+  and closes it against the makers' bids (better than its bankruptcy price:
+  a ``LIQUIDATION_SURPLUS`` in the fund's public chain);
 - the market's index comes from the index actor, which prices the perpetual
   market every publication (mark, funding clock).
 The summary shows each market's mark, the basis to the index in bps, the last
-funding rate and the time to the next funding, the demo's open interest, and
-the perpetual insurance fund.
+funding rate and the time to the next funding, the demo's open interest, the
+perpetual insurance fund, liquidations finished and ADL rounds.
 """
 from __future__ import annotations
 
@@ -21,11 +26,15 @@ from exchange.core.money import format_decimal
 from exchange.matching.orders import OrderType, Side, TimeInForce
 from exchange.messages.records import (CancelPerpOrder, PlacePerpOrder, SetMarginMode, SetPerpLeverage,
                                        TransferPerp)
+from exchange.perp.fund import EntryKind
 from exchange.perp.rules import perp_markets
 
 MAKERS = [6_000_001, 6_000_002]
 TRADERS = list(range(6_100_001, 6_100_007))
+GAMBLER, COUNTERPARTY = 6_200_001, 6_200_002
+GAMBLE_EVERY = 10
 LEVELS = 3
+GAMBLE_PREMIUM_BPS = 90         # the counterparty's ask above the mark: beyond the top leverage's room to maintenance
 
 
 class PerpDemo:
@@ -34,6 +43,7 @@ class PerpDemo:
         self.rng = rng
         self.perps = perp_markets(client.config)
         self.quotes: dict[int, list[tuple[str, int]]] = {m: [] for m in MAKERS}
+        self.rounds = 0
 
     @property
     def enabled(self) -> bool:
@@ -41,14 +51,14 @@ class PerpDemo:
 
     def accounts(self) -> list[int]:
         """The demo's perpetual accounts (the spot demo opens and funds them)."""
-        return MAKERS + TRADERS if self.enabled else []
+        return MAKERS + TRADERS + [GAMBLER, COUNTERPARTY] if self.enabled else []
 
     def fund(self) -> None:
         """Move USDT into the perpetual wallets; traders at 3x, half of them isolated."""
         if not self.enabled:
             return
         commands = []
-        for account in MAKERS + TRADERS:
+        for account in self.accounts():
             for name, perp in self.perps.items():
                 asset = perp.spec.quote
                 commands.append(TransferPerp(f"demo-perp:{account}:{name}", 0, account, asset.name,
@@ -58,6 +68,10 @@ class PerpDemo:
                 commands.append(SetPerpLeverage(f"demo-lev:{account}:{name}", 0, account, name, 3))
                 if n % 2:
                     commands.append(SetMarginMode(f"demo-iso:{account}:{name}", 0, account, name, True))
+        for name, perp in self.perps.items():
+            commands.append(SetMarginMode(f"demo-iso:{GAMBLER}:{name}", 0, GAMBLER, name, True))
+            commands.append(SetPerpLeverage(f"demo-lev:{GAMBLER}:{name}", 0, GAMBLER, name,
+                                            perp.tiers.max_leverage(0)))
         self.client.execute(commands)
 
     def orders(self) -> list:
@@ -85,6 +99,12 @@ class PerpDemo:
                 edge = mark + max(1, mark // 2_000) * (1 if side == Side.BUY else -1)
                 out.append(self._order(trader, name, side, edge * spec.tick_minor,
                                        rng.randint(1, 5) * spec.min_lots * spec.lot_minor * 10, TimeInForce.IOC))
+            if self.rounds % GAMBLE_EVERY == 0 and not (self.client.perp_position(GAMBLER, name) or {}).get("lots"):
+                price = (mark + mark * GAMBLE_PREMIUM_BPS // 10_000) * spec.tick_minor
+                qty = spec.min_lots * spec.lot_minor * 10
+                out.append(self._order(COUNTERPARTY, name, Side.SELL, price, qty, TimeInForce.GTC))
+                out.append(self._order(GAMBLER, name, Side.BUY, price, qty, TimeInForce.IOC))
+        self.rounds += 1
         return out
 
     def _order(self, account: int, market: str, side: Side, price: int, quantity: int, tif: TimeInForce):
@@ -103,6 +123,8 @@ class PerpDemo:
             return {}
         out = {}
         fund = self.client.perp_fund()
+        liquidations = self.client.perp_liquidations(0)
+        adl_rounds = sum(1 for e in self.client.perp_fund_entries(0, 10_000) if e[1] == EntryKind.ADL_START)
         for name, perp in self.perps.items():
             prices = self.client.perp_prices(name)
             spec = perp.spec
@@ -114,5 +136,7 @@ class PerpDemo:
                          "next_funding_s": max(0, round((prices["next_funding_ns"] - time.time_ns()) / 1e9))
                          if prices["next_funding_ns"] else None,
                          "open_interest": format_decimal(lots * spec.lot_minor, spec.base.scale),
-                         "fund": format_decimal(fund["balances"].get(name, 0), spec.quote.scale)}
+                         "fund": format_decimal(fund["balances"].get(name, 0), spec.quote.scale),
+                         "liquidations": liquidations["finished"], "liquidating": liquidations["open"],
+                         "adl_rounds": adl_rounds}
         return out

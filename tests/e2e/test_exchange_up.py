@@ -26,7 +26,9 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
         assert float(view["best_bid"]) < float(view["best_ask"])
     assert summary["p99_ms"] >= summary["p50_ms"] > 0
     perp = summary["perpetuals"]["BTC-USDT-PERP"]                  # issue 14: the perpetual market trades
-    assert float(perp["mark"]) > 0 and perp["fund"] == "1000000.000000" and perp["next_funding_s"] is not None
+    assert float(perp["mark"]) > 0 and perp["next_funding_s"] is not None
+    assert perp["liquidations"] >= 1 and float(perp["fund"]) >= 1_000_000   # the gambler's, closed better than
+                                                                              # bankruptcy: a surplus to the fund
     assert summary["markets"]["BTC-USDT-PERP"]["trades"] > 0
     intruder = summary["intruder"]                          # issue 11: every hostile attempt refused, nothing moved
     assert intruder["attempts"] > 0 and intruder["accepted"] == 0 and intruder["balance_untouched"] is True
