@@ -20,7 +20,9 @@ but the entries (and the published head) to check the fund.
 
 A draw is limited to the market's cap (``max_draw_ppm``) of its balance per bankruptcy
 (``payable``): one bankruptcy can never empty the fund, and what it cannot
-pay goes to auto-deleveraging. A balance never goes negative.
+pay goes to auto-deleveraging. A balance never goes negative. ``drawdown_ppm``
+is how far the balance is below its highest over a window (the liquidator's
+ADL trigger, ``adl_drawdown`` in the rules; published in ``view``).
 """
 from __future__ import annotations
 
@@ -77,13 +79,16 @@ def entry_digest(prev: str, n: int, kind: int, market: str, amount: int, ts_ns: 
 class PerpFund:
     """The funds of every perpetual market and their one chain of entries."""
 
-    def __init__(self, markets: list[str], max_draw_ppm: int = 500_000, draw_caps: dict[str, int] | None = None):
+    def __init__(self, markets: list[str], max_draw_ppm: int = 500_000, draw_caps: dict[str, int] | None = None,
+                 adl_drawdown: dict[str, tuple[int, int]] | None = None):
         caps = {market: max_draw_ppm for market in markets} | (draw_caps or {})
         if not all(0 < cap <= PPM for cap in caps.values()):
             raise ValueError("max_draw_ppm must be in (0, 1_000_000]")
         self.caps = caps
+        self.adl_drawdown = dict(adl_drawdown or {})   # market -> (trigger ppm, window ns): published rules
         self.balances = {market: 0 for market in markets}
         self.entries: list[FundEntry] = []
+        self._peaks: dict[str, tuple[int, int]] = {}   # market -> (second, highest balance in the window): a cache
 
     def cap(self, market: str) -> int:
         """The most of the market's fund one bankruptcy draws, in ppm of its balance."""
@@ -112,7 +117,29 @@ class PerpFund:
                           entry_digest(prev, n, kind, market, amount, ts_ns, details))
         self.entries.append(entry)
         self.balances[market] += amount
+        cached = self._peaks.get(market)
+        if cached is not None and self.balances[market] > cached[1]:
+            self._peaks[market] = (cached[0], self.balances[market])
         return entry
+
+    def drawdown_ppm(self, market: str, ts_ns: int, window_ns: int) -> int:
+        """How far the market's balance is below its highest over the ``window_ns`` before
+        ``ts_ns``, in ppm of that high (0 for a fund that never held anything). The high is
+        found once a second (a scan of the window's entries) and raised as entries come."""
+        second = ts_ns // 10**9
+        cached = self._peaks.get(market)
+        if cached is None or cached[0] != second:
+            balance = peak = self.balances[market]
+            for entry in reversed(self.entries):
+                if entry.market != market:
+                    continue
+                if entry.ts_ns < ts_ns - window_ns:
+                    break
+                balance -= entry.amount                 # the balance before this entry
+                peak = max(peak, balance)
+            cached = self._peaks[market] = (second, peak)
+        peak = max(cached[1], self.balances[market])
+        return (peak - self.balances[market]) * PPM // peak if peak > 0 else 0
 
     def replay(self, plain: list) -> FundEntry:
         """Append an entry as stored (``to_plain``), re-recording it: ValueError unless it is the
@@ -127,8 +154,10 @@ class PerpFund:
 
     def view(self) -> dict:
         """What anyone may read: balances, caps, the chain's head and length."""
-        return {"balances": dict(self.balances), "max_draw_ppm": dict(self.caps), "head": self.head,
-                "entries": len(self.entries)}
+        return {"balances": dict(self.balances), "max_draw_ppm": dict(self.caps),
+                "adl_drawdown_ppm": {m: ppm for m, (ppm, _) in sorted(self.adl_drawdown.items())},
+                "drawdown_window_s": {m: window // 10**9 for m, (_, window) in sorted(self.adl_drawdown.items())},
+                "head": self.head, "entries": len(self.entries)}
 
     def check_invariants(self) -> None:
         assert verify([e.to_plain() for e in self.entries], self.balances) == []

@@ -21,7 +21,8 @@ and drives many liquidations at once. A liquidation, in order:
    **bankruptcy price** (fills there or better: a surplus for the fund);
 3. what is left, at a worse price no further than the fund can pay: the
    market's fund stands behind at most ``max_draw`` of its balance (less
-   what open liquidations already reserved) for one bankruptcy;
+   what open liquidations already reserved) for one bankruptcy, and nothing
+   while it is drawn down ``adl_drawdown`` below its high of the window;
 4. what is still left is **auto-deleveraged** at the bankruptcy price
    (``exchange.perp.adl``: ranked opposite positions from every shard, only
    what is needed, linked accounts skipped), with an ``ADL_START`` and an
@@ -53,8 +54,10 @@ repeated one without applying it twice. Orders are never re-sent: each step
 reads the lots left first. Not durable: the per-second budget (a restart
 may close one more second's worth early).
 
-The ADL trigger is published as configuration: the book within the
-bankruptcy price and the fund's share (``max_draw``) were not enough.
+The ADL triggers are published as configuration (``PerpFund.view``, the
+rules' hash) and recorded in each ``ADL_START``: the book within the
+bankruptcy price and the fund's share (``max_draw``) were not enough, or the
+fund was drawn down past ``adl_drawdown``.
 """
 from __future__ import annotations
 
@@ -93,7 +96,8 @@ def new_perp_liquidator(config, journaling: bool = True) -> "PerpLiquidator":
     """The venue's perpetual liquidator and funds (none on a venue without perpetuals), with the
     pseudonym key of ``[perp_fund]`` (a demo key without one)."""
     perps = perp_markets(config)
-    fund = PerpFund(sorted(perps), draw_caps={name: p.max_draw_ppm for name, p in perps.items()})
+    fund = PerpFund(sorted(perps), draw_caps={name: p.max_draw_ppm for name, p in perps.items()},
+                    adl_drawdown={name: (p.adl_drawdown_ppm, p.drawdown_window_ns) for name, p in perps.items()})
     key = str(config.sections.get("perp_fund", {}).get("pseudonym_key", "exchange-demo-key")).encode()
     return PerpLiquidator(perps, fund, key, journaling)
 
@@ -281,9 +285,10 @@ class PerpLiquidator:
         lots = yield from self._order(n, account, name, bankrupt, lots, ts_ns, "book")
         if not lots or self._budget(name, ts_ns, bankrupt) <= 0:
             return
-        # 3. a worse price, as far as the fund can pay
+        # 3. a worse price, as far as the fund can pay (nothing while it is drawn down past the trigger)
         committed = sum(v for (_, m), v in self.reserved.items() if m == name)
-        gap = max(0, self.fund.payable(name, 1 << 62) - committed) // (abs(lots) * k)
+        drawn_down = self.fund.drawdown_ppm(name, ts_ns, market.drawdown_window_ns) >= market.adl_drawdown_ppm
+        gap = 0 if drawn_down else max(0, self.fund.payable(name, 1 << 62) - committed) // (abs(lots) * k)
         if gap:
             worst = max(1, bankrupt - gap if lots > 0 else bankrupt + gap)
             self._fact([T.PERP_FUND_RESERVED, n, name,
@@ -350,6 +355,7 @@ class PerpLiquidator:
                 candidates.append(adl.Candidate(candidate, free if held > 0 else -free,    # ranked on what is free
                                                 basis * free // abs(held), equity))
         plan = adl.plan(lots, bankrupt, abs(lots), candidates, mark, market.k, linked)
+        drawdown = self.fund.drawdown_ppm(name, ts_ns, market.drawdown_window_ns)
         if not plan.takes:      # nobody free in what was read: read further (others claimed it) or wait
             return lots, short
         ranked = adl.ranking([c for c in candidates if (c.lots > 0) != (lots > 0)], mark, market.k)
@@ -357,7 +363,9 @@ class PerpLiquidator:
         self._entry(EntryKind.ADL_START, name, 0, ts_ns, (
             ("liquidation", n), ("bankruptcy_price", bankrupt), ("mark", mark), ("lots", abs(lots)),
             ("fund_balance", self.fund.balances[name]), ("max_draw_ppm", self.fund.cap(name)),
-            ("trigger", "book within bankruptcy price and fund share exhausted"),
+            ("fund_drawdown_ppm", drawdown), ("adl_drawdown_ppm", market.adl_drawdown_ppm),
+            ("trigger", "fund drawn down past the ADL trigger" if drawdown >= market.adl_drawdown_ppm
+             else "book within bankruptcy price and fund share exhausted"),
             ("ranked", ";".join(f"{adl.pseudonym(self.key, c.account_id)}:{s.numerator}/{s.denominator}"
                                 for s, c in ranked[:100])),
             ("skipped_linked", ";".join(adl.pseudonym(self.key, a) for a in sorted(linked)))))

@@ -18,6 +18,10 @@ perpetual's own, with the rulebook's values as defaults:
   0.0001, ``clamp`` 0.0005, ``cap`` 0.0075 per interval; ``basis_window_s``
   300 for the mark's basis average;
 - the fund: ``max_draw`` 0.5, the most of a market's fund one bankruptcy draws;
+  ``adl_drawdown`` 0.3 over ``drawdown_window_s`` 86400: while the fund is that
+  far below its highest balance in the window, it pays nothing more and
+  bankruptcies go straight to ADL (the trigger; it stops once the fund is back
+  within the ratio, by top-ups, surpluses or the window moving on);
 - ``liquidation_notional`` (quote units, 10,000,000): the most liquidation
   orders close per second in the market, so a cascade cannot sweep a thin book;
 - ``fund_initial`` (quote units, 0): the market's insurance fund's seed capital,
@@ -56,6 +60,8 @@ class PerpMarket:
     max_draw_ppm: int
     liquidation_notional: int
     fund_initial: int = 0
+    adl_drawdown_ppm: int = 300_000
+    drawdown_window_ns: int = 86_400 * NS
 
     @property
     def name(self) -> str:
@@ -122,13 +128,17 @@ def _parse(reader: Reader, name: str, index: int, section: dict, config: Exchang
         raise ConfigError(reader.file, f"{key}.liquidation_notional", "must be positive")
     seed = reader.decimal({"fund_initial": section.get("fund_initial", "0")}, f"{key}.fund_initial",
                           spec.quote.scale)
+    drawdown = ratio("adl_drawdown", "0.3")
+    if not 0 < drawdown <= PPM:
+        raise ConfigError(reader.file, f"{key}.adl_drawdown", "must be in (0, 1]")
     return PerpMarket(spec, tiers, funding, limit_minor // spec.lot_minor, leverage,
                       reader.integer(section, f"{key}.listing_ts_ns", 0, 2**63 - 1, default=0),
                       ratio("listing_band", "0.05"),
                       reader.integer(section, f"{key}.listing_window_s", 0, 30 * 86_400, default=900) * NS,
                       ratio("divergence_band", "0.05"),
                       reader.integer(section, f"{key}.basis_window_s", 1, 86_400, default=300) * NS, max_draw,
-                      rate_limit, seed)
+                      rate_limit, seed, drawdown,
+                      reader.integer(section, f"{key}.drawdown_window_s", 1, 30 * 86_400, default=86_400) * NS)
 
 
 def _ratio(reader: Reader, section: dict, key: str, default: str, one: int) -> int:

@@ -70,3 +70,20 @@ def test_a_fund_built_by_record_always_verifies(moves):
             continue                                                  # an empty fund pays nothing
         fund.record(kind, "M", signed, ts)
     assert verify([e.to_plain() for e in fund.entries], fund.balances, fund.head) == []
+
+
+def test_drawdown_is_measured_from_the_highest_balance_of_the_window_including_the_one_before_it():
+    from exchange.perp.fund import EntryKind
+    second = 10**9
+    fund = PerpFund(["M"])
+    assert fund.drawdown_ppm("M", 0, 3_600 * second) == 0                       # never held anything
+    fund.record(EntryKind.TOP_UP, "M", 1_000, 0)
+    fund.record(EntryKind.LIQUIDATION_SURPLUS, "M", 250, 100 * second)          # high: 1,250
+    fund.record(EntryKind.BANKRUPTCY_LOSS, "M", -500, 7_000 * second)           # 750
+    # an hour's window at 7,000 s: it opens at 3,400 s with 1,250 in the fund: 500 / 1,250 below it
+    assert fund.drawdown_ppm("M", 7_000 * second, 3_600 * second) == 400_000
+    fund.record(EntryKind.BANKRUPTCY_LOSS, "M", -250, 7_000 * second + 5)       # 500, the same second
+    assert fund.drawdown_ppm("M", 7_000 * second + 9, 3_600 * second) == 600_000
+    fund.record(EntryKind.TOP_UP, "M", 1_500, 8_000 * second)                   # 2,000: a new high
+    assert fund.drawdown_ppm("M", 8_000 * second, 3_600 * second) == 0
+    assert fund.drawdown_ppm("M", 20_000 * second, 3_600 * second) == 0         # nothing in the window: the balance

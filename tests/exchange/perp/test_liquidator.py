@@ -163,3 +163,26 @@ def test_liquidations_stepped_concurrently_in_any_interleaving_never_race_for_th
     assert not machine.open and not desk.liquidations
     assert sum(w.positions[PERP].lots for w in desk.accounts.values() if PERP in w.positions) == 0
     engine.check_invariants()
+
+
+def test_a_fund_drawn_down_past_the_trigger_pays_nothing_and_adl_says_why():
+    """The fund lost 40% of its high today (the rule: 30% over a day): Alice's gap is not paid by
+    the fund even though its share would cover it; Bob is deleveraged at the bankruptcy price and
+    the ADL record carries the drawdown and the rule."""
+    from exchange.perp.fund import EntryKind
+    ex = fund_gap_scenario()                                    # fund 10,000; a bid at 35,500 under bankruptcy
+    ex.engine.perp_fund.record(EntryKind.BANKRUPTCY_LOSS, PERP, -usdt("4000"), TS)
+    records = ex.engine.run_perp_liquidations(TS + 10**9)
+    assert records and records[0]["fund"] == {PERP: 0}
+    kinds = [e.kind for e in ex.engine.perp_fund.entries]
+    assert kinds[-2:] == [EntryKind.ADL_START, EntryKind.ADL_END] and kinds.count(EntryKind.BANKRUPTCY_LOSS) == 1
+    start = dict(ex.engine.perp_fund.entries[-2].details)
+    assert start["fund_drawdown_ppm"] == 400_000 and start["adl_drawdown_ppm"] == 300_000
+    assert start["trigger"] == "fund drawn down past the ADL trigger"
+    desk = ex.engine.shard.perp
+    assert desk.accounts[BOB].positions[PERP].lots == 0                 # deleveraged
+    assert not getattr(desk.accounts[CAROL].positions.get(PERP), "lots", 0)   # her bid under bankruptcy untouched
+    assert ex.engine.perp_fund.view()["adl_drawdown_ppm"] == {PERP: 300_000}
+    desk.check_invariants()
+    assert {a: v for a, v in ex.engine.conservation().items() if v} == {"USDT": -usdt("4000")}   # only the loss
+                                                                        # this test made up
