@@ -246,9 +246,11 @@ class LiquidatorActor(PerpLiquidation, DurableActor):
 
     def audit(self) -> dict:
         """Fund balances and deposits (the margin fund's and the perpetual funds', per asset),
-        and covers still on their way (audit when none)."""
+        covers still on their way and perpetual ADLs planned and not done (one side of such a
+        close may be applied before the other: audit when none)."""
         holdings, deposited = self.fund_totals()
-        return {"fund": holdings, "deposited": deposited, "covers_in_flight": len(self.fund.in_flight)}
+        return {"fund": holdings, "deposited": deposited, "covers_in_flight": len(self.fund.in_flight),
+                "adl_in_flight": len(self.perp.adl)}
 
     def fund_totals(self) -> tuple[dict, dict]:
         """Per asset: what every fund holds (covers in flight included) and what came into them

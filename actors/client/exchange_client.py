@@ -351,8 +351,8 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin):
         at a consistent cut.
 
         Retries until every market's and the pool's pushes to every shard are
-        applied (so no fill or loan is half-settled in the totals) and no
-        insurance-fund cover is in flight. Returns per asset the imbalance
+        applied (so no fill or loan is half-settled in the totals), no
+        insurance-fund cover and no perpetual ADL is in flight. Returns per asset the imbalance
         (balances + fees + margin books + pool cash + fund - deposits +
         withdrawals - fund deposits; 0 when sound) and ``ok``.
         """
@@ -370,6 +370,7 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin):
             if lending:
                 marks[LENDING] = pools["pushed"]
             if before == after and fund == fund_before and not fund["covers_in_flight"] \
+                    and not fund.get("adl_in_flight") \
                     and all(audits[shard]["applied"][name] >= pushed
                             for name, by_shard in marks.items() for shard, pushed in by_shard.items()) \
                     and (not lending or pools["pushed"] == ray.get(lending.push_marks.remote())):
