@@ -13,6 +13,8 @@
 | ``exchange_perp_insurance_fund`` | gauge | market | the market's fund, quote units | liquidator |
 | ``exchange_perp_fund_flows_total`` | counter | market, kind | quote units moved by entries of each kind | liquidator |
 | ``exchange_perp_adl_events_total`` | counter | market | auto-deleveraging rounds | liquidator |
+| ``exchange_perp_liquidations_total`` | counter | | liquidations finished | liquidator |
+| ``exchange_perp_liquidations_running`` | gauge | | liquidations the liquidator has open | liquidator |
 """
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ def shard_families(actor):
 
 
 def fund_families(actor):
-    """The liquidator's perpetual funds, their flows by kind and the ADL rounds."""
+    """The liquidator's perpetual funds, their flows by kind, the ADL rounds and its liquidations."""
     fund = actor.perp_fund
     scale = {name: 10 ** p.spec.quote.scale for name, p in perp_markets(actor.config).items()}
     balance = GaugeMetricFamily("exchange_perp_insurance_fund", "The market's insurance fund, quote units",
@@ -96,3 +98,6 @@ def fund_families(actor):
     yield balance
     yield flows
     yield adl
+    yield CounterMetricFamily("exchange_perp_liquidations", "Perpetual liquidations finished", value=actor.perp.finished)
+    yield GaugeMetricFamily("exchange_perp_liquidations_running", "Perpetual liquidations the liquidator has open",
+                            value=len(actor.perp.open))
