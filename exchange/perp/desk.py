@@ -139,7 +139,7 @@ class PerpDesk:
         self.marks: dict[str, tuple[int, int]] = {}       # market -> (index, mark), ticks
         self.liquidations: dict[int, liquidations.PerpLiquidation] = {}
         self.zones: dict[tuple[int, str], int] = {}       # (account, market or "" for cross) -> zone, when not 0
-        self.adl_order: dict[tuple[str, bool], tuple] = {}  # (market, long side) -> (mark, accounts ranked): a cache
+        self.adl_order: dict[tuple[str, bool], tuple] = {}  # (market, long side) -> (mark, ranked, ranks): a cache
         self.shard = None
 
     def attach(self, shard) -> None:
@@ -574,13 +574,7 @@ class PerpDesk:
         and kept until the next mark (a cascade's many ADL rounds do not rank every position
         each time); sizes and equity are read now, so a position closed since is skipped."""
         market, long_side = self.markets[market_name], lots < 0
-        mark = self.marks.get(market_name, (0, 0))[1]
-        cached = self.adl_order.get((market_name, long_side))
-        if cached is None or cached[0] != mark:
-            opposite = [c for c in self.adl_candidates(market_name) if (c.lots > 0) == long_side]
-            ranked = [c.account_id for _, c in adl.ranking(opposite, mark, market.k)]
-            cached = self.adl_order[(market_name, long_side)] = (mark, ranked[::-1])     # best last: popped
-        order = cached[1]
+        order = self._ranked(market_name, long_side)[0]
 
         def taken(account_id: int) -> bool:
             position = self.accounts[account_id].positions.get(market_name)
@@ -599,6 +593,25 @@ class PerpDesk:
             if covered >= abs(lots):
                 break
         return out
+
+    def _ranked(self, market_name: str, long_side: bool) -> tuple[list, dict]:
+        """One side's positions ranked for ADL at the current mark, kept until the next mark:
+        (account ids, best last, popped as they close; each account's place when ranked, best 0)."""
+        mark = self.marks.get(market_name, (0, 0))[1]
+        cached = self.adl_order.get((market_name, long_side))
+        if cached is None or cached[0] != mark:
+            side = [c for c in self.adl_candidates(market_name) if (c.lots > 0) == long_side]
+            ranked = [c.account_id for _, c in adl.ranking(side, mark, self.markets[market_name].k)]
+            cached = self.adl_order[(market_name, long_side)] = (mark, ranked[::-1],
+                                                                 {a: i for i, a in enumerate(ranked)})
+        return cached[1], cached[2]
+
+    def adl_quintile(self, account_id: int, market_name: str, long_side: bool) -> int | None:
+        """The position's ADL quintile on its side at the current mark (``adl.quintiles``' scale:
+        5 first to go), from the ranking kept per mark; None without positive equity."""
+        _, ranks = self._ranked(market_name, long_side)
+        place = ranks.get(account_id)
+        return None if place is None else 5 - place * 5 // len(ranks)
 
     def position_view(self, account_id: int, market_name: str) -> dict | None:
         """A position as its owner sees it: size, entry notional, mark, PnL, margin, the
@@ -629,7 +642,8 @@ class PerpDesk:
                 "liquidation_price": liquidation_price(position.lots, position.basis, collateral_liquidate, k,
                                                        market.tiers),
                 "bankruptcy_price": bankruptcy_price(position.lots, position.basis, collateral_bankrupt, k),
-                "adl_quintile": adl.quintiles(self.adl_candidates(market_name), mark, k).get(account_id)}
+                "adl_quintile": self.adl_quintile(account_id, market_name, position.lots > 0) if position.lots
+                else None}
 
     # ---- the product's self-description ---------------------------------------------------
     def order_closed(self, record, ts_ns: int) -> None:       # no shard-held orders: nothing to do

@@ -186,3 +186,27 @@ def test_a_fund_drawn_down_past_the_trigger_pays_nothing_and_adl_says_why():
     desk.check_invariants()
     assert {a: v for a, v in ex.engine.conservation().items() if v} == {"USDT": -usdt("4000")}   # only the loss
                                                                         # this test made up
+
+
+def test_the_quintile_a_position_shows_is_its_place_in_the_ranking_adl_uses():
+    """Every position's ``adl_quintile`` (kept per mark) equals ``adl.quintiles`` over all of
+    them, and the first candidate ADL would read is a quintile-5 position on the other side."""
+    from exchange.config import load_config
+    from exchange.engine import Engine
+    from ops.bench.liquidation import BEFORE, NS, USDT, positions_commands
+    engine = Engine(load_config())
+    engine.set_index_prices({"BTC": BEFORE * USDT})
+    engine.mark_perps(NS)
+    setup, trades = positions_commands(60, 9, NS)
+    for command in setup + trades:
+        engine.apply(command)
+    engine.set_index_prices({"BTC": (BEFORE - 1_500) * USDT})
+    engine.mark_perps(2 * NS)
+    desk = engine.shard.perp
+    mark = desk.marks[PERP][1]
+    expected = adl.quintiles(desk.adl_candidates(PERP), mark, desk.markets[PERP].k)
+    shown = {a: desk.position_view(a, PERP)["adl_quintile"] for a, w in desk.accounts.items()
+             if getattr(w.positions.get(PERP), "lots", 0)}
+    assert shown == {a: expected.get(a) for a in shown} and set(shown.values()) >= {1, 5}
+    first_short = desk.adl_ranked(PERP, 1, ())[0]
+    assert first_short.lots < 0 and shown[first_short.account_id] == 5
