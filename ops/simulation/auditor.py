@@ -43,6 +43,30 @@ liquidation in progress and no cover in flight, no book liquidating and none
 at or under the liquidation line (handed over and finished, or healthy: no
 stuck liquidation), and every actor rebuilt from its store equal to the live
 one.
+
+Perpetuals. Observed besides: every ``TransferPerp`` and what its first
+answer moved (``PerpTransferred``), every fill of a perpetual market (its
+fees), and every ``FinishPerpLiquidation`` answer (the equity each market of
+a liquidation left: > 0 into its fund, < 0 drawn). Read from the actors: the
+perpetual desks' wallets, positions and liquidations, the funds' balances
+and their chain of entries, the liquidator's perpetual machine (part of what
+its recovery must reproduce); the funds' start is the configuration's
+``fund_initial``. After every step: no wallet hold and no isolated margin
+negative, no fund balance negative. When the cluster is quiet: the
+conservation above counts the perpetual wallets (in the shards' totals) and
+the perpetual funds (their balances; their start beside the insurance
+fund's); open interest is balanced (the signed lots of every position, an
+account's or a liquidation's, on every shard sum to zero in each market);
+and the perpetual money sums to zero: what the wallets and liquidations hold
+(PnL, funding and fees included), the fees the fills charged and the funds'
+change equal the net transfers into the wallets. At the end: no perpetual
+liquidation open on the liquidator or on any desk; no account with negative
+equity (its cross wallet with its positions' PnL at the mark, each isolated
+position with its margin) and none at or under maintenance (stuck: never
+handed over); the fund's chain verifies (``exchange.perp.fund.verify``) and
+explains every unit: its only top-ups are the configured seed capital, and
+each surplus or loss entry is exactly what the shard answered when the
+liquidation finished there, one entry for each.
 """
 from __future__ import annotations
 
@@ -51,8 +75,12 @@ from exchange.core.money import parse_decimal
 from exchange.core.reasons import Reason
 from exchange.core.routing import shard_for
 from exchange.messages.records import (LENDING, BalanceChanged, CoverShortfall, Deposit, Fill, FinishLiquidation,
-                                       LiquidationStage, LiquidationUpdate, OrderRejected, StartLiquidation,
-                                       WriteOffDebt, Withdraw)
+                                       FinishPerpLiquidation, LiquidationStage, LiquidationUpdate, OrderRejected,
+                                       PerpLiquidationStage, PerpLiquidationUpdate, PerpTransferred,
+                                       StartLiquidation, TransferPerp, WriteOffDebt, Withdraw)
+from exchange.perp.fund import EntryKind, verify
+from exchange.perp.position import MarginMode
+from exchange.perp.rules import perp_markets
 
 LIQUIDATOR = "liquidator"
 
@@ -95,6 +123,14 @@ class Auditor:
         self.finished: set = set()                           # liquidation numbers a shard finished
         self.books_liquidated: set = set()
         self.tapped: list[AuditFailure] = []                 # failures seen by a tap, raised by the next check
+        self.perps = perp_markets(config)
+        self.perp_fund_initial = [0] * len(self.assets)      # per settlement asset: the funds' seed capital
+        for perp in self.perps.values():
+            self.perp_fund_initial[perp.spec.quote.index] += perp.fund_initial
+        self.perp_transferred = [0] * len(self.assets)       # acknowledged into the wallets, less out of them
+        self.perp_finished: dict[tuple, int] = {}            # (liquidation, market) -> the equity it left there
+        self.perp_seen: dict = {"perp_liquidations": 0, "perp_adl_rounds": 0, "perp_fund_draws": 0,
+                                "perp_fund_surpluses": 0, "perp_fund_change": 0}
 
     # ---- what the auditor observes ----------------------------------------------------
     def sending(self, shard: int, commands: list) -> None:
@@ -124,6 +160,10 @@ class Auditor:
             kind = _external(command)
             if kind and any(type(e) is BalanceChanged and e.request_id == command.request_id for e in events):
                 self.acked[shard][kind][self.config.assets[command.asset].index] += command.amount
+            if type(command) is TransferPerp:
+                for event in events:
+                    if type(event) is PerpTransferred and event.request_id == command.request_id:
+                        self.perp_transferred[self.config.assets[event.asset].index] += event.amount
 
     def observe(self, message) -> None:
         """The network's tap on every request: fills in pushes, the liquidator's commands.
@@ -207,6 +247,9 @@ class Auditor:
             return
         for command, events in zip(unpack_commands(message.args[1]), unpack_results(answer)):
             kind = type(command)
+            if kind is FinishPerpLiquidation:
+                self._perp_finished(command, events)
+                continue
             if kind is not StartLiquidation and kind is not FinishLiquidation:
                 continue
             update = next((e for e in events if type(e) is LiquidationUpdate), None)
@@ -224,10 +267,32 @@ class Auditor:
                 if self.liquidating.get(book) == n:
                     del self.liquidating[book]
 
+    def _perp_finished(self, command, events: list) -> None:
+        """What each market of a finished perpetual liquidation left (the same in every answer:
+        a repeated ``FinishPerpLiquidation`` is answered from the shard's replay memory)."""
+        for event in events:
+            if type(event) is not PerpLiquidationUpdate or event.stage != PerpLiquidationStage.FINISHED:
+                continue
+            key = (command.liquidation, event.market)
+            first = self.perp_finished.setdefault(key, event.amount)
+            if first != event.amount:
+                raise AuditFailure("perpetual liquidation finished twice", f"{key} left {first}, then {event.amount}")
+
     def liquidation_stats(self) -> dict:
-        """What the liquidator did in a run, as observed."""
+        """What the liquidator did in a run, as observed (the perpetual figures as the
+        liquidator last showed them: finished liquidations, ADL rounds, the fund's draws,
+        surpluses and change)."""
         return {"books_liquidated": len(self.books_liquidated), "liquidations_finished": len(self.finished),
-                "covers": len(self.covers), "write_offs": len(self.write_offs)}
+                "covers": len(self.covers), "write_offs": len(self.write_offs), **self.perp_seen}
+
+    def _see_perp(self, liquidator) -> None:
+        fund = liquidator.perp_fund
+        kinds = [entry.kind for entry in fund.entries]
+        self.perp_seen = {"perp_liquidations": len(liquidator.perp.records),
+                          "perp_adl_rounds": kinds.count(EntryKind.ADL_START),
+                          "perp_fund_draws": kinds.count(EntryKind.BANKRUPTCY_LOSS),
+                          "perp_fund_surpluses": kinds.count(EntryKind.LIQUIDATION_SURPLUS),
+                          "perp_fund_change": sum(fund.balances.values()) - sum(self.perp_fund_initial)}
 
     # ---- checks ------------------------------------------------------------------------
     def check_step(self) -> None:
@@ -244,13 +309,18 @@ class Auditor:
             self._check_fund(liquidator)
 
     def _check_fund(self, liquidator) -> None:
-        """The fund is never negative and holds at most what it started with less the covers sent."""
+        """The fund is never negative and holds at most what it started with less the covers sent;
+        no perpetual fund is negative."""
         balance = liquidator.fund.balance
         for i, asset in enumerate(self.assets):
             paid = sum(self.covered[s][i] for s in range(self.config.shards))
             if balance[asset] < 0 or balance[asset] > self.fund_initial[i] - paid:
                 raise AuditFailure("insurance fund", f"{asset}: balance {balance[asset]}, started with "
                                    f"{self.fund_initial[i]}, covers sent {paid}")
+        balances = liquidator.perp_fund.balances
+        if any(amount < 0 for amount in balances.values()):
+            raise AuditFailure("perpetual fund", f"a negative balance: {balances}")
+        self._see_perp(liquidator)
 
     def _check_shard(self, index: int, actor, final: bool) -> None:
         ledger = actor.shard.ledger
@@ -263,6 +333,12 @@ class Auditor:
             if min(book.available) < 0 or min(book.held) < 0 or min(book.pending) < 0:
                 raise AuditFailure("negative balance", f"shard {index} margin book {key}: available "
                                    f"{book.available}, held {book.held}, pending {book.pending}")
+        desk = actor.shard.products.get("perp")
+        for wallet in (desk.accounts.values() if desk is not None else ()):
+            margins = [p.margin for p in wallet.positions.values()]
+            if min(wallet.held) < 0 or min(margins, default=0) < 0:
+                raise AuditFailure("negative balance", f"shard {index} perpetual wallet {wallet.account_id}: "
+                                   f"held {wallet.held}, isolated margins {margins}")
         for i, asset in enumerate(self.assets):
             credited, sent = margin.fund_in[i], self.covered[index][i]
             if credited > sent or (final and credited != sent):
@@ -299,14 +375,24 @@ class Auditor:
                 raise AuditFailure("conservation", f"shard {index} credited {credited} from the fund, "
                                    f"covers sent {self.covered[index]}")
         cash = self.cluster.actor(LENDING).engine.cash()
-        fund = self.cluster.actor(LIQUIDATOR).fund.balance
+        liquidator = self.cluster.actor(LIQUIDATOR)
+        fund = liquidator.fund.balance
+        perp_funds = self._perp_funds(liquidator)
         for i, asset in enumerate(self.assets):
             net = sum(self.acked[s]["deposit"][i] - self.acked[s]["withdraw"][i] for s in range(self.config.shards))
-            held = totals[i] + cash.get(asset, 0) + fund[asset]
-            if held != net + self.fund_initial[i]:
-                raise AuditFailure("conservation", f"{asset}: shards + pools + fund hold {held}, "
-                                   f"acknowledged deposits - withdrawals {net} + fund's start "
-                                   f"{self.fund_initial[i]}")
+            held = totals[i] + cash.get(asset, 0) + fund[asset] + perp_funds[i]
+            start = self.fund_initial[i] + self.perp_fund_initial[i]
+            if held != net + start:
+                raise AuditFailure("conservation", f"{asset}: shards + pools + funds hold {held}, "
+                                   f"acknowledged deposits - withdrawals {net} + the funds' start {start}")
+        self._check_perp_balanced(liquidator)
+
+    def _perp_funds(self, liquidator) -> list[int]:
+        """The perpetual funds' balances per settlement asset."""
+        out = [0] * len(self.assets)
+        for market, balance in liquidator.perp_fund.balances.items():
+            out[self.perps[market].spec.quote.index] += balance
+        return out
 
     def check_recovery(self, name: str) -> None:
         """Rebuild ``name`` from its store; it must equal the live actor."""
@@ -334,9 +420,9 @@ class Auditor:
             self._check_shard(index, self.cluster.actor(f"shard:{index}"), final=True)
         self._check_liquidations_finished()
         self.check_quiet()
+        self._check_perp_final()
         for name in self.cluster.names:
             self.check_recovery(name)
-
 
     def _check_liquidations_finished(self) -> None:
         """After healing: no liquidation in progress, no cover in flight, no book liquidating
@@ -356,6 +442,108 @@ class Auditor:
                 if book.liquidating or (level is not None and level <= line):
                     raise AuditFailure("stuck liquidation", f"shard {index} book {key} after healing: "
                                        f"liquidating {book.liquidating}, level {level} ppm (line {line})")
+
+    def _check_perp_final(self) -> None:
+        """After healing, the perpetual side (module docstring): no liquidation open, no
+        negative equity and none at or under maintenance, the fund's chain verified and
+        explained (open interest and the zero-sum were checked with conservation)."""
+        liquidator = self.cluster.actor(LIQUIDATOR)
+        self._see_perp(liquidator)
+        if liquidator.perp.open:
+            raise AuditFailure("stuck perpetual liquidation", f"open on the liquidator after healing: "
+                               f"{liquidator.perp.open}")
+        for index, desk in self._perp_desks():
+            if desk.liquidations:
+                raise AuditFailure("stuck perpetual liquidation", f"shard {index} still holds liquidations "
+                                   f"{sorted(desk.liquidations)} after healing")
+            for wallet in desk.accounts.values():
+                self._check_perp_account(index, desk, wallet)
+        self._check_perp_fund(liquidator)
+
+    def _perp_desks(self) -> list[tuple]:
+        return [(index, desk) for index in range(self.config.shards)
+                if (desk := self.cluster.actor(f"shard:{index}").shard.products.get("perp")) is not None]
+
+    def _check_perp_balanced(self, liquidator) -> None:
+        """When nothing is in flight: open interest balanced in every market (accounts' and
+        liquidations' lots), and the perpetual money summing to zero: what the wallets and
+        liquidations hold, the fees the fills charged and the funds' change are the net
+        transfers into the wallets."""
+        held = [0] * len(self.assets)
+        interest = dict.fromkeys(self.perps, 0)
+        for _, desk in self._perp_desks():
+            for wallet in desk.accounts.values():
+                for name, position in wallet.positions.items():
+                    interest[name] += position.lots
+            for liquidation in desk.liquidations.values():
+                for name, position in liquidation.positions.items():
+                    interest[name] += position.lots
+            held = [h + t for h, t in zip(held, desk.totals())]
+        if any(interest.values()):
+            raise AuditFailure("open interest", f"signed lots over every position do not sum to zero: {interest}")
+        fees = [0] * len(self.assets)
+        for (market, _), fill in self.fills.items():
+            if market in self.perps:
+                fees[self.perps[market].spec.quote.index] += fill.taker_fee + fill.maker_fee
+        change = [b - s for b, s in zip(self._perp_funds(liquidator), self.perp_fund_initial)]
+        for i, asset in enumerate(self.assets):
+            if held[i] + fees[i] + change[i] != self.perp_transferred[i]:
+                raise AuditFailure("perpetual zero-sum", f"{asset}: wallets and liquidations hold {held[i]}, fees "
+                                   f"{fees[i]}, funds' change {change[i]}; net transfers in {self.perp_transferred[i]}")
+
+    def _check_perp_account(self, index: int, desk, wallet) -> None:
+        """No negative equity (the cross wallet with its positions' PnL at the mark, each isolated
+        position with its margin), and none at or under maintenance."""
+        cross_equity = list(wallet.cash)
+        cross_maintenance = [0] * len(self.assets)
+        for name, position in wallet.positions.items():
+            if not position.lots:
+                continue
+            perp = self.perps[name]
+            q, mark = perp.spec.quote.index, desk.marks[name][1]
+            pnl = position.lots * mark * perp.k - position.basis
+            maintenance = perp.tiers.maintenance(abs(position.lots) * mark * perp.k)
+            if position.mode == MarginMode.ISOLATED:
+                equity = position.margin + pnl
+                if equity < 0 or equity <= maintenance:
+                    raise AuditFailure("negative equity" if equity < 0 else "stuck perpetual liquidation",
+                                       f"shard {index} account {wallet.account_id} isolated {name}: equity {equity}, "
+                                       f"maintenance {maintenance} at mark {mark}")
+            else:
+                cross_equity[q] += pnl
+                cross_maintenance[q] += maintenance
+        for q, equity in enumerate(cross_equity):
+            if equity < 0 or (cross_maintenance[q] and equity <= cross_maintenance[q]):
+                raise AuditFailure("negative equity" if equity < 0 else "stuck perpetual liquidation",
+                                   f"shard {index} account {wallet.account_id} cross {self.assets[q]}: equity "
+                                   f"{equity}, maintenance {cross_maintenance[q]}, cash {wallet.cash[q]}")
+
+    def _check_perp_fund(self, liquidator) -> None:
+        """The chain verifies; its top-ups are the configured seed capital; each surplus or loss
+        entry is what a finished liquidation left in that market, and every such amount has one."""
+        fund = liquidator.perp_fund
+        problems = verify([e.to_plain() for e in fund.entries], fund.balances, fund.head)
+        if problems:
+            raise AuditFailure("perpetual fund chain", "; ".join(problems))
+        seeds = {name: perp.fund_initial for name, perp in self.perps.items() if perp.fund_initial}
+        entered: dict[tuple, int] = {}
+        for entry in fund.entries:
+            details = dict(entry.details)
+            if entry.kind == EntryKind.TOP_UP:
+                if details.get("by") != "config" or seeds.pop(entry.market, None) != entry.amount:
+                    raise AuditFailure("perpetual fund explained", f"a top-up nobody made: {entry}")
+            elif entry.kind in (EntryKind.LIQUIDATION_SURPLUS, EntryKind.BANKRUPTCY_LOSS):
+                key = (details.get("liquidation"), entry.market)
+                if key in entered or self.perp_finished.get(key) != entry.amount:
+                    raise AuditFailure("perpetual fund explained", f"entry {entry.n} ({entry.kind.name} "
+                                       f"{entry.amount}) for liquidation {key}: the shard answered "
+                                       f"{self.perp_finished.get(key)}")
+                entered[key] = entry.amount
+        if seeds:
+            raise AuditFailure("perpetual fund explained", f"seed capital never entered: {seeds}")
+        missing = {key: amount for key, amount in self.perp_finished.items() if amount and key not in entered}
+        if missing:
+            raise AuditFailure("perpetual fund explained", f"liquidations finished with no fund entry: {missing}")
 
 
 def _external(command) -> str | None:
@@ -399,6 +587,6 @@ def _fingerprint(actor) -> tuple:
         return (actor.state_hash(), {m: link.number for m, link in actor.links.items()}, dict(actor.link_applied),
                 sorted(map(repr, actor.pending)))
     if hasattr(actor, "liquidator"):            # the liquidator: its durable state is all it recovers
-        return (actor.state_hash(),)
+        return (actor.state_hash(), actor.perp.canonical())
     return (actor.state_hash(), dict(actor.applied_rseq), {s: link.number for s, link in actor.links.items()},
             dict(actor.pushed))

@@ -1,15 +1,16 @@
 """The real actors of an exchange in one process, each crashed and rebuilt at will.
 
-Slots by actor name (``shard:<i>``, ``market:<name>``, ``lending``,
-``liquidator``), each
-holding the live ``Incarnation`` or None while down. A crash kills the
+Slots by actor name (``shard:<i>``, ``market:<name>``: a spot market, or a
+``PerpMarketActor`` for each ``[perp.*]`` market, ``lending``, ``liquidator``),
+each holding the live ``Incarnation`` or None while down. A crash kills the
 incarnation (its tasks cancelled, whatever it had not committed lost) and drops
 the object; a restart builds a new object from the same in-memory store (the
 constructor recovers from snapshot + journal, as on Ray) and then runs its own
 ``resume()``, the re-send Ray schedules with ``current_actor.resume.remote()``.
 ``rebuild(name)`` builds a throw-away copy from the store, for the auditor to
-compare with the live one. Which classes are built is a parameter, so a test
-can run a deliberately broken variant.
+compare with the live one (nothing its recovery sends leaves it). Which
+classes are built is a parameter, so a test can run a deliberately broken
+variant.
 
 Beside the actors, stand-ins that are always up and never journaled: the
 ``index`` (``IndexFeed``: the prices the run last published, which the
@@ -56,7 +57,7 @@ class Cluster:
         self.builders = {f"shard:{i}": self._shard_builder(i) for i in range(config.shards)}
         for market in config.market_list:
             self.builders[f"market:{market.name}"] = self._market_builder(market.name)
-        for name in sorted(perp_markets(config)):       # linked to every shard, idle in the workload
+        for name in sorted(perp_markets(config)):       # linked to every shard
             self.builders[f"market:{name}"] = self._perp_builder(name)
         self.builders[LENDING] = lambda: self.classes["lending"](config_path, data_dir, keyring=self.keyring)
         self.builders[LIQUIDATOR] = lambda: self.classes["liquidator"](config_path, data_dir, keyring=self.keyring)
@@ -110,5 +111,13 @@ class Cluster:
         incarnation.kill()
 
     def rebuild(self, name: str):
-        """A new object recovered from ``name``'s store, not wired to anything."""
-        return self.builders[name]()
+        """A new object recovered from ``name``'s store, not wired to anything: built as a dead
+        incarnation, so whatever its recovery would send (a shard replaying a mark tells the
+        liquidator) or start goes nowhere."""
+        ghost = Incarnation(name, None, 0)
+        ghost.dead = True
+        token = CURRENT.set(ghost)
+        try:
+            return self.builders[name]()
+        finally:
+            CURRENT.reset(token)

@@ -17,9 +17,14 @@ starts nothing more.
 Timers are messages too: an actor's ``clock.sleep`` (``actors/clock.py``) puts
 a ``timer`` in flight that the scheduler fires when it picks it, so a pause
 lasts as long as the scheduler decides, in the seed's order (never lost or
-copied; a crash cancels the sleeper and the timer then wakes nobody).
+copied; a crash cancels the sleeper and the timer then wakes nobody), but
+never less than asked: firing it moves the simulated clock to its deadline if
+the clock is behind (a loop that sleeps until the next second finds the next
+second, as it would on a real clock).
 Fire-and-forget calls (a shard handing a book to the liquidator) have nobody
-reading their failure; ``send`` retrieves it so it is not reported as lost.
+reading their failure; ``send`` retrieves it so it is not reported as lost. A
+caller that cancels the future ``send`` returned (the index publishing) gets
+no reply message at all: its answer would only crowd what is in flight.
 ``on_answer`` sees every handler's answer as it
 is produced, whether or not its reply then arrives (the auditor's tap).
 """
@@ -28,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import math
 
 CURRENT = contextvars.ContextVar("simulated_actor", default=None)   # the Incarnation running, or None
 
@@ -112,10 +118,12 @@ class Method:
 
 class Network:
     """Messages in flight between simulated actors and clients. ``actors`` answers
-    ``knows(name)`` and ``live(name)`` (the incarnation, or None while down)."""
+    ``knows(name)`` and ``live(name)`` (the incarnation, or None while down); ``clock``
+    (its ``ns``) is the simulated clock timers move."""
 
-    def __init__(self, actors, observe=None, on_answer=None):
+    def __init__(self, actors, observe=None, on_answer=None, clock=None):
         self.actors = actors
+        self.clock = clock
         self.observe = observe              # called with every request sent (the auditor's tap)
         self.on_answer = on_answer          # called with (request, answer) when a handler returns
         self.inflight: list[Message] = []
@@ -145,13 +153,15 @@ class Network:
         return future
 
     async def sleep(self, seconds: float) -> None:
-        """``clock.sleep`` in the simulator: wait until the scheduler fires this timer."""
+        """``clock.sleep`` in the simulator: wait until the scheduler fires this timer (then the
+        clock is at least ``seconds`` later than now)."""
         future = asyncio.get_running_loop().create_future()
         owner = CURRENT.get()
         if owner is None or not owner.dead:
             self.numbers += 1
             name = owner.name if owner else "client"
-            self.inflight.append(Message(self.numbers, "timer", name, name, f"sleep({seconds})", (), future))
+            deadline = self.clock.ns + math.ceil(seconds * 1e9) if self.clock is not None else 0
+            self.inflight.append(Message(self.numbers, "timer", name, name, f"sleep({seconds})", (deadline,), future))
         await future
 
     @property
@@ -162,6 +172,8 @@ class Network:
     def deliver(self, message: Message) -> None:
         """Hand ``message`` to its target now (a request) or to its caller (a reply)."""
         if message.kind == "timer":
+            if self.clock is not None:
+                self.clock.ns = max(self.clock.ns, message.args[0])
             if not message.future.done():
                 message.future.set_result(None)
             return

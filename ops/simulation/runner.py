@@ -3,19 +3,30 @@
 Everything a run does is drawn from ``random.Random(seed)``: the snapshot
 schedule, the clients' commands, the index's regime, and at every step one
 action — deliver a message chosen among all in flight (so messages overtake
-each other; an actor's timer is one of them), lose one, deliver a copy of a
-delivered request again, start a client batch, crash an actor, restart a
-crashed one, move the clock, publish index prices (to every shard and the
-liquidator, and the market maker quotes again) — then let the event loop run
-0, 1, 2 rounds or until it is idle (so a crash can land between a handler's
-change of state and its journal commit). The auditor checks after every step.
-Before the first step a setup without faults publishes the index, funds the
-market maker (quotes, pool supply) and opens the traders' positions. After the
-last step the run heals: faults stop, crashed actors restart, every message is
-delivered oldest first until nothing moves, twice, each time after the index
-published the last prices again (every shard scans its books at the prices
-the liquidator has, so a book under the line is handed over and liquidated),
-and the final checks run.
+each other; an actor's timer is one of them; ``Options.deliver_per_message``
+makes a delivery likelier the more are in flight), lose one, deliver a copy
+of a delivered request again, start a client batch, crash an actor, restart
+a crashed one, move the clock, publish index prices (to every shard, every
+perpetual market and the liquidator, and the market maker quotes again) —
+then let the event loop run 0, 1, 2 rounds or until it is idle (so a crash
+can land between a handler's change of state and its journal commit). The
+auditor checks after every step. Before the first step a setup without
+faults publishes the index, funds the market maker (quotes, pool supply, its
+perpetual wallet) and opens the traders' margin and perpetual positions.
+After the last step the run heals: faults stop, crashed actors restart,
+every message is delivered oldest first until nothing moves, twice, each
+time after the index published the last prices again (every shard scans its
+books at the prices the liquidator has, so a book under the line is handed
+over and liquidated; every perpetual market marks again, so a shard holding
+a position at or under maintenance hands it over), and the final checks run.
+
+A perpetual market gets the index as the IndexActor sends it
+(``set_index_prices(index capability, prices by asset, ts_ns)``, the run's
+simulated clock as ``ts_ns``): it prices its mark and pushes it, and every
+funding that came due, to the shards. A liquidator crash is counted as one in
+the middle of a liquidation when a margin or a perpetual liquidation is open
+(``liquidating``); the liquidator's perpetual rounds pause with
+``clock.sleep``, a timer like any other.
 
 Only the scheduler picks what runs next: one event loop, no threads (the
 journals commit inline on memory stores), no real sleeps (``Peers`` retries
@@ -50,16 +61,21 @@ IDLE_ROUNDS_MAX = 100_000           # a loop busy longer than this is livelocked
 HEAL_STEPS_MAX = 50_000
 FINAL_PUBLICATIONS = 2
 TRACE_KEPT = 40
+DELIVER_WEIGHT = 50                 # a delivery's weight among the step's actions
 
 
 @dataclass
 class Options:
     """What a run may do. ``classes`` replaces actor classes (``shard``, ``market``,
-    ``lending``, ``liquidator``) with variants, for tests that inject a bug."""
+    ``lending``, ``liquidator``) with variants, for tests that inject a bug.
+    ``deliver_per_message`` adds that much to a delivery's weight for each message in
+    flight: a faster network, in which a perpetual liquidation's round trips (who is due,
+    its reads, the take-over) fit between two liquidator crashes."""
     steps: int = 150
     crashes: bool = True
     losses: bool = True                 # lose requests and replies
     duplicates: bool = True
+    deliver_per_message: int = 0
     classes: dict | None = None
     config_path: str | None = None
 
@@ -153,16 +169,17 @@ class Run:
         self.data_dir = memory_volume(f"sim-{seed}-{id(self)}", snapshot_every)
         self.cluster = Cluster(self.config, self.data_dir, options.classes, options.config_path)
         self.auditor = Auditor(self.config, self.cluster, None, self.rng)
-        self.network = Network(self.cluster, self.auditor.observe, self.auditor.answered)
+        self.clock = SimulatedClock()
+        self.network = Network(self.cluster, self.auditor.observe, self.auditor.answered, self.clock)
         self.auditor.network = self.network
         self.workload = Workload(self.config, self.rng)
-        self.clock = SimulatedClock()
         self.digest = hashlib.sha256()
         self.trace: list[str] = []
         self.step = 0
         self.stats = {"snapshot_every": snapshot_every, "delivered": 0, "lost": 0, "duplicated": 0,
                       "crashes": 0, "restarts": 0, "batches": 0, "quiet_checks": 0,
-                      "regime": self.workload.regime, "publications": 0, "liquidator_crashes_mid_liquidation": 0}
+                      "regime": self.workload.regime, "publications": 0, "liquidator_crashes_mid_liquidation": 0,
+                      "liquidator_crashes_mid_perp_liquidation": 0}
 
     def note(self, line: str) -> None:
         line = f"{self.step}: {line}"
@@ -197,12 +214,13 @@ class Run:
 
     async def setup(self) -> None:
         """Before the faults: the index's first publication, the market maker's funds, pool
-        supply and quotes, the traders' margin books and first positions, delivered
-        oldest first (so every seed starts with leveraged books and a market to trade in)."""
+        supply, perpetual wallet and quotes, the traders' margin books, perpetual wallets
+        and first positions, delivered oldest first (so every seed starts with leveraged
+        books and positions and markets to trade in)."""
         self.note("setup")
         self.publish(self.workload.prices)
         await self.drain()
-        for client in [self.workload.maker] + [c for c in self.workload.clients if c.kind == "trader"]:
+        for client in [self.workload.maker] + [c for c in self.workload.clients if c.kind in ("trader", "perp")]:
             self._client(client)
             await self.drain()
 
@@ -228,7 +246,7 @@ class Run:
         rng, network, cluster, options = self.rng, self.network, self.cluster, self.options
         actions = []
         if network.inflight:
-            actions += [("deliver", 50)]
+            actions += [("deliver", DELIVER_WEIGHT + options.deliver_per_message * len(network.inflight))]
             if options.losses and network.losable:
                 actions += [("lose", 4)]
         if options.duplicates and network.delivered:
@@ -291,16 +309,19 @@ class Run:
             self._client(client)
 
     def liquidating(self) -> bool:
+        """A margin or a perpetual liquidation is in progress on the liquidator."""
         liquidator = self.cluster.actor(LIQUIDATOR)
-        return liquidator is not None and bool(liquidator.liquidator.active)
+        return liquidator is not None and bool(liquidator.liquidator.active or liquidator.perp.open)
 
     def _crash(self, name: str | None = None) -> None:
-        busy = self.liquidating()
+        busy, liquidator = self.liquidating(), self.cluster.actor(LIQUIDATOR)
+        perp_busy = liquidator is not None and bool(liquidator.perp.open)
         name = name or self.rng.choice(self.cluster.up())
         self.note(f"crash {name}")
         self.stats["crashes"] += 1
         if busy and name == LIQUIDATOR:
             self.stats["liquidator_crashes_mid_liquidation"] += 1
+            self.stats["liquidator_crashes_mid_perp_liquidation"] += int(perp_busy)
         self.cluster.crash(name)
 
     def _crash_liquidator(self) -> None:
@@ -315,16 +336,18 @@ class Run:
         self.cluster.start(name)
 
     def _index(self) -> None:
-        """The index feed: the workload's next prices, to every shard and the liquidator (a
-        message like any other: it can be lost, delayed or reach an actor that is down);
-        the market maker, if idle, quotes around them."""
+        """The index feed: the workload's next prices, to every shard, every perpetual market
+        and the liquidator (a message like any other: it can be lost, delayed or reach an
+        actor that is down); the market maker, if idle, quotes around them."""
         self.note("index prices")
         self.publish(self.workload.next_prices())
         if not self.workload.maker.busy:
             self._client(self.workload.maker)       # else as soon as its call is answered (``call``)
 
     def publish(self, prices: dict[str, int]) -> None:
-        """Send ``prices`` (market -> quote minor units per whole base) as the IndexActor does."""
+        """Send ``prices`` (market -> quote minor units per whole base) as the IndexActor does:
+        ticks and prices by asset to the shards, prices by asset to the liquidator and, at the
+        run's clock, to every perpetual market (which marks from its underlying's)."""
         self.stats["publications"] += 1
         ticks, by_asset = {}, {}
         for market in self.config.market_list:
@@ -334,9 +357,9 @@ class Run:
         capability = self.cluster.keyring.capability(Role.INDEX)
         sends = [(LIQUIDATOR, (capability, by_asset))]
         sends += [(f"shard:{index}", (capability, ticks, by_asset)) for index in range(self.config.shards)]
-        for target, args in sends:
-            sent = self.network.send(target, "set_index_prices", args, "index")
-            sent.add_done_callback(_ignore)          # fire and forget, as the IndexActor publishes
+        sends += [(f"market:{name}", (capability, by_asset, self.clock.ns)) for name in self.workload.perps]
+        for target, args in sends:                   # fire and forget, as the IndexActor publishes: no
+            self.network.send(target, "set_index_prices", args, "index").cancel()   # answer travels back
 
     def _clock(self) -> None:
         advance = self.rng.choice((1, 1_000, 60_000, 3_600_000))      # milliseconds: up to an hour (interest)
@@ -399,15 +422,13 @@ class Run:
         raise AuditFailure("livelock", f"messages still in flight after {HEAL_STEPS_MAX} deliveries")
 
 
-def _ignore(future: asyncio.Future) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 def _journal_idle(actor) -> bool:
     """Nothing the actor changed waits to be journaled. The liquidator hands its facts to
     a commit task (``ensure_future``) that queues them only once it runs: until then its
     journal looks idle while its state is ahead (its ``_committing`` future, read here
-    only, says so)."""
+    only, says so). Its perpetual machine keeps the facts of a step until the next
+    command or the round's end journals them (``perp.facts``: a read may be in flight
+    meanwhile)."""
     committing = getattr(actor, "_committing", None)
-    return actor.journal.idle and (committing is None or committing.done())
+    facts = getattr(getattr(actor, "perp", None), "facts", None)
+    return actor.journal.idle and (committing is None or committing.done()) and not facts

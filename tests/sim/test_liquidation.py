@@ -6,7 +6,7 @@ from __future__ import annotations
 from actors.liquidator_actor import LiquidatorActor
 from ops.simulation import Options, simulate
 
-LIQUIDATING_SEEDS = range(3, 12)
+LIQUIDATING_SEEDS = range(12, 21)
 
 
 class LeakyLiquidator(LiquidatorActor):

@@ -1,6 +1,6 @@
 """The seeded simulator (Core v2 §7) over a few hundred seeds: the real shard, market,
-lending-pool and liquidator actors under reordered, lost and duplicated messages and
-crashes, checked by the independent auditor after every step. A failing seed is
+perpetual market, lending-pool and liquidator actors under reordered, lost and duplicated
+messages and crashes, checked by the independent auditor after every step. A failing seed is
 printed with the last actions; replay it with ``ops/sim.py --seed S``."""
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ def test_simulator_with_two_hundred_seeds_of_faults_finds_no_violation():
     assert len(liquidated) >= SEEDS // 4, f"only {len(liquidated)} of {SEEDS} seeds liquidated a book"
     assert sum(1 for o in outcomes if o.stats["covers"]) >= SEEDS // 10, "too few gaps covered by the fund"
     assert sum(1 for o in outcomes if o.stats["liquidator_crashes_mid_liquidation"]) >= SEEDS // 10
+    assert sum(1 for o in outcomes if o.stats["perp_liquidations"]) >= SEEDS // 5, "too few perpetual liquidations"
+    assert sum(1 for o in outcomes if o.stats["perp_adl_rounds"]) >= SEEDS // 10, "too few ADL rounds"
 
 
 def test_simulator_with_the_same_seed_replays_exactly():

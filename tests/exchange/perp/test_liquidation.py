@@ -282,3 +282,16 @@ def test_a_flash_crash_cascade_leaves_no_negative_equity_and_the_fund_explains_e
             assert sum(taken) == dict(start.details)["lots"] and dict(end.details)["left"] == 0   # exactly
         seen |= {e.kind for e in entries_}
     assert {EntryKind.ADL_START, EntryKind.BANKRUPTCY_LOSS, EntryKind.LIQUIDATION_SURPLUS} <= seen
+
+
+def test_an_order_closing_a_position_past_its_bankruptcy_price_is_refused_and_changes_nothing():
+    """Seed 14 of the simulator found it: an isolated long under water could sell below its
+    bankruptcy price and the fill took the loss beyond its margin out of the wallet's cash.
+    Alice's 10x long from 40,000 (margin 4,000) goes bankrupt at 36,000: a sell limit below it
+    is refused; at it, accepted."""
+    ex = harness()
+    isolated_long(ex)
+    assert ex.view(ALICE)["bankruptcy_price"] == 360_000
+    assert_rejected(ex, ex.perp_cmd(ALICE, SELL, usdt("35999.9"), btc("1")), Reason.INSUFFICIENT_BALANCE)
+    assert names(ex.perp(ALICE, SELL, usdt("36000"), btc("1")))[0] == "OrderAccepted"
+    check(ex)
