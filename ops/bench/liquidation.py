@@ -3,11 +3,13 @@
 The venue is the default one (``config/default.toml``: ``BTC-USDT-PERP``, its
 1,000,000 USDT fund). ``--positions`` accounts (default 100,000) each hold one
 position at 40,000: half are longs at 5x to 25x (a third isolated), half
-the shorts that sold to them (cross, 2x to 4x). A market maker rests bids
-from 27,000 down to 20,000 for a fifth of the longs' size. Then the index
-falls 30% in one step (40,000 -> 28,000): the longs above ~3x are due; the
-book takes what it can at or above their bankruptcy prices, the fund pays
-its share, ADL closes the rest against the shorts.
+the shorts that sold to them (cross, 2x to 4x). Market makers (as many as
+their risk limits need) rest bids from 27,000 down to 20,000 for a fifth of
+the longs' size. Then the index
+falls 30% in one step (40,000 -> 28,000), and goes on being published once
+a second: every long is due as the mark follows; the book takes what it can
+at or above their bankruptcy prices, the fund pays its share until its
+drawdown trigger, ADL closes the rest against the shorts.
 
 Figures, each beside the baseline measured in the same run and their ratio:
 
@@ -39,7 +41,7 @@ from exchange.config import load_config  # noqa: E402
 from exchange.engine import Engine  # noqa: E402
 from exchange.matching.orders import OrderType, Side, TimeInForce  # noqa: E402
 from exchange.messages.records import (Deposit, OpenAccount, PlacePerpOrder, SetMarginMode,  # noqa: E402
-                                       SetPerpLeverage, TransferPerp)
+                                       SetPerpLeverage, SetRiskLimit, TransferPerp)
 
 PERP = "BTC-USDT-PERP"
 USDT = 10**6
@@ -47,8 +49,9 @@ TICK, LOT = 100_000, 100_000                     # minor units: 0.1 USDT, 0.001 
 BUY, SELL, LIMIT = int(Side.BUY), int(Side.SELL), int(OrderType.LIMIT)
 GTC, IOC = int(TimeInForce.GTC), int(TimeInForce.IOC)
 BEFORE, AFTER = 40_000, 28_000                   # the index, whole USDT per BTC
-MAKER = 1
-FIRST = 1_000
+MAKER = 1                                        # the makers: accounts 1, 2, ...
+MAKER_NOTIONAL = 5_000_000                       # USDT of bids a maker rests (its top tier holds 10,000,000)
+FIRST = 10_000
 NS = 10**9
 
 
@@ -63,14 +66,16 @@ def positions_commands(count: int, seed: int, ts: int) -> tuple[list, list]:
     pairs = count // 2
     setup, trades = [], []
     sizes = [rng.randint(10, 100) for _ in range(pairs)]             # lots: 0.01 to 0.1 BTC
-    setup += [OpenAccount("m-open", ts, MAKER), Deposit("m-usdt", ts, MAKER, "USDT", 10**10 * USDT),
-              TransferPerp("m-perp", ts, MAKER, "USDT", 10**9 * USDT), SetPerpLeverage("m-lev", ts, MAKER, PERP, 2)]
-    depth = sum(sizes) // 5
-    levels = 8
-    for level in range(levels):                                      # 27,000 down to 20,000
-        price = (AFTER - 1_000 - level * 1_000) * USDT
-        setup.append(PlacePerpOrder(f"m-bid{level}", ts, MAKER, PERP, BUY, LIMIT, price,
-                                    max(1, depth // levels) * LOT, GTC))
+    depth, levels = sum(sizes) // 5, 8
+    makers = -(-depth * AFTER // 10**3 // MAKER_NOTIONAL)            # each within its top risk tier
+    for m in range(MAKER, MAKER + makers):
+        setup += [OpenAccount(f"m-open{m}", ts, m), Deposit(f"m-usdt{m}", ts, m, "USDT", 10**9 * USDT),
+                  TransferPerp(f"m-perp{m}", ts, m, "USDT", 10**8 * USDT), SetPerpLeverage(f"m-lev{m}", ts, m, PERP, 2),
+                  SetRiskLimit(f"m-tier{m}", ts, m, PERP, 9)]
+        for level in range(levels):                                  # 27,000 down to 20,000
+            price = (AFTER - 1_000 - level * 1_000) * USDT
+            setup.append(PlacePerpOrder(f"m-bid{m}:{level}", ts, m, PERP, BUY, LIMIT, price,
+                                        max(1, depth // levels // makers) * LOT, GTC))
     for i, lots in enumerate(sizes):
         short, long_ = FIRST + 2 * i, FIRST + 2 * i + 1
         for account, leverage in ((short, rng.randint(2, 4)), (long_, rng.randint(5, 25))):
