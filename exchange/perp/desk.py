@@ -76,6 +76,7 @@ from exchange.perp.rules import PerpMarket
 
 MARKET = int(OrderType.MARKET)
 REJECTED = int(CloseReason.REJECTED)
+RERANK_PPM = 1_000          # the ADL ranking is redone once the mark moved 0.1% from where it was ranked
 
 
 class PerpAccount:
@@ -570,9 +571,9 @@ class PerpDesk:
     def adl_ranked(self, market_name: str, lots: int, exclude=()) -> list:
         """ADL candidates for closing ``lots`` (a bankrupt position's signed lots): the positions
         on the other side, best rank first, until their lots cover ``abs(lots)``; accounts in
-        ``exclude`` left out. The order is ranked at the market's current mark (``adl.ranking``)
-        and kept until the next mark (a cascade's many ADL rounds do not rank every position
-        each time); sizes and equity are read now, so a position closed since is skipped."""
+        ``exclude`` left out. The order is ranked at a mark (``adl.ranking``) and kept
+        (``_ranked``: a cascade's many ADL rounds do not rank every position each time);
+        sizes and equity are read now, so a position closed since is skipped."""
         market, long_side = self.markets[market_name], lots < 0
         order = self._ranked(market_name, long_side)[0]
 
@@ -595,11 +596,13 @@ class PerpDesk:
         return out
 
     def _ranked(self, market_name: str, long_side: bool) -> tuple[list, dict]:
-        """One side's positions ranked for ADL at the current mark, kept until the next mark:
-        (account ids, best last, popped as they close; each account's place when ranked, best 0)."""
+        """One side's positions ranked for ADL at the mark, kept until the mark moves more than
+        ``RERANK_PPM`` from the one they were ranked at (a cascade marks every second: ranking
+        every position each time would cost more than the liquidations): (account ids, best
+        last, popped as they close; each account's place when ranked, best 0)."""
         mark = self.marks.get(market_name, (0, 0))[1]
         cached = self.adl_order.get((market_name, long_side))
-        if cached is None or cached[0] != mark:
+        if cached is None or abs(mark - cached[0]) * PPM > RERANK_PPM * cached[0]:
             side = [c for c in self.adl_candidates(market_name) if (c.lots > 0) == long_side]
             ranked = [c.account_id for _, c in adl.ranking(side, mark, self.markets[market_name].k)]
             cached = self.adl_order[(market_name, long_side)] = (mark, ranked[::-1],
@@ -607,8 +610,8 @@ class PerpDesk:
         return cached[1], cached[2]
 
     def adl_quintile(self, account_id: int, market_name: str, long_side: bool) -> int | None:
-        """The position's ADL quintile on its side at the current mark (``adl.quintiles``' scale:
-        5 first to go), from the ranking kept per mark; None without positive equity."""
+        """The position's ADL quintile on its side (``adl.quintiles``' scale: 5 first to go), from
+        the ranking kept (``_ranked``); None without positive equity when ranked."""
         _, ranks = self._ranked(market_name, long_side)
         place = ranks.get(account_id)
         return None if place is None else 5 - place * 5 // len(ranks)

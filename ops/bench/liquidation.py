@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     result = {"positions": args.positions, **engine_crash(args.positions, args.marks, args.seed)}
+    print(json.dumps(result), file=sys.stderr, flush=True)          # the in-process part, before Ray's
     if not args.no_ray:
         result.update(ray_crash(args.positions, args.marks, args.seed, _progress(not args.json)))
         result["liquidations_per_s_ratio_to_engine"] = round(result["liquidations_per_s"]
