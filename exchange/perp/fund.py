@@ -122,10 +122,11 @@ class PerpFund:
             self._peaks[market] = (cached[0], self.balances[market])
         return entry
 
-    def drawdown_ppm(self, market: str, ts_ns: int, window_ns: int) -> int:
-        """How far the market's balance is below its highest over the ``window_ns`` before
-        ``ts_ns``, in ppm of that high (0 for a fund that never held anything). The high is
-        found once a second (a scan of the window's entries) and raised as entries come."""
+    def drawdown_ppm(self, market: str, ts_ns: int, window_ns: int, pending: int = 0) -> int:
+        """How far the market's balance, less ``pending`` (draws promised and not recorded yet),
+        is below its highest over the ``window_ns`` before ``ts_ns``, in ppm of that high (0
+        for a fund that never held anything). The high is found once a second (a scan of the
+        window's entries) and raised as entries come."""
         second = ts_ns // 10**9
         cached = self._peaks.get(market)
         if cached is None or cached[0] != second:
@@ -139,7 +140,7 @@ class PerpFund:
                 peak = max(peak, balance)
             cached = self._peaks[market] = (second, peak)
         peak = max(cached[1], self.balances[market])
-        return (peak - self.balances[market]) * PPM // peak if peak > 0 else 0
+        return (peak - self.balances[market] + pending) * PPM // peak if peak > 0 else 0
 
     def replay(self, plain: list) -> FundEntry:
         """Append an entry as stored (``to_plain``), re-recording it: ValueError unless it is the

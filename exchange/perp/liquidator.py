@@ -287,7 +287,8 @@ class PerpLiquidator:
             return
         # 3. a worse price, as far as the fund can pay (nothing while it is drawn down past the trigger)
         committed = sum(v for (_, m), v in self.reserved.items() if m == name)
-        drawn_down = self.fund.drawdown_ppm(name, ts_ns, market.drawdown_window_ns) >= market.adl_drawdown_ppm
+        drawn_down = self.fund.drawdown_ppm(name, ts_ns, market.drawdown_window_ns,
+                                            committed) >= market.adl_drawdown_ppm     # counting what is promised
         gap = 0 if drawn_down else max(0, self.fund.payable(name, 1 << 62) - committed) // (abs(lots) * k)
         if gap:
             worst = max(1, bankrupt - gap if lots > 0 else bankrupt + gap)
