@@ -147,7 +147,10 @@ class LiquidatorActor(PerpLiquidation, DurableActor):
             self.perp.restore(state["perp"])
 
     def _after_commit(self) -> None:
-        if self.journal.snapshot_due():
+        """A snapshot, when due and the state is all journaled: facts a task produced and has not
+        handed to the journal yet (a perpetual liquidation between two reads) would otherwise be
+        in the snapshot and then journaled after it, and applied twice on recovery."""
+        if self.journal.snapshot_due() and not self.liquidator.facts and not self.perp.facts:
             self.journal.snapshot(self._state())
 
     # ---- inputs -------------------------------------------------------------------------
