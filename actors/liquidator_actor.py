@@ -259,7 +259,7 @@ class LiquidatorActor(PerpLiquidation, DurableActor):
         """Per asset: what every fund holds (covers in flight included) and what came into them
         from outside (the margin fund's deposits, the perpetual funds' top-ups)."""
         holdings, deposited = self.fund.holdings(), dict(self.fund.deposited)
-        self.perp_fund_totals(holdings, deposited)
+        self.perp.add_fund_totals(holdings, deposited)
         return holdings, deposited
 
     async def deposit_fund(self, capability, asset: str, amount: int) -> dict:

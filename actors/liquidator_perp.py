@@ -28,7 +28,6 @@ import time
 from actors import clock
 from actors.capability import Role
 from exchange.core.routing import shard_for
-from exchange.perp.fund import EntryKind
 from exchange.perp.liquidation import CANDIDATES, DUE
 from exchange.perp.liquidator import Read, Send
 
@@ -143,17 +142,6 @@ class PerpLiquidation:
         many finished in all and how many are open (public)."""
         return {"open": len(self.perp.open), "finished": self.perp.finished,
                 "records": self.perp.records[-limit:] if limit else []}
-
-    def perp_fund_totals(self, holdings: dict, deposited: dict) -> None:
-        """Add the perpetual funds (per settlement asset) and their top-ups to the totals."""
-        perps = self.perp.markets
-        for name, balance in self.perp_fund.balances.items():
-            asset = perps[name].spec.quote.name
-            holdings[asset] = holdings.get(asset, 0) + balance
-        for entry in self.perp_fund.entries:
-            if entry.kind == EntryKind.TOP_UP:
-                asset = perps[entry.market].spec.quote.name
-                deposited[asset] = deposited.get(asset, 0) + entry.amount
 
 
 def _log_failure(task: asyncio.Task) -> None:

@@ -61,7 +61,6 @@ from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role
 from exchange.accounts.pricing import price_context
 from exchange.conservation import imbalance
 from exchange.messages.records import LENDING, POOL_ACCRUE, FundingDue, MarkUpdated, PoolRequest
-from exchange.perp.fund import EntryKind
 from exchange.perp import liquidation as perp_liquidation
 from exchange.perp.liquidator import Send, new_perp_liquidator
 from exchange.perp.pricer import PerpPricer
@@ -282,13 +281,7 @@ class Engine:
         fund_in = shard.margin.fund_in
         outside = {a.name: fund_in[a.index] - fund.credited[a.name] for a in self.config.asset_list}
         holdings, deposited = dict(fund.holdings()), dict(fund.deposited)
-        for name, balance in self.perp_fund.balances.items():      # the perpetual funds, in their settlement asset
-            asset = self.perps[name].spec.quote.name
-            holdings[asset] = holdings.get(asset, 0) + balance
-        for entry in self.perp_fund.entries:
-            if entry.kind == EntryKind.TOP_UP:
-                asset = self.perps[entry.market].spec.quote.name
-                deposited[asset] = deposited.get(asset, 0) + entry.amount
+        self.perp_liquidator.add_fund_totals(holdings, deposited)
         return imbalance(self.config.asset_list, [shard.totals()], [shard.ledger.deposited], [shard.ledger.withdrawn],
                          self.lending.cash(), holdings, deposited, outside)
 

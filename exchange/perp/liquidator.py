@@ -112,6 +112,11 @@ def drive(steps: Steps, answer: Callable) -> dict | None:
         return stop.value
 
 
+def _view(account: int, n: int) -> Read:
+    """The read of liquidation ``n``'s state on ``account``'s shard (``liquidation.view``)."""
+    return Read(LIQUIDATION, account, "", n)
+
+
 def rejected(events: list) -> bool:
     return not events or type(events[0]) is OrderRejected
 
@@ -191,6 +196,17 @@ class PerpLiquidator:
         """Add capital to a market's fund (a ``TOP_UP`` entry; ValueError if unusable)."""
         self._entry(EntryKind.TOP_UP, market, amount, ts_ns, (("by", by),))
 
+    def add_fund_totals(self, holdings: dict, deposited: dict) -> None:
+        """Add the funds (per settlement asset name) to ``holdings`` and their top-ups to
+        ``deposited``: what conservation counts as held by, and brought into, the funds."""
+        for name, balance in self.fund.balances.items():
+            asset = self.markets[name].spec.quote.name
+            holdings[asset] = holdings.get(asset, 0) + balance
+        for entry in self.fund.entries:
+            if entry.kind == EntryKind.TOP_UP:
+                asset = self.markets[entry.market].spec.quote.name
+                deposited[asset] = deposited.get(asset, 0) + entry.amount
+
     # ---- rounds -----------------------------------------------------------------------------
     def seed(self, ts_ns: int) -> None:
         """Each market's ``fund_initial`` as a ``TOP_UP`` by "config", into funds with no entry yet."""
@@ -231,7 +247,7 @@ class PerpLiquidator:
         finished, None while it waits (the rate limit, an order still in flight) or when it
         ended without a take-over (no longer due)."""
         account, market, taken = self.open[n]
-        view = yield Read(LIQUIDATION, account, "", n)
+        view = yield _view(account, n)
         if view is None and taken is None:
             orders = yield Read(ORDERS, account, market)
             if orders is None:
@@ -242,19 +258,19 @@ class PerpLiquidator:
             if rejected((yield Send(TakeOverPerp(f"pliq:{n}:take", ts_ns, account, market, n)))):
                 self._fact([T.PERP_LIQUIDATION_ENDED, n, None])
                 return None
-            view = yield Read(LIQUIDATION, account, "", n)
+            view = yield _view(account, n)
         if taken is None:
             self._fact([T.PERP_LIQUIDATION_TAKEN, n, sum(s["share"] for s in view["markets"].values())])
         for key in sorted(k for k in self.adl if k[0] == n):       # planned before a restart
             yield from self._deleverage_send(n, account, key[1], ts_ns)
-            view = yield Read(LIQUIDATION, account, "", n)
+            view = yield _view(account, n)
         if view is None:          # it finished before a restart recorded it: the shard repeats the answer
             return (yield from self._finish(n, account, ts_ns))
         self._reserve(n, view)
         for name, state in view["markets"].items():
             if state["lots"] and not state["order_open"]:
                 yield from self._close(n, account, name, state, ts_ns)
-        view = yield Read(LIQUIDATION, account, "", n)
+        view = yield _view(account, n)
         if view is not None and any(s["lots"] or s["order_open"] for s in view["markets"].values()):
             return None
         return (yield from self._finish(n, account, ts_ns))
@@ -320,7 +336,7 @@ class PerpLiquidator:
         self.used[key] = self.used.get(key, 0) + size * price * market.k
         yield Send(LiquidationOrderPerp(f"pliq:{n}:{name}:{why}:{ts_ns}", ts_ns, account, name, n,
                                         price * market.spec.tick_minor, size * market.spec.lot_minor))
-        view = yield Read(LIQUIDATION, account, "", n)
+        view = yield _view(account, n)
         if view is None:
             return 0
         self._reserve(n, view)
@@ -405,7 +421,7 @@ class PerpLiquidator:
             ("left", wanted - sum(lots for _, lots in taken))))
         self._fact([T.PERP_ADL_DONE, n, name])
         self.adl_version[name] = self.adl_version.get(name, 0) + 1
-        view = yield Read(LIQUIDATION, account, "", n)
+        view = yield _view(account, n)
         lots = view["markets"][name]["lots"] if view is not None else 0
         return lots, bool(takes)
 

@@ -87,8 +87,8 @@ class RiskTiers:
         return self._required(notional, self.initial_ppm)
 
     def warning(self, notional: int) -> int:
-        """The warning line, (maintenance + initial) / 2, rounded up."""
-        return -(-(self.maintenance(notional) + self.initial(notional)) // 2)
+        """The warning line, (maintenance + initial) / 2, rounded up (``lines``)."""
+        return self.lines(notional)[1]
 
     def lines(self, notional: int) -> tuple[int, int]:
         """(``maintenance``, ``warning``) of a position of ``notional`` at once (a mark re-values
