@@ -187,9 +187,12 @@ SCENARIOS = {
     "finish_not_done": (Reason.LIQUIDATION_NOT_DONE,
                         lambda ex: (_taken_over(ex), _liq(ex, FinishPerpLiquidation, ALICE, 7))[1]),
     "finish_unknown": (Reason.UNKNOWN_LIQUIDATION, lambda ex: _liq(ex, FinishPerpLiquidation, ALICE, 7)),
-    "deleverage_too_much": (Reason.CANNOT_DELEVERAGE,
-                            lambda ex: (_long(ex), _liq(ex, DeleveragePerp, BOB, PERP, 7, btc("1.001"),
+    "deleverage_too_much": (Reason.CANNOT_DELEVERAGE,                  # Bob is short 1: the sign is a short's
+                            lambda ex: (_long(ex), _liq(ex, DeleveragePerp, BOB, PERP, 7, -btc("1.001"),
                                                         usdt("36000")))[1]),
+    "deleverage_other_side": (Reason.CANNOT_DELEVERAGE,                # a long's sign for Bob's short
+                              lambda ex: (_long(ex), _liq(ex, DeleveragePerp, BOB, PERP, 7, btc("1"),
+                                                          usdt("36000")))[1]),
     "deleverage_no_position": (Reason.NO_POSITION,
                                lambda ex: _liq(ex, DeleveragePerp, CAROL, PERP, 7, btc("1"), usdt("36000"))),
     "absorb_unknown": (Reason.UNKNOWN_LIQUIDATION,
