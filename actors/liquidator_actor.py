@@ -75,6 +75,7 @@ class LiquidatorActor(PerpLiquidation, DurableActor):
         self.liquidator = Liquidator(self.config)
         self.perp = new_perp_liquidator(self.config)
         self.tasks: dict[int, asyncio.Task] = {}
+        self.sweeping = asyncio.Lock()                      # the perpetual fee sweeps, one at a time
         self._committing: asyncio.Future | None = None      # the latest journal commit of facts
         self.journal = Journal.open(data_dir, "liquidator", self.config.sections.get("durability", {}))
         self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
@@ -88,9 +89,13 @@ class LiquidatorActor(PerpLiquidation, DurableActor):
         if self.perp_fund.balances and hasattr(self.metrics, "registry"):
             self.metrics.registry.register(StateView(lambda: perp_metrics.fund_families(self)))
         self._report([])
-        if (self.liquidator.active or self.liquidator.fund.in_flight or self.perp.open) and ray.is_initialized():
+        if ray.is_initialized():
             try:
-                ray.get_runtime_context().current_actor.resume.remote()
+                me = ray.get_runtime_context().current_actor
+                if self.liquidator.active or self.liquidator.fund.in_flight or self.perp.open:
+                    me.resume.remote()
+                if self.perp.markets:
+                    me.start_fee_sweeps.remote()
             except Exception as exc:  # the next candidate call resumes instead
                 log.warning("could not schedule resume: %s", exc)
 
@@ -249,11 +254,12 @@ class LiquidatorActor(PerpLiquidation, DurableActor):
 
     def audit(self) -> dict:
         """Fund balances and deposits (the margin fund's and the perpetual funds', per asset),
-        covers still on their way and perpetual ADLs planned and not done (one side of such a
-        close may be applied before the other: audit when none)."""
+        covers still on their way, perpetual ADLs planned and not done (one side of such a
+        close may be applied before the other: audit when none) and the fee share recorded
+        from each shard (what a shard moved beyond it is on its way: ``exchange.perp.fees``)."""
         holdings, deposited = self.fund_totals()
         return {"fund": holdings, "deposited": deposited, "covers_in_flight": len(self.fund.in_flight),
-                "adl_in_flight": len(self.perp.adl)}
+                "adl_in_flight": len(self.perp.adl), "perp_fees_through": dict(self.perp_fund.fees_through)}
 
     def fund_totals(self) -> tuple[dict, dict]:
         """Per asset: what every fund holds (covers in flight included) and what came into them

@@ -18,6 +18,11 @@ shard travel together (``Batcher``). Before any command leaves, the
 machine's facts are journaled and durable (``_journal``), so a restart finds
 every liquidation it opened and every ADL it planned, and resumes them with
 the same request ids (``resume``).
+
+**The fee share** (``exchange.perp.fees``): every ``fee_sweep_s`` the actor
+asks each shard for its markets' fee share (``PerpLiquidator.sweep``, a
+command to the shard's house account) and records ``FEE_SHARE`` entries; an
+operator can sweep at once (``sweep_perp_fees``).
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ from exchange.perp.liquidation import CANDIDATES, DUE
 from exchange.perp.liquidator import Read, Send
 
 CONCURRENT = 256          # liquidations stepped at once (each holds a few small requests in flight)
+FEE_SWEEP_S = 60          # the fee share is swept into the funds this often (``[perp_fund] fee_sweep_s``)
 NS = 10**9
 log = logging.getLogger("exchange.liquidator")
 
@@ -42,6 +48,7 @@ class PerpLiquidation:
 
     perp_rounds: asyncio.Task | None = None
     perp_again = False
+    fee_sweeps: asyncio.Task | None = None
 
     # ---- rounds ------------------------------------------------------------------------------
     def perp_due(self, capability) -> bool:
@@ -83,13 +90,47 @@ class PerpLiquidation:
 
     async def _perp_step(self, n: int, ts_ns: int, gate: asyncio.Semaphore) -> None:
         async with gate:
-            steps = self.perp.step(n, ts_ns)
+            await self._perp_drive(self.perp.step(n, ts_ns))
+
+    async def _perp_drive(self, steps) -> None:
+        """Run a step generator of the machine to its end, answering over Ray."""
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(await self._perp_answer(request))
+        except StopIteration:
+            pass
+
+    # ---- the fee share ---------------------------------------------------------------------------
+    async def start_fee_sweeps(self) -> bool:
+        """Sweep the perpetual fee share into the funds every ``[perp_fund] fee_sweep_s`` (60 by
+        default; idempotent: the actor starts it itself when it starts on Ray)."""
+        if self.fee_sweeps is None and self.perp.markets:
+            interval = float(self.config.sections.get("perp_fund", {}).get("fee_sweep_s", FEE_SWEEP_S))
+            self.fee_sweeps = asyncio.get_running_loop().create_task(self._fee_sweep_loop(interval))
+            self.fee_sweeps.add_done_callback(_log_failure)
+        return True
+
+    async def _fee_sweep_loop(self, interval_s: float) -> None:
+        while True:
+            await clock.sleep(interval_s)
             try:
-                request = next(steps)
-                while True:
-                    request = steps.send(await self._perp_answer(request))
-            except StopIteration:
-                pass
+                await self._sweep_fees()
+            except Exception as exc:       # a shard away: the next sweep counts what this one missed
+                log.warning("perpetual fee sweep failed: %r", exc)
+
+    async def sweep_perp_fees(self, capability) -> dict:
+        """An operator sweeps the perpetual fee share into the funds now (``FEE_SHARE`` entries,
+        durable before this returns); returns the funds' view."""
+        self.keyring.check(capability, Role.OPERATOR)
+        await self._sweep_fees()
+        return self.perp_fund.view()
+
+    async def _sweep_fees(self) -> None:
+        async with self.sweeping:          # one sweep at a time: each reads what the fund recorded
+            ts_ns, shards = clock.now_ns(), self.config.shards
+            await asyncio.gather(*(self._perp_drive(self.perp.sweep(s, shards, ts_ns)) for s in range(shards)))
+            await self._journal()
 
     async def _perp_answer(self, request):
         shards = self.config.shards

@@ -636,13 +636,15 @@ class AccountShardActor(DurableActor):
         return [desk.book_view(b, self.asset_prices) for (a, _), b in sorted(desk.books.items()) if a == account_id]
 
     def audit(self) -> dict:
-        """Totals for the conservation audit, with the market seqs they reflect."""
+        """Totals for the conservation audit, with the market seqs they reflect (and the
+        perpetual fee share moved out for the funds, to count what they have not recorded yet)."""
         ledger = self.shard.ledger
         return {"shard": self.index, "totals": self.shard.totals(), "deposited": list(ledger.deposited),
                 "withdrawn": list(ledger.withdrawn), "fund_in": list(self.shard.margin.fund_in),
                 "applied": dict(self.shard.market_seq),
                 "pending": len(self.pending), "open_orders": len(self.shard.orders),
-                "fill_quantity_applied": dict(self.fill_quantity_applied)}
+                "fill_quantity_applied": dict(self.fill_quantity_applied),
+                "perp_fees_swept": dict(getattr(self.shard.products.get("perp"), "fee_swept", {}))}
 
     def check_invariants(self) -> bool:
         self.shard.check_invariants()

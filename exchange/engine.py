@@ -45,7 +45,8 @@ sampling its premium (``exchange.perp.pricer.PerpPricer``), and
 ``run_perp_liquidations(ts_ns)`` driving the perpetual liquidator
 (``exchange.perp.liquidator``) through the liquidator's door, with the
 markets' insurance funds (``exchange.perp.fund.PerpFund``, topped up with
-``top_up_perp_fund``) in the Engine and counted by ``conservation``.
+``top_up_perp_fund``, fed their fee share by ``sweep_perp_fees``) in the
+Engine and counted by ``conservation``.
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ from exchange.accounts.pricing import price_context
 from exchange.conservation import imbalance
 from exchange.messages.records import LENDING, POOL_ACCRUE, FundingDue, MarkUpdated, PoolRequest
 from exchange.perp import liquidation as perp_liquidation
-from exchange.perp.liquidator import Send, new_perp_liquidator
+from exchange.perp.liquidator import Send, drive, new_perp_liquidator
 from exchange.perp.pricer import PerpPricer
 from exchange.perp.rules import perp_markets
 from exchange.pricing.index import index_ticks
@@ -141,13 +142,19 @@ class Engine:
         the book at the bankruptcy price, the fund's share, then ADL; return the records of
         the liquidations that finished. One over its market's per-second limit continues in a
         later call."""
-        desk = self.shard.perp
+        return self.perp_liquidator.run(self._perp_answer, ts_ns)
 
-        def answer(request):
-            if type(request) is Send:
-                return self.apply(request.command, Role.LIQUIDATOR)
-            return perp_liquidation.read(desk, *request)
-        return self.perp_liquidator.run(answer, ts_ns)
+    def sweep_perp_fees(self, ts_ns: int) -> None:
+        """Move each perpetual market's fee share into its insurance fund (``FEE_SHARE``
+        entries; ``exchange.perp.fees``)."""
+        drive(self.perp_liquidator.sweep(0, 1, ts_ns), self._perp_answer)
+
+    def _perp_answer(self, request):
+        """Answer the perpetual liquidator's request in-process: a command through the
+        liquidator's door, a read of the one desk."""
+        if type(request) is Send:
+            return self.apply(request.command, Role.LIQUIDATOR)
+        return perp_liquidation.read(self.shard.perp, *request)
 
     def run_funding(self, ts_ns: int) -> list:
         """Settle every funding time that has come by ``ts_ns``, market by market: the rate

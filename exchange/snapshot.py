@@ -73,7 +73,9 @@ def perp_state(desk: PerpDesk) -> dict:
             "liquidations": [[q.n, q.account_id, q.asset, q.equity, sorted(q.shares.items()), sorted(q.results.items()),
                               [[m, p.lots, p.basis] for m, p in sorted(q.positions.items())],
                               sorted(q.bankrupt.items())]
-                             for _, q in sorted(desk.liquidations.items())]}
+                             for _, q in sorted(desk.liquidations.items())],
+            "fees": [[m, desk.fee_income.get(m, 0), desk.fee_swept.get(m, 0)]
+                     for m in sorted(set(desk.fee_income) | set(desk.fee_swept))]}
 
 
 def restore_perp(desk: PerpDesk, state: dict) -> None:
@@ -100,6 +102,8 @@ def restore_perp(desk: PerpDesk, state: dict) -> None:
         liquidation.results = dict((m, result) for m, result in results)
         liquidation.positions = {m: Position(lots=lots, basis=basis) for m, lots, basis in positions}
         liquidation.bankrupt = dict((m, price) for m, price in bankrupt)
+    for market, income, swept in state.get("fees", ()):          # absent from snapshots before the fee share
+        desk.fee_income[market], desk.fee_swept[market] = income, swept
 
 
 def margin_state(desk: MarginDesk) -> dict:

@@ -207,7 +207,8 @@ def format_summary(summary: dict) -> str:
     lending = (f"USDT pool {margin['usdt_utilization_pct']}% used, liquidations {margin['liquidations']}, "
                f"fund {margin['insurance_fund_usdt']} USDT  |  ") if margin else ""
     perps = "".join(f"{name} mark {p['mark'] or '-'} basis {p['basis_bps']}bps funding {p['funding_rate_pct']}% "
-                    f"OI {p['open_interest']} fund {p['fund']} liquidations {p['liquidations']} ADL {p['adl_rounds']}  |  "
+                    f"OI {p['open_interest']} fund {p['fund']} (fees {p['fee_share']}) liquidations {p['liquidations']} "
+                    f"ADL {p['adl_rounds']}  |  "
                     for name, p in (summary.get("perpetuals") or {}).items())
     intruder = summary.get("intruder") or {}
     door = (f"intruder {sum(intruder['refused'].values())}/{intruder['attempts']} refused, balance "

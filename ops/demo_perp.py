@@ -14,7 +14,8 @@ traders hold small leveraged positions.
   market every publication (mark, funding clock).
 The summary shows each market's mark, the basis to the index in bps, the last
 funding rate and the time to the next funding, the demo's open interest, the
-perpetual insurance fund, liquidations finished and ADL rounds.
+perpetual insurance fund and the fee share it received (swept from the shards
+every ``[perp_fund] fee_sweep_s``), liquidations finished and ADL rounds.
 """
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ from exchange.core.money import format_decimal
 from exchange.matching.orders import OrderType, Side, TimeInForce
 from exchange.messages.records import (CancelPerpOrder, PlacePerpOrder, SetMarginMode, SetPerpLeverage,
                                        TransferPerp)
-from exchange.perp.fund import EntryKind
 from exchange.perp.rules import perp_markets
 
 MAKERS = [6_000_001, 6_000_002]
@@ -124,7 +124,6 @@ class PerpDemo:
         out = {}
         fund = self.client.perp_fund()
         liquidations = self.client.perp_liquidations(0)
-        adl_rounds = sum(1 for e in self.client.perp_fund_entries(0, 10_000) if e[1] == EntryKind.ADL_START)
         for name, perp in self.perps.items():
             prices = self.client.perp_prices(name)
             spec = perp.spec
@@ -138,5 +137,6 @@ class PerpDemo:
                          "open_interest": format_decimal(lots * spec.lot_minor, spec.base.scale),
                          "fund": format_decimal(fund["balances"].get(name, 0), spec.quote.scale),
                          "liquidations": liquidations["finished"], "liquidating": liquidations["open"],
-                         "adl_rounds": adl_rounds}
+                         "fee_share": format_decimal(fund["flows"][name].get("fee_share", 0), spec.quote.scale),
+                         "adl_rounds": fund["adl_rounds"][name]}
         return out

@@ -13,7 +13,9 @@ covers the liquidator had journaled are applied (receivers de-duplicate, as
 live). On that state it checks:
 - conservation of every asset: balances of all accounts and margin books on
   all shards + the fee accounts + the lending pools' cash + the insurance
-  fund = deposits - withdrawals + deposits into the fund, to the smallest unit;
+  fund (and the perpetual fee share a shard moved that the fund has not
+  recorded yet) = deposits - withdrawals + deposits into the fund, to the
+  smallest unit;
 - no orphaned hold: every held amount belongs to a live order, and every live
   order is funded (``AccountShard.check_invariants``);
 - replay: rebuilding each actor from its *oldest* kept snapshot and the whole
@@ -34,6 +36,7 @@ from actors.perp_market_actor import PerpMarketActor
 from actors.shard_actor import AccountShardActor
 from actors.durability.storage import FormatError, RecoveryError
 from exchange.config import load_config
+from exchange.perp.fees import in_flight as fee_shares_in_flight
 from exchange.perp.rules import perp_markets
 from exchange.messages.records import LENDING
 from exchange.accounts.access import Role
@@ -156,8 +159,12 @@ def _verify(data_dir: str, config_path: str | None) -> dict:
         except AssertionError as exc:
             problems.append(f"{shard.name}: {exc}")
     ledgers = [s.shard.ledger for s in shards]
+    holdings, deposited = liquidator.fund_totals()
+    swept = [dict(getattr(s.shard.products.get("perp"), "fee_swept", {})) for s in shards]
+    for asset, amount in fee_shares_in_flight(perp_markets(config), swept, liquidator.perp_fund.fees_through).items():
+        holdings[asset] = holdings.get(asset, 0) + amount      # moved by a shard, not recorded by the fund yet
     off = imbalance(config.asset_list, [s.shard.totals() for s in shards], [g.deposited for g in ledgers],
-                    [g.withdrawn for g in ledgers], markets[LENDING].engine.cash(), *liquidator.fund_totals())
+                    [g.withdrawn for g in ledgers], markets[LENDING].engine.cash(), holdings, deposited)
     problems += [f"conservation: {name} off by {value} minor units" for name, value in off.items() if value]
     _close(shards, markets, liquidator)
     try:

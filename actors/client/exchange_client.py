@@ -48,6 +48,8 @@ from exchange.messages.validation import check_fields
 from exchange.core.money import parse_decimal
 from exchange.matching.orders import OrderType, Side, StpMode, TimeInForce
 from exchange.core.routing import shard_for
+from exchange.perp.fees import in_flight as fee_shares_in_flight
+from exchange.perp.rules import perp_markets
 
 
 RETRY_TIMEOUT_S = 120.0
@@ -352,7 +354,8 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin):
 
         Retries until every market's and the pool's pushes to every shard are
         applied (so no fill or loan is half-settled in the totals), no
-        insurance-fund cover and no perpetual ADL is in flight. Returns per asset the imbalance
+        insurance-fund cover and no perpetual ADL is in flight (a perpetual fee share a shard
+        moved and the fund has not recorded yet counts as the fund's). Returns per asset the imbalance
         (balances + fees + margin books + pool cash + fund - deposits +
         withdrawals - fund deposits; 0 when sound) and ``ok``.
         """
@@ -378,10 +381,13 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin):
             time.sleep(0.02)
         else:
             return {"ok": False, "consistent": False, "imbalance": {}}
-        assets = self.config.asset_list
+        assets, holdings = self.config.asset_list, dict(fund["fund"])
+        for asset, amount in fee_shares_in_flight(perp_markets(self.config), [a["perp_fees_swept"] for a in audits],
+                                                  fund.get("perp_fees_through", {})).items():
+            holdings[asset] = holdings.get(asset, 0) + amount
         off = imbalance(assets, [a["totals"] for a in audits], [a["deposited"] for a in audits],
-                        [a["withdrawn"] for a in audits], pools["cash"], fund["fund"], fund["deposited"])
-        totals = held(assets, [a["totals"] for a in audits], pools["cash"], fund["fund"])
+                        [a["withdrawn"] for a in audits], pools["cash"], holdings, fund["deposited"])
+        totals = held(assets, [a["totals"] for a in audits], pools["cash"], holdings)
         return {"ok": not any(off.values()), "consistent": True, "imbalance": off, "totals": totals}
 
     def _shard(self, account_id: int):

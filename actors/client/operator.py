@@ -79,6 +79,12 @@ class OperatorClient:
         entry in its public chain; returns the funds' view."""
         return ray.get(self.handles.liquidator.top_up_perp_fund.remote(self._capability, market, amount))
 
+    def sweep_perp_fees(self) -> dict:
+        """Sweep each perpetual market's fee share from every shard into its insurance fund now
+        (``FEE_SHARE`` entries; the liquidator also does every ``[perp_fund] fee_sweep_s``);
+        returns the funds' view."""
+        return ray.get(self.handles.liquidator.sweep_perp_fees.remote(self._capability))
+
     def link_perp_accounts(self, a: int, b: int) -> bool:
         """Mark two accounts as one owner: perpetual ADL never closes one against the other."""
         return ray.get(self.handles.liquidator.link_perp_accounts.remote(self._capability, a, b))

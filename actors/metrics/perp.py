@@ -83,18 +83,14 @@ def fund_families(actor):
     flows = CounterMetricFamily("exchange_perp_fund_flows", "Quote units moved by fund entries, by kind",
                                 labels=["market", "kind"])
     adl = CounterMetricFamily("exchange_perp_adl_events", "Auto-deleveraging rounds", labels=["market"])
-    moved = {(m, k): 0 for m in fund.balances for k in EntryKind if k not in (EntryKind.ADL_START, EntryKind.ADL_END)}
-    rounds = {m: 0 for m in fund.balances}
-    for entry in fund.entries:
-        if entry.kind == EntryKind.ADL_START:
-            rounds[entry.market] += 1
-        elif entry.kind != EntryKind.ADL_END:
-            moved[(entry.market, entry.kind)] += abs(entry.amount)
+    view = fund.view()
     for market, value in sorted(fund.balances.items()):
         balance.add_metric([market], value / scale[market])
-        adl.add_metric([market], rounds[market])
-    for (market, kind), value in sorted(moved.items()):
-        flows.add_metric([market, kind.name.lower()], value / scale[market])
+        adl.add_metric([market], view["adl_rounds"][market])
+        for kind in EntryKind:
+            if kind not in (EntryKind.ADL_START, EntryKind.ADL_END):
+                flows.add_metric([market, kind.name.lower()], view["flows"][market].get(kind.name.lower(), 0)
+                                 / scale[market])
     yield balance
     yield flows
     yield adl

@@ -3,11 +3,12 @@
 The shard applies commands for two kinds of sender. ``Role.CLIENT`` is the
 client door (``ExchangeClient``, and through it the gateway later): the
 account commands a user may give. ``Role.LIQUIDATOR`` is the liquidator's
-door: its own commands, which take a margin book over and move insurance
-money, plus the cancels it sends for the book it liquidates. The actors tie
-each door to a capability (``actors/capability.py``, ``docs/SECURITY.md``);
-this module is the rule itself, so the Engine and the actors enforce the same
-one. A scoped sender may act only for the accounts of its scope.
+door: its own commands, which take a margin book or a perpetual position
+over, move insurance money and collect the perpetual fee share, plus the
+cancels it sends for the book it liquidates. The actors tie each door to a
+capability (``actors/capability.py``, ``docs/SECURITY.md``); this module is
+the rule itself, so the Engine and the actors enforce the same one. A scoped
+sender may act only for the accounts of its scope.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ CLIENT_COMMANDS = frozenset((m.OpenAccount, m.Deposit, m.Withdraw, m.PlaceOrder,
 MARGIN_LIQUIDATOR_COMMANDS = frozenset((m.StartLiquidation, m.LiquidationStep, m.CoverShortfall,
                                         m.FinishLiquidation, m.WriteOffDebt))
 PERP_LIQUIDATOR_COMMANDS = frozenset((m.TakeOverPerp, m.LiquidationOrderPerp, m.DeleveragePerp, m.AbsorbDeleverage,
-                                      m.FinishPerpLiquidation))
+                                      m.FinishPerpLiquidation, m.SweepPerpFees))
 LIQUIDATOR_COMMANDS = MARGIN_LIQUIDATOR_COMMANDS | PERP_LIQUIDATOR_COMMANDS
 
 

@@ -89,6 +89,7 @@ class Reason(IntEnum):
     UNKNOWN_LIQUIDATION = 515         # no such liquidation on this shard (or a number already used)
     LIQUIDATION_NOT_DONE = 516        # the liquidation still holds lots
     CANNOT_DELEVERAGE = 517           # the position is smaller than the lots asked to deleverage
+    FEE_SWEEP_AHEAD = 518             # the fund claims more swept fees than this shard ever moved
     # 3xx: matching and order management
     POST_ONLY_WOULD_TAKE = 300
     FOK_CANNOT_FILL = 301
@@ -190,6 +191,7 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.UNKNOWN_LIQUIDATION: "no such liquidation here (or its number is taken)",
     Reason.LIQUIDATION_NOT_DONE: "the liquidation still holds lots",
     Reason.CANNOT_DELEVERAGE: "the position is smaller than the lots asked to deleverage",
+    Reason.FEE_SWEEP_AHEAD: "the fund claims more swept fees than this shard ever moved",
     Reason.NOT_PERMITTED: "this command is not allowed through this door",
     Reason.ACCOUNT_NOT_IN_SCOPE: "this client may not act for this account",
     Reason.WRONG_SHARD: "the account belongs to another shard",

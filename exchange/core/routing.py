@@ -1,4 +1,5 @@
-"""Routing: which account shard owns an account. A pure, stable function.
+"""Routing: which account shard owns an account (pure, stable functions), and each
+shard's house account.
 
 The hash is SplitMix64's finaliser, so consecutive account ids spread evenly
 and the mapping never depends on the process (unlike the salted ``hash()``).
@@ -21,3 +22,14 @@ def shard_for(account_id: int, shards: int) -> int:
     if type(account_id) is not int:
         return 0          # a malformed id: any shard will reject it as such
     return mix64(account_id) % shards
+
+
+def house_account(shard: int, shards: int) -> int:
+    """The shard's house account: the address of commands to the shard itself rather than to
+    a client's account (the perpetual fee sweep). The first negative id, counting down from
+    -1, that routes to ``shard``: no client can open it (account ids are positive), and the
+    door's ownership check passes on that shard only."""
+    account = -1
+    while shard_for(account, shards) != shard:
+        account -= 1
+    return account

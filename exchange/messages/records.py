@@ -815,6 +815,19 @@ class FinishPerpLiquidation(NamedTuple):
     liquidation: int
 
 
+@message(121, COMMAND)
+class SweepPerpFees(NamedTuple):
+    """The liquidator collects a perpetual market's fee share from a shard for its insurance
+    fund (``exchange.perp.fees``): ``account_id`` is the shard's house account
+    (``exchange.core.routing.house_account``), ``swept`` what the fund has recorded from this
+    shard and market so far (cumulative)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    swept: int
+
+
 @message(135, EVENT)
 class PerpLiquidationUpdate(NamedTuple):
     request_id: int | str
@@ -837,6 +850,19 @@ class MarkUpdated(NamedTuple):
     ts_ns: int
     index: int
     mark: int
+
+
+@message(138, EVENT)
+class PerpFeesSwept(NamedTuple):
+    """A shard moved ``amount`` of a market's fee share out of its fee account for the fund;
+    ``swept``: all it has moved for that market, ever (the fund records ``swept`` less what it
+    had recorded)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    amount: int
+    swept: int
 
 
 @message(137, EVENT)

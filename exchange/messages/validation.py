@@ -50,7 +50,7 @@ _S = {"request_id": RID, "ts_ns": INT, "account_id": INT, "fee_tier": NAME, "ass
       "tif": INT, "client_order_id": COID, "stp": INT, "order_id": INT, "user_level": NAME,
       "leverage_tier": NAME, "to_margin": FLAG, "isolated": FLAG, "auto_borrow": FLAG, "auto_repay": FLAG,
       "step": INT, "prices": PRICES, "to_perp": FLAG, "leverage": INT, "risk_tier": INT, "reduce_only": FLAG,
-      "liquidation": INT}
+      "liquidation": INT, "swept": INT}
 CLIENT_COMMAND_TYPES = m.types_of(m.COMMAND)     # declared in records (``@message(code, COMMAND)``)
 SCHEMAS: dict[type, tuple[int, ...]] = {kind: tuple(_S[f] for f in kind._fields) for kind in CLIENT_COMMAND_TYPES}
 

@@ -50,8 +50,11 @@ position pays or receives its per-lot funding (``exchange.perp.funding``).
 
 **Liquidation** (``exchange.perp.liquidation``): the liquidator's commands take a
 position over at the mark, close it (orders, ADL) and finish it; the desk
-settles their fills into the liquidation's record. Not built yet
-(``docs/PERPETUALS.md``): the actors.
+settles their fills into the liquidation's record.
+
+**Fee share** (``exchange.perp.fees``): the desk counts each market's fees
+(``fee_income``) and what ``SweepPerpFees`` moved out of the fee account for
+the market's insurance fund (``fee_swept``).
 """
 from __future__ import annotations
 
@@ -66,8 +69,8 @@ from exchange.messages.records import (CancelPerpOrder, CancelRequest, Fill, Fun
                                        PerpMarginZoneChanged,
                                        PerpLiquidationUpdate, PerpSettingsChanged, PerpTransferred, PlacePerpOrder,
                                        PositionChanged, RequestRejected, SetMarginMode, SetPerpLeverage, SetRiskLimit,
-                                       SubmitOrder, TransferPerp)
-from exchange.perp import adl, liquidation as liquidations
+                                       SubmitOrder, SweepPerpFees, TransferPerp)
+from exchange.perp import adl, fees, liquidation as liquidations
 from exchange.perp.funding import payments
 from exchange.perp.mark import diverged
 from exchange.perp.position import MarginMode, Position
@@ -141,6 +144,8 @@ class PerpDesk:
         self.liquidations: dict[int, liquidations.PerpLiquidation] = {}
         self.zones: dict[tuple[int, str], int] = {}       # (account, market or "" for cross) -> zone, when not 0
         self.adl_order: dict[tuple[str, bool], tuple] = {}  # (market, long side) -> (mark, ranked, ranks): a cache
+        self.fee_income: dict[str, int] = {}              # market -> net fees its fills collected, ever
+        self.fee_swept: dict[str, int] = {}               # market -> of which moved out for its fund (``fees``)
         self.shard = None
 
     def attach(self, shard) -> None:
@@ -155,6 +160,8 @@ class PerpDesk:
         kind = type(cmd)
         if kind is PlacePerpOrder:
             return self.place(cmd, context.reference_ticks)
+        if kind is SweepPerpFees:
+            return fees.sweep(self, cmd), None
         if kind in liquidations.COMMANDS:
             return liquidations.apply(self, cmd)
         if kind is CancelPerpOrder:
@@ -428,7 +435,7 @@ class PerpDesk:
             realized = liquidation.positions[market.name].fill(signed, ticks, market.k)
             liquidation.equity += realized - fee
             liquidation.results[market.name] = liquidation.results.get(market.name, 0) + realized - fee
-            self.ledger.fees[spec.quote.index] += fee
+            self._collect(market, fee)
             return PerpLiquidationUpdate(order.request_id, fill.ts_ns, order.account_id, market.name,
                                          order.liquidation, int(PerpLiquidationStage.ORDER_FILLED), lots, ticks,
                                          realized - fee)
@@ -452,8 +459,13 @@ class PerpDesk:
             wallet.cash[q] += released - added
         wallet.cash[q] += realized - fee
         position.fees += fee
-        self.ledger.fees[q] += fee
+        self._collect(market, fee)
         return realized
+
+    def _collect(self, market: PerpMarket, fee: int) -> None:
+        """A fill's fee into the shard's fee account, counted for the market's fund share."""
+        self.ledger.fees[market.spec.quote.index] += fee
+        self.fee_income[market.name] = self.fee_income.get(market.name, 0) + fee
 
     def _closed(self, event: OrderClosed) -> list:
         order = self.orders.pop(event.order_id, None)
@@ -688,7 +700,9 @@ class PerpDesk:
         return (tuple(w.canonical() for _, w in sorted(self.accounts.items())),
                 tuple(o.canonical() for _, o in sorted(self.orders.items())), tuple(sorted(self.marks.items())),
                 tuple(liquidation.canonical() for _, liquidation in sorted(self.liquidations.items())),
-                tuple(sorted(self.zones.items())))
+                tuple(sorted(self.zones.items())),
+                tuple((m, self.fee_income.get(m, 0), self.fee_swept.get(m, 0))
+                      for m in sorted(set(self.fee_income) | set(self.fee_swept))))
 
 
 def _position_canonical(p: Position) -> tuple:

@@ -7,7 +7,10 @@ Each market has its own fund. Money moves only by typed entries:
 - ``LIQUIDATION_SURPLUS``: a liquidation filled better than the bankruptcy
   price pays the difference in;
 - ``BANKRUPTCY_LOSS``: one filled worse is paid out of the fund (negative);
-- ``FEE_SHARE``: a share of fees paid in;
+- ``FEE_SHARE``: a market's share of its trading fees, swept from a shard
+  (``exchange.perp.fees``); details: the ``shard`` and ``through``, all that
+  shard has moved for the market so far, so each entry's amount is its
+  ``through`` less the one before it (``verify`` checks);
 - ``ADL_START`` / ``ADL_END``: no money; the trigger values and the plan's
   inputs and amounts, so every deleveraging is on the record.
 
@@ -89,6 +92,8 @@ class PerpFund:
         self.balances = {market: 0 for market in markets}
         self.entries: list[FundEntry] = []
         self._peaks: dict[str, tuple[int, int]] = {}   # market -> (second, highest balance in the window): a cache
+        self.fees_through: dict[tuple[str, int], int] = {}  # (market, shard) -> fee share recorded from it, ever
+        self.flows: dict[tuple[str, EntryKind], tuple[int, int]] = {}   # (market, kind) -> (entries, units moved)
 
     def cap(self, market: str) -> int:
         """The most of the market's fund one bankruptcy draws, in ppm of its balance."""
@@ -112,11 +117,18 @@ class PerpFund:
             raise ValueError(f"{kind.name} cannot carry an amount of {amount}")
         if self.balances[market] + amount < 0:
             raise ValueError(f"the {market} fund holds {self.balances[market]}, cannot pay {-amount}")
+        if kind == EntryKind.FEE_SHARE and not {"shard", "through"} <= dict(details).keys():
+            raise ValueError("a FEE_SHARE entry names its shard and through")
         n, prev = len(self.entries) + 1, self.head
         entry = FundEntry(n, kind, market, amount, ts_ns, details, prev,
                           entry_digest(prev, n, kind, market, amount, ts_ns, details))
         self.entries.append(entry)
         self.balances[market] += amount
+        if kind == EntryKind.FEE_SHARE:
+            fee = dict(details)
+            self.fees_through[(market, fee["shard"])] = fee["through"]
+        count, moved = self.flows.get((market, kind), (0, 0))
+        self.flows[(market, kind)] = (count + 1, moved + abs(amount))
         cached = self._peaks.get(market)
         if cached is not None and self.balances[market] > cached[1]:
             self._peaks[market] = (cached[0], self.balances[market])
@@ -146,19 +158,23 @@ class PerpFund:
         """Append an entry as stored (``to_plain``), re-recording it: ValueError unless it is the
         next entry and its digest is what its content gives (a journal replayed is checked)."""
         stored = FundEntry.from_plain(plain)
-        entry = self.record(stored.kind, stored.market, stored.amount, stored.ts_ns, stored.details)
-        if (entry.n, entry.prev, entry.digest) != (stored.n, stored.prev, stored.digest):
-            self.entries.pop()
-            self.balances[entry.market] -= entry.amount
+        n, prev = len(self.entries) + 1, self.head
+        if (stored.n, stored.prev, stored.digest) != (n, prev, entry_digest(prev, n, stored.kind, stored.market,
+                                                                           stored.amount, stored.ts_ns,
+                                                                           stored.details)):
             raise ValueError(f"fund entry {stored.n} does not follow the chain")
-        return entry
+        return self.record(stored.kind, stored.market, stored.amount, stored.ts_ns, stored.details)
 
     def view(self) -> dict:
-        """What anyone may read: balances, caps, the chain's head and length."""
+        """What anyone may read: balances, caps, the ADL trigger, the chain's head and length,
+        and per market the units each kind of entry moved and the ADL rounds."""
         return {"balances": dict(self.balances), "max_draw_ppm": dict(self.caps),
                 "adl_drawdown_ppm": {m: ppm for m, (ppm, _) in sorted(self.adl_drawdown.items())},
                 "drawdown_window_s": {m: window // 10**9 for m, (_, window) in sorted(self.adl_drawdown.items())},
-                "head": self.head, "entries": len(self.entries)}
+                "head": self.head, "entries": len(self.entries),
+                "flows": {m: {k.name.lower(): moved for (market, k), (_, moved) in sorted(self.flows.items())
+                              if market == m and SIGNS[k]} for m in sorted(self.balances)},
+                "adl_rounds": {m: self.flows.get((m, EntryKind.ADL_START), (0, 0))[0] for m in sorted(self.balances)}}
 
     def check_invariants(self) -> None:
         assert verify([e.to_plain() for e in self.entries], self.balances) == []
@@ -173,6 +189,7 @@ def verify(entries: list[list], balances: dict[str, int] | None = None, head: st
     given, are what the fund claims and are checked against the recomputation."""
     problems: list[str] = []
     computed: dict[str, int] = {market: 0 for market in (balances or {})}
+    through: dict[tuple, int] = {}                  # (market, shard) -> the last fee share's cumulative
     prev = GENESIS
     for position, data in enumerate(entries, 1):
         try:
@@ -193,6 +210,13 @@ def verify(entries: list[list], balances: dict[str, int] | None = None, head: st
         computed[entry.market] = computed.get(entry.market, 0) + entry.amount
         if computed[entry.market] < 0:
             problems.append(f"entry {position}: the {entry.market} fund goes negative")
+        if entry.kind == EntryKind.FEE_SHARE:
+            fee = dict(entry.details)
+            key = (entry.market, fee.get("shard"))
+            if fee.get("through") != through.get(key, 0) + entry.amount:
+                problems.append(f"entry {position}: a fee share of {entry.amount} does not take shard "
+                                f"{fee.get('shard')} from {through.get(key, 0)} to {fee.get('through')}")
+            through[key] = fee.get("through")
         prev = entry.digest
     if balances is not None:
         for market in sorted(set(computed) | set(balances)):

@@ -63,8 +63,9 @@ from __future__ import annotations
 
 from typing import Callable, Generator, NamedTuple
 
+from exchange.core.routing import house_account
 from exchange.messages.records import (AbsorbDeleverage, CancelPerpOrder, DeleveragePerp, FinishPerpLiquidation,
-                                       LiquidationOrderPerp, OrderRejected, TakeOverPerp)
+                                       LiquidationOrderPerp, OrderRejected, SweepPerpFees, TakeOverPerp)
 from exchange.messages.tags import RecordTag
 from exchange.perp import adl
 from exchange.perp.fund import EntryKind, PerpFund
@@ -240,6 +241,21 @@ class PerpLiquidator:
         for n in self.admit(answer(Read(DUE))):
             finished.append(drive(self.step(n, ts_ns), answer))
         return [record for record in finished if record is not None]
+
+    def sweep(self, shard: int, shards: int, ts_ns: int) -> Steps:
+        """Collect each market's fee share from ``shard`` (of ``shards``) into its fund: a
+        ``FEE_SHARE`` entry for what the shard moved since the fund last recorded it
+        (``exchange.perp.fees``; exactly once across lost answers and restarts)."""
+        account = house_account(shard, shards)
+        for name in sorted(self.markets):
+            if not self.markets[name].fee_share_ppm:
+                continue
+            known = self.fund.fees_through.get((name, shard), 0)
+            events = yield Send(SweepPerpFees(f"pfee:{name}:{known}:{ts_ns}", ts_ns, account, name, known))
+            known = self.fund.fees_through.get((name, shard), 0)     # as recorded now (another sweep's answer)
+            if not rejected(events) and events[0].swept > known:
+                self._entry(EntryKind.FEE_SHARE, name, events[0].swept - known, ts_ns,
+                            (("shard", shard), ("through", events[0].swept)))
 
     # ---- one liquidation ----------------------------------------------------------------------
     def step(self, n: int, ts_ns: int) -> Steps:

@@ -25,7 +25,10 @@ perpetual's own, with the rulebook's values as defaults:
 - ``liquidation_notional`` (quote units, 10,000,000): the most liquidation
   orders close per second in the market, so a cascade cannot sweep a thin book;
 - ``fund_initial`` (quote units, 0): the market's insurance fund's seed capital,
-  a ``TOP_UP`` entry the venue's first start records (``PerpLiquidator.seed``).
+  a ``TOP_UP`` entry the venue's first start records (``PerpLiquidator.seed``);
+- ``fee_share`` 0.1: the part of the market's trading fees its fund receives
+  (``exchange.perp.fees``; swept from the shards every ``fee_sweep_s`` of
+  ``[perp_fund]``).
 
 Ratios are decimal strings; margin ratios become ppm (``RiskTiers``), funding
 ratios ``FUNDING_ONE`` units. A perpetual's market index follows the spot
@@ -62,6 +65,7 @@ class PerpMarket:
     fund_initial: int = 0
     adl_drawdown_ppm: int = 300_000
     drawdown_window_ns: int = 86_400 * NS
+    fee_share_ppm: int = 100_000
 
     @property
     def name(self) -> str:
@@ -131,6 +135,9 @@ def _parse(reader: Reader, name: str, index: int, section: dict, config: Exchang
     drawdown = ratio("adl_drawdown", "0.3")
     if not 0 < drawdown <= PPM:
         raise ConfigError(reader.file, f"{key}.adl_drawdown", "must be in (0, 1]")
+    fee_share = ratio("fee_share", "0.1")
+    if fee_share > PPM:
+        raise ConfigError(reader.file, f"{key}.fee_share", "must be in [0, 1]")
     return PerpMarket(spec, tiers, funding, limit_minor // spec.lot_minor, leverage,
                       reader.integer(section, f"{key}.listing_ts_ns", 0, 2**63 - 1, default=0),
                       ratio("listing_band", "0.05"),
@@ -138,7 +145,8 @@ def _parse(reader: Reader, name: str, index: int, section: dict, config: Exchang
                       ratio("divergence_band", "0.05"),
                       reader.integer(section, f"{key}.basis_window_s", 1, 86_400, default=300) * NS, max_draw,
                       rate_limit, seed, drawdown,
-                      reader.integer(section, f"{key}.drawdown_window_s", 1, 30 * 86_400, default=86_400) * NS)
+                      reader.integer(section, f"{key}.drawdown_window_s", 1, 30 * 86_400, default=86_400) * NS,
+                      fee_share)
 
 
 def _ratio(reader: Reader, section: dict, key: str, default: str, one: int) -> int:

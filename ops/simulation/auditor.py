@@ -71,13 +71,14 @@ liquidation finished there, one entry for each.
 from __future__ import annotations
 
 from actors.link.wire import unpack_commands, unpack_push, unpack_results, unpack_submit_answer
-from exchange.core.money import parse_decimal
+from exchange.core.money import PPM, parse_decimal
 from exchange.core.reasons import Reason
 from exchange.core.routing import shard_for
 from exchange.messages.records import (LENDING, BalanceChanged, CoverShortfall, Deposit, Fill, FinishLiquidation,
                                        FinishPerpLiquidation, LiquidationStage, LiquidationUpdate, OrderRejected,
                                        PerpLiquidationStage, PerpLiquidationUpdate, PerpTransferred,
                                        StartLiquidation, TransferPerp, WriteOffDebt, Withdraw)
+from exchange.perp.fees import in_flight as fee_shares_in_flight
 from exchange.perp.fund import EntryKind, verify
 from exchange.perp.position import MarginMode
 from exchange.perp.rules import perp_markets
@@ -130,7 +131,8 @@ class Auditor:
         self.perp_transferred = [0] * len(self.assets)       # acknowledged into the wallets, less out of them
         self.perp_finished: dict[tuple, int] = {}            # (liquidation, market) -> the equity it left there
         self.perp_seen: dict = {"perp_liquidations": 0, "perp_adl_rounds": 0, "perp_fund_draws": 0,
-                                "perp_fund_surpluses": 0, "perp_fund_change": 0}
+                                "perp_fund_surpluses": 0, "perp_fee_shares": 0,
+                                "perp_fund_change": 0}
 
     # ---- what the auditor observes ----------------------------------------------------
     def sending(self, shard: int, commands: list) -> None:
@@ -292,6 +294,7 @@ class Auditor:
                           "perp_adl_rounds": kinds.count(EntryKind.ADL_START),
                           "perp_fund_draws": kinds.count(EntryKind.BANKRUPTCY_LOSS),
                           "perp_fund_surpluses": kinds.count(EntryKind.LIQUIDATION_SURPLUS),
+                          "perp_fee_shares": kinds.count(EntryKind.FEE_SHARE),
                           "perp_fund_change": sum(fund.balances.values()) - sum(self.perp_fund_initial)}
 
     # ---- checks ------------------------------------------------------------------------
@@ -387,11 +390,21 @@ class Auditor:
                                    f"acknowledged deposits - withdrawals {net} + the funds' start {start}")
         self._check_perp_balanced(liquidator)
 
-    def _perp_funds(self, liquidator) -> list[int]:
-        """The perpetual funds' balances per settlement asset."""
+    def _perp_funds(self, liquidator, fee_shares: bool = True) -> list[int]:
+        """The perpetual funds' balances per settlement asset, with the fee share a shard moved
+        out for them that they have not recorded yet (an answer lost or not delivered yet);
+        without ``fee_shares``, less every fee share (fees, not perpetual money)."""
         out = [0] * len(self.assets)
         for market, balance in liquidator.perp_fund.balances.items():
             out[self.perps[market].spec.quote.index] += balance
+        swept = [dict(getattr(self.cluster.actor(f"shard:{i}").shard.products.get("perp"), "fee_swept", {}))
+                 for i in range(self.config.shards)]
+        for asset, amount in fee_shares_in_flight(self.perps, swept, liquidator.perp_fund.fees_through).items():
+            out[self.config.assets[asset].index] += amount
+        if not fee_shares:
+            for by_market in swept:
+                for market, total in by_market.items():
+                    out[self.perps[market].spec.quote.index] -= total
         return out
 
     def check_recovery(self, name: str) -> None:
@@ -485,7 +498,7 @@ class Auditor:
         for (market, _), fill in self.fills.items():
             if market in self.perps:
                 fees[self.perps[market].spec.quote.index] += fill.taker_fee + fill.maker_fee
-        change = [b - s for b, s in zip(self._perp_funds(liquidator), self.perp_fund_initial)]
+        change = [b - s for b, s in zip(self._perp_funds(liquidator, fee_shares=False), self.perp_fund_initial)]
         for i, asset in enumerate(self.assets):
             if held[i] + fees[i] + change[i] != self.perp_transferred[i]:
                 raise AuditFailure("perpetual zero-sum", f"{asset}: wallets and liquidations hold {held[i]}, fees "
@@ -541,9 +554,32 @@ class Auditor:
                 entered[key] = entry.amount
         if seeds:
             raise AuditFailure("perpetual fund explained", f"seed capital never entered: {seeds}")
+        self._check_fee_shares(fund)
         missing = {key: amount for key, amount in self.perp_finished.items() if amount and key not in entered}
         if missing:
             raise AuditFailure("perpetual fund explained", f"liquidations finished with no fund entry: {missing}")
+
+
+    def _check_fee_shares(self, fund) -> None:
+        """Each fee share entry is what a shard moved (the chain's own check makes each the
+        step of its shard's cumulative): no shard's recorded cumulative above what it moved, no
+        shard moving more than its markets' share of the fees its fills charged, and those
+        fees, over the shards, what the fills observed charged."""
+        charged = dict.fromkeys(self.perps, 0)
+        for (market, _), fill in self.fills.items():
+            if market in self.perps:
+                charged[market] += fill.taker_fee + fill.maker_fee
+        income = dict.fromkeys(self.perps, 0)
+        for index, desk in self._perp_desks():
+            for market, total in desk.fee_income.items():
+                income[market] += total
+                moved = desk.fee_swept.get(market, 0)
+                if fund.fees_through.get((market, index), 0) > moved or \
+                        moved > max(0, total) * self.perps[market].fee_share_ppm // PPM:
+                    raise AuditFailure("perpetual fee share", f"shard {index} {market}: fees {total}, moved {moved}, "
+                                       f"the fund recorded {fund.fees_through.get((market, index), 0)}")
+        if income != charged:
+            raise AuditFailure("perpetual fee share", f"the desks counted fees {income}, the fills charged {charged}")
 
 
 def _external(command) -> str | None:

@@ -259,7 +259,7 @@ class Run:
                 actions += [("crash_liquidator", 3)]
         if cluster.down():
             actions += [("restart", 8)]
-        actions += [("clock", 3), ("index", 5)]
+        actions += [("clock", 3), ("index", 5)] + ([("sweep", 1)] if self.workload.perps else [])
         action = rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
         getattr(self, "_" + action)()
 
@@ -360,6 +360,13 @@ class Run:
         sends += [(f"market:{name}", (capability, by_asset, self.clock.ns)) for name in self.workload.perps]
         for target, args in sends:                   # fire and forget, as the IndexActor publishes: no
             self.network.send(target, "set_index_prices", args, "index").cancel()   # answer travels back
+
+    def _sweep(self) -> None:
+        """The liquidator's fee sweep (a timer on Ray; here an operator's call, fire and forget):
+        the perpetual fee share from every shard into the funds."""
+        self.note("fee sweep")
+        capability = self.cluster.keyring.capability(Role.OPERATOR)
+        self.network.send(LIQUIDATOR, "sweep_perp_fees", (capability,), "operator").cancel()
 
     def _clock(self) -> None:
         advance = self.rng.choice((1, 1_000, 60_000, 3_600_000))      # milliseconds: up to an hour (interest)

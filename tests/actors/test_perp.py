@@ -13,6 +13,7 @@ import ray
 from actors import bootstrap
 from actors.capability import Role
 from exchange.config import DEFAULT_CONFIG_PATH
+from exchange.core.routing import shard_for
 from exchange.perp.fund import EntryKind, verify
 from tests.actors.conftest import accounts_on_shards, funded, settle
 from tests.actors.test_durability import (cluster, hashes_once_settled, shard_of, start_exchange,  # noqa: F401
@@ -83,6 +84,14 @@ def test_perpetual_orders_marks_and_funding_across_shards(exchange):
     assert exchange.perp_prices(PERP)["funding_rate"] == 10_000
     audit = settle(exchange)
     assert audit["ok"], audit
+    # a tenth of each shard's fees goes to the fund (rounded down per shard), once
+    view = exchange.operator.sweep_perp_fees()
+    shares = [(e[3], dict(e[5])) for e in exchange.perp_fund_entries() if e[1] == EntryKind.FEE_SHARE]
+    expected = {shard_for(a, 2): view_["fees"] // 10 for a, view_ in ((long_, funded_long), (short, funded_short))}
+    assert {d["shard"]: amount for amount, d in shares} == expected and all(expected.values())
+    assert view["balances"][PERP] == 1_000_000 * 10**6 + sum(expected.values())
+    assert exchange.operator.sweep_perp_fees()["entries"] == view["entries"]       # nothing more to sweep
+    assert settle(exchange)["ok"]
 
 
 def test_a_perpetual_market_and_a_shard_killed_recover_the_same_state_and_verify_offline(exchange, tmp_path):

@@ -29,6 +29,7 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
     assert float(perp["mark"]) > 0 and perp["next_funding_s"] is not None
     assert perp["liquidations"] >= 1 and float(perp["fund"]) >= 1_000_000   # the gambler's, closed better than
                                                                               # bankruptcy: a surplus to the fund
+    assert float(perp["fee_share"]) > 0                              # the fees' share, swept every 5 s
     assert summary["markets"]["BTC-USDT-PERP"]["trades"] > 0
     intruder = summary["intruder"]                          # issue 11: every hostile attempt refused, nothing moved
     assert intruder["attempts"] > 0 and intruder["accepted"] == 0 and intruder["balance_untouched"] is True

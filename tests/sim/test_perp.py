@@ -13,7 +13,7 @@ from exchange.perp.desk import PerpDesk
 from ops.simulation import Options, simulate
 
 LONG = Options(steps=400, deliver_per_message=2)
-CRASH_SEEDS = (39, 53, 66, 82)
+CRASH_SEEDS = (1, 2, 17, 83)
 
 
 def test_flash_crash_liquidates_the_longs_through_liquidator_crashes_and_replays_exactly():
@@ -24,6 +24,7 @@ def test_flash_crash_liquidates_the_longs_through_liquidator_crashes_and_replays
     assert any(o.stats["regime"] == "flash" for o in outcomes)
     assert any(o.stats["perp_fund_draws"] and o.stats["perp_adl_rounds"] for o in outcomes)   # fund, then ADL
     assert any(o.stats["perp_adl_rounds"] and not o.stats["perp_fund_draws"] for o in outcomes)
+    assert any(o.stats["perp_fee_shares"] for o in outcomes)                                # fees swept in
     crashed = next(o for o in outcomes if o.stats["liquidator_crashes_mid_perp_liquidation"])
     replay = simulate(crashed.seed, LONG)
     assert (replay.digest, replay.stats) == (crashed.digest, crashed.stats)
@@ -32,8 +33,9 @@ def test_flash_crash_liquidates_the_longs_through_liquidator_crashes_and_replays
 def test_a_desk_letting_an_order_close_a_position_past_its_bankruptcy_price_is_caught(monkeypatch):
     """Seed 14 found it: an order on the other side of an isolated long under water was
     accepted (the wallet's available cash ignores an isolated position's loss), and the fill
-    realized a loss larger than the position's margin out of the wallet's cash."""
-    assert simulate(14, LONG).ok
+    realized a loss larger than the position's margin out of the wallet's cash. (Since the fee
+    sweeps joined the runs' draws, seed 2 shows it.)"""
+    assert simulate(2, LONG).ok
     monkeypatch.setattr(PerpDesk, "_past_bankruptcy", lambda *args: False)
-    caught = simulate(14, LONG)
+    caught = simulate(2, LONG)
     assert not caught.ok and caught.check == "negative equity", caught.line()

@@ -28,14 +28,14 @@ JOURNALED_CODES = {
     "CancelPerpOrder": 115, "PerpTransferred": 130, "PerpSettingsChanged": 131, "PositionChanged": 132,
     "FundingDue": 133, "FundingPaid": 134, "TakeOverPerp": 116, "LiquidationOrderPerp": 117, "DeleveragePerp": 118,
     "AbsorbDeleverage": 119, "FinishPerpLiquidation": 120, "PerpLiquidationUpdate": 135, "MarkUpdated": 136,
-    "PerpMarginZoneChanged": 137,
+    "PerpMarginZoneChanged": 137, "SweepPerpFees": 121, "PerpFeesSwept": 138,
 }
 CLIENT_COMMANDS = {"OpenAccount", "Deposit", "Withdraw", "PlaceOrder", "CancelOrder", "AmendOrder", "EnableMargin",
                    "TransferMargin", "Borrow", "Repay", "PlaceMarginOrder", "SupplyToPool", "WithdrawFromPool",
                    "StartLiquidation", "LiquidationStep", "CoverShortfall", "FinishLiquidation", "WriteOffDebt",
                    "TransferPerp", "SetPerpLeverage", "SetRiskLimit", "SetMarginMode", "PlacePerpOrder",
                    "CancelPerpOrder", "TakeOverPerp", "LiquidationOrderPerp", "DeleveragePerp", "AbsorbDeleverage",
-                   "FinishPerpLiquidation"}
+                   "FinishPerpLiquidation", "SweepPerpFees"}
 REQUESTS = {"SubmitOrder", "CancelRequest", "AmendRequest", "PoolRequest"}
 
 

@@ -68,7 +68,10 @@ def test_a_fund_built_by_record_always_verifies(moves):
         signed = SIGNS[kind] * min(amount, fund.balances["M"] if SIGNS[kind] < 0 else amount)
         if SIGNS[kind] and not signed:
             continue                                                  # an empty fund pays nothing
-        fund.record(kind, "M", signed, ts)
+        shard = ts % 2
+        details = (("shard", shard), ("through", fund.fees_through.get(("M", shard), 0) + signed)) \
+            if kind == EntryKind.FEE_SHARE else ()
+        fund.record(kind, "M", signed, ts, details)
     assert verify([e.to_plain() for e in fund.entries], fund.balances, fund.head) == []
 
 
@@ -87,3 +90,17 @@ def test_drawdown_is_measured_from_the_highest_balance_of_the_window_including_t
     fund.record(EntryKind.TOP_UP, "M", 1_500, 8_000 * second)                   # 2,000: a new high
     assert fund.drawdown_ppm("M", 8_000 * second, 3_600 * second) == 0
     assert fund.drawdown_ppm("M", 20_000 * second, 3_600 * second) == 0         # nothing in the window: the balance
+
+
+def test_fee_shares_must_step_each_shard_s_cumulative():
+    fund = PerpFund(["M"])
+    with pytest.raises(ValueError):                                   # a fee share names its shard and through
+        fund.record(EntryKind.FEE_SHARE, "M", 10, 1)
+    fund.record(EntryKind.FEE_SHARE, "M", 10, 1, (("shard", 0), ("through", 10)))
+    fund.record(EntryKind.FEE_SHARE, "M", 7, 2, (("shard", 1), ("through", 7)))
+    fund.record(EntryKind.FEE_SHARE, "M", 5, 3, (("shard", 0), ("through", 15)))
+    assert fund.fees_through == {("M", 0): 15, ("M", 1): 7} and fund.balances == {"M": 22}
+    assert verify([e.to_plain() for e in fund.entries], fund.balances, fund.head) == []
+    fund.record(EntryKind.FEE_SHARE, "M", 5, 4, (("shard", 0), ("through", 15)))   # the same fees counted twice
+    assert verify([e.to_plain() for e in fund.entries]) == [
+        "entry 4: a fee share of 5 does not take shard 0 from 15 to 15"]

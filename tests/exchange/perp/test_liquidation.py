@@ -8,8 +8,9 @@ from __future__ import annotations
 import random
 
 from exchange.core.reasons import Reason
+from exchange.core.routing import house_account
 from exchange.messages.records import (AbsorbDeleverage, CancelPerpOrder, DeleveragePerp, FinishPerpLiquidation,
-                                       FundingDue, LiquidationOrderPerp, MarkUpdated, TakeOverPerp)
+                                       FundingDue, LiquidationOrderPerp, MarkUpdated, SweepPerpFees, TakeOverPerp)
 from exchange.perp.fund import EntryKind, verify
 from exchange.perp.prices import liquidation_price
 from tests.exchange.perp.test_desk import (ALICE, BOB, BUY, CAROL, K, PERP, SELL, PerpHarness, _long, check, harness,
@@ -201,6 +202,10 @@ SCENARIOS = {
                         lambda ex: (_taken_over(ex), _liq(ex, AbsorbDeleverage, ALICE, PERP, 7, btc("2"),
                                                           usdt("36000")))[1]),
     "liquidator_cancel_unknown": (Reason.ORDER_NOT_FOUND, lambda ex: _liq(ex, CancelPerpOrder, ALICE, PERP, 5)),
+    "fee_sweep_ahead": (Reason.FEE_SWEEP_AHEAD,                         # the fund claims more than was moved
+                        lambda ex: (_long(ex), _liq(ex, SweepPerpFees, house_account(0, 1), PERP, 1))[1]),
+    "fee_sweep_unknown_market": (Reason.UNKNOWN_MARKET,
+                                 lambda ex: _liq(ex, SweepPerpFees, house_account(0, 1), "X-PERP", 0)),
 }
 
 
