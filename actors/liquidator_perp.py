@@ -6,8 +6,10 @@ insurance funds public. No rule lives here.
 maintenance calls ``perp_due``; the actor then runs rounds (one at a time;
 calls meanwhile ask for one more) until nothing is open: each round asks every
 shard who is due (``perp_read_many``), opens a liquidation for each
-(``PerpLiquidator.admit``), and steps every open liquidation concurrently
-(at most ``CONCURRENT`` at once). Liquidations the per-second notional limit
+(``PerpLiquidator.admit``), steps every open liquidation concurrently (at
+most ``CONCURRENT`` at once), runs one ADL round for all that need it
+(``PerpLiquidator.deleverage``: its closes leave together) and steps the
+deleveraged ones on to their finish. Liquidations the per-second notional limit
 held wait for the next second's round.
 
 **How.** A step is a generator; this module answers what it yields: a read
@@ -34,7 +36,7 @@ from actors import clock
 from actors.capability import Role
 from exchange.core.routing import shard_for
 from exchange.perp.liquidation import CANDIDATES, DUE
-from exchange.perp.liquidator import Read, Send
+from exchange.perp.liquidator import Read, Send, SendAll
 
 CONCURRENT = 256          # liquidations stepped at once (each holds a few small requests in flight)
 FEE_SWEEP_S = 60          # the fee share is swept into the funds this often (``[perp_fund] fee_sweep_s``)
@@ -78,28 +80,34 @@ class PerpLiquidation:
         admitted = self.perp.admit(await self._perp_answer(Read(DUE)))
         gate = asyncio.Semaphore(CONCURRENT)
         stepped = sorted(self.perp.open)
-        outcomes = await asyncio.gather(*(self._perp_step(n, ts_ns, gate) for n in stepped), return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                log.error("perpetual liquidation step failed: %r", outcome)
+        await self._perp_steps(stepped, ts_ns, gate)
+        deleveraged = await self._perp_drive(self.perp.deleverage(ts_ns))     # one ADL round for all of them
+        await self._perp_steps(deleveraged, ts_ns, gate)                       # and on to their finish
         await self._journal()
         log.info("perpetual liquidation round %s", {"admitted": len(admitted), "stepped": len(stepped),
                                                        "finished": self.perp.finished - finished,
                                                        "open": len(self.perp.open),
                                                        "seconds": round(time.perf_counter() - started, 3)})
 
+    async def _perp_steps(self, numbers: list[int], ts_ns: int, gate: asyncio.Semaphore) -> None:
+        outcomes = await asyncio.gather(*(self._perp_step(n, ts_ns, gate) for n in numbers), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                log.error("perpetual liquidation step failed: %r", outcome)
+
     async def _perp_step(self, n: int, ts_ns: int, gate: asyncio.Semaphore) -> None:
         async with gate:
-            await self._perp_drive(self.perp.step(n, ts_ns))
+            if n in self.perp.open:
+                await self._perp_drive(self.perp.step(n, ts_ns))
 
-    async def _perp_drive(self, steps) -> None:
-        """Run a step generator of the machine to its end, answering over Ray."""
+    async def _perp_drive(self, steps):
+        """Run a step generator of the machine to its end, answering over Ray; its result."""
         try:
             request = next(steps)
             while True:
                 request = steps.send(await self._perp_answer(request))
-        except StopIteration:
-            pass
+        except StopIteration as stop:
+            return stop.value
 
     # ---- the fee share ---------------------------------------------------------------------------
     async def start_fee_sweeps(self) -> bool:
@@ -138,6 +146,12 @@ class PerpLiquidation:
             await self._journal()                   # the facts behind this command are durable first
             self._maybe_crash(f"liquidator.perp_send:{type(request.command).__name__}")
             return await self._send(shard_for(request.command.account_id, shards), request.command)
+        if type(request) is SendAll:
+            await self._journal()
+            for kind in sorted({type(command).__name__ for command in request.commands}):
+                self._maybe_crash(f"liquidator.perp_send:{kind}")
+            return await asyncio.gather(*(self._send(shard_for(command.account_id, shards), command)
+                                          for command in request.commands))
         if request.what in (DUE, CANDIDATES):
             parts = await asyncio.gather(*(self.batcher.call(s, "perp_read_many", list(request))
                                            for s in range(shards)))

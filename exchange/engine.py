@@ -63,7 +63,7 @@ from exchange.accounts.pricing import price_context
 from exchange.conservation import imbalance
 from exchange.messages.records import LENDING, POOL_ACCRUE, FundingDue, MarkUpdated, PoolRequest
 from exchange.perp import liquidation as perp_liquidation
-from exchange.perp.liquidator import Send, drive, new_perp_liquidator
+from exchange.perp.liquidator import Send, SendAll, drive, new_perp_liquidator
 from exchange.perp.pricer import PerpPricer
 from exchange.perp.rules import perp_markets
 from exchange.pricing.index import index_ticks
@@ -154,6 +154,8 @@ class Engine:
         liquidator's door, a read of the one desk."""
         if type(request) is Send:
             return self.apply(request.command, Role.LIQUIDATOR)
+        if type(request) is SendAll:
+            return [self.apply(command, Role.LIQUIDATOR) for command in request.commands]
         return perp_liquidation.read(self.shard.perp, *request)
 
     def run_funding(self, ts_ns: int) -> list:

@@ -30,6 +30,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,28 @@ def plan(bankrupt_lots: int, bankruptcy_price: int, wanted: int, candidates: lis
     return AdlPlan(bankruptcy_price, wanted, tuple(takes), tuple(skipped), left)
 
 
+def allocate(ranked: list[tuple[Fraction, Candidate]], wanted: list[int]) -> list[list[tuple[int, int]]]:
+    """Several bankrupt positions on one side closed against one ranking (``ranking``), in
+    turn: each takes ``(account, lots)`` from the next ranked positions, only what it needs
+    (``wanted``: absolute lots), the one before it having taken its own; a position may be
+    split between two. The same as ``plan`` for each in turn over what the ones before left,
+    without ranking again; one that finds nothing left gets no take."""
+    out: list[list[tuple[int, int]]] = []
+    place, left_in = 0, abs(ranked[0][1].lots) if ranked else 0
+    for want in wanted:
+        takes = []
+        while want and place < len(ranked):
+            taken = min(left_in, want)
+            takes.append((ranked[place][1].account_id, taken))
+            want -= taken
+            left_in -= taken
+            if not left_in:
+                place += 1
+                left_in = abs(ranked[place][1].lots) if place < len(ranked) else 0
+        out.append(takes)
+    return out
+
+
 def quintiles(candidates: list[Candidate], mark: int, k: int) -> dict[int, int]:
     """Each position's ADL quintile within its side: 5 first to go, 1 last; positions
     without positive equity get none."""
@@ -103,6 +126,7 @@ def quintiles(candidates: list[Candidate], mark: int, k: int) -> dict[int, int]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)
 def pseudonym(key: bytes, account_id: int) -> str:
     """A keyed hash of the account id (HMAC-SHA256, 16 hex digits): stable for a key,
     meaningless without it."""

@@ -9,11 +9,15 @@ the answer:
   ADL are asked of every shard and merged; ``orders`` and ``liquidation``
   of the account's shard);
 - ``Send(command)``: a liquidator command through the door of the shard
-  owning ``command.account_id``; the answer is its events.
+  owning ``command.account_id``; the answer is its events;
+- ``SendAll(commands)``: many at once (an ADL round's closes), answered in
+  order.
 
 The Engine answers in-process (``run``: the same ``read`` on its one desk,
 commands through ``Engine.apply``); the liquidator actor answers over Ray
-and drives many liquidations at once. A liquidation, in order:
+and drives many liquidations at once. A round steps every open liquidation
+and every newly due one, then runs one ADL round (``deleverage``) for all
+that need it, then steps those again. A liquidation, in order:
 
 1. the account's orders in the markets concerned are cancelled and the
    position taken over at the mark (``TakeOverPerp``; only while still due);
@@ -27,10 +31,13 @@ and drives many liquidations at once. A liquidation, in order:
    (``exchange.perp.adl``: ranked opposite positions from every shard, only
    what is needed, linked accounts skipped), with an ``ADL_START`` and an
    ``ADL_END`` entry in the fund's chain carrying the trigger values, the
-   ranked candidates under pseudonyms and the lots taken. Concurrent
-   liquidations plan around each other's planned closes (``_claimed``) and
-   plan again (``ADL_ATTEMPTS``) when others took positions meanwhile; with
-   no opposite position at all the lots wait, unrecorded, for a later round;
+   ranked candidates under pseudonyms and the lots taken. One round plans
+   every liquidation waiting for ADL in a market and side together: one
+   read of the candidates (from every shard, linked accounts left out at
+   the source), ranked once, each liquidation by number taking the next
+   ranked positions (``adl.allocate``), so concurrent liquidations never
+   race for a position; every close leaves at once. With no opposite
+   position left the lots wait, unrecorded, for a later round;
 5. ``FinishPerpLiquidation``: the equity left in each market goes into its
    fund (``LIQUIDATION_SURPLUS``) or is drawn from it (``BANKRUPTCY_LOSS``).
 
@@ -74,7 +81,6 @@ from exchange.perp.rules import perp_markets
 
 NS = 10**9
 RECORDS_KEPT = 10_000
-ADL_ATTEMPTS = 8                # ADL plans one step makes while others' closes took what it read
 T = RecordTag
 
 
@@ -90,7 +96,11 @@ class Send(NamedTuple):
     command: object             # to the shard owning ``command.account_id``, through the liquidator's door
 
 
-Steps = Generator[Read | Send, object, dict | None]
+class SendAll(NamedTuple):
+    commands: tuple             # each as a ``Send``, all at once; the answer: their events, in order
+
+
+Steps = Generator[Read | Send | SendAll, object, object]
 
 
 def new_perp_liquidator(config, journaling: bool = True) -> "PerpLiquidator":
@@ -133,7 +143,8 @@ class PerpLiquidator:
         self.reserved: dict[tuple[int, str], int] = {}   # (n, market) -> fund loss its orders may cost
         self.adl: dict[tuple[int, str], list] = {}  # (n, market) -> [plan, price, wanted, [[account, lots]]] planned
         self.used: dict[tuple[str, int], int] = {}  # (market, second) -> notional ordered (not durable)
-        self.adl_version: dict[str, int] = {}       # market -> ADLs done by this incarnation (not durable)
+        self.wanting: dict[tuple[int, str], tuple] = {}  # (n, market) -> (lots, bankruptcy price, mark): this
+                                                    # round's steps left them to ADL (``deleverage``; not durable)
         self.linked: dict[int, frozenset] = {}      # account -> accounts an operator linked to it
         self.records: list[dict] = []               # finished liquidations, public (the latest RECORDS_KEPT)
         self.finished = 0                           # liquidations finished (taken over and closed), ever
@@ -235,10 +246,13 @@ class PerpLiquidator:
 
     def run(self, answer: Callable, ts_ns: int) -> list[dict]:
         """One round in-process, liquidation by liquidation: the open ones, then every
-        position due now. Returns the public records of those that finished."""
+        position due now, then one ADL round for all that need it and a step more for those
+        it deleveraged. Returns the public records of those that finished."""
         self.prune(ts_ns)
         finished = [drive(self.step(n, ts_ns), answer) for n in sorted(self.open)]
         for n in self.admit(answer(Read(DUE))):
+            finished.append(drive(self.step(n, ts_ns), answer))
+        for n in drive(self.deleverage(ts_ns), answer):
             finished.append(drive(self.step(n, ts_ns), answer))
         return [record for record in finished if record is not None]
 
@@ -260,8 +274,8 @@ class PerpLiquidator:
     # ---- one liquidation ----------------------------------------------------------------------
     def step(self, n: int, ts_ns: int) -> Steps:
         """Drive liquidation ``n`` as far as it goes now; return its public record when it
-        finished, None while it waits (the rate limit, an order still in flight) or when it
-        ended without a take-over (no longer due)."""
+        finished, None while it waits (the rate limit, an order still in flight, this round's
+        ADL: ``wanting``) or when it ended without a take-over (no longer due)."""
         account, market, taken = self.open[n]
         view = yield _view(account, n)
         if view is None and taken is None:
@@ -278,7 +292,7 @@ class PerpLiquidator:
         if taken is None:
             self._fact([T.PERP_LIQUIDATION_TAKEN, n, sum(s["share"] for s in view["markets"].values())])
         for key in sorted(k for k in self.adl if k[0] == n):       # planned before a restart
-            yield from self._deleverage_send(n, account, key[1], ts_ns)
+            yield from self._deleverage_send(n, key[1], ts_ns)
             view = yield _view(account, n)
         if view is None:          # it finished before a restart recorded it: the shard repeats the answer
             return (yield from self._finish(n, account, ts_ns))
@@ -329,12 +343,8 @@ class PerpLiquidator:
             lots = yield from self._order(n, account, name, worst, lots, ts_ns, "fund")
         if not lots or self._budget(name, ts_ns, bankrupt) <= 0:
             return
-        # 4. ADL at the bankruptcy price (again while lots are left and the last plan took some or
-        #    was refused some: others' ADLs took positions meanwhile, or the read fell short)
-        for _ in range(ADL_ATTEMPTS):
-            lots, again = yield from self._deleverage(n, account, name, lots, bankrupt, state["mark"], ts_ns)
-            if not lots or not again:
-                return
+        # 4. ADL at the bankruptcy price: with every other liquidation's, in this round's ``deleverage``
+        self.wanting[(n, name)] = (lots, bankrupt, state["mark"])
 
     def _budget(self, name: str, ts_ns: int, price: int) -> int:
         """Lots the second's notional budget still allows at ``price``."""
@@ -343,7 +353,8 @@ class PerpLiquidator:
         return max(0, left // (price * market.k))
 
     def _order(self, n: int, account: int, name: str, price: int, lots: int, ts_ns: int, why: str) -> Steps:
-        """Send an order for as many of ``lots`` as the budget allows; return the lots left."""
+        """Send an order for as many of ``lots`` as the budget allows; return the lots left (0
+        while the order is still open: nothing more until it closed)."""
         market = self.markets[name]
         size = min(abs(lots), self._budget(name, ts_ns, price))
         if size <= 0:
@@ -356,7 +367,8 @@ class PerpLiquidator:
         if view is None:
             return 0
         self._reserve(n, view)
-        return view["markets"][name]["lots"]
+        state = view["markets"][name]
+        return 0 if state["order_open"] else state["lots"]
 
     def _reserve(self, n: int, view: dict) -> None:
         """Reserve, per market, what liquidation ``n`` will draw from the fund if the rest closes
@@ -368,48 +380,100 @@ class PerpLiquidator:
             if self.reserved.get((n, name), 0) != loss:
                 self._fact([T.PERP_FUND_RESERVED, n, name, loss])
 
-    def _deleverage(self, n: int, account: int, name: str, lots: int, bankrupt: int, mark: int,
-                    ts_ns: int) -> Steps:
+    # ---- ADL: one round for every liquidation waiting for it ------------------------------------
+    def deleverage(self, ts_ns: int) -> Steps:
+        """Step 4 for every liquidation this round's steps left lots to (``wanting``), market by
+        market and side by side: one read of the candidates for all of them, ranked once, and
+        each liquidation in turn (by number) takes the next ranked positions, only what it
+        needs (``adl.allocate``). Every plan is a fact, with its ``ADL_START`` entry, before
+        any close leaves; then every candidate's close at once, every absorption at once, and
+        an ``ADL_END`` entry each. Returns the liquidations that were deleveraged (step them
+        again to finish them)."""
+        wanting, self.wanting = self.wanting, {}
+        groups: dict[tuple[str, bool], list] = {}
+        for (n, name), (lots, bankrupt, mark) in sorted(wanting.items()):
+            if n in self.open and (n, name) not in self.adl:
+                groups.setdefault((name, lots > 0), []).append((n, lots, bankrupt, mark))
+        done: list[int] = []
+        for (name, _), group in sorted(groups.items()):
+            done += yield from self._deleverage_group(name, group, ts_ns)
+        return sorted(set(done))
+
+    def _deleverage_group(self, name: str, group: list, ts_ns: int) -> Steps:
         market = self.markets[name]
-        linked = self.linked.get(account, frozenset())
-        exclude = tuple(sorted(linked | {account}))
-        while True:                                   # a read older than an ADL done since is read again
-            version = self.adl_version.get(name, 0)
-            more = sum(self._claimed(name).values())  # read far enough to skip what others claimed
-            read = yield Read(CANDIDATES, account, name, lots + more if lots > 0 else lots - more, exclude)
-            if self.adl_version.get(name, 0) == version:
-                break
-        claimed = self._claimed(name)                 # as planned now, the read being in flight
-        candidates, short = [], False
+        long_side = group[0][1] > 0                   # the liquidations hold longs: shorts are taken
+        claimed = self._claimed(name)                 # plans a restart left (their closes are re-sent first)
+        exclude = set()
+        for n, *_ in group:
+            account = self.open[n][0]
+            exclude |= self.linked.get(account, frozenset()) | {account}
+        wanted = sum(abs(lots) for _, lots, _, _ in group) + sum(claimed.values())
+        read = yield Read(CANDIDATES, 0, name, wanted if long_side else -wanted, tuple(sorted(exclude)))
+        pool = []
         for candidate, held, basis, equity in read:
             free = max(0, abs(held) - claimed.get(candidate, 0))
-            short = short or free < abs(held)
             if free:
-                candidates.append(adl.Candidate(candidate, free if held > 0 else -free,    # ranked on what is free
-                                                basis * free // abs(held), equity))
-        plan = adl.plan(lots, bankrupt, abs(lots), candidates, mark, market.k, linked)
+                pool.append(adl.Candidate(candidate, free if held > 0 else -free,       # ranked on what is free
+                                          basis * free // abs(held), equity))
+        mark = group[0][3]
+        ranked = adl.ranking([c for c in pool if (c.lots > 0) != long_side], mark, market.k)
         drawdown = self.fund.drawdown_ppm(name, ts_ns, market.drawdown_window_ns)
-        if not plan.takes:      # nobody free in what was read: read further (others claimed it) or wait
-            return lots, short
-        ranked = adl.ranking([c for c in candidates if (c.lots > 0) != (lots > 0)], mark, market.k)
-        plan_id = len(self.fund.entries) + 1          # the ADL_START entry's number names the plan
-        self._entry(EntryKind.ADL_START, name, 0, ts_ns, (
-            ("liquidation", n), ("bankruptcy_price", bankrupt), ("mark", mark), ("lots", abs(lots)),
-            ("fund_balance", self.fund.balances[name]), ("max_draw_ppm", self.fund.cap(name)),
-            ("fund_drawdown_ppm", drawdown), ("adl_drawdown_ppm", market.adl_drawdown_ppm),
-            ("trigger", "fund drawn down past the ADL trigger" if drawdown >= market.adl_drawdown_ppm
-             else "book within bankruptcy price and fund share exhausted"),
-            ("ranked", ";".join(f"{adl.pseudonym(self.key, c.account_id)}:{s.numerator}/{s.denominator}"
-                                for s, c in ranked[:100])),
-            ("skipped_linked", ";".join(adl.pseudonym(self.key, a) for a in sorted(linked)))))
-        side = -1 if lots > 0 else 1                # the candidates hold the other side
-        self._fact([T.PERP_ADL_PLANNED, n, name, plan_id, bankrupt, abs(lots),
-                    [[t.account_id, side * t.lots] for t in plan.takes]])
-        return (yield from self._deleverage_send(n, account, name, ts_ns))
+        side = -1 if long_side else 1                 # the candidates hold the other side
+        planned, place = [], 0
+        for (n, lots, bankrupt, _), takes in zip(group, adl.allocate(ranked, [abs(l) for _, l, _, _ in group])):
+            if not takes:                             # nobody left: the rest wait, unrecorded, for a later round
+                break
+            account = self.open[n][0]
+            linked = self.linked.get(account, frozenset())
+            plan_id = len(self.fund.entries) + 1      # the ADL_START entry's number names the plan
+            self._entry(EntryKind.ADL_START, name, 0, ts_ns, (
+                ("liquidation", n), ("bankruptcy_price", bankrupt), ("mark", mark), ("lots", abs(lots)),
+                ("fund_balance", self.fund.balances[name]), ("max_draw_ppm", self.fund.cap(name)),
+                ("fund_drawdown_ppm", drawdown), ("adl_drawdown_ppm", market.adl_drawdown_ppm),
+                ("trigger", "fund drawn down past the ADL trigger" if drawdown >= market.adl_drawdown_ppm
+                 else "book within bankruptcy price and fund share exhausted"),
+                ("ranked", ";".join(f"{adl.pseudonym(self.key, c.account_id)}:{s.numerator}/{s.denominator}"
+                                    for s, c in ranked[place:place + 100])),
+                ("skipped_linked", ";".join(adl.pseudonym(self.key, a) for a in sorted(linked)))))
+            self._fact([T.PERP_ADL_PLANNED, n, name, plan_id, bankrupt, abs(lots),
+                        [[candidate, side * taken] for candidate, taken in takes]])
+            planned.append(n)
+            place += len(takes) - 1                   # where the next plan's ranking starts (near enough)
+        closes = [(n, self._close_commands(n, name, ts_ns)) for n in planned]
+        answers = yield SendAll(tuple(close for _, commands in closes for close, _ in commands))
+        accepted = iter(not rejected(events) for events in answers)
+        taken = {n: [(close, absorb) for close, absorb in commands if next(accepted)] for n, commands in closes}
+        if any(taken.values()):
+            yield SendAll(tuple(absorb for pairs in taken.values() for _, absorb in pairs))
+        for n in planned:
+            self._adl_done(n, name, [(c.account_id, abs(c.quantity) // market.spec.lot_minor)
+                                     for c, _ in taken[n]], ts_ns)
+        return planned
+
+    def _close_commands(self, n: int, name: str, ts_ns: int) -> list[tuple]:
+        """A planned ADL's (candidate's close, liquidation's absorption) pairs; the ids come from
+        the plan, so a re-send after a restart repeats, never doubles."""
+        plan_id, price, _, takes = self.adl[(n, name)]
+        account, spec = self.open[n][0], self.markets[name].spec
+        out = []
+        for candidate, lots in takes:
+            quantity, at = lots * spec.lot_minor, price * spec.tick_minor
+            out.append((DeleveragePerp(f"pliq:{n}:{name}:adl:{plan_id}:{candidate}", ts_ns, candidate, name, n,
+                                       quantity, at),
+                        AbsorbDeleverage(f"pliq:{n}:{name}:absorb:{plan_id}:{candidate}", ts_ns, account, name,
+                                         n, abs(quantity), at)))
+        return out
+
+    def _adl_done(self, n: int, name: str, taken: list[tuple[int, int]], ts_ns: int) -> None:
+        wanted = self.adl[(n, name)][2]
+        self._entry(EntryKind.ADL_END, name, 0, ts_ns, (
+            ("liquidation", n), ("taken", ";".join(f"{adl.pseudonym(self.key, a)}:{lots}" for a, lots in taken)),
+            ("left", wanted - sum(lots for _, lots in taken))))
+        self._fact([T.PERP_ADL_DONE, n, name])
 
     def _claimed(self, name: str) -> dict[int, int]:
-        """Lots of each account that ADLs planned in ``name`` and not done yet will close: a
-        concurrent liquidation plans around them instead of racing for the same positions."""
+        """Lots of each account that ADLs planned in ``name`` and not done yet will close (plans
+        a restart left): a new plan is made around them."""
         claimed: dict[int, int] = {}
         for (_, market), (_, _, _, takes) in self.adl.items():
             if market == name:
@@ -417,29 +481,17 @@ class PerpLiquidator:
                     claimed[candidate] = claimed.get(candidate, 0) + abs(lots)
         return claimed
 
-    def _deleverage_send(self, n: int, account: int, name: str, ts_ns: int) -> Steps:
-        """Close a planned ADL: each candidate's side, then the liquidation's for what it closed
-        (ids from the plan, so a re-send after a restart repeats, never doubles); return the
-        lots left and whether another plan may take more (this one took some, or was refused some)."""
-        plan_id, price, wanted, takes = self.adl[(n, name)]
+    def _deleverage_send(self, n: int, name: str, ts_ns: int) -> Steps:
+        """Close an ADL planned before a restart, one pair at a time (the same ids: the shards'
+        replay memory answers what was applied)."""
         spec = self.markets[name].spec
         taken = []
-        for candidate, lots in takes:
-            quantity, at = lots * spec.lot_minor, price * spec.tick_minor
-            if rejected((yield Send(DeleveragePerp(f"pliq:{n}:{name}:adl:{plan_id}:{candidate}", ts_ns,
-                                                   candidate, name, n, quantity, at)))):
+        for close, absorb in self._close_commands(n, name, ts_ns):
+            if rejected((yield Send(close))):
                 continue                            # it closed or turned since it was ranked
-            yield Send(AbsorbDeleverage(f"pliq:{n}:{name}:absorb:{plan_id}:{candidate}", ts_ns, account, name,
-                                        n, abs(quantity), at))
-            taken.append((candidate, abs(lots)))
-        self._entry(EntryKind.ADL_END, name, 0, ts_ns, (
-            ("liquidation", n), ("taken", ";".join(f"{adl.pseudonym(self.key, a)}:{lots}" for a, lots in taken)),
-            ("left", wanted - sum(lots for _, lots in taken))))
-        self._fact([T.PERP_ADL_DONE, n, name])
-        self.adl_version[name] = self.adl_version.get(name, 0) + 1
-        view = yield _view(account, n)
-        lots = view["markets"][name]["lots"] if view is not None else 0
-        return lots, bool(takes)
+            yield Send(absorb)
+            taken.append((close.account_id, abs(close.quantity) // spec.lot_minor))
+        self._adl_done(n, name, taken, ts_ns)
 
     # ---- state ------------------------------------------------------------------------------
     def to_plain(self) -> dict:

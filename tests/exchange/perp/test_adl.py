@@ -6,7 +6,7 @@ from fractions import Fraction
 
 from hypothesis import given, strategies as st
 
-from exchange.perp.adl import Candidate, plan, pseudonym, quintiles, ranking, score
+from exchange.perp.adl import Candidate, allocate, plan, pseudonym, quintiles, ranking, score
 
 K = 1
 MARK = 100
@@ -61,6 +61,32 @@ def test_a_plan_never_overshoots_and_follows_the_ranking(rows, wanted):
     assert [t.account_id for t in adl.takes] == order[:len(adl.takes)]
     assert all(t.lots == abs(next(c.lots for c in candidates if c.account_id == t.account_id))
                for t in adl.takes[:-1])                              # all but the last are closed whole
+
+
+@given(candidate_lists, st.lists(st.integers(1, 300), max_size=8))
+def test_one_ranking_shared_in_turn_takes_only_what_each_needs_in_rank_order(rows, wanted):
+    """``allocate`` (an ADL round for several bankrupt positions): each takes exactly its need
+    while lots last, nobody beyond; the takes, in turn, walk the ranking without skipping or
+    taking more than a position holds; the first is what ``plan`` alone would take."""
+    candidates = [short(i, lots, entry, equity) for i, (lots, entry, equity) in enumerate(rows, 1)]
+    ranked = ranking(candidates, MARK, K)
+    takes = allocate(ranked, wanted)
+    supply = sum(abs(c.lots) for _, c in ranked)
+    for want, own in zip(wanted, takes):
+        got = sum(lots for _, lots in own)
+        assert got == min(want, supply) and all(lots > 0 for _, lots in own)
+        supply -= got
+    walked: list[list[int]] = []
+    for account, lots in (t for own in takes for t in own):
+        if walked and walked[-1][0] == account:
+            walked[-1][1] += lots
+        else:
+            walked.append([account, lots])
+    assert [a for a, _ in walked] == [c.account_id for _, c in ranked][:len(walked)]
+    held = {c.account_id: abs(c.lots) for _, c in ranked}
+    assert all(lots <= held[a] for a, lots in walked) and all(lots == held[a] for a, lots in walked[:-1])
+    if wanted:
+        assert takes[0] == [(t.account_id, t.lots) for t in plan(+1, 9_000, wanted[0], candidates, MARK, K).takes]
 
 
 def test_quintiles_split_each_side_first_to_go_is_5():

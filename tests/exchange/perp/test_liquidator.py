@@ -9,7 +9,7 @@ import pytest
 
 from exchange.perp import adl, liquidation
 from exchange.perp.fund import PerpFund
-from exchange.perp.liquidator import PerpLiquidator, Send
+from exchange.perp.liquidator import PerpLiquidator, Send, SendAll
 from exchange.accounts.access import Role
 from tests.exchange.perp.test_desk import ALICE, BOB, CAROL, PERP, check, harness, usdt
 from tests.exchange.perp.test_liquidation import TS, deleverage_scenario, isolated_long, mark_at
@@ -42,6 +42,8 @@ def run(ex, ts, cut: int | None = None, applied: bool = False) -> tuple[int, lis
     durable, count = [], [0]
 
     def answer(request):
+        if type(request) is SendAll:             # each command a request of its own: a stop can fall between
+            return [answer(Send(command)) for command in request.commands]
         if type(request) is Send:
             durable.extend(machine.take_facts())
         if count[0] == cut and not applied:
@@ -120,11 +122,13 @@ def test_adl_never_closes_an_account_linked_to_the_bankrupt_one():
 
 def test_liquidations_stepped_concurrently_in_any_interleaving_never_race_for_the_same_positions():
     """The liquidator actor steps many liquidations at once: here 80 of them advance one request at a
-    time in a random order. No ADL close is refused (each plans around the others' planned
-    closes), nearly all finish in the first round, the rest in the next, and every unit is conserved."""
+    time in a random order, then one ADL round plans for all that need it and the deleveraged ones
+    are stepped again, interleaved. No ADL close is refused (one plan per side, each liquidation
+    taking the next ranked positions), nearly all finish in the first round, the rest in the next,
+    and every unit is conserved."""
     from exchange.config import load_config
     from exchange.engine import Engine
-    from exchange.perp.liquidator import Read
+    from exchange.perp.liquidator import Read, drive
     from ops.bench.liquidation import AFTER, BEFORE, NS, USDT, positions_commands
     import random
     engine = Engine(load_config())
@@ -140,22 +144,30 @@ def test_liquidations_stepped_concurrently_in_any_interleaving_never_race_for_th
     refused = []
 
     def answer(request):
+        if type(request) is SendAll:
+            return [answer(Send(command)) for command in request.commands]
         if type(request) is not Send:
             return liquidation.read(desk, *request)
         events = engine.apply(request.command, Role.LIQUIDATOR)
         if type(request.command).__name__ == "DeleveragePerp" and type(events[0]).__name__ == "OrderRejected":
             refused.append(events[0])
         return events
-    assert len(machine.admit(answer(Read(liquidation.DUE)))) == 80
-    steps = {n: machine.step(n, ts + NS) for n in sorted(machine.open)}
-    waiting = {n: next(s) for n, s in steps.items()}
     rng = random.Random(5)
-    while waiting:
-        n = rng.choice(sorted(waiting))
-        try:
-            waiting[n] = steps[n].send(answer(waiting[n]))
-        except StopIteration:
-            del waiting[n]
+
+    def interleaved(numbers) -> None:
+        steps = {n: machine.step(n, ts + NS) for n in numbers}
+        waiting = {n: next(s) for n, s in steps.items()}
+        while waiting:
+            n = rng.choice(sorted(waiting))
+            try:
+                waiting[n] = steps[n].send(answer(waiting[n]))
+            except StopIteration:
+                del waiting[n]
+    assert len(machine.admit(answer(Read(liquidation.DUE)))) == 80
+    interleaved(sorted(machine.open))
+    deleveraged = drive(machine.deleverage(ts + NS), answer)
+    assert len(deleveraged) > 10
+    interleaved(deleveraged)
     assert refused == [] and len(machine.open) <= 8
     engine.check_invariants()
     engine.mark_perps(ts + 2 * NS)
