@@ -104,6 +104,7 @@ def restore_perp(desk: PerpDesk, state: dict) -> None:
         liquidation.bankrupt = dict((m, price) for m, price in bankrupt)
     for market, income, swept in state.get("fees", ()):          # absent from snapshots before the fee share
         desk.fee_income[market], desk.fee_swept[market] = income, swept
+    desk.index.touch_all(desk.accounts)                          # derived: every position re-valued at the next mark
 
 
 def margin_state(desk: MarginDesk) -> dict:

@@ -74,8 +74,9 @@ from exchange.perp import adl, fees, liquidation as liquidations
 from exchange.perp.funding import payments
 from exchange.perp.mark import diverged
 from exchange.perp.position import MarginMode, Position
-from exchange.perp.prices import bankruptcy_price, equity as equity_at, liquidation_price
+from exchange.perp.prices import bankruptcy_price, equity as equity_at, liquidation_price, warning_price
 from exchange.perp.rules import PerpMarket
+from exchange.perp.zones import ZoneIndex
 
 MARKET = int(OrderType.MARKET)
 REJECTED = int(CloseReason.REJECTED)
@@ -144,6 +145,7 @@ class PerpDesk:
         self.liquidations: dict[int, liquidations.PerpLiquidation] = {}
         self.zones: dict[tuple[int, str], int] = {}       # (account, market or "" for cross) -> zone, when not 0
         self.adl_order: dict[tuple[str, bool], tuple] = {}  # (market, long side) -> (mark, ranked, ranks): a cache
+        self.index = ZoneIndex(markets)                    # which positions a mark can move (derived)
         self.fee_income: dict[str, int] = {}              # market -> net fees its fills collected, ever
         self.fee_swept: dict[str, int] = {}               # market -> of which moved out for its fund (``fees``)
         self.shard = None
@@ -201,6 +203,7 @@ class PerpDesk:
             wallet.cash[a] -= cmd.amount
             spot.available[a] += cmd.amount
             moved = -cmd.amount
+        self.index.touch(cmd.account_id)
         return [PerpTransferred(cmd.request_id, cmd.ts_ns, cmd.account_id, asset.name, moved, wallet.cash[a])]
 
     def settings(self, cmd) -> list:
@@ -335,29 +338,44 @@ class PerpDesk:
         raise TypeError(f"perpetual desk cannot apply {kind.__name__}")
 
     def _zones(self, event: MarkUpdated) -> list:
-        """At a new mark, every position it values (isolated ones in the market, cross wallets
-        holding it) in its zone: healthy, under the warning line, at or under maintenance;
-        a ``PerpMarginZoneChanged`` for each that changed zone."""
+        """At a new mark, every position it can move (``exchange.perp.zones``: touched since
+        the last mark, or whose band the mark left) in its zone: healthy, under the warning
+        line, at or under maintenance; a ``PerpMarginZoneChanged`` for each that changed zone."""
         out = []
-        name, mark, zones = event.market, event.mark, self.zones
+        name, mark, zones, index = event.market, event.mark, self.zones, self.index
         market = self.markets[name]
         k, tiers, q = market.k, market.tiers, market.spec.quote.index
-        for account_id, wallet in sorted(self.accounts.items()):
-            position = wallet.positions.get(name)
+        touched = index.touched[name]
+        for account_id in sorted(index.due(name, mark)):
+            wallet = self.accounts.get(account_id)
+            position = wallet.positions.get(name) if wallet is not None else None
             if position is None or not position.lots:
+                index.place(name, account_id, 0, None)
                 if position is not None and zones:       # closed since: nothing of it is at risk
                     zones.pop((account_id, name), None)
                     if not any(p.lots and p.mode == MarginMode.CROSS for p in wallet.positions.values()):
                         zones.pop((account_id, ""), None)
                 continue
+            several = False
             if position.mode == MarginMode.ISOLATED:
-                scope = name
+                scope, collateral = name, position.margin
                 equity = position.margin + position.unrealized(mark, k)
                 maintenance, warning = tiers.lines(position.notional(mark, k))
             else:
-                scope = ""
+                scope, collateral = "", wallet.cash[q]
                 equity, maintenance, warning = self._cross_lines(wallet, q)
+                several = sum(1 for n, p in wallet.positions.items() if p.lots and p.mode == MarginMode.CROSS
+                              and self.markets[n].spec.quote.index == q) > 1
             zone = 2 if equity <= maintenance else 1 if equity <= warning else 0
+            if several:                                  # depends on other markets' marks: every mark
+                index.always[name].add(account_id)
+                index.place(name, account_id, zone, None)
+            else:
+                index.always[name].discard(account_id)
+                prices = index.prices.get((name, account_id))
+                if prices is None or account_id in touched:
+                    prices = self._line_prices(market, position, collateral)
+                index.place(name, account_id, zone, prices)
             key = (account_id, scope)
             if zones.get(key, 0) != zone:
                 if zone:
@@ -367,6 +385,12 @@ class PerpDesk:
                 out.append(PerpMarginZoneChanged(name, event.seq, event.ts_ns, account_id, scope, zone,
                                                  equity, maintenance, warning))
         return out
+
+    @staticmethod
+    def _line_prices(market: PerpMarket, position: Position, collateral: int) -> tuple:
+        """(long, liquidation price, warning price) of a position with ``collateral`` behind it."""
+        args = (position.lots, position.basis, collateral, market.k, market.tiers)
+        return position.lots > 0, liquidation_price(*args), warning_price(*args)
 
     def _cross_lines(self, wallet: PerpAccount, asset: int) -> tuple[int, int, int]:
         """(equity, maintenance, warning line) of the wallet's cross positions in ``asset``."""
@@ -402,6 +426,7 @@ class PerpDesk:
             wallet = self.accounts[key]
             position = wallet.positions[due.market]
             position.funding += amount
+            self.index.touch(key)
             if position.mode == MarginMode.ISOLATED:
                 position.margin -= amount
                 if position.margin < 0:
@@ -460,6 +485,7 @@ class PerpDesk:
         wallet.cash[q] += realized - fee
         position.fees += fee
         self._collect(market, fee)
+        self.index.touch(wallet.account_id)
         return realized
 
     def _collect(self, market: PerpMarket, fee: int) -> None:
@@ -682,6 +708,7 @@ class PerpDesk:
         return totals
 
     def check_invariants(self) -> None:
+        self._check_index()
         held: dict[tuple, int] = {}
         for order in self.orders.values():
             assert order.held == order.remaining * order.per_lot, f"perp order {order.order_id} hold"
@@ -695,6 +722,20 @@ class PerpDesk:
             for position in wallet.positions.values():
                 position.check_invariants()
                 assert position.margin >= 0 and (position.margin == 0 or position.mode == MarginMode.ISOLATED)
+
+    def _check_index(self) -> None:
+        """Every open position is indexed (``zones``): touched since its market's last mark,
+        re-valued at every mark, or with the prices its position and collateral give now."""
+        index = self.index
+        for account_id, wallet in self.accounts.items():
+            for name, position in wallet.positions.items():
+                if not position.lots or account_id in index.touched[name] or account_id in index.always[name]:
+                    continue
+                market = self.markets[name]
+                collateral = position.margin if position.mode == MarginMode.ISOLATED \
+                    else wallet.cash[market.spec.quote.index]
+                assert index.prices.get((name, account_id)) == self._line_prices(market, position, collateral), \
+                    f"zone index: account {account_id} in {name} changed untouched"
 
     def canonical(self) -> tuple:
         return (tuple(w.canonical() for _, w in sorted(self.accounts.items())),

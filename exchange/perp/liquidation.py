@@ -217,6 +217,7 @@ def take_over(desk, cmd: TakeOverPerp) -> list:
     if mode == MarginMode.CROSS:
         liquidation.equity, wallet.cash[asset] = wallet.cash[asset], 0
     desk.zones.pop((cmd.account_id, cmd.market), None)       # nothing of that scope is at risk any more
+    desk.index.touch(cmd.account_id)
     _share(liquidation, notionals)
     for name in names:
         position = liquidation.positions[name]

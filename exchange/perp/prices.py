@@ -51,21 +51,33 @@ def bankruptcy_price(lots: int, basis: int, collateral: int, k: int) -> int | No
 
 def liquidation_price(lots: int, basis: int, collateral: int, k: int, tiers: RiskTiers) -> int | None:
     """The liquidation price in ticks (module docstring); None if no positive price reaches it."""
+    return _line_price(lots, basis, collateral, k, tiers, False)
+
+
+def warning_price(lots: int, basis: int, collateral: int, k: int, tiers: RiskTiers) -> int | None:
+    """Where equity meets the warning line (``RiskTiers.warning``), found as the liquidation
+    price is: the highest tick at or under which a long is at or under the line, the lowest
+    at or over which a short is; None if no positive price reaches it."""
+    return _line_price(lots, basis, collateral, k, tiers, True)
+
+
+def _line_price(lots: int, basis: int, collateral: int, k: int, tiers: RiskTiers, warning: bool) -> int | None:
     if lots == 0:
         return None
-    exact = _exact(lots, basis, collateral, k, tiers)
+    exact = _exact(lots, basis, collateral, k, tiers, warning)
     if exact is None:
         return None
     num, den = exact
-    check = lambda p: liquidatable(lots, basis, collateral, k, tiers, p)     # noqa: E731
-    if lots > 0:                           # liquidatable at and below the price
+    line = tiers.warning if warning else tiers.maintenance
+    check = lambda p: equity(lots, basis, collateral, k, p) <= line(abs(lots) * p * k)     # noqa: E731
+    if lots > 0:                           # at or under the line at and below the price
         price = num // den
         while check(price + 1):
             price += 1
         while price >= 1 and not check(price):
             price -= 1
         return price if price >= 1 else None
-    price = max(1, -(-num // den))         # a short: liquidatable at and above the price
+    price = max(1, -(-num // den))         # a short: at and above the price
     while price > 1 and check(price - 1):
         price -= 1
     while not check(price):
@@ -73,19 +85,25 @@ def liquidation_price(lots: int, basis: int, collateral: int, k: int, tiers: Ris
     return price
 
 
-def _exact(lots: int, basis: int, collateral: int, k: int, tiers: RiskTiers) -> tuple[int, int] | None:
-    """The exact price where equity meets the unrounded requirement, as (numerator, denominator)."""
+def _exact(lots: int, basis: int, collateral: int, k: int, tiers: RiskTiers, warning: bool = False
+           ) -> tuple[int, int] | None:
+    """The exact price where equity meets the unrounded requirement (maintenance, or the warning
+    line: the mean of maintenance and initial), as (numerator, denominator)."""
     size = abs(lots) * k                                   # notional per tick of price
     if lots > 0 and basis - collateral <= 0:
         return None                                        # the collateral covers the whole cost
     if lots < 0 and collateral - basis <= 0:
-        return 0, 1                                        # liquidatable at every price
+        return 0, 1                                        # at or under the line at every price
+    one = 2 * PPM if warning else PPM                      # the requirement is (notional x rate - deduction) / one
     for tier in range(tiers.steps + 1):
-        rate, deduction = tiers.maintenance_ppm(tier), tiers.deduction(tier)
-        if lots > 0:     # collateral + size p - basis = (size p rate - deduction) / PPM
-            num, den = (basis - collateral) * PPM - deduction, size * (PPM - rate)
-        else:            # collateral - basis - size p = (size p rate - deduction) / PPM  (basis < 0)
-            num, den = (collateral - basis) * PPM + deduction, size * (PPM + rate)
+        if warning:
+            rate, deduction = tiers.maintenance_ppm(tier) + tiers.initial_ppm(tier), 2 * tiers.deduction(tier)
+        else:
+            rate, deduction = tiers.maintenance_ppm(tier), tiers.deduction(tier)
+        if lots > 0:     # collateral + size p - basis = (size p rate - deduction) / one
+            num, den = (basis - collateral) * one - deduction, size * (one - rate)
+        else:            # collateral - basis - size p = (size p rate - deduction) / one  (basis < 0)
+            num, den = (collateral - basis) * one + deduction, size * (one + rate)
         low = tier * tiers.step_notional
         if low * den <= size * num and (tier == tiers.steps or size * num <= tiers.ceiling(tier) * den):
             return num, den                                # its notional is in this tier's bracket
