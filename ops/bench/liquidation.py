@@ -20,7 +20,10 @@ Figures, each beside the baseline measured in the same run and their ratio:
 - ``mark_to_margin_p99_ms``: from an index update to every shard holding the
   new mark with every position re-valued at it (zones, notifications), p99
   over ``--marks`` updates before the crash; baseline: Ray's idle call
-  (p50 of a no-op actor method) and the in-process mark-and-revalue.
+  (p50 of a no-op actor method) and the in-process mark-and-revalue. A mark
+  re-values only the positions it can move (``exchange.perp.zones``); the
+  first after the set-up re-values and prices every position (every one was
+  touched by its trade): ``first_mark_ms``, apart.
 
 Usage: python ops/bench/liquidation.py --json [--positions 100000] [--marks 30] [--no-ray] [--seed 7]
 """
@@ -107,6 +110,10 @@ def engine_crash(count: int, marks: int, seed: int) -> dict:
     assert rejected == 0, f"{rejected} set-up commands rejected"
     latencies = []
     rng = random.Random(seed)
+    ts += NS
+    started = time.perf_counter()
+    engine.mark_perps(ts)                                         # the first: every position re-valued
+    first = time.perf_counter() - started
     for i in range(marks):                                        # small moves: nobody due
         ts += NS
         engine.set_index_prices({"BTC": (BEFORE + rng.randint(-20, 20)) * USDT})
@@ -132,9 +139,10 @@ def engine_crash(count: int, marks: int, seed: int) -> dict:
     adl = sum(1 for e in fund.entries if e.kind.name == "ADL_START")
     return {"crash_s_engine": round(seconds, 3), "liquidations_engine": len(finished),
             "liquidations_per_s_engine": round(len(finished) / seconds, 1), "adl_rounds_engine": adl,
-            "simulated_seconds_engine": ts // NS - 1_000 - marks - 1,
+            "simulated_seconds_engine": ts // NS - 1_000 - marks - 2,
             "mark_to_margin_p99_ms_engine": round(_pct(latencies, 0.99) * 1e3, 3),
             "mark_to_margin_p50_ms_engine": round(statistics.median(latencies) * 1e3, 3),
+            "first_mark_ms_engine": round(first * 1e3, 3),
             "fund_change_engine": fund.balances[PERP] - 1_000_000 * USDT}
 
 
@@ -180,6 +188,9 @@ def ray_crash(count: int, marks: int, seed: int, progress) -> dict:
             assert rejected == 0, f"{rejected} set-up commands rejected"
             latencies = []
             rng = random.Random(seed)
+            started = time.perf_counter()
+            marked(move(BEFORE + 1))                                # the first: every position re-valued
+            first = time.perf_counter() - started
             for _ in range(marks):
                 started = time.perf_counter()
                 marked(move(BEFORE + rng.randint(-20, 20)))
@@ -213,6 +224,7 @@ def ray_crash(count: int, marks: int, seed: int, progress) -> dict:
             "liquidations_per_s": round(finished / seconds, 1), "conservation_ok": audit["ok"],
             "mark_to_margin_p99_ms": round(_pct(latencies, 0.99) * 1e3, 3),
             "mark_to_margin_p50_ms": round(statistics.median(latencies) * 1e3, 3),
+            "first_mark_ms": round(first * 1e3, 3),
             "ray_idle_call_p50_ms": round(idle_p50, 3), "fund_change": fund - 1_000_000 * USDT}
 
 
