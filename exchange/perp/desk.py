@@ -20,7 +20,10 @@ account, and every unit is conserved at every step.
 
 **Orders.** ``PlacePerpOrder`` runs the spot order's checks on the
 perpetual's grid (``AccountShard.order_terms``), then, in this order:
-NO_MARK_PRICE, MARK_INDEX_DIVERGED (5.2.2.5), PRICE_OUTSIDE_LISTING_BAND
+NO_MARK_PRICE, MARK_INDEX_DIVERGED (5.2.2.5: while the mark is further from
+the index than the band, an order priced beyond the mark, away from the
+index; orders toward the index pass, so the book can follow it back),
+PRICE_OUTSIDE_LISTING_BAND
 (4.2.7: a new contract's first minutes), REDUCE_ONLY_WOULD_INCREASE,
 POSITION_LIMIT_EXCEEDED (4.3.1), RISK_LIMIT_EXCEEDED (4.3.2: the worst-case
 exposure of the order's side, at the higher of its price and the mark, under
@@ -251,8 +254,8 @@ class PerpDesk:
         if marks is None:
             return _reject(cmd, Reason.NO_MARK_PRICE), None
         index, mark = marks
-        if diverged(mark, index, market.divergence_band_ppm):
-            return _reject(cmd, Reason.MARK_INDEX_DIVERGED), None
+        if diverged(mark, index, market.divergence_band_ppm) and (ticks - mark) * (mark - index) > 0:
+            return _reject(cmd, Reason.MARK_INDEX_DIVERGED), None      # further from the index than the mark
         if market.listing_ts_ns and cmd.ts_ns < market.listing_ts_ns + market.listing_window_ns and \
                 abs(ticks - index) * PPM > market.listing_band_ppm * index:
             return _reject(cmd, Reason.PRICE_OUTSIDE_LISTING_BAND), None

@@ -12,7 +12,8 @@ venues use:
 So one print far from the index moves at most one of the three, and the
 median ignores it. Margin, liquidation and ADL use the mark, never the last
 trade alone. ``diverged`` tells whether the mark is further from the index
-than a band (orders are refused then). Prices are ticks; adjustments are
+than a band (orders priced beyond the mark, away from the index, are refused
+then: ``PerpDesk.place``). Prices are ticks; adjustments are
 truncated toward the index. Times are ``ts_ns`` from the caller.
 """
 from __future__ import annotations

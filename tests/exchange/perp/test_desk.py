@@ -98,7 +98,19 @@ def _long(ex, account=ALICE, qty="1", price="40000"):
 
 def _diverged(ex):
     ex.engine.shard.perp.set_mark(PERP, 400_000, 430_000)          # the mark 7.5% above the index
-    return ex.perp_cmd(ALICE, BUY, usdt("40000"), btc("1"))
+    return ex.perp_cmd(ALICE, BUY, usdt("43010"), btc("1"))          # beyond the mark, away from the index
+
+
+def test_while_the_mark_diverges_orders_toward_the_index_pass():
+    """After a crash the book must be able to follow the index down: a quote at or under a
+    mark that stands above the index is accepted; one above the mark is refused."""
+    ex = harness()
+    ex.engine.shard.perp.set_mark(PERP, 400_000, 430_000)
+    for side, price in ((SELL, "42000"), (BUY, "40000"), (SELL, "43000")):
+        assert "OrderAccepted" in names(ex.perp(ALICE, side, usdt(price), btc("0.1"))), (side, price)
+    events = ex.perp(BOB, SELL, usdt("43000.1"), btc("0.1"))
+    assert events[0].reason == Reason.MARK_INDEX_DIVERGED
+    check(ex)
 
 
 SCENARIOS = {
