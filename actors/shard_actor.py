@@ -45,6 +45,7 @@ not state: they start empty after a restart.
 from __future__ import annotations
 
 import asyncio
+from fractions import Fraction
 import itertools
 import logging
 import os
@@ -601,6 +602,15 @@ class AccountShardActor(DurableActor):
         (or on a venue without perpetuals)."""
         desk = self.shard.products.get("perp")
         return None if desk is None else desk.position_view(account_id, market)
+
+    def perp_adl_place(self, market: str, long_side: bool, numerator: int, denominator: int,
+                       account_id: int) -> tuple[int, int]:
+        """(positions here ranked for ADL before a position of that score and account, positions
+        ranked here) on one side of ``market`` (``PerpDesk.adl_place``): public counts."""
+        desk = self.shard.products.get("perp")
+        if desk is None or market not in desk.markets or denominator <= 0:
+            return 0, 0
+        return desk.adl_place(market, bool(long_side), Fraction(numerator, denominator), account_id)
 
     def perp_marks(self) -> dict:
         """Per perpetual market, the (index, mark) in ticks this shard values positions at."""

@@ -14,6 +14,7 @@ from actors.client.results import CommandResult, OrderResult, order_result
 from exchange.matching.orders import OrderType, Side, TimeInForce
 from exchange.messages.records import (CancelPerpOrder, PlacePerpOrder, SetMarginMode, SetPerpLeverage, SetRiskLimit,
                                        TransferPerp)
+from exchange.perp import adl
 from exchange.perp.rules import perp_markets, rules_hash
 
 
@@ -55,8 +56,15 @@ class PerpClientMixin:
 
     # ---- views ---------------------------------------------------------------------------
     def perp_position(self, account_id: int, market: str) -> dict | None:
-        """Size, entry notional, mark, PnL, margin, liquidation and bankruptcy prices (ticks)."""
-        return ray.get(self._shard(account_id).perp_position.remote(account_id, market))
+        """Size, entry notional, mark, PnL, margin, liquidation and bankruptcy prices (ticks), and
+        the ADL quintile among every shard's positions on its side (each shard counts its
+        positions ranked before this one's score: ``PerpDesk.adl_place``)."""
+        view = ray.get(self._shard(account_id).perp_position.remote(account_id, market))
+        if view and view.get("adl_score") and len(self.handles.shards) > 1:
+            places = ray.get([shard.perp_adl_place.remote(market, view["lots"] > 0, *view["adl_score"], account_id)
+                              for shard in self.handles.shards])
+            view["adl_quintile"] = adl.quintile(sum(p for p, _ in places), sum(n for _, n in places))
+        return view
 
     def perp_wallet(self, account_id: int) -> dict | None:
         return ray.get(self._shard(account_id).perp_wallet.remote(account_id))

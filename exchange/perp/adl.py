@@ -114,6 +114,11 @@ def allocate(ranked: list[tuple[Fraction, Candidate]], wanted: list[int]) -> lis
     return out
 
 
+def quintile(place: int, ranked: int) -> int:
+    """The quintile of the position at ``place`` (0: the first to go) of ``ranked``: 5 .. 1."""
+    return 5 - place * 5 // ranked
+
+
 def quintiles(candidates: list[Candidate], mark: int, k: int) -> dict[int, int]:
     """Each position's ADL quintile within its side: 5 first to go, 1 last; positions
     without positive equity get none."""
@@ -122,7 +127,7 @@ def quintiles(candidates: list[Candidate], mark: int, k: int) -> dict[int, int]:
         ranked = ranking([c for c in candidates if c.lots and (c.lots > 0) == long_side], mark, k)
         n = len(ranked)
         for position, (_, candidate) in enumerate(ranked):
-            out[candidate.account_id] = 5 - (position * 5 // n)
+            out[candidate.account_id] = quintile(position, n)
     return out
 
 

@@ -61,6 +61,9 @@ the market's insurance fund (``fee_swept``).
 """
 from __future__ import annotations
 
+from bisect import bisect_left
+from fractions import Fraction
+
 from exchange.accounts.ledger import Ledger
 from exchange.accounts.pricing import PriceContext
 from exchange.config import ExchangeConfig
@@ -636,32 +639,50 @@ class PerpDesk:
                 break
         return out
 
-    def _ranked(self, market_name: str, long_side: bool) -> tuple[list, dict]:
+    def _ranked(self, market_name: str, long_side: bool) -> tuple[list, dict, list]:
         """One side's positions ranked for ADL at the mark, kept until the mark moves more than
         ``RERANK_PPM`` from the one they were ranked at (a cascade marks every second: ranking
         every position each time would cost more than the liquidations): (account ids, best
-        last, popped as they close; each account's place when ranked, best 0)."""
+        last, popped as they close; each account's place when ranked, best 0; the ranking's
+        keys, (-score, account), in order)."""
         mark = self.marks.get(market_name, (0, 0))[1]
         cached = self.adl_order.get((market_name, long_side))
         if cached is None or abs(mark - cached[0]) * PPM > RERANK_PPM * cached[0]:
             side = [c for c in self.adl_candidates(market_name) if (c.lots > 0) == long_side]
-            ranked = [c.account_id for _, c in adl.ranking(side, mark, self.markets[market_name].k)]
+            scored = adl.ranking(side, mark, self.markets[market_name].k)
+            ranked = [c.account_id for _, c in scored]
             cached = self.adl_order[(market_name, long_side)] = (mark, ranked[::-1],
-                                                                 {a: i for i, a in enumerate(ranked)})
-        return cached[1], cached[2]
+                                                                 {a: i for i, a in enumerate(ranked)},
+                                                                 [(-s, c.account_id) for s, c in scored])
+        return cached[1], cached[2], cached[3]
 
     def adl_quintile(self, account_id: int, market_name: str, long_side: bool) -> int | None:
-        """The position's ADL quintile on its side (``adl.quintiles``' scale: 5 first to go), from
-        the ranking kept (``_ranked``); None without positive equity when ranked."""
-        _, ranks = self._ranked(market_name, long_side)
+        """The position's ADL quintile among this desk's positions on its side (``adl.quintile``:
+        5 first to go), from the ranking kept (``_ranked``); None without positive equity
+        when ranked."""
+        _, ranks, _ = self._ranked(market_name, long_side)
         place = ranks.get(account_id)
-        return None if place is None else 5 - place * 5 // len(ranks)
+        return None if place is None else adl.quintile(place, len(ranks))
+
+    def adl_score(self, account_id: int, market_name: str, long_side: bool) -> Fraction | None:
+        """The position's ADL score in the ranking kept; None when not ranked."""
+        _, ranks, keys = self._ranked(market_name, long_side)
+        place = ranks.get(account_id)
+        return None if place is None else -keys[place][0]
+
+    def adl_place(self, market_name: str, long_side: bool, score: Fraction, account_id: int) -> tuple[int, int]:
+        """(how many of this desk's positions on the side rank before a position with ``score``
+        held by ``account_id``, how many are ranked): shards' answers summed give its place in
+        the venue (``adl.quintile``)."""
+        _, _, keys = self._ranked(market_name, long_side)
+        return bisect_left(keys, (-score, account_id)), len(keys)
 
     def position_view(self, account_id: int, market_name: str) -> dict | None:
         """A position as its owner sees it: size, entry notional, mark, PnL, margin, the
-        liquidation and bankruptcy prices (ticks) at the current mark, and its ADL quintile
-        (5: first to be deleveraged; ranked among the positions this desk holds, which is the
-        whole venue in the Engine and the account's shard on the actors); None if there is none."""
+        liquidation and bankruptcy prices (ticks) at the current mark, its ADL score
+        (``[numerator, denominator]``) and quintile (5: first to be deleveraged; among the
+        positions this desk holds: the whole venue in the Engine; on the actors the client
+        places the score among every shard's, ``adl_place``); None if there is none."""
         wallet = self.accounts.get(account_id)
         market = self.markets.get(market_name)
         position = wallet.positions.get(market_name) if wallet is not None and market is not None else None
@@ -669,6 +690,7 @@ class PerpDesk:
             return None
         q, k = market.spec.quote.index, market.k
         mark = self._mark(market, position)
+        score = self.adl_score(account_id, market_name, position.lots > 0) if position.lots else None
         if position.mode == MarginMode.ISOLATED:
             collateral_bankrupt = collateral_liquidate = position.margin
         else:
@@ -687,7 +709,7 @@ class PerpDesk:
                                                        market.tiers),
                 "bankruptcy_price": bankruptcy_price(position.lots, position.basis, collateral_bankrupt, k),
                 "adl_quintile": self.adl_quintile(account_id, market_name, position.lots > 0) if position.lots
-                else None}
+                else None, "adl_score": score and [score.numerator, score.denominator]}
 
     # ---- the product's self-description ---------------------------------------------------
     def order_closed(self, record, ts_ns: int) -> None:       # no shard-held orders: nothing to do

@@ -94,6 +94,33 @@ def test_perpetual_orders_marks_and_funding_across_shards(exchange):
     assert settle(exchange)["ok"]
 
 
+def test_the_adl_quintile_a_position_shows_ranks_it_among_every_shard_s_positions(exchange):
+    """Twelve longs on both shards with different wallets (so different effective leverage and
+    ADL scores): the quintile each shows is its place among all twelve, not among its shard's."""
+    from fractions import Fraction
+    from exchange.perp import adl
+    longs, maker = list(range(900, 912)), 950
+    funded(exchange, maker, *longs)
+    assert len({shard_for(a, 2) for a in longs}) == 2
+    assert exchange.transfer_perp(maker, "USDT", "100000").ok
+    for i, account in enumerate(longs):
+        assert exchange.transfer_perp(account, "USDT", str(2_000 + 1_000 * i)).ok
+    start = 3_000 * HOUR_NS
+    price(exchange, start)
+    assert exchange.perp_order(maker, PERP, "sell", "1.2", price="40000").ok
+    for account in longs:
+        assert exchange.perp_order(account, PERP, "buy", "0.1", price="40000").status == "filled"
+    settle(exchange)
+    price(exchange, start + 10**9, 40_400)                       # in profit: score = PnL% x leverage
+    views = {a: wait_until(lambda a=a: (v := exchange.perp_position(a, PERP)) and v["adl_score"] and v)
+             for a in longs}
+    ranked = sorted(longs, key=lambda a: (-Fraction(*views[a]["adl_score"]), a))
+    assert len({Fraction(*v["adl_score"]) for v in views.values()}) == 12
+    assert {a: views[a]["adl_quintile"] for a in longs} == \
+        {a: adl.quintile(place, 12) for place, a in enumerate(ranked)}
+    assert views[ranked[0]]["adl_quintile"] == 5 and views[ranked[-1]]["adl_quintile"] == 1
+
+
 def test_a_perpetual_market_and_a_shard_killed_recover_the_same_state_and_verify_offline(exchange, tmp_path):
     long_, short, _ = accounts_on_shards(exchange, 700)
     funded(exchange, long_, short)
