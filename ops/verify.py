@@ -10,7 +10,8 @@ intact snapshot + journal), then finishes what a restart would finish:
 requests a shard had journaled but a market (or the lending pool) had not
 applied are applied, pushes not delivered are delivered, and insurance-fund
 covers the liquidator had journaled are applied (receivers de-duplicate, as
-live). On that state it checks:
+live), and perpetual ADLs the liquidator planned and did not finish are
+closed as its restart would. On that state it checks:
 - conservation of every asset: balances of all accounts and margin books on
   all shards + the fee accounts + the lending pools' cash + the insurance
   fund (and the perpetual fee share a shard moved that the fund has not
@@ -36,7 +37,9 @@ from actors.perp_market_actor import PerpMarketActor
 from actors.shard_actor import AccountShardActor
 from actors.durability.storage import FormatError, RecoveryError
 from exchange.config import load_config
+from exchange.core.routing import shard_for
 from exchange.perp.fees import in_flight as fee_shares_in_flight
+from exchange.perp.liquidator import drive
 from exchange.perp.rules import perp_markets
 from exchange.messages.records import LENDING
 from exchange.accounts.access import Role
@@ -109,7 +112,28 @@ def _finish_in_flight(shards, markets, liquidator) -> dict:
                     moved += len(queued)
         if not moved:
             break
-    return {"requests_applied": requests, "pushes_delivered": pushes, "fund_covers_applied": covers}
+    adls = _close_planned_adls(shards, liquidator)     # closes on the desks: nothing for the links
+    return {"requests_applied": requests, "pushes_delivered": pushes, "fund_covers_applied": covers,
+            "adl_plans_closed": adls}
+
+
+def _close_planned_adls(shards, liquidator) -> int:
+    """Close every perpetual ADL the liquidator planned and did not finish, as its restart
+    would (``PerpLiquidator.close_planned``: the same request ids, so what a shard applied is
+    answered from its replay memory, never applied twice)."""
+    perp, ts_ns = liquidator.perp, max(s.last_ts_ns for s in shards)
+
+    def answer(request):
+        shard = shards[shard_for(request.command.account_id, len(shards))]
+        admitted = shard.shard.admit(request.command, Role.LIQUIDATOR)
+        if type(admitted) is list:
+            return admitted
+        known = shard.shard.recall(admitted)
+        return known if known is not None else shard._accept(admitted, NO_PRICES)[0]
+    planned = sorted(perp.adl)
+    for n, name in planned:
+        drive(perp.close_planned(n, name, ts_ns), answer)
+    return len(planned)
 
 
 def check_stores(data_dir: str, config_path: str | None = None) -> list[str]:

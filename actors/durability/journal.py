@@ -51,6 +51,7 @@ from exchange.messages.codec import encode_shallow
 
 log = logging.getLogger("exchange.journal")
 MEMORY_PREFIX = "memory:"
+HANG_S = 3_600                   # a ``hang:`` test hook holds the process this long (it is killed first)
 
 
 class MemoryVolume:
@@ -314,7 +315,9 @@ class DurableActor:
         return position
 
     def arm_crash(self, capability, point: str | None) -> bool:
-        """Test hook: exit the process abruptly the next time ``point`` is reached.
+        """Test hook: exit the process abruptly the next time ``point`` is reached (with
+        ``"hang:" + point``, stop there instead, holding the process until it is killed: what
+        it journaled is all a store will have, for an offline check).
         Raises ``PermissionError`` without the operator capability."""
         self.keyring.check(capability, Role.OPERATOR)
         self.crash_point = point
@@ -323,6 +326,8 @@ class DurableActor:
     def _maybe_crash(self, point: str) -> None:
         if self.crash_point == point:
             os._exit(17)
+        if self.crash_point == "hang:" + point:
+            time.sleep(HANG_S)
 
     def _maybe_crash_undurable(self, point: str, after_s: float = 0.5) -> None:
         """Test hook: at ``point``, write nothing more to the journal and exit ``after_s``

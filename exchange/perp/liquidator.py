@@ -292,7 +292,7 @@ class PerpLiquidator:
         if taken is None:
             self._fact([T.PERP_LIQUIDATION_TAKEN, n, sum(s["share"] for s in view["markets"].values())])
         for key in sorted(k for k in self.adl if k[0] == n):       # planned before a restart
-            yield from self._deleverage_send(n, key[1], ts_ns)
+            yield from self.close_planned(n, key[1], ts_ns)
             view = yield _view(account, n)
         if view is None:          # it finished before a restart recorded it: the shard repeats the answer
             return (yield from self._finish(n, account, ts_ns))
@@ -481,9 +481,9 @@ class PerpLiquidator:
                     claimed[candidate] = claimed.get(candidate, 0) + abs(lots)
         return claimed
 
-    def _deleverage_send(self, n: int, name: str, ts_ns: int) -> Steps:
+    def close_planned(self, n: int, name: str, ts_ns: int) -> Steps:
         """Close an ADL planned before a restart, one pair at a time (the same ids: the shards'
-        replay memory answers what was applied)."""
+        replay memory answers what was applied); ``exchange verify`` does the same offline."""
         spec = self.markets[name].spec
         taken = []
         for close, absorb in self._close_commands(n, name, ts_ns):

@@ -94,6 +94,31 @@ def test_perpetual_orders_marks_and_funding_across_shards(exchange):
     assert settle(exchange)["ok"]
 
 
+def test_verify_offline_closes_an_adl_the_liquidator_left_half_done(exchange, tmp_path):
+    """The liquidator stops for good between Bob's close and the liquidation's side of it (a
+    hang, then every actor is killed): the store holds half an ADL. ``exchange verify`` closes
+    the planned ADL as a restart would and finds every unit."""
+    from ops.verify import verify as verify_store
+    alice, bob, _ = accounts_on_shards(exchange, 1_300)
+    funded(exchange, alice, bob)
+    for account in (alice, bob):
+        assert exchange.transfer_perp(account, "USDT", "50000").ok
+    start = 4_000 * HOUR_NS
+    price(exchange, start)
+    assert exchange.set_margin_mode(alice, PERP, True).ok and exchange.set_perp_leverage(alice, PERP, 10).ok
+    assert exchange.perp_order(bob, PERP, "sell", "1", price="40000").ok
+    assert exchange.perp_order(alice, PERP, "buy", "1", price="40000").status == "filled"
+    settle(exchange)
+    exchange.operator.arm_crash(exchange.handles.liquidator, "hang:liquidator.perp_send:AbsorbDeleverage")
+    price(exchange, start + 10**9, usdt=35_000)
+    wait_until(lambda: (v := exchange.perp_position(bob, PERP)) and v["lots"] == 0, 60)      # Bob's half
+    assert exchange.perp_position(alice, PERP)["lots"] == 0                  # hers is the liquidation's
+    bootstrap.destroy_actors(exchange.handles)
+    report = verify_store(str(tmp_path / "data"), str(tmp_path / "config.toml"))
+    assert report["ok"], report
+    assert report["in_flight"]["adl_plans_closed"] == 1
+
+
 def test_the_adl_quintile_a_position_shows_ranks_it_among_every_shard_s_positions(exchange):
     """Twelve longs on both shards with different wallets (so different effective leverage and
     ADL scores): the quintile each shows is its place among all twelve, not among its shard's."""
