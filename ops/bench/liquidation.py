@@ -100,14 +100,20 @@ def _check(results: list) -> int:
 
 # ---- in-process ------------------------------------------------------------------------------
 
-def engine_crash(count: int, marks: int, seed: int) -> dict:
+def engine_with_positions(count: int, seed: int, ts: int) -> Engine:
+    """The default venue in-process, marked at 40,000, with ``positions_commands`` applied."""
     engine = Engine(load_config())
-    ts = 1_000 * NS
     engine.set_index_prices({"BTC": BEFORE * USDT})
     engine.mark_perps(ts)
     setup, trades = positions_commands(count, seed, ts)
     rejected = _check([engine.apply(c) for c in setup + trades])
     assert rejected == 0, f"{rejected} set-up commands rejected"
+    return engine
+
+
+def engine_crash(count: int, marks: int, seed: int) -> dict:
+    ts = 1_000 * NS
+    engine = engine_with_positions(count, seed, ts)
     latencies = []
     rng = random.Random(seed)
     ts += NS

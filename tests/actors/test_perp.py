@@ -46,6 +46,21 @@ def price(exchange, ts_ns: int, usdt: int = 40_000) -> int:
     return mark
 
 
+def isolated_long_against_a_short(exchange, first: int, start: int) -> tuple[int, int]:
+    """Alice (from ``first``): a 10x isolated long of 1 BTC at 40,000 (bankruptcy 36,000); Bob,
+    on another shard, the short that sold it to her; marked at ``start``."""
+    alice, bob, _ = accounts_on_shards(exchange, first)
+    funded(exchange, alice, bob)
+    for account in (alice, bob):
+        assert exchange.transfer_perp(account, "USDT", "50000").ok
+    price(exchange, start)
+    assert exchange.set_margin_mode(alice, PERP, True).ok and exchange.set_perp_leverage(alice, PERP, 10).ok
+    assert exchange.perp_order(bob, PERP, "sell", "1", price="40000").ok
+    assert exchange.perp_order(alice, PERP, "buy", "1", price="40000").status == "filled"
+    settle(exchange)
+    return alice, bob
+
+
 def wait_until(check, timeout_s: float = 20):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -99,16 +114,8 @@ def test_verify_offline_closes_an_adl_the_liquidator_left_half_done(exchange, tm
     hang, then every actor is killed): the store holds half an ADL. ``exchange verify`` closes
     the planned ADL as a restart would and finds every unit."""
     from ops.verify import verify as verify_store
-    alice, bob, _ = accounts_on_shards(exchange, 1_300)
-    funded(exchange, alice, bob)
-    for account in (alice, bob):
-        assert exchange.transfer_perp(account, "USDT", "50000").ok
     start = 4_000 * HOUR_NS
-    price(exchange, start)
-    assert exchange.set_margin_mode(alice, PERP, True).ok and exchange.set_perp_leverage(alice, PERP, 10).ok
-    assert exchange.perp_order(bob, PERP, "sell", "1", price="40000").ok
-    assert exchange.perp_order(alice, PERP, "buy", "1", price="40000").status == "filled"
-    settle(exchange)
+    alice, bob = isolated_long_against_a_short(exchange, 1_300, start)
     exchange.operator.arm_crash(exchange.handles.liquidator, "hang:liquidator.perp_send:AbsorbDeleverage")
     price(exchange, start + 10**9, usdt=35_000)
     wait_until(lambda: (v := exchange.perp_position(bob, PERP)) and v["lots"] == 0, 60)      # Bob's half
@@ -221,16 +228,8 @@ def test_a_position_due_on_ray_is_deleveraged_against_another_shard_at_the_bankr
     her over, the liquidator takes the position over and deleverages Bob at exactly 36,000.
     With ``crash``, the liquidator dies between Bob's close and the liquidation's side of it
     (half an ADL done) and, restarted from its journal, completes it once."""
-    alice, bob, _ = accounts_on_shards(exchange, 900)
-    funded(exchange, alice, bob)
-    for account in (alice, bob):
-        assert exchange.transfer_perp(account, "USDT", "50000").ok
     start = 3_000 * HOUR_NS
-    price(exchange, start)
-    assert exchange.set_margin_mode(alice, PERP, True).ok and exchange.set_perp_leverage(alice, PERP, 10).ok
-    assert exchange.perp_order(bob, PERP, "sell", "1", price="40000").ok
-    assert exchange.perp_order(alice, PERP, "buy", "1", price="40000").status == "filled"
-    settle(exchange)
+    alice, bob = isolated_long_against_a_short(exchange, 900, start)
     assert exchange.perp_position(alice, PERP)["bankruptcy_price"] == 360_000
     bob_cash = wait_until(lambda: exchange.perp_position(bob, PERP)) and exchange.perp_wallet(bob)["USDT"]["cash"]
     fund_before = exchange.perp_fund()

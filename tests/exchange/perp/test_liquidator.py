@@ -126,18 +126,11 @@ def test_liquidations_stepped_concurrently_in_any_interleaving_never_race_for_th
     are stepped again, interleaved. No ADL close is refused (one plan per side, each liquidation
     taking the next ranked positions), nearly all finish in the first round, the rest in the next,
     and every unit is conserved."""
-    from exchange.config import load_config
-    from exchange.engine import Engine
     from exchange.perp.liquidator import Read, drive
-    from ops.bench.liquidation import AFTER, BEFORE, NS, USDT, positions_commands
+    from ops.bench.liquidation import AFTER, NS, USDT, engine_with_positions
     import random
-    engine = Engine(load_config())
     ts = 1_000 * NS
-    engine.set_index_prices({"BTC": BEFORE * USDT})
-    engine.mark_perps(ts)
-    setup, trades = positions_commands(160, 3, ts)
-    for command in setup + trades:
-        engine.apply(command)
+    engine = engine_with_positions(160, 3, ts)
     engine.set_index_prices({"BTC": AFTER * USDT})
     engine.mark_perps(ts + NS)
     machine, desk = engine.perp_liquidator, engine.shard.perp
@@ -203,15 +196,8 @@ def test_a_fund_drawn_down_past_the_trigger_pays_nothing_and_adl_says_why():
 def test_the_quintile_a_position_shows_is_its_place_in_the_ranking_adl_uses():
     """Every position's ``adl_quintile`` (kept per mark) equals ``adl.quintiles`` over all of
     them, and the first candidate ADL would read is a quintile-5 position on the other side."""
-    from exchange.config import load_config
-    from exchange.engine import Engine
-    from ops.bench.liquidation import BEFORE, NS, USDT, positions_commands
-    engine = Engine(load_config())
-    engine.set_index_prices({"BTC": BEFORE * USDT})
-    engine.mark_perps(NS)
-    setup, trades = positions_commands(60, 9, NS)
-    for command in setup + trades:
-        engine.apply(command)
+    from ops.bench.liquidation import BEFORE, NS, USDT, engine_with_positions
+    engine = engine_with_positions(60, 9, NS)
     engine.set_index_prices({"BTC": (BEFORE - 1_500) * USDT})
     engine.mark_perps(2 * NS)
     desk = engine.shard.perp

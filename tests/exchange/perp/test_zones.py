@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from exchange.config import load_config
-from exchange.engine import Engine
 from exchange.messages.records import FundingDue, MarkUpdated, TransferPerp
 from exchange.perp.position import MarginMode
 from exchange.perp.zones import INF, band
-from ops.bench.liquidation import BEFORE, FIRST, NS, PERP, USDT, positions_commands
-
-SETUP: dict = {}
-
+from ops.bench.liquidation import BEFORE, FIRST, NS, PERP, USDT, engine_with_positions
 
 def full_pass(desk) -> dict:
     """Every position's zone at its market's mark, computed from scratch (nonzero ones)."""
@@ -37,21 +32,11 @@ def full_pass(desk) -> dict:
     return out
 
 
-def engine_with_positions() -> Engine:
-    engine = Engine(load_config())
-    engine.set_index_prices({"BTC": BEFORE * USDT})
-    engine.mark_perps(NS)
-    setup, trades = positions_commands(300, 11, NS)
-    for command in setup + trades:
-        engine.apply(command)
-    return engine
-
-
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(["mark", "mark", "mark", "funding", "transfer"]),
                           st.integers(-4_000, 4_000), st.integers(0, 299)), min_size=5, max_size=30))
 def test_the_indexed_zones_are_those_a_full_pass_gives_after_every_mark(moves):
-    engine = engine_with_positions()
+    engine = engine_with_positions(300, 11, NS)
     desk = engine.shard.perp
     ticks, seq = BEFORE * 10, 10**6
     for n, (move, size, who) in enumerate(moves):
@@ -70,7 +55,7 @@ def test_the_indexed_zones_are_those_a_full_pass_gives_after_every_mark(moves):
 
 
 def test_a_small_move_re_values_only_the_positions_it_can_move():
-    engine = engine_with_positions()
+    engine = engine_with_positions(300, 11, NS)
     desk = engine.shard.perp
     desk.apply_event(MarkUpdated(PERP, 10**6, 2 * NS, BEFORE * 10, BEFORE * 10))   # every position placed
     assert not desk.index.touched[PERP] and len(desk.index.prices) >= 300
