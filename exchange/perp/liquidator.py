@@ -81,6 +81,7 @@ from exchange.perp.rules import perp_markets
 
 NS = 10**9
 RECORDS_KEPT = 10_000
+UNREAD = object()               # no view was read (nothing was sent)
 T = RecordTag
 
 
@@ -297,10 +298,12 @@ class PerpLiquidator:
         if view is None:          # it finished before a restart recorded it: the shard repeats the answer
             return (yield from self._finish(n, account, ts_ns))
         self._reserve(n, view)
+        latest = view                          # the liquidation as last read, after every command sent
         for name, state in view["markets"].items():
             if state["lots"] and not state["order_open"]:
-                yield from self._close(n, account, name, state, ts_ns)
-        view = yield _view(account, n)
+                read = yield from self._close(n, account, name, state, ts_ns)
+                latest = latest if read is UNREAD else read
+        view = latest
         if view is not None and any(s["lots"] or s["order_open"] for s in view["markets"].values()):
             return None
         return (yield from self._finish(n, account, ts_ns))
@@ -324,13 +327,15 @@ class PerpLiquidator:
         return public
 
     def _close(self, n: int, account: int, name: str, state: dict, ts_ns: int) -> Steps:
+        """Steps 2 to 4 in one market; return the liquidation's view read after the last order
+        (``UNREAD`` if none was sent)."""
         market = self.markets[name]
         k, lots = market.k, state["lots"]
         bankrupt = state["bankrupt"] or state["mark"]   # no positive price breaks even: close at the mark
         # 2. the book at the bankruptcy price or better, within the second's budget
-        lots = yield from self._order(n, account, name, bankrupt, lots, ts_ns, "book")
+        lots, view = yield from self._order(n, account, name, bankrupt, lots, ts_ns, "book")
         if not lots or self._budget(name, ts_ns, bankrupt) <= 0:
-            return
+            return view
         # 3. a worse price, as far as the fund can pay (nothing while it is drawn down past the trigger)
         committed = sum(v for (_, m), v in self.reserved.items() if m == name)
         drawn_down = self.fund.drawdown_ppm(name, ts_ns, market.drawdown_window_ns,
@@ -340,11 +345,13 @@ class PerpLiquidator:
             worst = max(1, bankrupt - gap if lots > 0 else bankrupt + gap)
             self._fact([T.PERP_FUND_RESERVED, n, name,
                         self.reserved.get((n, name), 0) + abs(lots) * abs(bankrupt - worst) * k])
-            lots = yield from self._order(n, account, name, worst, lots, ts_ns, "fund")
+            lots, fund_view = yield from self._order(n, account, name, worst, lots, ts_ns, "fund")
+            view = view if fund_view is UNREAD else fund_view
         if not lots or self._budget(name, ts_ns, bankrupt) <= 0:
-            return
+            return view
         # 4. ADL at the bankruptcy price: with every other liquidation's, in this round's ``deleverage``
         self.wanting[(n, name)] = (lots, bankrupt, state["mark"])
+        return view
 
     def _budget(self, name: str, ts_ns: int, price: int) -> int:
         """Lots the second's notional budget still allows at ``price``."""
@@ -354,21 +361,22 @@ class PerpLiquidator:
 
     def _order(self, n: int, account: int, name: str, price: int, lots: int, ts_ns: int, why: str) -> Steps:
         """Send an order for as many of ``lots`` as the budget allows; return the lots left (0
-        while the order is still open: nothing more until it closed)."""
+        while the order is still open: nothing more until it closed) and the view read after
+        it (``UNREAD`` when the budget allowed none)."""
         market = self.markets[name]
         size = min(abs(lots), self._budget(name, ts_ns, price))
         if size <= 0:
-            return lots
+            return lots, UNREAD
         key = (name, ts_ns // NS)
         self.used[key] = self.used.get(key, 0) + size * price * market.k
         yield Send(LiquidationOrderPerp(f"pliq:{n}:{name}:{why}:{ts_ns}", ts_ns, account, name, n,
                                         price * market.spec.tick_minor, size * market.spec.lot_minor))
         view = yield _view(account, n)
         if view is None:
-            return 0
+            return 0, view
         self._reserve(n, view)
         state = view["markets"][name]
-        return 0 if state["order_open"] else state["lots"]
+        return (0 if state["order_open"] else state["lots"]), view
 
     def _reserve(self, n: int, view: dict) -> None:
         """Reserve, per market, what liquidation ``n`` will draw from the fund if the rest closes
@@ -419,6 +427,13 @@ class PerpLiquidator:
         ranked = adl.ranking([c for c in pool if (c.lots > 0) != long_side], mark, market.k)
         drawdown = self.fund.drawdown_ppm(name, ts_ns, market.drawdown_window_ns)
         side = -1 if long_side else 1                 # the candidates hold the other side
+        labels: dict[int, str] = {}                   # ranked place -> "pseudonym:score", made once
+
+        def label(i: int) -> str:
+            if i not in labels:
+                score, candidate = ranked[i]
+                labels[i] = f"{adl.pseudonym(self.key, candidate.account_id)}:{score.numerator}/{score.denominator}"
+            return labels[i]
         planned, place = [], 0
         for (n, lots, bankrupt, _), takes in zip(group, adl.allocate(ranked, [abs(l) for _, l, _, _ in group])):
             if not takes:                             # nobody left: the rest wait, unrecorded, for a later round
@@ -432,8 +447,7 @@ class PerpLiquidator:
                 ("fund_drawdown_ppm", drawdown), ("adl_drawdown_ppm", market.adl_drawdown_ppm),
                 ("trigger", "fund drawn down past the ADL trigger" if drawdown >= market.adl_drawdown_ppm
                  else "book within bankruptcy price and fund share exhausted"),
-                ("ranked", ";".join(f"{adl.pseudonym(self.key, c.account_id)}:{s.numerator}/{s.denominator}"
-                                    for s, c in ranked[place:place + 100])),
+                ("ranked", ";".join(label(i) for i in range(place, min(place + 100, len(ranked))))),
                 ("skipped_linked", ";".join(adl.pseudonym(self.key, a) for a in sorted(linked)))))
             self._fact([T.PERP_ADL_PLANNED, n, name, plan_id, bankrupt, abs(lots),
                         [[candidate, side * taken] for candidate, taken in takes]])
