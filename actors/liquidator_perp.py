@@ -142,16 +142,14 @@ class PerpLiquidation:
 
     async def _perp_answer(self, request):
         shards = self.config.shards
-        if type(request) is Send:
-            await self._journal()                   # the facts behind this command are durable first
-            self._maybe_crash(f"liquidator.perp_send:{type(request.command).__name__}")
-            return await self._send(shard_for(request.command.account_id, shards), request.command)
-        if type(request) is SendAll:
-            await self._journal()
-            for kind in sorted({type(command).__name__ for command in request.commands}):
+        if type(request) is Send or type(request) is SendAll:
+            commands = request.commands if type(request) is SendAll else (request.command,)
+            await self._journal()                   # the facts behind these commands are durable first
+            for kind in sorted({type(command).__name__ for command in commands}):
                 self._maybe_crash(f"liquidator.perp_send:{kind}")
-            return await asyncio.gather(*(self._send(shard_for(command.account_id, shards), command)
-                                          for command in request.commands))
+            answers = await asyncio.gather(*(self._send(shard_for(command.account_id, shards), command)
+                                             for command in commands))
+            return answers if type(request) is SendAll else answers[0]
         if request.what in (DUE, CANDIDATES):
             parts = await asyncio.gather(*(self.batcher.call(s, "perp_read_many", list(request))
                                            for s in range(shards)))

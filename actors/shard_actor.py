@@ -654,7 +654,12 @@ class AccountShardActor(DurableActor):
                 "applied": dict(self.shard.market_seq),
                 "pending": len(self.pending), "open_orders": len(self.shard.orders),
                 "fill_quantity_applied": dict(self.fill_quantity_applied),
-                "perp_fees_swept": dict(getattr(self.shard.products.get("perp"), "fee_swept", {}))}
+                "perp_fees_swept": self.perp_fees_swept()}
+
+    def perp_fees_swept(self) -> dict[str, int]:
+        """Per perpetual market, the fee share this shard has moved out for its fund, ever
+        (``exchange.perp.fees``; none on a venue without perpetuals)."""
+        return dict(getattr(self.shard.products.get("perp"), "fee_swept", {}))
 
     def check_invariants(self) -> bool:
         self.shard.check_invariants()

@@ -184,7 +184,7 @@ def _verify(data_dir: str, config_path: str | None) -> dict:
             problems.append(f"{shard.name}: {exc}")
     ledgers = [s.shard.ledger for s in shards]
     holdings, deposited = liquidator.fund_totals()
-    swept = [dict(getattr(s.shard.products.get("perp"), "fee_swept", {})) for s in shards]
+    swept = [s.perp_fees_swept() for s in shards]
     for asset, amount in fee_shares_in_flight(perp_markets(config), swept, liquidator.perp_fund.fees_through).items():
         holdings[asset] = holdings.get(asset, 0) + amount      # moved by a shard, not recorded by the fund yet
     off = imbalance(config.asset_list, [s.shard.totals() for s in shards], [g.deposited for g in ledgers],

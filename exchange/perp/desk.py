@@ -364,24 +364,19 @@ class PerpDesk:
                 continue
             several = False
             if position.mode == MarginMode.ISOLATED:
-                scope, collateral = name, position.margin
+                scope = name
                 equity = position.margin + position.unrealized(mark, k)
                 maintenance, warning = tiers.lines(position.notional(mark, k))
             else:
-                scope, collateral = "", wallet.cash[q]
+                scope = ""
                 equity, maintenance, warning = self._cross_lines(wallet, q)
                 several = sum(1 for n, p in wallet.positions.items() if p.lots and p.mode == MarginMode.CROSS
                               and self.markets[n].spec.quote.index == q) > 1
             zone = 2 if equity <= maintenance else 1 if equity <= warning else 0
-            if several:                                  # depends on other markets' marks: every mark
-                index.always[name].add(account_id)
-                index.place(name, account_id, zone, None)
-            else:
-                index.always[name].discard(account_id)
-                prices = index.prices.get((name, account_id))
-                if prices is None or account_id in touched:
-                    prices = self._line_prices(market, position, collateral)
-                index.place(name, account_id, zone, prices)
+            prices = None if several else index.prices.get((name, account_id))    # several: every mark
+            if not several and (prices is None or account_id in touched):
+                prices = self._line_prices(market, wallet, position)
+            index.place(name, account_id, zone, prices, every_mark=several)
             key = (account_id, scope)
             if zones.get(key, 0) != zone:
                 if zone:
@@ -393,8 +388,10 @@ class PerpDesk:
         return out
 
     @staticmethod
-    def _line_prices(market: PerpMarket, position: Position, collateral: int) -> tuple:
-        """(long, liquidation price, warning price) of a position with ``collateral`` behind it."""
+    def _line_prices(market: PerpMarket, wallet: PerpAccount, position: Position) -> tuple:
+        """(long, liquidation price, warning price) of a position alone in its margin: its
+        isolated margin, or the cross wallet's cash, behind it."""
+        collateral = position.margin if position.mode == MarginMode.ISOLATED else wallet.cash[market.spec.quote.index]
         args = (position.lots, position.basis, collateral, market.k, market.tiers)
         return position.lots > 0, liquidation_price(*args), warning_price(*args)
 
@@ -656,19 +653,13 @@ class PerpDesk:
                                                                  [(-s, c.account_id) for s, c in scored])
         return cached[1], cached[2], cached[3]
 
-    def adl_quintile(self, account_id: int, market_name: str, long_side: bool) -> int | None:
-        """The position's ADL quintile among this desk's positions on its side (``adl.quintile``:
-        5 first to go), from the ranking kept (``_ranked``); None without positive equity
-        when ranked."""
-        _, ranks, _ = self._ranked(market_name, long_side)
-        place = ranks.get(account_id)
-        return None if place is None else adl.quintile(place, len(ranks))
-
-    def adl_score(self, account_id: int, market_name: str, long_side: bool) -> Fraction | None:
-        """The position's ADL score in the ranking kept; None when not ranked."""
+    def adl_rank(self, account_id: int, market_name: str, long_side: bool) -> tuple[Fraction, int] | None:
+        """The position's ADL score and quintile among this desk's positions on its side
+        (``adl.quintile``: 5 first to go), from the ranking kept (``_ranked``); None without
+        positive equity when ranked."""
         _, ranks, keys = self._ranked(market_name, long_side)
         place = ranks.get(account_id)
-        return None if place is None else -keys[place][0]
+        return None if place is None else (-keys[place][0], adl.quintile(place, len(ranks)))
 
     def adl_place(self, market_name: str, long_side: bool, score: Fraction, account_id: int) -> tuple[int, int]:
         """(how many of this desk's positions on the side rank before a position with ``score``
@@ -690,7 +681,8 @@ class PerpDesk:
             return None
         q, k = market.spec.quote.index, market.k
         mark = self._mark(market, position)
-        score = self.adl_score(account_id, market_name, position.lots > 0) if position.lots else None
+        rank = self.adl_rank(account_id, market_name, position.lots > 0) if position.lots else None
+        score, quintile = rank or (None, None)
         if position.mode == MarginMode.ISOLATED:
             collateral_bankrupt = collateral_liquidate = position.margin
         else:
@@ -708,8 +700,7 @@ class PerpDesk:
                 "liquidation_price": liquidation_price(position.lots, position.basis, collateral_liquidate, k,
                                                        market.tiers),
                 "bankruptcy_price": bankruptcy_price(position.lots, position.basis, collateral_bankrupt, k),
-                "adl_quintile": self.adl_quintile(account_id, market_name, position.lots > 0) if position.lots
-                else None, "adl_score": score and [score.numerator, score.denominator]}
+                "adl_quintile": quintile, "adl_score": score and [score.numerator, score.denominator]}
 
     # ---- the product's self-description ---------------------------------------------------
     def order_closed(self, record, ts_ns: int) -> None:       # no shard-held orders: nothing to do
@@ -756,10 +747,7 @@ class PerpDesk:
             for name, position in wallet.positions.items():
                 if not position.lots or account_id in index.touched[name] or account_id in index.always[name]:
                     continue
-                market = self.markets[name]
-                collateral = position.margin if position.mode == MarginMode.ISOLATED \
-                    else wallet.cash[market.spec.quote.index]
-                assert index.prices.get((name, account_id)) == self._line_prices(market, position, collateral), \
+                assert index.prices.get((name, account_id)) == self._line_prices(self.markets[name], wallet, position), \
                     f"zone index: account {account_id} in {name} changed untouched"
 
     def canonical(self) -> tuple:

@@ -47,11 +47,10 @@ class ZoneIndex:
         self.rising: dict[str, list] = {m: [] for m in markets}      # (band top, version, account): min-heap
         self.falling: dict[str, list] = {m: [] for m in markets}     # (-band bottom, version, account)
 
-    def touch(self, account_id: int, market: str | None = None) -> None:
-        """The account's position (in ``market``, or every market) or collateral changed."""
-        for name, touched in self.touched.items():
-            if market is None or name == market:
-                touched.add(account_id)
+    def touch(self, account_id: int) -> None:
+        """The account's positions or collateral changed."""
+        for touched in self.touched.values():
+            touched.add(account_id)
 
     def touch_all(self, accounts) -> None:
         for touched in self.touched.values():
@@ -69,12 +68,17 @@ class ZoneIndex:
                     out.add(account)
         return out
 
-    def place(self, market: str, account_id: int, zone: int, prices: tuple | None) -> None:
+    def place(self, market: str, account_id: int, zone: int, prices: tuple | None, every_mark: bool = False) -> None:
         """After re-valuing: the account's position is in ``zone`` with ``prices`` (long,
-        liquidation, warning); None: nothing to index (no position, or re-valued at every mark)."""
+        liquidation, warning); None: nothing to index (no position, or ``every_mark``: a cross
+        wallet in several markets, re-valued at each)."""
         key = (market, account_id)
         version = self.version.get(key, 0) + 1
         self.version[key] = version
+        if every_mark:
+            self.always[market].add(account_id)
+        else:
+            self.always[market].discard(account_id)
         if prices is None:
             self.prices.pop(key, None)
             return

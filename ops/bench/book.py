@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import gc
 import heapq
-import json
 import random
 import sys
 import time
@@ -50,6 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from ops.bench import report  # noqa: E402
 from actors.gc_policy import GcPolicy  # noqa: E402
 from exchange.config import load_config  # noqa: E402
 from exchange.engine import Engine  # noqa: E402
@@ -281,11 +281,7 @@ def main(argv: list[str] | None = None) -> int:
               "commands_per_s_runs": [r["commands_per_s"] for r in runs],
               "engine_to_bare_ratio_runs": [r["engine_to_bare_ratio"] for r in runs],
               "python": sys.version.split()[0]}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>26}: {value}")
+    report(result, args.json)
     return 0
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import shutil
 import statistics
@@ -46,6 +45,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from ops.bench import report  # noqa: E402
 from actors.durability.journal import Journal  # noqa: E402
 from actors.gc_policy import GcPolicy  # noqa: E402
 from actors.durability.storage import LmdbStore  # noqa: E402
@@ -248,11 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_e2e:
         result.update(bench_e2e(args.e2e_orders, args.e2e_accounts))
     result.update({"wall_s": round(time.perf_counter() - started, 1), "python": sys.version.split()[0]})
-    if args.json:
-        print(json.dumps(result), file=out)
-    else:
-        for key, value in result.items():
-            print(f"{key:>42}: {value}", file=out)
+    report(result, args.json, out)
     out.flush()
     return 0
 

@@ -40,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from ops.bench import report  # noqa: E402
 from exchange.config import load_config  # noqa: E402
 from exchange.engine import Engine  # noqa: E402
 from exchange.matching.orders import OrderType, Side, TimeInForce  # noqa: E402
@@ -253,11 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         result["mark_to_margin_p99_ratio_to_engine"] = round(result["mark_to_margin_p99_ms"]
                                                              / result["mark_to_margin_p99_ms_engine"], 2)
     result["python"] = sys.version.split()[0]
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>40}: {value}")
+    report(result, args.json)
     return 0
 
 

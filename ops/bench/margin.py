@@ -21,7 +21,6 @@ Usage: python ops/bench/margin.py --json [--accounts 1000000] [--shards 2] [--ca
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import random
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from ops.bench import report  # noqa: E402
 from exchange.config import load_config  # noqa: E402
 from exchange.engine import Engine  # noqa: E402
 from exchange.margin.liquidation import next_action  # noqa: E402
@@ -196,11 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_ray:
         result.update(cascade_ray(args.cascade))
     result["python"] = sys.version.split()[0]
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>34}: {value}")
+    report(result, args.json)
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import pickle
 import re
 import statistics
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from actors import bootstrap  # noqa: E402
+from ops.bench import report  # noqa: E402
 from actors.client.exchange_client import ExchangeClient  # noqa: E402
 from actors.link.link import Links  # noqa: E402
 from actors.metrics.roles import ClientMetrics, ShardMetrics  # noqa: E402
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
               "median_on": round(on_median), "median_off": round(off_median),
               "metrics_cost_ratio": round(1 - on_median / off_median, 4),
               "scrape_ms_idle": round(scrape_ms, 2), "series_idle": series, **costs}
-    print(json.dumps(result) if args.json else "\n".join(f"{k:>40}: {v}" for k, v in result.items()))
+    report(result, args.json)
     return 0
 
 

@@ -397,8 +397,7 @@ class Auditor:
         out = [0] * len(self.assets)
         for market, balance in liquidator.perp_fund.balances.items():
             out[self.perps[market].spec.quote.index] += balance
-        swept = [dict(getattr(self.cluster.actor(f"shard:{i}").shard.products.get("perp"), "fee_swept", {}))
-                 for i in range(self.config.shards)]
+        swept = [self.cluster.actor(f"shard:{i}").perp_fees_swept() for i in range(self.config.shards)]
         for asset, amount in fee_shares_in_flight(self.perps, swept, liquidator.perp_fund.fees_through).items():
             out[self.config.assets[asset].index] += amount
         if not fee_shares:
