@@ -106,6 +106,8 @@ def test_perpetual_orders_marks_and_funding_across_shards(exchange):
     assert {d["shard"]: amount for amount, d in shares} == expected and all(expected.values())
     assert view["balances"][PERP] == 1_000_000 * 10**6 + sum(expected.values())
     assert exchange.operator.sweep_perp_fees()["entries"] == view["entries"]       # nothing more to sweep
+    with pytest.raises(ray.exceptions.RayTaskError):
+        ray.get(exchange.handles.liquidator.sweep_perp_fees.remote(b"forged"))       # operators only
     assert settle(exchange)["ok"]
 
 
