@@ -43,15 +43,18 @@ from actors.metrics.roles import market_metrics
 from actors.link.link import Links
 from actors.link.peers import Peers
 from actors.link.wire import pack, unpack_batch
-from exchange.messages.codec import decode, decode_events, encode_shallow, hashable
+from exchange.messages.codec import decode, decode_events, encode, encode_shallow, hashable
 from exchange.config import load_config
 from exchange.accounts.ledger import digest
-from exchange.matching.market import MarketEngine
-from exchange.messages.records import Fill
+from exchange.venue import new_market
+from exchange.messages.records import Fill, SetMarketMode, SetRiskRule
+from exchange.accounts.shard import refusal
+from exchange.core.reasons import Reason
+from exchange.risk.modes import apply_rule_change, apply_set_mode
 from exchange.core.routing import shard_for
 from exchange.messages.tags import RecordTag, tag_of
 from exchange.snapshot import market_state, restore_market
-from exchange.messages.validation import journal_safe
+from exchange.messages.validation import admit_fields, journal_safe
 
 log = logging.getLogger("exchange.market")
 
@@ -91,7 +94,7 @@ class MarketActor(DurableActor):
 
     # ---- what a subclass serving another engine replaces (the LendingPoolActor) ---------
     def _make_engine(self, market: str):
-        return MarketEngine(self.config.markets[market])
+        return new_market(self.config, self.config.markets[market])
 
     @staticmethod
     def _actor_name(market: str) -> str:
@@ -150,6 +153,35 @@ class MarketActor(DurableActor):
         entries = link.hand_over()                  # before the link's push task runs: the answer carries them
         self.links.kick()                           # new pushes for other shards, and any left from a restart
         return pack([self.applied_rseq[origin], self._top(), entries])
+
+    async def operator_command(self, capability, command: list) -> list:
+        """An operator's ``SetMarketMode`` or ``SetRiskRule`` (encoded) for this market, journaled;
+        return the events (``OperatorActed`` or the refusal), encoded. Raises
+        ``PermissionError`` without the operator capability."""
+        self.keyring.check(capability, Role.OPERATOR)
+        events = self._operate(decode(command))
+        await self.journal.commit([orjson.dumps([RecordTag.MARKET_OPERATOR, command])])
+        return [encode(e) for e in events]
+
+    def _operate(self, command) -> list:
+        guard = self.engine.guard
+        reason, command = admit_fields(command, len(self.config.assets))
+        if reason is None and guard is None:
+            reason = Reason.UNKNOWN_COMMAND
+        if reason is None and type(command) is SetMarketMode and command.market != self.name:
+            reason = Reason.UNKNOWN_MARKET
+        if reason is None and type(command) not in (SetMarketMode, SetRiskRule):
+            reason = Reason.NOT_PERMITTED
+        if reason is not None:
+            return [refusal(command, reason)]
+        if type(command) is SetMarketMode:
+            return apply_set_mode(guard, command)
+        return apply_rule_change(guard, command)
+
+    def risk_view(self) -> dict | None:
+        """The market's mode, its breaker's rule and its audit chain."""
+        guard = self.engine.guard
+        return None if guard is None else {**guard.view(), "audit": guard.audit.snapshot()}
 
     def _apply(self, origin: int, batch: list) -> None:
         engine, shard_of, links = self.engine, self._shard_of, self.links
@@ -227,6 +259,9 @@ class MarketActor(DurableActor):
 
     def _replay(self, record: list) -> None:
         kind = tag_of(record)
+        if kind is RecordTag.MARKET_OPERATOR:
+            self._operate(decode(record[1]))
+            return
         if kind is not RecordTag.SHARD_BATCH:
             raise ValueError(f"not a market's journal record: {kind.name}")
         origin = record[1]

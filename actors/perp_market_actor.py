@@ -19,7 +19,7 @@ import ray
 
 from actors.capability import Role
 from actors.market_actor import MarketActor
-from exchange.matching.market import MarketEngine
+from exchange.venue import new_market
 from exchange.messages.records import FundingDue, MarkUpdated
 from exchange.messages.tags import RecordTag, tag_of
 from exchange.perp.pricer import PerpPricer
@@ -33,7 +33,7 @@ class PerpMarketActor(MarketActor):
         self.pricer = PerpPricer(self.perp.basis_window_ns, self.perp.funding)
         self.priced_ns = 0
         self.last_index = 0
-        return MarketEngine(self.perp.spec)
+        return new_market(self.config, self.perp.spec)
 
     async def set_index_prices(self, capability, prices: dict, ts_ns: int) -> int | None:
         """Price the market at the underlying's index (``prices``: asset -> quote minor units per
@@ -57,6 +57,8 @@ class PerpMarketActor(MarketActor):
         engine, pricer = self.engine, self.pricer
         mark = pricer.update(ts_ns, index, engine.book.best_bid(), engine.book.best_ask(),
                              engine.last_price or None)
+        if engine.guard is not None:                         # the circuit breaker watches the index too
+            engine.guard.observe(ts_ns, index, "index")
         events = [MarkUpdated(self.name, engine.next_seq(), ts_ns, index, mark)]
         while pricer.due(ts_ns):
             at, rate = pricer.settle_funding()

@@ -83,7 +83,9 @@ from exchange.perp.rules import perp_markets
 from exchange.venue import new_shard
 
 CLIENT_BATCH, COMMAND, PUSH = RecordTag.CLIENT_BATCH, RecordTag.COMMAND, RecordTag.PUSH
-PEER_FREE = frozenset((OpenAccount, Deposit, Withdraw, EnableMargin, TransferMargin))   # answered on the shard alone
+PEER_FREE = frozenset((OpenAccount, Deposit, Withdraw, EnableMargin, TransferMargin)) \
+    | access.OPERATOR_COMMANDS                                                            # answered on the shard alone
+CLIENT = access.Role.CLIENT
 LINK_FIELDS = {kind: tuple(i for i, f in enumerate(kind._fields) if f in ("market", "trade_market"))
                for kind in CLIENT_COMMAND_TYPES}          # per command type: the fields naming a market's link
 log = logging.getLogger("exchange.shard")
@@ -176,6 +178,13 @@ class AccountShardActor(DurableActor):
         self.keyring.check(capability, Role.LIQUIDATOR)
         return await self._door(commands, access.Role.LIQUIDATOR, None)
 
+    async def execute_operator(self, capability, commands: list | bytes) -> bytes:
+        """The risk desk's door: freezes, locks, restrictions, asset freezes and threshold
+        changes (``exchange.risk``), each checked against its operator's roles and reason.
+        Raises ``PermissionError`` without the operator capability."""
+        self.keyring.check(capability, Role.OPERATOR)
+        return await self._door(commands, access.Role.OPERATOR, None)
+
     async def execute_scoped(self, scope, commands: list | bytes) -> bytes:
         """A scoped client's door: client commands for the scope's accounts only (others are
         rejected ``ACCOUNT_NOT_IN_SCOPE``). Raises ``PermissionError`` for a scope not issued
@@ -229,13 +238,14 @@ class AccountShardActor(DurableActor):
                 results[i] = [refusal(admitted.command, Reason.OVERLOADED)]
                 continue
             cmd = stamped(admitted.command, self._stamp())            # time is ours, never the client's
-            context = self._context(cmd)
-            record = orjson.dumps([COMMAND, cmd, [*context]], default=encode_shallow)   # admitted: always encodable
+            context = self._context(cmd, role)
+            record = orjson.dumps([COMMAND, cmd, [*context], *([] if role == CLIENT else [int(role)])],
+                                  default=encode_shallow)   # admitted: always encodable; the door if not a client's
             if not journal.has_room(len(record)):
                 results[i] = [refusal(cmd, Reason.STORAGE_FULL)]
                 continue
             records.append(record)
-            events, market = self._accept(admitted_as(cmd, admitted.key), context)
+            events, market = self._accept(admitted_as(cmd, admitted.key), context, role)
             self._publish(events)            # what the command did at once (the rest comes with the answers)
             if market is None:
                 results[i] = events
@@ -279,12 +289,14 @@ class AccountShardActor(DurableActor):
         self.last_ts_ns = max(self.last_ts_ns + 1, clock.now_ns())
         return self.last_ts_ns
 
-    def _accept(self, admitted: Admitted, context: PriceContext) -> tuple[list, str | None]:
-        """Run an admitted, stamped command through the domain; queue its requests (to a
-        market or the pool, and any follow-ups) if any; return (events, a link or None)."""
+    def _accept(self, admitted: Admitted, context: PriceContext,
+                role: access.Role = access.Role.CLIENT) -> tuple[list, str | None]:
+        """Run an admitted, stamped command through the domain (through ``role``'s door: the
+        risk gate checks a client's); queue its requests (to a market or the pool, and any
+        follow-ups) if any; return (events, a link or None)."""
         shard, cmd = self.shard, admitted.command
         self.last_ts_ns = max(self.last_ts_ns, cmd.ts_ns)
-        events, request = shard.apply_client(cmd, context)
+        events, request = shard.apply_client(cmd, context, role)
         requests = [] if request is None else [(link_of(cmd, request), request)]
         requests.extend(shard.take_followups())
         if not requests:
@@ -299,10 +311,13 @@ class AccountShardActor(DurableActor):
         for link, request in requests:
             self.links[link].stage(tag, request)
 
-    def _context(self, cmd) -> PriceContext:
+    def _context(self, cmd, role: access.Role = CLIENT) -> PriceContext:
         """What ``cmd`` is priced at: the best prices of the market's last push, its index
-        price, every asset's index price (``exchange.accounts.pricing``)."""
-        return price_context(cmd, self._top, self.index_ticks, self.asset_prices)
+        price, every asset's index price (``exchange.accounts.pricing``; for an order too when
+        the risk gate's open-order cap needs the account's equity)."""
+        gate = self.shard.risk
+        return price_context(cmd, self._top, self.index_ticks, self.asset_prices,
+                             gate is not None and role == CLIENT and gate.wants_prices(cmd))
 
     def _top(self, market: str) -> tuple:
         return self.top.get(market, (None, None))
@@ -543,7 +558,8 @@ class AccountShardActor(DurableActor):
                 self._replay(inner)
         elif kind is COMMAND:        # it passed the door when it was accepted
             cmd = decode(record[1])
-            self._accept(Admitted(cmd, (cmd.account_id, cmd.request_id)), context_from(record[2]))
+            role = access.Role(record[3]) if len(record) > 3 else CLIENT
+            self._accept(Admitted(cmd, (cmd.account_id, cmd.request_id)), context_from(record[2]), role)
         elif kind is PUSH:
             entries = [(number, hashable(tag), decode_events(events)) for number, tag, events in record[2]]
             self._apply_push(record[1], entries, tuple(record[3]))
@@ -557,6 +573,21 @@ class AccountShardActor(DurableActor):
 
     def balances(self, account_id: int) -> dict | None:
         return self.shard.balances(account_id)
+
+    def risk_view(self, account_id: int) -> dict | None:
+        """An account's standing under the risk rulebook (lock, freezes, restrictions in force)."""
+        gate = self.shard.risk
+        return None if gate is None else gate.view(account_id, self.last_ts_ns)
+
+    def audit_chain(self) -> dict | None:
+        """This shard's audit chain (``exchange.risk.audit``): name, base and every kept entry."""
+        gate = self.shard.risk
+        return None if gate is None else gate.audit.snapshot()
+
+    def rulebook(self) -> dict | None:
+        """The rulebook in force on this shard and its published hash."""
+        gate = self.shard.risk
+        return None if gate is None else gate.rulebook.view()
 
     def open_orders(self, account_id: int) -> list[dict]:
         return [o.view() for o in self.shard.open_orders(account_id)]

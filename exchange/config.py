@@ -27,6 +27,7 @@ from exchange.margin.rules import (DEFAULT_RESERVE_ACCOUNT, DISABLED, MarginRule
 from exchange.core.limits import Limits, parse_limits
 from exchange.core.money import MoneyFormatError, parse_decimal, INT64_MAX
 from exchange.matching.orders import StpMode
+from exchange.risk.rulebook import Rulebook, RulebookError, load_rulebook, parse_rulebook
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.toml"
 MAX_FEE_PPM = 100_000  # 10%: anything above is a typo, not a fee
@@ -87,6 +88,7 @@ class ExchangeConfig:
     lending: dict[str, RateCurve] = field(default_factory=dict)   # [lending.<ASSET>]: lendable assets
     reserve_account: int = DEFAULT_RESERVE_ACCOUNT                # [lending] reserve_account: gets the reserve
     limits: Limits = Limits()                                     # [limits]: every queue's maximum
+    risk: Rulebook | None = None                                  # [risk] rulebook: the risk rulebook in force
 
     @property
     def index_quote_asset(self) -> str:
@@ -113,11 +115,14 @@ def load_config(path: str | Path | None = None) -> ExchangeConfig:
         raw = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(str(path), "-", str(exc)) from exc
-    return parse_config(raw, str(path))
+    return parse_config(raw, str(path), path.parent)
 
 
-def parse_config(raw: dict[str, Any], file: str = "<config>") -> ExchangeConfig:
-    """Validate a parsed TOML document into an ExchangeConfig."""
+def parse_config(raw: dict[str, Any], file: str = "<config>", folder: Path | None = None) -> ExchangeConfig:
+    """Validate a parsed TOML document into an ExchangeConfig. ``[risk] rulebook`` names the
+    risk rulebook's file (relative to ``folder``, the config file's folder); ``[risk.rules]``
+    and ``[risk.operators]`` inline give it in place. Without a ``[risk]`` table no rulebook
+    runs (the engine's own tests and benchmarks, and "rules off")."""
     reader = Reader(file)
     assets = {}
     for i, (name, section) in enumerate(sorted(reader.table(raw, "assets").items())):
@@ -169,9 +174,27 @@ def parse_config(raw: dict[str, Any], file: str = "<config>") -> ExchangeConfig:
         limits = parse_limits(raw.get("limits", {}))
     except ValueError as exc:
         raise ConfigError(file, str(exc).split(":")[0], str(exc)) from None
-    known = {"assets", "fee_tiers", "markets", "exchange", "margin", "lending", "limits"}
+    risk = _risk(raw.get("risk"), assets, file, folder)
+    known = {"assets", "fee_tiers", "markets", "exchange", "margin", "lending", "limits", "risk"}
     return ExchangeConfig(assets, markets, tiers, default_tier, stp, shards, window,
-                          {k: v for k, v in raw.items() if k not in known}, margin, lending, reserve_account, limits)
+                          {k: v for k, v in raw.items() if k not in known}, margin, lending, reserve_account, limits,
+                          risk)
+
+
+def _risk(section, assets: dict, file: str, folder: Path | None) -> Rulebook | None:
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError(file, "risk", "must be a table")
+    quote = assets.get("USDT")
+    scale = quote.scale if quote is not None else 6
+    try:
+        if "rulebook" in section:
+            path = Path(section["rulebook"])
+            return load_rulebook(path if path.is_absolute() else (folder or DEFAULT_CONFIG_PATH.parent) / path, scale)
+        return parse_rulebook(section, scale, f"{file} [risk]")
+    except RulebookError as exc:
+        raise ConfigError(file, "risk", str(exc)) from None
 
 
 def parse_market(reader: "Reader", name: str, index: int, section: dict, assets: dict,

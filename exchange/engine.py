@@ -57,20 +57,23 @@ from exchange.margin.desk import ScanResult
 from exchange.margin.insurance import InsuranceFund
 from exchange.margin.lending import LendingEngine
 from exchange.margin.liquidator import LiquidationEnded, Liquidator
-from exchange.matching.market import MarketEngine
-from exchange.accounts.access import LIQUIDATOR_COMMANDS, Role
+from exchange.accounts.access import LIQUIDATOR_COMMANDS, OPERATOR_COMMANDS, Role
 from exchange.accounts.pricing import price_context
 from exchange.conservation import imbalance
-from exchange.messages.records import LENDING, POOL_ACCRUE, FundingDue, MarkUpdated, PoolRequest
+from exchange.messages.records import (LENDING, POOL_ACCRUE, FundingDue, MarkUpdated, PoolRequest, SetMarketMode,
+                                       SetRiskRule)
 from exchange.perp import liquidation as perp_liquidation
 from exchange.perp.liquidator import Send, SendAll, drive, new_perp_liquidator
 from exchange.perp.pricer import PerpPricer
 from exchange.perp.rules import perp_markets
 from exchange.pricing.index import index_ticks
-from exchange.accounts.shard import link_of
-from exchange.venue import new_shard
+from exchange.accounts.shard import link_of, refusal
+from exchange.core.reasons import Reason
+from exchange.messages.validation import admit_fields
+from exchange.risk.modes import apply_set_mode
+from exchange.venue import new_market, new_shard
 
-CLIENT, LIQUIDATOR = Role.CLIENT, Role.LIQUIDATOR
+CLIENT, LIQUIDATOR, OPERATOR = Role.CLIENT, Role.LIQUIDATOR, Role.OPERATOR
 
 ROUNDS_MAX = 1_000             # scan -> hand over -> drive rounds in one run_liquidations
 
@@ -80,9 +83,9 @@ class Engine:
 
     def __init__(self, config: ExchangeConfig, *, fused: bool = True):
         self.config = config
-        self.markets = {spec.name: MarketEngine(spec) for spec in config.market_list}
+        self.markets = {spec.name: new_market(config, spec) for spec in config.market_list}
         self.perps = perp_markets(config)
-        self.markets.update((name, MarketEngine(perp.spec)) for name, perp in self.perps.items())
+        self.markets.update((name, new_market(config, perp.spec)) for name, perp in self.perps.items())
         self.pricers = {name: PerpPricer(perp.basis_window_ns, perp.funding) for name, perp in self.perps.items()}
         self.perp_liquidator = new_perp_liquidator(config, journaling=False)
         self.perp_fund = self.perp_liquidator.fund
@@ -107,6 +110,8 @@ class Engine:
     def shard(self, shard) -> None:
         self._shard = shard
         self.fused = FusedSpot(shard, self.markets) if self._fuse else None
+        if self.fused is not None:
+            self.fused.index_ticks = getattr(self, "index_ticks", {})
 
     def set_index_prices(self, prices: dict[str, int]) -> None:
         """Index prices by asset name, in quote minor units per whole unit."""
@@ -117,6 +122,8 @@ class Engine:
         by_name = {a.name: self.prices[a.index] for a in self.config.asset_list}
         self.index_ticks = index_ticks(self.config.market_list + [p.spec for p in self.perps.values()],
                                        self.config.index_quote_asset, by_name)
+        if self.fused is not None:
+            self.fused.index_ticks = self.index_ticks
 
     def mark_perps(self, ts_ns: int) -> dict[str, int]:
         """Each perpetual market's mark (ticks) at ``ts_ns`` from its index, book and last trade,
@@ -130,6 +137,8 @@ class Engine:
             market = self.markets[name]
             marks[name] = pricer.update(ts_ns, index, market.book.best_bid(), market.book.best_ask(),
                                         market.last_price or None)
+            if market.guard is not None:
+                market.guard.observe(ts_ns, index, "index")
             self.shard.apply_market(MarkUpdated(name, market.next_seq(), ts_ns, index, marks[name]))
         return marks
 
@@ -228,6 +237,8 @@ class Engine:
         the common path takes the fused path (``exchange.fused``: the same events and state,
         one pass); anything it does not take runs the pipeline below."""
         shard = self._shard
+        if type(command) is SetMarketMode:
+            return self._set_market_mode(command)
         if self.fused is not None and (role is None or role == CLIENT):
             events = self.fused.apply(command)
             if events is not None:
@@ -235,7 +246,8 @@ class Engine:
                     self._run(shard.take_followups(), events)
                 return events
         if role is None:
-            role = LIQUIDATOR if type(command) in LIQUIDATOR_COMMANDS else CLIENT
+            kind = type(command)
+            role = LIQUIDATOR if kind in LIQUIDATOR_COMMANDS else OPERATOR if kind in OPERATOR_COMMANDS else CLIENT
         admitted = shard.admit(command, role)
         if type(admitted) is list:
             return admitted
@@ -243,14 +255,31 @@ class Engine:
         if previous is not None:
             return previous
         command = admitted.command
-        context = price_context(command, self._top, self.index_ticks, self.prices)
-        events, request = shard.apply_client(command, context)
+        gate = shard.risk
+        context = price_context(command, self._top, self.index_ticks, self.prices,
+                                gate is not None and role == CLIENT and gate.wants_prices(command))
+        events, request = shard.apply_client(command, context, role)
         if request is not None or shard.followups:
             requests = [] if request is None else [(link_of(command, request), request)]
             requests.extend(shard.take_followups())
             self._run(requests, events)
         shard.remember(admitted, events)
+        if type(command) is SetRiskRule and shard.risk is not None:
+            for market in self.markets.values():          # the breaker reads the same rulebook
+                if market.guard is not None:
+                    market.guard.rulebook = shard.risk.rulebook
         return events
+
+    def _set_market_mode(self, command) -> list:
+        """An operator's market mode (``exchange.risk.modes``): the market applies it."""
+        reason, command = admit_fields(command, len(self.config.assets))
+        if reason is None and command.market not in self.markets:
+            reason = Reason.UNKNOWN_MARKET
+        if reason is None and self.markets[command.market].guard is None:
+            reason = Reason.UNKNOWN_COMMAND                 # no rulebook: no modes
+        if reason is not None:
+            return [refusal(command, reason)]
+        return apply_set_mode(self.markets[command.market].guard, command)
 
     def _top(self, name: str) -> tuple:
         """A market's best bid and ask (ticks; None for an empty side or an unknown market)."""

@@ -66,7 +66,7 @@ class FusedSpot:
     """``apply(command) -> events | None`` over an Engine's shard and markets."""
 
     __slots__ = ("shard", "shards", "markets", "accounts", "orders", "order_buckets", "memory", "memory_buckets",
-                 "market_seq", "fees", "assets")
+                 "market_seq", "fees", "assets", "gate", "index_ticks")
 
     def __init__(self, shard, markets: dict):
         self.shard = shard
@@ -80,6 +80,8 @@ class FusedSpot:
         self.market_seq = shard.market_seq
         self.fees = shard.ledger.fees
         self.assets = len(shard.config.assets)
+        self.gate = shard.risk                       # the risk rulebook's gate (None: off)
+        self.index_ticks: dict = {}                  # market -> index ticks (the Engine's; the gate's price band)
 
     def apply(self, cmd) -> list | None:
         """The events of a spot ``PlaceOrder``/``CancelOrder`` on the common path, or None
@@ -106,8 +108,8 @@ class FusedSpot:
             return None
         account = self.accounts.get(account_id)
         market = self.markets.get(market_name)
-        if account is None or market is None:
-            return None
+        if account is None or market is None or (market.guard is not None and market.guard.mode):
+            return None                              # (a market not open: the pipeline says why)
         if type(side) is not int or not (side == BUY or side == SELL) or type(otype) is not int \
                 or type(tif) is not int or not (tif == GTC or tif == IOC or tif == POST_ONLY) \
                 or type(stp) is not int or not 0 <= stp <= 3 or type(qty) is not int or type(price) is not int:
@@ -145,6 +147,10 @@ class FusedSpot:
         available = account.available
         if available[asset] < need:
             return None
+        gate = self.gate
+        if gate is not None and not gate.quiet_place(account, market_name, ticks if otype == LIMIT else None,
+                                                     self.index_ticks.get(market_name), ts_ns):
+            return None                              # a control to record or enforce: the pipeline
         shard = self.shard
         # ---- from here on, state changes: the shard's hold and record ----------------
         available[asset] -= need
@@ -181,6 +187,8 @@ class FusedSpot:
                     record.acknowledged = True
                     events.append(_new(OrderAccepted, (request_id, ts_ns, order_id, account_id, name, side,
                                                        ticks * tick, lots * lot, client_id)))
+                    if gate is not None:
+                        gate.refund(account_id)      # its first fill (AccountShard._settle_side)
                 events.append(fill)
                 # the taker's side of the fill (AccountShard._settle_side)
                 used = fill_lots * per_lot
@@ -200,6 +208,8 @@ class FusedSpot:
                 if mine is not None:
                     wallet = mine.wallet
                     used = fill_lots * mine.per_lot
+                    if gate is not None and mine.remaining == mine.total:
+                        gate.refund(mine.account_id)
                     if side == BUY:                          # the maker sold
                         wallet.held[base] -= used
                         wallet.available[quote] += notional - maker_fee
@@ -216,6 +226,8 @@ class FusedSpot:
                                                                FILLED, 0, 0)), events)
             market.last_price = fills[-1][2]
             market.trade_count += len(fills)
+            if market.guard is not None:
+                market.guard.observe(ts_ns, market.last_price)
         for maker, open_lots in expired:
             seq += 1
             maker_id = maker.order_id
@@ -223,6 +235,8 @@ class FusedSpot:
                               _new(OrderClosed, (name, seq, ts_ns, maker_id, maker.account_id, EXPIRED_STP,
                                                  open_lots * lot, 0)), events)
         seq += 1
+        if gate is not None:
+            gate.opened(account_id)
         if remaining and not taker_expired and otype != MARKET and tif != IOC:
             book.add(RestingOrder(order_id, account_id, side, ticks, remaining, lots, account.maker_ppm, tif, ts_ns))
             last = _new(OrderBooked, (name, seq, ts_ns, order_id, account_id, ticks * tick, remaining * lot))
@@ -249,6 +263,8 @@ class FusedSpot:
         account.held[asset] -= record.held
         account.available[asset] += record.held
         record.held = 0
+        if self.gate is not None:
+            self.gate.closed(record.account_id)
         if record.client_order_id:
             account.client_ids.pop(record.client_order_id, None)
 
@@ -296,6 +312,8 @@ class FusedSpot:
             return None
         resting = market.book.orders.get(order_id)
         if resting is None or resting.account_id != account_id:
+            return None
+        if self.gate is not None and not self.gate.quiet_cancel(self.accounts[account_id], market_name, ts_ns):
             return None
         open_lots = resting.remaining
         market.book.remove(order_id)

@@ -26,7 +26,7 @@ from exchange.perp.pricer import PerpPricer
 from exchange.perp.position import MarginMode, Position
 from exchange.perp.rules import spec_of
 from exchange.accounts.shard import AccountShard, OpenOrder
-from exchange.venue import new_shard
+from exchange.venue import new_market, new_shard
 
 ORDER_FIELDS = ("order_id", "account_id", "side", "price", "total", "remaining", "per_lot", "held",
                 "client_order_id", "request_id", "acknowledged", "amend_extra", "book", "auto_repay")
@@ -54,6 +54,8 @@ def shard_state(shard: AccountShard) -> dict:
         state["margin"] = margin_state(shard.margin)
     if "perp" in shard.products:
         state["perp"] = perp_state(shard.perp)
+    if shard.risk is not None:
+        state["risk"] = shard.risk.snapshot()
     return state
 
 
@@ -150,6 +152,8 @@ def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
         restore_margin(shard.margin, state["margin"])
     if "perp" in state:
         restore_perp(shard.perp, state["perp"])
+    if "risk" in state and shard.risk is not None:
+        shard.risk.restore(state["risk"])
     books = shard.margin.books
     for market_name, *values in state["orders"]:
         fields = dict(zip(ORDER_FIELDS, values))
@@ -173,15 +177,20 @@ def market_state(market: MarketEngine) -> dict:
     for side in (book.bids, book.asks):
         for price in side.prices_best_first():
             orders.extend(list(o.key()) for o in side.levels[price].queue if o.remaining)
-    return {"name": market.name, "seq": market.seq, "last_price": market.last_price,
-            "trade_count": market.trade_count, "orders": orders}
+    state = {"name": market.name, "seq": market.seq, "last_price": market.last_price,
+             "trade_count": market.trade_count, "orders": orders}
+    if market.guard is not None:
+        state["guard"] = market.guard.snapshot()
+    return state
 
 
 def restore_market(config: ExchangeConfig, state: dict) -> MarketEngine:
-    market = MarketEngine(spec_of(config, state["name"]))
+    market = new_market(config, spec_of(config, state["name"]))
     market.seq, market.last_price, market.trade_count = state["seq"], state["last_price"], state["trade_count"]
     for key in state["orders"]:
         market.book.add(RestingOrder(*key))
+    if market.guard is not None and "guard" in state:
+        market.guard.restore(state["guard"])
     return market
 
 

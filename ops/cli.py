@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     margin.add_argument("--log-level", default="ERROR")
     margin.set_defaults(handler=cmd_margin)
 
-    audit = commands.add_parser("audit", help="recompute stored ledgers anyone can check (the insurance funds)",
+    audit = commands.add_parser("audit", help="recompute stored ledgers anyone can check (insurance funds, risk trail)",
                                 description="Offline checks of ledgers the exchange publishes.")
     audits = audit.add_subparsers(dest="ledger", required=True, metavar="LEDGER")
     insurance = audits.add_parser("insurance", help="the perpetual insurance funds: chain and balances",
@@ -116,6 +116,18 @@ def main(argv: list[str] | None = None) -> int:
     insurance.add_argument("--json", action="store_true", help="print the report as JSON")
     insurance.add_argument("--log-level", default="ERROR")
     insurance.set_defaults(handler=cmd_audit_insurance)
+    trail = audits.add_parser("verify", help="the risk audit trail: every actor's hash chain",
+                              description="Check the hash chains of the risk audit trail (operator and automatic "
+                                          "risk actions): from an export (--file) or the stored state under --data "
+                                          "(the exchange stopped). Exit code 1 on any altered, removed or "
+                                          "reordered entry.")
+    trail.add_argument("--file", default=None, help="an export: {\"chains\": [...]} as RiskDesk.chains() gives")
+    trail.add_argument("--data", default="./data", help="data directory when no --file (default ./data)")
+    trail.add_argument("--config", default=None, help="TOML config (default: the built-in config/default.toml)")
+    trail.add_argument("--export", default=None, help="also write the chains read to this file")
+    trail.add_argument("--json", action="store_true", help="print the report as JSON")
+    trail.add_argument("--log-level", default="ERROR")
+    trail.set_defaults(handler=cmd_audit_verify)
 
     sim = commands.add_parser("sim", help="seeded deterministic simulator of the actor protocol (no Ray)",
                               description="Run the real shard, market and pool actors in one process under a "
@@ -271,6 +283,17 @@ def cmd_audit_insurance(args: argparse.Namespace) -> int:
     report = audit_insurance(args.data)
     print(json.dumps(report) if args.json else format_report(args.data, report))
     return 0 if report["ok"] else 1
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from ops.risk_audit import chains_from_data, chains_from_file, format_report, report
+    chains = chains_from_file(args.file) if args.file else chains_from_data(args.data, args.config)
+    if args.export:
+        with open(args.export, "w") as f:
+            json.dump({"chains": chains}, f)
+    result = report(chains)
+    print(json.dumps(result) if args.json else format_report(result))
+    return 0 if result["ok"] else 1
 
 
 def cmd_margin(args: argparse.Namespace) -> int:

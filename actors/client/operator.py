@@ -6,6 +6,7 @@
     operator.set_index_component("BTC", "feed-a", 50_000_000_000, 1, time.time_ns())
     operator.accrue_interest(ts_ns)                      # the pools' hour at a chosen time
     desk = operator.scoped([101, 102])                   # a ScopedClient for two accounts
+    risk = operator.risk_desk("demo-risk")               # the risk rulebook's operator actions
 
 It holds the deployment's ``Keyring`` (``actors/capability.py``) and signs the
 operator's calls with the operator capability; an ``ExchangeClient`` never
@@ -20,6 +21,7 @@ import ray
 from actors import bootstrap
 from actors.capability import Keyring, Role
 from actors.client.exchange_client import ExchangeClient, ScopedClient
+from actors.client.risk import RiskDesk
 
 
 class OperatorClient:
@@ -55,6 +57,12 @@ class OperatorClient:
         self.client.shutdown()
 
     # ---- operator actions ------------------------------------------------------------
+    def risk_desk(self, operator: str) -> RiskDesk:
+        """The risk rulebook's operator actions as ``operator`` (one of ``config/risk.toml``'s
+        ``[operators]``; the domain checks their roles): freezes, locks, market modes,
+        thresholds, the audit trail (``actors/client/risk.py``)."""
+        return RiskDesk(self.handles, self._capability, operator)
+
     def accrue_interest(self, ts_ns: int | None = None) -> dict:
         """Turn the pools' hour to ``ts_ns`` (default now; a clock does it in ``exchange up``);
         return the pools' view."""

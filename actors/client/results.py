@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from exchange.messages.records import (AccountOpened, BalanceChanged, Borrowed, Fill, LendingRefused, MarginEnabled,
                                        MarginTransferred, OrderAccepted, OrderAmended, OrderBooked, OrderClosed,
                                        OrderRejected, PerpSettingsChanged, PerpTransferred, Repaid, Supplied,
-                                       SupplyWithdrawn)
+                                       RiskAction, SupplyWithdrawn)
 from exchange.core.reasons import CloseReason, Reason
 
 SUCCESSES = frozenset((AccountOpened, MarginEnabled, Borrowed, Repaid, Supplied, SupplyWithdrawn, PerpTransferred,
@@ -38,7 +38,21 @@ class _Explained:
     def __str__(self) -> str:
         if self.reason is None:
             return repr(self)
-        return f"rejected {self.reason.name} ({int(self.reason)}): {self.explanation}"
+        rule = f" [{self.rule}]" if self.rule else ""
+        return f"rejected {self.reason.name} ({int(self.reason)}){rule}: {self.explanation}"
+
+    @property
+    def rule(self) -> str:
+        """The risk rule a rejection cites (``R-4.2.5-cancel-ladder``...), or ""."""
+        for event in self.events:
+            if type(event) is OrderRejected and event.rule:
+                return event.rule
+        return ""
+
+    @property
+    def risk_actions(self) -> list:
+        """The rules this command crossed (``RiskAction``: recorded, alerted or restricting)."""
+        return [e for e in self.events if type(e) is RiskAction]
 
 
 @dataclass(frozen=True, slots=True, repr=False)

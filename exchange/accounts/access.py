@@ -5,7 +5,9 @@ client door (``ExchangeClient``, and through it the gateway later): the
 account commands a user may give. ``Role.LIQUIDATOR`` is the liquidator's
 door: its own commands, which take a margin book or a perpetual position
 over, move insurance money and collect the perpetual fee share, plus the
-cancels it sends for the book it liquidates. The actors tie each door to a
+cancels it sends for the book it liquidates. ``Role.OPERATOR`` is the risk
+desk's door (the admin actor, surveillance): freezes, locks, restrictions and
+threshold changes, each naming an operator whose roles the rulebook checks. The actors tie each door to a
 capability (``actors/capability.py``, ``docs/SECURITY.md``); this module is
 the rule itself, so the Engine and the actors enforce the same one. A scoped
 sender may act only for the accounts of its scope.
@@ -26,14 +28,17 @@ MARGIN_LIQUIDATOR_COMMANDS = frozenset((m.StartLiquidation, m.LiquidationStep, m
 PERP_LIQUIDATOR_COMMANDS = frozenset((m.TakeOverPerp, m.LiquidationOrderPerp, m.DeleveragePerp, m.AbsorbDeleverage,
                                       m.FinishPerpLiquidation, m.SweepPerpFees))
 LIQUIDATOR_COMMANDS = MARGIN_LIQUIDATOR_COMMANDS | PERP_LIQUIDATOR_COMMANDS
+OPERATOR_COMMANDS = frozenset((m.FreezeAccount, m.LockAccount, m.RestrictAccount, m.FreezeAsset, m.SetRiskRule))
 
 
 class Role(IntEnum):
     CLIENT = 1
     LIQUIDATOR = 2
+    OPERATOR = 3        # the risk rulebook's operator commands (which operator may send which: exchange.risk.admin)
 
 
-ALLOWED = {Role.CLIENT: CLIENT_COMMANDS, Role.LIQUIDATOR: LIQUIDATOR_COMMANDS | {m.CancelOrder, m.CancelPerpOrder}}
+ALLOWED = {Role.CLIENT: CLIENT_COMMANDS, Role.LIQUIDATOR: LIQUIDATOR_COMMANDS | {m.CancelOrder, m.CancelPerpOrder},
+           Role.OPERATOR: OPERATOR_COMMANDS}
 _ALLOWED_BY_VALUE = (frozenset(), *(ALLOWED[role] for role in Role))   # indexed by the role's value: on
                                                                       # every command, no Enum.__hash__
 

@@ -123,6 +123,7 @@ class AccountShard:
         self._asset_index = {name: spec.index for name, spec in config.assets.items()}
         self._assets = len(config.assets)
         self._default_stp = int(config.default_stp)
+        self.risk = None                                           # the risk rulebook's gate (exchange.risk.gate)
 
     def plug(self, product: Product) -> None:
         """Compose ``product`` into this shard, before it applies anything: its commands,
@@ -174,15 +175,45 @@ class AccountShard:
         self.results.remember(admitted.key, admitted.command, events)
 
     # ---- client commands -------------------------------------------------------
-    def apply_client(self, cmd, context: PriceContext = NO_PRICES) -> tuple[list, object | None]:
+    def apply_client(self, cmd, context: PriceContext = NO_PRICES,
+                     role: Role = Role.CLIENT) -> tuple[list, object | None]:
         """Apply an admitted command. Return (events, a request for a market or a product's
         link, or None). A plugged product's command goes to the product.
+
+        With the risk rulebook on (``self.risk``, ``exchange.risk.gate``) a client's command
+        passes the pre-trade gate first (a refusal cites its rule) and what the gate counted
+        is committed only if the command was accepted; its records (``RiskAction``) follow
+        the command's events. An operator's command is checked against the operator's roles
+        (``exchange.risk.admin``) and applied by the gate.
 
         ``context`` (``exchange.accounts.pricing``): the reference a market order
         without a protection price is protected from (reference +/-
         max_slippage_bps), and the index price of every asset that margin
         levels, borrow limits and withdrawals are valued at.
         """
+        gate = self.risk
+        if gate is None or role != Role.CLIENT:
+            if role == Role.OPERATOR:
+                return self._operator(cmd), None
+            return self._dispatch(cmd, context)
+        ticket = gate.check(cmd, self.ledger.accounts.get(cmd.account_id), context)
+        if type(ticket) is list:
+            return ticket, None
+        events, request = self._dispatch(cmd, context)
+        if ticket is not None and (request is not None or not events or type(events[0]) is not OrderRejected):
+            notices = gate.commit(ticket)
+            if notices:
+                events.extend(notices)
+        return events, request
+
+    def _operator(self, cmd) -> list:
+        """An operator's command: the gate checks the operator, their roles and the reason
+        (``exchange.risk.admin``) and applies it."""
+        if self.risk is None:
+            return self._reject(cmd, Reason.UNKNOWN_COMMAND)[0]
+        return self.risk.apply_operator(cmd)
+
+    def _dispatch(self, cmd, context: PriceContext) -> tuple[list, object | None]:
         kind = type(cmd)
         if kind in self._command_products:
             return self._command_products[kind].apply(cmd, context)
@@ -324,6 +355,8 @@ class AccountShard:
             return self._reject(cmd, Reason.INSUFFICIENT_BALANCE)
         wallet.available[asset] -= need
         wallet.held[asset] += need
+        if self.risk is not None:
+            self.risk.opened(cmd.account_id)
         order_id = self.new_order_id()
         client_id = cmd.client_order_id
         self.orders[order_id] = OpenOrder(order_id, cmd.account_id, market, side, ticks, lots, per_lot, need,
@@ -441,8 +474,13 @@ class AccountShard:
             if record is not None and record.account_id == event.account_id and record.amend_extra >= 0:
                 self._release_excess(record, record.remaining * record.per_lot)
                 record.amend_extra = -1
-            return [OrderRejected(event.request_id, event.account_id, event.reason, event.order_id)]
+            return [OrderRejected(event.request_id, event.account_id, event.reason, event.order_id,
+                                  self._rule_of(event.reason))]
         raise TypeError(f"shard cannot apply {kind.__name__}")
+
+    def _rule_of(self, reason: int) -> str:
+        """The risk rule a market's refusal cites (its mode, its breaker), or ""."""
+        return "" if self.risk is None else self.risk.market_rule(reason)
 
     def _acknowledge(self, record: OpenOrder, events: list, ts_ns: int) -> list:
         if record.acknowledged:
@@ -472,6 +510,8 @@ class AccountShard:
         notional = (fill.price // market.tick_minor) * lots * market.quote_per_tick_lot
         used = lots * record.per_lot
         base, quote = market.base.index, market.quote.index
+        if record.remaining == record.total and self.risk is not None:
+            self.risk.refund(record.account_id)         # its first fill: orders that trade do not use up the limit
         if record.side == BUY:
             account.held[quote] -= used
             account.available[quote] += used - notional - fee
@@ -492,12 +532,15 @@ class AccountShard:
         wallet.held[asset] -= record.held
         wallet.available[asset] += record.held
         record.held = 0
+        if self.risk is not None:
+            self.risk.closed(record.account_id)
         if record.client_order_id:
             self.ledger.accounts[record.account_id].client_ids.pop(record.client_order_id, None)
         if record.book is not None:
             self._wallet_products[type(wallet)].order_closed(record, event.ts_ns)
         if event.reason == REJECTED and not record.acknowledged:
-            return [OrderRejected(record.request_id, record.account_id, event.reject_reason, record.order_id)]
+            return [OrderRejected(record.request_id, record.account_id, event.reject_reason, record.order_id,
+                                  self._rule_of(event.reject_reason))]
         return self._acknowledge(record, [event], event.ts_ns)
 
     def _amended(self, event: OrderAmended) -> list:
@@ -576,9 +619,10 @@ class AccountShard:
         return out
 
     def canonical(self) -> tuple:
+        risk = () if self.risk is None else (self.risk.canonical(),)    # a venue without it keeps its hash
         return (self.shard_index, self.order_seq, tuple(sorted(self.market_seq.items())),
                 self.ledger.canonical(), tuple(o.canonical() for _, o in sorted(self.orders.items())),
-                *(product.canonical() for product in self.products.values()))
+                *(product.canonical() for product in self.products.values()), *risk)
 
     def state_hash(self) -> str:
         return digest(self.canonical())

@@ -51,8 +51,25 @@ class Reason(IntEnum):
     INVALID_STP_MODE = 130            # self-trade prevention mode not in 0..3
     MARKET_ORDER_POST_ONLY = 131      # a market order cannot be post-only
     INVALID_LIQUIDATION_STEP = 132    # a liquidation step is counted from 1
+    TEXT_NOT_PRINTABLE = 133          # a text field (an operator's reason) holds a control character
+    INVALID_FREEZE_SCOPE = 134        # a freeze scope is not 0 (lift), 1 (trading), 2 (withdrawals) or 3 (both)
+    INVALID_RESTRICTION = 135         # a restriction level is not 0, 2 or 3, or its end is before it starts
+    UNKNOWN_RULE = 136                # no rule with that id in the rulebook
+    INVALID_RULE_VALUE = 137          # a threshold change names no parameter of the rule, or its value is malformed
+    INVALID_MARKET_MODE = 138         # a market mode is not 0 (open), 1 (reduce-only) or 2 (halted)
     # 2xx: balances and pre-trade risk
     INSUFFICIENT_BALANCE = 200
+    RATE_LIMITED = 201                # the account's request or unfilled-order bucket is empty (R-5.2.2.1-*-rate)
+    TOO_MANY_OPEN_ORDERS = 202        # the account's open orders are at its cap for its equity (R-5.2.2.1-open-orders)
+    OPENING_RESTRICTED = 203          # the account may only reduce exposure for now (restrict-open; the rule is cited)
+    TRADING_RESTRICTED = 204          # the account may not trade for now (restrict-open-close; the rule is cited)
+    ACCOUNT_FROZEN = 205              # an operator froze the account's trading or withdrawals (R-5.2.2.3-freeze)
+    ACCOUNT_LOCKED = 206              # the account is locked: suspected credential theft (R-4.1.4-account-lock)
+    ASSET_FROZEN = 207                # an operator froze the asset's trading or withdrawals (R-5.2.2.3-freeze)
+    PRICE_OUTSIDE_BAND = 208          # a limit price further from the index than the band (R-4.2.7-price-band)
+    MARKET_HALTED = 209               # the market is halted (an operator, or its circuit breaker): cancels only
+    MARKET_REDUCE_ONLY = 210          # the market takes only orders that reduce a position (可平不可開)
+    CIRCUIT_BREAKER = 211             # the market's circuit breaker tripped: halted or reduce-only while it cools
     # 4xx: margin trading and lending
     MARGIN_NOT_ENABLED = 400          # the account has not enabled margin, or the market has no margin trading
     MARGIN_ALREADY_ENABLED = 401
@@ -103,6 +120,9 @@ class Reason(IntEnum):
     NOT_PERMITTED = 800               # a privileged command sent through the client door
     ACCOUNT_NOT_IN_SCOPE = 801        # a scoped client acted for an account it was not opened for
     WRONG_SHARD = 802                 # the account is routed to another shard
+    UNKNOWN_OPERATOR = 803            # the operator is not in the rulebook's [operators]
+    OPERATOR_NOT_PERMITTED = 804      # the operator's roles do not permit this command (exchange.risk.admin)
+    REASON_REQUIRED = 805             # an operator's command must say why
     # 9xx: the service itself
     STORAGE_FULL = 900                # the journal has no room left: nothing new is accepted, reads still work
     OVERLOADED = 901                  # a queue for work in flight is at its configured maximum ([limits]); retry later
@@ -115,6 +135,26 @@ class Reason(IntEnum):
 
 
 EXPLANATIONS: dict[Reason, str] = {
+    Reason.TEXT_NOT_PRINTABLE: "a text field holds a control or unprintable character",
+    Reason.INVALID_FREEZE_SCOPE: "a freeze scope is 0 (lift), 1 (trading), 2 (withdrawals) or 3 (both)",
+    Reason.INVALID_RESTRICTION: "a restriction is level 0 (lift), 2 or 3, ending after it starts",
+    Reason.UNKNOWN_RULE: "no rule with this id in the risk rulebook",
+    Reason.INVALID_RULE_VALUE: "the rule has no such parameter, or the value is not one it can hold",
+    Reason.INVALID_MARKET_MODE: "a market mode is 0 (open), 1 (reduce-only) or 2 (halted)",
+    Reason.RATE_LIMITED: "too many requests or unfilled orders for now: the account's bucket refills over time",
+    Reason.TOO_MANY_OPEN_ORDERS: "the account has as many open orders as its equity allows",
+    Reason.OPENING_RESTRICTED: "the account may only reduce its positions for now (see the rule cited)",
+    Reason.TRADING_RESTRICTED: "the account may not trade for now (see the rule cited); cancels still work",
+    Reason.ACCOUNT_FROZEN: "an operator froze this account's trading or withdrawals",
+    Reason.ACCOUNT_LOCKED: "the account is locked (suspected credential theft): unlock it with support",
+    Reason.ASSET_FROZEN: "an operator froze this asset's trading or withdrawals",
+    Reason.PRICE_OUTSIDE_BAND: "the limit price is further from the index than the market's price band",
+    Reason.MARKET_HALTED: "the market is halted: only cancels are accepted",
+    Reason.MARKET_REDUCE_ONLY: "the market accepts only orders that reduce a position",
+    Reason.CIRCUIT_BREAKER: "the market's circuit breaker tripped: no new positions until it cools or reopens",
+    Reason.UNKNOWN_OPERATOR: "no such operator in the risk rulebook",
+    Reason.OPERATOR_NOT_PERMITTED: "the operator's roles do not permit this command",
+    Reason.REASON_REQUIRED: "an operator's command must give a reason",
     Reason.MALFORMED_COMMAND: "the command could not be decoded into any message",
     Reason.UNKNOWN_MARKET: "no such market (or the market is not open to this command)",
     Reason.UNKNOWN_ACCOUNT: "no such account: open it first",

@@ -186,7 +186,7 @@ class MarginDesk:
         """Apply a margin or liquidator command at ``context`` (the order's protection
         reference, the index prices): NEGATIVE_TIMESTAMP first (the pools' clock),
         then each command's own checks."""
-        ticks, prices = context
+        ticks, prices = context.reference_ticks, context.prices
         kind = type(cmd)
         if not 0 <= cmd.ts_ns:
             return _reject(cmd, Reason.NEGATIVE_TIMESTAMP), None

@@ -27,7 +27,7 @@ STP_ON_AMEND = int(StpMode.EXPIRE_TAKER)
 class MarketEngine:
     """Match orders for one market; ``handle(request) -> list[event]``."""
 
-    __slots__ = ("spec", "name", "book", "seq", "last_price", "trade_count", "_lot", "_tick", "_qptl")
+    __slots__ = ("spec", "name", "book", "seq", "last_price", "trade_count", "_lot", "_tick", "_qptl", "guard")
 
     def __init__(self, spec: MarketSpec):
         self.spec = spec
@@ -37,6 +37,7 @@ class MarketEngine:
         self.last_price = 0          # ticks, 0 before the first trade
         self.trade_count = 0
         self._lot, self._tick, self._qptl = spec.lot_minor, spec.tick_minor, spec.quote_per_tick_lot
+        self.guard = None            # the market's mode and circuit breaker (exchange.risk.modes), with a rulebook
 
     def next_seq(self) -> int:
         """A sequence number for an event the market's owner emits besides matching (a
@@ -59,12 +60,17 @@ class MarketEngine:
     def submit(self, o: SubmitOrder) -> list:
         """Match, rest or reject a funded order.
 
-        Rejections (as OrderClosed REJECTED): NO_LIQUIDITY, POST_ONLY_WOULD_TAKE,
-        FOK_CANNOT_FILL.
+        Rejections (as OrderClosed REJECTED): MARKET_HALTED, MARKET_REDUCE_ONLY,
+        CIRCUIT_BREAKER (the market's mode, ``exchange.risk.modes``), NO_LIQUIDITY,
+        POST_ONLY_WOULD_TAKE, FOK_CANNOT_FILL.
         """
         book = self.book
         events: list = []
         tif = o.tif
+        if self.guard is not None:
+            refused = self.guard.refusal(o.ts_ns, o.reduce_only)
+            if refused is not None:
+                return self._reject(o, refused, events)
         if o.is_market and (book.best_ask() if o.side == BUY else book.best_bid()) is None:
             return self._reject(o, Reason.NO_LIQUIDITY, events)
         if tif == POST_ONLY and book.crosses(o.side, o.price):
@@ -97,6 +103,8 @@ class MarketEngine:
         if fills:
             self.last_price = fills[-1][2]
             self.trade_count += len(fills)
+            if self.guard is not None:
+                self.guard.observe(ts_ns, self.last_price)
         for maker, open_qty in expired:
             seq += 1
             events.append(OrderClosed(name, seq, ts_ns, maker.order_id, maker.account_id, EXPIRED_STP, open_qty * lot))
@@ -146,12 +154,16 @@ class MarketEngine:
     def amend(self, r: AmendRequest) -> list:
         """Amend price and/or total quantity.
 
-        Refusals: ORDER_NOT_FOUND, NOT_OWNER, AMEND_NO_CHANGE,
-        AMEND_BELOW_FILLED, POST_ONLY_WOULD_TAKE.
+        Refusals: ORDER_NOT_FOUND, NOT_OWNER, the market's mode (MARKET_HALTED...),
+        AMEND_NO_CHANGE, AMEND_BELOW_FILLED, POST_ONLY_WOULD_TAKE.
         """
         order = self._owned(r)
         if not isinstance(order, RestingOrder):
             return self._refuse(r, order)
+        if self.guard is not None:
+            refused = self.guard.refusal(r.ts_ns, False)
+            if refused is not None:
+                return self._refuse(r, refused)
         filled = order.total - order.remaining
         new_price = r.price or order.price
         new_total = r.quantity or order.total
@@ -187,7 +199,8 @@ class MarketEngine:
                 "asks": [(p * tick, q * lot, n) for p, q, n in asks]}
 
     def canonical(self) -> tuple:
-        return (self.name, self.seq, self.last_price, self.trade_count, self.book.canonical())
+        guard = () if self.guard is None else (self.guard.canonical(),)     # a venue without rules keeps its hash
+        return (self.name, self.seq, self.last_price, self.trade_count, self.book.canonical(), *guard)
 
     def check_invariants(self) -> None:
         self.book.check_invariants()

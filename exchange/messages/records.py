@@ -182,6 +182,7 @@ class SubmitOrder(NamedTuple):
     maker_ppm: int
     taker_ppm: int
     ts_ns: int
+    reduce_only: bool = False   # a perpetual order that may only shrink its position (a reduce-only market takes it)
 
 
 @message(21, REQUEST)
@@ -244,6 +245,7 @@ class OrderRejected(NamedTuple):
     account_id: int
     reason: int                 # Reason
     order_id: int = 0
+    rule: str = ""              # the risk rule that refused it (``exchange.risk.rulebook``), if one did
 
 
 @message(44, EVENT)
@@ -880,3 +882,120 @@ class PerpMarginZoneChanged(NamedTuple):
     equity: int
     maintenance: int
     warning: int
+
+
+# ---- the risk rulebook (exchange/risk, issue 15) --------------------------------------
+# Operator commands come through the shard's operator door (``Role.OPERATOR``) with
+# the operator's name and a reason; ``exchange.risk.admin`` says which roles permit them.
+# A command for the whole shard (an asset, a threshold) names the shard's house account.
+
+@message(122, COMMAND)
+class FreezeAccount(NamedTuple):
+    """Freeze an account's trading (``scope`` 1), withdrawals (2) or both (3); 0 unfreezes (5.2.2.3)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    scope: int
+    operator: str
+    reason: str
+
+
+@message(123, COMMAND)
+class LockAccount(NamedTuple):
+    """Lock (or unlock) an account suspected of credential theft (4.1.4, 4.1.6): nothing but
+    deposits is accepted while locked."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    locked: bool
+    operator: str
+    reason: str
+
+
+@message(124, COMMAND)
+class RestrictAccount(NamedTuple):
+    """Restrict an account (in ``market``, or everywhere for ``""``) to ``level`` (an
+    ``Action``: 2 restrict-open, 3 restrict-open-close, 0 lifts) until ``until_ns`` (0: until
+    lifted), citing ``rule`` (surveillance's over-trading block, an operator's decision)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    level: int
+    until_ns: int
+    rule: str
+    operator: str
+    reason: str
+
+
+@message(125, COMMAND)
+class FreezeAsset(NamedTuple):
+    """Freeze an asset's trading (``scope`` 1: every market it is in), withdrawals (2) or
+    both (3), 0 lifts, on the shard whose house account this is (5.2.2: a double spend, a
+    main-net upgrade); sent to every shard."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    asset: str
+    scope: int
+    operator: str
+    reason: str
+
+
+@message(126, COMMAND)
+class SetRiskRule(NamedTuple):
+    """Change one rule's threshold (or ``key`` "action", its action) at run time on the shard
+    whose house account this is; ``value`` as written in ``config/risk.toml`` (an int's digits,
+    a decimal amount, an action name, or comma-separated fee tiers)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    rule: str
+    key: str
+    value: str
+    operator: str
+    reason: str
+
+
+@message(127, COMMAND)
+class SetMarketMode(NamedTuple):
+    """Set a market open (0), reduce-only (1) or halted (2) until ``until_ns`` (0: until
+    changed); opening also ends a circuit breaker's halt (5.2.2.2). Applied by the market."""
+    request_id: int | str
+    ts_ns: int
+    market: str
+    mode: int
+    until_ns: int
+    operator: str
+    reason: str
+
+
+@message(139, EVENT)
+class RiskAction(NamedTuple):
+    """A rule crossed its threshold (``exchange.risk``): what it measured (``value`` against
+    ``limit``), the action the rulebook in force took (an ``Action``; 0: recorded only) and
+    until when (``until_ns``, 0: no end or nothing restricted). On the account's stream
+    (the rulebook's warning notice) and in the audit trail."""
+    ts_ns: int
+    account_id: int
+    rule: str
+    action: int
+    market: str
+    value: int
+    limit: int
+    until_ns: int
+
+
+@message(140, EVENT)
+class OperatorActed(NamedTuple):
+    """An operator's command took effect: who, when, what, on what, why, the value before
+    and after, and the rule it falls under (4.6: every operation leaves a trace)."""
+    request_id: int | str
+    ts_ns: int
+    operator: str
+    command: str
+    target: str
+    before: str
+    after: str
+    reason: str
+    rule: str

@@ -29,6 +29,7 @@ class RecordTag(IntEnum):
     SHARD_BATCH = 10
     ACCRUAL = 11
     INDEX_UPDATE = 12           # a perpetual market priced at an index update: [tag, ts_ns, index ticks]
+    MARKET_OPERATOR = 13        # an operator's command a market applied (its mode, a threshold): [tag, command]
     FUND_DEPOSITED = 20
     LIQUIDATION_BEGUN = 21
     COVER_DRAWN = 22

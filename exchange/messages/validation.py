@@ -23,6 +23,9 @@ Field kinds (checked in field order, one reason per failed check):
 - client order id: ``""`` or 1..36 of ``[A-Za-z0-9._:/-]`` (Binance's rule;
   ``INVALID_CLIENT_ORDER_ID``).
 - flags: exactly ``bool`` (``FIELD_NOT_A_FLAG``).
+- text (an operator's reason, a rule's new value): a ``str`` of at most 256
+  printable characters (any script: reasons are written in the operators' own
+  language), ``FIELD_NOT_A_STRING`` / ``STRING_TOO_LONG`` / ``TEXT_NOT_PRINTABLE``.
 - price vectors (the liquidator's): a tuple of one int per asset
   (``INVALID_PRICE_VECTOR``), each in 0..2**63-1 (``VALUE_OUT_OF_RANGE``).
 
@@ -42,15 +45,17 @@ from exchange.core.reasons import Reason
 
 REQUEST_ID_MAX_CHARS = 64
 NAME_MAX_CHARS = 32
+TEXT_MAX_CHARS = 256
 _CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9._:/-]{1,36}\Z")
 
-RID, INT, NAME, COID, FLAG, PRICES = range(6)
+RID, INT, NAME, COID, FLAG, PRICES, TEXT = range(7)
 _S = {"request_id": RID, "ts_ns": INT, "account_id": INT, "fee_tier": NAME, "asset": NAME, "amount": INT,
       "market": NAME, "trade_market": NAME, "side": INT, "order_type": INT, "price": INT, "quantity": INT,
       "tif": INT, "client_order_id": COID, "stp": INT, "order_id": INT, "user_level": NAME,
       "leverage_tier": NAME, "to_margin": FLAG, "isolated": FLAG, "auto_borrow": FLAG, "auto_repay": FLAG,
       "step": INT, "prices": PRICES, "to_perp": FLAG, "leverage": INT, "risk_tier": INT, "reduce_only": FLAG,
-      "liquidation": INT, "swept": INT}
+      "liquidation": INT, "swept": INT, "scope": INT, "operator": NAME, "reason": TEXT, "locked": FLAG,
+      "level": INT, "until_ns": INT, "rule": NAME, "key": NAME, "value": TEXT, "mode": INT}
 CLIENT_COMMAND_TYPES = m.types_of(m.COMMAND)     # declared in records (``@message(code, COMMAND)``)
 SCHEMAS: dict[type, tuple[int, ...]] = {kind: tuple(_S[f] for f in kind._fields) for kind in CLIENT_COMMAND_TYPES}
 
@@ -78,6 +83,16 @@ def _name_reason(value) -> Reason | None:
         return Reason.STRING_TOO_LONG
     if value and not (value.isascii() and value.isprintable()):
         return Reason.NAME_NOT_PRINTABLE_ASCII
+    return None
+
+
+def _text_reason(value) -> Reason | None:
+    if type(value) is not str:
+        return Reason.FIELD_NOT_A_STRING
+    if len(value) > TEXT_MAX_CHARS:
+        return Reason.STRING_TOO_LONG
+    if value and not value.isprintable():
+        return Reason.TEXT_NOT_PRINTABLE
     return None
 
 
@@ -138,6 +153,7 @@ _PLAIN_TESTS = {    # per field kind: the test that a plain, well-formed value o
     COID: "V == '' or coid_ok(V)",
     FLAG: "type(V) is bool",
     PRICES: "_prices_ok(V, assets)",
+    TEXT: f"type(V) is str and len(V) <= {TEXT_MAX_CHARS} and V.isprintable()",
 }
 
 
@@ -177,6 +193,8 @@ def _reason(kind: int, value, assets: int) -> Reason | None:
             else Reason.INVALID_CLIENT_ORDER_ID
     if kind == FLAG:
         return None if type(value) is bool else Reason.FIELD_NOT_A_FLAG
+    if kind == TEXT:
+        return _text_reason(value)
     return _prices_reason(value, assets)
 
 

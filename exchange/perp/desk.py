@@ -290,7 +290,8 @@ class PerpDesk:
         if cmd.client_order_id:
             spot.client_ids[cmd.client_order_id] = order_id
         return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET,
-                               stp or int(self.config.default_stp), spot.maker_ppm, spot.taker_ppm, cmd.ts_ns)
+                               stp or int(self.config.default_stp), spot.maker_ppm, spot.taker_ppm, cmd.ts_ns,
+                               cmd.reduce_only)
 
     def new_liquidation_order(self, cmd, market: PerpMarket, side: int, ticks: int, lots: int) -> int:
         """Record a liquidation's closing order (no hold: the liquidation's equity stands behind it)."""

@@ -252,7 +252,8 @@ def order(desk, cmd: LiquidationOrderPerp) -> tuple[list, object | None]:
     ticks, lots = grid
     side = SELL if position.lots > 0 else BUY
     order_id = desk.new_liquidation_order(cmd, market, side, ticks, lots)
-    return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, IOC, False, EXPIRE_TAKER, 0, 0, cmd.ts_ns)
+    return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, IOC, False, EXPIRE_TAKER, 0, 0, cmd.ts_ns,
+                           True)       # it only closes: a reduce-only market takes it
 
 
 def _grid(cmd, spec, most_lots: int) -> tuple[int, int] | Reason:

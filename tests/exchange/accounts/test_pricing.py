@@ -32,7 +32,13 @@ def test_a_market_order_is_protected_from_the_best_opposite_price_then_the_index
 def test_only_market_orders_without_a_protection_price_get_a_reference():
     assert price_context(market_order(BUY, price=5_000_000), tops(100, 200), ticks(150), PRICES) == NO_PRICES
     limit = PlaceOrder("l", 0, ALICE, BTC_USDT, BUY, LIMIT, 5_000_000, 10_000, 1, "", 0)
-    assert price_context(limit, tops(100, 200), ticks(150), PRICES) == NO_PRICES
+    assert price_context(limit, tops(100, 200), ticks(None), PRICES) == NO_PRICES
+
+
+def test_a_limit_order_carries_its_market_index_for_the_price_band():
+    limit = PlaceOrder("l", 0, ALICE, BTC_USDT, BUY, LIMIT, 5_000_000, 10_000, 1, "", 0)
+    assert price_context(limit, tops(100, 200), ticks(150), PRICES) == PriceContext(None, (), 150)
+    assert context_from([None, [], 150]) == PriceContext(None, (), 150)
 
 
 def test_margin_commands_and_withdrawals_are_valued_at_index_prices_others_are_not():

@@ -97,7 +97,7 @@ def test_cross_book_with_an_open_order_cancels_it_then_sells_its_collateral():
     and finished with the debt and the collateral left."""
     h = MarginHarness(margin_config())
     long_at_50000(h)
-    h.run(PlaceMarginOrder, ALICE, BTC_USDT, SELL, LIMIT, usdt("90000"), btc("0.1"), GTC)     # rests, holds 0.1 BTC
+    h.run(PlaceMarginOrder, ALICE, BTC_USDT, SELL, LIMIT, usdt("70000"), btc("0.1"), GTC)     # rests, holds 0.1 BTC
     assert h.engine.shard.open_orders(ALICE)
     h.ex.rest(CAROL, BUY, usdt("32000"), btc("1"))
     h.crash(usdt("32000"))
@@ -113,8 +113,8 @@ def test_short_cross_buys_the_borrowed_base_back():
     h.ex.rest(CAROL, BUY, usdt("50000"), btc("0.3"))
     h.run(PlaceMarginOrder, ALICE, BTC_USDT, SELL, LIMIT, usdt("50000"), btc("0.3"), IOC)
     assert h.book()["principal"]["BTC"] == btc("0.3")
+    h.crash(usdt("80000"))                                  # the index first: an ask 60% off it is outside the band
     h.ex.rest(CAROL, SELL, usdt("80000"), btc("1"))
-    h.crash(usdt("80000"))
     assert h.engine.scan_margin().zones[(ALICE, "")] is Zone.LIQUIDATION
     [record] = h.engine.run_liquidations(on_step=checked(h.engine))
     assert record["outcome"] == "finished" and record["fills"][0]["side"] == BUY

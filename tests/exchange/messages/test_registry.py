@@ -29,13 +29,16 @@ JOURNALED_CODES = {
     "FundingDue": 133, "FundingPaid": 134, "TakeOverPerp": 116, "LiquidationOrderPerp": 117, "DeleveragePerp": 118,
     "AbsorbDeleverage": 119, "FinishPerpLiquidation": 120, "PerpLiquidationUpdate": 135, "MarkUpdated": 136,
     "PerpMarginZoneChanged": 137, "SweepPerpFees": 121, "PerpFeesSwept": 138,
+    "FreezeAccount": 122, "LockAccount": 123, "RestrictAccount": 124, "FreezeAsset": 125, "SetRiskRule": 126,
+    "SetMarketMode": 127, "RiskAction": 139, "OperatorActed": 140,
 }
 CLIENT_COMMANDS = {"OpenAccount", "Deposit", "Withdraw", "PlaceOrder", "CancelOrder", "AmendOrder", "EnableMargin",
                    "TransferMargin", "Borrow", "Repay", "PlaceMarginOrder", "SupplyToPool", "WithdrawFromPool",
                    "StartLiquidation", "LiquidationStep", "CoverShortfall", "FinishLiquidation", "WriteOffDebt",
                    "TransferPerp", "SetPerpLeverage", "SetRiskLimit", "SetMarginMode", "PlacePerpOrder",
                    "CancelPerpOrder", "TakeOverPerp", "LiquidationOrderPerp", "DeleveragePerp", "AbsorbDeleverage",
-                   "FinishPerpLiquidation", "SweepPerpFees"}
+                   "FinishPerpLiquidation", "SweepPerpFees", "FreezeAccount", "LockAccount", "RestrictAccount",
+                   "FreezeAsset", "SetRiskRule", "SetMarketMode"}
 REQUESTS = {"SubmitOrder", "CancelRequest", "AmendRequest", "PoolRequest"}
 
 

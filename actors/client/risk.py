@@ -1,0 +1,138 @@
+"""The risk desk's handle: operator actions of the risk rulebook over the actors.
+
+    desk = operator.risk_desk("risk-ann")          # an operator named in config/risk.toml
+    desk.freeze_account(101, "trading", "phishing report #42")
+    desk.set_market_mode("BTC-USDT", "halted", "exchange-wide incident")
+    desk.set_rule("R-4.2.5-cancel-ladder", "count", "300", "tighter after listing")
+    desk.audit(account=101)                       # every chain's entries about account 101
+
+Every action names the desk's operator and needs a reason; the domain checks
+the operator's roles (``exchange.risk.admin``) where the command is applied
+(a shard's operator door, a market), journals it, and records it in that
+actor's audit chain, so a refused action changes nothing and leaves no entry.
+A command for the whole venue (an asset freeze, a threshold) goes to every
+shard (as its house account) and, for a threshold, to every market, and its
+answers are returned per actor. ``verify_audit`` checks every chain
+(``exchange.risk.audit.verify``).
+"""
+from __future__ import annotations
+
+import itertools
+import time
+
+import ray
+
+from actors.link.wire import pack, unpack_results
+from exchange.core.routing import house_account, shard_for
+from exchange.messages.codec import decode, encode
+from exchange.messages.records import FreezeAccount, FreezeAsset, LockAccount, RestrictAccount, SetMarketMode, SetRiskRule
+from exchange.risk.audit import verify
+from exchange.risk.modes import MODE_NAMES
+from exchange.risk.rulebook import ACTION_NAMES
+
+SCOPES = {"none": 0, "trading": 1, "withdrawal": 2, "both": 3}
+_ids = itertools.count(1)
+
+
+class RiskDesk:
+    def __init__(self, handles, capability, operator: str):
+        self.handles = handles
+        self._capability = capability
+        self.operator = operator
+        self.shards = len(handles.shards)
+
+    def _rid(self) -> str:
+        return f"risk-{self.operator}-{time.time_ns()}-{next(_ids)}"
+
+    def _to_shard(self, shard: int, command) -> list:
+        answer = ray.get(self.handles.shards[shard].execute_operator.remote(self._capability, pack([command])))
+        return unpack_results(answer)[0]
+
+    def _to_account(self, account_id: int, command) -> list:
+        return self._to_shard(shard_for(account_id, self.shards), command)
+
+    def _to_every_shard(self, build) -> dict:
+        return {f"shard:{i}": self._to_shard(i, build(house_account(i, self.shards))) for i in range(self.shards)}
+
+    def _to_market(self, market: str, command) -> list:
+        handle = self.handles.markets[market]
+        return [decode(e) for e in ray.get(handle.operator_command.remote(self._capability, encode(command)))]
+
+    # ---- accounts --------------------------------------------------------------------
+    def freeze_account(self, account_id: int, scope: str, reason: str) -> list:
+        """Freeze ``scope`` ("trading", "withdrawal", "both"; "none" lifts) of an account."""
+        return self._to_account(account_id, FreezeAccount(self._rid(), 0, account_id, SCOPES[scope],
+                                                          self.operator, reason))
+
+    def lock_account(self, account_id: int, locked: bool, reason: str) -> list:
+        """Lock (suspected credential theft, 4.1.4) or unlock an account."""
+        return self._to_account(account_id, LockAccount(self._rid(), 0, account_id, locked, self.operator, reason))
+
+    def restrict_account(self, account_id: int, level: str, reason: str, market: str = "", until_ns: int = 0,
+                         rule: str = "R-5.2.2.3-freeze") -> list:
+        """Restrict an account ("restrict-open", "restrict-open-close"; "none" lifts), in one market or all."""
+        return self._to_account(account_id, RestrictAccount(self._rid(), 0, account_id, market, ACTION_NAMES[level],
+                                                            until_ns, rule, self.operator, reason))
+
+    def risk_view(self, account_id: int) -> dict:
+        return ray.get(self.handles.shards[shard_for(account_id, self.shards)].risk_view.remote(account_id))
+
+    # ---- the venue ---------------------------------------------------------------------
+    def freeze_asset(self, asset: str, scope: str, reason: str) -> dict:
+        """Freeze an asset's trading and/or withdrawals on every shard (5.2.2)."""
+        return self._to_every_shard(lambda house: FreezeAsset(self._rid(), 0, house, asset, SCOPES[scope],
+                                                             self.operator, reason))
+
+    def set_rule(self, rule: str, key: str, value: str, reason: str) -> dict:
+        """Change a threshold (or ``key`` "action") at run time on every shard and market."""
+        answers = self._to_every_shard(lambda house: SetRiskRule(self._rid(), 0, house, rule, key, value,
+                                                                self.operator, reason))
+        for market in self.handles.markets:
+            answers[f"market:{market}"] = self._to_market(market, SetRiskRule(self._rid(), time.time_ns(), 0, rule,
+                                                                               key, value, self.operator, reason))
+        return answers
+
+    def set_market_mode(self, market: str, mode: str, reason: str, until_ns: int = 0) -> list:
+        """Set a market "open", "reduce-only" or "halted" (5.2.2.2); opening ends a breaker's halt."""
+        if market not in self.handles.markets:
+            raise KeyError(f"no market {market!r}")
+        return self._to_market(market, SetMarketMode(self._rid(), time.time_ns(), market, MODE_NAMES.index(mode),
+                                                     until_ns, self.operator, reason))
+
+    def market_view(self, market: str) -> dict | None:
+        return ray.get(self.handles.markets[market].risk_view.remote())
+
+    def rulebook(self) -> dict:
+        """The rulebook in force (shard 0's: every shard gets the same changes) and its hash."""
+        return ray.get(self.handles.shards[0].rulebook.remote())
+
+    # ---- the audit trail ----------------------------------------------------------------
+    def chains(self) -> list[dict]:
+        """Every actor's audit chain: ``{name, base, entries, ...}``."""
+        refs = [shard.audit_chain.remote() for shard in self.handles.shards]
+        chains = [c for c in ray.get(refs) if c is not None]
+        for market in self.handles.markets.values():
+            view = ray.get(market.risk_view.remote())
+            if view is not None:
+                chains.append(view["audit"])
+        return chains
+
+    def audit(self, since_ns: int = 0, until_ns: int | None = None, operator: str | None = None,
+              account: int | None = None, rule: str | None = None) -> list[dict]:
+        """Entries from every chain matching the filters, by time."""
+        out = []
+        for chain in self.chains():
+            for e in chain["entries"]:
+                seq, ts, who, what, target, before, after, why, rule_id, prev, digest = e
+                if ts < since_ns or (until_ns is not None and ts > until_ns) or \
+                        (operator is not None and who != operator) or (rule is not None and rule_id != rule):
+                    continue
+                if account is not None and target != str(account) and not target.startswith(f"{account}/"):
+                    continue
+                out.append({"chain": chain["name"], "seq": seq, "ts_ns": ts, "who": who, "what": what,
+                            "target": target, "before": before, "after": after, "why": why, "rule": rule_id})
+        return sorted(out, key=lambda e: (e["ts_ns"], e["chain"], e["seq"]))
+
+    def verify_audit(self) -> dict:
+        """Each chain checked (``exchange.risk.audit.verify``): name -> (ok, first bad seq, why)."""
+        return {c["name"]: verify(c["entries"], c["base"]) for c in self.chains()}

@@ -1,0 +1,100 @@
+"""The risk rulebook on real Ray actors: operator actions through the risk desk, refusals
+citing their rule, the cancel ladder end to end after a run-time threshold change, market
+modes, bad operator input leaving no audit entry, and the audit chains verifying (and
+failing once altered: ``exchange audit verify --file``)."""
+from __future__ import annotations
+
+import json
+
+from exchange.core.reasons import Reason
+from exchange.risk.rulebook import Action
+from ops.cli import main as cli
+from tests.actors.conftest import funded
+
+LADDER = "R-4.2.5-cancel-ladder"
+A, B = 7_101, 7_102
+
+
+def test_freeze_and_lock_refuse_with_their_rule_and_are_audited(operator, client):
+    funded(client, A, B)
+    desk = operator.risk_desk("demo-risk")
+    resting = client.place_order(A, "BTC-USDT", "buy", "0.01", price="40000.00")
+    assert resting.ok
+    acted, = desk.freeze_account(A, "trading", "phishing report #42")
+    assert (acted.operator, acted.after, acted.rule) == ("demo-risk", "trading", "R-5.2.2.3-freeze")
+    refused = client.place_order(A, "BTC-USDT", "buy", "0.01", price="40000.00")
+    assert (refused.reason, refused.rule) == (Reason.ACCOUNT_FROZEN, "R-5.2.2.3-freeze")
+    assert client.cancel_order(A, "BTC-USDT", resting.order_id).status == "cancelled"    # cancels still work
+    desk.freeze_account(A, "none", "cleared by compliance")
+    assert desk.lock_account(B, True, "credential stuffing from new devices")[0].after == "locked"
+    locked = client.withdraw(B, "USDT", "1")
+    assert (locked.reason, locked.rule) == (Reason.ACCOUNT_LOCKED, "R-4.1.4-account-lock")
+    desk.lock_account(B, False, "identity confirmed by video call")
+    assert client.withdraw(B, "USDT", "1").ok
+    entries = desk.audit(account=A)
+    assert [(e["what"], e["after"], e["why"]) for e in entries] == [
+        ("freeze-account", "trading", "phishing report #42"), ("freeze-account", "none", "cleared by compliance")]
+
+
+def test_a_halted_market_refuses_orders_then_resumes(operator, client):
+    desk = operator.risk_desk("demo-risk")
+    assert desk.set_market_mode("ETH-USDT", "halted", "main-net upgrade")[0].after == "halted"
+    refused = client.place_order(A, "ETH-USDT", "buy", "0.1", price="2000.00")
+    assert (refused.reason, refused.rule) == (Reason.MARKET_HALTED, "R-5.2.2.2-market-mode")
+    desk.set_market_mode("ETH-USDT", "open", "upgrade done")
+    assert client.place_order(A, "ETH-USDT", "buy", "0.1", price="2000.00").ok
+    assert desk.market_view("ETH-USDT")["mode"] == "open"
+
+
+def test_the_cancel_ladder_end_to_end_after_a_run_time_threshold_change(operator, client):
+    desk = operator.risk_desk("demo-risk")
+    before = desk.rulebook()["digest"]
+    answers = desk.set_rule(LADDER, "count", "6", "tight threshold for the test")
+    assert all(type(events[0]).__name__ == "OperatorActed" for events in answers.values())
+    assert desk.rulebook()["digest"] != before
+
+    def churn(times: int) -> list:
+        actions = []
+        for _ in range(times):
+            placed = client.place_order(B, "BTC-USDT", "buy", "0.01", price="40000.00")
+            actions += placed.risk_actions
+            actions += client.cancel_order(B, "BTC-USDT", placed.order_id).risk_actions
+        return actions
+    assert [a.action for a in churn(3)] == [Action.ALERT]
+    assert [a.action for a in churn(3)] == [Action.RESTRICT_OPEN]
+    refused = client.place_order(B, "BTC-USDT", "buy", "0.01", price="40000.00")
+    assert (refused.reason, refused.rule) == (Reason.OPENING_RESTRICTED, LADDER)
+    assert client.place_order(B, "ETH-USDT", "buy", "0.1", price="2000.00").ok      # another market is free
+    view = desk.risk_view(B)
+    assert [(r["market"], r["rule"], r["action"]) for r in view["restrictions"]] == \
+        [("BTC-USDT", LADDER, "restrict-open")]
+    auto = [e for e in desk.audit(account=B, rule=LADDER) if e["who"] == "auto"]
+    assert [e["what"] for e in auto] == ["rule-alert", "rule-restrict-open"]
+    desk.set_rule(LADDER, "count", "500", "back to the rulebook's value")
+
+
+def test_bad_operator_input_is_refused_and_leaves_no_audit_entry(operator, client):
+    desk = operator.risk_desk("demo-risk")
+    count = len(desk.audit())
+    assert operator.risk_desk("mallory").freeze_account(A, "both", "x")[0].reason == Reason.UNKNOWN_OPERATOR
+    assert operator.risk_desk("demo-treasury").freeze_account(A, "both", "x")[0].reason == \
+        Reason.OPERATOR_NOT_PERMITTED
+    assert desk.freeze_account(A, "both", "")[0].reason == Reason.REASON_REQUIRED
+    assert desk.restrict_account(A, "restrict-open", "x", market="DOGE-USDT")[0].reason == Reason.UNKNOWN_MARKET
+    assert desk.set_market_mode("BTC-USDT", "halted", " ")[0].reason == Reason.REASON_REQUIRED
+    assert len(desk.audit()) == count
+    assert client.place_order(A, "BTC-USDT", "buy", "0.01", price="40000.00").ok
+
+
+def test_every_audit_chain_verifies_and_an_altered_export_fails(operator, tmp_path, capsys):
+    desk = operator.risk_desk("demo-risk")
+    assert all(ok for ok, _, _ in desk.verify_audit().values())
+    chains = desk.chains()
+    path = tmp_path / "audit.json"
+    path.write_text(json.dumps({"chains": chains}))
+    assert cli(["audit", "verify", "--file", str(path)]) == 0
+    chain = next(c for c in chains if c["entries"])
+    chain["entries"][0][7] = "nothing happened"                # the reason of the first entry
+    path.write_text(json.dumps({"chains": chains}))
+    assert cli(["audit", "verify", "--file", str(path)]) == 1
+    assert "altered" in capsys.readouterr().out
