@@ -120,7 +120,8 @@ def load_config(path: str | Path | None = None) -> ExchangeConfig:
 
 def parse_config(raw: dict[str, Any], file: str = "<config>", folder: Path | None = None) -> ExchangeConfig:
     """Validate a parsed TOML document into an ExchangeConfig. ``[risk] rulebook`` names the
-    risk rulebook's file (relative to ``folder``, the config file's folder); ``[risk.rules]``
+    risk rulebook's file (relative to ``folder``, the config file's folder, or failing that
+    to the built-in ``config/``: a copied config keeps the built-in rulebook); ``[risk.rules]``
     and ``[risk.operators]`` inline give it in place. Without a ``[risk]`` table no rulebook
     runs (the engine's own tests and benchmarks, and "rules off")."""
     reader = Reader(file)
@@ -191,7 +192,10 @@ def _risk(section, assets: dict, file: str, folder: Path | None) -> Rulebook | N
     try:
         if "rulebook" in section:
             path = Path(section["rulebook"])
-            return load_rulebook(path if path.is_absolute() else (folder or DEFAULT_CONFIG_PATH.parent) / path, scale)
+            if not path.is_absolute():      # beside the config file, else the built-in config folder's
+                beside = (folder or DEFAULT_CONFIG_PATH.parent) / path
+                path = beside if beside.exists() else DEFAULT_CONFIG_PATH.parent / path
+            return load_rulebook(path, scale)
         return parse_rulebook(section, scale, f"{file} [risk]")
     except RulebookError as exc:
         raise ConfigError(file, "risk", str(exc)) from None

@@ -56,6 +56,8 @@ def shard_state(shard: AccountShard) -> dict:
         state["perp"] = perp_state(shard.perp)
     if shard.risk is not None:
         state["risk"] = shard.risk.snapshot()
+    if "cashier" in shard.products:
+        state["cashier"] = shard.cashier.snapshot()
     return state
 
 
@@ -154,6 +156,8 @@ def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
         restore_perp(shard.perp, state["perp"])
     if "risk" in state and shard.risk is not None:
         shard.risk.restore(state["risk"])
+    if "cashier" in state and "cashier" in shard.products:
+        shard.cashier.restore(state["cashier"])
     books = shard.margin.books
     for market_name, *values in state["orders"]:
         fields = dict(zip(ORDER_FIELDS, values))

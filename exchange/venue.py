@@ -7,7 +7,8 @@ actor build their shards with ``new_shard``, so every shard of the venue runs
 the same products in the same order (the order their state enters
 ``AccountShard.canonical``): the margin desk, and the perpetual desk when the
 config has ``[perp.*]`` markets (a venue without them keeps the state it had),
-and the risk rulebook's pre-trade gate when the config has a ``[risk]`` table.
+and the risk rulebook's pre-trade gate and cashier (withdrawals under review)
+when the config has a ``[risk]`` table.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from exchange.config import ExchangeConfig
 from exchange.margin.desk import MarginDesk
 from exchange.perp.desk import PerpDesk
 from exchange.perp.rules import perp_markets
+from exchange.risk.cashier import Cashier
 from exchange.risk.gate import RiskGate
 from exchange.risk.modes import MarketGuard
 
@@ -29,6 +31,7 @@ def new_shard(config: ExchangeConfig, shard_index: int = 0, shards: int = 1) -> 
     if perps:
         shard.plug(PerpDesk(config, shard.ledger, perps))
     if config.risk is not None:
+        shard.plug(Cashier(config, shard.ledger, config.risk))
         shard.risk = RiskGate(config.risk, config, {**config.markets, **{n: p.spec for n, p in perps.items()}},
                               f"shard:{shard_index}")
     return shard

@@ -22,13 +22,15 @@ from exchange.core.reasons import Reason
 CLIENT_COMMANDS = frozenset((m.OpenAccount, m.Deposit, m.Withdraw, m.PlaceOrder, m.CancelOrder, m.AmendOrder,
                              m.EnableMargin, m.TransferMargin, m.Borrow, m.Repay, m.PlaceMarginOrder,
                              m.SupplyToPool, m.WithdrawFromPool, m.TransferPerp, m.SetPerpLeverage,
-                             m.SetRiskLimit, m.SetMarginMode, m.PlacePerpOrder, m.CancelPerpOrder))
+                             m.SetRiskLimit, m.SetMarginMode, m.PlacePerpOrder, m.CancelPerpOrder,
+                             m.RequestWithdrawal, m.CredentialChanged))
 MARGIN_LIQUIDATOR_COMMANDS = frozenset((m.StartLiquidation, m.LiquidationStep, m.CoverShortfall,
                                         m.FinishLiquidation, m.WriteOffDebt))
 PERP_LIQUIDATOR_COMMANDS = frozenset((m.TakeOverPerp, m.LiquidationOrderPerp, m.DeleveragePerp, m.AbsorbDeleverage,
                                       m.FinishPerpLiquidation, m.SweepPerpFees))
 LIQUIDATOR_COMMANDS = MARGIN_LIQUIDATOR_COMMANDS | PERP_LIQUIDATOR_COMMANDS
-OPERATOR_COMMANDS = frozenset((m.FreezeAccount, m.LockAccount, m.RestrictAccount, m.FreezeAsset, m.SetRiskRule))
+OPERATOR_COMMANDS = frozenset((m.FreezeAccount, m.LockAccount, m.RestrictAccount, m.FreezeAsset, m.SetRiskRule,
+                               m.ReviewWithdrawal, m.SettleWithdrawal, m.BlockAddress))
 
 
 class Role(IntEnum):

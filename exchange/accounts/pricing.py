@@ -18,12 +18,12 @@ from typing import NamedTuple
 
 from exchange.accounts.access import LIQUIDATOR_COMMANDS
 from exchange.messages.records import (Borrow, EnableMargin, PlaceMarginOrder, PlaceOrder, PlacePerpOrder, Repay,
-                                       SupplyToPool, TransferMargin, Withdraw, WithdrawFromPool)
+                                       RequestWithdrawal, SupplyToPool, TransferMargin, Withdraw, WithdrawFromPool)
 from exchange.matching.orders import BUY, OrderType
 
 MARKET = int(OrderType.MARKET)
 VALUED = frozenset((EnableMargin, TransferMargin, Borrow, Repay, PlaceMarginOrder, SupplyToPool, WithdrawFromPool,
-                    Withdraw)) | LIQUIDATOR_COMMANDS     # valued at index prices
+                    Withdraw, RequestWithdrawal)) | LIQUIDATOR_COMMANDS     # valued at index prices
 
 
 class PriceContext(NamedTuple):

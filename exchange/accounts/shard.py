@@ -194,7 +194,7 @@ class AccountShard:
         gate = self.risk
         if gate is None or role != Role.CLIENT:
             if role == Role.OPERATOR:
-                return self._operator(cmd), None
+                return self._operator(cmd, context), None
             return self._dispatch(cmd, context)
         ticket = gate.check(cmd, self.ledger.accounts.get(cmd.account_id), context)
         if type(ticket) is list:
@@ -206,9 +206,12 @@ class AccountShard:
                 events.extend(notices)
         return events, request
 
-    def _operator(self, cmd) -> list:
-        """An operator's command: the gate checks the operator, their roles and the reason
-        (``exchange.risk.admin``) and applies it."""
+    def _operator(self, cmd, context: PriceContext) -> list:
+        """An operator's command: the product it belongs to (the cashier's reviews), else the
+        gate; either checks the operator, their roles and the reason (``exchange.risk.admin``)."""
+        product = self._command_products.get(type(cmd))
+        if product is not None:
+            return product.apply(cmd, context)[0]
         if self.risk is None:
             return self._reject(cmd, Reason.UNKNOWN_COMMAND)[0]
         return self.risk.apply_operator(cmd)

@@ -57,6 +57,8 @@ class Reason(IntEnum):
     UNKNOWN_RULE = 136                # no rule with that id in the rulebook
     INVALID_RULE_VALUE = 137          # a threshold change names no parameter of the rule, or its value is malformed
     INVALID_MARKET_MODE = 138         # a market mode is not 0 (open), 1 (reduce-only) or 2 (halted)
+    INVALID_DESTINATION = 139         # a withdrawal's destination is empty or longer than 128 characters
+    INVALID_SETTLEMENT = 140          # a settlement stage is not 1 (sent), 2 (confirmed) or 3 (failed), or sent lacks a txid
     # 2xx: balances and pre-trade risk
     INSUFFICIENT_BALANCE = 200
     RATE_LIMITED = 201                # the account's request or unfilled-order bucket is empty (R-5.2.2.1-*-rate)
@@ -70,6 +72,18 @@ class Reason(IntEnum):
     MARKET_HALTED = 209               # the market is halted (an operator, or its circuit breaker): cancels only
     MARKET_REDUCE_ONLY = 210          # the market takes only orders that reduce a position (可平不可開)
     CIRCUIT_BREAKER = 211             # the market's circuit breaker tripped: halted or reduce-only while it cools
+    UNKNOWN_WITHDRAWAL = 212          # no withdrawal with that id on this account
+    WITHDRAWAL_FINAL = 213            # the withdrawal is confirmed or rejected already
+    WITHDRAWAL_NOT_QUEUED = 214       # only a queued withdrawal waits for an approval
+    REVIEW_NOT_DUE = 215              # a large withdrawal is approved only after its review period (4.4.3)
+    WITHDRAWAL_NOT_APPROVED = 216     # it waits for its review: nothing can be sent yet
+    WITHDRAWAL_ALREADY_SENT = 217     # its transaction is out: it can only be confirmed or fail
+    WITHDRAWAL_NOT_SENT = 218         # nothing was broadcast yet to confirm
+    WITHDRAWALS_FROZEN = 219          # the account's or the asset's withdrawals are frozen (R-5.2.2.3-freeze)
+    CREDENTIAL_CHANGED = 220          # within 24 h of a credential change (R-4.4.3-credential-change)
+    BLOCKLISTED_DESTINATION = 221     # the destination is on the high-risk blocklist (R-5.2.2.4-blocklist)
+    OPERATOR_REJECTED = 222           # an operator rejected the withdrawal (its funds came back)
+    BROADCAST_FAILED = 223            # the transaction failed or was dropped (its funds came back)
     # 4xx: margin trading and lending
     MARGIN_NOT_ENABLED = 400          # the account has not enabled margin, or the market has no margin trading
     MARGIN_ALREADY_ENABLED = 401
@@ -141,6 +155,20 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.UNKNOWN_RULE: "no rule with this id in the risk rulebook",
     Reason.INVALID_RULE_VALUE: "the rule has no such parameter, or the value is not one it can hold",
     Reason.INVALID_MARKET_MODE: "a market mode is 0 (open), 1 (reduce-only) or 2 (halted)",
+    Reason.UNKNOWN_WITHDRAWAL: "no withdrawal with this id on this account",
+    Reason.WITHDRAWAL_FINAL: "the withdrawal is confirmed or rejected already",
+    Reason.WITHDRAWAL_NOT_QUEUED: "only a withdrawal queued for review waits for an approval",
+    Reason.REVIEW_NOT_DUE: "a large withdrawal can be approved only after its review period",
+    Reason.WITHDRAWAL_NOT_APPROVED: "the withdrawal is still under review: nothing can be sent",
+    Reason.WITHDRAWAL_ALREADY_SENT: "the withdrawal's transaction is out: it can only be confirmed or fail",
+    Reason.WITHDRAWAL_NOT_SENT: "nothing was broadcast for this withdrawal yet",
+    Reason.WITHDRAWALS_FROZEN: "the account's or the asset's withdrawals are frozen",
+    Reason.CREDENTIAL_CHANGED: "no withdrawal within 24 hours of a password or 2FA change",
+    Reason.BLOCKLISTED_DESTINATION: "the destination is on the high-risk address blocklist",
+    Reason.OPERATOR_REJECTED: "an operator rejected the withdrawal; its funds are back",
+    Reason.BROADCAST_FAILED: "the withdrawal's transaction failed; its funds are back",
+    Reason.INVALID_DESTINATION: "a destination address is 1..128 characters",
+    Reason.INVALID_SETTLEMENT: "a settlement is 1 (sent, with a txid), 2 (confirmed) or 3 (failed)",
     Reason.RATE_LIMITED: "too many requests or unfilled orders for now: the account's bucket refills over time",
     Reason.TOO_MANY_OPEN_ORDERS: "the account has as many open orders as its equity allows",
     Reason.OPENING_RESTRICTED: "the account may only reduce its positions for now (see the rule cited)",

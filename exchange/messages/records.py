@@ -999,3 +999,83 @@ class OperatorActed(NamedTuple):
     after: str
     reason: str
     rule: str
+
+
+# ---- withdrawals under the rulebook (exchange/risk/cashier.py; 4.4.2, 4.4.3, 5.2.2.4) ---------
+
+@message(141, COMMAND)
+class RequestWithdrawal(NamedTuple):
+    """Withdraw ``amount`` of ``asset`` to ``destination``: held at once, then checked, queued
+    for review if large, approved, sent and confirmed (``WithdrawalUpdated`` at each step)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    asset: str
+    amount: int
+    destination: str
+
+
+@message(142, COMMAND)
+class ReviewWithdrawal(NamedTuple):
+    """An operator approves (after the review period) or rejects a withdrawal."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    withdrawal: int
+    approve: bool
+    operator: str
+    reason: str
+
+
+@message(143, COMMAND)
+class SettleWithdrawal(NamedTuple):
+    """The treasury reports a withdrawal's transaction: ``stage`` 1 sent (``txid``), 2 confirmed,
+    3 failed (its funds return)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    withdrawal: int
+    stage: int
+    txid: str
+    operator: str
+    reason: str
+
+
+@message(144, COMMAND)
+class CredentialChanged(NamedTuple):
+    """The account's password or 2FA changed (the authentication service says so): no
+    withdrawal for the next 24 h (4.4.3)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+
+
+@message(146, COMMAND)
+class BlockAddress(NamedTuple):
+    """Put a destination on (or take it off) the shard's high-risk blocklist (5.2.2.4); the
+    account id is the shard's house account, the command goes to every shard."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    destination: str
+    blocked: bool
+    operator: str
+    reason: str
+
+
+@message(145, EVENT)
+class WithdrawalUpdated(NamedTuple):
+    """A withdrawal moved: ``state`` (``exchange.risk.withdrawals.WithdrawalState``), the
+    ``reason`` (a ``Reason``) and ``rule`` that rejected or queued it, until when it is under
+    review, its transaction."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    withdrawal: int
+    asset: str
+    amount: int
+    state: int
+    reason: int
+    rule: str
+    review_until_ns: int
+    txid: str

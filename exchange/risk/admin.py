@@ -10,9 +10,10 @@ of their roles must permit the command:
   compensations from the insurance fund;
 - ``admin``: everything.
 
-``surveillance`` is a built-in operator with the ``risk`` role: the
-surveillance actor's automatic restrictions go through the same door and
-the same check, named as its own. The check is pure and runs where the
+``surveillance`` (role ``risk``) and ``treasury`` (role ``treasury``) are
+built-in operators: the surveillance actor's automatic restrictions and the
+treasury's settlements of withdrawals go through the same door and the same
+check, named as their own. The check is pure and runs where the
 command is applied (the shard's operator door, the market, the admin
 actor's domain), so a refused command changes nothing and leaves no audit
 entry claiming success.
@@ -24,7 +25,7 @@ from exchange.messages.records import (FreezeAccount, FreezeAsset, LockAccount, 
                                        SetRiskRule)
 
 RISK, TREASURY, ADMIN = "risk", "treasury", "admin"
-SYSTEM_OPERATORS = {"surveillance": frozenset((RISK,))}
+SYSTEM_OPERATORS = {"surveillance": frozenset((RISK,)), "treasury": frozenset((TREASURY,))}
 PERMITS: dict[type, frozenset] = {kind: frozenset((RISK, ADMIN)) for kind in
                                   (FreezeAccount, LockAccount, RestrictAccount, FreezeAsset, SetRiskRule,
                                    SetMarketMode)}

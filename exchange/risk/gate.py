@@ -254,6 +254,11 @@ class RiskGate:
             return
         ticket.ladder = market
 
+    def withdrawals_frozen(self, account_id: int, asset: int) -> bool:
+        """Are the account's or the asset's withdrawals frozen (R-5.2.2.3-freeze)?"""
+        risk = self.accounts.get(account_id)
+        return bool((risk is not None and risk.frozen & WITHDRAWAL) or self.frozen_assets.get(asset, 0) & WITHDRAWAL)
+
     def wants_prices(self, cmd) -> bool:
         """Does ``cmd`` need every asset's index price in its context (journaled with it)? A spot
         or margin order from an account at its base open-order count: its cap depends on its

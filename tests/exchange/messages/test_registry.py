@@ -30,7 +30,9 @@ JOURNALED_CODES = {
     "AbsorbDeleverage": 119, "FinishPerpLiquidation": 120, "PerpLiquidationUpdate": 135, "MarkUpdated": 136,
     "PerpMarginZoneChanged": 137, "SweepPerpFees": 121, "PerpFeesSwept": 138,
     "FreezeAccount": 122, "LockAccount": 123, "RestrictAccount": 124, "FreezeAsset": 125, "SetRiskRule": 126,
-    "SetMarketMode": 127, "RiskAction": 139, "OperatorActed": 140,
+    "SetMarketMode": 127, "RiskAction": 139, "OperatorActed": 140, "RequestWithdrawal": 141,
+    "ReviewWithdrawal": 142, "SettleWithdrawal": 143, "CredentialChanged": 144, "WithdrawalUpdated": 145,
+    "BlockAddress": 146,
 }
 CLIENT_COMMANDS = {"OpenAccount", "Deposit", "Withdraw", "PlaceOrder", "CancelOrder", "AmendOrder", "EnableMargin",
                    "TransferMargin", "Borrow", "Repay", "PlaceMarginOrder", "SupplyToPool", "WithdrawFromPool",
@@ -38,7 +40,8 @@ CLIENT_COMMANDS = {"OpenAccount", "Deposit", "Withdraw", "PlaceOrder", "CancelOr
                    "TransferPerp", "SetPerpLeverage", "SetRiskLimit", "SetMarginMode", "PlacePerpOrder",
                    "CancelPerpOrder", "TakeOverPerp", "LiquidationOrderPerp", "DeleveragePerp", "AbsorbDeleverage",
                    "FinishPerpLiquidation", "SweepPerpFees", "FreezeAccount", "LockAccount", "RestrictAccount",
-                   "FreezeAsset", "SetRiskRule", "SetMarketMode"}
+                   "FreezeAsset", "SetRiskRule", "SetMarketMode", "RequestWithdrawal", "ReviewWithdrawal",
+                   "SettleWithdrawal", "CredentialChanged", "BlockAddress"}
 REQUESTS = {"SubmitOrder", "CancelRequest", "AmendRequest", "PoolRequest"}
 
 
