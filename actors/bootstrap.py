@@ -2,8 +2,8 @@
 
 One function reads ``config/`` and creates every actor with a stable name in
 the ``exchange`` namespace: ``market:<NAME>`` per market, ``shard:<i>`` per
-account shard, ``lending`` (the pools), ``liquidator``, ``index`` and
-``metrics``. Actors ask for ``num_cpus=0``: they are long-lived
+account shard, ``lending`` (the pools), ``liquidator``, ``index``,
+``metrics`` and, with a risk rulebook, ``surveillance``. Actors ask for ``num_cpus=0``: they are long-lived
 processes that share the machine's cores with the OS scheduler, so a 2-core
 local cluster can host them all; Ray's CPU slots stay free for tasks.
 ``lifetime="detached"`` (used by ``exchange up``) keeps them alive after the
@@ -36,6 +36,7 @@ from actors.perp_market_actor import RemotePerpMarket
 from actors.metrics.recorders import metrics_settings
 from actors.metrics.actor import RemoteMetrics
 from actors.shard_actor import RemoteShard
+from actors.surveillance_actor import RemoteSurveillance
 from exchange.config import ExchangeConfig, load_config
 from exchange.perp.rules import perp_markets
 
@@ -57,6 +58,7 @@ class Handles:
     metrics: object = None  # the MetricsActor (None with [metrics] enabled = false)
     lending: object = None  # the LendingPoolActor ("lending")
     liquidator: object = None  # the LiquidatorActor ("liquidator")
+    surveillance: object = None  # the SurveillanceActor ("surveillance"), with a risk rulebook
 
 
 def init_ray(address: str | None = None, num_cpus: int = 2, namespace: str = NAMESPACE) -> None:
@@ -118,9 +120,14 @@ def create_actors(config_path: str | Path | None = None, detached: bool = False,
     lending = RemoteLending.options(name="lending", **common).remote(config_path, data, keyring=keyring)
     liquidator = RemoteLiquidator.options(name="liquidator", **common).remote(config_path, data, keyring=keyring)
     index = RemoteIndex.options(name="index", **common).remote(config_path, index_seed, keyring=keyring)
+    surveillance = (RemoteSurveillance.options(name="surveillance", **common).remote(config_path, data,
+                                                                                    keyring=keyring)
+                    if config.risk is not None else None)
     ray.get([s.stats.remote() for s in shards] + [m.stats.remote() for m in markets.values()]
             + [lending.stats.remote(), liquidator.stats.remote()])
-    return Handles(config, markets, shards, index, metrics, lending, liquidator)
+    if surveillance is not None:
+        ray.get(surveillance.start.remote())                 # it watches the markets' streams from now on
+    return Handles(config, markets, shards, index, metrics, lending, liquidator, surveillance)
 
 
 def find_actors() -> Handles:
@@ -134,8 +141,12 @@ def find_actors() -> Handles:
         metrics = ray.get_actor("metrics")
     except ValueError:         # metrics switched off
         metrics = None
+    try:
+        surveillance = ray.get_actor("surveillance")
+    except ValueError:         # no rulebook, no surveillance
+        surveillance = None
     return Handles(config, markets, shards, ray.get_actor("index"), metrics, ray.get_actor("lending"),
-                   ray.get_actor("liquidator"))
+                   ray.get_actor("liquidator"), surveillance)
 
 
 def destroy_actors(handles: Handles, wait_s: float = 30) -> None:
@@ -143,7 +154,7 @@ def destroy_actors(handles: Handles, wait_s: float = 30) -> None:
     until their names are free (a kill is asynchronous: an exchange created at once could
     find a name still taken)."""
     for actor in [*handles.shards, *handles.markets.values(), handles.index, handles.metrics, handles.lending,
-                  handles.liquidator]:
+                  handles.liquidator, handles.surveillance]:
         if actor is None:
             continue
         try:
@@ -151,7 +162,7 @@ def destroy_actors(handles: Handles, wait_s: float = 30) -> None:
         except Exception:  # already gone
             pass
     names = [f"shard:{i}" for i in range(len(handles.shards))] + [f"market:{m}" for m in handles.markets] \
-        + ["index", "metrics", "lending", "liquidator"]
+        + ["index", "metrics", "lending", "liquidator", "surveillance"]
     deadline = time.monotonic() + wait_s
     for name in names:
         while time.monotonic() < deadline:

@@ -584,6 +584,10 @@ class AccountShardActor(DurableActor):
         gate = self.shard.risk
         return None if gate is None else gate.audit.snapshot()
 
+    def withdrawals(self, account_id: int | None = None) -> list[dict]:
+        """Withdrawals in progress (of one account): the cashier's view."""
+        return self.shard.cashier.view(account_id) if "cashier" in self.shard.products else []
+
     def rulebook(self) -> dict | None:
         """The rulebook in force on this shard and its published hash."""
         gate = self.shard.risk

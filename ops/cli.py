@@ -168,7 +168,9 @@ def _common(sub: argparse.ArgumentParser) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from actors import bootstrap
+    from actors.capability import Keyring, Role
     from actors.client.exchange_client import ExchangeClient
+    from actors.client.risk import RiskDesk
     from exchange.perp.rules import perp_markets
     from ops.demo import format_summary, run_demo
 
@@ -176,8 +178,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     args.data = args.data or "./data"
     Path(args.data).mkdir(parents=True, exist_ok=True)
     bootstrap.init_ray(address=args.address, num_cpus=args.num_cpus)
-    client = ExchangeClient(bootstrap.create_actors(args.config, detached=bool(args.address), data_dir=args.data),
-                            owns_cluster=True)
+    keyring = Keyring.mint()                 # kept here: the demo's risk operators act with it
+    handles = bootstrap.create_actors(args.config, detached=bool(args.address), data_dir=args.data, keyring=keyring)
+    client = ExchangeClient(handles, owns_cluster=True)
+    operator = keyring.capability(Role.OPERATOR)
+    desks = ((RiskDesk(handles, operator, "demo-risk"), RiskDesk(handles, operator, "demo-treasury"))
+             if handles.surveillance is not None else (None, None))
     logs.event(log, "exchange started", markets=list(client.config.markets), shards=client.config.shards,
                data=args.data)
     if not args.json:
@@ -192,7 +198,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-        demo = asyncio.create_task(run_demo(client, args.duration, not args.no_demo, printer, args.seed))
+        demo = asyncio.create_task(run_demo(client, args.duration, not args.no_demo, printer, args.seed, desks))
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({demo, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if demo in done:

@@ -6,11 +6,13 @@
 - cancellers rest orders away from the touch and cancel them.
 - margin traders, a lender and a 10x "gambler" (``ops/demo_margin.py``);
 - perpetual makers and leveraged traders (``ops/demo_perp.py``);
-- an intruder trying what the trust model forbids (``ops/demo_intruder.py``).
+- an intruder trying what the trust model forbids (``ops/demo_intruder.py``);
+- the risk rulebook at work: the cancel ladder, a freeze, a wash-trade alert, a
+  large withdrawal's review, a market halt (``ops/demo_risk.py``).
 A live summary line every second: orders/s, trades/s, p50/p99 latency, best
 bid/ask and last price per market, the pools' utilization, liquidations, the
 insurance fund, each perpetual's mark, basis, funding and open interest, the
-intruder's refusals, and the conservation audit.
+intruder's refusals, the risk rulebook's actions, and the conservation audit.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from exchange.core.money import format_decimal
 from ops.demo_intruder import Intruder
 from ops.demo_margin import MarginDemo
 from exchange.perp.rules import spec_of
-from ops.demo_perp import PerpDemo
+from ops.demo_perp import MAKERS as PERP_MAKERS, PerpDemo
+from ops.demo_risk import RiskDemo
 from ops.latency import LatencyRecorder
 
 MAKERS, TAKERS, CANCELLERS = 4, 16, 4
@@ -35,7 +38,7 @@ LEVELS = 5
 
 
 class DemoTraffic:
-    def __init__(self, client: ExchangeClient, seed: int = 1):
+    def __init__(self, client: ExchangeClient, seed: int = 1, desks: tuple = (None, None)):
         self.client = client
         self.config = client.config
         self.rng = random.Random(seed)
@@ -49,6 +52,7 @@ class DemoTraffic:
         self.margin = MarginDemo(client, self.rng)
         self.perp = PerpDemo(client, self.rng)
         self.intruder = Intruder(client)
+        self.risk = RiskDemo(client, *desks)
         self.rounds = 0
 
     def fund(self) -> None:
@@ -61,9 +65,13 @@ class DemoTraffic:
         self.client.execute(commands + self.intruder.fund())
         self.margin.fund()
         self.perp.fund()
+        self.risk.fund()
 
     def client_open(self, account: int) -> OpenAccount:
-        tier = "market_maker" if account in self.makers and "market_maker" in self.config.fee_tiers else ""
+        """Makers (spot and perpetual) open on the market-maker tier: lower fees, and the risk
+        rulebook's order buckets and cancel ladder exempt them (``config/risk.toml``)."""
+        maker = account in self.makers or account in PERP_MAKERS
+        tier = "market_maker" if maker and "market_maker" in self.config.fee_tiers else ""
         return OpenAccount(f"demo-open:{account}", 0, account, tier)
 
     def client_deposit(self, account: int, asset: str, amount: int) -> Deposit:
@@ -107,6 +115,7 @@ class DemoTraffic:
         commands.extend(places)
         commands.extend(self.margin.orders(index_prices))
         commands.extend(self.perp.orders())
+        commands.extend(self.risk.orders(index_prices))
         self.rounds += 1
         hostile = self.intruder.attempts_for(self.rounds)
         started = time.perf_counter()
@@ -116,6 +125,7 @@ class DemoTraffic:
         self.intruder.record(results[len(commands):])
         results = results[:len(commands)]
         self.perp.record(commands, results)
+        self.risk.record(commands, results)
         cancels = []
         for cmd, events in zip(commands, results):
             if type(cmd) is CancelOrder:
@@ -136,9 +146,11 @@ class DemoTraffic:
             self.orders += len(cancels)
 
 
-async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool, printer, seed: int = 1) -> dict:
-    """Drive demo traffic (if ``demo``) and print a summary every second."""
-    traffic = DemoTraffic(client, seed)
+async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool, printer, seed: int = 1,
+                   desks: tuple = (None, None)) -> dict:
+    """Drive demo traffic (if ``demo``) and print a summary every second. ``desks``: the risk
+    and treasury operators' ``RiskDesk`` for the risk demo (none: it is skipped)."""
+    traffic = DemoTraffic(client, seed, desks)
     if demo:
         traffic.fund()
     index = client.handles.index
@@ -172,6 +184,7 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
                        "margin": traffic.margin.summary() if demo else {},
                        "perpetuals": traffic.perp.summary(),
                        "intruder": traffic.intruder.summary() if demo else {},
+                       "risk": traffic.risk.summary() if demo else {},
                        "conservation_ok": audit["ok"]}
             printer(summary)
             last_report, last_orders, last_trades = now, traffic.orders, trades
@@ -184,6 +197,7 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
             "margin": traffic.margin.summary() if demo else {},
             "perpetuals": traffic.perp.summary(),
             "intruder": traffic.intruder.summary() if demo else {},
+            "risk": traffic.risk.summary() if demo else {},
             "conservation_ok": audit["ok"], "imbalance": audit["imbalance"],
             "index_prices": ray.get(index.index_prices.remote())}
 
@@ -213,6 +227,15 @@ def format_summary(summary: dict) -> str:
     intruder = summary.get("intruder") or {}
     door = (f"intruder {sum(intruder['refused'].values())}/{intruder['attempts']} refused, balance "
             f"{'untouched' if intruder['balance_untouched'] else 'CHANGED'}  |  ") if intruder else ""
+    risk = summary.get("risk") or {}
+    rules = (f"rulebook {risk['rulebook']} ladder {_counts(risk['ladder'])} refused {_counts(risk['refused'])} "
+             f"alerts {_counts(risk['alerts'])} ETH-USDT {risk['eth_usdt']} withdrawal 1500 BTC "
+             f"{risk['withdrawal_1500_btc']} audit {risk['audit_entries']} "
+             f"{'verified' if risk['audit_ok'] else 'TAMPERED'}  |  ") if risk else ""
     return (f"[{summary['uptime_s']:>6}s] orders/s {summary['orders_per_s']:>6}  trades/s {summary['trades_per_s']:>5}"
             f"  p50 {summary['p50_ms']:.1f}ms p99 {summary['p99_ms']:.1f}ms  |  {markets}  |  {lending}{perps}{door}"
-            f"conservation {'OK' if summary['conservation_ok'] else 'BROKEN'}")
+            f"{rules}conservation {'OK' if summary['conservation_ok'] else 'BROKEN'}")
+
+
+def _counts(counts: dict) -> str:
+    return ",".join(f"{k.split('|')[0].removeprefix('R-')}{'=' if k else ''}{v}" for k, v in counts.items()) or "0"

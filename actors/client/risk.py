@@ -5,6 +5,8 @@
     desk.set_market_mode("BTC-USDT", "halted", "exchange-wide incident")
     desk.set_rule("R-4.2.5-cancel-ladder", "count", "300", "tighter after listing")
     desk.audit(account=101)                       # every chain's entries about account 101
+    desk.link_accounts(101, 102, "suspected", "same device")   # surveillance: wash trading between them
+    desk.alerts(rule="R-4.2.1-wash-trade")
 
 Every action names the desk's operator and needs a reason; the domain checks
 the operator's roles (``exchange.risk.admin``) where the command is applied
@@ -25,7 +27,8 @@ import ray
 from actors.link.wire import pack, unpack_results
 from exchange.core.routing import house_account, shard_for
 from exchange.messages.codec import decode, encode
-from exchange.messages.records import FreezeAccount, FreezeAsset, LockAccount, RestrictAccount, SetMarketMode, SetRiskRule
+from exchange.messages.records import (BlockAddress, FreezeAccount, FreezeAsset, GrantHedgeExemption, LockAccount,
+                                       RestrictAccount, ReviewWithdrawal, SetMarketMode, SetRiskRule, SettleWithdrawal)
 from exchange.risk.audit import verify
 from exchange.risk.modes import MODE_NAMES
 from exchange.risk.rulebook import ACTION_NAMES
@@ -74,6 +77,31 @@ class RiskDesk:
         return self._to_account(account_id, RestrictAccount(self._rid(), 0, account_id, market, ACTION_NAMES[level],
                                                             until_ns, rule, self.operator, reason))
 
+    def review_withdrawal(self, account_id: int, withdrawal: int, approve: bool, reason: str) -> list:
+        """Approve (after its review period) or reject a queued withdrawal (the treasury role)."""
+        return self._to_account(account_id, ReviewWithdrawal(self._rid(), 0, account_id, withdrawal, approve,
+                                                             self.operator, reason))
+
+    def settle_withdrawal(self, account_id: int, withdrawal: int, stage: int, txid: str,
+                          reason: str = "chain") -> list:
+        """The treasury's report on a withdrawal's transaction: 1 sent (``txid``), 2 confirmed, 3 failed."""
+        return self._to_account(account_id, SettleWithdrawal(self._rid(), 0, account_id, withdrawal, stage, txid,
+                                                             self.operator, reason))
+
+    def block_address(self, destination: str, blocked: bool, reason: str) -> dict:
+        """Put a withdrawal destination on (or off) the high-risk blocklist of every shard (5.2.2.4)."""
+        return self._to_every_shard(lambda house: BlockAddress(self._rid(), 0, house, destination, blocked,
+                                                              self.operator, reason))
+
+    def withdrawals(self, account_id: int) -> list[dict]:
+        return ray.get(self.handles.shards[shard_for(account_id, self.shards)].withdrawals.remote(account_id))
+
+    def grant_hedge_exemption(self, account_id: int, market: str, granted: bool, reason: str) -> list:
+        """Exempt (or no longer) an account's hedge position in a perpetual market from the
+        position limit (4.3.1)."""
+        return self._to_account(account_id, GrantHedgeExemption(self._rid(), 0, account_id, market, granted,
+                                                                self.operator, reason))
+
     def risk_view(self, account_id: int) -> dict:
         return ray.get(self.handles.shards[shard_for(account_id, self.shards)].risk_view.remote(account_id))
 
@@ -90,7 +118,23 @@ class RiskDesk:
         for market in self.handles.markets:
             answers[f"market:{market}"] = self._to_market(market, SetRiskRule(self._rid(), time.time_ns(), 0, rule,
                                                                                key, value, self.operator, reason))
+        if self.handles.surveillance is not None:
+            answers["surveillance"] = ray.get(self.handles.surveillance.set_rule.remote(
+                self._capability, rule, key, value, self.operator, reason))
         return answers
+
+    # ---- surveillance ------------------------------------------------------------------
+    def link_accounts(self, a: int, b: int, kind: str, reason: str) -> dict:
+        """Link two accounts for surveillance: "owner" (one owner's sub-accounts, self-trading
+        4.2.6) or "suspected" (acting together, wash trading 4.2.1)."""
+        return ray.get(self.handles.surveillance.link.remote(self._capability, a, b, kind, self.operator, reason))
+
+    def alerts(self, rule: str | None = None, account: int | None = None, since_ns: int = 0) -> list[dict]:
+        """Surveillance alerts, newest first."""
+        return ray.get(self.handles.surveillance.alerts_view.remote(rule, account, since_ns))
+
+    def surveillance_stats(self) -> dict:
+        return ray.get(self.handles.surveillance.stats.remote())
 
     def set_market_mode(self, market: str, mode: str, reason: str, until_ns: int = 0) -> list:
         """Set a market "open", "reduce-only" or "halted" (5.2.2.2); opening ends a breaker's halt."""
@@ -115,6 +159,8 @@ class RiskDesk:
             view = ray.get(market.risk_view.remote())
             if view is not None:
                 chains.append(view["audit"])
+        if self.handles.surveillance is not None:
+            chains.append(ray.get(self.handles.surveillance.audit_chain.remote()))
         return chains
 
     def audit(self, since_ns: int = 0, until_ns: int | None = None, operator: str | None = None,
@@ -127,7 +173,7 @@ class RiskDesk:
                 if ts < since_ns or (until_ns is not None and ts > until_ns) or \
                         (operator is not None and who != operator) or (rule is not None and rule_id != rule):
                     continue
-                if account is not None and target != str(account) and not target.startswith(f"{account}/"):
+                if account is not None and str(account) not in target.split("/")[0].split("+"):
                     continue
                 out.append({"chain": chain["name"], "seq": seq, "ts_ns": ts, "who": who, "what": what,
                             "target": target, "before": before, "after": after, "why": why, "rule": rule_id})

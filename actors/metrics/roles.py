@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from actors.metrics.recorders import (METRICS_ACTOR, ActorMetrics, NullMetrics, StateView, WeightedHistogram,
                             metrics_settings, process_source)
-from actors.metrics import perp
+from actors.metrics import perp, risk
 from exchange.matching.market import MarketEngine
 from exchange.messages.records import (AmendOrder, BalanceChanged, CancelOrder, OrderClosed, OrderRejected, PlaceMarginOrder,
                                PlaceOrder,
@@ -77,6 +77,8 @@ class ShardMetrics(ActorMetrics):
         r.register(StateView(self._view))
         if "perp" in actor.shard.products:
             r.register(StateView(lambda: perp.shard_families(actor)))
+        if actor.shard.risk is not None:
+            r.register(StateView(lambda: risk.shard_families(actor)))
 
     def record_batch(self, commands: list, results: list, seconds: float) -> None:
         """One ``execute`` call: count commands by kind and market, rejections by reason."""
@@ -141,6 +143,8 @@ class MarketMetrics(ActorMetrics):
         self.registry.register(StateView(self._view))
         if hasattr(actor, "pricer"):                     # a perpetual market: its price state too
             self.registry.register(StateView(lambda: perp.market_families(actor)))
+        if getattr(actor.engine, "guard", None) is not None:
+            self.registry.register(StateView(lambda: risk.market_families(actor)))
 
     def record_submit(self, requests: int, seconds: float) -> None:
         """One ``submit`` call that applied ``requests`` new requests."""
@@ -306,6 +310,15 @@ def actor_metrics(actor, source: str):
     plus ``.margin``, ``.lending``, ``.liquidation`` on first use. The actor
     needs ``config`` (and, if it has them, ``journal``, ``recovery``, ``started_ns``, ``gc``)."""
     return ActorMetrics(source, actor.config, actor).start() if _enabled(actor.config) else NullMetrics()
+
+
+def surveillance_metrics(actor):
+    """Metrics of the ``SurveillanceActor``: the common families and its alerts."""
+    if not _enabled(actor.config):
+        return NullMetrics()
+    metrics = ActorMetrics("surveillance", actor.config, actor)
+    metrics.registry.register(StateView(lambda: risk.surveillance_families(actor)))
+    return metrics.start()
 
 
 def client_metrics(config):

@@ -30,7 +30,7 @@ PERP_LIQUIDATOR_COMMANDS = frozenset((m.TakeOverPerp, m.LiquidationOrderPerp, m.
                                       m.FinishPerpLiquidation, m.SweepPerpFees))
 LIQUIDATOR_COMMANDS = MARGIN_LIQUIDATOR_COMMANDS | PERP_LIQUIDATOR_COMMANDS
 OPERATOR_COMMANDS = frozenset((m.FreezeAccount, m.LockAccount, m.RestrictAccount, m.FreezeAsset, m.SetRiskRule,
-                               m.ReviewWithdrawal, m.SettleWithdrawal, m.BlockAddress))
+                               m.ReviewWithdrawal, m.SettleWithdrawal, m.BlockAddress, m.GrantHedgeExemption))
 
 
 class Role(IntEnum):

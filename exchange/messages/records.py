@@ -1063,6 +1063,19 @@ class BlockAddress(NamedTuple):
     reason: str
 
 
+@message(147, COMMAND)
+class GrantHedgeExemption(NamedTuple):
+    """Exempt (or no longer) an account's hedge position in a perpetual market from the position
+    limit (4.3.1: 套期保值交易頭寸實行審批制，其持倉不受限制)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    granted: bool
+    operator: str
+    reason: str
+
+
 @message(145, EVENT)
 class WithdrawalUpdated(NamedTuple):
     """A withdrawal moved: ``state`` (``exchange.risk.withdrawals.WithdrawalState``), the

@@ -30,6 +30,8 @@ class RecordTag(IntEnum):
     ACCRUAL = 11
     INDEX_UPDATE = 12           # a perpetual market priced at an index update: [tag, ts_ns, index ticks]
     MARKET_OPERATOR = 13        # an operator's command a market applied (its mode, a threshold): [tag, command]
+    SURVEILLANCE_LINK = 14      # an operator linked two accounts: [tag, a, b, kind, operator, reason, ts_ns]
+    SURVEILLANCE_RULE = 15      # an operator changed a threshold: [tag, rule, key, value, operator, reason, ts_ns]
     FUND_DEPOSITED = 20
     LIQUIDATION_BEGUN = 21
     COVER_DRAWN = 22

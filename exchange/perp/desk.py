@@ -25,7 +25,8 @@ the index than the band, an order priced beyond the mark, away from the
 index; orders toward the index pass, so the book can follow it back),
 PRICE_OUTSIDE_LISTING_BAND
 (4.2.7: a new contract's first minutes), REDUCE_ONLY_WOULD_INCREASE,
-POSITION_LIMIT_EXCEEDED (4.3.1), RISK_LIMIT_EXCEEDED (4.3.2: the worst-case
+POSITION_LIMIT_EXCEEDED (4.3.1: the market's limit, or with a risk rulebook its
+tiers by collateral and an operator's hedge exemptions, ``_position_limit``), RISK_LIMIT_EXCEEDED (4.3.2: the worst-case
 exposure of the order's side, at the higher of its price and the mark, under
 the chosen tier's ceiling) and INSUFFICIENT_BALANCE. An order holds, per lot,
 its initial margin (the notional at the higher of its price and the mark over
@@ -87,6 +88,7 @@ from exchange.perp.zones import ZoneIndex
 MARKET = int(OrderType.MARKET)
 REJECTED = int(CloseReason.REJECTED)
 RERANK_PPM = 1_000          # the ADL ranking is redone once the mark moved 0.1% from where it was ranked
+POSITION_RULE = "R-4.3.1-position-limit"    # cited when the shard runs a risk rulebook (exchange.risk.gate)
 
 
 class PerpAccount:
@@ -264,6 +266,7 @@ class PerpDesk:
             return _reject(cmd, Reason.PRICE_OUTSIDE_LISTING_BAND), None
         wallet = self.accounts.get(cmd.account_id)
         position = self._settings(wallet, market)
+        notices: list = []
         signed = lots if side == BUY else -lots
         if cmd.reduce_only:
             if (position.lots > 0) == (signed > 0) or lots > abs(position.lots) - self._pending_reduce(wallet, market,
@@ -271,8 +274,11 @@ class PerpDesk:
                 return _reject(cmd, Reason.REDUCE_ONLY_WOULD_INCREASE), None
         else:
             exposure = self._side_exposure(wallet, market, position, side) + lots
-            if exposure > market.position_limit_lots:
-                return _reject(cmd, Reason.POSITION_LIMIT_EXCEEDED), None
+            limit, notice = self._position_limit(cmd, wallet, market, exposure)
+            if limit is not None and exposure > limit:
+                if notice is None:
+                    return _reject(cmd, Reason.POSITION_LIMIT_EXCEEDED, POSITION_RULE), None
+                notices.append(notice)
             if exposure * max(ticks, mark) * market.k > market.tiers.ceiling(position.risk_tier):
                 return _reject(cmd, Reason.RISK_LIMIT_EXCEEDED), None
         worst = max(ticks, mark) * market.k
@@ -289,9 +295,28 @@ class PerpDesk:
                                             per_lot, cmd.reduce_only, cmd.request_id, cmd.client_order_id))
         if cmd.client_order_id:
             spot.client_ids[cmd.client_order_id] = order_id
-        return [], SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET,
+        return notices, SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET,
                                stp or int(self.config.default_stp), spot.maker_ppm, spot.taker_ppm, cmd.ts_ns,
                                cmd.reduce_only)
+
+    def _position_limit(self, cmd, wallet, market, exposure: int) -> tuple[int | None, object]:
+        """The position limit in lots for this order's account (the market's own, or the risk
+        rulebook's tiers and hedge exemptions when the shard runs one: ``exchange.risk.gate.
+        RiskGate.position_limit``) and, when the order would pass it under a rule that only
+        records, the record."""
+        gate = self.shard.risk
+        if gate is None:
+            return market.position_limit_lots, None
+        spec = market.spec
+        collateral = wallet.cash[spec.quote.index] if wallet is not None else 0
+        minor = gate.position_limit(cmd.account_id, spec.name, spec.base.name == "BTC", collateral,
+                                    market.position_limit_lots * spec.lot_minor)
+        if minor is None:
+            return None, None
+        limit = minor // spec.lot_minor
+        notice = gate.position_crossed(cmd.ts_ns, cmd.account_id, spec.name, exposure, limit) \
+            if exposure > limit else None
+        return limit, notice
 
     def new_liquidation_order(self, cmd, market: PerpMarket, side: int, ticks: int, lots: int) -> int:
         """Record a liquidation's closing order (no hold: the liquidation's equity stands behind it)."""
@@ -764,5 +789,5 @@ def _position_canonical(p: Position) -> tuple:
     return (p.lots, p.basis, p.realized, p.fees, p.funding, int(p.mode), p.leverage, p.risk_tier, p.margin)
 
 
-def _reject(cmd, reason: Reason) -> list:
-    return [OrderRejected(cmd.request_id, cmd.account_id, int(reason), 0)]
+def _reject(cmd, reason: Reason, rule: str = "") -> list:
+    return [OrderRejected(cmd.request_id, cmd.account_id, int(reason), 0, rule)]

@@ -21,14 +21,14 @@ entry claiming success.
 from __future__ import annotations
 
 from exchange.core.reasons import Reason
-from exchange.messages.records import (FreezeAccount, FreezeAsset, LockAccount, RestrictAccount, SetMarketMode,
-                                       SetRiskRule)
+from exchange.messages.records import (FreezeAccount, FreezeAsset, GrantHedgeExemption, LockAccount,
+                                       RestrictAccount, SetMarketMode, SetRiskRule)
 
 RISK, TREASURY, ADMIN = "risk", "treasury", "admin"
 SYSTEM_OPERATORS = {"surveillance": frozenset((RISK,)), "treasury": frozenset((TREASURY,))}
 PERMITS: dict[type, frozenset] = {kind: frozenset((RISK, ADMIN)) for kind in
                                   (FreezeAccount, LockAccount, RestrictAccount, FreezeAsset, SetRiskRule,
-                                   SetMarketMode)}
+                                   SetMarketMode, GrantHedgeExemption)}
 
 
 def roles_of(rulebook, operator: str) -> frozenset | None:

@@ -62,7 +62,7 @@ from collections import deque
 
 from exchange.core.reasons import Reason
 from exchange.messages.records import (AmendOrder, CancelOrder, CancelPerpOrder, Deposit, FreezeAccount, FreezeAsset,
-                                       LockAccount, OperatorActed, OrderRejected, PlaceMarginOrder, PlaceOrder,
+                                       GrantHedgeExemption, LockAccount, OperatorActed, OrderRejected, PlaceMarginOrder, PlaceOrder,
                                        PlacePerpOrder, RestrictAccount, RiskAction, SetRiskRule, Withdraw)
 from exchange.risk.admin import permit
 from exchange.risk.audit import AuditLog
@@ -80,7 +80,8 @@ LOCK, REQUEST_RATE, ORDER_RATE, OPEN_ORDERS = ("R-4.1.4-account-lock", "R-5.2.2.
 BAND, LADDER, FREEZE_RULE = "R-4.2.7-price-band", "R-4.2.5-cancel-ladder", "R-5.2.2.3-freeze"
 ORDERS = frozenset((PlaceOrder, PlaceMarginOrder, PlacePerpOrder))
 CANCELS = frozenset((CancelOrder, CancelPerpOrder))
-OPERATOR_KINDS = frozenset((FreezeAccount, LockAccount, RestrictAccount, FreezeAsset, SetRiskRule))
+OPERATOR_KINDS = frozenset((FreezeAccount, LockAccount, RestrictAccount, FreezeAsset, SetRiskRule, GrantHedgeExemption))
+POSITION = "R-4.3.1-position-limit"
 LADDER_STEPS = (ALERT, RESTRICT_OPEN, RESTRICT_OPEN_CLOSE)
 
 
@@ -141,6 +142,7 @@ class RiskGate:
         self.audit = AuditLog(name)                      # this shard's chain of risk actions (exchange.risk.audit)
         self.accounts: dict[int, AccountRisk] = {}
         self.frozen_assets: dict[int, int] = {}          # asset index -> TRADING | WITHDRAWAL
+        self.hedges: set = set()                         # (account, perpetual market) exempt from the position limit
         self.market_assets = {name: (spec.base.index, spec.quote.index) for name, spec in markets.items()}
         self._asset_index = {name: spec.index for name, spec in config.assets.items()}
         self.set_rulebook(rulebook)
@@ -233,8 +235,8 @@ class RiskGate:
                     return _refused(cmd, Reason.TOO_MANY_OPEN_ORDERS, OPEN_ORDERS)
             index = context.index_ticks
             spec = self.config.markets.get(market)
-            if index and cmd.order_type == LIMIT and self.band_bps and spec is not None:
-                ticks = cmd.price // spec.tick_minor
+            if index and cmd.order_type == LIMIT and self.band_bps and spec is not None and cmd.price > 0:
+                ticks = cmd.price // spec.tick_minor                  # (a price off the grid: order_terms says)
                 if outside_band(ticks, index, self.band_bps) and \
                         self._enforced(self.band_rule, ticket, market, ticks, index):
                     return _refused(cmd, Reason.PRICE_OUTSIDE_BAND, BAND)
@@ -408,6 +410,32 @@ class RiskGate:
             risk.open_orders -= 1
 
     # ---- operator commands -----------------------------------------------------------
+    def position_limit(self, account_id: int, market: str, base_is_btc: bool, collateral: int,
+                       default_minor: int) -> int | None:
+        """The position limit (base minor units) of ``account_id`` in a perpetual ``market``
+        (``R-4.3.1-position-limit``): None if an operator granted a hedge exemption; on a BTC
+        market the market's own limit ``default_minor`` plus ``step_btc`` for each
+        ``step_equity`` of ``collateral`` (the perpetual wallet's cash), at most ``max_btc`` (or
+        the market's limit, if higher); on another market its own limit."""
+        if (account_id, market) in self.hedges:
+            return None
+        if not base_is_btc:
+            return default_minor
+        rule = self.rulebook[POSITION]
+        step = rule["step_equity"]
+        steps = max(0, collateral) // step if step else 0
+        return min(max(rule["max_btc"], default_minor), default_minor + rule["step_btc"] * steps)
+
+    def position_crossed(self, ts_ns: int, account_id: int, market: str, exposure: int, limit: int) -> RiskAction | None:
+        """An order that would take a position past its limit: None if the rule refuses it,
+        else the record (under none or alert the order goes on), audited."""
+        rule = self.rulebook[POSITION]
+        if rule.action >= RESTRICT_OPEN:
+            return None
+        notice = RiskAction(ts_ns, account_id, POSITION, int(rule.action), market, exposure, limit, 0)
+        self._audit_auto(notice)
+        return notice
+
     @staticmethod
     def market_rule(reason: int) -> str:
         """The rule a market's refusal cites (``exchange.risk.modes``), or ""."""
@@ -478,6 +506,14 @@ class RiskGate:
             self.set_rulebook(updated)
             return [_acted(cmd, "set-rule", f"{cmd.rule}.{cmd.key}", before, updated.text(cmd.rule, cmd.key),
                            cmd.rule)]
+        if kind is GrantHedgeExemption:
+            if cmd.market not in self.market_assets:
+                return _refused(cmd, Reason.UNKNOWN_MARKET, POSITION)
+            key = (cmd.account_id, cmd.market)
+            before = key in self.hedges
+            (self.hedges.add if cmd.granted else self.hedges.discard)(key)
+            return [_acted(cmd, "hedge-exemption", f"{cmd.account_id}/{cmd.market}", _granted(before),
+                           _granted(cmd.granted), POSITION)]
         raise TypeError(f"not an operator command: {kind.__name__}")
 
     # ---- views and state ---------------------------------------------------------------
@@ -491,13 +527,15 @@ class RiskGate:
                 "ladders": {m: {"count": len(l.times), "level": l.level} for m, l in sorted(risk.ladders.items())}}
 
     def canonical(self) -> tuple:
-        return (self.rulebook.digest(), self.audit.canonical(), tuple(sorted(self.frozen_assets.items())),
+        return (self.rulebook.digest(), self.audit.canonical(), tuple(sorted(self.hedges)),
+                tuple(sorted(self.frozen_assets.items())),
                 tuple((a, r.canonical()) for a, r in sorted(self.accounts.items()) if not r.idle()))
 
     def snapshot(self) -> dict:
         return {"rulebook": [[r.id, int(r.action), [[k, list(v) if type(v) is tuple else v] for k, v in r.params]]
                              for r in self.rulebook.rules.values()],
                 "frozen_assets": sorted(self.frozen_assets.items()), "audit": self.audit.snapshot(),
+                "hedges": sorted(self.hedges),
                 "accounts": [[a, list(r.canonical())] for a, r in sorted(self.accounts.items()) if not r.idle()]}
 
     def restore(self, data: dict) -> None:
@@ -506,6 +544,7 @@ class RiskGate:
         self.set_rulebook(Rulebook(rules, self.rulebook.operators, self.rulebook.quote_scale))
         self.frozen_assets = {int(a): s for a, s in data["frozen_assets"]}
         self.audit.restore(data["audit"])
+        self.hedges = {(a, m) for a, m in data.get("hedges", ())}
         self.accounts = {}
         for account_id, (req, req_ns, orders, orders_ns, opens, restrictions, frozen, locked, ladders) in \
                 data["accounts"]:
@@ -551,6 +590,10 @@ def _acted(cmd, what: str, target: str, before: str, after: str, rule: str) -> O
 
 def _scope(scope: int) -> str:
     return ("none", "trading", "withdrawal", "trading+withdrawal")[scope]
+
+
+def _granted(granted: bool) -> str:
+    return "exempt" if granted else "limited"
 
 
 def _lock(locked: bool) -> str:

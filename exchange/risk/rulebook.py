@@ -105,6 +105,10 @@ RULE_DEFS = (
             "market's index is refused (a fat-finger guard: 4.2.7's 5% band for a new contract's first 15 "
             "minutes is the perpetual's listing band)", Action.RESTRICT_OPEN, {"band_bps": (INT, 5_000)}),
     # 4.3 positions
+    RuleDef("R-4.3.1-position-limit", "4.3.1", "tiered position limit on a BTC perpetual: the market's "
+            "position_limit (5,000 BTC), plus step_btc for each step_equity of the perpetual wallet's collateral, "
+            "at most max_btc; an operator's hedge exemption lifts it (套期保值...審批制)", Action.RESTRICT_OPEN,
+            {"step_equity": (QUOTE, "10000000"), "step_btc": (BTC, "1000"), "max_btc": (BTC, "20000")}),
     RuleDef("R-4.3.3-large-trader", "4.3.3", "large-trader report: positions at or above this BTC equivalent",
             Action.ALERT, {"position_btc": (BTC, "5000")}),
     # 4.4 withdrawals

@@ -19,6 +19,18 @@ on its own:
   ``fused_to_pipeline_ratio``, and ``pipeline_same_state_hash`` (both end in
   the same state). ``--no-pipeline`` skips it.
 
+**The risk rulebook's cost** (issue 15): the engine figures above run without a
+rulebook (``rules off``: the config without its ``[risk]`` table); then the same
+stream runs with the rulebook in force (``rules_on_commands_per_s``...,
+``rules_on_to_off_ratio``, target >= 0.9): every order and cancel passes the
+pre-trade gate (lock, two token buckets, freezes, restrictions, the open-order
+cap, the price band, the cancel ladder) and the market's guard (mode, breaker).
+The stream's commands are 1 ms apart (1,000 accounts: one command a second
+each), and the ladder's count is raised so that nothing is refused: both runs
+do the same work plus, with rules on, the checks and counting
+(``rules_on_refused`` must be 0; ``rules_on_same_book`` checks the books
+ended equal).
+
 ``engine_to_bare_ratio`` = engine / bare commands per second (the Speed
 issue's figure). ``wall_commands_per_s`` includes the harness. A cancel whose
 order the engine no longer has (self-trade prevention, which the bare book
@@ -34,7 +46,7 @@ default collector in the first run before, which moved its figure, and the
 ratio, by 30% between runs); ``--gc default`` measures the untuned collector
 for comparison.
 
-Usage: python ops/bench/book.py --json [--commands 1000000] [--runs 3] [--seed 7]
+Usage: python ops/bench/book.py --json [--commands 1000000] [--runs 3] [--seed 7] [--no-rules]
 """
 from __future__ import annotations
 
@@ -44,6 +56,7 @@ import heapq
 import random
 import sys
 import time
+import tomllib
 from collections import deque
 from pathlib import Path
 
@@ -51,9 +64,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ops.bench import report  # noqa: E402
 from actors.gc_policy import GcPolicy  # noqa: E402
-from exchange.config import load_config  # noqa: E402
+from exchange.config import DEFAULT_CONFIG_PATH, load_config, parse_config  # noqa: E402
 from exchange.engine import Engine  # noqa: E402
-from exchange.messages.records import CancelOrder, Deposit, Fill, OpenAccount, OrderBooked, PlaceOrder  # noqa: E402
+from exchange.messages.records import (CancelOrder, Deposit, Fill, OpenAccount, OrderBooked, OrderRejected,  # noqa: E402
+                                       PlaceOrder)
 from exchange.matching.orders import OrderType, Side, TimeInForce  # noqa: E402
 
 MARKET = "BTC-USDT"
@@ -61,6 +75,7 @@ BUY, SELL = int(Side.BUY), int(Side.SELL)              # decoded wire messages c
 LIMIT, MARKET_T = int(OrderType.LIMIT), int(OrderType.MARKET)
 GTC, IOC = int(TimeInForce.GTC), int(TimeInForce.IOC)
 PLACE, CANCEL = 0, 1
+STEP_NS = 1_000_000            # the stream's clock: one command a millisecond
 
 
 class BareBook:
@@ -181,11 +196,25 @@ def run_bare(stream: list[tuple]) -> tuple[list[int], int]:
     return latencies, fills
 
 
-def run_engine(stream: list[tuple], accounts: int, gc_mode: str,
-               fused: bool = True) -> tuple[list[int], int, int, Engine, int]:
+def rules_config(on: bool):
+    """The default config without its rulebook (off), or with it and the cancel ladder's
+    count out of reach of the stream (on: the same commands accepted, the checks all run)."""
+    def edit(raw: dict) -> None:
+        if on:
+            raw["risk"] = {"rules": {"R-4.2.5-cancel-ladder": {"count": 10**9}}}
+        else:
+            raw.pop("risk", None)
+    raw = tomllib.loads(DEFAULT_CONFIG_PATH.read_text())
+    edit(raw)
+    return parse_config(raw, "bench")
+
+
+def run_engine(stream: list[tuple], accounts: int, gc_mode: str, fused: bool = True,
+               config=None) -> tuple[list[int], int, int, Engine, int]:
     """``Engine.apply`` over ``stream`` (with the fused spot path, or the pipeline alone):
-    per-command nanoseconds, fills, diverged cancels, the engine, wall nanoseconds."""
-    engine = Engine(load_config(), fused=fused)
+    per-command nanoseconds, fills, diverged cancels, the engine, wall nanoseconds.
+    Commands are ``STEP_NS`` apart."""
+    engine = Engine(config or rules_config(False), fused=fused)
     for account in range(1, accounts + 1):
         engine.apply(OpenAccount(f"open:{account}", 0, account))
         engine.apply(Deposit(f"usdt:{account}", 0, account, "USDT", 10**15))
@@ -200,10 +229,10 @@ def run_engine(stream: list[tuple], accounts: int, gc_mode: str,
         if op[0] == CANCEL:
             order_id, owner = booked.pop(op[1], (0, 1))
             diverged += order_id == 0
-            cmd = CancelOrder(i + 1, i, owner, MARKET, order_id)
+            cmd = CancelOrder(i + 1, i * STEP_NS, owner, MARKET, order_id)
         else:
             _, account, side, otype, price, quantity, tif = op
-            cmd = PlaceOrder(i + 1, i, account, MARKET, side, otype, price, quantity, tif)
+            cmd = PlaceOrder(i + 1, i * STEP_NS, account, MARKET, side, otype, price, quantity, tif)
         t0 = perf()
         events = apply(cmd)
         latencies[i] = perf() - t0
@@ -213,6 +242,8 @@ def run_engine(stream: list[tuple], accounts: int, gc_mode: str,
                 booked[i] = (event.order_id, event.account_id)
             elif kind is Fill:
                 fills += 1
+            elif kind is OrderRejected and event.rule:
+                engine.refused_by_rules = getattr(engine, "refused_by_rules", 0) + 1
     return latencies, fills, diverged, engine, perf() - wall0
 
 
@@ -233,7 +264,7 @@ def summary(latencies: list[int], prefix: str = "") -> dict:
             f"{prefix}max_us": round(ordered[-1] / 1000, 2)}
 
 
-def run_once(commands: int, seed: int, accounts: int, gc_mode: str, pipeline: bool) -> dict:
+def run_once(commands: int, seed: int, accounts: int, gc_mode: str, pipeline: bool, rules: bool = True) -> dict:
     """The bare book, the engine, and (``pipeline``) the engine without its fused path, on one
     stream, each under the same collector policy."""
     spec = load_config().markets[MARKET]
@@ -250,6 +281,17 @@ def run_once(commands: int, seed: int, accounts: int, gc_mode: str, pipeline: bo
               "resting_orders_end": len(engine.markets[MARKET].book.orders),
               "conservation_ok": not any(engine.conservation().values())}
     result["engine_to_bare_ratio"] = round(result["commands_per_s"] / result["bare_commands_per_s"], 4)
+    if rules:
+        off_book = engine.markets[MARKET].book.canonical()
+        gc.collect()
+        ruled, _, _, on, _ = run_engine(stream, accounts, gc_mode, config=rules_config(True))
+        gc.unfreeze()
+        on.check_invariants()
+        result.update(summary(ruled, "rules_on_"))
+        result["rules_on_to_off_ratio"] = round(result["rules_on_commands_per_s"] / result["commands_per_s"], 4)
+        result["rules_on_refused"] = getattr(on, "refused_by_rules", 0)
+        result["rules_on_same_book"] = on.markets[MARKET].book.canonical() == off_book
+        del on
     if pipeline:
         fused_hash = engine.state_hash()
         del engine
@@ -272,14 +314,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gc", choices=["tuned", "default"], default="tuned")
     parser.add_argument("--no-pipeline", action="store_true",
                         help="skip the engine without its fused path (pipeline_* figures)")
+    parser.add_argument("--no-rules", action="store_true", help="skip the run with the risk rulebook in force")
     parser.add_argument("--json", action="store_true", help="print one JSON object (the median run)")
     args = parser.parse_args(argv)
-    runs = [run_once(args.commands, args.seed + r, args.accounts, args.gc, not args.no_pipeline)
+    runs = [run_once(args.commands, args.seed + r, args.accounts, args.gc, not args.no_pipeline, not args.no_rules)
             for r in range(args.runs)]
     median = sorted(runs, key=lambda r: r["commands_per_s"])[len(runs) // 2]
     result = {**median, "runs": args.runs, "seed": args.seed, "gc": args.gc,
               "commands_per_s_runs": [r["commands_per_s"] for r in runs],
               "engine_to_bare_ratio_runs": [r["engine_to_bare_ratio"] for r in runs],
+              "rules_on_to_off_ratio_runs": [r.get("rules_on_to_off_ratio") for r in runs],
               "python": sys.version.split()[0]}
     report(result, args.json)
     return 0

@@ -188,8 +188,25 @@ DASHBOARDS = {
               q("histogram_quantile(0.1, sum by (mode, le) (exchange_margin_level_bucket))", "{{mode}}")),
         panel("Perpetual positions near liquidation", "short",
               q("sum by (zone) (exchange_perp_positions_at_risk)", "{{zone}}")),
-        text("Pending", "Surveillance alerts by rule and action and OTC quotes/acceptances/expiries get panels "
-                        "when those actors exist (see docs/DECISIONS.md, Metrics)."),
+        panel("Surveillance alerts by rule and action (rulebook 4.2.1, 4.2.4, 4.2.6)", "short",
+              q("sum by (rule, action) (exchange_risk_alerts_total)", "{{rule}} {{action}}")),
+        panel("Restrictions surveillance imposed /s", "ops",
+              q(f"sum(rate(exchange_risk_restrictions_total[{RATE}]))", "restrictions")),
+        panel("Accounts locked, frozen, restricted", "short",
+              q("sum by (state) (exchange_risk_accounts)", "{{state}}")),
+        panel("Refusals citing a risk rule /s", "ops",
+              q(f'sum by (reason) (rate(exchange_rejections_total{{reason=~"rate_limited|too_many_open_orders|'
+                f'opening_restricted|trading_restricted|account_frozen|account_locked|asset_frozen|'
+                f'price_outside_band|market_halted|market_reduce_only|circuit_breaker"}}[{RATE}]))', "{{reason}}")),
+        panel("Market mode (0 open, 1 reduce-only, 2 halted)", "short",
+              q("max by (market) (exchange_market_mode)", "{{market}}")),
+        panel("Withdrawals in progress", "short",
+              q("sum by (state) (exchange_withdrawals_pending)", "{{state}}")),
+        panel("Audit trail: entries by chain", "short",
+              q("sum by (chain) (exchange_risk_actions_total)", "{{chain}}")),
+        panel("Rulebook in force (its published hash)", "short",
+              q("count by (digest) (exchange_risk_rulebook_info)", "{{digest}}")),
+        text("Pending", "OTC quotes/acceptances/expiries get panels when the OTC desk exists."),
     ]),
 }
 

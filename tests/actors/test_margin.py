@@ -295,8 +295,8 @@ def test_short_is_liquidated_by_buying_the_borrowed_base_back(ex):
     book = ex.margin_book(trader)
     assert book["principal"]["BTC"] == 30_000_000 and book["available"]["USDT"] == usd(25_000)
     assert ex.lending_pools()["BTC"]["borrowed"] == book["debt"]["BTC"]
-    assert ex.place_order(maker, "BTC-USDT", "sell", "1", price="80000").ok
     set_price(ex, "BTC", usd(80_000), t)                 # 25,000 USDT against 24,000 owed: under 110%
+    assert ex.place_order(maker, "BTC-USDT", "sell", "1", price="80000").ok     # the ask after the index: in its band
     record = wait_for(lambda: finished_liquidation(ex, trader))
     bought = sum(f["quantity"] for f in record["fills"])
     assert all(f["side"] == 1 and f["price"] == usd(80_000) for f in record["fills"])

@@ -5,6 +5,7 @@ failing once altered: ``exchange audit verify --file``)."""
 from __future__ import annotations
 
 import json
+import time
 
 from exchange.core.reasons import Reason
 from exchange.risk.rulebook import Action
@@ -98,3 +99,55 @@ def test_every_audit_chain_verifies_and_an_altered_export_fails(operator, tmp_pa
     path.write_text(json.dumps({"chains": chains}))
     assert cli(["audit", "verify", "--file", str(path)]) == 1
     assert "altered" in capsys.readouterr().out
+
+
+def wait_for(probe, timeout_s: float = 15.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.1)
+    return probe()
+
+
+def cross(client, seller: int, buyer: int, quantity: str = "0.3") -> None:
+    assert client.place_order(seller, "BTC-USDT", "sell", quantity, price="50000.00").ok
+    assert client.place_order(buyer, "BTC-USDT", "buy", quantity, price="50000.00").status == "filled"
+
+
+def test_a_wash_trade_alert_between_linked_accounts(operator, client):
+    desk = operator.risk_desk("demo-risk")
+    c, d = 7_201, 7_202
+    funded(client, c, d)
+    assert desk.link_accounts(c, d, "suspected", "same device fingerprint")["ok"]
+    assert not operator.risk_desk("demo-treasury").link_accounts(c, d, "suspected", "x")["ok"]
+    desk.set_rule("R-4.2.1-wash-trade", "volume_btc", "0.5", "a low threshold for the test")
+    cross(client, c, d)
+    cross(client, d, c)
+    alert, = wait_for(lambda: desk.alerts(rule="R-4.2.1-wash-trade", account=c))
+    assert (alert["accounts"], alert["action"]) == ([c, d], "none")       # the rulebook's start: record only
+    assert alert["figures"]["volume_btc"] == 60_000_000 and alert["figures"]["threshold_btc"] == 50_000_000
+    whats = [e["what"] for e in desk.audit(account=c) if e["chain"] == "surveillance"]
+    assert whats == ["link-accounts", "alert-none"]
+    assert client.place_order(c, "BTC-USDT", "buy", "0.01", price="40000.00").ok    # none: nothing restricted
+    desk.set_rule("R-4.2.1-wash-trade", "volume_btc", "1000", "back to the rulebook's value")
+
+
+def test_over_trading_past_the_block_level_restricts_the_account_on_its_shard(operator, client):
+    desk = operator.risk_desk("demo-risk")
+    e, f = 7_301, 7_302
+    funded(client, e, f)
+    rule = "R-4.2.4-over-trading-block"
+    desk.set_rule(rule, "volume_btc", "0.5", "a low threshold for the test")
+    desk.set_rule(rule, "restrict_s", "600", "ten minutes")
+    cross(client, e, f)
+    cross(client, f, e)
+    restricted = wait_for(lambda: desk.risk_view(e)["restrictions"])
+    assert [(r["rule"], r["action"]) for r in restricted] == [(rule, "restrict-open-close")]
+    refused = client.place_order(e, "BTC-USDT", "buy", "0.01", price="40000.00")
+    assert (refused.reason, refused.rule) == (Reason.TRADING_RESTRICTED, rule)
+    assert desk.surveillance_stats()["restrictions_sent"] >= 2
+    desk.restrict_account(e, "none", "reviewed: a market maker's hedge", rule=rule)
+    assert client.place_order(e, "BTC-USDT", "buy", "0.01", price="40000.00").ok
+    desk.set_rule(rule, "volume_btc", "5000", "back to the rulebook's value")

@@ -47,7 +47,7 @@ def borrower(operator, client):
     maker = 31_999
     funded(client, supplier, maker)
     funded(client, trader, usdt="1000", btc="0.0001", eth="0.001")
-    funded(client, attacker, usdt="10", btc="0.0001", eth="0.001")
+    funded(client, attacker, usdt="2000", btc="0.0001", eth="0.001")
     assert client.supply(supplier, "USDT", "100000").ok
     assert client.enable_margin(trader, "L2", "3x").ok
     assert client.transfer_margin(trader, "USDT", "1000").ok
@@ -55,8 +55,8 @@ def borrower(operator, client):
     assert client.margin_order(trader, "BTC-USDT", "buy", "0.05", price="50000", tif="ioc").status == "filled"
     book = client.margin_book(trader)
     assert book["debt"]["USDT"] > 0 and book["zone"] == 0
-    # the attacker's bid that a forged liquidation would sell the book into
-    assert client.place_order(attacker, "BTC-USDT", "buy", "0.05", price="0.01").status == "open"
+    # the attacker's bid that a forged liquidation would sell the book into (as low as the price band allows)
+    assert client.place_order(attacker, "BTC-USDT", "buy", "0.05", price="25000").status == "open"
     return trader, attacker
 
 

@@ -35,6 +35,13 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
     assert intruder["attempts"] > 0 and intruder["accepted"] == 0 and intruder["balance_untouched"] is True
     assert set(intruder["refused"]) == {"NOT_PERMITTED", "REQUEST_ID_REUSED", "INVALID_REQUEST_ID",
                                         "INVALID_CLIENT_ORDER_ID"}
+    risk = summary["risk"]                                  # issue 15: the rulebook at work, every chain verifying
+    assert len(risk["rulebook"]) == 12 and risk["audit_ok"] is True and risk["audit_entries"] > 0
+    assert risk["ladder"].get("warned", 0) >= 1                      # the churner met the cancel ladder
+    assert risk["refused"].get("R-5.2.2.3-freeze", 0) >= 1           # the frozen account's orders, citing the rule
+    assert risk["refused"].get("R-5.2.2.2-market-mode", 0) >= 1      # ETH-USDT halted on round 10
+    assert risk["alerts"].get("R-4.2.1-wash-trade|none", 0) >= 1     # the linked pair traded with each other
+    assert risk["withdrawal_1500_btc"] in ("queued", "approved", "sent", "confirmed")
 
 
 def test_exchange_help_documents_every_command():

@@ -31,3 +31,10 @@ def test_a_run_reports_the_engine_beside_the_bare_book_on_the_same_stream():
     assert result["pipeline_same_state_hash"] is True                                # fused and pipeline agree
     assert result["pipeline_commands_per_s"] > 0 and result["fused_to_pipeline_ratio"] == round(
         result["commands_per_s"] / result["pipeline_commands_per_s"], 3)
+
+
+def test_the_rules_on_run_does_the_same_work_with_nothing_refused():
+    result = run_once(3_000, seed=7, accounts=1_000, gc_mode="tuned", pipeline=False)
+    assert result["rules_on_refused"] == 0 and result["rules_on_same_book"] is True
+    assert result["rules_on_commands_per_s"] > 0 and result["rules_on_to_off_ratio"] == round(
+        result["rules_on_commands_per_s"] / result["commands_per_s"], 4)

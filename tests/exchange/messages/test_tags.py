@@ -8,7 +8,7 @@ from exchange.margin.liquidator import FundDeposited, fact_from_record, fact_to_
 from exchange.messages.tags import RecordTag, tag_of
 
 ON_DISK = {"CLIENT_BATCH": 1, "COMMAND": 2, "PUSH": 3, "SHARD_BATCH": 10, "ACCRUAL": 11, "INDEX_UPDATE": 12,
-           "MARKET_OPERATOR": 13,
+           "MARKET_OPERATOR": 13, "SURVEILLANCE_LINK": 14, "SURVEILLANCE_RULE": 15,
            "FUND_DEPOSITED": 20, "LIQUIDATION_BEGUN": 21, "COVER_DRAWN": 22, "COVER_SETTLED": 23, "LIQUIDATION_ENDED": 24,
            "PERP_FUND_ENTRY": 25, "PERP_LIQUIDATION_OPENED": 26, "PERP_LIQUIDATION_TAKEN": 27, "PERP_FUND_RESERVED": 28,
            "PERP_ADL_PLANNED": 29, "PERP_ADL_DONE": 30, "PERP_LIQUIDATION_ENDED": 31, "PERP_ACCOUNTS_LINKED": 32}
