@@ -632,6 +632,11 @@ class AccountShardActor(DurableActor):
         book = self.shard.margin.book(account_id, market)
         return None if book is None else self.shard.margin.book_view(book, self.asset_prices)
 
+    def large_positions(self, min_lots: dict[str, int]) -> list[tuple]:
+        """Perpetual positions of at least ``min_lots[market]`` lots (``PerpDesk.large_positions``)."""
+        desk = self.shard.products.get("perp")
+        return [] if desk is None else desk.large_positions(min_lots)
+
     def perp_position(self, account_id: int, market: str) -> dict | None:
         """A perpetual position at the mark (``PerpDesk.position_view``); None without one
         (or on a venue without perpetuals)."""

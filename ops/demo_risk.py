@@ -11,8 +11,10 @@ withdrawal's review (4.4.3) to 5 seconds. Then, by round:
   raises a wash-trade alert (action ``none``: recorded only, the rulebook's start);
 - an account is frozen for trading on round 3 (its order is refused, citing the rule)
   and unfrozen on round 8;
-- a whale asks to withdraw 1,500 BTC: queued for review, approved by the treasury
-  operator after the review, sent and confirmed (funds held throughout);
+- a whale deposits 2,000 BTC on the (simulated) chain, credited at 3 confirmations
+  (the hot wallet keeps 100, the rest is swept to cold), then asks to withdraw 1,500:
+  queued for review, approved by the treasury operator after it, paid by the treasury
+  from cold through hot (a refill the operator signs), sent and confirmed on the chain;
 - ETH-USDT is halted on round 10 and reopened on round 14.
 
 The summary shows the rulebook's hash, the ladder's steps, refusals citing rules, the
@@ -21,18 +23,17 @@ verifies.
 """
 from __future__ import annotations
 
-import time
-
 from actors.client.exchange_client import ExchangeClient
 from actors.client.risk import RiskDesk
 from exchange.core.routing import shard_for
 from exchange.messages.records import (CancelOrder, Deposit, OpenAccount, OrderBooked, OrderRejected,
-                                       RequestWithdrawal, RiskAction)
+                                       RequestWithdrawal, RiskAction, WithdrawalUpdated)
 from exchange.risk.withdrawals import WithdrawalState
 
 CHURNER, SUSPECT, WHALE = 8_000_001, 8_000_002, 8_000_003
 WASH_A = 8_000_011                  # and WASH_B, the next id on its shard (``wash_pair``): their orders meet in order
 CHURN_PER_ROUND = 4
+WHALE_BTC = 1_500
 LADDER, WASH, LARGE = "R-4.2.5-cancel-ladder", "R-4.2.1-wash-trade", "R-4.4.2-large-withdrawal"
 
 
@@ -61,9 +62,11 @@ class RiskDemo:
         for account in self.accounts():
             commands.append(OpenAccount(f"risk-open:{account}", 0, account))
             for asset in self.config.asset_list:
-                commands.append(Deposit(f"risk-fund:{account}:{asset.name}", 0, account, asset.name,
-                                        10 ** (asset.scale + 7)))
+                if account != WHALE:
+                    commands.append(Deposit(f"risk-fund:{account}:{asset.name}", 0, account, asset.name,
+                                            10 ** (asset.scale + 7)))
         self.client.execute(commands)
+        self.desk.receive_on_chain(WHALE, "BTC", 2_000 * 10 ** 8)     # on chain: credited at 3 confirmations
         desk = self.desk
         desk.set_rule(LADDER, "count", "50", "demo: a low threshold so a short demo reaches the ladder")
         desk.set_rule(WASH, "volume_btc", "0.5", "demo: a low threshold so a short demo raises a wash alert")
@@ -120,25 +123,29 @@ class RiskDemo:
         self._withdrawal()
 
     def _withdrawal(self) -> None:
-        if self.rounds == 5:
-            events = self.client.execute([RequestWithdrawal(self.client.next_request_id(), 0, WHALE, "BTC",
-                                                            1_500 * 10 ** 8, "bc1q-whale-cold")])[0]
-            update = next((e for e in events if type(e).__name__ == "WithdrawalUpdated"), None)
-            if update is not None:
-                self.withdrawal = update.withdrawal
-                self.withdrawal_state = WithdrawalState(update.state).name.lower()
+        """The whale's 1,500 BTC: requested once its on-chain deposit is credited, queued for
+        review, approved by the treasury operator, paid by the treasury from cold through hot
+        (the refill signed by the operator), sent and confirmed on the simulated chain."""
+        if self.withdrawal_state in ("confirmed", "rejected"):
             return
-        if self.withdrawal is None or self.withdrawal_state in ("confirmed", "rejected"):
+        if self.withdrawal is None:
+            if self.client.balances(WHALE)["BTC"][0] >= WHALE_BTC * 10 ** 8:
+                events = self.client.execute([RequestWithdrawal(self.client.next_request_id(), 0, WHALE, "BTC",
+                                                                WHALE_BTC * 10 ** 8, "bc1q-whale-cold")])[0]
+                update = next((e for e in events if type(e) is WithdrawalUpdated), None)
+                if update is not None:
+                    self.withdrawal = update.withdrawal
+                    self.withdrawal_state = WithdrawalState(update.state).name.lower()
             return
         if self.withdrawal_state == "queued":
             events = self.treasury.review_withdrawal(WHALE, self.withdrawal, True, "demo: confirmed by phone")
-        elif self.withdrawal_state == "approved":
-            events = self.treasury.settle_withdrawal(WHALE, self.withdrawal, 1, f"demo-tx-{self.withdrawal}")
-        else:
-            events = self.treasury.settle_withdrawal(WHALE, self.withdrawal, 2, "")
-        update = next((e for e in events if type(e).__name__ == "WithdrawalUpdated"), None)
-        if update is not None:
-            self.withdrawal_state = WithdrawalState(update.state).name.lower()
+            if any(type(e) is WithdrawalUpdated for e in events):
+                self.withdrawal_state = "approved"
+            return
+        for refill in self.treasury.treasury_view()["refills"]:
+            self.treasury.approve_refill(int(refill), "demo: signed by two keyholders")
+        pending = [w["state"] for w in self.treasury.withdrawals(WHALE)]
+        self.withdrawal_state = pending[0] if pending else "confirmed"
 
     def summary(self) -> dict:
         if not self.on:
@@ -148,6 +155,8 @@ class RiskDemo:
         return {"rulebook": self.desk.rulebook()["digest"][:12],
                 "ladder": dict(self.steps), "refused": dict(self.refused),
                 "withdrawal_1500_btc": self.withdrawal_state,
+                "treasury": {k: {a: v for a, v in self.treasury.treasury_view()[k].items() if a == "BTC"}
+                             for k in ("hot", "cold")},
                 "alerts": stats["alerts"], "eth_usdt": "halted" if self.halted else "open",
                 "audit_entries": sum(1 for _ in self.desk.audit()),
-                "audit_ok": all(ok for ok, _, _ in verified.values()), "at": time.time()}
+                "audit_ok": all(ok for ok, _, _ in verified.values())}

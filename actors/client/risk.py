@@ -123,6 +123,25 @@ class RiskDesk:
                 self._capability, rule, key, value, self.operator, reason))
         return answers
 
+    # ---- the treasury ------------------------------------------------------------------
+    def receive_on_chain(self, account_id: int, asset: str, amount: int) -> str:
+        """The simulated chain: a customer's transfer to their deposit address; its txid."""
+        return ray.get(self.handles.treasury.receive.remote(self._capability, account_id, asset, amount))
+
+    def approve_refill(self, refill_id: int, reason: str) -> dict:
+        """Sign a cold-to-hot transfer (treasury role)."""
+        return ray.get(self.handles.treasury.approve_refill.remote(self._capability, refill_id, self.operator,
+                                                                   reason))
+
+    def suspend_deposits(self, asset: str, suspended: bool, reason: str) -> dict:
+        """Stop (or resume) crediting an asset's deposits (risk role; its withdrawals: ``freeze_asset``)."""
+        return ray.get(self.handles.treasury.suspend_deposits.remote(self._capability, asset, suspended,
+                                                                     self.operator, reason))
+
+    def treasury_view(self) -> dict:
+        """Hot and cold wallets, refills, payments in flight, the reconciliation."""
+        return ray.get(self.handles.treasury.view.remote())
+
     # ---- surveillance ------------------------------------------------------------------
     def link_accounts(self, a: int, b: int, kind: str, reason: str) -> dict:
         """Link two accounts for surveillance: "owner" (one owner's sub-accounts, self-trading

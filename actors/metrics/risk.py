@@ -10,6 +10,8 @@
 | ``exchange_risk_alerts_total`` | counter | rule, action | surveillance alerts | surveillance |
 | ``exchange_risk_restrictions_total`` | counter | | restrictions surveillance sent to shards | surveillance |
 | ``exchange_risk_fills_watched_total`` | counter | | fills surveillance read | surveillance |
+| ``exchange_treasury_balance`` | gauge | asset, wallet | hot, cold, in flight (broadcast, unconfirmed), in asset units | treasury |
+| ``exchange_treasury_discrepancy`` | gauge | asset | wallets less what the shards acknowledged (0 when reconciled) | treasury |
 """
 from __future__ import annotations
 
@@ -74,3 +76,20 @@ def _actions(audit) -> CounterMetricFamily:
                                  labels=["chain"])
     family.add_metric([audit.name], audit.seq)
     return family
+
+
+def treasury_families(actor):
+    view = actor.view()
+    scales = {a.name: a.scale for a in actor.config.asset_list}
+    balance = GaugeMetricFamily("exchange_treasury_balance", "Treasury wallets, in asset units",
+                                labels=["asset", "wallet"])
+    for wallet in ("hot", "cold", "in_flight"):
+        for asset, amount in sorted(view[wallet].items()):
+            balance.add_metric([asset, wallet], amount / 10 ** scales[asset])
+    yield balance
+    off = {d["asset"]: d["difference"] for d in view["discrepancies"]}
+    discrepancy = GaugeMetricFamily("exchange_treasury_discrepancy",
+                                    "Wallets less what the shards acknowledged, in asset units", labels=["asset"])
+    for asset in sorted(view["hot"]):
+        discrepancy.add_metric([asset], off.get(asset, 0) / 10 ** scales[asset])
+    yield discrepancy

@@ -77,7 +77,7 @@ class ShardMetrics(ActorMetrics):
         r.register(StateView(self._view))
         if "perp" in actor.shard.products:
             r.register(StateView(lambda: perp.shard_families(actor)))
-        if actor.shard.risk is not None:
+        if getattr(actor.shard, "risk", None) is not None:
             r.register(StateView(lambda: risk.shard_families(actor)))
 
     def record_batch(self, commands: list, results: list, seconds: float) -> None:
@@ -318,6 +318,15 @@ def surveillance_metrics(actor):
         return NullMetrics()
     metrics = ActorMetrics("surveillance", actor.config, actor)
     metrics.registry.register(StateView(lambda: risk.surveillance_families(actor)))
+    return metrics.start()
+
+
+def treasury_metrics(actor):
+    """Metrics of the ``TreasuryActor``: the common families and its wallets."""
+    if not _enabled(actor.config):
+        return NullMetrics()
+    metrics = ActorMetrics("treasury", actor.config, actor)
+    metrics.registry.register(StateView(lambda: risk.treasury_families(actor)))
     return metrics.start()
 
 

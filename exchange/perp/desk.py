@@ -694,6 +694,23 @@ class PerpDesk:
         _, _, keys = self._ranked(market_name, long_side)
         return bisect_left(keys, (-score, account_id)), len(keys)
 
+    def large_positions(self, min_lots: dict[str, int]) -> list[tuple]:
+        """Every position of at least ``min_lots[market]`` lots (either side), for the large-trader
+        report (rulebook 4.3.3): ``(account, market, signed base minor units, margin, available)``;
+        margin is the isolated margin or the cross wallet's cash, available what it could move out."""
+        out = []
+        for account_id, wallet in sorted(self.accounts.items()):
+            for name, position in sorted(wallet.positions.items()):
+                floor = min_lots.get(name)
+                if floor is None or abs(position.lots) < floor or not position.lots:
+                    continue
+                market = self.markets[name]
+                q = market.spec.quote.index
+                margin = position.margin if position.mode == MarginMode.ISOLATED else wallet.cash[q]
+                out.append((account_id, name, position.lots * market.spec.lot_minor, margin,
+                            self.withdrawable(wallet, q)))
+        return out
+
     def position_view(self, account_id: int, market_name: str) -> dict | None:
         """A position as its owner sees it: size, entry notional, mark, PnL, margin, the
         liquidation and bankruptcy prices (ticks) at the current mark, its ADL score

@@ -332,12 +332,21 @@ class RiskGate:
         ``check`` then ``commit`` would; the caller takes the open-order slot, ``opened``)
         and say True; else change nothing and say False."""
         risk = self.risk(account.account_id)
-        if risk.locked or risk.frozen or risk.restrictions or risk.open_orders >= self.open_base:
-            return False
-        if self.frozen_assets:
+        if risk.frozen or risk.restrictions or risk.open_orders >= self.open_base or self.frozen_assets:
             return False
         if limit_ticks is not None and index_ticks and self.band_bps and \
                 outside_band(limit_ticks, index_ticks, self.band_bps):
+            return False
+        return self._quiet(account, risk, market, ts, True)
+
+    def quiet_cancel(self, account, market: str, ts: int) -> bool:
+        """``quiet_place`` for a cancel."""
+        return self._quiet(account, self.risk(account.account_id), market, ts, False)
+
+    def _quiet(self, account, risk: AccountRisk, market: str, ts: int, order: bool) -> bool:
+        """The buckets (the order bucket for an ``order``) and the ladder, counted if none has
+        anything to say."""
+        if risk.locked:
             return False
         tier = account.fee_tier
         requests = orders = None
@@ -345,31 +354,19 @@ class RiskGate:
             requests = _refill(risk.requests, risk.requests_ns, ts, self.req_burst, self.req_rate) - TOKEN
             if requests < 0:
                 return False
-        if tier not in self.ord_exempt:
+        if order and tier not in self.ord_exempt:
             orders = _refill(risk.orders, risk.orders_ns, ts, self.ord_burst, self.ord_rate) - TOKEN
             if orders < 0:
                 return False
         ladder = tier not in self.ladder_exempt and self.ladder_count
         if ladder and self._would_reach(risk, market, ts):
             return False
-        self._quiet_commit(account.account_id, risk, ts, requests, orders, market if ladder else None)
-        return True
-
-    def quiet_cancel(self, account, market: str, ts: int) -> bool:
-        """``quiet_place`` for a cancel."""
-        risk = self.risk(account.account_id)
-        if risk.locked:
-            return False
-        tier = account.fee_tier
-        requests = None
-        if tier not in self.req_exempt:
-            requests = _refill(risk.requests, risk.requests_ns, ts, self.req_burst, self.req_rate) - TOKEN
-            if requests < 0:
-                return False
-        ladder = tier not in self.ladder_exempt and self.ladder_count
-        if ladder and self._would_reach(risk, market, ts):
-            return False
-        self._quiet_commit(account.account_id, risk, ts, requests, None, market if ladder else None)
+        if requests is not None:
+            risk.requests, risk.requests_ns = requests, max(ts, risk.requests_ns)
+        if orders is not None:
+            risk.orders, risk.orders_ns = orders, max(ts, risk.orders_ns)
+        if ladder:
+            self._tick_ladder(risk, market, ts, account.account_id)      # it reaches nothing (``_would_reach``)
         return True
 
     def _would_reach(self, risk: AccountRisk, market: str, ts: int) -> bool:
@@ -383,14 +380,6 @@ class RiskGate:
                 break
             live -= 1
         return live + 1 >= self.ladder_count
-
-    def _quiet_commit(self, account_id, risk, ts, requests, orders, market) -> None:
-        if requests is not None:
-            risk.requests, risk.requests_ns = requests, max(ts, risk.requests_ns)
-        if orders is not None:
-            risk.orders, risk.orders_ns = orders, max(ts, risk.orders_ns)
-        if market is not None:
-            self._tick_ladder(risk, market, ts, account_id)        # quiet: it reached nothing (``_would_reach``)
 
     # ---- what settlement tells the gate -------------------------------------------
     def refund(self, account_id: int) -> None:

@@ -206,6 +206,10 @@ DASHBOARDS = {
               q("sum by (chain) (exchange_risk_actions_total)", "{{chain}}")),
         panel("Rulebook in force (its published hash)", "short",
               q("count by (digest) (exchange_risk_rulebook_info)", "{{digest}}")),
+        panel("Treasury wallets (hot, cold, in flight)", "short",
+              q("sum by (asset, wallet) (exchange_treasury_balance)", "{{asset}} {{wallet}}")),
+        panel("Treasury reconciliation (wallets less ledger; 0 is sound)", "short",
+              q("max by (asset) (abs(exchange_treasury_discrepancy))", "{{asset}}")),
         text("Pending", "OTC quotes/acceptances/expiries get panels when the OTC desk exists."),
     ]),
 }

@@ -60,3 +60,14 @@ def settle(client: ExchangeClient) -> dict:
             return audit
         time.sleep(0.1)
     return audit
+
+
+def eventually(probe, timeout_s: float = 15.0):
+    """``probe()`` once it is truthy (polled every 0.1 s), or its last answer after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.1)
+    return probe()

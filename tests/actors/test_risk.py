@@ -5,14 +5,15 @@ failing once altered: ``exchange audit verify --file``)."""
 from __future__ import annotations
 
 import json
-import time
 
 from exchange.core.reasons import Reason
+from exchange.messages.records import RequestWithdrawal, WithdrawalUpdated
+from exchange.risk.withdrawals import WithdrawalState
 from exchange.risk.rulebook import Action
 from ops.cli import main as cli
-from tests.actors.conftest import funded
+from tests.actors.conftest import eventually, funded
 
-LADDER = "R-4.2.5-cancel-ladder"
+LADDER, LARGE = "R-4.2.5-cancel-ladder", "R-4.4.2-large-withdrawal"
 A, B = 7_101, 7_102
 
 
@@ -51,6 +52,7 @@ def test_the_cancel_ladder_end_to_end_after_a_run_time_threshold_change(operator
     desk = operator.risk_desk("demo-risk")
     before = desk.rulebook()["digest"]
     answers = desk.set_rule(LADDER, "count", "6", "tight threshold for the test")
+    assert answers.pop("surveillance") == {"ok": True}
     assert all(type(events[0]).__name__ == "OperatorActed" for events in answers.values())
     assert desk.rulebook()["digest"] != before
 
@@ -101,16 +103,6 @@ def test_every_audit_chain_verifies_and_an_altered_export_fails(operator, tmp_pa
     assert "altered" in capsys.readouterr().out
 
 
-def wait_for(probe, timeout_s: float = 15.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.1)
-    return probe()
-
-
 def cross(client, seller: int, buyer: int, quantity: str = "0.3") -> None:
     assert client.place_order(seller, "BTC-USDT", "sell", quantity, price="50000.00").ok
     assert client.place_order(buyer, "BTC-USDT", "buy", quantity, price="50000.00").status == "filled"
@@ -125,7 +117,7 @@ def test_a_wash_trade_alert_between_linked_accounts(operator, client):
     desk.set_rule("R-4.2.1-wash-trade", "volume_btc", "0.5", "a low threshold for the test")
     cross(client, c, d)
     cross(client, d, c)
-    alert, = wait_for(lambda: desk.alerts(rule="R-4.2.1-wash-trade", account=c))
+    alert, = eventually(lambda: desk.alerts(rule="R-4.2.1-wash-trade", account=c))
     assert (alert["accounts"], alert["action"]) == ([c, d], "none")       # the rulebook's start: record only
     assert alert["figures"]["volume_btc"] == 60_000_000 and alert["figures"]["threshold_btc"] == 50_000_000
     whats = [e["what"] for e in desk.audit(account=c) if e["chain"] == "surveillance"]
@@ -143,7 +135,7 @@ def test_over_trading_past_the_block_level_restricts_the_account_on_its_shard(op
     desk.set_rule(rule, "restrict_s", "600", "ten minutes")
     cross(client, e, f)
     cross(client, f, e)
-    restricted = wait_for(lambda: desk.risk_view(e)["restrictions"])
+    restricted = eventually(lambda: desk.risk_view(e)["restrictions"])
     assert [(r["rule"], r["action"]) for r in restricted] == [(rule, "restrict-open-close")]
     refused = client.place_order(e, "BTC-USDT", "buy", "0.01", price="40000.00")
     assert (refused.reason, refused.rule) == (Reason.TRADING_RESTRICTED, rule)
@@ -151,3 +143,36 @@ def test_over_trading_past_the_block_level_restricts_the_account_on_its_shard(op
     desk.restrict_account(e, "none", "reviewed: a market maker's hedge", rule=rule)
     assert client.place_order(e, "BTC-USDT", "buy", "0.01", price="40000.00").ok
     desk.set_rule(rule, "volume_btc", "5000", "back to the rulebook's value")
+
+
+def test_a_large_withdrawal_is_queued_approved_and_paid_by_the_treasury_from_cold_through_hot(operator, client):
+    desk, treasury = operator.risk_desk("demo-risk"), operator.risk_desk("demo-treasury")
+    whale = 7_401
+    funded(client, whale, btc="0.00000001")
+    desk.set_rule(LARGE, "queue_s", "2", "a 2 s review for the test")
+    desk.receive_on_chain(whale, "BTC", 1_500 * 10**8)                # on chain: credited at 3 confirmations
+    assert eventually(lambda: client.balances(whale)["BTC"][0] == 1_500 * 10**8 + 1, 20)
+    view = treasury.treasury_view()
+    assert view["hot"]["BTC"] == 100 * 10**8 and view["cold"]["BTC"] == 1_400 * 10**8      # swept over the ceiling
+    [events] = client.execute([RequestWithdrawal(client.next_request_id(), 0, whale, "BTC", 1_200 * 10**8,
+                                                 "bc1q-whale")])
+    queued = next(e for e in events if type(e) is WithdrawalUpdated)
+    assert (WithdrawalState(queued.state), queued.rule) == (WithdrawalState.QUEUED, LARGE)
+    early = treasury.review_withdrawal(whale, queued.withdrawal, True, "called the customer")
+    assert Reason(early[0].reason) == Reason.REVIEW_NOT_DUE
+    assert eventually(lambda: _approved(treasury, whale, queued.withdrawal), 10)
+    refills = eventually(lambda: treasury.treasury_view()["refills"], 10)    # hot holds 100: cold must refill
+    [(refill, (_, amount))] = refills.items()
+    assert amount == 1_100 * 10**8
+    assert not operator.risk_desk("demo-risk").approve_refill(int(refill), "x")["ok"]     # the treasury role only
+    assert treasury.approve_refill(int(refill), "signed by two keyholders")["ok"]
+    assert eventually(lambda: [w["state"] for w in treasury.withdrawals(whale)] == [], 20)  # confirmed: final
+    view = treasury.treasury_view()
+    assert view["paid"]["BTC"] == 1_200 * 10**8 and view["discrepancies"] == []
+    assert client.balances(whale)["BTC"] == (300 * 10**8 + 1, 0)
+    desk.set_rule(LARGE, "queue_s", "86400", "back to the rulebook's 24 h")
+
+
+def _approved(treasury, account: int, withdrawal: int) -> bool:
+    events = treasury.review_withdrawal(account, withdrawal, True, "called back: approved")
+    return any(type(e) is WithdrawalUpdated and WithdrawalState(e.state) == WithdrawalState.APPROVED for e in events)

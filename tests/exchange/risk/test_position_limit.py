@@ -7,7 +7,7 @@ from __future__ import annotations
 from exchange.core.reasons import Reason
 from exchange.messages.records import GrantHedgeExemption, OrderRejected, RiskAction
 from tests.exchange.perp.test_desk import PERP, PerpHarness, harness, perp_config
-from tests.exchange.support import ALICE, BUY, btc, custom_config, usdt
+from tests.exchange.support import ALICE, BUY, SELL, btc, custom_config, usdt
 
 RULE = "R-4.3.1-position-limit"
 
@@ -61,3 +61,12 @@ def test_the_position_limit_under_none_lets_the_order_through_with_a_record():
     assert (notice.rule, notice.action, notice.value, notice.limit) == (RULE, 0, 50_001, 50_000)
     assert any(type(e).__name__ == "OrderAccepted" for e in events)
     assert ex.engine.shard.risk.audit.entries[-1].rule == RULE
+
+
+def test_the_desk_lists_the_positions_large_enough_for_the_large_trader_report():
+    ex = limited({})
+    ex.perp(ALICE, BUY, usdt("40000"), btc("2"))
+    ex.perp(2, SELL, usdt("40000"), btc("2"))                  # BOB takes it: a long and a short of 2 BTC
+    rows = ex.engine.shard.perp.large_positions({PERP: 1_000})  # at least 1 BTC (1,000 lots)
+    assert [(a, m, size) for a, m, size, _, _ in rows] == [(ALICE, PERP, btc("2")), (2, PERP, -btc("2"))]
+    assert ex.engine.shard.perp.large_positions({PERP: 3_000}) == []
