@@ -269,7 +269,8 @@ class SurveillanceActor(DurableActor):
         return {"domain": self.domain.snapshot(), "cursors": self.cursors, "audit": self.audit.snapshot(),
                 "rules": [[r.id, ACTION_TEXT[r.action], [[k, self.rulebook.text(r.id, k)] for k, _ in r.params]]
                           for r in self.rulebook.rules.values()],
-                "counts": [[r, a, n] for (r, a), n in self.counts.items()], "fills": self.fills}
+                "counts": [[r, a, n] for (r, a), n in self.counts.items()], "fills": self.fills,
+                "watched": sorted(self.watched)}
 
     def _restore(self, state: dict) -> None:
         for rule, action, params in state["rules"]:
@@ -282,6 +283,7 @@ class SurveillanceActor(DurableActor):
         self.audit.restore(state["audit"])
         self.counts = Counter({(r, a): n for r, a, n in state["counts"]})
         self.fills = state["fills"]
+        self.watched = {(a, m) for a, m in state.get("watched", ())}
 
     def _replay(self, record: list) -> None:
         kind = tag_of(record)

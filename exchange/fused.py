@@ -235,8 +235,6 @@ class FusedSpot:
                               _new(OrderClosed, (name, seq, ts_ns, maker_id, maker.account_id, EXPIRED_STP,
                                                  open_lots * lot, 0)), events)
         seq += 1
-        if gate is not None:
-            gate.opened(account_id)
         if remaining and not taker_expired and otype != MARKET and tif != IOC:
             book.add(RestingOrder(order_id, account_id, side, ticks, remaining, lots, account.maker_ppm, tif, ts_ns))
             last = _new(OrderBooked, (name, seq, ts_ns, order_id, account_id, ticks * tick, remaining * lot))

@@ -314,19 +314,19 @@ def actor_metrics(actor, source: str):
 
 def surveillance_metrics(actor):
     """Metrics of the ``SurveillanceActor``: the common families and its alerts."""
-    if not _enabled(actor.config):
-        return NullMetrics()
-    metrics = ActorMetrics("surveillance", actor.config, actor)
-    metrics.registry.register(StateView(lambda: risk.surveillance_families(actor)))
-    return metrics.start()
+    return _with_families(actor, "surveillance", risk.surveillance_families)
 
 
 def treasury_metrics(actor):
     """Metrics of the ``TreasuryActor``: the common families and its wallets."""
+    return _with_families(actor, "treasury", risk.treasury_families)
+
+
+def _with_families(actor, source: str, families):
     if not _enabled(actor.config):
         return NullMetrics()
-    metrics = ActorMetrics("treasury", actor.config, actor)
-    metrics.registry.register(StateView(lambda: risk.treasury_families(actor)))
+    metrics = ActorMetrics(source, actor.config, actor)
+    metrics.registry.register(StateView(lambda: families(actor)))
     return metrics.start()
 
 

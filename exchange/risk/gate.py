@@ -29,7 +29,8 @@ only once the command was accepted, so **a refused command changes nothing**
       band of 4.2.7 and the divergence band, ``exchange.perp.rules``).
 4. **The cancel ladder** (``R-4.2.5-cancel-ladder``, 4.2.5): every accepted
    place and cancel counts toward ``count`` per account and market in a
-   sliding ``window_s``. Reaching it warns and starts counting again;
+   ``window_s`` that slides in 24 steps (an hour for the rulebook's 24 h:
+   ``Window``, two increments a tick). Reaching it warns and starts counting again;
    reaching it again within ``window_s`` of the last reach restricts opening
    in that market for ``restrict_s``; a third time restricts opening and
    closing; a reach more than ``window_s`` after the last starts the ladder
@@ -47,18 +48,16 @@ buckets and the ladder by default (``exempt_tiers``): they quote under
 agreements, and the rulebook aims these rules at users.
 
 Time is the commands' ``ts_ns`` (the shard's stamp): windows and buckets never
-read a clock, so a journal replay counts the same. Buckets hold units of
-1e-9 token, so refilling ``refill_per_s`` tokens a second is
-``elapsed_ns * refill_per_s`` units, exact. A ladder keeps at most ``count``
-timestamps per account and market, and only while they are in the window.
+read a clock, so a journal replay counts the same. A bucket is kept as the
+generic cell rate algorithm (``_gcra``): one theoretical arrival time, exact,
+one int of state and two comparisons a command. A ladder keeps 24 counters
+per account and market.
 
 The fused spot path (``exchange.fused``) asks ``quiet_place`` /
 ``quiet_cancel``: whether the order passes with nothing to say, counting it
 if so, and changing nothing if not (the pipeline then runs ``check``).
 """
 from __future__ import annotations
-
-from collections import deque
 
 from exchange.core.reasons import Reason
 from exchange.messages.records import (AmendOrder, CancelOrder, CancelPerpOrder, Deposit, FreezeAccount, FreezeAsset,
@@ -70,7 +69,6 @@ from exchange.risk.modes import MARKET_RULES
 from exchange.risk.rulebook import ACTION_TEXT, Action, Rule, Rulebook, RulebookError
 
 NANOS = 1_000_000_000
-TOKEN = NANOS                  # bucket units per token
 TRADING, WITHDRAWAL = 1, 2     # freeze scopes (3: both)
 LIMIT = 1
 NONE, ALERT, RESTRICT_OPEN, RESTRICT_OPEN_CLOSE, FREEZE = (int(a) for a in Action)
@@ -83,42 +81,65 @@ CANCELS = frozenset((CancelOrder, CancelPerpOrder))
 OPERATOR_KINDS = frozenset((FreezeAccount, LockAccount, RestrictAccount, FreezeAsset, SetRiskRule, GrantHedgeExemption))
 POSITION = "R-4.3.1-position-limit"
 LADDER_STEPS = (ALERT, RESTRICT_OPEN, RESTRICT_OPEN_CLOSE)
+SLOTS = 24                     # a ladder window's slots
 
 
 class AccountRisk:
     """One account's counters and restrictions."""
 
-    __slots__ = ("requests", "requests_ns", "orders", "orders_ns", "open_orders", "restrictions", "frozen", "locked",
-                 "ladders")
+    __slots__ = ("requests_tat", "orders_tat", "open_orders", "restrictions", "frozen", "locked", "ladders", "steps")
 
     def __init__(self) -> None:
-        self.requests = -1             # bucket units (-1: full, never used)
-        self.requests_ns = 0
-        self.orders = -1
-        self.orders_ns = 0
+        self.requests_tat = 0          # the request bucket: its theoretical arrival time (GCRA; 0: full)
+        self.orders_tat = 0            # the unfilled-order bucket, likewise
         self.open_orders = 0           # open spot and margin orders
         self.restrictions: dict = {}   # (market or "", rule) -> (level, until_ns or 0)
         self.frozen = 0                # TRADING | WITHDRAWAL
         self.locked = False
-        self.ladders: dict = {}        # market -> Ladder
+        self.ladders: dict = {}        # market -> Window of its places and cancels
+        self.steps: dict = {}          # market -> (ladder steps reached in a row, when the last was reached)
 
     def canonical(self) -> tuple:
-        return (self.requests, self.requests_ns, self.orders, self.orders_ns, self.open_orders,
-                tuple(sorted(self.restrictions.items())), self.frozen, self.locked,
-                tuple((m, tuple(l.times), l.level, l.reached_ns) for m, l in sorted(self.ladders.items())))
+        return (self.requests_tat, self.orders_tat, self.open_orders, tuple(sorted(self.restrictions.items())),
+                self.frozen, self.locked, tuple((m, w.canonical()) for m, w in sorted(self.ladders.items())),
+                tuple(sorted(self.steps.items())))
 
     def idle(self) -> bool:
-        return (self.requests == -1 and self.orders == -1 and not self.open_orders and not self.restrictions
-                and not self.frozen and not self.locked and not self.ladders)
+        return (not self.requests_tat and not self.orders_tat and not self.open_orders and not self.restrictions
+                and not self.frozen and not self.locked and not self.ladders and not self.steps)
 
 
-class Ladder:
-    __slots__ = ("times", "level", "reached_ns")
+class Window:
+    """Places and cancels in a sliding window of ``SLOTS`` slots (one slot: a 24th of the
+    window, an hour of the rulebook's 24 h): ``total`` is the count in the last ``SLOTS``
+    slots up to ``slot``. A tick costs two increments unless a slot went by."""
 
-    def __init__(self) -> None:
-        self.times: deque = deque()    # ts_ns of counted places and cancels in the window
-        self.level = 0                 # steps reached in a row (1 warning, 2 restrict-open, 3 restrict-open-close)
-        self.reached_ns = 0
+    __slots__ = ("total", "slot", "counts")
+
+    def __init__(self, slot: int) -> None:
+        self.total = 0
+        self.slot = slot
+        self.counts = [0] * SLOTS
+
+    def expired(self, slot: int) -> int:
+        """What moving to ``slot`` would drop (without moving)."""
+        if slot - self.slot >= SLOTS:
+            return self.total
+        return sum(self.counts[s % SLOTS] for s in range(self.slot + 1, slot + 1))
+
+    def move(self, slot: int) -> None:
+        if slot - self.slot >= SLOTS:
+            self.counts = [0] * SLOTS
+            self.total = 0
+        else:
+            counts = self.counts
+            for s in range(self.slot + 1, slot + 1):
+                self.total -= counts[s % SLOTS]
+                counts[s % SLOTS] = 0
+        self.slot = slot
+
+    def canonical(self) -> tuple:
+        return (self.total, self.slot, tuple(self.counts))
 
 
 class Ticket:
@@ -154,12 +175,13 @@ class RiskGate:
         r = rulebook.rules
         self.request_rule, self.order_rule = r[REQUEST_RATE], r[ORDER_RATE]
         self.open_rule, self.band_rule, self.ladder_rule = r[OPEN_ORDERS], r[BAND], r[LADDER]
-        self.req_burst, self.req_rate = self.request_rule["burst"] * TOKEN, self.request_rule["refill_per_s"]
-        self.ord_burst, self.ord_rate = self.order_rule["burst"] * TOKEN, self.order_rule["refill_per_s"]
+        self.req_interval, self.req_tau = _gcra(self.request_rule["burst"], self.request_rule["refill_per_s"])
+        self.ord_interval, self.ord_tau = _gcra(self.order_rule["burst"], self.order_rule["refill_per_s"])
         self.req_exempt = frozenset(self.request_rule["exempt_tiers"])
         self.ord_exempt = frozenset(self.order_rule["exempt_tiers"])
         self.ladder_exempt = frozenset(self.ladder_rule["exempt_tiers"])
         self.ladder_count, self.ladder_window = self.ladder_rule["count"], self.ladder_rule["window_s"] * NANOS
+        self.slot_ns = max(1, self.ladder_window // SLOTS)
         self.ladder_restrict = self.ladder_rule["restrict_s"] * NANOS
         self.open_base, self.open_max = self.open_rule["base"], self.open_rule["max"]
         self.band_bps = self.band_rule["band_bps"]
@@ -184,10 +206,10 @@ class RiskGate:
         ticket = Ticket(risk, ts, cmd.account_id)
         tier = account.fee_tier
         if tier not in self.req_exempt:
-            level = _refill(risk.requests, risk.requests_ns, ts, self.req_burst, self.req_rate)
-            if level >= TOKEN:
-                ticket.requests = level - TOKEN
-            elif self._enforced(self.request_rule, ticket, "", 0, self.req_burst // TOKEN):
+            tat = risk.requests_tat if risk.requests_tat > ts else ts
+            if tat - ts <= self.req_tau:
+                ticket.requests = tat + self.req_interval
+            elif self._enforced(self.request_rule, ticket, "", 0, self.request_rule["burst"]):
                 return _refused(cmd, Reason.RATE_LIMITED, REQUEST_RATE)
         if kind in ORDERS or kind is AmendOrder:
             refusal = self._order(cmd, kind, account, risk, ticket, context)
@@ -222,10 +244,10 @@ class RiskGate:
         if kind is AmendOrder:
             return None
         if account.fee_tier not in self.ord_exempt:
-            level = _refill(risk.orders, risk.orders_ns, ts, self.ord_burst, self.ord_rate)
-            if level >= TOKEN:
-                ticket.orders = level - TOKEN
-            elif self._enforced(self.order_rule, ticket, market, 0, self.ord_burst // TOKEN):
+            tat = risk.orders_tat if risk.orders_tat > ts else ts
+            if tat - ts <= self.ord_tau:
+                ticket.orders = tat + self.ord_interval
+            elif self._enforced(self.order_rule, ticket, market, 0, self.order_rule["burst"]):
                 return _refused(cmd, Reason.RATE_LIMITED, ORDER_RATE)
         if kind is not PlacePerpOrder:
             if risk.open_orders >= self.open_base:
@@ -289,9 +311,9 @@ class RiskGate:
         (threshold crossings recorded under none/alert, a ladder step)."""
         risk, ts = ticket.risk, ticket.ts_ns
         if ticket.requests is not None:
-            risk.requests, risk.requests_ns = ticket.requests, max(ts, risk.requests_ns)
+            risk.requests_tat = ticket.requests
         if ticket.orders is not None:
-            risk.orders, risk.orders_ns = ticket.orders, max(ts, risk.orders_ns)
+            risk.orders_tat = ticket.orders
         notices = ticket.notices
         if ticket.ladder is not None:
             step = self._tick_ladder(risk, ticket.ladder, ts, ticket.account_id)
@@ -306,87 +328,112 @@ class RiskGate:
                           "", f"until {n.until_ns}" if n.until_ns else "", f"value {n.value} limit {n.limit}", n.rule)
 
     def _tick_ladder(self, risk: AccountRisk, market: str, ts: int, account_id: int) -> RiskAction | None:
-        ladder = risk.ladders.get(market)
-        if ladder is None:
-            ladder = risk.ladders[market] = Ladder()
-        times, window = ladder.times, self.ladder_window
-        while times and times[0] <= ts - window:
-            times.popleft()
-        times.append(ts)
-        if len(times) < self.ladder_count:
+        slot = ts // self.slot_ns
+        window = risk.ladders.get(market)
+        if window is None:
+            window = risk.ladders[market] = Window(slot)
+        elif slot > window.slot:
+            window.move(slot)
+        window.counts[slot % SLOTS] += 1
+        window.total += 1
+        if window.total < self.ladder_count:
             return None
-        times.clear()
-        recent = ladder.level and ts - ladder.reached_ns <= window
-        ladder.level = min(ladder.level + 1, 3) if recent else 1
-        ladder.reached_ns = ts
+        window.counts, window.total = [0] * SLOTS, 0
+        level, reached = risk.steps.get(market, (0, 0))
+        level = min(level + 1, 3) if level and ts - reached <= self.ladder_window else 1
+        risk.steps[market] = (level, ts)
         rule = self.ladder_rule
-        action = min(LADDER_STEPS[ladder.level - 1], int(rule.action))
+        action = min(LADDER_STEPS[level - 1], int(rule.action))
         until = ts + self.ladder_restrict if action >= RESTRICT_OPEN else 0
         if until:
             risk.restrictions[(market, rule.id)] = (action, until)
-        return RiskAction(ts, account_id, rule.id, action, market, self.ladder_count, ladder.level, until)
+        return RiskAction(ts, account_id, rule.id, action, market, self.ladder_count, level, until)
 
     # ---- what the fused spot path asks ---------------------------------------------
     def quiet_place(self, account, market: str, limit_ticks: int | None, index_ticks: int | None, ts: int) -> bool:
-        """Would a spot order pass every control with nothing to record? If so, count it (as
-        ``check`` then ``commit`` would; the caller takes the open-order slot, ``opened``)
-        and say True; else change nothing and say False."""
-        risk = self.risk(account.account_id)
-        if risk.frozen or risk.restrictions or risk.open_orders >= self.open_base or self.frozen_assets:
+        """Would a spot order pass every control with nothing to record? If so, count it as
+        ``check``, ``commit`` and ``opened`` would and say True; else change nothing and say
+        False. Written flat: it runs on every order of the fused path."""
+        account_id = account.account_id
+        risk = self.accounts.get(account_id)
+        if risk is None:
+            risk = self.accounts[account_id] = AccountRisk()        # an idle record is no state
+        elif risk.locked or risk.frozen or risk.restrictions or risk.open_orders >= self.open_base:
+            return False
+        if self.frozen_assets:
             return False
         if limit_ticks is not None and index_ticks and self.band_bps and \
-                outside_band(limit_ticks, index_ticks, self.band_bps):
+                abs(limit_ticks - index_ticks) * 10_000 > index_ticks * self.band_bps:
             return False
-        return self._quiet(account, risk, market, ts, True)
+        tier = account.fee_tier
+        requests = orders = 0
+        if tier not in self.req_exempt:
+            requests = risk.requests_tat if risk.requests_tat > ts else ts
+            if requests - ts > self.req_tau:
+                return False
+        if tier not in self.ord_exempt:
+            orders = risk.orders_tat if risk.orders_tat > ts else ts
+            if orders - ts > self.ord_tau:
+                return False
+        window = slot = None
+        if self.ladder_count and tier not in self.ladder_exempt:
+            slot = ts // self.slot_ns
+            window = risk.ladders.get(market)
+            total = 0 if window is None else window.total if slot <= window.slot else \
+                window.total - window.expired(slot)
+            if total + 1 >= self.ladder_count:
+                return False
+        if requests:
+            risk.requests_tat = requests + self.req_interval
+        if orders:
+            risk.orders_tat = orders + self.ord_interval
+        if slot is not None:                            # the ladder's tick (it reaches nothing)
+            if window is None:
+                window = risk.ladders[market] = Window(slot)
+            elif slot > window.slot:
+                window.move(slot)
+            window.counts[slot % SLOTS] += 1
+            window.total += 1
+        risk.open_orders += 1
+        return True
 
     def quiet_cancel(self, account, market: str, ts: int) -> bool:
-        """``quiet_place`` for a cancel."""
-        return self._quiet(account, self.risk(account.account_id), market, ts, False)
-
-    def _quiet(self, account, risk: AccountRisk, market: str, ts: int, order: bool) -> bool:
-        """The buckets (the order bucket for an ``order``) and the ladder, counted if none has
-        anything to say."""
+        """``quiet_place`` for a cancel: the request bucket and the ladder."""
+        risk = self.risk(account.account_id)
         if risk.locked:
             return False
         tier = account.fee_tier
-        requests = orders = None
+        requests = 0
         if tier not in self.req_exempt:
-            requests = _refill(risk.requests, risk.requests_ns, ts, self.req_burst, self.req_rate) - TOKEN
-            if requests < 0:
+            requests = risk.requests_tat if risk.requests_tat > ts else ts
+            if requests - ts > self.req_tau:
                 return False
-        if order and tier not in self.ord_exempt:
-            orders = _refill(risk.orders, risk.orders_ns, ts, self.ord_burst, self.ord_rate) - TOKEN
-            if orders < 0:
+        window = slot = None
+        if self.ladder_count and tier not in self.ladder_exempt:
+            slot = ts // self.slot_ns
+            window = risk.ladders.get(market)
+            total = 0 if window is None else window.total if slot <= window.slot else \
+                window.total - window.expired(slot)
+            if total + 1 >= self.ladder_count:
                 return False
-        ladder = tier not in self.ladder_exempt and self.ladder_count
-        if ladder and self._would_reach(risk, market, ts):
-            return False
-        if requests is not None:
-            risk.requests, risk.requests_ns = requests, max(ts, risk.requests_ns)
-        if orders is not None:
-            risk.orders, risk.orders_ns = orders, max(ts, risk.orders_ns)
-        if ladder:
-            self._tick_ladder(risk, market, ts, account.account_id)      # it reaches nothing (``_would_reach``)
+        if requests:
+            risk.requests_tat = requests + self.req_interval
+        if slot is not None:                            # the ladder's tick (it reaches nothing)
+            if window is None:
+                window = risk.ladders[market] = Window(slot)
+            elif slot > window.slot:
+                window.move(slot)
+            window.counts[slot % SLOTS] += 1
+            window.total += 1
         return True
-
-    def _would_reach(self, risk: AccountRisk, market: str, ts: int) -> bool:
-        ladder = risk.ladders.get(market)
-        if ladder is None:
-            return self.ladder_count <= 1
-        times, horizon = ladder.times, ts - self.ladder_window
-        live = len(times)
-        for t in times:
-            if t > horizon:
-                break
-            live -= 1
-        return live + 1 >= self.ladder_count
 
     # ---- what settlement tells the gate -------------------------------------------
     def refund(self, account_id: int) -> None:
-        """An order's first fill gives its unfilled-order token back (up to the burst)."""
+        """An order's first fill gives its unfilled-order token back (a bucket cannot hold more
+        than its burst: a theoretical arrival time in the past is a full bucket)."""
         risk = self.accounts.get(account_id)
-        if risk is not None and risk.orders >= 0:
-            risk.orders = min(self.ord_burst, risk.orders + TOKEN)
+        if risk is not None and risk.orders_tat:
+            risk.orders_tat -= self.ord_interval
 
     def opened(self, account_id: int) -> None:
         """A spot or margin order was funded: it takes an open-order slot."""
@@ -513,7 +560,8 @@ class RiskGate:
                 "restrictions": [{"market": m, "rule": rule, "action": ACTION_TEXT[Action(level)], "until_ns": until}
                                  for (m, rule), (level, until) in sorted(risk.restrictions.items())
                                  if not until or until > ts_ns],
-                "ladders": {m: {"count": len(l.times), "level": l.level} for m, l in sorted(risk.ladders.items())}}
+                "ladders": {m: {"count": w.total, "level": risk.steps.get(m, (0, 0))[0]}
+                            for m, w in sorted(risk.ladders.items())}}
 
     def canonical(self) -> tuple:
         return (self.rulebook.digest(), self.audit.canonical(), tuple(sorted(self.hedges)),
@@ -535,16 +583,16 @@ class RiskGate:
         self.audit.restore(data["audit"])
         self.hedges = {(a, m) for a, m in data.get("hedges", ())}
         self.accounts = {}
-        for account_id, (req, req_ns, orders, orders_ns, opens, restrictions, frozen, locked, ladders) in \
-                data["accounts"]:
+        for account_id, (requests, orders, opens, restrictions, frozen, locked, ladders, steps) in data["accounts"]:
             risk = self.risk(account_id)
-            risk.requests, risk.requests_ns, risk.orders, risk.orders_ns = req, req_ns, orders, orders_ns
-            risk.open_orders, risk.frozen, risk.locked = opens, frozen, locked
+            risk.requests_tat, risk.orders_tat, risk.open_orders = requests, orders, opens
+            risk.frozen, risk.locked = frozen, locked
             risk.restrictions = {(m, rule): (level, until) for (m, rule), (level, until) in restrictions}
-            for market, times, level, reached in ladders:
-                ladder = risk.ladders[market] = Ladder()
-                ladder.times.extend(times)
-                ladder.level, ladder.reached_ns = level, reached
+            risk.ladders = {}
+            for m, (total, slot, counts) in ladders:
+                window = risk.ladders[m] = Window(slot)
+                window.total, window.counts = total, list(counts)
+            risk.steps = {m: (level, reached) for m, (level, reached) in steps}
 
 
 def restriction(risk: AccountRisk, market: str, ts: int) -> tuple[int, str]:
@@ -561,12 +609,14 @@ def outside_band(ticks: int, index: int, band_bps: int) -> bool:
     return abs(ticks - index) * 10_000 > index * band_bps
 
 
-def _refill(units: int, at_ns: int, ts: int, burst: int, rate: int) -> int:
-    if units < 0:
-        return burst
-    if ts > at_ns:
-        units += (ts - at_ns) * rate
-    return burst if units > burst else units
+def _gcra(burst: int, per_s: int) -> tuple[int, int]:
+    """A token bucket of ``burst`` tokens refilled at ``per_s`` a second as the generic cell rate
+    algorithm: (the interval between tokens, the tolerance), in ns. A command at ``ts`` passes
+    while ``max(tat, ts) - ts <= tolerance``, and moves ``tat`` on by one interval: one int of
+    state per bucket, exact, and equal to the token bucket (``burst`` at once, then one every
+    interval). ``per_s`` 0 never refills."""
+    interval = NANOS // per_s if per_s else 10 ** 18
+    return interval, (burst - 1) * interval
 
 
 def _refused(cmd, reason: Reason, rule: str) -> list:

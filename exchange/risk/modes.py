@@ -94,17 +94,27 @@ class Window:
 class MarketGuard:
     """One market's mode and circuit breaker (see the module docstring)."""
 
-    __slots__ = ("market", "mode", "rule", "until_ns", "rulebook", "windows", "changes", "audit")
+    __slots__ = ("market", "mode", "rule", "until_ns", "_rulebook", "windows", "changes", "audit", "_breaker")
 
     def __init__(self, market: str, rulebook: Rulebook):
         self.market = market
         self.mode = OPEN
         self.rule = ""
         self.until_ns = 0
-        self.rulebook = rulebook
+        self.rulebook = rulebook                   # (the setter reads the breaker's thresholds once)
         self.windows = {"last": Window(), "index": Window()}
         self.changes: deque = deque(maxlen=1_000)   # the latest changes, for views (the audit chain keeps all)
         self.audit = AuditLog(f"market:{market}")
+
+    @property
+    def rulebook(self) -> Rulebook:
+        return self._rulebook
+
+    @rulebook.setter
+    def rulebook(self, rulebook: Rulebook) -> None:
+        self._rulebook = rulebook
+        rule = rulebook[BREAKER]
+        self._breaker = (rule, rule["move_bps"], rule["window_s"], rule["window_s"] * NANOS)
 
     def refusal(self, ts: int, reduce_only: bool) -> Reason | None:
         """Why an order (or amend: ``reduce_only`` False) may not enter now, or None."""
@@ -123,12 +133,10 @@ class MarketGuard:
         """A trade (``last``) or index price; trips the breaker if it moved too far."""
         if self.until_ns and ts >= self.until_ns:
             self._set(ts, OPEN, "", 0, "breaker", "cooling period over")
-        rule = self.rulebook[BREAKER]
-        move_bps, window_s = rule["move_bps"], rule["window_s"]
+        rule, move_bps, window_s, window_ns = self._breaker
         if not move_bps or not window_s or price <= 0:
             return None
-        window = self.windows[source]
-        low, high = window.add(ts, price, window_s * NANOS)
+        low, high = self.windows[source].add(ts, price, window_ns)
         if (high - low) * 10_000 <= low * move_bps:
             return None
         moved = (high - low) * 10_000 // low
