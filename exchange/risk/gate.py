@@ -334,6 +334,8 @@ class RiskGate:
             window = risk.ladders[market] = Window(slot)
         elif slot > window.slot:
             window.move(slot)
+        else:
+            slot = window.slot                          # a late stamp counts in the newest slot
         window.counts[slot % SLOTS] += 1
         window.total += 1
         if window.total < self.ladder_count:
@@ -366,7 +368,7 @@ class RiskGate:
                 abs(limit_ticks - index_ticks) * 10_000 > index_ticks * self.band_bps:
             return False
         tier = account.fee_tier
-        requests = orders = 0
+        requests = orders = None
         if tier not in self.req_exempt:
             requests = risk.requests_tat if risk.requests_tat > ts else ts
             if requests - ts > self.req_tau:
@@ -379,13 +381,15 @@ class RiskGate:
         if self.ladder_count and tier not in self.ladder_exempt:
             slot = ts // self.slot_ns
             window = risk.ladders.get(market)
-            total = 0 if window is None else window.total if slot <= window.slot else \
+            if window is not None and slot < window.slot:
+                slot = window.slot                      # a late stamp counts in the newest slot
+            total = 0 if window is None else window.total if slot == window.slot else \
                 window.total - window.expired(slot)
             if total + 1 >= self.ladder_count:
                 return False
-        if requests:
+        if requests is not None:
             risk.requests_tat = requests + self.req_interval
-        if orders:
+        if orders is not None:
             risk.orders_tat = orders + self.ord_interval
         if slot is not None:                            # the ladder's tick (it reaches nothing)
             if window is None:
@@ -403,7 +407,7 @@ class RiskGate:
         if risk.locked:
             return False
         tier = account.fee_tier
-        requests = 0
+        requests = None
         if tier not in self.req_exempt:
             requests = risk.requests_tat if risk.requests_tat > ts else ts
             if requests - ts > self.req_tau:
@@ -412,11 +416,13 @@ class RiskGate:
         if self.ladder_count and tier not in self.ladder_exempt:
             slot = ts // self.slot_ns
             window = risk.ladders.get(market)
-            total = 0 if window is None else window.total if slot <= window.slot else \
+            if window is not None and slot < window.slot:
+                slot = window.slot                      # a late stamp counts in the newest slot
+            total = 0 if window is None else window.total if slot == window.slot else \
                 window.total - window.expired(slot)
             if total + 1 >= self.ladder_count:
                 return False
-        if requests:
+        if requests is not None:
             risk.requests_tat = requests + self.req_interval
         if slot is not None:                            # the ladder's tick (it reaches nothing)
             if window is None:

@@ -369,3 +369,25 @@ COVERED = {reason for reason, _ in SCENARIOS.values()} | {
     Reason.RATE_LIMITED, Reason.TOO_MANY_OPEN_ORDERS, Reason.OPENING_RESTRICTED, Reason.TRADING_RESTRICTED,
     Reason.ACCOUNT_FROZEN, Reason.ACCOUNT_LOCKED, Reason.ASSET_FROZEN, Reason.PRICE_OUTSIDE_BAND,
     Reason.MARKET_HALTED, Reason.MARKET_REDUCE_ONLY, Reason.CIRCUIT_BREAKER, Reason.INVALID_MARKET_MODE}
+
+
+# ---- the fused path under tight rules ----------------------------------------------------
+
+def test_the_fused_path_under_tight_rules_gives_the_pipelines_events_and_state():
+    """The differential suite (``tests/exchange/test_fused.py``) with every gate rule close to
+    its threshold: buckets run dry and refill, the ladder warns and restricts, the open-order
+    cap binds, the band refuses; the fused path's quiet checks must agree with ``check``."""
+    from tests.exchange.test_fused import run_both, seeded_commands
+    config = rules_config({REQUEST_RATE: {"burst": 30, "refill_per_s": 2000},
+                           ORDER_RATE: {"burst": 8, "refill_per_s": 1000},
+                           OPEN_ORDERS: {"base": 4, "step_equity": "10000", "per_step": 1, "max": 6},
+                           LADDER: {"count": 9, "window_s": 1, "restrict_s": 1},
+                           BAND: {"band_bps": 20}})
+    commands = seeded_commands(11, 2_500)
+    fused, pipeline, taken = run_both(commands, config,
+                                      setup=lambda e: e.set_index_prices({"BTC": usdt("50000"), "ETH": usdt("3000"),
+                                                                          "USDT": usdt("1")}))
+    gate = fused.shard.risk
+    assert taken > 30                                                         # the quiet paths ran
+    assert any(r.steps for r in gate.accounts.values())                      # the ladder reached its count
+    assert fused.shard.risk.canonical() == pipeline.shard.risk.canonical()
