@@ -29,7 +29,10 @@ def exchange(cluster, tmp_path):
     path = tmp_path / "config.toml"
     text = DEFAULT_CONFIG_PATH.read_text()
     assert f"[perp.{PERP}]" in text and 'position_limit = "5000"' in text
-    path.write_text(text.replace('position_limit = "5000"', FUNDING_HOURLY, 1))
+    assert "fee_sweep_s = 5 " in text
+    # the fee share is swept by hand here (a periodic sweep landing between two hashes would move them)
+    path.write_text(text.replace('position_limit = "5000"', FUNDING_HOURLY, 1).replace("fee_sweep_s = 5 ",
+                                                                                      "fee_sweep_s = 3600 ", 1))
     client = start_exchange(str(path), tmp_path / "data")
     yield client
     bootstrap.destroy_actors(client.handles)
