@@ -33,6 +33,8 @@ def config_path(tmp_path):
     text = DEFAULT_CONFIG_PATH.read_text()
     assert "snapshot_every = 200000" in text
     text = text.replace("snapshot_every = 200000", "snapshot_every = 40")
+    assert "fee_sweep_s = 5 " in text       # no periodic fee sweep: its first one landing between two hashes
+    text = text.replace("fee_sweep_s = 5 ", "fee_sweep_s = 3600 ")      # moved a shard's (a perpetual's entry)
     path = tmp_path / "config.toml"
     path.write_text(text)
     return str(path)
