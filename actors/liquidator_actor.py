@@ -256,10 +256,13 @@ class LiquidatorActor(PerpLiquidation, DurableActor):
         """Fund balances and deposits (the margin fund's and the perpetual funds', per asset),
         covers still on their way, perpetual ADLs planned and not done (one side of such a
         close may be applied before the other: audit when none) and the fee share recorded
-        from each shard (what a shard moved beyond it is on its way: ``exchange.perp.fees``)."""
+        from each shard (what a shard moved beyond it is on its way: ``exchange.perp.fees``), and the
+        compensations paid to each (what a shard has not credited is on its way:
+        ``exchange.perp.compensation``)."""
         holdings, deposited = self.fund_totals()
         return {"fund": holdings, "deposited": deposited, "covers_in_flight": len(self.fund.in_flight),
-                "adl_in_flight": len(self.perp.adl), "perp_fees_through": dict(self.perp_fund.fees_through)}
+                "adl_in_flight": len(self.perp.adl), "perp_fees_through": dict(self.perp_fund.fees_through),
+                "perp_paid": dict(self.perp_fund.paid)}
 
     def fund_totals(self) -> tuple[dict, dict]:
         """Per asset: what every fund holds (covers in flight included) and what came into them

@@ -687,19 +687,25 @@ class AccountShardActor(DurableActor):
 
     def audit(self) -> dict:
         """Totals for the conservation audit, with the market seqs they reflect (and the
-        perpetual fee share moved out for the funds, to count what they have not recorded yet)."""
+        perpetual fee share moved out for the funds and the compensations credited from them,
+        to count what is between the two)."""
         ledger = self.shard.ledger
         return {"shard": self.index, "totals": self.shard.totals(), "deposited": list(ledger.deposited),
                 "withdrawn": list(ledger.withdrawn), "fund_in": list(self.shard.margin.fund_in),
                 "applied": dict(self.shard.market_seq),
                 "pending": len(self.pending), "open_orders": len(self.shard.orders),
                 "fill_quantity_applied": dict(self.fill_quantity_applied),
-                "perp_fees_swept": self.perp_fees_swept()}
+                "perp_fees_swept": self.perp_fees_swept(), "perp_compensated": self.perp_compensated()}
 
     def perp_fees_swept(self) -> dict[str, int]:
         """Per perpetual market, the fee share this shard has moved out for its fund, ever
         (``exchange.perp.fees``; none on a venue without perpetuals)."""
         return dict(getattr(self.shard.products.get("perp"), "fee_swept", {}))
+
+    def perp_compensated(self) -> dict[str, tuple[int, int]]:
+        """Per perpetual market, the (seq, through) of the last compensation from its fund this
+        shard credited (``exchange.perp.compensation``)."""
+        return dict(getattr(self.shard.products.get("perp"), "compensated", {}))
 
     def check_invariants(self) -> bool:
         self.shard.check_invariants()

@@ -45,8 +45,8 @@ sampling its premium (``exchange.perp.pricer.PerpPricer``), and
 ``run_perp_liquidations(ts_ns)`` driving the perpetual liquidator
 (``exchange.perp.liquidator``) through the liquidator's door, with the
 markets' insurance funds (``exchange.perp.fund.PerpFund``, topped up with
-``top_up_perp_fund``, fed their fee share by ``sweep_perp_fees``) in the
-Engine and counted by ``conservation``.
+``top_up_perp_fund``, fed their fee share by ``sweep_perp_fees``, paying an
+operator's ``compensate``) in the Engine and counted by ``conservation``.
 """
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ from exchange.conservation import imbalance
 from exchange.messages.records import (LENDING, POOL_ACCRUE, FundingDue, MarkUpdated, PoolRequest, SetMarketMode,
                                        SetRiskRule)
 from exchange.perp import liquidation as perp_liquidation
+from exchange.perp.compensation import Compensation
 from exchange.perp.liquidator import Send, SendAll, drive, new_perp_liquidator
 from exchange.perp.pricer import PerpPricer
 from exchange.perp.rules import perp_markets
@@ -157,6 +158,13 @@ class Engine:
         """Move each perpetual market's fee share into its insurance fund (``FEE_SHARE``
         entries; ``exchange.perp.fees``)."""
         drive(self.perp_liquidator.sweep(0, 1, ts_ns), self._perp_answer)
+
+    def compensate(self, market: str, account_id: int, amount: int, operator: str, reason: str,
+                   ts_ns: int) -> Reason | None:
+        """Pay an operator's compensation out of a perpetual market's fund into the account's
+        spot balance (``exchange.perp.compensation``); the refusal's Reason, or None."""
+        order = Compensation(market, account_id, amount, operator, reason)
+        return drive(self.perp_liquidator.compensate(order, ts_ns, 1), self._perp_answer)
 
     def _perp_answer(self, request):
         """Answer the perpetual liquidator's request in-process: a command through the

@@ -79,10 +79,15 @@ def perp_state(desk: PerpDesk) -> dict:
                               sorted(q.bankrupt.items())]
                              for _, q in sorted(desk.liquidations.items())],
             "fees": [[m, desk.fee_income.get(m, 0), desk.fee_swept.get(m, 0)]
-                     for m in sorted(set(desk.fee_income) | set(desk.fee_swept))]}
+                     for m in sorted(set(desk.fee_income) | set(desk.fee_swept))],
+            "raised": sorted(desk.raised.items()),
+            "compensated": [[m, seq, through] for m, (seq, through) in sorted(desk.compensated.items())]}
 
 
 def restore_perp(desk: PerpDesk, state: dict) -> None:
+    for market, ppm in state.get("raised", ()):                 # before the orders: they point at the market
+        desk.raise_maintenance(market, ppm)
+    desk.compensated = {m: (seq, through) for m, seq, through in state.get("compensated", ())}
     for account_id, cash, held, positions in state["accounts"]:
         wallet = desk.accounts[account_id] = PerpAccount(account_id, len(cash))
         wallet.cash[:], wallet.held[:] = cash, held

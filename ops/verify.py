@@ -38,6 +38,7 @@ from actors.shard_actor import AccountShardActor
 from actors.durability.storage import FormatError, RecoveryError
 from exchange.config import load_config
 from exchange.core.routing import shard_for
+from exchange.perp.compensation import in_flight as compensations_in_flight
 from exchange.perp.fees import in_flight as fee_shares_in_flight
 from exchange.perp.liquidator import drive
 from exchange.perp.rules import perp_markets
@@ -185,8 +186,11 @@ def _verify(data_dir: str, config_path: str | None) -> dict:
     ledgers = [s.shard.ledger for s in shards]
     holdings, deposited = liquidator.fund_totals()
     swept = [s.perp_fees_swept() for s in shards]
-    for asset, amount in fee_shares_in_flight(perp_markets(config), swept, liquidator.perp_fund.fees_through).items():
-        holdings[asset] = holdings.get(asset, 0) + amount      # moved by a shard, not recorded by the fund yet
+    perps, fund = perp_markets(config), liquidator.perp_fund
+    for moving in (fee_shares_in_flight(perps, swept, fund.fees_through),    # moved by a shard, not recorded yet
+                   compensations_in_flight(perps, [s.perp_compensated() for s in shards], fund.paid)):   # paid, not
+        for asset, amount in moving.items():                                                      # credited yet
+            holdings[asset] = holdings.get(asset, 0) + amount
     off = imbalance(config.asset_list, [s.shard.totals() for s in shards], [g.deposited for g in ledgers],
                     [g.withdrawn for g in ledgers], markets[LENDING].engine.cash(), holdings, deposited)
     problems += [f"conservation: {name} off by {value} minor units" for name, value in off.items() if value]

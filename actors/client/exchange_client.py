@@ -48,6 +48,7 @@ from exchange.messages.validation import check_fields
 from exchange.core.money import parse_decimal
 from exchange.matching.orders import OrderType, Side, StpMode, TimeInForce
 from exchange.core.routing import shard_for
+from exchange.perp.compensation import in_flight as compensations_in_flight
 from exchange.perp.fees import in_flight as fee_shares_in_flight
 from exchange.perp.rules import perp_markets
 
@@ -382,9 +383,13 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin):
         else:
             return {"ok": False, "consistent": False, "imbalance": {}}
         assets, holdings = self.config.asset_list, dict(fund["fund"])
-        for asset, amount in fee_shares_in_flight(perp_markets(self.config), [a["perp_fees_swept"] for a in audits],
-                                                  fund.get("perp_fees_through", {})).items():
-            holdings[asset] = holdings.get(asset, 0) + amount
+        perps = perp_markets(self.config)
+        for moving in (fee_shares_in_flight(perps, [a["perp_fees_swept"] for a in audits],
+                                            fund.get("perp_fees_through", {})),
+                       compensations_in_flight(perps, [a["perp_compensated"] for a in audits],
+                                               fund.get("perp_paid", {}))):
+            for asset, amount in moving.items():
+                holdings[asset] = holdings.get(asset, 0) + amount
         off = imbalance(assets, [a["totals"] for a in audits], [a["deposited"] for a in audits],
                         [a["withdrawn"] for a in audits], pools["cash"], holdings, fund["deposited"])
         totals = held(assets, [a["totals"] for a in audits], pools["cash"], holdings)

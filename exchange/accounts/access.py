@@ -4,7 +4,8 @@ The shard applies commands for two kinds of sender. ``Role.CLIENT`` is the
 client door (``ExchangeClient``, and through it the gateway later): the
 account commands a user may give. ``Role.LIQUIDATOR`` is the liquidator's
 door: its own commands, which take a margin book or a perpetual position
-over, move insurance money and collect the perpetual fee share, plus the
+over, move insurance money, collect the perpetual fee share and pay
+compensations out of the perpetual funds, plus the
 cancels it sends for the book it liquidates. ``Role.OPERATOR`` is the risk
 desk's door (the admin actor, surveillance): freezes, locks, restrictions and
 threshold changes, each naming an operator whose roles the rulebook checks. The actors tie each door to a
@@ -27,10 +28,11 @@ CLIENT_COMMANDS = frozenset((m.OpenAccount, m.Deposit, m.Withdraw, m.PlaceOrder,
 MARGIN_LIQUIDATOR_COMMANDS = frozenset((m.StartLiquidation, m.LiquidationStep, m.CoverShortfall,
                                         m.FinishLiquidation, m.WriteOffDebt))
 PERP_LIQUIDATOR_COMMANDS = frozenset((m.TakeOverPerp, m.LiquidationOrderPerp, m.DeleveragePerp, m.AbsorbDeleverage,
-                                      m.FinishPerpLiquidation, m.SweepPerpFees))
+                                      m.FinishPerpLiquidation, m.SweepPerpFees, m.CreditCompensation))
 LIQUIDATOR_COMMANDS = MARGIN_LIQUIDATOR_COMMANDS | PERP_LIQUIDATOR_COMMANDS
 OPERATOR_COMMANDS = frozenset((m.FreezeAccount, m.LockAccount, m.RestrictAccount, m.FreezeAsset, m.SetRiskRule,
-                               m.ReviewWithdrawal, m.SettleWithdrawal, m.BlockAddress, m.GrantHedgeExemption))
+                               m.ReviewWithdrawal, m.SettleWithdrawal, m.BlockAddress, m.GrantHedgeExemption,
+                               m.SetMaintenanceMargin))
 
 
 class Role(IntEnum):

@@ -121,6 +121,9 @@ class Reason(IntEnum):
     LIQUIDATION_NOT_DONE = 516        # the liquidation still holds lots
     CANNOT_DELEVERAGE = 517           # the position is smaller than the lots asked to deleverage
     FEE_SWEEP_AHEAD = 518             # the fund claims more swept fees than this shard ever moved
+    INVALID_MAINTENANCE_RATE = 519    # below the configured rate, or the top tier's initial rate would pass 100%
+    COMPENSATION_OUT_OF_ORDER = 520   # a compensation past the next one the shard expects from that fund
+    FUND_INSUFFICIENT = 521           # the market's insurance fund holds less than the compensation
     # 3xx: matching and order management
     POST_ONLY_WOULD_TAKE = 300
     FOK_CANNOT_FILL = 301
@@ -260,6 +263,9 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.LIQUIDATION_NOT_DONE: "the liquidation still holds lots",
     Reason.CANNOT_DELEVERAGE: "the position is smaller than the lots asked to deleverage",
     Reason.FEE_SWEEP_AHEAD: "the fund claims more swept fees than this shard ever moved",
+    Reason.INVALID_MAINTENANCE_RATE: "a maintenance rate only rises from the configured one; top tier initial <= 100%",
+    Reason.COMPENSATION_OUT_OF_ORDER: "compensations from a fund reach a shard in their order: an earlier one first",
+    Reason.FUND_INSUFFICIENT: "the market's insurance fund holds less than the compensation",
     Reason.NOT_PERMITTED: "this command is not allowed through this door",
     Reason.ACCOUNT_NOT_IN_SCOPE: "this client may not act for this account",
     Reason.WRONG_SHARD: "the account belongs to another shard",

@@ -1092,3 +1092,51 @@ class WithdrawalUpdated(NamedTuple):
     rule: str
     review_until_ns: int
     txid: str
+
+
+# ---- emergency measures on the perpetuals (5.1.2, 5.2.2.3, 5.2.2.5) --------------------------
+
+@message(148, COMMAND)
+class SetMaintenanceMargin(NamedTuple):
+    """Raise a perpetual market's base maintenance rate for now (5.2.2.3: 可臨時提高其維持保證金率)
+    on the shard whose house account this is, in ppm; 0 restores the configured rate. The
+    initial rate moves up by as much, so the warning line stays between them. The command
+    goes to every shard."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    maintenance_ppm: int
+    operator: str
+    reason: str
+
+
+@message(149, COMMAND)
+class CreditCompensation(NamedTuple):
+    """The liquidator pays a compensation recorded in a perpetual market's insurance fund
+    (``exchange.perp.compensation``) into the account's spot balance of the settlement asset:
+    ``seq`` is its number among the fund's compensations to this shard from this market,
+    ``through`` all of them together, this one included."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    amount: int
+    seq: int
+    through: int
+    operator: str
+    reason: str
+
+
+@message(150, EVENT)
+class CompensationCredited(NamedTuple):
+    """The shard holds compensation ``seq`` (now or before: ``credited`` says whether this
+    command moved it) and every one before it; ``through``: all it received from the market's
+    fund."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    market: str
+    seq: int
+    through: int
+    credited: bool

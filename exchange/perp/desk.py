@@ -59,6 +59,11 @@ settles their fills into the liquidation's record.
 **Fee share** (``exchange.perp.fees``): the desk counts each market's fees
 (``fee_income``) and what ``SweepPerpFees`` moved out of the fee account for
 the market's insurance fund (``fee_swept``).
+
+**Emergency measures**: an operator can raise a market's maintenance rate for
+now (``exchange.perp.maintenance``: ``raised``, the markets in force beside
+the ``configured`` ones) and pay a compensation out of its fund
+(``exchange.perp.compensation``: ``compensated``, the last payment applied).
 """
 from __future__ import annotations
 
@@ -71,13 +76,14 @@ from exchange.config import ExchangeConfig
 from exchange.core.money import INT64_MAX, PPM, mul_div_ceil
 from exchange.core.reasons import CloseReason, Reason
 from exchange.matching.orders import BUY, SELL, OrderType
-from exchange.messages.records import (CancelPerpOrder, CancelRequest, Fill, FundingDue, FundingPaid, OrderAccepted,
+from exchange.messages.records import (CancelPerpOrder, CancelRequest, CreditCompensation, Fill, FundingDue,
+                                       FundingPaid, OrderAccepted,
                                        MarkUpdated, OrderBooked, OrderClosed, OrderRejected, PerpLiquidationStage,
                                        PerpMarginZoneChanged,
                                        PerpLiquidationUpdate, PerpSettingsChanged, PerpTransferred, PlacePerpOrder,
                                        PositionChanged, RequestRejected, SetMarginMode, SetPerpLeverage, SetRiskLimit,
-                                       SubmitOrder, SweepPerpFees, TransferPerp)
-from exchange.perp import adl, fees, liquidation as liquidations
+                                       SetMaintenanceMargin, SubmitOrder, SweepPerpFees, TransferPerp)
+from exchange.perp import adl, compensation, fees, liquidation as liquidations, maintenance
 from exchange.perp.funding import payments
 from exchange.perp.mark import diverged
 from exchange.perp.position import MarginMode, Position
@@ -137,13 +143,14 @@ class PerpDesk:
 
     name = "perp"
     commands = frozenset((TransferPerp, SetPerpLeverage, SetRiskLimit, SetMarginMode, PlacePerpOrder,
-                          CancelPerpOrder)) | liquidations.COMMANDS
+                          CancelPerpOrder, SetMaintenanceMargin)) | liquidations.COMMANDS
     wallet_type = None
 
     def __init__(self, config: ExchangeConfig, ledger: Ledger, markets: dict[str, PerpMarket]):
         self.config = config
         self.ledger = ledger
-        self.markets = markets
+        self.markets = dict(markets)                      # name -> the market in force (``raised``)
+        self.configured = markets                         # name -> the market as configured
         self.links = tuple(sorted(markets))
         self.specs = {name: m.spec for name, m in markets.items()}
         self.settlement = frozenset(m.spec.quote.name for m in markets.values())
@@ -156,6 +163,9 @@ class PerpDesk:
         self.index = ZoneIndex(markets)                    # which positions a mark can move (derived)
         self.fee_income: dict[str, int] = {}              # market -> net fees its fills collected, ever
         self.fee_swept: dict[str, int] = {}               # market -> of which moved out for its fund (``fees``)
+        self.raised: dict[str, int] = {}                  # market -> ppm its base rates are raised (``maintenance``)
+        self.compensated: dict[str, tuple[int, int]] = {}  # market -> (seq, through) of the last compensation
+                                                           # from its fund credited here (``compensation``)
         self.shard = None
 
     def attach(self, shard) -> None:
@@ -172,6 +182,10 @@ class PerpDesk:
             return self.place(cmd, context.reference_ticks)
         if kind is SweepPerpFees:
             return fees.sweep(self, cmd), None
+        if kind is CreditCompensation:
+            return compensation.credit(self, cmd), None
+        if kind is SetMaintenanceMargin:
+            return maintenance.apply(self, cmd), None
         if kind in liquidations.COMMANDS:
             return liquidations.apply(self, cmd)
         if kind is CancelPerpOrder:
@@ -179,6 +193,21 @@ class PerpDesk:
         if kind is TransferPerp:
             return self.transfer(cmd), None
         return self.settings(cmd), None
+
+    def raise_maintenance(self, name: str, ppm: int) -> None:
+        """Put ``name``'s base rates ``ppm`` above the configured ones (0: as configured) and
+        re-value its positions at the next mark (``exchange.perp.maintenance``; ValueError if
+        the tiers refuse the rates)."""
+        market = maintenance.raised(self.configured[name], ppm)
+        self.markets[name] = market
+        if ppm:
+            self.raised[name] = ppm
+        else:
+            self.raised.pop(name, None)
+        for order in self.orders.values():
+            if order.market.name == name:
+                order.market = market
+        self.index.touch_market(name, self.accounts)
 
     def transfer(self, cmd: TransferPerp) -> list:
         """Move the settlement asset between the spot account and the perpetual wallet
@@ -283,7 +312,8 @@ class PerpDesk:
                 return _reject(cmd, Reason.RISK_LIMIT_EXCEEDED), None
         worst = max(ticks, mark) * market.k
         fee_per_lot = mul_div_ceil(worst, spot.taker_ppm, PPM) if spot.taker_ppm > 0 else 0
-        per_lot = fee_per_lot + (0 if cmd.reduce_only else -(-worst // position.leverage))
+        leverage = min(position.leverage, market.tiers.max_leverage(position.risk_tier))  # a raised rate's cap
+        per_lot = fee_per_lot + (0 if cmd.reduce_only else -(-worst // leverage))
         q = spec.quote.index
         if wallet is None or self.available(wallet, q) < lots * per_lot:
             return _reject(cmd, Reason.INSUFFICIENT_BALANCE), None
@@ -799,7 +829,9 @@ class PerpDesk:
                 tuple(liquidation.canonical() for _, liquidation in sorted(self.liquidations.items())),
                 tuple(sorted(self.zones.items())),
                 tuple((m, self.fee_income.get(m, 0), self.fee_swept.get(m, 0))
-                      for m in sorted(set(self.fee_income) | set(self.fee_swept))))
+                      for m in sorted(set(self.fee_income) | set(self.fee_swept)))) + \
+            ((tuple(sorted(self.raised.items())), tuple(sorted(self.compensated.items())))
+             if self.raised or self.compensated else ())          # a desk that never had either keeps its hash
 
 
 def _position_canonical(p: Position) -> tuple:

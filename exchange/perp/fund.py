@@ -12,7 +12,12 @@ Each market has its own fund. Money moves only by typed entries:
   shard has moved for the market so far, so each entry's amount is its
   ``through`` less the one before it (``verify`` checks);
 - ``ADL_START`` / ``ADL_END``: no money; the trigger values and the plan's
-  inputs and amounts, so every deleveraging is on the record.
+  inputs and amounts, so every deleveraging is on the record;
+- ``COMPENSATION``: an operator pays a harmed account out of the fund instead
+  of rolling trades back (``exchange.perp.compensation``); details: the
+  ``account``, its ``shard``, the payment's number ``seq`` among the fund's
+  payments to that shard from that market and ``through``, all of them
+  together (``verify`` checks both follow on), the ``operator`` and ``reason``.
 
 Every entry carries its number, kind, market, signed amount, ``ts_ns``,
 details (key/value pairs of ints and strings) and the digest of the entry
@@ -46,10 +51,13 @@ class EntryKind(IntEnum):
     FEE_SHARE = 4
     ADL_START = 5
     ADL_END = 6
+    COMPENSATION = 7
 
 
 SIGNS = {EntryKind.TOP_UP: 1, EntryKind.LIQUIDATION_SURPLUS: 1, EntryKind.FEE_SHARE: 1,
-         EntryKind.BANKRUPTCY_LOSS: -1, EntryKind.ADL_START: 0, EntryKind.ADL_END: 0}
+         EntryKind.BANKRUPTCY_LOSS: -1, EntryKind.ADL_START: 0, EntryKind.ADL_END: 0,
+         EntryKind.COMPENSATION: -1}
+COMPENSATION_DETAILS = {"account", "shard", "seq", "through", "operator", "reason"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +101,9 @@ class PerpFund:
         self.entries: list[FundEntry] = []
         self._peaks: dict[str, tuple[int, int]] = {}   # market -> (second, highest balance in the window): a cache
         self.fees_through: dict[tuple[str, int], int] = {}  # (market, shard) -> fee share recorded from it, ever
+        self.paid: dict[tuple[str, int], tuple[int, int]] = {}  # (market, shard) -> (compensations paid to it,
+                                                                # their total), ever
+        self.compensations: dict[tuple[str, int], list[FundEntry]] = {}   # (market, shard) -> its payments, by seq
         self.flows: dict[tuple[str, EntryKind], tuple[int, int]] = {}   # (market, kind) -> (entries, units moved)
 
     def cap(self, market: str) -> int:
@@ -119,6 +130,13 @@ class PerpFund:
             raise ValueError(f"the {market} fund holds {self.balances[market]}, cannot pay {-amount}")
         if kind == EntryKind.FEE_SHARE and not {"shard", "through"} <= dict(details).keys():
             raise ValueError("a FEE_SHARE entry names its shard and through")
+        if kind == EntryKind.COMPENSATION:
+            paid = dict(details)
+            if not COMPENSATION_DETAILS <= paid.keys():
+                raise ValueError(f"a COMPENSATION entry names its {', '.join(sorted(COMPENSATION_DETAILS))}")
+            seq, through = self.paid.get((market, paid["shard"]), (0, 0))
+            if (paid["seq"], paid["through"]) != (seq + 1, through - amount):
+                raise ValueError("a COMPENSATION entry follows the one before it to its shard")
         n, prev = len(self.entries) + 1, self.head
         entry = FundEntry(n, kind, market, amount, ts_ns, details, prev,
                           entry_digest(prev, n, kind, market, amount, ts_ns, details))
@@ -127,6 +145,10 @@ class PerpFund:
         if kind == EntryKind.FEE_SHARE:
             fee = dict(details)
             self.fees_through[(market, fee["shard"])] = fee["through"]
+        elif kind == EntryKind.COMPENSATION:
+            paid = dict(details)
+            self.paid[(market, paid["shard"])] = (paid["seq"], paid["through"])
+            self.compensations.setdefault((market, paid["shard"]), []).append(entry)
         count, moved = self.flows.get((market, kind), (0, 0))
         self.flows[(market, kind)] = (count + 1, moved + abs(amount))
         cached = self._peaks.get(market)
@@ -190,6 +212,7 @@ def verify(entries: list[list], balances: dict[str, int] | None = None, head: st
     problems: list[str] = []
     computed: dict[str, int] = {market: 0 for market in (balances or {})}
     through: dict[tuple, int] = {}                  # (market, shard) -> the last fee share's cumulative
+    paid: dict[tuple, tuple] = {}                   # (market, shard) -> the last compensation's (seq, through)
     prev = GENESIS
     for position, data in enumerate(entries, 1):
         try:
@@ -217,6 +240,15 @@ def verify(entries: list[list], balances: dict[str, int] | None = None, head: st
                 problems.append(f"entry {position}: a fee share of {entry.amount} does not take shard "
                                 f"{fee.get('shard')} from {through.get(key, 0)} to {fee.get('through')}")
             through[key] = fee.get("through")
+        elif entry.kind == EntryKind.COMPENSATION:
+            details = dict(entry.details)
+            key = (entry.market, details.get("shard"))
+            seq, total = paid.get(key, (0, 0))
+            if (details.get("seq"), details.get("through")) != (seq + 1, total - entry.amount):
+                problems.append(f"entry {position}: compensation {details.get('seq')} through "
+                                f"{details.get('through')} does not follow {seq} through {total} to shard "
+                                f"{details.get('shard')}")
+            paid[key] = (details.get("seq"), details.get("through"))
         prev = entry.digest
     if balances is not None:
         for market in sorted(set(computed) | set(balances)):

@@ -34,7 +34,8 @@ amount. A liquidation has at most one order in flight per market
 **Reads.** ``read`` answers the liquidator's questions as plain data (the
 same function in the Engine and on a shard actor): who is due, the orders to
 cancel before a take-over (None when the account is no longer due), a
-liquidation's state (``view``), and ADL candidates.
+liquidation's state (``view``), ADL candidates, and whether an account exists
+(before a compensation is recorded for it).
 
 Reasons: UNKNOWN_ACCOUNT, UNKNOWN_MARKET, NO_POSITION,
 POSITION_NOT_LIQUIDATABLE, PERP_ORDERS_OPEN, UNKNOWN_LIQUIDATION,
@@ -79,7 +80,7 @@ class PerpLiquidation:
                 tuple(sorted(self.results.items())), tuple(sorted(self.bankrupt.items())), tuple((m, p.lots, p.basis) for m, p in sorted(self.positions.items())))
 
 
-DUE, ORDERS, LIQUIDATION, CANDIDATES = "due", "orders", "liquidation", "candidates"
+DUE, ORDERS, LIQUIDATION, CANDIDATES, ACCOUNT = "due", "orders", "liquidation", "candidates", "account"
 
 
 def read(desk, what: str, account_id: int = 0, market: str = "", n: int = 0, exclude=()):
@@ -95,6 +96,8 @@ def read(desk, what: str, account_id: int = 0, market: str = "", n: int = 0, exc
         return view(desk, account_id, n)
     if what == CANDIDATES:
         return [[c.account_id, c.lots, c.basis, c.equity] for c in desk.adl_ranked(market, n, frozenset(exclude))]
+    if what == ACCOUNT:
+        return account_id in desk.ledger.accounts
     raise ValueError(f"no such perpetual liquidation read: {what!r}")
 
 

@@ -70,14 +70,16 @@ from __future__ import annotations
 
 from typing import Callable, Generator, NamedTuple
 
-from exchange.core.routing import house_account
+from exchange.core.reasons import Reason
+from exchange.core.routing import house_account, shard_for
 from exchange.messages.records import (AbsorbDeleverage, CancelPerpOrder, DeleveragePerp, FinishPerpLiquidation,
                                        LiquidationOrderPerp, OrderRejected, SweepPerpFees, TakeOverPerp)
 from exchange.messages.tags import RecordTag
-from exchange.perp import adl
+from exchange.perp import adl, compensation
 from exchange.perp.fund import EntryKind, PerpFund
-from exchange.perp.liquidation import CANDIDATES, DUE, LIQUIDATION, ORDERS
+from exchange.perp.liquidation import ACCOUNT, CANDIDATES, DUE, LIQUIDATION, ORDERS
 from exchange.perp.rules import perp_markets
+from exchange.risk.admin import permit
 
 NS = 10**9
 RECORDS_KEPT = 10_000
@@ -111,7 +113,7 @@ def new_perp_liquidator(config, journaling: bool = True) -> "PerpLiquidator":
     fund = PerpFund(sorted(perps), draw_caps={name: p.max_draw_ppm for name, p in perps.items()},
                     adl_drawdown={name: (p.adl_drawdown_ppm, p.drawdown_window_ns) for name, p in perps.items()})
     key = str(config.sections.get("perp_fund", {}).get("pseudonym_key", "exchange-demo-key")).encode()
-    return PerpLiquidator(perps, fund, key, journaling)
+    return PerpLiquidator(perps, fund, key, journaling, config.risk)
 
 
 def drive(steps: Steps, answer: Callable) -> dict | None:
@@ -134,8 +136,12 @@ def rejected(events: list) -> bool:
 
 
 class PerpLiquidator:
-    def __init__(self, markets: dict, fund: PerpFund, pseudonym_key: bytes, journaling: bool = True):
+    def __init__(self, markets: dict, fund: PerpFund, pseudonym_key: bytes, journaling: bool = True,
+                 rulebook=None):
         self.markets = markets                      # name -> PerpMarket
+        self.rulebook = rulebook                    # the risk rulebook's operators (None: no compensations)
+        self.acked: dict[tuple[str, int], int] = {}  # (market, shard) -> compensations it holds, as last heard
+                                                    # (not durable: a restart sends again, the shard says so)
         self.fund = fund
         self.key = pseudonym_key
         self.journaling = journaling                # keep facts for a journal (the actor) or not (the Engine)
@@ -271,6 +277,62 @@ class PerpLiquidator:
             if not rejected(events) and events[0].swept > known:
                 self._entry(EntryKind.FEE_SHARE, name, events[0].swept - known, ts_ns,
                             (("shard", shard), ("through", events[0].swept)))
+        for name in sorted(self.markets):
+            yield from self.deliver(name, shard)
+
+    # ---- compensations (exchange.perp.compensation) -----------------------------------------
+    def compensate(self, order: compensation.Compensation, ts_ns: int, shards: int) -> Steps:
+        """Pay an operator's compensation out of the market's fund: checked, asked of the
+        account's shard whether the account exists, recorded (a ``COMPENSATION`` entry), then
+        delivered with any earlier one the shard has not acknowledged. Returns the refusal's
+        ``Reason`` (nothing recorded) or None."""
+        refused = self._refusal(order)
+        if refused is not None:
+            return refused
+        if order.account_id <= 0 or not (yield Read(ACCOUNT, order.account_id)):
+            return Reason.UNKNOWN_ACCOUNT
+        refused = self._refusal(order)              # again: the fund may have paid out meanwhile
+        if refused is not None:
+            return refused
+        shard = shard_for(order.account_id, shards)
+        seq, through = self.fund.paid.get((order.market, shard), (0, 0))
+        self._entry(EntryKind.COMPENSATION, order.market, -order.amount, ts_ns,
+                    (("account", order.account_id), ("shard", shard), ("seq", seq + 1),
+                     ("through", through + order.amount), ("operator", order.operator), ("reason", order.reason)))
+        yield from self.deliver(order.market, shard)
+        return None
+
+    def _refusal(self, order: compensation.Compensation) -> Reason | None:
+        if self.rulebook is None:
+            return Reason.UNKNOWN_OPERATOR
+        refused = permit(self.rulebook, order, compensation.ROLES)
+        if refused is not None:
+            return refused
+        if order.market not in self.markets:
+            return Reason.UNKNOWN_MARKET
+        if order.amount <= 0:
+            return Reason.NON_POSITIVE_AMOUNT
+        reserved = sum(v for (_, market), v in self.reserved.items() if market == order.market)
+        if order.amount > self.fund.balances[order.market] - reserved:
+            return Reason.FUND_INSUFFICIENT
+        return None
+
+    def deliver(self, market: str, shard: int) -> Steps:
+        """Send ``shard`` the compensations from ``market``'s fund it has not acknowledged, in
+        order (each with the body it was first sent with); stop at one that does not land."""
+        key = (market, shard)
+        for entry in self.fund.compensations.get(key, ())[self.acked.get(key, 0):]:
+            cmd = compensation.command(entry)
+            if cmd.seq <= self.acked.get(key, 0):
+                continue                            # the shard said it holds this one already
+            events = yield Send(cmd)
+            if rejected(events):
+                return
+            self.acked[key] = max(self.acked.get(key, 0), events[0].seq)
+
+    def pending(self) -> list[tuple[str, int]]:
+        """(market, shard) with compensations not acknowledged yet."""
+        return [key for key, (seq, _) in sorted(self.fund.paid.items()) if self.acked.get(key, 0) < seq]
 
     # ---- one liquidation ----------------------------------------------------------------------
     def step(self, n: int, ts_ns: int) -> Steps:

@@ -52,6 +52,10 @@ class ZoneIndex:
         for touched in self.touched.values():
             touched.add(account_id)
 
+    def touch_market(self, market: str, accounts) -> None:
+        """The market's rates changed: re-value every account at its next mark."""
+        self.touched[market].update(accounts)
+
     def touch_all(self, accounts) -> None:
         for touched in self.touched.values():
             touched.update(accounts)

@@ -5,7 +5,8 @@ must be one of the rulebook's ``[operators]`` (``config/risk.toml``), and one
 of their roles must permit the command:
 
 - ``risk``: market modes, account freezes and locks, restrictions, asset
-  freezes, threshold changes, account links and hedge exemptions;
+  freezes, threshold changes, account links, hedge exemptions and raising a
+  perpetual market's maintenance rate;
 - ``treasury``: withdrawal approvals and rejections, cold-to-hot transfers,
   compensations from the insurance fund;
 - ``admin``: everything.
@@ -22,13 +23,13 @@ from __future__ import annotations
 
 from exchange.core.reasons import Reason
 from exchange.messages.records import (FreezeAccount, FreezeAsset, GrantHedgeExemption, LockAccount,
-                                       RestrictAccount, SetMarketMode, SetRiskRule)
+                                       RestrictAccount, SetMaintenanceMargin, SetMarketMode, SetRiskRule)
 
 RISK, TREASURY, ADMIN = "risk", "treasury", "admin"
 SYSTEM_OPERATORS = {"surveillance": frozenset((RISK,)), "treasury": frozenset((TREASURY,))}
 PERMITS: dict[type, frozenset] = {kind: frozenset((RISK, ADMIN)) for kind in
                                   (FreezeAccount, LockAccount, RestrictAccount, FreezeAsset, SetRiskRule,
-                                   SetMarketMode, GrantHedgeExemption)}
+                                   SetMarketMode, GrantHedgeExemption, SetMaintenanceMargin)}
 
 
 def roles_of(rulebook, operator: str) -> frozenset | None:

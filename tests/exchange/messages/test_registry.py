@@ -32,7 +32,8 @@ JOURNALED_CODES = {
     "FreezeAccount": 122, "LockAccount": 123, "RestrictAccount": 124, "FreezeAsset": 125, "SetRiskRule": 126,
     "SetMarketMode": 127, "RiskAction": 139, "OperatorActed": 140, "RequestWithdrawal": 141,
     "ReviewWithdrawal": 142, "SettleWithdrawal": 143, "CredentialChanged": 144, "WithdrawalUpdated": 145,
-    "BlockAddress": 146, "GrantHedgeExemption": 147,
+    "BlockAddress": 146, "GrantHedgeExemption": 147, "SetMaintenanceMargin": 148, "CreditCompensation": 149,
+    "CompensationCredited": 150,
 }
 CLIENT_COMMANDS = {"OpenAccount", "Deposit", "Withdraw", "PlaceOrder", "CancelOrder", "AmendOrder", "EnableMargin",
                    "TransferMargin", "Borrow", "Repay", "PlaceMarginOrder", "SupplyToPool", "WithdrawFromPool",
@@ -41,7 +42,8 @@ CLIENT_COMMANDS = {"OpenAccount", "Deposit", "Withdraw", "PlaceOrder", "CancelOr
                    "CancelPerpOrder", "TakeOverPerp", "LiquidationOrderPerp", "DeleveragePerp", "AbsorbDeleverage",
                    "FinishPerpLiquidation", "SweepPerpFees", "FreezeAccount", "LockAccount", "RestrictAccount",
                    "FreezeAsset", "SetRiskRule", "SetMarketMode", "RequestWithdrawal", "ReviewWithdrawal",
-                   "SettleWithdrawal", "CredentialChanged", "BlockAddress", "GrantHedgeExemption"}
+                   "SettleWithdrawal", "CredentialChanged", "BlockAddress", "GrantHedgeExemption",
+                   "SetMaintenanceMargin", "CreditCompensation"}
 REQUESTS = {"SubmitOrder", "CancelRequest", "AmendRequest", "PoolRequest"}
 
 

@@ -71,6 +71,10 @@ def test_a_fund_built_by_record_always_verifies(moves):
         shard = ts % 2
         details = (("shard", shard), ("through", fund.fees_through.get(("M", shard), 0) + signed)) \
             if kind == EntryKind.FEE_SHARE else ()
+        if kind == EntryKind.COMPENSATION:
+            seq, through = fund.paid.get(("M", shard), (0, 0))
+            details = (("account", 7), ("shard", shard), ("seq", seq + 1), ("through", through - signed),
+                       ("operator", "op"), ("reason", "why"))
         fund.record(kind, "M", signed, ts, details)
     assert verify([e.to_plain() for e in fund.entries], fund.balances, fund.head) == []
 
