@@ -25,6 +25,12 @@ the same request ids (``resume``).
 asks each shard for its markets' fee share (``PerpLiquidator.sweep``, a
 command to the shard's house account) and records ``FEE_SHARE`` entries; an
 operator can sweep at once (``sweep_perp_fees``).
+
+**Compensations** (``exchange.perp.compensation``): an operator pays an account
+out of a market's fund (``compensate``); the entry is durable before the
+shard is asked to credit it. What a shard has not acknowledged (its answer
+lost, the shard away, the actor restarted) is delivered again at each sweep
+and when the actor starts.
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ import time
 from actors import clock
 from actors.capability import Role
 from exchange.core.routing import shard_for
+from exchange.perp.compensation import Compensation
 from exchange.perp.liquidation import CANDIDATES, DUE
 from exchange.perp.liquidator import Read, Send, SendAll
 
@@ -117,6 +124,9 @@ class PerpLiquidation:
             interval = float(self.config.sections.get("perp_fund", {}).get("fee_sweep_s", FEE_SWEEP_S))
             self.fee_sweeps = asyncio.get_running_loop().create_task(self._fee_sweep_loop(interval))
             self.fee_sweeps.add_done_callback(_log_failure)
+            if self.perp.pending():                 # compensations a restart left undelivered
+                asyncio.get_running_loop().create_task(self._deliver_compensations()).add_done_callback(
+                    _log_failure)
         return True
 
     async def _fee_sweep_loop(self, interval_s: float) -> None:
@@ -139,6 +149,36 @@ class PerpLiquidation:
             ts_ns, shards = clock.now_ns(), self.config.shards
             await asyncio.gather(*(self._perp_drive(self.perp.sweep(s, shards, ts_ns)) for s in range(shards)))
             await self._journal()
+
+    # ---- compensations ------------------------------------------------------------------------
+    async def compensate(self, capability, market: str, account_id: int, amount: int, operator: str,
+                         reason: str) -> dict:
+        """An operator pays ``amount`` (minor units) of ``market``'s fund to ``account_id``
+        (``exchange.perp.compensation``): checked, recorded in the fund's chain (durable), then
+        credited on the account's shard. Returns ``refused`` (the Reason's name, nothing
+        recorded; or None), ``delivered`` (False: recorded, the shard did not answer; the next
+        sweep delivers it) and the funds' view. ``PermissionError`` without the operator
+        capability; ``ValueError`` for fields of the wrong type."""
+        self.keyring.check(capability, Role.OPERATOR)
+        if type(amount) is not int or type(account_id) is not int or not all(
+                type(v) is str for v in (market, operator, reason)):
+            raise ValueError("market, operator and reason are str; account_id and amount ints")
+        order = Compensation(market, account_id, amount, operator, reason)
+        delivered = True
+        async with self.sweeping:                   # one crossing at a time: each reads what the fund recorded
+            try:
+                refused = await self._perp_drive(self.perp.compensate(order, clock.now_ns(), self.config.shards))
+            except Exception as exc:                # the entry is durable: the next sweep delivers it
+                log.warning("compensation recorded, not delivered yet: %r", exc)
+                refused, delivered = None, False
+            await self._journal()
+        return {"refused": None if refused is None else refused.name, "delivered": delivered and refused is None,
+                "fund": self.perp_fund.view()}
+
+    async def _deliver_compensations(self) -> None:
+        async with self.sweeping:
+            for market, shard in self.perp.pending():
+                await self._perp_drive(self.perp.deliver(market, shard))
 
     async def _perp_answer(self, request):
         shards = self.config.shards

@@ -7,6 +7,8 @@
     desk.audit(account=101)                       # every chain's entries about account 101
     desk.link_accounts(101, 102, "suspected", "same device")   # surveillance: wash trading between them
     desk.alerts(rule="R-4.2.1-wash-trade")
+    desk.raise_maintenance_margin("BTC-USDT-PERP", "0.02", "one-sided market")   # every shard; "0" restores
+    desk.compensate(101, "BTC-USDT-PERP", 250_000_000, "filled at a wrong index (incident 7)")   # treasury role
 
 Every action names the desk's operator and needs a reason; the domain checks
 the operator's roles (``exchange.risk.admin``) where the command is applied
@@ -27,8 +29,10 @@ import ray
 from actors.link.wire import pack, unpack_results
 from exchange.core.routing import house_account, shard_for
 from exchange.messages.codec import decode, encode
+from exchange.core.money import parse_decimal
 from exchange.messages.records import (BlockAddress, FreezeAccount, FreezeAsset, GrantHedgeExemption, LockAccount,
-                                       RestrictAccount, ReviewWithdrawal, SetMarketMode, SetRiskRule, SettleWithdrawal)
+                                       RestrictAccount, ReviewWithdrawal, SetMaintenanceMargin, SetMarketMode,
+                                       SetRiskRule, SettleWithdrawal)
 from exchange.risk.audit import verify
 from exchange.risk.modes import MODE_NAMES
 from exchange.risk.rulebook import ACTION_NAMES
@@ -122,6 +126,20 @@ class RiskDesk:
             answers["surveillance"] = ray.get(self.handles.surveillance.set_rule.remote(
                 self._capability, rule, key, value, self.operator, reason))
         return answers
+
+    def raise_maintenance_margin(self, market: str, rate: str, reason: str) -> dict:
+        """Raise a perpetual market's base maintenance rate for now ("0.02": 2%; "0" restores the
+        configured rate) on every shard (5.2.2.3); positions are re-valued at the next mark."""
+        ppm = parse_decimal(rate, 6)
+        return self._to_every_shard(lambda house: SetMaintenanceMargin(self._rid(), time.time_ns(), house, market,
+                                                                       ppm, self.operator, reason))
+
+    def compensate(self, account_id: int, market: str, amount: int, reason: str) -> dict:
+        """Pay ``amount`` (minor units of the settlement asset) of a perpetual market's insurance
+        fund to an account, instead of a rollback (5.2.2.5; the treasury role): ``refused``,
+        ``delivered`` and the funds' view."""
+        return ray.get(self.handles.liquidator.compensate.remote(self._capability, market, account_id, amount,
+                                                                 self.operator, reason))
 
     # ---- the treasury ------------------------------------------------------------------
     def receive_on_chain(self, account_id: int, asset: str, amount: int) -> str:

@@ -11,7 +11,7 @@ from exchange.messages.records import RequestWithdrawal, WithdrawalUpdated
 from exchange.risk.withdrawals import WithdrawalState
 from exchange.risk.rulebook import Action
 from ops.cli import main as cli
-from tests.actors.conftest import eventually, funded
+from tests.actors.conftest import eventually, funded, settle
 
 LADDER, LARGE = "R-4.2.5-cancel-ladder", "R-4.4.2-large-withdrawal"
 A, B = 7_101, 7_102
@@ -87,6 +87,39 @@ def test_bad_operator_input_is_refused_and_leaves_no_audit_entry(operator, clien
     assert desk.set_market_mode("BTC-USDT", "halted", " ")[0].reason == Reason.REASON_REQUIRED
     assert len(desk.audit()) == count
     assert client.place_order(A, "BTC-USDT", "buy", "0.01", price="40000.00").ok
+
+
+def test_a_compensation_from_the_insurance_fund_lands_once_on_the_record(operator, client):
+    account, perp = 7_103, "BTC-USDT-PERP"
+    funded(client, account)
+    unit = 10 ** client.config.assets["USDT"].scale
+    before, fund = client.balances(account)["USDT"][0], client.perp_fund()["balances"][perp]
+    assert operator.risk_desk("demo-risk").compensate(account, perp, unit, "wrong role")["refused"] == \
+        "OPERATOR_NOT_PERMITTED"
+    assert operator.risk_desk("demo-treasury").compensate(99_999, perp, unit, "no such account")["refused"] == \
+        "UNKNOWN_ACCOUNT"
+    paid = operator.risk_desk("demo-treasury").compensate(account, perp, 250 * unit, "wrong index fill, incident 7")
+    assert (paid["refused"], paid["delivered"], paid["fund"]["balances"][perp]) == (None, True, fund - 250 * unit)
+    assert client.balances(account)["USDT"][0] - before == 250 * unit
+    kind, amount, details = client.perp_fund_entries()[-1][1], client.perp_fund_entries()[-1][3], \
+        dict(map(tuple, client.perp_fund_entries()[-1][5]))
+    assert (kind, amount, details["account"], details["operator"]) == (7, -250 * unit, account, "demo-treasury")
+    audited = operator.risk_desk("demo-risk").audit(account=account, rule="R-5.2.2.5-compensation")
+    assert [(e["who"], e["what"], e["why"]) for e in audited] == [
+        ("demo-treasury", "compensation", "wrong index fill, incident 7")]
+    assert settle(client)["ok"]                              # the fund's loss is the account's gain
+
+
+def test_raising_a_perpetual_market_s_maintenance_rate_reaches_every_shard(operator):
+    desk, perp = operator.risk_desk("demo-risk"), "BTC-USDT-PERP"
+    answers = desk.raise_maintenance_margin(perp, "0.02", "one-sided market after a listing")
+    assert len(answers) == desk.shards
+    assert {events[0].after for events in answers.values()} == {"maintenance 0.02 initial 0.025"}
+    assert {Reason(events[0].reason) for events in desk.raise_maintenance_margin(perp, "0.001", "lower").values()} == \
+        {Reason.INVALID_MAINTENANCE_RATE}
+    assert {events[0].after for events in desk.raise_maintenance_margin(perp, "0", "calm again").values()} == \
+        {"maintenance 0.005 initial 0.01"}
+    assert len(desk.audit(rule="R-5.2.2.3-maintenance-margin")) == 2 * desk.shards
 
 
 def test_every_audit_chain_verifies_and_an_altered_export_fails(operator, tmp_path, capsys):
