@@ -8,7 +8,8 @@
 - perpetual makers and leveraged traders (``ops/demo_perp.py``);
 - an intruder trying what the trust model forbids (``ops/demo_intruder.py``);
 - the risk rulebook at work: the cancel ladder, a freeze, a wash-trade alert, a
-  large withdrawal's review, a market halt (``ops/demo_risk.py``).
+  large withdrawal's review, a market halt, a raised maintenance rate and a
+  compensation from the insurance fund (``ops/demo_risk.py``).
 A live summary line every second: orders/s, trades/s, p50/p99 latency, best
 bid/ask and last price per market, the pools' utilization, liquidations, the
 insurance fund, each perpetual's mark, basis, funding and open interest, the
@@ -230,7 +231,8 @@ def format_summary(summary: dict) -> str:
     risk = summary.get("risk") or {}
     rules = (f"rulebook {risk['rulebook']} ladder {_counts(risk['ladder'])} refused {_counts(risk['refused'])} "
              f"alerts {_counts(risk['alerts'])} ETH-USDT {risk['eth_usdt']} withdrawal 1500 BTC "
-             f"{risk['withdrawal_1500_btc']} audit {risk['audit_entries']} "
+             f"{risk['withdrawal_1500_btc']} perp maintenance {risk['perp_maintenance']} compensated "
+             f"{risk['compensated']} audit {risk['audit_entries']} "
              f"{'verified' if risk['audit_ok'] else 'TAMPERED'}  |  ") if risk else ""
     return (f"[{summary['uptime_s']:>6}s] orders/s {summary['orders_per_s']:>6}  trades/s {summary['trades_per_s']:>5}"
             f"  p50 {summary['p50_ms']:.1f}ms p99 {summary['p99_ms']:.1f}ms  |  {markets}  |  {lending}{perps}{door}"

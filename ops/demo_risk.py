@@ -15,11 +15,16 @@ withdrawal's review (4.4.3) to 5 seconds. Then, by round:
   (the hot wallet keeps 100, the rest is swept to cold), then asks to withdraw 1,500:
   queued for review, approved by the treasury operator after it, paid by the treasury
   from cold through hot (a refill the operator signs), sent and confirmed on the chain;
-- ETH-USDT is halted on round 10 and reopened on round 14.
+- ETH-USDT is halted on round 10 and reopened on round 14;
+- BTC-USDT-PERP's maintenance rate is raised to 1% on round 5 (5.2.2.3, every
+  shard re-values its positions at the next mark) and restored on round 12;
+- on round 6 the treasury operator compensates an account 50 USDT out of the
+  perpetual's insurance fund (5.2.2.5: a compensation, never a rollback),
+  recorded in the fund's public chain and credited once on the account's shard.
 
 The summary shows the rulebook's hash, the ladder's steps, refusals citing rules, the
-withdrawal's state, surveillance alerts, the market modes and whether every audit chain
-verifies.
+withdrawal's state, surveillance alerts, the market modes, the perpetual's maintenance
+rate, the compensation and whether every audit chain verifies.
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ from actors.client.risk import RiskDesk
 from exchange.core.routing import shard_for
 from exchange.messages.records import (CancelOrder, Deposit, OpenAccount, OrderBooked, OrderRejected,
                                        RequestWithdrawal, RiskAction, WithdrawalUpdated)
+from exchange.perp.rules import perp_markets
+from exchange.risk.audit import verify
 from exchange.risk.withdrawals import WithdrawalState
 
 CHURNER, SUSPECT, WHALE = 8_000_001, 8_000_002, 8_000_003
@@ -35,6 +42,7 @@ WASH_A = 8_000_011                  # and WASH_B, the next id on its shard (``wa
 CHURN_PER_ROUND = 4
 WHALE_BTC = 1_500
 LADDER, WASH, LARGE = "R-4.2.5-cancel-ladder", "R-4.2.1-wash-trade", "R-4.4.2-large-withdrawal"
+PERP, RAISED_RATE, COMPENSATION_USDT = "BTC-USDT-PERP", "0.01", 50
 
 
 class RiskDemo:
@@ -49,6 +57,9 @@ class RiskDemo:
         self.withdrawal: int | None = None
         self.withdrawal_state = "-"
         self.halted = False
+        self.perp = PERP in perp_markets(client.config)
+        self.maintenance = "configured"
+        self.compensated = "-"
         self.wash_b = next(a for a in range(WASH_A + 1, WASH_A + 1_000)
                            if shard_for(a, client.config.shards) == shard_for(WASH_A, client.config.shards))
 
@@ -120,6 +131,16 @@ class RiskDemo:
         elif r == 14:
             desk.set_market_mode("ETH-USDT", "open", "demo: upgrade finished")
             self.halted = False
+        elif self.perp and r in (5, 12):
+            rate, why = (RAISED_RATE, "demo: one-sided market after a listing") if r == 5 else ("0", "demo: calm again")
+            answers = desk.raise_maintenance_margin(PERP, rate, why)
+            if all(type(events[0]).__name__ == "OperatorActed" for events in answers.values()):
+                self.maintenance = f"raised to {rate}" if r == 5 else "configured"
+        elif self.perp and r == 6:
+            unit = 10 ** self.config.assets["USDT"].scale
+            paid = self.treasury.compensate(SUSPECT, PERP, COMPENSATION_USDT * unit,
+                                            "demo: filled at a stale index, compensated from the fund")
+            self.compensated = f"{COMPENSATION_USDT} USDT" if paid["refused"] is None else paid["refused"]
         self._withdrawal()
 
     def _withdrawal(self) -> None:
@@ -151,12 +172,13 @@ class RiskDemo:
         if not self.on:
             return {}
         stats = self.desk.surveillance_stats()
-        verified = self.desk.verify_audit()
+        chains = self.desk.chains()
         return {"rulebook": self.desk.rulebook()["digest"][:12],
                 "ladder": dict(self.steps), "refused": dict(self.refused),
                 "withdrawal_1500_btc": self.withdrawal_state,
                 "treasury": {k: {a: v for a, v in self.treasury.treasury_view()[k].items() if a == "BTC"}
                              for k in ("hot", "cold")},
                 "alerts": stats["alerts"], "eth_usdt": "halted" if self.halted else "open",
-                "audit_entries": sum(1 for _ in self.desk.audit()),
-                "audit_ok": all(ok for ok, _, _ in verified.values())}
+                "perp_maintenance": self.maintenance, "compensated": self.compensated,
+                "audit_entries": sum(len(c["entries"]) for c in chains),
+                "audit_ok": all(verify(c["entries"], c["base"])[0] for c in chains)}

@@ -27,8 +27,8 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
     assert summary["p99_ms"] >= summary["p50_ms"] > 0
     perp = summary["perpetuals"]["BTC-USDT-PERP"]                  # issue 14: the perpetual market trades
     assert float(perp["mark"]) > 0 and perp["next_funding_s"] is not None
-    assert perp["liquidations"] >= 1 and float(perp["fund"]) >= 1_000_000   # the gambler's, closed better than
-                                                                              # bankruptcy: a surplus to the fund
+    assert perp["liquidations"] >= 1 and float(perp["fund"]) + 50 >= 1_000_000   # the gambler's, closed better
+                                                    # than bankruptcy: a surplus to the fund (less the compensation)
     assert float(perp["fee_share"]) > 0                              # the fees' share, swept every 5 s
     assert summary["markets"]["BTC-USDT-PERP"]["trades"] > 0
     intruder = summary["intruder"]                          # issue 11: every hostile attempt refused, nothing moved
@@ -42,6 +42,8 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
     assert risk["refused"].get("R-5.2.2.2-market-mode", 0) >= 1      # ETH-USDT halted on round 10
     assert risk["alerts"].get("R-4.2.1-wash-trade|none", 0) >= 1     # the linked pair traded with each other
     assert risk["withdrawal_1500_btc"] in ("queued", "approved", "sent", "confirmed")
+    assert risk["compensated"] == "50 USDT"                           # round 6: out of the perpetual's fund
+    assert risk["perp_maintenance"] in ("raised to 0.01", "configured")   # raised on round 5, restored on 12
 
 
 def test_exchange_help_documents_every_command():
