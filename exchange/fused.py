@@ -187,8 +187,8 @@ class FusedSpot:
                     record.acknowledged = True
                     events.append(_new(OrderAccepted, (request_id, ts_ns, order_id, account_id, name, side,
                                                        ticks * tick, lots * lot, client_id)))
-                    if gate is not None:
-                        gate.refund(account_id)      # its first fill (AccountShard._settle_side)
+                    if gate is not None and account.risk.orders_tat:    # its first fill gives its token
+                        account.risk.orders_tat -= gate.ord_interval    # back (RiskGate.refund)
                 events.append(fill)
                 # the taker's side of the fill (AccountShard._settle_side)
                 used = fill_lots * per_lot
@@ -262,7 +262,11 @@ class FusedSpot:
         account.available[asset] += record.held
         record.held = 0
         if self.gate is not None:
-            self.gate.closed(record.account_id)
+            risk = account.risk                      # (RiskGate.closed, without the lookup)
+            if risk is None:
+                self.gate.closed(record.account_id)
+            elif risk.open_orders:
+                risk.open_orders -= 1
         if record.client_order_id:
             account.client_ids.pop(record.client_order_id, None)
 
@@ -311,7 +315,7 @@ class FusedSpot:
         resting = market.book.orders.get(order_id)
         if resting is None or resting.account_id != account_id:
             return None
-        if self.gate is not None and not self.gate.quiet_cancel(self.accounts[account_id], market_name, ts_ns):
+        if self.gate is not None and not self.gate.quiet_cancel(found.wallet, market_name, ts_ns):
             return None
         open_lots = resting.remaining
         market.book.remove(order_id)

@@ -160,7 +160,7 @@ def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
     if "perp" in state:
         restore_perp(shard.perp, state["perp"])
     if "risk" in state and shard.risk is not None:
-        shard.risk.restore(state["risk"])
+        shard.risk.restore(state["risk"], shard.ledger.accounts)
     if "cashier" in state and "cashier" in shard.products:
         shard.cashier.restore(state["cashier"])
     books = shard.margin.books

@@ -16,7 +16,7 @@ from exchange.config import ExchangeConfig
 class Account:
     """One account's balances and open-order bookkeeping."""
 
-    __slots__ = ("account_id", "fee_tier", "maker_ppm", "taker_ppm", "available", "held", "client_ids")
+    __slots__ = ("account_id", "fee_tier", "maker_ppm", "taker_ppm", "available", "held", "client_ids", "risk")
 
     def __init__(self, account_id: int, fee_tier: str, maker_ppm: int, taker_ppm: int, assets: int):
         self.account_id = account_id
@@ -26,6 +26,8 @@ class Account:
         self.available = [0] * assets
         self.held = [0] * assets
         self.client_ids: dict[str, int] = {}   # open client order id -> order id
+        self.risk = None                       # the risk gate's record of it (``exchange.risk.gate.RiskGate.link``:
+                                               # derived, not in the canonical state)
 
     def canonical(self) -> tuple:
         return (self.account_id, self.fee_tier, tuple(self.available), tuple(self.held),

@@ -588,6 +588,8 @@ class AccountShard:
         """Assert balances are non-negative, every product's own invariants, and that every
         hold (spot or in a product's wallet) belongs to an open order held there."""
         self.ledger.check_invariants()
+        if self.risk is not None:
+            self.risk.check_links(self.ledger.accounts)
         for product in self.products.values():
             product.check_invariants()
         held: dict[tuple, int] = {}

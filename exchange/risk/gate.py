@@ -55,7 +55,12 @@ per account and market.
 
 The fused spot path (``exchange.fused``) asks ``quiet_place`` /
 ``quiet_cancel``: whether the order passes with nothing to say, counting it
-if so, and changing nothing if not (the pipeline then runs ``check``).
+if so, and changing nothing if not (the pipeline then runs ``check``). They
+touch as few objects as a command can: the account's record hangs on the
+ledger account the path holds anyway (``Account.risk``, linked on first use,
+``link``), and the record is also the ladder window of the account's first
+market (``AccountRisk`` is a ``Window``); a slot gone by, another market or a
+step of the ladder is left to the pipeline.
 """
 from __future__ import annotations
 
@@ -84,41 +89,19 @@ LADDER_STEPS = (ALERT, RESTRICT_OPEN, RESTRICT_OPEN_CLOSE)
 SLOTS = 24                     # a ladder window's slots
 
 
-class AccountRisk:
-    """One account's counters and restrictions."""
-
-    __slots__ = ("requests_tat", "orders_tat", "open_orders", "restrictions", "frozen", "locked", "ladders", "steps")
-
-    def __init__(self) -> None:
-        self.requests_tat = 0          # the request bucket: its theoretical arrival time (GCRA; 0: full)
-        self.orders_tat = 0            # the unfilled-order bucket, likewise
-        self.open_orders = 0           # open spot and margin orders
-        self.restrictions: dict = {}   # (market or "", rule) -> (level, until_ns or 0)
-        self.frozen = 0                # TRADING | WITHDRAWAL
-        self.locked = False
-        self.ladders: dict = {}        # market -> Window of its places and cancels
-        self.steps: dict = {}          # market -> (ladder steps reached in a row, when the last was reached)
-
-    def canonical(self) -> tuple:
-        return (self.requests_tat, self.orders_tat, self.open_orders, tuple(sorted(self.restrictions.items())),
-                self.frozen, self.locked, tuple((m, w.canonical()) for m, w in sorted(self.ladders.items())),
-                tuple(sorted(self.steps.items())))
-
-    def idle(self) -> bool:
-        return (not self.requests_tat and not self.orders_tat and not self.open_orders and not self.restrictions
-                and not self.frozen and not self.locked and not self.ladders and not self.steps)
-
-
 class Window:
     """Places and cancels in a sliding window of ``SLOTS`` slots (one slot: a 24th of the
     window, an hour of the rulebook's 24 h): ``total`` is the count in the last ``SLOTS``
-    slots up to ``slot``. A tick costs two increments unless a slot went by."""
+    slots up to ``slot``; ``cur`` the count in ``slot`` itself, folded into ``counts`` when
+    the window moves. A tick costs two increments of the window's own fields unless a slot
+    went by."""
 
-    __slots__ = ("total", "slot", "counts")
+    __slots__ = ("total", "slot", "cur", "counts")
 
-    def __init__(self, slot: int) -> None:
+    def __init__(self, slot: int = 0) -> None:
         self.total = 0
         self.slot = slot
+        self.cur = 0
         self.counts = [0] * SLOTS
 
     def expired(self, slot: int) -> int:
@@ -133,13 +116,70 @@ class Window:
             self.total = 0
         else:
             counts = self.counts
+            counts[self.slot % SLOTS] += self.cur
             for s in range(self.slot + 1, slot + 1):
                 self.total -= counts[s % SLOTS]
                 counts[s % SLOTS] = 0
-        self.slot = slot
+        self.slot, self.cur = slot, 0
+
+    def reset(self) -> None:
+        """Count from nothing again (a ladder step was reached)."""
+        self.counts, self.total, self.cur = [0] * SLOTS, 0, 0
+
+    def window_canonical(self) -> tuple:
+        counts = list(self.counts)
+        counts[self.slot % SLOTS] += self.cur
+        return (self.total, self.slot, tuple(counts))
+
+    def window_restore(self, total: int, slot: int, counts) -> None:
+        self.total, self.slot, self.cur, self.counts = total, slot, 0, list(counts)
+
+
+class AccountRisk(Window):
+    """One account's counters and restrictions. It is also the account's ladder window in its
+    first market (``market``; ``Window``'s fields): the window nearly every command touches
+    lives in the object the command reads anyway. Windows in other markets are in
+    ``ladders``. The ledger's ``Account.risk`` points here (``RiskGate.link``)."""
+
+    __slots__ = ("requests_tat", "orders_tat", "open_orders", "restrictions", "frozen", "locked", "ladders", "steps",
+                 "market")
+
+    def __init__(self) -> None:
+        Window.__init__(self)
+        self.market = None             # the market of the window kept in this object (None: none yet)
+        self.requests_tat = 0          # the request bucket: its theoretical arrival time (GCRA; 0: full)
+        self.orders_tat = 0            # the unfilled-order bucket, likewise
+        self.open_orders = 0           # open spot and margin orders
+        self.restrictions: dict = {}   # (market or "", rule) -> (level, until_ns or 0)
+        self.frozen = 0                # TRADING | WITHDRAWAL
+        self.locked = False
+        self.ladders: dict = {}        # other markets -> Window of its places and cancels
+        self.steps: dict = {}          # market -> (ladder steps reached in a row, when the last was reached)
+
+    def window(self, market: str) -> Window | None:
+        """The account's ladder window in ``market`` (None: none yet)."""
+        return self if market == self.market else self.ladders.get(market)
+
+    def new_window(self, market: str, slot: int) -> Window:
+        if self.market is None:
+            self.market, self.slot = market, slot
+            return self
+        window = self.ladders[market] = Window(slot)
+        return window
+
+    def windows(self) -> list[tuple[str, Window]]:
+        """Every ladder window, by market."""
+        home = [(self.market, self)] if self.market is not None else []
+        return sorted(home + list(self.ladders.items()), key=lambda item: item[0])
 
     def canonical(self) -> tuple:
-        return (self.total, self.slot, tuple(self.counts))
+        return (self.requests_tat, self.orders_tat, self.open_orders, tuple(sorted(self.restrictions.items())),
+                self.frozen, self.locked, tuple((m, w.window_canonical()) for m, w in self.windows()),
+                tuple(sorted(self.steps.items())))
+
+    def idle(self) -> bool:
+        return (not self.requests_tat and not self.orders_tat and not self.open_orders and not self.restrictions
+                and not self.frozen and not self.locked and self.market is None and not self.steps)
 
 
 class Ticket:
@@ -192,6 +232,12 @@ class RiskGate:
             found = self.accounts[account_id] = AccountRisk()
         return found
 
+    def link(self, account) -> AccountRisk:
+        """The ledger ``account``'s record, made once and kept on it (``Account.risk``): the
+        hot path reads it from the account it holds, with no lookup."""
+        risk = account.risk = self.risk(account.account_id)
+        return risk
+
     # ---- the door -----------------------------------------------------------------
     def check(self, cmd, account, context) -> list | Ticket | None:
         """A client command's refusal (``[OrderRejected]`` citing the rule), or the Ticket
@@ -200,7 +246,7 @@ class RiskGate:
         if kind is Deposit or kind in OPERATOR_KINDS or account is None:
             return None
         ts = cmd.ts_ns
-        risk = self.risk(cmd.account_id)          # an idle record is no state (``canonical`` skips it)
+        risk = account.risk or self.link(account)   # an idle record is no state (``canonical`` skips it)
         if risk.locked:
             return _refused(cmd, Reason.ACCOUNT_LOCKED, LOCK)
         ticket = Ticket(risk, ts, cmd.account_id)
@@ -329,18 +375,16 @@ class RiskGate:
 
     def _tick_ladder(self, risk: AccountRisk, market: str, ts: int, account_id: int) -> RiskAction | None:
         slot = ts // self.slot_ns
-        window = risk.ladders.get(market)
+        window = risk.window(market)
         if window is None:
-            window = risk.ladders[market] = Window(slot)
+            window = risk.new_window(market, slot)
         elif slot > window.slot:
-            window.move(slot)
-        else:
-            slot = window.slot                          # a late stamp counts in the newest slot
-        window.counts[slot % SLOTS] += 1
+            window.move(slot)                           # (a late stamp counts in the newest slot)
+        window.cur += 1
         window.total += 1
         if window.total < self.ladder_count:
             return None
-        window.counts, window.total = [0] * SLOTS, 0
+        window.reset()
         level, reached = risk.steps.get(market, (0, 0))
         level = min(level + 1, 3) if level and ts - reached <= self.ladder_window else 1
         risk.steps[market] = (level, ts)
@@ -356,13 +400,9 @@ class RiskGate:
         """Would a spot order pass every control with nothing to record? If so, count it as
         ``check``, ``commit`` and ``opened`` would and say True; else change nothing and say
         False. Written flat: it runs on every order of the fused path."""
-        account_id = account.account_id
-        risk = self.accounts.get(account_id)
-        if risk is None:
-            risk = self.accounts[account_id] = AccountRisk()        # an idle record is no state
-        elif risk.locked or risk.frozen or risk.restrictions or risk.open_orders >= self.open_base:
-            return False
-        if self.frozen_assets:
+        risk = account.risk or self.link(account)
+        if risk.locked or risk.frozen or risk.restrictions or risk.open_orders >= self.open_base or \
+                self.frozen_assets:
             return False
         if limit_ticks is not None and index_ticks and self.band_bps and \
                 abs(limit_ticks - index_ticks) * 10_000 > index_ticks * self.band_bps:
@@ -380,30 +420,25 @@ class RiskGate:
         window = slot = None
         if self.ladder_count and tier not in self.ladder_exempt:
             slot = ts // self.slot_ns
-            window = risk.ladders.get(market)
-            if window is not None and slot < window.slot:
-                slot = window.slot                      # a late stamp counts in the newest slot
-            total = 0 if window is None else window.total if slot == window.slot else \
-                window.total - window.expired(slot)
-            if total + 1 >= self.ladder_count:
-                return False
+            window = risk if market == risk.market else risk.ladders.get(market)
+            if window is not None and (slot != window.slot or window.total + 1 >= self.ladder_count):
+                return False                            # a slot went by, or the ladder's step: the pipeline
         if requests is not None:
             risk.requests_tat = requests + self.req_interval
         if orders is not None:
             risk.orders_tat = orders + self.ord_interval
         if slot is not None:                            # the ladder's tick (it reaches nothing)
             if window is None:
-                window = risk.ladders[market] = Window(slot)
-            elif slot > window.slot:
-                window.move(slot)
-            window.counts[slot % SLOTS] += 1
+                window = risk.new_window(market, slot)
+            window.cur += 1
             window.total += 1
         risk.open_orders += 1
         return True
 
     def quiet_cancel(self, account, market: str, ts: int) -> bool:
-        """``quiet_place`` for a cancel: the request bucket and the ladder."""
-        risk = self.risk(account.account_id)
+        """``quiet_place`` for a cancel: the request bucket and the ladder (in a window of the
+        current slot: the order placed in it opened it)."""
+        risk = account.risk or self.link(account)
         if risk.locked:
             return False
         tier = account.fee_tier
@@ -412,24 +447,15 @@ class RiskGate:
             requests = risk.requests_tat if risk.requests_tat > ts else ts
             if requests - ts > self.req_tau:
                 return False
-        window = slot = None
+        window = None
         if self.ladder_count and tier not in self.ladder_exempt:
-            slot = ts // self.slot_ns
-            window = risk.ladders.get(market)
-            if window is not None and slot < window.slot:
-                slot = window.slot                      # a late stamp counts in the newest slot
-            total = 0 if window is None else window.total if slot == window.slot else \
-                window.total - window.expired(slot)
-            if total + 1 >= self.ladder_count:
+            window = risk if market == risk.market else risk.ladders.get(market)
+            if window is None or ts // self.slot_ns != window.slot or window.total + 1 >= self.ladder_count:
                 return False
         if requests is not None:
             risk.requests_tat = requests + self.req_interval
-        if slot is not None:                            # the ladder's tick (it reaches nothing)
-            if window is None:
-                window = risk.ladders[market] = Window(slot)
-            elif slot > window.slot:
-                window.move(slot)
-            window.counts[slot % SLOTS] += 1
+        if window is not None:                          # the ladder's tick (it reaches nothing)
+            window.cur += 1
             window.total += 1
         return True
 
@@ -567,7 +593,7 @@ class RiskGate:
                                  for (m, rule), (level, until) in sorted(risk.restrictions.items())
                                  if not until or until > ts_ns],
                 "ladders": {m: {"count": w.total, "level": risk.steps.get(m, (0, 0))[0]}
-                            for m, w in sorted(risk.ladders.items())}}
+                            for m, w in risk.windows()}}
 
     def canonical(self) -> tuple:
         return (self.rulebook.digest(), self.audit.canonical(), tuple(sorted(self.hedges)),
@@ -581,7 +607,9 @@ class RiskGate:
                 "hedges": sorted(self.hedges),
                 "accounts": [[a, list(r.canonical())] for a, r in sorted(self.accounts.items()) if not r.idle()]}
 
-    def restore(self, data: dict) -> None:
+    def restore(self, data: dict, ledger_accounts: dict) -> None:
+        """The state ``snapshot`` gave; each record linked to its account of ``ledger_accounts``
+        (the shard's ledger, restored first)."""
         rules = {rid: Rule(rid, Action(action), tuple((k, tuple(v) if type(v) is list else v) for k, v in params))
                  for rid, action, params in data["rulebook"]}
         self.set_rulebook(Rulebook(rules, self.rulebook.operators, self.rulebook.quote_scale))
@@ -594,11 +622,17 @@ class RiskGate:
             risk.requests_tat, risk.orders_tat, risk.open_orders = requests, orders, opens
             risk.frozen, risk.locked = frozen, locked
             risk.restrictions = {(m, rule): (level, until) for (m, rule), (level, until) in restrictions}
-            risk.ladders = {}
             for m, (total, slot, counts) in ladders:
-                window = risk.ladders[m] = Window(slot)
-                window.total, window.counts = total, list(counts)
+                risk.new_window(m, slot).window_restore(total, slot, counts)
             risk.steps = {m: (level, reached) for m, (level, reached) in steps}
+        for account in ledger_accounts.values():
+            account.risk = self.accounts.get(account.account_id)
+
+    def check_links(self, ledger_accounts: dict) -> None:
+        """Every account's ``risk`` is its record here, or None (not linked yet)."""
+        for account in ledger_accounts.values():
+            assert account.risk is None or account.risk is self.accounts.get(account.account_id), \
+                f"account {account.account_id}: a stale risk record"
 
 
 def restriction(risk: AccountRisk, market: str, ts: int) -> tuple[int, str]:
