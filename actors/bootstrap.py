@@ -3,7 +3,8 @@
 One function reads ``config/`` and creates every actor with a stable name in
 the ``exchange`` namespace: ``market:<NAME>`` per market, ``shard:<i>`` per
 account shard, ``lending`` (the pools), ``liquidator``, ``index``,
-``metrics`` and, with a risk rulebook, ``surveillance`` and ``treasury``. Actors ask for ``num_cpus=0``: they are long-lived
+``metrics`` and, with a risk rulebook, ``surveillance``, ``treasury`` and ``admin``. Actors ask for
+``num_cpus=0``: they are long-lived
 processes that share the machine's cores with the OS scheduler, so a 2-core
 local cluster can host them all; Ray's CPU slots stay free for tasks.
 ``lifetime="detached"`` (used by ``exchange up``) keeps them alive after the
@@ -38,6 +39,7 @@ from actors.metrics.actor import RemoteMetrics
 from actors.shard_actor import RemoteShard
 from actors.surveillance_actor import RemoteSurveillance
 from actors.treasury_actor import RemoteTreasury
+from actors.admin_actor import RemoteAdmin
 from exchange.config import ExchangeConfig, load_config
 from exchange.perp.rules import perp_markets
 
@@ -61,6 +63,7 @@ class Handles:
     liquidator: object = None  # the LiquidatorActor ("liquidator")
     surveillance: object = None  # the SurveillanceActor ("surveillance"), with a risk rulebook
     treasury: object = None      # the TreasuryActor ("treasury"), with a risk rulebook
+    admin: object = None         # the AdminActor ("admin"): operator actions, with a risk rulebook
 
 
 def init_ray(address: str | None = None, num_cpus: int = 2, namespace: str = NAMESPACE) -> None:
@@ -129,9 +132,11 @@ def create_actors(config_path: str | Path | None = None, detached: bool = False,
             + [lending.stats.remote(), liquidator.stats.remote()])
     treasury = (RemoteTreasury.options(name="treasury", **common).remote(config_path, data, keyring=keyring)
                 if config.risk is not None else None)
+    admin = (RemoteAdmin.options(name="admin", **common).remote(config_path, keyring=keyring)
+             if config.risk is not None else None)
     if surveillance is not None:
         ray.get([surveillance.start.remote(), treasury.start.remote()])   # watching and paying from now on
-    return Handles(config, markets, shards, index, metrics, lending, liquidator, surveillance, treasury)
+    return Handles(config, markets, shards, index, metrics, lending, liquidator, surveillance, treasury, admin)
 
 
 def find_actors() -> Handles:
@@ -146,11 +151,12 @@ def find_actors() -> Handles:
     except ValueError:         # metrics switched off
         metrics = None
     try:
-        surveillance, treasury = ray.get_actor("surveillance"), ray.get_actor("treasury")
-    except ValueError:         # no rulebook: no surveillance, no treasury
-        surveillance = treasury = None
+        surveillance, treasury, admin = ray.get_actor("surveillance"), ray.get_actor("treasury"), \
+            ray.get_actor("admin")
+    except ValueError:         # no rulebook: no surveillance, no treasury, no admin
+        surveillance = treasury = admin = None
     return Handles(config, markets, shards, ray.get_actor("index"), metrics, ray.get_actor("lending"),
-                   ray.get_actor("liquidator"), surveillance, treasury)
+                   ray.get_actor("liquidator"), surveillance, treasury, admin)
 
 
 def destroy_actors(handles: Handles, wait_s: float = 30) -> None:
@@ -158,7 +164,7 @@ def destroy_actors(handles: Handles, wait_s: float = 30) -> None:
     until their names are free (a kill is asynchronous: an exchange created at once could
     find a name still taken)."""
     for actor in [*handles.shards, *handles.markets.values(), handles.index, handles.metrics, handles.lending,
-                  handles.liquidator, handles.surveillance, handles.treasury]:
+                  handles.liquidator, handles.surveillance, handles.treasury, handles.admin]:
         if actor is None:
             continue
         try:
@@ -166,7 +172,7 @@ def destroy_actors(handles: Handles, wait_s: float = 30) -> None:
         except Exception:  # already gone
             pass
     names = [f"shard:{i}" for i in range(len(handles.shards))] + [f"market:{m}" for m in handles.markets] \
-        + ["index", "metrics", "lending", "liquidator", "surveillance", "treasury"]
+        + ["index", "metrics", "lending", "liquidator", "surveillance", "treasury", "admin"]
     deadline = time.monotonic() + wait_s
     for name in names:
         while time.monotonic() < deadline:

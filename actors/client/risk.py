@@ -10,35 +10,23 @@
     desk.raise_maintenance_margin("BTC-USDT-PERP", "0.02", "one-sided market")   # every shard; "0" restores
     desk.compensate(101, "BTC-USDT-PERP", 250_000_000, "filled at a wrong index (incident 7)")   # treasury role
 
-Every action names the desk's operator and needs a reason; the domain checks
-the operator's roles (``exchange.risk.admin``) where the command is applied
-(a shard's operator door, a market), journals it, and records it in that
-actor's audit chain, so a refused action changes nothing and leaves no entry.
-A command for the whole venue (an asset freeze, a threshold) goes to every
-shard (as its house account) and, for a threshold, to every market, and its
-answers are returned per actor. ``verify_audit`` checks every chain
-(``exchange.risk.audit.verify``).
+Every action names the desk's operator and needs a reason, and goes through the
+admin actor (``actors/admin_actor.py``) to the actor whose state it changes; the
+domain checks the operator's roles (``exchange.risk.admin``) where the command
+is applied (a shard's operator door, a market, the liquidator), journals it,
+and records it in that actor's audit chain, so a refused action changes nothing
+and leaves no entry. A command for the whole venue (an asset freeze, a
+threshold, a maintenance rate) reaches every shard (as its house account) and,
+for a threshold, every market and the surveillance; its answers are returned
+per actor. Reads (views, alerts, the audit) go straight to the actors.
+``verify_audit`` checks every chain (``exchange.risk.audit.verify``).
 """
 from __future__ import annotations
 
-import itertools
-import time
-
 import ray
 
-from actors.link.wire import pack, unpack_results
-from exchange.core.routing import house_account, shard_for
-from exchange.messages.codec import decode, encode
-from exchange.core.money import parse_decimal
-from exchange.messages.records import (BlockAddress, FreezeAccount, FreezeAsset, GrantHedgeExemption, LockAccount,
-                                       RestrictAccount, ReviewWithdrawal, SetMaintenanceMargin, SetMarketMode,
-                                       SetRiskRule, SettleWithdrawal)
+from exchange.core.routing import shard_for
 from exchange.risk.audit import verify
-from exchange.risk.modes import MODE_NAMES
-from exchange.risk.rulebook import ACTION_NAMES
-
-SCOPES = {"none": 0, "trading": 1, "withdrawal": 2, "both": 3}
-_ids = itertools.count(1)
 
 
 class RiskDesk:
@@ -48,54 +36,36 @@ class RiskDesk:
         self.operator = operator
         self.shards = len(handles.shards)
 
-    def _rid(self) -> str:
-        return f"risk-{self.operator}-{time.time_ns()}-{next(_ids)}"
-
-    def _to_shard(self, shard: int, command) -> list:
-        answer = ray.get(self.handles.shards[shard].execute_operator.remote(self._capability, pack([command])))
-        return unpack_results(answer)[0]
-
-    def _to_account(self, account_id: int, command) -> list:
-        return self._to_shard(shard_for(account_id, self.shards), command)
-
-    def _to_every_shard(self, build) -> dict:
-        return {f"shard:{i}": self._to_shard(i, build(house_account(i, self.shards))) for i in range(self.shards)}
-
-    def _to_market(self, market: str, command) -> list:
-        handle = self.handles.markets[market]
-        return [decode(e) for e in ray.get(handle.operator_command.remote(self._capability, encode(command)))]
+    def _act(self, action: str, *args):
+        """``action`` of the admin actor, as this desk's operator."""
+        return ray.get(getattr(self.handles.admin, action).remote(self._capability, self.operator, *args))
 
     # ---- accounts --------------------------------------------------------------------
     def freeze_account(self, account_id: int, scope: str, reason: str) -> list:
         """Freeze ``scope`` ("trading", "withdrawal", "both"; "none" lifts) of an account."""
-        return self._to_account(account_id, FreezeAccount(self._rid(), 0, account_id, SCOPES[scope],
-                                                          self.operator, reason))
+        return self._act("freeze_account", account_id, scope, reason)
 
     def lock_account(self, account_id: int, locked: bool, reason: str) -> list:
         """Lock (suspected credential theft, 4.1.4) or unlock an account."""
-        return self._to_account(account_id, LockAccount(self._rid(), 0, account_id, locked, self.operator, reason))
+        return self._act("lock_account", account_id, locked, reason)
 
     def restrict_account(self, account_id: int, level: str, reason: str, market: str = "", until_ns: int = 0,
                          rule: str = "R-5.2.2.3-freeze") -> list:
         """Restrict an account ("restrict-open", "restrict-open-close"; "none" lifts), in one market or all."""
-        return self._to_account(account_id, RestrictAccount(self._rid(), 0, account_id, market, ACTION_NAMES[level],
-                                                            until_ns, rule, self.operator, reason))
+        return self._act("restrict_account", account_id, level, reason, market, until_ns, rule)
 
     def review_withdrawal(self, account_id: int, withdrawal: int, approve: bool, reason: str) -> list:
         """Approve (after its review period) or reject a queued withdrawal (the treasury role)."""
-        return self._to_account(account_id, ReviewWithdrawal(self._rid(), 0, account_id, withdrawal, approve,
-                                                             self.operator, reason))
+        return self._act("review_withdrawal", account_id, withdrawal, approve, reason)
 
     def settle_withdrawal(self, account_id: int, withdrawal: int, stage: int, txid: str,
                           reason: str = "chain") -> list:
         """The treasury's report on a withdrawal's transaction: 1 sent (``txid``), 2 confirmed, 3 failed."""
-        return self._to_account(account_id, SettleWithdrawal(self._rid(), 0, account_id, withdrawal, stage, txid,
-                                                             self.operator, reason))
+        return self._act("settle_withdrawal", account_id, withdrawal, stage, txid, reason)
 
     def block_address(self, destination: str, blocked: bool, reason: str) -> dict:
         """Put a withdrawal destination on (or off) the high-risk blocklist of every shard (5.2.2.4)."""
-        return self._to_every_shard(lambda house: BlockAddress(self._rid(), 0, house, destination, blocked,
-                                                              self.operator, reason))
+        return self._act("block_address", destination, blocked, reason)
 
     def withdrawals(self, account_id: int) -> list[dict]:
         return ray.get(self.handles.shards[shard_for(account_id, self.shards)].withdrawals.remote(account_id))
@@ -103,8 +73,7 @@ class RiskDesk:
     def grant_hedge_exemption(self, account_id: int, market: str, granted: bool, reason: str) -> list:
         """Exempt (or no longer) an account's hedge position in a perpetual market from the
         position limit (4.3.1)."""
-        return self._to_account(account_id, GrantHedgeExemption(self._rid(), 0, account_id, market, granted,
-                                                                self.operator, reason))
+        return self._act("grant_hedge_exemption", account_id, market, granted, reason)
 
     def risk_view(self, account_id: int) -> dict:
         return ray.get(self.handles.shards[shard_for(account_id, self.shards)].risk_view.remote(account_id))
@@ -112,34 +81,22 @@ class RiskDesk:
     # ---- the venue ---------------------------------------------------------------------
     def freeze_asset(self, asset: str, scope: str, reason: str) -> dict:
         """Freeze an asset's trading and/or withdrawals on every shard (5.2.2)."""
-        return self._to_every_shard(lambda house: FreezeAsset(self._rid(), 0, house, asset, SCOPES[scope],
-                                                             self.operator, reason))
+        return self._act("freeze_asset", asset, scope, reason)
 
     def set_rule(self, rule: str, key: str, value: str, reason: str) -> dict:
         """Change a threshold (or ``key`` "action") at run time on every shard and market."""
-        answers = self._to_every_shard(lambda house: SetRiskRule(self._rid(), 0, house, rule, key, value,
-                                                                self.operator, reason))
-        for market in self.handles.markets:
-            answers[f"market:{market}"] = self._to_market(market, SetRiskRule(self._rid(), time.time_ns(), 0, rule,
-                                                                               key, value, self.operator, reason))
-        if self.handles.surveillance is not None:
-            answers["surveillance"] = ray.get(self.handles.surveillance.set_rule.remote(
-                self._capability, rule, key, value, self.operator, reason))
-        return answers
+        return self._act("set_rule", rule, key, value, reason)
 
     def raise_maintenance_margin(self, market: str, rate: str, reason: str) -> dict:
         """Raise a perpetual market's base maintenance rate for now ("0.02": 2%; "0" restores the
         configured rate) on every shard (5.2.2.3); positions are re-valued at the next mark."""
-        ppm = parse_decimal(rate, 6)
-        return self._to_every_shard(lambda house: SetMaintenanceMargin(self._rid(), time.time_ns(), house, market,
-                                                                       ppm, self.operator, reason))
+        return self._act("raise_maintenance_margin", market, rate, reason)
 
     def compensate(self, account_id: int, market: str, amount: int, reason: str) -> dict:
         """Pay ``amount`` (minor units of the settlement asset) of a perpetual market's insurance
         fund to an account, instead of a rollback (5.2.2.5; the treasury role): ``refused``,
         ``delivered`` and the funds' view."""
-        return ray.get(self.handles.liquidator.compensate.remote(self._capability, market, account_id, amount,
-                                                                 self.operator, reason))
+        return self._act("compensate", account_id, market, amount, reason)
 
     # ---- the treasury ------------------------------------------------------------------
     def receive_on_chain(self, account_id: int, asset: str, amount: int) -> str:
@@ -148,13 +105,11 @@ class RiskDesk:
 
     def approve_refill(self, refill_id: int, reason: str) -> dict:
         """Sign a cold-to-hot transfer (treasury role)."""
-        return ray.get(self.handles.treasury.approve_refill.remote(self._capability, refill_id, self.operator,
-                                                                   reason))
+        return self._act("approve_refill", refill_id, reason)
 
     def suspend_deposits(self, asset: str, suspended: bool, reason: str) -> dict:
         """Stop (or resume) crediting an asset's deposits (risk role; its withdrawals: ``freeze_asset``)."""
-        return ray.get(self.handles.treasury.suspend_deposits.remote(self._capability, asset, suspended,
-                                                                     self.operator, reason))
+        return self._act("suspend_deposits", asset, suspended, reason)
 
     def treasury_view(self) -> dict:
         """Hot and cold wallets, refills, payments in flight, the reconciliation."""
@@ -164,7 +119,7 @@ class RiskDesk:
     def link_accounts(self, a: int, b: int, kind: str, reason: str) -> dict:
         """Link two accounts for surveillance: "owner" (one owner's sub-accounts, self-trading
         4.2.6) or "suspected" (acting together, wash trading 4.2.1)."""
-        return ray.get(self.handles.surveillance.link.remote(self._capability, a, b, kind, self.operator, reason))
+        return self._act("link_accounts", a, b, kind, reason)
 
     def alerts(self, rule: str | None = None, account: int | None = None, since_ns: int = 0) -> list[dict]:
         """Surveillance alerts, newest first."""
@@ -177,8 +132,7 @@ class RiskDesk:
         """Set a market "open", "reduce-only" or "halted" (5.2.2.2); opening ends a breaker's halt."""
         if market not in self.handles.markets:
             raise KeyError(f"no market {market!r}")
-        return self._to_market(market, SetMarketMode(self._rid(), time.time_ns(), market, MODE_NAMES.index(mode),
-                                                     until_ns, self.operator, reason))
+        return self._act("set_market_mode", market, mode, reason, until_ns)
 
     def market_view(self, market: str) -> dict | None:
         return ray.get(self.handles.markets[market].risk_view.remote())

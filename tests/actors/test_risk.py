@@ -85,6 +85,10 @@ def test_bad_operator_input_is_refused_and_leaves_no_audit_entry(operator, clien
     assert desk.freeze_account(A, "both", "")[0].reason == Reason.REASON_REQUIRED
     assert desk.restrict_account(A, "restrict-open", "x", market="DOGE-USDT")[0].reason == Reason.UNKNOWN_MARKET
     assert desk.set_market_mode("BTC-USDT", "halted", " ")[0].reason == Reason.REASON_REQUIRED
+    digest = desk.rulebook()["digest"]
+    refused = operator.risk_desk("demo-treasury").set_rule(LADDER, "count", "7", "not my role")
+    assert list(refused) == ["admin"] and refused["admin"][0].reason == Reason.OPERATOR_NOT_PERMITTED  # no actor
+    assert desk.rulebook()["digest"] == digest                                                       # reached
     assert len(desk.audit()) == count
     assert client.place_order(A, "BTC-USDT", "buy", "0.01", price="40000.00").ok
 
