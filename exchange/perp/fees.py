@@ -48,8 +48,9 @@ def sweep(desk, cmd: SweepPerpFees) -> list:
         return [OrderRejected(cmd.request_id, cmd.account_id, int(Reason.FEE_SWEEP_AHEAD), 0)]
     q = market.spec.quote.index
     amount = max(0, min(owed(desk, cmd.market), desk.ledger.fees[q]))
-    desk.ledger.fees[q] -= amount
-    desk.fee_swept[cmd.market] = swept + amount
+    if amount:                                   # a sweep of nothing leaves the desk as it was
+        desk.ledger.fees[q] -= amount
+        desk.fee_swept[cmd.market] = swept + amount
     return [PerpFeesSwept(cmd.request_id, cmd.ts_ns, cmd.account_id, cmd.market, amount, swept + amount)]
 
 
