@@ -3,10 +3,10 @@
 One code per failed check (TigerBeetle's habit): a rejection says which check
 refused the command, never "something was wrong". Numbers are stable and
 grouped by area (1xx validation, 2xx balance and risk, 3xx matching, 4xx
-margin and lending, 8xx access, 9xx the service); a number is never renumbered
-or reused for another meaning. Add new codes at the end of their group, with
-a one-line explanation in ``EXPLANATIONS`` (a test checks every member has
-one). The table, in the order the checks run, is in docs/DECISIONS.md
+margin and lending, 5xx perpetuals, 6xx the OTC desk, 8xx access, 9xx the
+service); a number is never renumbered or reused for another meaning. Add
+new codes at the end of their group, with a one-line explanation in
+``EXPLANATIONS`` (a test checks every member has one). The table, in the order the checks run, is in docs/DECISIONS.md
 ("Result codes").
 """
 from __future__ import annotations
@@ -124,6 +124,15 @@ class Reason(IntEnum):
     INVALID_MAINTENANCE_RATE = 519    # below the configured rate, or the top tier's initial rate would pass 100%
     COMPENSATION_OUT_OF_ORDER = 520   # a compensation past the next one the shard expects from that fund
     FUND_INSUFFICIENT = 521           # the market's insurance fund holds less than the compensation
+    # 6xx: the OTC desk (exchange/otc, seed 000)
+    OTC_UNKNOWN_PAIR = 600            # the desk does not quote that market
+    UNKNOWN_PAYMENT_METHOD = 601      # not one of the desk's payment methods
+    OTC_BELOW_MINIMUM = 602           # smaller than the desk's minimum: the order book is the place for it
+    OTC_ABOVE_MAXIMUM = 603           # larger than the desk quotes at once
+    UNKNOWN_QUOTE = 604               # no quote with that id for this account
+    QUOTE_EXPIRED = 605               # the quote's time to live ran out first
+    QUOTE_ALREADY_ACCEPTED = 606      # a quote is accepted once
+    OTC_INVENTORY_SHORT = 607         # the desk cannot deliver that much now (its free inventory)
     # 3xx: matching and order management
     POST_ONLY_WOULD_TAKE = 300
     FOK_CANNOT_FILL = 301
@@ -263,6 +272,14 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.LIQUIDATION_NOT_DONE: "the liquidation still holds lots",
     Reason.CANNOT_DELEVERAGE: "the position is smaller than the lots asked to deleverage",
     Reason.FEE_SWEEP_AHEAD: "the fund claims more swept fees than this shard ever moved",
+    Reason.OTC_UNKNOWN_PAIR: "the OTC desk does not quote that market",
+    Reason.UNKNOWN_PAYMENT_METHOD: "not one of the OTC desk's payment methods",
+    Reason.OTC_BELOW_MINIMUM: "smaller than the OTC desk's minimum: use the order book",
+    Reason.OTC_ABOVE_MAXIMUM: "larger than the OTC desk quotes at once",
+    Reason.UNKNOWN_QUOTE: "no OTC quote with that id for this account",
+    Reason.QUOTE_EXPIRED: "the quote's time to live ran out before it was accepted",
+    Reason.QUOTE_ALREADY_ACCEPTED: "an OTC quote is accepted once",
+    Reason.OTC_INVENTORY_SHORT: "the OTC desk cannot deliver that much now",
     Reason.INVALID_MAINTENANCE_RATE: "a maintenance rate only rises from the configured one; top tier initial <= 100%",
     Reason.COMPENSATION_OUT_OF_ORDER: "compensations from a fund reach a shard in their order: an earlier one first",
     Reason.FUND_INSUFFICIENT: "the market's insurance fund holds less than the compensation",

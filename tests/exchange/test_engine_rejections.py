@@ -15,6 +15,7 @@ from tests.exchange.perp.test_desk import SCENARIOS as PERP_SCENARIOS
 from tests.exchange.perp.test_liquidation import SCENARIOS as PERP_LIQUIDATION_SCENARIOS
 from tests.exchange.perp.test_compensation import COVERED as COMPENSATION_COVERED
 from tests.exchange.perp.test_maintenance import COVERED as MAINTENANCE_COVERED
+from tests.exchange.otc.test_rfq import COVERED as OTC_COVERED
 from tests.exchange.risk.test_cashier import COVERED as CASHIER_COVERED
 from tests.exchange.risk.test_gate import COVERED as RISK_COVERED
 from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, ETH_USDT, FOK, GTC, IOC, LIMIT, MARKET, POST_ONLY,
@@ -269,6 +270,7 @@ def test_rejection_scenarios_with_all_cases_cover_every_producible_reason():
     covered |= {reason for reason, _ in PERP_LIQUIDATION_SCENARIOS.values()}   # .../perp/test_liquidation.py
     covered |= RISK_COVERED | CASHIER_COVERED                         # tests/exchange/risk/test_gate.py, test_cashier.py
     covered |= MAINTENANCE_COVERED | COMPENSATION_COVERED             # tests/exchange/perp/test_maintenance.py, ...
+    covered |= OTC_COVERED                                            # tests/exchange/otc/test_rfq.py
     # AMEND_IN_PROGRESS needs an amend still in flight at a market: impossible in the
     # synchronous Engine, where every amend completes inside apply(). The Engine's one
     # shard owns every account and has no journal: WRONG_SHARD, ACCOUNT_NOT_IN_SCOPE
@@ -289,7 +291,8 @@ def test_every_reason_has_a_one_line_explanation():
 
 
 def test_reason_numbers_stay_grouped_by_area():
-    areas = {1: "validation", 2: "balance", 3: "matching", 4: "margin", 5: "perpetuals", 8: "access", 9: "service"}
+    areas = {1: "validation", 2: "balance", 3: "matching", 4: "margin", 5: "perpetuals", 6: "otc", 8: "access",
+             9: "service"}
     assert all(int(r) // 100 in areas for r in Reason)
     assert len({int(r) for r in Reason}) == len(Reason)            # no alias: a number has one meaning
     # pinned numbers: renumbering any of them breaks every client that stored a code

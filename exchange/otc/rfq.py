@@ -1,0 +1,168 @@
+"""One request for quote and the desk that answers it (seed 000: 询价, 报价, 锁定).
+
+Every RFQ is one record whose ``state`` moves one way:
+
+    QUOTED --accept before expiry--> ACCEPTED --paid--> PAID --delivered--> DELIVERED --> SETTLED
+       \\--its time to live ran out--> EXPIRED      \\--its payment window ran out--> CANCELLED
+
+(PAID, DELIVERED and SETTLED are the payment and delivery steps, not built yet:
+``docs/OTC.md``.) The desk (``OtcDesk``):
+
+- **inquire**: a client asks for a pair, a side and a base quantity or a quote
+  notional, with a payment method. The desk prices it (``exchange.otc.pricing``)
+  and quotes only what it could honour now (its free inventory of what it would
+  deliver: OTC_INVENTORY_SHORT otherwise), firm until ``expires_ns`` (``[otc]
+  quote_ttl_s``), signed (``exchange.otc.signing``): the quote carries its spread's
+  breakdown by component.
+- **accept**: the quote's owner only (UNKNOWN_QUOTE), before expiry (QUOTE_EXPIRED:
+  at ``expires_ns`` or later, or once ``expire`` ran), once (QUOTE_ALREADY_ACCEPTED);
+  it locks what the desk delivers (the base a buyer gets, the quote a seller gets)
+  until the trade settles or is cancelled (OTC_INVENTORY_SHORT if that is gone).
+  Acceptance and expiry race on ``ts_ns`` alone, in the order the desk applies
+  them: one of them wins, the other is refused or finds nothing to do.
+- **expire**: at a time, every quote past its time to live is EXPIRED and every
+  accepted trade past its payment window is CANCELLED, its lock released.
+
+The desk's inventory is what it holds to deliver (``set_inventory``: the desk's own
+account's balances, as the actor reads them); ``free`` is that less what accepted
+trades locked. Time is the commands' ``ts_ns``; nothing reads a clock.
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+
+from exchange.core.reasons import Reason
+from exchange.matching.orders import BUY
+from exchange.otc.pricing import IndexHistory, terms
+from exchange.otc.rules import OtcRules
+from exchange.otc.signing import Signer
+
+
+class RfqState(IntEnum):
+    QUOTED = 1
+    ACCEPTED = 2
+    PAID = 3
+    DELIVERED = 4
+    SETTLED = 5
+    EXPIRED = 6
+    CANCELLED = 7
+
+
+OPEN = (RfqState.QUOTED, RfqState.ACCEPTED)
+
+
+class Rfq:
+    __slots__ = ("rfq_id", "account_id", "pair", "side", "lots", "price_ticks", "notional", "method", "spread_bps",
+                 "breakdown", "index_ticks", "quoted_ns", "expires_ns", "state", "accepted_ns", "pay_by_ns",
+                 "signature")
+
+    def __init__(self, rfq_id: str, account_id: int, pair: str, side: int, method: str, quoted_ns: int,
+                 expires_ns: int, t) -> None:
+        self.rfq_id, self.account_id, self.pair, self.side, self.method = rfq_id, account_id, pair, side, method
+        self.lots, self.price_ticks, self.notional = t.lots, t.price_ticks, t.notional
+        self.spread_bps, self.breakdown, self.index_ticks = t.spread_bps, t.breakdown, t.index_ticks
+        self.quoted_ns, self.expires_ns = quoted_ns, expires_ns
+        self.state = RfqState.QUOTED
+        self.accepted_ns = self.pay_by_ns = 0
+        self.signature = ""
+
+    def quote(self, spec) -> dict:
+        """The firm quote as signed and handed to the client: amounts in minor units."""
+        return {"id": self.rfq_id, "account": self.account_id, "pair": self.pair,
+                "side": "buy" if self.side == BUY else "sell", "price": self.price_ticks * spec.tick_minor,
+                "quantity": self.lots * spec.lot_minor, "notional": self.notional, "method": self.method,
+                "index": self.index_ticks * spec.tick_minor, "spread_bps": self.spread_bps,
+                "breakdown": {name: bps for name, bps in self.breakdown}, "expires_ns": self.expires_ns}
+
+    def canonical(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+
+class OtcDesk:
+    def __init__(self, rules: OtcRules):
+        self.rules = rules
+        self.signer = Signer(rules.signing_seed)
+        self.history = {name: IndexHistory() for name in rules.pairs}
+        self.rfqs: dict[str, Rfq] = {}
+        self.seq = 0
+        self.inventory: dict[str, int] = {}          # asset -> what the desk holds to deliver (minor units)
+        self.locked: dict[str, int] = {}             # asset -> of which accepted trades hold
+
+    # ---- inputs ---------------------------------------------------------------------------
+    def set_index(self, pair: str, ts: int, ticks: int) -> None:
+        self.history[pair].add(ts, ticks)
+
+    def set_inventory(self, asset: str, amount: int) -> None:
+        self.inventory[asset] = amount
+
+    def free(self, asset: str) -> int:
+        return self.inventory.get(asset, 0) - self.locked.get(asset, 0)
+
+    # ---- the client's steps ------------------------------------------------------------------
+    def inquire(self, account_id: int, pair: str, side: int, quantity: int, notional: int, method: str,
+                ts: int) -> Rfq | Reason:
+        """A firm, signed quote, or why none (``exchange.otc.pricing`` for the pricing's reasons)."""
+        rules = self.rules
+        otc_pair = rules.pairs.get(pair)
+        if otc_pair is None:
+            return Reason.OTC_UNKNOWN_PAIR
+        t = terms(rules, otc_pair, side, quantity, notional, method, self.history[pair], ts)
+        if type(t) is Reason:
+            return t
+        asset, amount = self._delivers(otc_pair.spec, side, t.lots, t.notional)
+        if self.free(asset) < amount:
+            return Reason.OTC_INVENTORY_SHORT
+        self.seq += 1
+        rfq = Rfq(f"q{self.seq}", account_id, pair, side, method, ts, ts + rules.quote_ttl_ns, t)
+        rfq.signature = self.signer.sign(rfq.quote(otc_pair.spec))
+        self.rfqs[rfq.rfq_id] = rfq
+        return rfq
+
+    def accept(self, account_id: int, rfq_id: str, ts: int) -> Rfq | Reason:
+        rfq = self.rfqs.get(rfq_id)
+        if rfq is None or rfq.account_id != account_id:
+            return Reason.UNKNOWN_QUOTE
+        if rfq.state != RfqState.QUOTED:
+            return Reason.QUOTE_EXPIRED if rfq.state == RfqState.EXPIRED else Reason.QUOTE_ALREADY_ACCEPTED
+        if ts >= rfq.expires_ns:
+            return Reason.QUOTE_EXPIRED
+        asset, amount = self._delivers(self.rules.pairs[rfq.pair].spec, rfq.side, rfq.lots, rfq.notional)
+        if self.free(asset) < amount:
+            return Reason.OTC_INVENTORY_SHORT
+        self.locked[asset] = self.locked.get(asset, 0) + amount
+        rfq.state, rfq.accepted_ns, rfq.pay_by_ns = RfqState.ACCEPTED, ts, ts + self.rules.payment_window_ns
+        return rfq
+
+    def expire(self, ts: int) -> list[Rfq]:
+        """Quotes past their time to live and accepted trades past their payment window, moved
+        to EXPIRED and CANCELLED (their locks released); in id order."""
+        moved = []
+        for rfq in self.rfqs.values():
+            if rfq.state == RfqState.QUOTED and ts >= rfq.expires_ns:
+                rfq.state = RfqState.EXPIRED
+                moved.append(rfq)
+            elif rfq.state == RfqState.ACCEPTED and ts >= rfq.pay_by_ns:
+                asset, amount = self._delivers(self.rules.pairs[rfq.pair].spec, rfq.side, rfq.lots, rfq.notional)
+                self.locked[asset] -= amount
+                rfq.state = RfqState.CANCELLED
+                moved.append(rfq)
+        return moved
+
+    @staticmethod
+    def _delivers(spec, side: int, lots: int, notional: int) -> tuple[str, int]:
+        """What the desk delivers on a trade: the base a buying client gets, or the quote a
+        selling client gets."""
+        return (spec.base.name, lots * spec.lot_minor) if side == BUY else (spec.quote.name, notional)
+
+    # ---- state ---------------------------------------------------------------------------
+    def check_invariants(self) -> None:
+        held: dict[str, int] = {}
+        for rfq in self.rfqs.values():
+            if rfq.state == RfqState.ACCEPTED:
+                asset, amount = self._delivers(self.rules.pairs[rfq.pair].spec, rfq.side, rfq.lots, rfq.notional)
+                held[asset] = held.get(asset, 0) + amount
+        assert {a: v for a, v in self.locked.items() if v} == held, "OTC locks"
+
+    def canonical(self) -> tuple:
+        return (self.seq, tuple(r.canonical() for _, r in sorted(self.rfqs.items())),
+                tuple(sorted(self.inventory.items())), tuple(sorted((a, v) for a, v in self.locked.items() if v)))
