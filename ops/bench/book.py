@@ -29,8 +29,13 @@ The stream's commands are 1 ms apart (1,000 accounts: one command a second
 each), and the ladder's count is raised so that nothing is refused: both runs
 do the same work plus, with rules on, the checks and counting
 (``rules_on_refused`` must be 0; ``rules_on_same_book`` checks the books
-ended equal). Every other run measures the rules first: which engine runs
-second in a process moves its figure by up to 10% here.
+ended equal).
+
+**Each measurement in a process of its own**: the bare book and each engine
+run in a fresh spawned process, one at a time, on the same seeded stream. In
+one process, an engine measured after another runs on the heap the first left
+and measured up to 20% slower here, whichever it was (``--in-process`` keeps
+the old way, for comparison).
 
 ``engine_to_bare_ratio`` = engine / bare commands per second (the Speed
 issue's figure). ``wall_commands_per_s`` includes the harness. A cancel whose
@@ -53,12 +58,15 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import heapq
+import multiprocessing
 import random
 import sys
 import time
 import tomllib
 from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -265,54 +273,68 @@ def summary(latencies: list[int], prefix: str = "") -> dict:
             f"{prefix}max_us": round(ordered[-1] / 1000, 2)}
 
 
-def run_rules_on(stream: list[tuple], accounts: int, gc_mode: str) -> tuple[dict, Engine]:
-    gc.collect()
-    ruled, _, _, on, _ = run_engine(stream, accounts, gc_mode, config=rules_config(True))
+def measure(kind: str, commands: int, seed: int, accounts: int, gc_mode: str) -> dict:
+    """One measurement on the seeded stream: ``bare`` (the bare book), ``off`` (the Engine,
+    no rulebook), ``on`` (the rulebook in force) or ``pipeline`` (no fused path). Plain data
+    back (it may come from a child process): the latency summary and what the checks need."""
+    spec = load_config().markets[MARKET]
+    stream = generate(commands, seed, accounts, spec.tick_minor, spec.lot_minor)
+    if kind == "bare":
+        tune_gc(gc_mode)
+        latencies, fills = run_bare(stream)
+        gc.unfreeze()
+        return {"summary": summary(latencies, "bare_"), "fills": fills}
+    latencies, fills, diverged, engine, wall = run_engine(stream, accounts, gc_mode, fused=kind != "pipeline",
+                                                          config=rules_config(kind == "on"))
     gc.unfreeze()
-    on.check_invariants()
-    return summary(ruled, "rules_on_"), on
+    engine.check_invariants()
+    book = engine.markets[MARKET].book
+    return {"summary": summary(latencies, PREFIX[kind]), "fills": fills, "diverged": diverged, "wall": wall,
+            "book": hashlib.sha256(repr(book.canonical()).encode()).hexdigest(), "state_hash": engine.state_hash(),
+            "resting": len(book.orders), "conservation_ok": not any(engine.conservation().values()),
+            "refused": getattr(engine, "refused_by_rules", 0)}
+
+
+PREFIX = {"off": "", "on": "rules_on_", "pipeline": "pipeline_"}
+
+
+def isolated(kind: str, *args) -> dict:
+    """``measure`` in a fresh process of its own (spawned, one at a time): no engine measures
+    on a heap another engine left behind."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(measure, kind, *args).result()
 
 
 def run_once(commands: int, seed: int, accounts: int, gc_mode: str, pipeline: bool, rules: bool = True,
-             rules_first: bool = False) -> dict:
-    """The bare book, the engine, and (``pipeline``) the engine without its fused path, on one
-    stream, each under the same collector policy."""
-    spec = load_config().markets[MARKET]
-    stream = generate(commands, seed, accounts, spec.tick_minor, spec.lot_minor)
-    tune_gc(gc_mode)
-    bare, bare_fills = run_bare(stream)
-    gc.unfreeze()
-    gc.collect()
-    if rules and rules_first:                # every other run measures the rules first: the order is not the figure
-        ruled, on = run_rules_on(stream, accounts, gc_mode)
-        gc.collect()
-    latencies, fills, diverged, engine, wall = run_engine(stream, accounts, gc_mode)
-    gc.unfreeze()
-    engine.check_invariants()
-    result = {"commands": commands, **summary(latencies), "wall_commands_per_s": round(commands / (wall / 1e9)),
-              "fills": fills, **summary(bare, "bare_"), "bare_fills": bare_fills, "diverged": diverged,
-              "resting_orders_end": len(engine.markets[MARKET].book.orders),
-              "conservation_ok": not any(engine.conservation().values())}
+             isolate: bool = True) -> dict:
+    """The bare book, the engine, the engine with the rulebook (``rules``) and (``pipeline``)
+    the engine without its fused path, on one stream, each under the same collector policy
+    and (``isolate``) each in a process of its own."""
+    run = (lambda kind: isolated(kind, commands, seed, accounts, gc_mode)) if isolate else \
+        (lambda kind: _in_process(kind, commands, seed, accounts, gc_mode))
+    bare, off = run("bare"), run("off")
+    result = {"commands": commands, **off["summary"], "wall_commands_per_s": round(commands / (off["wall"] / 1e9)),
+              "fills": off["fills"], **bare["summary"], "bare_fills": bare["fills"], "diverged": off["diverged"],
+              "resting_orders_end": off["resting"], "conservation_ok": off["conservation_ok"]}
     result["engine_to_bare_ratio"] = round(result["commands_per_s"] / result["bare_commands_per_s"], 4)
     if rules:
-        off_book = engine.markets[MARKET].book.canonical()
-        if not rules_first:
-            ruled, on = run_rules_on(stream, accounts, gc_mode)
-        result.update(ruled)
+        on = run("on")
+        result.update(on["summary"])
         result["rules_on_to_off_ratio"] = round(result["rules_on_commands_per_s"] / result["commands_per_s"], 4)
-        result["rules_on_refused"] = getattr(on, "refused_by_rules", 0)
-        result["rules_on_same_book"] = on.markets[MARKET].book.canonical() == off_book
-        del on
+        result["rules_on_refused"] = on["refused"]
+        result["rules_on_same_book"] = on["book"] == off["book"]
     if pipeline:
-        fused_hash = engine.state_hash()
-        del engine
-        gc.collect()
-        slow, _, _, piped, _ = run_engine(stream, accounts, gc_mode, fused=False)
-        gc.unfreeze()
-        result.update({k: v for k, v in summary(slow, "pipeline_").items()})
+        piped = run("pipeline")
+        result.update(piped["summary"])
         result["pipeline_to_bare_ratio"] = round(result["pipeline_commands_per_s"] / result["bare_commands_per_s"], 4)
         result["fused_to_pipeline_ratio"] = round(result["commands_per_s"] / result["pipeline_commands_per_s"], 3)
-        result["pipeline_same_state_hash"] = piped.state_hash() == fused_hash
+        result["pipeline_same_state_hash"] = piped["state_hash"] == off["state_hash"]
+    return result
+
+
+def _in_process(kind: str, *args) -> dict:
+    result = measure(kind, *args)
+    gc.collect()
     return result
 
 
@@ -326,10 +348,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pipeline", action="store_true",
                         help="skip the engine without its fused path (pipeline_* figures)")
     parser.add_argument("--no-rules", action="store_true", help="skip the run with the risk rulebook in force")
+    parser.add_argument("--in-process", action="store_true",
+                        help="measure every engine in this process (the one measured later runs on the heap the "
+                             "earlier left: up to 20%% slower here) instead of each in a fresh process")
     parser.add_argument("--json", action="store_true", help="print one JSON object (the median run)")
     args = parser.parse_args(argv)
     runs = [run_once(args.commands, args.seed + r, args.accounts, args.gc, not args.no_pipeline, not args.no_rules,
-                     rules_first=r % 2 == 1) for r in range(args.runs)]
+                     isolate=not args.in_process) for r in range(args.runs)]
     median = sorted(runs, key=lambda r: r["commands_per_s"])[len(runs) // 2]
     result = {**median, "runs": args.runs, "seed": args.seed, "gc": args.gc,
               "commands_per_s_runs": [r["commands_per_s"] for r in runs],

@@ -23,7 +23,7 @@ def test_bare_book_matches_in_price_then_time_order_and_skips_cancelled_orders()
 
 def test_a_run_reports_the_engine_beside_the_bare_book_on_the_same_stream():
     assert generate(500, 3, 50, 1, 1) == generate(500, 3, 50, 1, 1)
-    result = run_once(3_000, seed=7, accounts=1_000, gc_mode="tuned", pipeline=True)
+    result = run_once(3_000, seed=7, accounts=1_000, gc_mode="tuned", pipeline=True, isolate=False)
     assert result["conservation_ok"] and result["commands"] == 3_000
     assert result["bare_commands_per_s"] > 0 and 0 < result["engine_to_bare_ratio"] == round(
         result["commands_per_s"] / result["bare_commands_per_s"], 4)
@@ -33,8 +33,8 @@ def test_a_run_reports_the_engine_beside_the_bare_book_on_the_same_stream():
         result["commands_per_s"] / result["pipeline_commands_per_s"], 3)
 
 
-def test_the_rules_on_run_does_the_same_work_with_nothing_refused():
-    result = run_once(3_000, seed=7, accounts=1_000, gc_mode="tuned", pipeline=False)
+def test_the_rules_on_run_does_the_same_work_with_nothing_refused_each_engine_in_its_own_process():
+    result = run_once(3_000, seed=7, accounts=1_000, gc_mode="tuned", pipeline=False)      # isolated: spawned
     assert result["rules_on_refused"] == 0 and result["rules_on_same_book"] is True
     assert result["rules_on_commands_per_s"] > 0 and result["rules_on_to_off_ratio"] == round(
         result["rules_on_commands_per_s"] / result["commands_per_s"], 4)
