@@ -46,35 +46,35 @@ class Terms(NamedTuple):
 
 
 class IndexHistory:
-    """A pair's index samples (ts, ticks) over the last window: the volatility component's
-    high and low (monotonic deques: O(1) amortized a sample)."""
+    """A pair's index samples (ts, ticks) over the last ``window_ns``: the volatility
+    component's high and low (monotonic deques: O(1) amortized a sample; samples older
+    than the window are dropped as new ones come, and a read changes nothing)."""
 
-    __slots__ = ("low", "high", "last")
+    __slots__ = ("window_ns", "low", "high", "last")
 
-    def __init__(self) -> None:
+    def __init__(self, window_ns: int) -> None:
+        self.window_ns = window_ns
         self.low: deque = deque()      # (ts, ticks), ticks increasing
         self.high: deque = deque()     # (ts, ticks), ticks decreasing
         self.last = 0
 
     def add(self, ts: int, ticks: int) -> None:
-        while self.low and self.low[-1][1] >= ticks:
-            self.low.pop()
-        self.low.append((ts, ticks))
-        while self.high and self.high[-1][1] <= ticks:
-            self.high.pop()
-        self.high.append((ts, ticks))
+        for side, worse in ((self.low, lambda t: t >= ticks), (self.high, lambda t: t <= ticks)):
+            while side and worse(side[-1][1]):
+                side.pop()
+            side.append((ts, ticks))
+            while side[0][0] < ts - self.window_ns:
+                side.popleft()
         self.last = ticks
 
-    def range_bps(self, ts: int, window_ns: int) -> int:
-        """The high-low range of the samples in the ``window_ns`` before ``ts``, in bps of the low,
-        rounded up (0 with no sample)."""
-        horizon = ts - window_ns
-        for side in (self.low, self.high):
-            while len(side) > 1 and side[0][0] < horizon:
-                side.popleft()
-        if not self.low:
+    def range_bps(self, ts: int) -> int:
+        """The high-low range of the samples in the window before ``ts``, in bps of the low,
+        rounded up (0 with none)."""
+        horizon = ts - self.window_ns
+        low = next((t for at, t in self.low if at >= horizon), None)
+        high = next((t for at, t in self.high if at >= horizon), None)
+        if low is None or high is None:
             return 0
-        low, high = self.low[0][1], self.high[0][1]
         return -(-(high - low) * BPS // low)
 
 
@@ -105,7 +105,7 @@ def terms(rules: OtcRules, pair: OtcPair, side: int, quantity: int, notional: in
     if at_index > pair.max_notional:
         return Reason.OTC_ABOVE_MAXIMUM
     size = next(bps for start, bps in reversed(pair.size_tiers) if at_index >= start)
-    volatility = -(-history.range_bps(ts, rules.volatility_window_ns) * pair.volatility_factor_ppm // PPM)
+    volatility = -(-history.range_bps(ts) * pair.volatility_factor_ppm // PPM)
     breakdown = (("size", size), ("volatility", volatility), ("liquidity", pair.liquidity_bps),
                  ("payment", payment.surcharge_bps))
     spread = sum(bps for _, bps in breakdown)

@@ -26,14 +26,21 @@ Every RFQ is one record whose ``state`` moves one way:
 The desk's inventory is what it holds to deliver (``set_inventory``: the desk's own
 account's balances, as the actor reads them); ``free`` is that less what accepted
 trades locked. Time is the commands' ``ts_ns``; nothing reads a clock.
+
+**Inputs** (``INPUTS``): everything that changes the desk is one of ``index``,
+``inventory``, ``inquire``, ``accept``, ``expire``, a plain list ``[kind, *args]``
+that ``apply`` takes: what a journal keeps and a replay feeds back. Signatures are
+deterministic, so a replay rebuilds the same quotes, signatures included;
+``to_plain``/``restore`` are the snapshot.
 """
 from __future__ import annotations
 
+from collections import deque
 from enum import IntEnum
 
 from exchange.core.reasons import Reason
 from exchange.matching.orders import BUY
-from exchange.otc.pricing import IndexHistory, terms
+from exchange.otc.pricing import IndexHistory, Terms, terms
 from exchange.otc.rules import OtcRules
 from exchange.otc.signing import Signer
 
@@ -49,6 +56,8 @@ class RfqState(IntEnum):
 
 
 OPEN = (RfqState.QUOTED, RfqState.ACCEPTED)
+INPUTS = {"index": "set_index", "inventory": "set_inventory", "inquire": "inquire", "accept": "accept",
+          "expire": "expire"}
 
 
 class Rfq:
@@ -82,7 +91,7 @@ class OtcDesk:
     def __init__(self, rules: OtcRules):
         self.rules = rules
         self.signer = Signer(rules.signing_seed)
-        self.history = {name: IndexHistory() for name in rules.pairs}
+        self.history = {name: IndexHistory(rules.volatility_window_ns) for name in rules.pairs}
         self.rfqs: dict[str, Rfq] = {}
         self.seq = 0
         self.inventory: dict[str, int] = {}          # asset -> what the desk holds to deliver (minor units)
@@ -154,6 +163,38 @@ class OtcDesk:
         selling client gets."""
         return (spec.base.name, lots * spec.lot_minor) if side == BUY else (spec.quote.name, notional)
 
+    # ---- inputs, as a journal keeps them ---------------------------------------------------
+    def apply(self, entry: list):
+        """Apply one input ``[kind, *args]`` (live or replayed): what the method it names answers."""
+        kind, *args = entry
+        if kind not in INPUTS:
+            raise ValueError(f"not an OTC desk input: {kind!r}")
+        return getattr(self, INPUTS[kind])(*args)
+
+    def to_plain(self) -> dict:
+        return {"seq": self.seq, "inventory": sorted(self.inventory.items()),
+                "locked": sorted(self.locked.items()),
+                "history": {pair: [list(h.low), list(h.high), h.last] for pair, h in sorted(self.history.items())},
+                "rfqs": [[r.rfq_id, r.account_id, r.pair, r.side, r.method, r.quoted_ns, r.expires_ns, r.lots,
+                          r.price_ticks, r.notional, r.spread_bps, [list(b) for b in r.breakdown], r.index_ticks,
+                          int(r.state), r.accepted_ns, r.pay_by_ns, r.signature] for _, r in sorted(self.rfqs.items())]}
+
+    def restore(self, state: dict) -> None:
+        self.seq = state["seq"]
+        self.inventory = dict((a, v) for a, v in state["inventory"])
+        self.locked = dict((a, v) for a, v in state["locked"])
+        for pair, (low, high, last) in state["history"].items():
+            history = self.history[pair]
+            history.low, history.high, history.last = (deque(tuple(x) for x in low), deque(tuple(x) for x in high),
+                                                       last)
+        self.rfqs = {}
+        for (rfq_id, account, pair, side, method, quoted, expires, lots, price, notional, spread, breakdown, index,
+             state_, accepted, pay_by, signature) in state["rfqs"]:
+            rfq = Rfq(rfq_id, account, pair, side, method, quoted, expires,
+                      Terms(price, lots, notional, spread, tuple(tuple(b) for b in breakdown), index))
+            rfq.state, rfq.accepted_ns, rfq.pay_by_ns, rfq.signature = RfqState(state_), accepted, pay_by, signature
+            self.rfqs[rfq_id] = rfq
+
     # ---- state ---------------------------------------------------------------------------
     def check_invariants(self) -> None:
         held: dict[str, int] = {}
@@ -165,4 +206,5 @@ class OtcDesk:
 
     def canonical(self) -> tuple:
         return (self.seq, tuple(r.canonical() for _, r in sorted(self.rfqs.items())),
+                tuple((p, tuple(h.low), tuple(h.high), h.last) for p, h in sorted(self.history.items())),
                 tuple(sorted(self.inventory.items())), tuple(sorted((a, v) for a, v in self.locked.items() if v)))

@@ -4,7 +4,9 @@ RFQ's life up to acceptance: firm until expiry, accepted once, a race with expir
 one side, the desk quoting only what it could deliver, and every refusal's reason."""
 from __future__ import annotations
 
+import orjson
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from exchange.core.reasons import Reason
 from exchange.matching.orders import BUY, SELL
@@ -54,7 +56,7 @@ def test_the_quote_is_the_index_plus_each_component_as_computed_by_hand():
 
 def test_each_component_moves_the_spread_as_configured():
     calm = desk()
-    calm.history[PAIR] = type(calm.history[PAIR])()
+    calm.history[PAIR] = type(calm.history[PAIR])(300 * S)
     calm.set_index(PAIR, 0, 5_000_000)
     calm.set_inventory("BTC", btc("50"))
     small = calm.inquire(7, PAIR, BUY, btc("1.2"), 0, "crypto", 1 * S)      # 60,000 USDT: the first tier
@@ -149,5 +151,49 @@ def test_an_inquiry_refused_gives_its_reason_and_records_nothing(case):
 
 def test_no_index_yet_is_no_quote():
     d = desk()
-    d.history[PAIR] = type(d.history[PAIR])()
+    d.history[PAIR] = type(d.history[PAIR])(300 * S)
     assert d.inquire(7, PAIR, BUY, btc("2"), 0, "crypto", S) == Reason.NO_INDEX_PRICE
+
+
+# ---- inputs as a journal keeps them: replay and snapshot ------------------------------------
+
+def _rules():
+    return desk().rules
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(
+    st.tuples(st.just("index"), st.integers(4_900_000, 5_100_000)),
+    st.tuples(st.just("inquire"), st.sampled_from([7, 8]), st.sampled_from([BUY, SELL]), st.integers(1, 60),
+              st.sampled_from(["crypto", "bank-usd", "cash"])),
+    st.tuples(st.just("accept"), st.sampled_from([7, 8]), st.integers(1, 12)),
+    st.tuples(st.just("expire"),)), max_size=40))
+def test_any_inputs_replayed_or_restored_from_a_snapshot_give_the_same_desk(moves):
+    rules = _rules()
+    live, journal, ts = OtcDesk(rules), [], 0
+    for move in [("inventory_btc",), *moves]:
+        ts += S
+        if move[0] == "inventory_btc":
+            entries = [["inventory", "BTC", btc("10")], ["inventory", "USDT", usdt("1000000")],
+                       ["index", PAIR, ts, 5_000_000]]
+        elif move[0] == "index":
+            entries = [["index", PAIR, ts, move[1]]]
+        elif move[0] == "inquire":
+            _, account, side, tenths, method = move
+            entries = [["inquire", account, PAIR, side, btc("0.1") * tenths, 0, method, ts]]
+        elif move[0] == "accept":
+            entries = [["accept", move[1], f"q{move[2]}", ts]]
+        else:
+            entries = [["expire", ts]]
+        for entry in entries:
+            live.apply(entry)
+            journal.append(orjson.loads(orjson.dumps(entry)))
+        live.check_invariants()
+    replayed = OtcDesk(rules)
+    for entry in journal:
+        replayed.apply(entry)
+    assert replayed.canonical() == live.canonical()
+    restored = OtcDesk(rules)
+    restored.restore(orjson.loads(orjson.dumps(live.to_plain())))
+    assert restored.canonical() == live.canonical()
+    restored.check_invariants()
