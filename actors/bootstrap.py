@@ -3,7 +3,8 @@
 One function reads ``config/`` and creates every actor with a stable name in
 the ``exchange`` namespace: ``market:<NAME>`` per market, ``shard:<i>`` per
 account shard, ``lending`` (the pools), ``liquidator``, ``index``,
-``metrics`` and, with a risk rulebook, ``surveillance``, ``treasury`` and ``admin``. Actors ask for
+``metrics``, with a risk rulebook ``surveillance``, ``treasury`` and ``admin``, and
+with an ``[otc]`` table the OTC desk ``otc``. Actors ask for
 ``num_cpus=0``: they are long-lived
 processes that share the machine's cores with the OS scheduler, so a 2-core
 local cluster can host them all; Ray's CPU slots stay free for tasks.
@@ -40,6 +41,7 @@ from actors.shard_actor import RemoteShard
 from actors.surveillance_actor import RemoteSurveillance
 from actors.treasury_actor import RemoteTreasury
 from actors.admin_actor import RemoteAdmin
+from actors.otc_actor import RemoteOtc
 from exchange.config import ExchangeConfig, load_config
 from exchange.perp.rules import perp_markets
 
@@ -64,6 +66,7 @@ class Handles:
     surveillance: object = None  # the SurveillanceActor ("surveillance"), with a risk rulebook
     treasury: object = None      # the TreasuryActor ("treasury"), with a risk rulebook
     admin: object = None         # the AdminActor ("admin"): operator actions, with a risk rulebook
+    otc: object = None           # the OtcActor ("otc"): the OTC desk, with an [otc] table
 
 
 def init_ray(address: str | None = None, num_cpus: int = 2, namespace: str = NAMESPACE) -> None:
@@ -134,9 +137,14 @@ def create_actors(config_path: str | Path | None = None, detached: bool = False,
                 if config.risk is not None else None)
     admin = (RemoteAdmin.options(name="admin", **common).remote(config_path, keyring=keyring)
              if config.risk is not None else None)
+    otc = (RemoteOtc.options(name="otc", **common).remote(config_path, data, keyring=keyring)
+           if "otc" in config.sections else None)
     if surveillance is not None:
         ray.get([surveillance.start.remote(), treasury.start.remote()])   # watching and paying from now on
-    return Handles(config, markets, shards, index, metrics, lending, liquidator, surveillance, treasury, admin)
+    if otc is not None:
+        ray.get(otc.start.remote())                                         # quoting from the index from now on
+    return Handles(config, markets, shards, index, metrics, lending, liquidator, surveillance, treasury, admin,
+                   otc)
 
 
 def find_actors() -> Handles:
@@ -155,8 +163,12 @@ def find_actors() -> Handles:
             ray.get_actor("admin")
     except ValueError:         # no rulebook: no surveillance, no treasury, no admin
         surveillance = treasury = admin = None
+    try:
+        otc = ray.get_actor("otc")
+    except ValueError:         # no [otc] desk
+        otc = None
     return Handles(config, markets, shards, ray.get_actor("index"), metrics, ray.get_actor("lending"),
-                   ray.get_actor("liquidator"), surveillance, treasury, admin)
+                   ray.get_actor("liquidator"), surveillance, treasury, admin, otc)
 
 
 def destroy_actors(handles: Handles, wait_s: float = 30) -> None:
@@ -164,7 +176,7 @@ def destroy_actors(handles: Handles, wait_s: float = 30) -> None:
     until their names are free (a kill is asynchronous: an exchange created at once could
     find a name still taken)."""
     for actor in [*handles.shards, *handles.markets.values(), handles.index, handles.metrics, handles.lending,
-                  handles.liquidator, handles.surveillance, handles.treasury, handles.admin]:
+                  handles.liquidator, handles.surveillance, handles.treasury, handles.admin, handles.otc]:
         if actor is None:
             continue
         try:
@@ -172,7 +184,7 @@ def destroy_actors(handles: Handles, wait_s: float = 30) -> None:
         except Exception:  # already gone
             pass
     names = [f"shard:{i}" for i in range(len(handles.shards))] + [f"market:{m}" for m in handles.markets] \
-        + ["index", "metrics", "lending", "liquidator", "surveillance", "treasury", "admin"]
+        + ["index", "metrics", "lending", "liquidator", "surveillance", "treasury", "admin", "otc"]
     deadline = time.monotonic() + wait_s
     for name in names:
         while time.monotonic() < deadline:

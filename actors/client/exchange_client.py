@@ -35,6 +35,7 @@ import ray
 from actors import bootstrap
 from actors.client.coalescing import RETRY_DELAY_S, RETRYABLE, ShardCalls
 from actors.client.margin import MarginClientMixin, enum_value as _enum
+from actors.client.otc import OtcClientMixin
 from actors.client.perp import PerpClientMixin
 from actors.metrics.roles import client_metrics
 from actors.link.wire import pack, unpack_results
@@ -57,7 +58,7 @@ RETRY_TIMEOUT_S = 120.0
 CALLS_IN_FLIGHT_PER_SHARD = 1     # execute_async: calls to one shard at once; the rest coalesce (coalescing.py)
 
 
-class ExchangeClient(MarginClientMixin, PerpClientMixin):
+class ExchangeClient(MarginClientMixin, PerpClientMixin, OtcClientMixin):
     def __init__(self, handles: bootstrap.Handles, owns_cluster: bool = False, owns_actors: bool = True):
         self.handles = handles
         self.config = handles.config

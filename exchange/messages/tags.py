@@ -33,6 +33,7 @@ class RecordTag(IntEnum):
     SURVEILLANCE_LINK = 14      # an operator linked two accounts: [tag, a, b, kind, operator, reason, ts_ns]
     SURVEILLANCE_RULE = 15      # an operator changed a threshold: [tag, rule, key, value, operator, reason, ts_ns]
     TREASURY_INPUT = 16         # a chain transfer received, a refill approved, deposits suspended: [tag, kind, ...]
+    OTC_INPUT = 17              # an input of the OTC desk (``OtcDesk.apply``): [tag, kind, *args]
     FUND_DEPOSITED = 20
     LIQUIDATION_BEGUN = 21
     COVER_DRAWN = 22

@@ -93,6 +93,7 @@ class OtcDesk:
         self.signer = Signer(rules.signing_seed)
         self.history = {name: IndexHistory(rules.volatility_window_ns) for name in rules.pairs}
         self.rfqs: dict[str, Rfq] = {}
+        self.open: dict[str, Rfq] = {}              # quoted or accepted: what ``expire`` looks at (derived)
         self.seq = 0
         self.inventory: dict[str, int] = {}          # asset -> what the desk holds to deliver (minor units)
         self.locked: dict[str, int] = {}             # asset -> of which accepted trades hold
@@ -124,7 +125,7 @@ class OtcDesk:
         self.seq += 1
         rfq = Rfq(f"q{self.seq}", account_id, pair, side, method, ts, ts + rules.quote_ttl_ns, t)
         rfq.signature = self.signer.sign(rfq.quote(otc_pair.spec))
-        self.rfqs[rfq.rfq_id] = rfq
+        self.rfqs[rfq.rfq_id] = self.open[rfq.rfq_id] = rfq
         return rfq
 
     def accept(self, account_id: int, rfq_id: str, ts: int) -> Rfq | Reason:
@@ -142,11 +143,16 @@ class OtcDesk:
         rfq.state, rfq.accepted_ns, rfq.pay_by_ns = RfqState.ACCEPTED, ts, ts + self.rules.payment_window_ns
         return rfq
 
+    def expiring(self, ts: int) -> bool:
+        """Would ``expire(ts)`` move anything?"""
+        return any((rfq.state == RfqState.QUOTED and ts >= rfq.expires_ns) or
+                   (rfq.state == RfqState.ACCEPTED and ts >= rfq.pay_by_ns) for rfq in self.open.values())
+
     def expire(self, ts: int) -> list[Rfq]:
         """Quotes past their time to live and accepted trades past their payment window, moved
         to EXPIRED and CANCELLED (their locks released); in id order."""
         moved = []
-        for rfq in self.rfqs.values():
+        for rfq in list(self.open.values()):
             if rfq.state == RfqState.QUOTED and ts >= rfq.expires_ns:
                 rfq.state = RfqState.EXPIRED
                 moved.append(rfq)
@@ -155,7 +161,9 @@ class OtcDesk:
                 self.locked[asset] -= amount
                 rfq.state = RfqState.CANCELLED
                 moved.append(rfq)
-        return moved
+        for rfq in moved:
+            del self.open[rfq.rfq_id]
+        return sorted(moved, key=lambda r: int(r.rfq_id[1:]))
 
     @staticmethod
     def _delivers(spec, side: int, lots: int, notional: int) -> tuple[str, int]:
@@ -194,6 +202,7 @@ class OtcDesk:
                       Terms(price, lots, notional, spread, tuple(tuple(b) for b in breakdown), index))
             rfq.state, rfq.accepted_ns, rfq.pay_by_ns, rfq.signature = RfqState(state_), accepted, pay_by, signature
             self.rfqs[rfq_id] = rfq
+        self.open = {i: r for i, r in self.rfqs.items() if r.state in OPEN}
 
     # ---- state ---------------------------------------------------------------------------
     def check_invariants(self) -> None:
@@ -203,6 +212,7 @@ class OtcDesk:
                 asset, amount = self._delivers(self.rules.pairs[rfq.pair].spec, rfq.side, rfq.lots, rfq.notional)
                 held[asset] = held.get(asset, 0) + amount
         assert {a: v for a, v in self.locked.items() if v} == held, "OTC locks"
+        assert self.open == {i: r for i, r in self.rfqs.items() if r.state in OPEN}, "OTC open index"
 
     def canonical(self) -> tuple:
         return (self.seq, tuple(r.canonical() for _, r in sorted(self.rfqs.items())),
