@@ -9,7 +9,9 @@
 - an intruder trying what the trust model forbids (``ops/demo_intruder.py``);
 - the risk rulebook at work: the cancel ladder, a freeze, a wash-trade alert, a
   large withdrawal's review, a market halt, a raised maintenance rate and a
-  compensation from the insurance fund (``ops/demo_risk.py``).
+  compensation from the insurance fund (``ops/demo_risk.py``);
+- the OTC desk: firm signed quotes asked and accepted, some left to expire
+  (``ops/demo_otc.py``).
 A live summary line every second: orders/s, trades/s, p50/p99 latency, best
 bid/ask and last price per market, the pools' utilization, liquidations, the
 insurance fund, each perpetual's mark, basis, funding and open interest, the
@@ -31,6 +33,7 @@ from ops.demo_intruder import Intruder
 from ops.demo_margin import MarginDemo
 from exchange.perp.rules import spec_of
 from ops.demo_perp import MAKERS as PERP_MAKERS, PerpDemo
+from ops.demo_otc import OtcDemo
 from ops.demo_risk import RiskDemo
 from ops.latency import LatencyRecorder
 
@@ -54,6 +57,7 @@ class DemoTraffic:
         self.perp = PerpDemo(client, self.rng)
         self.intruder = Intruder(client)
         self.risk = RiskDemo(client, *desks)
+        self.otc = OtcDemo(client)
         self.rounds = 0
 
     def fund(self) -> None:
@@ -67,6 +71,7 @@ class DemoTraffic:
         self.margin.fund()
         self.perp.fund()
         self.risk.fund()
+        self.otc.fund()
 
     def client_open(self, account: int) -> OpenAccount:
         """Makers (spot and perpetual) open on the market-maker tier: lower fees, and the risk
@@ -127,6 +132,7 @@ class DemoTraffic:
         results = results[:len(commands)]
         self.perp.record(commands, results)
         self.risk.record(commands, results)
+        self.otc.round()
         cancels = []
         for cmd, events in zip(commands, results):
             if type(cmd) is CancelOrder:
@@ -186,6 +192,7 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
                        "perpetuals": traffic.perp.summary(),
                        "intruder": traffic.intruder.summary() if demo else {},
                        "risk": traffic.risk.summary() if demo else {},
+                       "otc": traffic.otc.summary() if demo else {},
                        "conservation_ok": audit["ok"]}
             printer(summary)
             last_report, last_orders, last_trades = now, traffic.orders, trades
@@ -199,6 +206,7 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
             "perpetuals": traffic.perp.summary(),
             "intruder": traffic.intruder.summary() if demo else {},
             "risk": traffic.risk.summary() if demo else {},
+            "otc": traffic.otc.summary() if demo else {},
             "conservation_ok": audit["ok"], "imbalance": audit["imbalance"],
             "index_prices": ray.get(index.index_prices.remote())}
 
@@ -234,9 +242,16 @@ def format_summary(summary: dict) -> str:
              f"{risk['withdrawal_1500_btc']} perp maintenance {risk['perp_maintenance']} compensated "
              f"{risk['compensated']} audit {risk['audit_entries']} "
              f"{'verified' if risk['audit_ok'] else 'TAMPERED'}  |  ") if risk else ""
+    otc = summary.get("otc") or {}
+    last = otc.get("last_quote") or {}
+    desk = (f"OTC quotes {otc['quotes']} accepted {otc['accepted']} expired {otc['expired']} refused "
+            f"{_counts(otc['refused'])} signatures {'OK' if otc['signatures_ok'] else 'BAD'}"
+            + (f" last {last['pair']} {last['side']} {last['price']} (index {last['index']}, spread "
+               f"{last['spread_bps']} bps: {_counts(last['breakdown'])}, {last['method']})" if last else "")
+            + "  |  ") if otc else ""
     return (f"[{summary['uptime_s']:>6}s] orders/s {summary['orders_per_s']:>6}  trades/s {summary['trades_per_s']:>5}"
             f"  p50 {summary['p50_ms']:.1f}ms p99 {summary['p99_ms']:.1f}ms  |  {markets}  |  {lending}{perps}{door}"
-            f"{rules}conservation {'OK' if summary['conservation_ok'] else 'BROKEN'}")
+            f"{rules}{desk}conservation {'OK' if summary['conservation_ok'] else 'BROKEN'}")
 
 
 def _counts(counts: dict) -> str:

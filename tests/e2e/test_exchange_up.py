@@ -44,6 +44,10 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
     assert risk["withdrawal_1500_btc"] in ("queued", "approved", "sent", "confirmed")
     assert risk["compensated"] == "50 USDT"                           # round 6: out of the perpetual's fund
     assert risk["perp_maintenance"] in ("raised to 0.01", "configured")   # raised on round 5, restored on 12
+    otc = summary["otc"]                                    # issue 16: the OTC desk's signed quotes
+    assert otc["quotes"] > 0 and otc["accepted"] > 0 and otc["signatures_ok"] is True
+    assert otc["refused"].get("OTC_BELOW_MINIMUM", 0) >= 1           # a small ask pointed to the order book
+    assert set(otc["last_quote"]["breakdown"]) == {"size", "volatility", "liquidity", "payment"}
 
 
 def test_exchange_help_documents_every_command():

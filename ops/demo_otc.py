@@ -1,0 +1,82 @@
+"""OTC desk demo traffic for ``exchange up`` (issue 16, first part): block-trade clients
+asking the desk for firm quotes.
+
+At start the desk's own account (``[otc] desk_account``) is funded: its inventory. Then
+every round two clients ask: one a BTC-USDT or ETH-USDT quote for a base quantity, the
+other for a USDT notional, alternating sides and payment methods (crypto, a domestic and
+a cross-border bank transfer: the spread's payment component shows it). Every answer's
+signature is checked with the desk's public key; two quotes in three are accepted, the
+third left to expire; now and then a client asks below the desk's minimum and is pointed
+to the order book.
+
+The summary shows the quotes, acceptances, expiries and refusals, whether every
+signature verified, and the last quote's price with its spread by component.
+"""
+from __future__ import annotations
+
+from actors.client.exchange_client import ExchangeClient
+from exchange.core.money import format_decimal
+from exchange.messages.records import Deposit, OpenAccount
+
+CLIENTS = (9_100_001, 9_100_002)
+PAIRS = ("BTC-USDT", "ETH-USDT")
+QUANTITIES = {"BTC-USDT": "3", "ETH-USDT": "60"}
+METHODS = ("crypto", "bank-usd", "bank-usd-intl")
+
+
+class OtcDemo:
+    def __init__(self, client: ExchangeClient):
+        self.client = client
+        self.on = client.handles.otc is not None
+        self.desk = int(client.config.sections.get("otc", {}).get("desk_account", 0))
+        self.rounds = 0
+        self.verified = self.unverified = 0
+        self.accepted = self.asked_small = 0
+        self.refused: dict[str, int] = {}
+        self.last: dict = {}
+
+    def fund(self) -> None:
+        if not self.on:
+            return
+        commands = []
+        for account in (self.desk, *CLIENTS):
+            commands.append(OpenAccount(f"otc-open:{account}", 0, account))
+            for asset in self.client.config.asset_list:       # the desk: a billion of each, its inventory
+                commands.append(Deposit(f"otc-fund:{account}:{asset.name}", 0, account, asset.name,
+                                        10 ** (asset.scale + (9 if account == self.desk else 7))))
+        self.client.execute(commands)
+
+    def round(self) -> None:
+        """This round's inquiries (answered at once; the desk is its own actor)."""
+        if not self.on:
+            return
+        self.rounds += 1
+        r, client = self.rounds, self.client
+        pair, side, method = PAIRS[r % 2], ("buy", "sell")[(r // 2) % 2], METHODS[r % 3]
+        asks = [(CLIENTS[0], dict(quantity=QUANTITIES[pair])),
+                (CLIENTS[1], dict(notional="150000") if r % 5 else dict(notional="1000"))]   # 1,000: too small
+        for number, (account, amount) in enumerate(asks):
+            answer = client.otc_inquire(account, pair, side, method=method, **amount)
+            if not answer["ok"]:
+                self.refused[answer["reason"]] = self.refused.get(answer["reason"], 0) + 1
+                continue
+            if client.otc_verify(answer):
+                self.verified += 1
+            else:
+                self.unverified += 1
+            self.last = answer["quote"]
+            if (r + number) % 3:
+                self.accepted += client.otc_accept(account, answer["quote"]["id"])["ok"]
+
+    def summary(self) -> dict:
+        if not self.on:
+            return {}
+        view = self.client.otc_view()
+        last = self.last
+        spec = self.client.config.markets.get(last.get("pair", ""))
+        return {"quotes": view["quotes"], "accepted": view["accepted"], "expired": view["expired"],
+                "refused": dict(self.refused), "signatures_ok": self.unverified == 0 and self.verified > 0,
+                "last_quote": {"pair": last["pair"], "side": last["side"], "method": last["method"],
+                               "price": format_decimal(last["price"], spec.quote.scale),
+                               "index": format_decimal(last["index"], spec.quote.scale),
+                               "spread_bps": last["spread_bps"], "breakdown": last["breakdown"]} if last else {}}
