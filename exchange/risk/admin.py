@@ -5,8 +5,8 @@ must be one of the rulebook's ``[operators]`` (``config/risk.toml``), and one
 of their roles must permit the command:
 
 - ``risk``: market modes, account freezes and locks, restrictions, asset
-  freezes, threshold changes, account links, hedge exemptions and raising a
-  perpetual market's maintenance rate;
+  freezes, threshold changes, account links, hedge exemptions, raising a
+  perpetual market's maintenance rate and the withdrawal blocklist;
 - ``treasury``: withdrawal approvals and rejections, cold-to-hot transfers,
   compensations from the insurance fund;
 - ``admin``: everything.
@@ -22,14 +22,16 @@ entry claiming success.
 from __future__ import annotations
 
 from exchange.core.reasons import Reason
-from exchange.messages.records import (FreezeAccount, FreezeAsset, GrantHedgeExemption, LockAccount,
-                                       RestrictAccount, SetMaintenanceMargin, SetMarketMode, SetRiskRule)
+from exchange.messages.records import (BlockAddress, FreezeAccount, FreezeAsset, GrantHedgeExemption, LockAccount,
+                                       RestrictAccount, ReviewWithdrawal, SetMaintenanceMargin, SetMarketMode,
+                                       SetRiskRule, SettleWithdrawal)
 
 RISK, TREASURY, ADMIN = "risk", "treasury", "admin"
 SYSTEM_OPERATORS = {"surveillance": frozenset((RISK,)), "treasury": frozenset((TREASURY,))}
 PERMITS: dict[type, frozenset] = {kind: frozenset((RISK, ADMIN)) for kind in
                                   (FreezeAccount, LockAccount, RestrictAccount, FreezeAsset, SetRiskRule,
-                                   SetMarketMode, GrantHedgeExemption, SetMaintenanceMargin)}
+                                   SetMarketMode, GrantHedgeExemption, SetMaintenanceMargin, BlockAddress)}
+PERMITS.update({kind: frozenset((TREASURY, ADMIN)) for kind in (ReviewWithdrawal, SettleWithdrawal)})
 
 
 def roles_of(rulebook, operator: str) -> frozenset | None:

@@ -35,14 +35,12 @@ from exchange.accounts.shard import ORDER_ID_SHARD_BITS
 from exchange.core.reasons import Reason
 from exchange.messages.records import (BlockAddress, CredentialChanged, OperatorActed, OrderRejected,
                                        RequestWithdrawal, ReviewWithdrawal, SettleWithdrawal, WithdrawalUpdated)
-from exchange.risk.admin import ADMIN, TREASURY, permit
+from exchange.risk.admin import permit
 from exchange.risk.rulebook import Rulebook
 from exchange.risk.withdrawals import (ADDRESS_MAX, LARGE_RULE, WithdrawalDesk, WithdrawalFacts, WithdrawalReason,
                                        WithdrawalState)
 
 NANOS = 1_000_000_000
-TREASURY_ROLES = frozenset((TREASURY, ADMIN))
-BLOCKLIST_ROLES = frozenset(("risk", ADMIN))
 SENT, CONFIRMED, FAILED = 1, 2, 3
 REASONS = {   # the desk's reasons -> the venue's
     WithdrawalReason.UNKNOWN_WITHDRAWAL: Reason.UNKNOWN_WITHDRAWAL,
@@ -97,7 +95,7 @@ class Cashier:
             self.credentials[cmd.account_id] = cmd.ts_ns
             return [OperatorActed(cmd.request_id, cmd.ts_ns, "auth", "credential-changed", str(cmd.account_id),
                                   "", "", "password or 2FA changed", "R-4.4.3-credential-change")], None
-        refused = permit(self._rulebook(), cmd, BLOCKLIST_ROLES if kind is BlockAddress else TREASURY_ROLES)
+        refused = permit(self._rulebook(), cmd)          # (the roles: exchange.risk.admin.PERMITS)
         if refused is not None:
             return _refused(cmd, refused), None
         if kind is BlockAddress:

@@ -89,6 +89,10 @@ def test_bad_operator_input_is_refused_and_leaves_no_audit_entry(operator, clien
     refused = operator.risk_desk("demo-treasury").set_rule(LADDER, "count", "7", "not my role")
     assert list(refused) == ["admin"] and refused["admin"][0].reason == Reason.OPERATOR_NOT_PERMITTED  # no actor
     assert desk.rulebook()["digest"] == digest                                                       # reached
+    blocked = desk.block_address("bc1q-scam", True, "scam report #9")             # a risk operator's, on every shard
+    assert [events[0].command for events in blocked.values()] == ["block-address"] * desk.shards
+    assert {events[0].after for events in desk.block_address("bc1q-scam", False, "cleared").values()} == {"allowed"}
+    count = len(desk.audit())
     assert len(desk.audit()) == count
     assert client.place_order(A, "BTC-USDT", "buy", "0.01", price="40000.00").ok
 
