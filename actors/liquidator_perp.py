@@ -166,11 +166,14 @@ class PerpLiquidation:
         order = Compensation(market, account_id, amount, operator, reason)
         delivered = True
         async with self.sweeping:                   # one crossing at a time: each reads what the fund recorded
+            recorded = len(self.perp_fund.entries)
             try:
                 refused = await self._perp_drive(self.perp.compensate(order, clock.now_ns(), self.config.shards))
-            except Exception as exc:                # the entry is durable: the next sweep delivers it
-                log.warning("compensation recorded, not delivered yet: %r", exc)
-                refused, delivered = None, False
+            except Exception as exc:
+                if len(self.perp_fund.entries) == recorded:
+                    raise                           # nothing recorded: the caller may ask again
+                log.warning("compensation recorded, not delivered yet: %r", exc)   # the entry is durable:
+                refused, delivered = None, False                                   # the next sweep delivers it
             await self._journal()
         return {"refused": None if refused is None else refused.name, "delivered": delivered and refused is None,
                 "fund": self.perp_fund.view()}

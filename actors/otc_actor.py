@@ -30,10 +30,12 @@ from actors import clock
 from actors.capability import Keyring
 from actors.durability.journal import DurableActor, Journal
 from exchange.config import load_config
+from exchange.core.money import INT64_MAX, INT64_MIN
 from exchange.core.reasons import Reason
 from exchange.core.routing import shard_for
 from exchange.matching.orders import BUY, SELL
 from exchange.messages.tags import RecordTag, tag_of
+from exchange.messages.validation import NAME_MAX_CHARS
 from exchange.otc.rfq import OtcDesk, Rfq
 from exchange.otc.rules import otc_rules
 from exchange.pricing.index import index_ticks
@@ -108,10 +110,10 @@ class OtcActor(DurableActor):
         """A firm quote for buying or selling ``quantity`` base minor units (or ``notional``
         quote minor units) of ``pair``, paid by ``method``: ``{"ok", "quote", "signature",
         "public_key"}`` or ``{"ok": False, "reason"}``."""
-        if side not in SIDES or not all(type(v) is int and not isinstance(v, bool)
-                                        for v in (account_id, quantity, notional)) \
-                or not isinstance(pair, str) or not isinstance(method, str):
-            return self._refused(Reason.MALFORMED_COMMAND)
+        if side not in SIDES or not all(type(v) is int and INT64_MIN <= v <= INT64_MAX
+                                        for v in (account_id, quantity, notional)) or not _name(pair) \
+                or not _name(method):
+            return self._refused(Reason.MALFORMED_COMMAND)     # (nothing journaled)
         answer = await self._input(["inquire", account_id, pair, SIDES[side], quantity, notional, method,
                                     clock.now_ns()])
         if type(answer) is Reason:
@@ -122,7 +124,7 @@ class OtcActor(DurableActor):
     async def accept(self, account_id: int, rfq_id: str) -> dict:
         """Accept a quote (its owner, once, before it expires): ``{"ok", "quote", "state"}``
         or ``{"ok": False, "reason"}``."""
-        if type(account_id) is not int or not isinstance(rfq_id, str):
+        if type(account_id) is not int or not INT64_MIN <= account_id <= INT64_MAX or not _name(rfq_id):
             return self._refused(Reason.MALFORMED_COMMAND)
         answer = await self._input(["accept", account_id, rfq_id, clock.now_ns()])
         if type(answer) is Reason:
@@ -169,6 +171,11 @@ class OtcActor(DurableActor):
         if tag_of(record) is not RecordTag.OTC_INPUT:
             raise ValueError(f"not an OTC desk record: {record[0]}")
         self.desk.apply(record[1:])
+
+
+def _name(value) -> bool:
+    """A pair, a payment method or a quote id as the journal may keep it: a short printable string."""
+    return isinstance(value, str) and 0 < len(value) <= NAME_MAX_CHARS and value.isascii() and value.isprintable()
 
 
 RemoteOtc = ray.remote(OtcActor)

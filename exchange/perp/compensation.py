@@ -24,7 +24,9 @@ the shard has not credited yet is ``in_flight``: conservation counts it as the
 fund's until it lands. The liquidator sends what its shards have not acknowledged
 after each payment and at each fee sweep (so a restart delivers what was left).
 
-Refused at the fund, before anything is recorded: REASON_REQUIRED, UNKNOWN_OPERATOR,
+Refused at the fund, before anything is recorded: a field the shard's door would refuse
+(``exchange.messages.validation``: a reason over 256 characters or unprintable, an
+operator's name...), REASON_REQUIRED, UNKNOWN_OPERATOR,
 OPERATOR_NOT_PERMITTED, UNKNOWN_MARKET, NON_POSITIVE_AMOUNT, FUND_INSUFFICIENT (more
 than the fund holds less what open liquidations reserved), UNKNOWN_ACCOUNT (the
 account's shard does not know it: asked before recording).
@@ -49,6 +51,14 @@ class Compensation(NamedTuple):
     amount: int
     operator: str
     reason: str
+
+
+def probe(order: Compensation) -> CreditCompensation:
+    """The command ``order`` would become, to check its fields' shapes (a reason of 256
+    printable characters at most, an operator's name...) before anything is recorded: a
+    payment the shard's door would refuse could never land."""
+    return CreditCompensation("pcomp:probe", 0, order.account_id, order.market, order.amount, 1, order.amount,
+                              order.operator, order.reason)
 
 
 def command(entry) -> CreditCompensation:

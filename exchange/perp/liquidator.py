@@ -75,6 +75,7 @@ from exchange.core.routing import house_account, shard_for
 from exchange.messages.records import (AbsorbDeleverage, CancelPerpOrder, DeleveragePerp, FinishPerpLiquidation,
                                        LiquidationOrderPerp, OrderRejected, SweepPerpFees, TakeOverPerp)
 from exchange.messages.tags import RecordTag
+from exchange.messages.validation import check_fields
 from exchange.perp import adl, compensation
 from exchange.perp.fund import EntryKind, PerpFund
 from exchange.perp.liquidation import ACCOUNT, CANDIDATES, DUE, LIQUIDATION, ORDERS
@@ -305,6 +306,9 @@ class PerpLiquidator:
     def _refusal(self, order: compensation.Compensation) -> Reason | None:
         if self.rulebook is None:
             return Reason.UNKNOWN_OPERATOR
+        shape = check_fields(compensation.probe(order), 0)   # what the shard's door will ask of the command
+        if shape is not None:
+            return shape
         refused = permit(self.rulebook, order, compensation.ROLES)
         if refused is not None:
             return refused

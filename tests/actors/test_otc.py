@@ -44,6 +44,8 @@ def test_a_quote_is_signed_accepted_once_and_refusals_name_their_reason(operator
         assert client.otc_inquire(CLIENT, "BTC-USDT", "buy", **kwargs)["reason"] == reason
     assert client.otc_inquire(CLIENT, "DOGE-USDT", "buy", quantity=2 * 10**8)["reason"] == "OTC_UNKNOWN_PAIR"
     assert client.otc_inquire(CLIENT, "DOGE-USDT", "buy", quantity="2")["reason"] == "MALFORMED_COMMAND"   # no grid
+    assert client.otc_inquire(CLIENT, "BTC-USDT", "buy", quantity="2", method="x" * 10_000)["reason"] == \
+        "MALFORMED_COMMAND"                                                   # refused before the journal
 
 
 def test_a_quote_not_accepted_in_its_time_expires(operator, client):

@@ -57,6 +57,8 @@ BAD = {
     "more_than_the_fund": (dict(amount=usdt("10000.000001")), Reason.FUND_INSUFFICIENT),
     "unknown_account": (dict(account_id=999), Reason.UNKNOWN_ACCOUNT),
     "house_account": (dict(account_id=-1), Reason.UNKNOWN_ACCOUNT),
+    "reason_too_long": (dict(reason="x" * 257), Reason.STRING_TOO_LONG),        # the door would refuse the
+    "reason_unprintable": (dict(reason="paid\x00back"), Reason.TEXT_NOT_PRINTABLE),  # credit: never recorded
 }
 
 
