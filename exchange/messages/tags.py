@@ -16,6 +16,7 @@ skipped.
 | ``ACCRUAL`` | pool | an interest accrual at ``ts_ns`` |
 | ``FUND_DEPOSITED`` ... ``LIQUIDATION_ENDED`` | liquidator | its domain facts (``exchange/margin/liquidator.py``) |
 | ``PERP_FUND_ENTRY`` ... ``PERP_ACCOUNTS_LINKED`` | liquidator | the perpetual liquidator's facts (``exchange/perp/liquidator.py``) |
+| ``OTC_INPUT`` | OTC desk | one input of the desk (``exchange/otc/rfq.py: OtcDesk.apply``) |
 """
 from __future__ import annotations
 
