@@ -12,9 +12,12 @@ It carries the pure desk (``exchange/otc/rfq.py: OtcDesk``); no rule lives here.
   own account (``[otc] desk_account``) on its shard: its available balances are
   the desk's inventory. Each of those is an input too, journaled before it is
   applied.
+- **The bank feed** (``bank_payment``, the operator capability: a client's own
+  "receipt" changes nothing) reports fiat transfers; the desk takes them from the
+  client's verified name only, and records a refund for every amount it refuses.
 - Snapshots every ``snapshot_s``.
 
-Not built yet (``docs/OTC.md``): payment, delivery and settlement of accepted
+Not built yet (``docs/OTC.md``): crypto payment, delivery and settlement of paid
 trades, credit, the hedge, metrics.
 """
 from __future__ import annotations
@@ -27,7 +30,7 @@ import orjson
 import ray
 
 from actors import clock
-from actors.capability import Keyring
+from actors.capability import Keyring, Role
 from actors.durability.journal import DurableActor, Journal
 from exchange.config import load_config
 from exchange.core.money import INT64_MAX, INT64_MIN
@@ -35,7 +38,7 @@ from exchange.core.reasons import Reason
 from exchange.core.routing import shard_for
 from exchange.matching.orders import BUY, SELL
 from exchange.messages.tags import RecordTag, tag_of
-from exchange.messages.validation import NAME_MAX_CHARS
+from exchange.messages.validation import NAME_MAX_CHARS, TEXT_MAX_CHARS
 from exchange.otc.rfq import OtcDesk, Rfq
 from exchange.otc.rules import otc_rules
 from exchange.pricing.index import index_ticks
@@ -62,6 +65,11 @@ class OtcActor(DurableActor):
         self.recovery = self.journal.recover(self._restore, self._replay)
         self.counts = {"quotes": 0, "refused": 0, "accepted": 0, "expired": 0, "cancelled": 0}
         self._task = None
+        if ray.is_initialized():            # a restarted process: its tick starts again by itself
+            try:
+                ray.get_runtime_context().current_actor.start.remote()
+            except Exception as exc:        # not in an actor (a test builds one in-process)
+                log.debug("otc desk: no actor to start: %r", exc)
 
     async def start(self) -> bool:
         if self._task is None:
@@ -132,6 +140,24 @@ class OtcActor(DurableActor):
         self.counts["accepted"] += 1
         return self._quoted(answer)
 
+    # ---- the bank feed ----------------------------------------------------------------------
+    async def bank_payment(self, capability, rfq_id: str, amount: int, payer_name: str, reference: str) -> dict:
+        """A fiat transfer the bank reports for ``rfq_id`` (quote asset minor units): taken
+        (``{"ok", "state", "paid"}``) or refused and refunded (``{"ok": False, "reason"}``).
+        ``PermissionError`` without the operator capability."""
+        self.keyring.check(capability, Role.OPERATOR)
+        if not _name(rfq_id) or type(amount) is not int or not INT64_MIN <= amount <= INT64_MAX \
+                or not _text(payer_name) or not _text(reference):
+            return self._refused(Reason.MALFORMED_COMMAND)
+        answer = await self._input(["bank", rfq_id, amount, payer_name, reference, clock.now_ns()])
+        if type(answer) is Reason:
+            return self._refused(answer)
+        return {"ok": True, "state": answer.state.name.lower(), "paid": answer.paid}
+
+    def refunds(self) -> list[list]:
+        """Money the desk refused or owes back: [rfq id, amount, reference, why]."""
+        return [list(r) for r in self.desk.refunds]
+
     def _quoted(self, rfq: Rfq) -> dict:
         return {"ok": True, "quote": rfq.quote(self.rules.pairs[rfq.pair].spec), "state": rfq.state.name.lower(),
                 "signature": rfq.signature, "public_key": self.desk.signer.public_key}
@@ -171,6 +197,11 @@ class OtcActor(DurableActor):
         if tag_of(record) is not RecordTag.OTC_INPUT:
             raise ValueError(f"not an OTC desk record: {record[0]}")
         self.desk.apply(record[1:])
+
+
+def _text(value) -> bool:
+    """A payer's name or a bank reference: printable, at most 256 characters."""
+    return isinstance(value, str) and len(value) <= TEXT_MAX_CHARS and value.isprintable()
 
 
 def _name(value) -> bool:

@@ -57,7 +57,7 @@ class DemoTraffic:
         self.perp = PerpDemo(client, self.rng)
         self.intruder = Intruder(client)
         self.risk = RiskDemo(client, *desks)
-        self.otc = OtcDemo(client)
+        self.otc = OtcDemo(client, desks[0]._capability if desks[0] is not None else None)
         self.rounds = 0
 
     def fund(self) -> None:
@@ -245,7 +245,8 @@ def format_summary(summary: dict) -> str:
     otc = summary.get("otc") or {}
     last = otc.get("last_quote") or {}
     desk = (f"OTC quotes {otc['quotes']} accepted {otc['accepted']} expired {otc['expired']} refused "
-            f"{_counts(otc['refused'])} signatures {'OK' if otc['signatures_ok'] else 'BAD'}"
+            f"{_counts(otc['refused'])} fiat paid {otc['fiat_paid']} third-party refused "
+            f"{otc['third_party_refused']} refunds {otc['refunds']} signatures {'OK' if otc['signatures_ok'] else 'BAD'}"
             + (f" last {last['pair']} {last['side']} {last['price']} (index {last['index']}, spread "
                f"{last['spread_bps']} bps: {_counts(last['breakdown'])}, {last['method']})" if last else "")
             + "  |  ") if otc else ""

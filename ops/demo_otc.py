@@ -7,12 +7,19 @@ other for a USDT notional, alternating sides and payment methods (crypto, a dome
 a cross-border bank transfer: the spread's payment component shows it). Every answer's
 signature is checked with the desk's public key; two quotes in three are accepted, the
 third left to expire; now and then a client asks below the desk's minimum and is pointed
-to the order book.
+to the order book. Fiat methods pay for buying only.
 
-The summary shows the quotes, acceptances, expiries and refusals, whether every
-signature verified, and the last quote's price with its spread by component.
+The demo's bank feed (it holds the operator capability) pays each accepted fiat trade
+on the next round from the client's verified name (``[otc.clients]``); every third one
+it first reports a transfer from a third party, which the desk refuses and refunds.
+
+The summary shows the quotes, acceptances, expiries and refusals, the fiat trades paid,
+the third-party payments refused, the refunds, whether every signature verified, and
+the last quote's price with its spread by component.
 """
 from __future__ import annotations
+
+import ray
 
 from actors.client.exchange_client import ExchangeClient
 from exchange.core.money import format_decimal
@@ -25,8 +32,12 @@ METHODS = ("crypto", "bank-usd", "bank-usd-intl")
 
 
 class OtcDemo:
-    def __init__(self, client: ExchangeClient):
+    def __init__(self, client: ExchangeClient, bank_feed=None):
         self.client = client
+        self.bank_feed = bank_feed                  # the operator capability the bank feed holds (None: no bank)
+        self.names = {int(a): c["name"] for a, c in client.config.sections.get("otc", {}).get("clients", {}).items()}
+        self.awaiting: list[tuple[int, dict]] = []   # accepted fiat trades, to pay next round
+        self.fiat_paid = self.third_party = 0
         self.on = client.handles.otc is not None
         self.desk = int(client.config.sections.get("otc", {}).get("desk_account", 0))
         self.rounds = 0
@@ -52,7 +63,9 @@ class OtcDemo:
             return
         self.rounds += 1
         r, client = self.rounds, self.client
-        pair, side, method = PAIRS[r % 2], ("buy", "sell")[(r // 2) % 2], METHODS[r % 3]
+        self._pay()
+        pair, side = PAIRS[r % 2], ("buy", "sell")[(r // 2) % 2]
+        method = METHODS[r % 3] if side == "buy" else "crypto"
         asks = [(CLIENTS[0], dict(quantity=QUANTITIES[pair])),
                 (CLIENTS[1], dict(notional="150000") if r % 5 else dict(notional="1000"))]   # 1,000: too small
         for number, (account, amount) in enumerate(asks):
@@ -66,7 +79,26 @@ class OtcDemo:
                 self.unverified += 1
             self.last = answer["quote"]
             if (r + number) % 3:
-                self.accepted += client.otc_accept(account, answer["quote"]["id"])["ok"]
+                accepted = client.otc_accept(account, answer["quote"]["id"])["ok"]
+                self.accepted += accepted
+                if accepted and method != "crypto":
+                    self.awaiting.append((account, answer["quote"]))
+
+    def _pay(self) -> None:
+        """The bank feed: last round's accepted fiat trades paid (a third party first, every third)."""
+        if self.bank_feed is None:
+            self.awaiting = []
+            return
+        otc = self.client.handles.otc
+        for n, (account, quote) in enumerate(self.awaiting):
+            if n % 3 == 0:
+                refused = ray.get(otc.bank_payment.remote(self.bank_feed, quote["id"], quote["notional"],
+                                                          "Unknown Remitter Co", f"demo-wire-x{quote['id']}"))
+                self.third_party += refused.get("reason") == "THIRD_PARTY_PAYMENT"
+            paid = ray.get(otc.bank_payment.remote(self.bank_feed, quote["id"], quote["notional"],
+                                                   self.names.get(account, ""), f"demo-wire-{quote['id']}"))
+            self.fiat_paid += paid.get("state") == "paid"
+        self.awaiting = []
 
     def summary(self) -> dict:
         if not self.on:
@@ -75,7 +107,9 @@ class OtcDemo:
         last = self.last
         spec = self.client.config.markets.get(last.get("pair", ""))
         return {"quotes": view["quotes"], "accepted": view["accepted"], "expired": view["expired"],
-                "refused": dict(self.refused), "signatures_ok": self.unverified == 0 and self.verified > 0,
+                "refused": dict(self.refused), "fiat_paid": self.fiat_paid, "third_party_refused": self.third_party,
+                "refunds": len(ray.get(self.client.handles.otc.refunds.remote())),
+                "signatures_ok": self.unverified == 0 and self.verified > 0,
                 "last_quote": {"pair": last["pair"], "side": last["side"], "method": last["method"],
                                "price": format_decimal(last["price"], spec.quote.scale),
                                "index": format_decimal(last["index"], spec.quote.scale),

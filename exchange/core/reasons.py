@@ -133,6 +133,10 @@ class Reason(IntEnum):
     QUOTE_EXPIRED = 605               # the quote's time to live ran out first
     QUOTE_ALREADY_ACCEPTED = 606      # a quote is accepted once
     OTC_INVENTORY_SHORT = 607         # the desk cannot deliver that much now (its free inventory)
+    OTC_CLIENT_NOT_VERIFIED = 608     # a fiat-paid trade is for the desk's verified clients only
+    FIAT_PAYS_BUYS_ONLY = 609         # fiat methods pay for buying; a seller is paid in the quote asset
+    OTC_NOT_AWAITING_PAYMENT = 610    # no accepted, fiat-paid trade waits for this payment (it is refunded)
+    THIRD_PARTY_PAYMENT = 611         # the payer is not the client's verified name (refused and refunded)
     # 3xx: matching and order management
     POST_ONLY_WOULD_TAKE = 300
     FOK_CANNOT_FILL = 301
@@ -280,6 +284,10 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.QUOTE_EXPIRED: "the quote's time to live ran out before it was accepted",
     Reason.QUOTE_ALREADY_ACCEPTED: "an OTC quote is accepted once",
     Reason.OTC_INVENTORY_SHORT: "the OTC desk cannot deliver that much now",
+    Reason.OTC_CLIENT_NOT_VERIFIED: "a fiat-paid OTC trade is for the desk's verified clients only",
+    Reason.FIAT_PAYS_BUYS_ONLY: "fiat pays for buying; an OTC seller is paid in the quote asset",
+    Reason.OTC_NOT_AWAITING_PAYMENT: "no accepted fiat-paid OTC trade waits for this payment: it is refunded",
+    Reason.THIRD_PARTY_PAYMENT: "the payer is not the client's verified name: refused and refunded",
     Reason.INVALID_MAINTENANCE_RATE: "a maintenance rate only rises from the configured one; top tier initial <= 100%",
     Reason.COMPENSATION_OUT_OF_ORDER: "compensations from a fund reach a shard in their order: an earlier one first",
     Reason.FUND_INSUFFICIENT: "the market's insurance fund holds less than the compensation",

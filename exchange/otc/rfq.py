@@ -5,8 +5,8 @@ Every RFQ is one record whose ``state`` moves one way:
     QUOTED --accept before expiry--> ACCEPTED --paid--> PAID --delivered--> DELIVERED --> SETTLED
        \\--its time to live ran out--> EXPIRED      \\--its payment window ran out--> CANCELLED
 
-(PAID, DELIVERED and SETTLED are the payment and delivery steps, not built yet:
-``docs/OTC.md``.) The desk (``OtcDesk``):
+(DELIVERED and SETTLED, the delivery, are not built yet: ``docs/OTC.md``.) The
+desk (``OtcDesk``):
 
 - **inquire**: a client asks for a pair, a side and a base quantity or a quote
   notional, with a payment method. The desk prices it (``exchange.otc.pricing``)
@@ -20,8 +20,22 @@ Every RFQ is one record whose ``state`` moves one way:
   until the trade settles or is cancelled (OTC_INVENTORY_SHORT if that is gone).
   Acceptance and expiry race on ``ts_ns`` alone, in the order the desk applies
   them: one of them wins, the other is refused or finds nothing to do.
+- **bank payment** (fiat, seed 000's 合规审查): only the bank feed reports one (the
+  actor's operator door: a client's own "receipt" changes nothing), for an accepted
+  fiat-paid trade (OTC_NOT_AWAITING_PAYMENT otherwise), from the client's verified
+  name (``[otc.clients]``, compared without case or spacing: THIRD_PARTY_PAYMENT
+  otherwise). Amounts are in the pair's quote asset's minor units (fiat methods
+  are for pairs quoted in a stablecoin of their currency). A partial payment
+  waits; the trade is PAID once the notional is in, and what came beyond it is
+  refunded. Money the desk refuses is never kept: each refusal with an amount
+  records a **refund** (``refunds``: what to send back, to whom, why), as does a
+  cancelled trade's partial payment.
 - **expire**: at a time, every quote past its time to live is EXPIRED and every
-  accepted trade past its payment window is CANCELLED, its lock released.
+  accepted trade past its payment window is CANCELLED, its lock released and what
+  it received refunded.
+
+Fiat-paid trades are quoted only to verified clients (OTC_CLIENT_NOT_VERIFIED) and
+only for buying (FIAT_PAYS_BUYS_ONLY: the desk pays a seller in the quote asset).
 
 The desk's inventory is what it holds to deliver (``set_inventory``: the desk's own
 account's balances, as the actor reads them); ``free`` is that less what accepted
@@ -55,15 +69,15 @@ class RfqState(IntEnum):
     CANCELLED = 7
 
 
-OPEN = (RfqState.QUOTED, RfqState.ACCEPTED)
+OPEN = (RfqState.QUOTED, RfqState.ACCEPTED, RfqState.PAID)      # PAID: the lock held until delivery
 INPUTS = {"index": "set_index", "inventory": "set_inventory", "inquire": "inquire", "accept": "accept",
-          "expire": "expire"}
+          "expire": "expire", "bank": "bank_payment"}
 
 
 class Rfq:
     __slots__ = ("rfq_id", "account_id", "pair", "side", "lots", "price_ticks", "notional", "method", "spread_bps",
                  "breakdown", "index_ticks", "quoted_ns", "expires_ns", "state", "accepted_ns", "pay_by_ns",
-                 "signature")
+                 "signature", "paid")
 
     def __init__(self, rfq_id: str, account_id: int, pair: str, side: int, method: str, quoted_ns: int,
                  expires_ns: int, t) -> None:
@@ -74,6 +88,7 @@ class Rfq:
         self.state = RfqState.QUOTED
         self.accepted_ns = self.pay_by_ns = 0
         self.signature = ""
+        self.paid = 0                             # fiat received so far (quote asset minor units)
 
     def quote(self, spec) -> dict:
         """The firm quote as signed and handed to the client: amounts in minor units."""
@@ -97,6 +112,7 @@ class OtcDesk:
         self.seq = 0
         self.inventory: dict[str, int] = {}          # asset -> what the desk holds to deliver (minor units)
         self.locked: dict[str, int] = {}             # asset -> of which accepted trades hold
+        self.refunds: list[list] = []                # [rfq id, amount, reference, why]: money to send back
 
     # ---- inputs ---------------------------------------------------------------------------
     def set_index(self, pair: str, ts: int, ticks: int) -> None:
@@ -116,6 +132,12 @@ class OtcDesk:
         otc_pair = rules.pairs.get(pair)
         if otc_pair is None:
             return Reason.OTC_UNKNOWN_PAIR
+        payment = rules.methods.get(method)
+        if payment is not None and payment.kind == "fiat":
+            if side != BUY:
+                return Reason.FIAT_PAYS_BUYS_ONLY
+            if account_id not in (rules.clients or {}):
+                return Reason.OTC_CLIENT_NOT_VERIFIED
         t = terms(rules, otc_pair, side, quantity, notional, method, self.history[pair], ts)
         if type(t) is Reason:
             return t
@@ -143,6 +165,25 @@ class OtcDesk:
         rfq.state, rfq.accepted_ns, rfq.pay_by_ns = RfqState.ACCEPTED, ts, ts + self.rules.payment_window_ns
         return rfq
 
+    def bank_payment(self, rfq_id: str, amount: int, payer_name: str, reference: str, ts: int) -> Rfq | Reason:
+        """The bank feed's report of a transfer for ``rfq_id``: taken, or refused and refunded."""
+        if amount <= 0:
+            return Reason.NON_POSITIVE_AMOUNT
+        rfq = self.rfqs.get(rfq_id)
+        if rfq is None or rfq.state != RfqState.ACCEPTED or self.rules.methods[rfq.method].kind != "fiat":
+            self.refunds.append([rfq_id, amount, reference, "not awaiting payment"])
+            return Reason.OTC_NOT_AWAITING_PAYMENT
+        if _name_key(payer_name) != _name_key((self.rules.clients or {}).get(rfq.account_id, "")):
+            self.refunds.append([rfq_id, amount, reference, "third-party payer"])
+            return Reason.THIRD_PARTY_PAYMENT
+        rfq.paid += amount
+        if rfq.paid >= rfq.notional:
+            if rfq.paid > rfq.notional:
+                self.refunds.append([rfq_id, rfq.paid - rfq.notional, reference, "paid beyond the notional"])
+                rfq.paid = rfq.notional
+            rfq.state = RfqState.PAID
+        return rfq
+
     def expiring(self, ts: int) -> bool:
         """Would ``expire(ts)`` move anything?"""
         return any((rfq.state == RfqState.QUOTED and ts >= rfq.expires_ns) or
@@ -160,6 +201,8 @@ class OtcDesk:
                 asset, amount = self._delivers(self.rules.pairs[rfq.pair].spec, rfq.side, rfq.lots, rfq.notional)
                 self.locked[asset] -= amount
                 rfq.state = RfqState.CANCELLED
+                if rfq.paid:
+                    self.refunds.append([rfq.rfq_id, rfq.paid, "", "payment window ran out"])
                 moved.append(rfq)
         for rfq in moved:
             del self.open[rfq.rfq_id]
@@ -180,12 +223,13 @@ class OtcDesk:
         return getattr(self, INPUTS[kind])(*args)
 
     def to_plain(self) -> dict:
-        return {"seq": self.seq, "inventory": sorted(self.inventory.items()),
+        return {"seq": self.seq, "inventory": sorted(self.inventory.items()), "refunds": list(self.refunds),
                 "locked": sorted(self.locked.items()),
                 "history": {pair: [list(h.low), list(h.high), h.last] for pair, h in sorted(self.history.items())},
                 "rfqs": [[r.rfq_id, r.account_id, r.pair, r.side, r.method, r.quoted_ns, r.expires_ns, r.lots,
                           r.price_ticks, r.notional, r.spread_bps, [list(b) for b in r.breakdown], r.index_ticks,
-                          int(r.state), r.accepted_ns, r.pay_by_ns, r.signature] for _, r in sorted(self.rfqs.items())]}
+                          int(r.state), r.accepted_ns, r.pay_by_ns, r.signature, r.paid]
+                         for _, r in sorted(self.rfqs.items())]}
 
     def restore(self, state: dict) -> None:
         self.seq = state["seq"]
@@ -196,11 +240,13 @@ class OtcDesk:
             history.low, history.high, history.last = (deque(tuple(x) for x in low), deque(tuple(x) for x in high),
                                                        last)
         self.rfqs = {}
+        self.refunds = [list(r) for r in state.get("refunds", ())]
         for (rfq_id, account, pair, side, method, quoted, expires, lots, price, notional, spread, breakdown, index,
-             state_, accepted, pay_by, signature) in state["rfqs"]:
+             state_, accepted, pay_by, signature, paid) in state["rfqs"]:
             rfq = Rfq(rfq_id, account, pair, side, method, quoted, expires,
                       Terms(price, lots, notional, spread, tuple(tuple(b) for b in breakdown), index))
             rfq.state, rfq.accepted_ns, rfq.pay_by_ns, rfq.signature = RfqState(state_), accepted, pay_by, signature
+            rfq.paid = paid
             self.rfqs[rfq_id] = rfq
         self.open = {i: r for i, r in self.rfqs.items() if r.state in OPEN}
 
@@ -208,7 +254,7 @@ class OtcDesk:
     def check_invariants(self) -> None:
         held: dict[str, int] = {}
         for rfq in self.rfqs.values():
-            if rfq.state == RfqState.ACCEPTED:
+            if rfq.state in (RfqState.ACCEPTED, RfqState.PAID):
                 asset, amount = self._delivers(self.rules.pairs[rfq.pair].spec, rfq.side, rfq.lots, rfq.notional)
                 held[asset] = held.get(asset, 0) + amount
         assert {a: v for a, v in self.locked.items() if v} == held, "OTC locks"
@@ -217,4 +263,10 @@ class OtcDesk:
     def canonical(self) -> tuple:
         return (self.seq, tuple(r.canonical() for _, r in sorted(self.rfqs.items())),
                 tuple((p, tuple(h.low), tuple(h.high), h.last) for p, h in sorted(self.history.items())),
-                tuple(sorted(self.inventory.items())), tuple(sorted((a, v) for a, v in self.locked.items() if v)))
+                tuple(sorted(self.inventory.items())), tuple(sorted((a, v) for a, v in self.locked.items() if v)),
+                tuple(tuple(r) for r in self.refunds))
+
+
+def _name_key(name: str) -> str:
+    """A payer's name as compared: case and spacing do not count."""
+    return " ".join(name.casefold().split())

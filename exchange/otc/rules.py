@@ -8,6 +8,9 @@ gives them; ``config/default.toml`` has the demo desk):
 - ``[otc.liquidity_classes]``: class name -> surcharge in bps (``major = 5``);
 - ``[otc.payment_methods.<name>]``: ``kind`` "crypto" or "fiat", a fiat method's
   ``currency``, and its ``surcharge_bps`` (cross-border fiat is wider: seed 000);
+- ``[otc.clients.<ACCOUNT>]``: the desk's verified clients (KYC), ``name`` as on their
+  bank account: a fiat-paid trade is quoted only to them, and a bank payment is taken
+  only from that name (seed 000: 核查汇款人姓名是否与OTC账户实名信息一致);
 - ``[otc.pairs.<MARKET>]``: a spot market of the venue the desk quotes (its grid is
   the market's), ``min_notional`` (quote units; below it the client is pointed to the
   order book), ``max_notional`` (above it refused), ``liquidity`` (a class),
@@ -57,6 +60,7 @@ class OtcRules:
     payment_window_ns: int
     volatility_window_ns: int
     signing_seed: bytes         # 32 bytes
+    clients: dict = None        # account id -> verified name (``[otc.clients]``)
 
 
 def otc_rules(config: ExchangeConfig, file: str = "<config>") -> OtcRules | None:
@@ -96,6 +100,11 @@ def otc_rules(config: ExchangeConfig, file: str = "<config>") -> OtcRules | None
             raise ConfigError(file, f"{key}.liquidity", f"not a class of otc.liquidity_classes: {liquidity!r}")
         pairs[name] = OtcPair(spec, low, high, liquidity, classes[liquidity], _tiers(file, key, section, spec),
                               _ratio(file, f"{key}.volatility_factor", section.get("volatility_factor", "1")))
+    clients = {}
+    for account, section in reader.table(raw, "clients").items():
+        if not account.isdigit():
+            raise ConfigError(file, f"otc.clients.{account}", "an account id")
+        clients[int(account)] = reader.string(section, f"otc.clients.{account}.name")
     seed_hex = raw.get("signing_seed", DEMO_SEED)
     try:
         seed = bytes.fromhex(seed_hex) if isinstance(seed_hex, str) else b""
@@ -106,7 +115,7 @@ def otc_rules(config: ExchangeConfig, file: str = "<config>") -> OtcRules | None
     return OtcRules(pairs, methods,
                     reader.integer(raw, "otc.quote_ttl_s", 1, 3_600, default=10) * NS,
                     reader.integer(raw, "otc.payment_window_s", 1, 7 * 86_400, default=1_800) * NS,
-                    reader.integer(raw, "otc.volatility_window_s", 1, 86_400, default=300) * NS, seed)
+                    reader.integer(raw, "otc.volatility_window_s", 1, 86_400, default=300) * NS, seed, clients)
 
 
 def _tiers(file: str, key: str, section: dict, spec: MarketSpec) -> tuple:

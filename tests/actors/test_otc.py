@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import ray
 
 from exchange.otc.signing import verify
@@ -55,6 +56,25 @@ def test_a_quote_not_accepted_in_its_time_expires(operator, client):
     assert client.otc_accept(CLIENT, quote["id"])["reason"] == "QUOTE_EXPIRED"
 
 
+def test_the_bank_feed_pays_a_fiat_trade_and_a_third_party_payment_is_refunded(operator, client):
+    stocked(operator, client)
+    buyer = 9_100_001                                       # a verified client of config/default.toml
+    if client.balances(buyer) is None:
+        funded(client, buyer)
+    quote = client.otc_inquire(buyer, "BTC-USDT", "buy", quantity="2", method="bank-usd-intl")["quote"]
+    assert client.otc_accept(buyer, quote["id"])["state"] == "accepted"
+    otc, feed = operator.handles.otc, operator._capability      # the bank feed holds the operator capability
+    third = ray.get(otc.bank_payment.remote(feed, quote["id"], quote["notional"], "Someone Else Ltd", "wire-1"))
+    assert third["reason"] == "THIRD_PARTY_PAYMENT"
+    paid = ray.get(otc.bank_payment.remote(feed, quote["id"], quote["notional"], "northwind  CAPITAL ltd", "wire-2"))
+    assert paid == {"ok": True, "state": "paid", "paid": quote["notional"]}
+    assert ray.get(otc.refunds.remote()) == [[quote["id"], quote["notional"], "wire-1", "third-party payer"]]
+    with pytest.raises(ray.exceptions.RayTaskError):         # a client's own "receipt" changes nothing
+        ray.get(otc.bank_payment.remote(None, quote["id"], 1, "Northwind Capital Ltd", "receipt.png"))
+    assert client.otc_inquire(CLIENT, "BTC-USDT", "buy", quantity="2", method="bank-usd")["reason"] == \
+        "OTC_CLIENT_NOT_VERIFIED"
+
+
 def test_the_desk_rebuilds_its_quotes_from_its_journal_after_its_process_dies(operator, client):
     stocked(operator, client)
     answer = client.otc_inquire(CLIENT, "BTC-USDT", "sell", notional="120000")
@@ -63,7 +83,8 @@ def test_the_desk_rebuilds_its_quotes_from_its_journal_after_its_process_dies(op
     before = ray.get(otc.rfq.remote(answer["quote"]["id"]))
     ray.kill(otc, no_restart=False)
     after = eventually(lambda: _rfq(otc, answer["quote"]["id"]), 60)
-    assert after == before and after["state"] == "accepted"
+    assert after == before and after["state"] == "accepted"             # (the module's last test: the actor
+                                                                         # restarted under it)
     assert verify(after["public_key"], after["quote"], after["signature"])
 
 

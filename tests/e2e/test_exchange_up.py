@@ -47,6 +47,7 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
     otc = summary["otc"]                                    # issue 16: the OTC desk's signed quotes
     assert otc["quotes"] > 0 and otc["accepted"] > 0 and otc["signatures_ok"] is True
     assert otc["refused"].get("OTC_BELOW_MINIMUM", 0) >= 1           # a small ask pointed to the order book
+    assert otc["fiat_paid"] >= 1 and otc["third_party_refused"] >= 1 and otc["refunds"] >= otc["third_party_refused"]
     assert set(otc["last_quote"]["breakdown"]) == {"size", "volatility", "liquidity", "payment"}
 
 

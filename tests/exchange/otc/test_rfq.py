@@ -22,6 +22,7 @@ OTC = {"quote_ttl_s": 10, "payment_window_s": 600, "volatility_window_s": 300,
        "payment_methods": {"crypto": {"kind": "crypto", "surcharge_bps": 0},
                            "bank-usd": {"kind": "fiat", "currency": "USD", "surcharge_bps": 5},
                            "bank-usd-intl": {"kind": "fiat", "currency": "USD", "surcharge_bps": 20}},
+       "clients": {"7": {"name": "Ada Lovelace"}},
        "pairs": {PAIR: {"min_notional": "50000", "max_notional": "5000000", "liquidity": "major",
                         "size_tiers": [["0", 40], ["100000", 25], ["1000000", 15]], "volatility_factor": "0.5"}}}
 
@@ -46,8 +47,8 @@ def test_the_quote_is_the_index_plus_each_component_as_computed_by_hand():
     assert rfq.spread_bps == 75
     assert rfq.price_ticks == 5_062_688                  # ceil(5,025,000 x 1.0075): 50,626.88, up for a buyer
     assert rfq.notional == usdt("101253.76")
-    sell = d.inquire(7, PAIR, SELL, btc("2"), 0, "bank-usd-intl", 101 * S)
-    assert sell.price_ticks == 4_987_312                 # floor(5,025,000 x 0.9925): down for a seller
+    sell = d.inquire(7, PAIR, SELL, btc("2"), 0, "crypto", 101 * S)      # 55 bps: no payment surcharge
+    assert sell.price_ticks == 4_997_362                 # floor(5,025,000 x 0.9945): down for a seller
     by_notional = d.inquire(7, PAIR, BUY, 0, usdt("100000"), "bank-usd-intl", 101 * S)
     assert (by_notional.lots, by_notional.notional) == (19_752, 99_998_213_376)   # never more than asked
     quote = rfq.quote(d.rules.pairs[PAIR].spec)
@@ -167,6 +168,7 @@ def _rules():
     st.tuples(st.just("inquire"), st.sampled_from([7, 8]), st.sampled_from([BUY, SELL]), st.integers(1, 60),
               st.sampled_from(["crypto", "bank-usd", "cash"])),
     st.tuples(st.just("accept"), st.sampled_from([7, 8]), st.integers(1, 12)),
+    st.tuples(st.just("bank"), st.integers(1, 12), st.integers(1, 10**11), st.sampled_from(["Ada Lovelace", "Eve"])),
     st.tuples(st.just("expire"),)), max_size=40))
 def test_any_inputs_replayed_or_restored_from_a_snapshot_give_the_same_desk(moves):
     rules = _rules()
@@ -183,6 +185,8 @@ def test_any_inputs_replayed_or_restored_from_a_snapshot_give_the_same_desk(move
             entries = [["inquire", account, PAIR, side, btc("0.1") * tenths, 0, method, ts]]
         elif move[0] == "accept":
             entries = [["accept", move[1], f"q{move[2]}", ts]]
+        elif move[0] == "bank":
+            entries = [["bank", f"q{move[1]}", move[2], move[3], f"wire-{ts}", ts]]
         else:
             entries = [["expire", ts]]
         for entry in entries:
@@ -197,3 +201,68 @@ def test_any_inputs_replayed_or_restored_from_a_snapshot_give_the_same_desk(move
     restored.restore(orjson.loads(orjson.dumps(live.to_plain())))
     assert restored.canonical() == live.canonical()
     restored.check_invariants()
+
+
+# ---- fiat payment, as the bank feed reports it ---------------------------------------------
+
+def fiat_trade(d, notional_btc="2"):
+    rfq = d.inquire(7, PAIR, BUY, btc(notional_btc), 0, "bank-usd", 101 * S)
+    assert d.accept(7, rfq.rfq_id, 102 * S) is rfq
+    return rfq
+
+
+def test_a_fiat_trade_is_paid_by_the_client_s_own_name_in_parts_and_the_excess_refunded():
+    d = desk()
+    rfq = fiat_trade(d)
+    half = rfq.notional // 2
+    assert d.bank_payment(rfq.rfq_id, half, "ADA  lovelace", "wire-1", 200 * S) is rfq     # case and spacing
+    assert rfq.state == RfqState.ACCEPTED and rfq.paid == half                           # waits for the rest
+    assert d.bank_payment(rfq.rfq_id, rfq.notional - half + 500, "Ada Lovelace", "wire-2", 300 * S) is rfq
+    assert (rfq.state, rfq.paid) == (RfqState.PAID, rfq.notional)
+    assert d.refunds == [[rfq.rfq_id, 500, "wire-2", "paid beyond the notional"]]
+    assert d.expire(10_000 * S) == [] and d.free("BTC") == btc("8")   # paid: its window no longer applies
+    d.check_invariants()
+
+
+def test_a_third_party_payment_is_refused_and_refunded_and_changes_nothing_else():
+    d = desk()
+    rfq = fiat_trade(d)
+    assert d.bank_payment(rfq.rfq_id, rfq.notional, "Mallory Shell Co", "wire-9", 200 * S) == \
+        Reason.THIRD_PARTY_PAYMENT
+    assert (rfq.state, rfq.paid) == (RfqState.ACCEPTED, 0)
+    assert d.refunds == [[rfq.rfq_id, rfq.notional, "wire-9", "third-party payer"]]
+
+
+def test_an_underpaid_trade_is_cancelled_at_its_deadline_and_the_part_paid_refunded():
+    d = desk()
+    rfq = fiat_trade(d)
+    d.bank_payment(rfq.rfq_id, usdt("1000"), "Ada Lovelace", "wire-1", 200 * S)
+    assert d.expire(102 * S + 600 * S) == [rfq] and rfq.state == RfqState.CANCELLED
+    assert d.refunds == [[rfq.rfq_id, usdt("1000"), "", "payment window ran out"]]
+    assert d.free("BTC") == btc("10")
+    d.check_invariants()
+
+
+def test_money_for_no_trade_waiting_for_it_is_refunded():
+    d = desk()
+    quoted = d.inquire(7, PAIR, BUY, btc("2"), 0, "bank-usd", 101 * S)           # not accepted
+    crypto = d.inquire(7, PAIR, BUY, btc("2"), 0, "crypto", 101 * S)
+    d.accept(7, crypto.rfq_id, 102 * S)                                          # paid in crypto, not by bank
+    for rfq_id in (quoted.rfq_id, crypto.rfq_id, "q999"):
+        assert d.bank_payment(rfq_id, usdt("10"), "Ada Lovelace", f"w-{rfq_id}", 200 * S) == \
+            Reason.OTC_NOT_AWAITING_PAYMENT
+    assert [r[0] for r in d.refunds] == [quoted.rfq_id, crypto.rfq_id, "q999"]
+    before = d.canonical()
+    assert d.bank_payment(quoted.rfq_id, 0, "Ada Lovelace", "w-0", 200 * S) == Reason.NON_POSITIVE_AMOUNT
+    assert d.canonical() == before
+
+
+def test_fiat_is_for_verified_clients_buying():
+    d = desk()
+    assert d.inquire(8, PAIR, BUY, btc("2"), 0, "bank-usd", 101 * S) == Reason.OTC_CLIENT_NOT_VERIFIED
+    assert d.inquire(7, PAIR, SELL, btc("2"), 0, "bank-usd", 101 * S) == Reason.FIAT_PAYS_BUYS_ONLY
+    assert d.inquire(8, PAIR, BUY, btc("2"), 0, "crypto", 101 * S).state == RfqState.QUOTED
+
+
+COVERED |= {Reason.THIRD_PARTY_PAYMENT, Reason.OTC_NOT_AWAITING_PAYMENT, Reason.OTC_CLIENT_NOT_VERIFIED,
+            Reason.FIAT_PAYS_BUYS_ONLY, Reason.NON_POSITIVE_AMOUNT}
