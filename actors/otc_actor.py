@@ -15,7 +15,7 @@ It carries the pure desk (``exchange/otc/rfq.py: OtcDesk``); no rule lives here.
 - **The bank feed** (``bank_payment``, the operator capability: a client's own
   "receipt" changes nothing) reports fiat transfers; the desk takes them from the
   client's verified name only, and records a refund for every amount it refuses.
-- Snapshots every ``snapshot_s``.
+- Snapshots every ``snapshot_s``; metrics ``actors/metrics/otc.py``.
 
 Not built yet (``docs/OTC.md``): crypto payment, delivery and settlement of paid
 trades, credit, the hedge, metrics.
@@ -32,6 +32,7 @@ import ray
 from actors import clock
 from actors.capability import Keyring, Role
 from actors.durability.journal import DurableActor, Journal
+from actors.metrics.roles import otc_metrics
 from exchange.config import load_config
 from exchange.core.money import INT64_MAX, INT64_MIN
 from exchange.core.reasons import Reason
@@ -64,7 +65,10 @@ class OtcActor(DurableActor):
         self.journal = Journal.open(data_dir, "otc", self.config.sections.get("durability", {}))
         self.recovery = self.journal.recover(self._restore, self._replay)
         self.counts = {"quotes": 0, "refused": 0, "accepted": 0, "expired": 0, "cancelled": 0}
+        self.refusals: dict[str, int] = {}           # reason -> refusals (metrics)
         self._task = None
+        self.started_ns = time.time_ns()
+        self.metrics = otc_metrics(self)
         if ray.is_initialized():            # a restarted process: its tick starts again by itself
             try:
                 ray.get_runtime_context().current_actor.start.remote()
@@ -164,6 +168,7 @@ class OtcActor(DurableActor):
 
     def _refused(self, reason: Reason) -> dict:
         self.counts["refused"] += 1
+        self.refusals[reason.name] = self.refusals.get(reason.name, 0) + 1
         return {"ok": False, "reason": reason.name, "explanation": reason.explanation}
 
     # ---- views ------------------------------------------------------------------------------

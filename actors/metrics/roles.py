@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from actors.metrics.recorders import (METRICS_ACTOR, ActorMetrics, NullMetrics, StateView, WeightedHistogram,
                             metrics_settings, process_source)
-from actors.metrics import perp, risk
+from actors.metrics import otc, perp, risk
 from exchange.matching.market import MarketEngine
 from exchange.messages.records import (AmendOrder, BalanceChanged, CancelOrder, OrderClosed, OrderRejected, PlaceMarginOrder,
                                PlaceOrder,
@@ -320,6 +320,11 @@ def surveillance_metrics(actor):
 def treasury_metrics(actor):
     """Metrics of the ``TreasuryActor``: the common families and its wallets."""
     return _with_families(actor, "treasury", risk.treasury_families)
+
+
+def otc_metrics(actor):
+    """Metrics of the ``OtcActor``: the common families and the desk's (``actors/metrics/otc.py``)."""
+    return _with_families(actor, "otc", otc.otc_families)
 
 
 def _with_families(actor, source: str, families):

@@ -210,7 +210,19 @@ DASHBOARDS = {
               q("sum by (asset, wallet) (exchange_treasury_balance)", "{{asset}} {{wallet}}")),
         panel("Treasury reconciliation (wallets less ledger; 0 is sound)", "short",
               q("max by (asset) (abs(exchange_treasury_discrepancy))", "{{asset}}")),
-        text("Pending", "OTC quotes/acceptances/expiries get panels when the OTC desk exists."),
+        panel("OTC quotes and acceptances /s", "ops",
+              q(f"sum(rate(exchange_otc_quotes_total[{RATE}]))", "quotes"),
+              q(f"sum(rate(exchange_otc_acceptances_total[{RATE}]))", "accepted")),
+        panel("OTC acceptance ratio", "percentunit",
+              q(f"sum(increase(exchange_otc_acceptances_total[5m])) / clamp_min(sum(increase("
+                f"exchange_otc_quotes_total[5m])), 1)", "accepted / quoted")),
+        panel("OTC RFQs by state (expiries, cancellations)", "short",
+              q("sum by (state) (exchange_otc_rfqs)", "{{state}}")),
+        panel("OTC refusals by reason /s", "ops",
+              q(f"sum by (reason) (rate(exchange_otc_refusals_total[{RATE}]))", "{{reason}}")),
+        panel("OTC desk inventory (free, locked)", "short",
+              q("sum by (asset, part) (exchange_otc_inventory)", "{{asset}} {{part}}")),
+        panel("OTC refunds recorded", "short", q("sum(exchange_otc_refunds)", "refunds")),
     ]),
 }
 

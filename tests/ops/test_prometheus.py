@@ -232,6 +232,21 @@ def drive_load(client: ExchangeClient, seconds: float) -> None:
         client.perp_order(makers[step % 4], PERP, "sell", "0.01", price=f"{mark}.0")
         client.perp_order(takers[step % 4], PERP, "buy", "0.01", price=f"{mark}.0")
         time.sleep(0.05)
+    otc_desk(client)
+
+
+def otc_desk(client: ExchangeClient) -> None:
+    """The OTC desk's account funded (its inventory), a quote accepted, one refused."""
+    desk = int(client.config.sections["otc"]["desk_account"])
+    assert client.open_account(desk).ok and client.deposit(desk, "BTC", "100").ok
+    deadline = time.monotonic() + 30
+    while not client.otc_view()["inventory"].get("BTC") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    answer = {"ok": False}
+    while not answer["ok"] and time.monotonic() < deadline:
+        answer = client.otc_inquire(9101, "BTC-USDT", "buy", quantity="2")
+    assert client.otc_accept(9101, answer["quote"]["id"])["ok"]
+    assert client.otc_inquire(9101, "BTC-USDT", "buy", quantity="0.0001")["reason"] == "OTC_BELOW_MINIMUM"
 
 
 @pytest.fixture(scope="module")
