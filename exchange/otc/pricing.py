@@ -22,13 +22,13 @@ OFF_LOT_QUANTITY / NON_POSITIVE_QUANTITY.
 """
 from __future__ import annotations
 
-from collections import deque
 from typing import NamedTuple
 
 from exchange.core.money import PPM
 from exchange.core.reasons import Reason
 from exchange.matching.orders import BUY
 from exchange.otc.rules import OtcPair, OtcRules
+from exchange.pricing.price_range import PriceRange
 
 BPS = 10_000
 COMPONENTS = ("size", "volatility", "liquidity", "payment")
@@ -45,36 +45,28 @@ class Terms(NamedTuple):
     index_ticks: int
 
 
-class IndexHistory:
-    """A pair's index samples (ts, ticks) over the last ``window_ns``: the volatility
-    component's high and low (monotonic deques: O(1) amortized a sample; samples older
-    than the window are dropped as new ones come, and a read changes nothing)."""
+class IndexHistory(PriceRange):
+    """A pair's index samples over the last ``window_ns`` (``PriceRange``: samples older than
+    the window are dropped as new ones come, and a read changes nothing) and the latest."""
 
-    __slots__ = ("window_ns", "low", "high", "last")
+    __slots__ = ("window_ns", "last")
 
     def __init__(self, window_ns: int) -> None:
+        super().__init__()
         self.window_ns = window_ns
-        self.low: deque = deque()      # (ts, ticks), ticks increasing
-        self.high: deque = deque()     # (ts, ticks), ticks decreasing
         self.last = 0
 
     def add(self, ts: int, ticks: int) -> None:
-        for side, worse in ((self.low, lambda t: t >= ticks), (self.high, lambda t: t <= ticks)):
-            while side and worse(side[-1][1]):
-                side.pop()
-            side.append((ts, ticks))
-            while side[0][0] < ts - self.window_ns:
-                side.popleft()
+        super().add(ts, ticks, self.window_ns)
         self.last = ticks
 
     def range_bps(self, ts: int) -> int:
         """The high-low range of the samples in the window before ``ts``, in bps of the low,
         rounded up (0 with none)."""
-        horizon = ts - self.window_ns
-        low = next((t for at, t in self.low if at >= horizon), None)
-        high = next((t for at, t in self.high if at >= horizon), None)
-        if low is None or high is None:
+        found = self.within(ts, self.window_ns)
+        if found is None:
             return 0
+        low, high = found
         return -(-(high - low) * BPS // low)
 
 

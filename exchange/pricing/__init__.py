@@ -1,1 +1,2 @@
-"""Index prices from component feeds."""
+"""Prices: index prices from component feeds (``index``), a price range over a time window
+(``price_range``)."""

@@ -32,6 +32,7 @@ from collections import deque
 from typing import NamedTuple
 
 from exchange.core.reasons import Reason
+from exchange.pricing.price_range import PriceRange
 from exchange.messages.records import OperatorActed, OrderRejected, SetMarketMode, SetRiskRule
 from exchange.risk.admin import permit
 from exchange.risk.audit import AuditLog
@@ -62,35 +63,6 @@ class ModeChange(NamedTuple):
     limit: int = 0
 
 
-class Window:
-    """The lowest and highest price seen in the last ``window_ns`` (monotonic deques)."""
-
-    __slots__ = ("low", "high")
-
-    def __init__(self) -> None:
-        self.low: deque = deque()      # (ts, price), prices increasing
-        self.high: deque = deque()     # (ts, price), prices decreasing
-
-    def add(self, ts: int, price: int, window_ns: int) -> tuple[int, int]:
-        low, high = self.low, self.high
-        while low and low[-1][1] >= price:
-            low.pop()
-        low.append((ts, price))
-        while high and high[-1][1] <= price:
-            high.pop()
-        high.append((ts, price))
-        horizon = ts - window_ns
-        while low[0][0] < horizon:
-            low.popleft()
-        while high[0][0] < horizon:
-            high.popleft()
-        return low[0][1], high[0][1]
-
-    def clear(self) -> None:
-        self.low.clear()
-        self.high.clear()
-
-
 class MarketGuard:
     """One market's mode and circuit breaker (see the module docstring)."""
 
@@ -102,7 +74,7 @@ class MarketGuard:
         self.rule = ""
         self.until_ns = 0
         self.rulebook = rulebook                   # (the setter reads the breaker's thresholds once)
-        self.windows = {"last": Window(), "index": Window()}
+        self.windows = {"last": PriceRange(), "index": PriceRange()}
         self.changes: deque = deque(maxlen=1_000)   # the latest changes, for views (the audit chain keeps all)
         self.audit = AuditLog(f"market:{market}")
 
