@@ -24,7 +24,8 @@ Every change, and every breaker trip recorded only, goes into the market's
 audit chain (``audit``, ``exchange.risk.audit``); the latest are in ``changes``. Time is the requests' ``ts_ns``: the guard reads
 no clock; an automatic reopening happens at the first request or price at
 or after ``until_ns``. The window's low and high are kept in monotonic
-deques, so each price costs O(1) amortized whatever the trade rate.
+deques (``exchange.pricing.price_range``), so each price costs O(1) amortized
+whatever the trade rate.
 """
 from __future__ import annotations
 
