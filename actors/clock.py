@@ -5,7 +5,8 @@ stamps, or waits for it to pass.
 in a deployment. The seeded simulator (``ops/sim.py``) replaces both with its
 own (``use_clock``, ``use_sleep``): a simulated clock, and timers that are
 events its scheduler fires, so a run replays to the same stamps, the same
-order of wake-ups and the same state hashes, with no real pause.
+order of wake-ups and the same state hashes, with no real pause. ``every``
+is an actor's periodic loop on that timer.
 """
 from __future__ import annotations
 
@@ -31,6 +32,19 @@ def use_clock(clock) -> object:
 async def sleep(seconds: float) -> None:
     """Wait ``seconds`` on the configured timer (read at the moment of use)."""
     await SLEEP(seconds)
+
+
+async def every(seconds: float, step, log, what: str) -> None:
+    """Run ``step()`` (a coroutine function) forever, ``seconds`` apart; a failure is logged
+    and the next turn tries again (a peer restarting)."""
+    while True:
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("%s: %s", what, exc)
+        await sleep(seconds)
 
 
 def use_sleep(sleep_function) -> object:

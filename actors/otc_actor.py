@@ -77,23 +77,14 @@ class OtcActor(DurableActor):
 
     async def start(self) -> bool:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._task = asyncio.get_running_loop().create_task(clock.every(self.tick_s, self.tick, log,
+                                                                            "otc desk tick"))
         return True
 
     # ---- inputs: journaled, then applied ------------------------------------------------------
     async def _input(self, entry: list):
         await self.journal.commit([orjson.dumps([RecordTag.OTC_INPUT, *entry])])
         return self.desk.apply(entry)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:            # the index or a shard restarting: the next tick tries again
-                log.info("otc desk tick: %s", exc)
-            await asyncio.sleep(self.tick_s)
 
     async def tick(self) -> dict:
         """The index of every pair, what expired, the desk account's inventory; a snapshot when due."""

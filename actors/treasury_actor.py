@@ -24,6 +24,7 @@ import time
 import orjson
 import ray
 
+from actors import clock
 from actors.capability import Keyring, Role
 from actors.durability.journal import DurableActor, Journal
 from actors.link.wire import pack, unpack_results
@@ -65,18 +66,9 @@ class TreasuryActor(DurableActor):
 
     async def start(self) -> bool:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._task = asyncio.get_running_loop().create_task(
+                clock.every(self.block_s, self.step, log, "treasury"))      # a block a turn
         return True
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.step()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:            # a shard restarting: the next block tries again
-                log.info("treasury: %s", exc)
-            await asyncio.sleep(self.block_s)
 
     async def step(self) -> dict:
         """One block: credits, confirmations, payments; then the state is durable."""
