@@ -71,3 +71,11 @@ def eventually(probe, timeout_s: float = 15.0):
             return found
         time.sleep(0.1)
     return probe()
+
+
+def wait_until(probe, timeout_s: float = 20.0):
+    """``eventually``, failing the test when ``probe`` never turns truthy."""
+    found = eventually(probe, timeout_s)
+    if not found:
+        raise AssertionError("condition not reached")
+    return found

@@ -4,7 +4,6 @@ shard in seq order, conservation over the cluster, and a perpetual market and a 
 killed and recovered to the same state."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from actors.capability import Role
 from exchange.config import DEFAULT_CONFIG_PATH
 from exchange.core.routing import shard_for
 from exchange.perp.fund import EntryKind, verify
-from tests.actors.conftest import accounts_on_shards, funded, settle
+from tests.actors.conftest import accounts_on_shards, funded, settle, wait_until
 from tests.actors.test_durability import (cluster, hashes_once_settled, shard_of, start_exchange,  # noqa: F401
                                           wait_for_restart)                                       # (a fixture)
 
@@ -62,16 +61,6 @@ def isolated_long_against_a_short(exchange, first: int, start: int) -> tuple[int
     assert exchange.perp_order(alice, PERP, "buy", "1", price="40000").status == "filled"
     settle(exchange)
     return alice, bob
-
-
-def wait_until(check, timeout_s: float = 20):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 def test_perpetual_orders_marks_and_funding_across_shards(exchange):
