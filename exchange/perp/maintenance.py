@@ -60,14 +60,13 @@ def apply(desk, cmd: SetMaintenanceMargin) -> list:
     rate = cmd.maintenance_ppm or base
     if rate < base:
         return _reject(cmd, Reason.INVALID_MAINTENANCE_RATE)
+    before = _rates(desk.markets[cmd.market])
     try:
-        market = raised(configured, rate - base)
+        desk.raise_maintenance(cmd.market, rate - base)     # (refuses rates the tiers refuse, changing nothing)
     except ValueError:
         return _reject(cmd, Reason.INVALID_MAINTENANCE_RATE)
-    before = _rates(desk.markets[cmd.market])
-    desk.raise_maintenance(cmd.market, rate - base)
     acted = OperatorActed(cmd.request_id, cmd.ts_ns, cmd.operator, "maintenance-margin", cmd.market, before,
-                          _rates(market), cmd.reason, RULE)
+                          _rates(desk.markets[cmd.market]), cmd.reason, RULE)
     gate.audit.append(acted.ts_ns, acted.operator, acted.command, acted.target, acted.before, acted.after,
                       acted.reason, acted.rule)
     return [acted]
