@@ -198,7 +198,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-        demo = asyncio.create_task(run_demo(client, args.duration, not args.no_demo, printer, args.seed, desks))
+        demo = asyncio.create_task(run_demo(client, args.duration, not args.no_demo, printer, args.seed, desks,
+                                            operator))
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({demo, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if demo in done:

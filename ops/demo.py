@@ -42,7 +42,7 @@ LEVELS = 5
 
 
 class DemoTraffic:
-    def __init__(self, client: ExchangeClient, seed: int = 1, desks: tuple = (None, None)):
+    def __init__(self, client: ExchangeClient, seed: int = 1, desks: tuple = (None, None), bank_feed=None):
         self.client = client
         self.config = client.config
         self.rng = random.Random(seed)
@@ -57,7 +57,7 @@ class DemoTraffic:
         self.perp = PerpDemo(client, self.rng)
         self.intruder = Intruder(client)
         self.risk = RiskDemo(client, *desks)
-        self.otc = OtcDemo(client, desks[0]._capability if desks[0] is not None else None)
+        self.otc = OtcDemo(client, bank_feed)
         self.rounds = 0
 
     def fund(self) -> None:
@@ -154,10 +154,11 @@ class DemoTraffic:
 
 
 async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool, printer, seed: int = 1,
-                   desks: tuple = (None, None)) -> dict:
+                   desks: tuple = (None, None), bank_feed=None) -> dict:
     """Drive demo traffic (if ``demo``) and print a summary every second. ``desks``: the risk
-    and treasury operators' ``RiskDesk`` for the risk demo (none: it is skipped)."""
-    traffic = DemoTraffic(client, seed, desks)
+    and treasury operators' ``RiskDesk`` for the risk demo (none: it is skipped);
+    ``bank_feed``: the operator capability the OTC demo's bank pays fiat trades with."""
+    traffic = DemoTraffic(client, seed, desks, bank_feed)
     if demo:
         traffic.fund()
     index = client.handles.index
