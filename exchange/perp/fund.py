@@ -101,10 +101,21 @@ class PerpFund:
         self.entries: list[FundEntry] = []
         self._peaks: dict[str, tuple[int, int]] = {}   # market -> (second, highest balance in the window): a cache
         self.fees_through: dict[tuple[str, int], int] = {}  # (market, shard) -> fee share recorded from it, ever
-        self.paid: dict[tuple[str, int], tuple[int, int]] = {}  # (market, shard) -> (compensations paid to it,
-                                                                # their total), ever
         self.compensations: dict[tuple[str, int], list[FundEntry]] = {}   # (market, shard) -> its payments, by seq
         self.flows: dict[tuple[str, EntryKind], tuple[int, int]] = {}   # (market, kind) -> (entries, units moved)
+
+    def paid_to(self, market: str, shard: int) -> tuple[int, int]:
+        """(number, total) of the last compensation paid from ``market``'s fund to ``shard``."""
+        entries = self.compensations.get((market, shard))
+        if not entries:
+            return 0, 0
+        details = dict(entries[-1].details)
+        return details["seq"], details["through"]
+
+    @property
+    def paid(self) -> dict[tuple[str, int], tuple[int, int]]:
+        """(market, shard) -> ``paid_to``: what conservation counts against the shards' credits."""
+        return {key: self.paid_to(*key) for key in sorted(self.compensations)}
 
     def cap(self, market: str) -> int:
         """The most of the market's fund one bankruptcy draws, in ppm of its balance."""
@@ -134,7 +145,7 @@ class PerpFund:
             paid = dict(details)
             if not COMPENSATION_DETAILS <= paid.keys():
                 raise ValueError(f"a COMPENSATION entry names its {', '.join(sorted(COMPENSATION_DETAILS))}")
-            seq, through = self.paid.get((market, paid["shard"]), (0, 0))
+            seq, through = self.paid_to(market, paid["shard"])
             if (paid["seq"], paid["through"]) != (seq + 1, through - amount):
                 raise ValueError("a COMPENSATION entry follows the one before it to its shard")
         n, prev = len(self.entries) + 1, self.head
@@ -146,9 +157,7 @@ class PerpFund:
             fee = dict(details)
             self.fees_through[(market, fee["shard"])] = fee["through"]
         elif kind == EntryKind.COMPENSATION:
-            paid = dict(details)
-            self.paid[(market, paid["shard"])] = (paid["seq"], paid["through"])
-            self.compensations.setdefault((market, paid["shard"]), []).append(entry)
+            self.compensations.setdefault((market, dict(details)["shard"]), []).append(entry)
         count, moved = self.flows.get((market, kind), (0, 0))
         self.flows[(market, kind)] = (count + 1, moved + abs(amount))
         cached = self._peaks.get(market)

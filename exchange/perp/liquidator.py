@@ -296,7 +296,7 @@ class PerpLiquidator:
         if refused is not None:
             return refused
         shard = shard_for(order.account_id, shards)
-        seq, through = self.fund.paid.get((order.market, shard), (0, 0))
+        seq, through = self.fund.paid_to(order.market, shard)
         self._entry(EntryKind.COMPENSATION, order.market, -order.amount, ts_ns,
                     (("account", order.account_id), ("shard", shard), ("seq", seq + 1),
                      ("through", through + order.amount), ("operator", order.operator), ("reason", order.reason)))
