@@ -9,8 +9,9 @@ import dataclasses
 import pytest
 
 from exchange.accounts.access import Role
-from exchange.messages.records import (CancelOrder, CoverShortfall, Deposit, FinishLiquidation, LiquidationStep, OpenAccount,
-                               OrderRejected, StartLiquidation, Withdraw, WriteOffDebt)
+from exchange.messages.records import (CancelOrder, CoverShortfall, CreditCompensation, Deposit, FinishLiquidation,
+                                       LiquidationStep, OpenAccount, OrderRejected, SetMaintenanceMargin,
+                                       StartLiquidation, Withdraw, WriteOffDebt)
 from exchange.core.money import INT64_MAX
 from exchange.core.reasons import Reason
 from exchange.core.routing import shard_for
@@ -82,6 +83,16 @@ def test_door_with_bad_input_is_refused_with_its_reason_and_changes_nothing(ex, 
     WriteOffDebt("l5", 0, ALICE, "", "USDT"),
 ], ids=lambda c: type(c).__name__)
 def test_liquidator_command_through_client_door_is_not_permitted(ex, command):
+    before = snapshot(ex.engine)
+    assert ex.engine.apply(ClientDoor(command)) == [OrderRejected(command.request_id, ALICE, Reason.NOT_PERMITTED)]
+    assert snapshot(ex.engine) == before
+
+
+@pytest.mark.parametrize("command", [
+    CreditCompensation("c1", 0, ALICE, "BTC-USDT-PERP", 10**9, 1, 10**9, "demo-treasury", "pay myself"),
+    SetMaintenanceMargin("m1", 0, ALICE, "BTC-USDT-PERP", 1, "demo-risk", "lower it for me"),
+], ids=lambda c: type(c).__name__)
+def test_a_compensation_or_a_margin_change_through_the_client_door_is_not_permitted(ex, command):
     before = snapshot(ex.engine)
     assert ex.engine.apply(ClientDoor(command)) == [OrderRejected(command.request_id, ALICE, Reason.NOT_PERMITTED)]
     assert snapshot(ex.engine) == before
