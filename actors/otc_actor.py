@@ -77,7 +77,7 @@ class OtcActor(DurableActor):
 
     async def start(self) -> bool:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(clock.every(self.tick_s, self.tick, log,
+            self._task = asyncio.get_running_loop().create_task(clock.every(self.tick_s, self._tick, log,
                                                                             "otc desk tick"))
         return True
 
@@ -86,7 +86,7 @@ class OtcActor(DurableActor):
         await self.journal.commit([orjson.dumps([RecordTag.OTC_INPUT, *entry])])
         return self.desk.apply(entry)
 
-    async def tick(self) -> dict:
+    async def _tick(self) -> dict:
         """The index of every pair, what expired, the desk account's inventory; a snapshot when due."""
         ts = clock.now_ns()
         prices = await ray.get_actor("index").index_prices.remote()

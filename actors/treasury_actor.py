@@ -67,10 +67,10 @@ class TreasuryActor(DurableActor):
     async def start(self) -> bool:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
-                clock.every(self.block_s, self.step, log, "treasury"))      # a block a turn
+                clock.every(self.block_s, self._step, log, "treasury"))      # a block a turn
         return True
 
-    async def step(self) -> dict:
+    async def _step(self) -> dict:
         """One block: credits, confirmations, payments; then the state is durable."""
         commands = self.treasury.block()
         approved = []
