@@ -35,6 +35,7 @@ class Role(enum.Enum):
     INDEX = "index"             # index prices pushed to shards and the liquidator
     MARKET = "market"           # markets and the lending pool pushing events to shards
     SHARD = "shard"             # shards calling markets, the pool and the liquidator
+    OTC = "otc"                 # the OTC desk's crossings on shards (execute_otc)
     OPERATOR = "operator"       # accrual at a chosen time, fund deposits, index components, crash hooks, snapshots
 
 

@@ -84,7 +84,7 @@ from exchange.venue import new_shard
 
 CLIENT_BATCH, COMMAND, PUSH = RecordTag.CLIENT_BATCH, RecordTag.COMMAND, RecordTag.PUSH
 PEER_FREE = frozenset((OpenAccount, Deposit, Withdraw, EnableMargin, TransferMargin)) \
-    | access.OPERATOR_COMMANDS                                                            # answered on the shard alone
+    | access.OPERATOR_COMMANDS | access.OTC_COMMANDS                                      # answered on the shard alone
 CLIENT = access.Role.CLIENT
 LINK_FIELDS = {kind: tuple(i for i, f in enumerate(kind._fields) if f in ("market", "trade_market"))
                for kind in CLIENT_COMMAND_TYPES}          # per command type: the fields naming a market's link
@@ -184,6 +184,12 @@ class AccountShardActor(DurableActor):
         Raises ``PermissionError`` without the operator capability."""
         self.keyring.check(capability, Role.OPERATOR)
         return await self._door(commands, access.Role.OPERATOR, None)
+
+    async def execute_otc(self, capability, commands: list | bytes) -> bytes:
+        """The OTC desk's door: its numbered crossings (``exchange.otc.crossing``). Raises
+        ``PermissionError`` without the OTC capability."""
+        self.keyring.check(capability, Role.OTC)
+        return await self._door(commands, access.Role.OTC, None)
 
     async def execute_scoped(self, scope, commands: list | bytes) -> bytes:
         """A scoped client's door: client commands for the scope's accounts only (others are

@@ -57,7 +57,7 @@ from exchange.margin.desk import ScanResult
 from exchange.margin.insurance import InsuranceFund
 from exchange.margin.lending import LendingEngine
 from exchange.margin.liquidator import LiquidationEnded, Liquidator
-from exchange.accounts.access import LIQUIDATOR_COMMANDS, OPERATOR_COMMANDS, Role
+from exchange.accounts.access import LIQUIDATOR_COMMANDS, OPERATOR_COMMANDS, OTC_COMMANDS, Role
 from exchange.accounts.pricing import price_context
 from exchange.conservation import imbalance
 from exchange.messages.records import (LENDING, POOL_ACCRUE, FundingDue, MarkUpdated, PoolRequest, SetMarketMode,
@@ -255,7 +255,8 @@ class Engine:
                 return events
         if role is None:
             kind = type(command)
-            role = LIQUIDATOR if kind in LIQUIDATOR_COMMANDS else OPERATOR if kind in OPERATOR_COMMANDS else CLIENT
+            role = (LIQUIDATOR if kind in LIQUIDATOR_COMMANDS else OPERATOR if kind in OPERATOR_COMMANDS
+                    else Role.OTC if kind in OTC_COMMANDS else CLIENT)
         admitted = shard.admit(command, role)
         if type(admitted) is list:
             return admitted

@@ -56,8 +56,9 @@ def shard_state(shard: AccountShard) -> dict:
         state["perp"] = perp_state(shard.perp)
     if shard.risk is not None:
         state["risk"] = shard.risk.snapshot()
-    if "cashier" in shard.products:
-        state["cashier"] = shard.cashier.snapshot()
+    for name in ("cashier", "otc"):
+        if name in shard.products:
+            state[name] = shard.products[name].snapshot()
     return state
 
 
@@ -161,8 +162,9 @@ def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
         restore_perp(shard.perp, state["perp"])
     if "risk" in state and shard.risk is not None:
         shard.risk.restore(state["risk"], shard.ledger.accounts)
-    if "cashier" in state and "cashier" in shard.products:
-        shard.cashier.restore(state["cashier"])
+    for name in ("cashier", "otc"):
+        if name in state and name in shard.products:
+            shard.products[name].restore(state[name])
     books = shard.margin.books
     for market_name, *values in state["orders"]:
         fields = dict(zip(ORDER_FIELDS, values))

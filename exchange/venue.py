@@ -8,7 +8,8 @@ the same products in the same order (the order their state enters
 ``AccountShard.canonical``): the margin desk, and the perpetual desk when the
 config has ``[perp.*]`` markets (a venue without them keeps the state it had),
 and the risk rulebook's pre-trade gate and cashier (withdrawals under review)
-when the config has a ``[risk]`` table.
+when the config has a ``[risk]`` table, and the OTC desk's crossings
+(``exchange.otc.crossing``) when it has an ``[otc]`` desk.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from exchange.accounts.shard import AccountShard
 from exchange.matching.market import MarketEngine
 from exchange.config import ExchangeConfig
 from exchange.margin.desk import MarginDesk
+from exchange.otc.crossing import OtcCrossings
 from exchange.perp.desk import PerpDesk
 from exchange.perp.rules import perp_markets
 from exchange.risk.cashier import Cashier
@@ -34,6 +36,8 @@ def new_shard(config: ExchangeConfig, shard_index: int = 0, shards: int = 1) -> 
         shard.plug(Cashier(config, shard.ledger, config.risk))
         shard.risk = RiskGate(config.risk, config, {**config.markets, **{n: p.spec for n, p in perps.items()}},
                               f"shard:{shard_index}")
+    if "otc" in config.sections:
+        shard.plug(OtcCrossings(config, shard.ledger))
     return shard
 
 

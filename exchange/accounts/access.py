@@ -8,7 +8,8 @@ over, move insurance money, collect the perpetual fee share and pay
 compensations out of the perpetual funds, plus the
 cancels it sends for the book it liquidates. ``Role.OPERATOR`` is the risk
 desk's door (the admin actor, surveillance): freezes, locks, restrictions and
-threshold changes, each naming an operator whose roles the rulebook checks. The actors tie each door to a
+threshold changes, each naming an operator whose roles the rulebook checks. ``Role.OTC``
+is the OTC desk's door: its numbered crossings (``exchange.otc.crossing``). The actors tie each door to a
 capability (``actors/capability.py``, ``docs/SECURITY.md``); this module is
 the rule itself, so the Engine and the actors enforce the same one. A scoped
 sender may act only for the accounts of its scope.
@@ -30,6 +31,7 @@ MARGIN_LIQUIDATOR_COMMANDS = frozenset((m.StartLiquidation, m.LiquidationStep, m
 PERP_LIQUIDATOR_COMMANDS = frozenset((m.TakeOverPerp, m.LiquidationOrderPerp, m.DeleveragePerp, m.AbsorbDeleverage,
                                       m.FinishPerpLiquidation, m.SweepPerpFees, m.CreditCompensation))
 LIQUIDATOR_COMMANDS = MARGIN_LIQUIDATOR_COMMANDS | PERP_LIQUIDATOR_COMMANDS
+OTC_COMMANDS = frozenset((m.OtcCross,))
 OPERATOR_COMMANDS = frozenset((m.FreezeAccount, m.LockAccount, m.RestrictAccount, m.FreezeAsset, m.SetRiskRule,
                                m.ReviewWithdrawal, m.SettleWithdrawal, m.BlockAddress, m.GrantHedgeExemption,
                                m.SetMaintenanceMargin))
@@ -39,10 +41,11 @@ class Role(IntEnum):
     CLIENT = 1
     LIQUIDATOR = 2
     OPERATOR = 3        # the risk rulebook's operator commands (which operator may send which: exchange.risk.admin)
+    OTC = 4             # the OTC desk's crossings between its account, its clients' and its transit (exchange.otc)
 
 
 ALLOWED = {Role.CLIENT: CLIENT_COMMANDS, Role.LIQUIDATOR: LIQUIDATOR_COMMANDS | {m.CancelOrder, m.CancelPerpOrder},
-           Role.OPERATOR: OPERATOR_COMMANDS}
+           Role.OPERATOR: OPERATOR_COMMANDS, Role.OTC: OTC_COMMANDS}
 _ALLOWED_BY_VALUE = (frozenset(), *(ALLOWED[role] for role in Role))   # indexed by the role's value: on
                                                                       # every command, no Enum.__hash__
 

@@ -137,6 +137,13 @@ class Reason(IntEnum):
     FIAT_PAYS_BUYS_ONLY = 609         # fiat methods pay for buying; a seller is paid in the quote asset
     OTC_NOT_AWAITING_PAYMENT = 610    # no accepted, fiat-paid trade waits for this payment (it is refunded)
     THIRD_PARTY_PAYMENT = 611         # the payer is not the client's verified name (refused and refunded)
+    OTC_CLIENT_BALANCE_SHORT = 612    # a crypto-paid trade: the client's available balance cannot pay it
+    OTC_CROSSING_OUT_OF_ORDER = 613   # a desk crossing past the next one the shard expects
+    OTC_CREDIT_NOT_APPROVED = 614     # T+1 settlement is for the desk's approved institutions only
+    OTC_CREDIT_LIMIT = 615            # the trade would take the client past its credit limit
+    OTC_CREDIT_OVERDUE = 616          # an overdue credit trade blocks new credit trades
+    OTC_NOT_YOURS_TO_PAY = 617        # no delivered credit trade of this account awaits a crypto payment
+    OTC_NOT_AWAITING_APPROVAL = 618   # no paid trade waits for an operator's delivery approval
     # 3xx: matching and order management
     POST_ONLY_WOULD_TAKE = 300
     FOK_CANNOT_FILL = 301
@@ -288,6 +295,13 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.FIAT_PAYS_BUYS_ONLY: "fiat pays for buying; an OTC seller is paid in the quote asset",
     Reason.OTC_NOT_AWAITING_PAYMENT: "no accepted fiat-paid OTC trade waits for this payment: it is refunded",
     Reason.THIRD_PARTY_PAYMENT: "the payer is not the client's verified name: refused and refunded",
+    Reason.OTC_CLIENT_BALANCE_SHORT: "your available balance cannot pay for this trade",
+    Reason.OTC_CROSSING_OUT_OF_ORDER: "the desk's crossings apply in their numbered order: an earlier one is missing",
+    Reason.OTC_CREDIT_NOT_APPROVED: "T+1 settlement is for the desk's approved institutional clients only",
+    Reason.OTC_CREDIT_LIMIT: "this trade would take you past your credit limit",
+    Reason.OTC_CREDIT_OVERDUE: "an overdue credit trade blocks new credit trades until it is paid",
+    Reason.OTC_NOT_YOURS_TO_PAY: "no delivered credit trade of yours awaits payment with that id",
+    Reason.OTC_NOT_AWAITING_APPROVAL: "no paid trade waits for a delivery approval with that id",
     Reason.INVALID_MAINTENANCE_RATE: "a maintenance rate only rises from the configured one; top tier initial <= 100%",
     Reason.COMPENSATION_OUT_OF_ORDER: "compensations from a fund reach a shard in their order: an earlier one first",
     Reason.FUND_INSUFFICIENT: "the market's insurance fund holds less than the compensation",

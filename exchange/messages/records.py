@@ -1140,3 +1140,32 @@ class CompensationCredited(NamedTuple):
     seq: int
     through: int
     credited: bool
+
+
+@message(151, COMMAND)
+class OtcCross(NamedTuple):
+    """The OTC desk moves ``amount`` (signed: a debit below 0) of ``asset`` into or out of
+    ``account_id``'s available balance for RFQ ``rfq`` (``exchange.otc.crossing``): ``seq``
+    is its number among the desk's crossings on this shard."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    asset: str
+    amount: int
+    seq: int
+    rfq: str
+
+
+@message(152, EVENT)
+class OtcCrossed(NamedTuple):
+    """The shard holds crossing ``seq`` and every one before it: ``moved`` says whether this
+    command moved it now, ``reason`` why it was refused (0: it was applied)."""
+    request_id: int | str
+    ts_ns: int
+    account_id: int
+    asset: str
+    amount: int
+    seq: int
+    rfq: str
+    moved: bool
+    reason: int

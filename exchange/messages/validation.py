@@ -57,7 +57,7 @@ _S = {"request_id": RID, "ts_ns": INT, "account_id": INT, "fee_tier": NAME, "ass
       "liquidation": INT, "swept": INT, "scope": INT, "operator": NAME, "reason": TEXT, "locked": FLAG,
       "level": INT, "until_ns": INT, "rule": NAME, "key": NAME, "value": TEXT, "mode": INT,
       "destination": TEXT, "withdrawal": INT, "approve": FLAG, "txid": TEXT, "blocked": FLAG, "stage": INT, "granted": FLAG,
-      "maintenance_ppm": INT, "seq": INT, "through": INT}
+      "maintenance_ppm": INT, "seq": INT, "through": INT, "rfq": NAME}
 CLIENT_COMMAND_TYPES = m.types_of(m.COMMAND)     # declared in records (``@message(code, COMMAND)``)
 SCHEMAS: dict[type, tuple[int, ...]] = {kind: tuple(_S[f] for f in kind._fields) for kind in CLIENT_COMMAND_TYPES}
 

@@ -11,6 +11,19 @@ gives them; ``config/default.toml`` has the demo desk):
 - ``[otc.clients.<ACCOUNT>]``: the desk's verified clients (KYC), ``name`` as on their
   bank account: a fiat-paid trade is quoted only to them, and a bank payment is taken
   only from that name (seed 000: 核查汇款人姓名是否与OTC账户实名信息一致);
+- ``[otc]`` also: ``desk_account`` (the desk's own account: its inventory, what it
+  delivers from and is paid into), ``retain_s`` (a finished RFQ stays in memory this
+  long, 3600; the blotter and the audit trail keep it after), ``hedge_slippage_bps``
+  (how far from the index a hedge order may trade, 50) and ``hedge_interval_s`` (at
+  most one hedge per asset this often, 10);
+- ``[otc.delivery_approval]``: asset -> amount: a delivery of more waits for an
+  operator's approval (the cold wallet's path, as for large withdrawals); none: every
+  delivery goes at once (the hot wallet's);
+- ``[otc.credit]``: T+1 for approved institutions: ``asset`` (what limits are counted
+  in: credit pairs are quoted in it), ``term_s`` (86400) and ``[otc.credit.limits]``
+  (account -> limit);
+- ``[otc.inventory.<ASSET>]``: ``min`` and ``max``: past them the desk hedges on the
+  spot book of the pair whose base the asset is, from its own account;
 - ``[otc.pairs.<MARKET>]``: a spot market of the venue the desk quotes (its grid is
   the market's), ``min_notional`` (quote units; below it the client is pointed to the
   order book), ``max_notional`` (above it refused), ``liquidity`` (a class),
@@ -61,6 +74,15 @@ class OtcRules:
     volatility_window_ns: int
     signing_seed: bytes         # 32 bytes
     clients: dict = None        # account id -> verified name (``[otc.clients]``)
+    desk_account: int = 0
+    retain_ns: int = 3_600 * NS
+    approval_above: dict = None  # asset -> a delivery above it waits for an operator
+    credit_asset: str = ""
+    credit_term_ns: int = 86_400 * NS
+    credit_limits: dict = None  # account id -> limit (minor units of ``credit_asset``)
+    inventory_limits: dict = None   # asset -> (min, max), minor units
+    hedge_slippage_bps: int = 50
+    hedge_interval_ns: int = 10 * NS
 
 
 def otc_rules(config: ExchangeConfig, file: str = "<config>") -> OtcRules | None:
@@ -112,10 +134,56 @@ def otc_rules(config: ExchangeConfig, file: str = "<config>") -> OtcRules | None
         seed = b""
     if len(seed) != 32:
         raise ConfigError(file, "otc.signing_seed", "64 hex digits (an Ed25519 key seed)")
+    approval = {asset: _amount(config, file, f"otc.delivery_approval.{asset}", asset, text)
+                for asset, text in _flat(file, raw, "delivery_approval").items()}
+    credit = raw.get("credit", {})
+    if not isinstance(credit, dict):
+        raise ConfigError(file, "otc.credit", "must be a table")
+    credit_asset = credit.get("asset", "") if credit else ""
+    limits = {}
+    for account, text in _flat(file, credit, "limits").items():
+        if not account.isdigit():
+            raise ConfigError(file, f"otc.credit.limits.{account}", "an account id")
+        limits[int(account)] = _amount(config, file, f"otc.credit.limits.{account}", credit_asset, text)
+    inventory = {}
+    for asset, section in reader.table(raw, "inventory").items():
+        low = _amount(config, file, f"otc.inventory.{asset}.min", asset, section.get("min", "0"))
+        high = _amount(config, file, f"otc.inventory.{asset}.max", asset, section.get("max"))
+        if not low <= high or not any(p.spec.base.name == asset for p in pairs.values()):
+            raise ConfigError(file, f"otc.inventory.{asset}", "min <= max, for the base of a pair the desk quotes")
+        inventory[asset] = (low, high)
     return OtcRules(pairs, methods,
                     reader.integer(raw, "otc.quote_ttl_s", 1, 3_600, default=10) * NS,
                     reader.integer(raw, "otc.payment_window_s", 1, 7 * 86_400, default=1_800) * NS,
-                    reader.integer(raw, "otc.volatility_window_s", 1, 86_400, default=300) * NS, seed, clients)
+                    reader.integer(raw, "otc.volatility_window_s", 1, 86_400, default=300) * NS, seed, clients,
+                    reader.integer(raw, "otc.desk_account", 0, 2**63 - 1, default=0),
+                    reader.integer(raw, "otc.retain_s", 1, 30 * 86_400, default=3_600) * NS, approval,
+                    credit_asset, reader.integer(credit, "otc.credit.term_s", 1, 30 * 86_400, default=86_400) * NS,
+                    limits, inventory, reader.integer(raw, "otc.hedge_slippage_bps", 0, 10_000, default=50),
+                    reader.integer(raw, "otc.hedge_interval_s", 1, 86_400, default=10) * NS)
+
+
+def _flat(file: str, raw: dict, key: str) -> dict:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(file, f"otc.{key}", "must be a table")
+    return value
+
+
+def _amount(config: ExchangeConfig, file: str, key: str, asset: str, text) -> int:
+    """A decimal string of ``asset`` as minor units (>= 0)."""
+    spec = config.assets.get(asset)
+    if spec is None:
+        raise ConfigError(file, key, f"not an asset of the venue: {asset!r}")
+    if not isinstance(text, str):
+        raise ConfigError(file, key, "a decimal string")
+    try:
+        value = parse_decimal(text, spec.scale)
+    except MoneyFormatError as exc:
+        raise ConfigError(file, key, str(exc)) from None
+    if value < 0:
+        raise ConfigError(file, key, "not negative")
+    return value
 
 
 def _tiers(file: str, key: str, section: dict, spec: MarketSpec) -> tuple:

@@ -16,6 +16,7 @@ from tests.exchange.perp.test_liquidation import SCENARIOS as PERP_LIQUIDATION_S
 from tests.exchange.perp.test_compensation import COVERED as COMPENSATION_COVERED
 from tests.exchange.perp.test_maintenance import COVERED as MAINTENANCE_COVERED
 from tests.exchange.otc.test_rfq import COVERED as OTC_COVERED
+from tests.exchange.otc.test_settlement import COVERED as OTC_SETTLEMENT_COVERED
 from tests.exchange.risk.test_cashier import COVERED as CASHIER_COVERED
 from tests.exchange.risk.test_gate import COVERED as RISK_COVERED
 from tests.exchange.support import (ALICE, BOB, BTC_USDT, BUY, ETH_USDT, FOK, GTC, IOC, LIMIT, MARKET, POST_ONLY,
@@ -270,7 +271,7 @@ def test_rejection_scenarios_with_all_cases_cover_every_producible_reason():
     covered |= {reason for reason, _ in PERP_LIQUIDATION_SCENARIOS.values()}   # .../perp/test_liquidation.py
     covered |= RISK_COVERED | CASHIER_COVERED                         # tests/exchange/risk/test_gate.py, test_cashier.py
     covered |= MAINTENANCE_COVERED | COMPENSATION_COVERED             # tests/exchange/perp/test_maintenance.py, ...
-    covered |= OTC_COVERED                                            # tests/exchange/otc/test_rfq.py
+    covered |= OTC_COVERED | OTC_SETTLEMENT_COVERED                   # tests/exchange/otc/test_rfq.py, test_settlement.py
     # AMEND_IN_PROGRESS needs an amend still in flight at a market: impossible in the
     # synchronous Engine, where every amend completes inside apply(). The Engine's one
     # shard owns every account and has no journal: WRONG_SHARD, ACCOUNT_NOT_IN_SCOPE

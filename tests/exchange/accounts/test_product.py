@@ -139,6 +139,7 @@ def test_venue_shard_with_the_margin_desk_plugged_hands_it_every_margin_command(
 def test_venue_shard_with_perpetual_markets_plugs_the_perpetual_desk_after_the_margin_desk():
     shard = new_shard(CONFIG, 0, 2)
     assert type(shard.perp) is PerpDesk and shard.perp.shard is shard
-    assert list(shard.products) == ["margin", "perp", "cashier"]          # the cashier with a risk rulebook
+    assert list(shard.products) == ["margin", "perp", "cashier", "otc"]   # the cashier with a risk rulebook, the
+                                                                          # OTC crossings with a desk
     assert {k for k, p in shard._command_products.items() if p is shard.perp} == PerpDesk.commands
     assert set(shard.perp.links) == {"BTC-USDT-PERP"} and shard.market_seq["BTC-USDT-PERP"] == 0

@@ -33,7 +33,7 @@ JOURNALED_CODES = {
     "SetMarketMode": 127, "RiskAction": 139, "OperatorActed": 140, "RequestWithdrawal": 141,
     "ReviewWithdrawal": 142, "SettleWithdrawal": 143, "CredentialChanged": 144, "WithdrawalUpdated": 145,
     "BlockAddress": 146, "GrantHedgeExemption": 147, "SetMaintenanceMargin": 148, "CreditCompensation": 149,
-    "CompensationCredited": 150,
+    "CompensationCredited": 150, "OtcCross": 151, "OtcCrossed": 152,
 }
 CLIENT_COMMANDS = {"OpenAccount", "Deposit", "Withdraw", "PlaceOrder", "CancelOrder", "AmendOrder", "EnableMargin",
                    "TransferMargin", "Borrow", "Repay", "PlaceMarginOrder", "SupplyToPool", "WithdrawFromPool",
@@ -43,7 +43,7 @@ CLIENT_COMMANDS = {"OpenAccount", "Deposit", "Withdraw", "PlaceOrder", "CancelOr
                    "FinishPerpLiquidation", "SweepPerpFees", "FreezeAccount", "LockAccount", "RestrictAccount",
                    "FreezeAsset", "SetRiskRule", "SetMarketMode", "RequestWithdrawal", "ReviewWithdrawal",
                    "SettleWithdrawal", "CredentialChanged", "BlockAddress", "GrantHedgeExemption",
-                   "SetMaintenanceMargin", "CreditCompensation"}
+                   "SetMaintenanceMargin", "CreditCompensation", "OtcCross"}
 REQUESTS = {"SubmitOrder", "CancelRequest", "AmendRequest", "PoolRequest"}
 
 

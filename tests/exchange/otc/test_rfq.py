@@ -113,6 +113,9 @@ def test_an_accepted_trade_unpaid_in_its_window_is_cancelled_and_its_lock_releas
     assert d.free("USDT") == usdt("1000000") - rfq.notional        # a seller is paid in USDT
     assert d.expire(701 * S) == []
     assert d.expire(702 * S) == [rfq] and rfq.state == RfqState.CANCELLED
+    assert d.free("USDT") == usdt("1000000") - rfq.notional       # until the shard answers the lock
+    (lock, payment) = d.outbox.unacked[0]
+    d.crossed(0, lock.seq, Reason.INSUFFICIENT_BALANCE, 703 * S)    # refused: nothing was locked
     assert d.free("USDT") == usdt("1000000")
     d.check_invariants()
 
@@ -239,6 +242,9 @@ def test_an_underpaid_trade_is_cancelled_at_its_deadline_and_the_part_paid_refun
     d.bank_payment(rfq.rfq_id, usdt("1000"), "Ada Lovelace", "wire-1", 200 * S)
     assert d.expire(102 * S + 600 * S) == [rfq] and rfq.state == RfqState.CANCELLED
     assert d.refunds == [[rfq.rfq_id, usdt("1000"), "", "payment window ran out"]]
+    d.crossed(0, 1, 0, 703 * S)                                     # the lock landed: it goes back
+    assert d.free("BTC") == btc("8") and [c.purpose for c in d.outbox.unacked[0]] == ["return lock"]
+    d.crossed(0, 2, 0, 704 * S)
     assert d.free("BTC") == btc("10")
     d.check_invariants()
 
