@@ -15,10 +15,20 @@ It carries the pure desk (``exchange/otc/rfq.py: OtcDesk``); no rule lives here.
 - **The bank feed** (``bank_payment``, the operator capability: a client's own
   "receipt" changes nothing) reports fiat transfers; the desk takes them from the
   client's verified name only, and records a refund for every amount it refuses.
+- **The money** moves by numbered crossings (``exchange.otc.crossing``) the actor
+  carries to the shards' OTC door (``ShardActor.execute_otc``, the OTC capability):
+  after every input that records some, and again each tick for any not answered yet
+  (a lost answer or a restart); each answer is an input (``crossed``). An acceptance
+  is answered once its lock (and a crypto payment) has landed or been refused.
+- **Operators** (the operator capability) approve deliveries above
+  ``[otc.delivery_approval]`` (``approve``) and read the private blotter
+  (``blotter``), the credit book (``credit``), the refunds and an RFQ's trail.
+- **The hedge**: each tick the desk may decide a hedge order (``exchange.otc.hedge``);
+  the actor places it from the desk's account through the shard's client door, an
+  ordinary IOC limit order, and records what it filled.
+- ``audit``: the desk's transit for the conservation audit, with how many crossings
+  are unanswered (the audit waits for none).
 - Snapshots every ``snapshot_s``; metrics ``actors/metrics/otc.py``.
-
-Not built yet (``docs/OTC.md``): crypto payment, delivery and settlement of paid
-trades, credit, the hedge, metrics.
 """
 from __future__ import annotations
 
@@ -32,13 +42,17 @@ import ray
 from actors import clock
 from actors.capability import Keyring, Role
 from actors.durability.journal import DurableActor, Journal
+from actors.link.wire import unpack_results
 from actors.metrics.roles import otc_metrics
 from exchange.config import load_config
 from exchange.core.money import INT64_MAX, INT64_MIN
 from exchange.core.reasons import Reason
 from exchange.core.routing import shard_for
-from exchange.matching.orders import BUY, SELL
+from exchange.matching.orders import BUY, SELL, OrderType, TimeInForce
+from exchange.messages.records import Fill, OtcCrossed, PlaceOrder
 from exchange.messages.tags import RecordTag, tag_of
+from exchange.otc.credit import book as credit_book
+from exchange.otc.settlement import BLOTTER_FIELDS, COLLECT, LOCK, moving
 from exchange.messages.validation import NAME_MAX_CHARS, TEXT_MAX_CHARS
 from exchange.otc.rfq import OtcDesk, Rfq
 from exchange.otc.rules import otc_rules
@@ -46,6 +60,8 @@ from exchange.pricing.index import index_ticks
 
 log = logging.getLogger("exchange.otc")
 SIDES = {"buy": BUY, "sell": SELL}
+SETTLEMENTS = {"t+0": False, "t+1": True}
+ANSWER_WAIT_S = 5.0         # an acceptance waits this long for its lock's answer before answering as it stands
 
 
 class OtcActor(DurableActor):
@@ -57,14 +73,16 @@ class OtcActor(DurableActor):
         if self.rules is None:
             raise ValueError("the config has no [otc] desk")
         section = self.config.sections["otc"]
-        self.desk_account = int(section.get("desk_account", 0))
+        self.desk_account = self.rules.desk_account
         self.tick_s = float(section.get("tick_s", 1.0))
-        self.desk = OtcDesk(self.rules)
+        self.desk = OtcDesk(self.rules, self.config.shards)
+        self._as_otc = self.keyring.capability(Role.OTC)
+        self._sending: dict[int, asyncio.Lock] = {}
         self.snapshot_s = snapshot_s
         self.last_snapshot = time.monotonic()
         self.journal = Journal.open(data_dir, "otc", self.config.sections.get("durability", {}))
         self.recovery = self.journal.recover(self._restore, self._replay)
-        self.counts = {"quotes": 0, "refused": 0, "accepted": 0, "expired": 0, "cancelled": 0}
+        self.counts = {"quotes": 0, "refused": 0, "accepted": 0, "expired": 0, "cancelled": 0, "overdue": 0}
         self.refusals: dict[str, int] = {}           # reason -> refusals (metrics)
         self._task = None
         self.started_ns = time.time_ns()
@@ -95,13 +113,15 @@ class OtcActor(DurableActor):
             await self._input(["index", name, ts, ticks])
         if self.desk.expiring(ts):
             for rfq in await self._input(["expire", ts]):
-                self.counts["expired" if rfq.state.name == "EXPIRED" else "cancelled"] += 1
+                self.counts["overdue" if rfq.overdue and rfq.state.name not in ("EXPIRED", "CANCELLED")
+                            else rfq.state.name.lower()] += 1
+        await self._send()
         if self.desk_account:
-            shard = ray.get_actor(f"shard:{shard_for(self.desk_account, self.config.shards)}")
-            balances = await shard.balances.remote(self.desk_account) or {}
+            balances = await self._shard(self.desk_account).balances.remote(self.desk_account) or {}
             for asset, (available, _) in sorted(balances.items()):
                 if self.desk.inventory.get(asset) != available:
                     await self._input(["inventory", asset, available])
+            await self._hedge(clock.now_ns())
         if time.monotonic() - self.last_snapshot >= self.snapshot_s and self.journal.enabled:
             self.journal.snapshot(self._state())
             self.last_snapshot = time.monotonic()
@@ -109,16 +129,22 @@ class OtcActor(DurableActor):
 
     # ---- clients -----------------------------------------------------------------------------
     async def inquire(self, account_id: int, pair: str, side: str, quantity: int = 0, notional: int = 0,
-                      method: str = "crypto") -> dict:
+                      method: str = "crypto", settlement: str = "t+0") -> dict:
         """A firm quote for buying or selling ``quantity`` base minor units (or ``notional``
-        quote minor units) of ``pair``, paid by ``method``: ``{"ok", "quote", "signature",
-        "public_key"}`` or ``{"ok": False, "reason"}``."""
-        if side not in SIDES or not all(type(v) is int and INT64_MIN <= v <= INT64_MAX
-                                        for v in (account_id, quantity, notional)) or not _name(pair) \
-                or not _name(method):
+        quote minor units) of ``pair``, paid by ``method``, settled now (``"t+0"``) or on
+        credit (``"t+1"``): ``{"ok", "quote", "signature", "public_key"}`` or ``{"ok": False,
+        "reason"}``. The client's available balances are read from its shard first (a
+        crypto-paid quote needs them); an account the shard does not know is refused."""
+        if side not in SIDES or settlement not in SETTLEMENTS or \
+                not all(type(v) is int and INT64_MIN <= v <= INT64_MAX for v in (account_id, quantity, notional)) \
+                or not _name(pair) or not _name(method):
             return self._refused(Reason.MALFORMED_COMMAND)     # (nothing journaled)
+        found = await self._shard(account_id).balances.remote(account_id)
+        if found is None:
+            return self._refused(Reason.UNKNOWN_ACCOUNT)
+        balances = {asset: available for asset, (available, _) in sorted(found.items())}
         answer = await self._input(["inquire", account_id, pair, SIDES[side], quantity, notional, method,
-                                    clock.now_ns()])
+                                    clock.now_ns(), SETTLEMENTS[settlement], balances])
         if type(answer) is Reason:
             return self._refused(answer)
         self.counts["quotes"] += 1
@@ -133,6 +159,25 @@ class OtcActor(DurableActor):
         if type(answer) is Reason:
             return self._refused(answer)
         self.counts["accepted"] += 1
+        await self._send()
+        deadline = time.monotonic() + ANSWER_WAIT_S
+        while moving(answer) and answer.sent & (LOCK | COLLECT) & \
+                ~(answer.done | answer.refused) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+            await self._send()
+        if answer.why:
+            return self._refused(Reason(answer.why))
+        return self._quoted(answer)
+
+    async def pay(self, account_id: int, rfq_id: str) -> dict:
+        """Pay a delivered crypto credit trade from the account's balance: ``{"ok", "state"}``
+        once the shard answered (still ``delivered`` if the balance was short)."""
+        if type(account_id) is not int or not INT64_MIN <= account_id <= INT64_MAX or not _name(rfq_id):
+            return self._refused(Reason.MALFORMED_COMMAND)
+        answer = await self._input(["pay", account_id, rfq_id, clock.now_ns()])
+        if type(answer) is Reason:
+            return self._refused(answer)
+        await self._send()
         return self._quoted(answer)
 
     # ---- the bank feed ----------------------------------------------------------------------
@@ -147,7 +192,90 @@ class OtcActor(DurableActor):
         answer = await self._input(["bank", rfq_id, amount, payer_name, reference, clock.now_ns()])
         if type(answer) is Reason:
             return self._refused(answer)
+        await self._send()
         return {"ok": True, "state": answer.state.name.lower(), "paid": answer.paid}
+
+    # ---- operators ----------------------------------------------------------------------------
+    async def approve(self, capability, rfq_id: str, operator: str, reason: str) -> dict:
+        """Release a delivery above ``[otc.delivery_approval]`` (the cold wallet's path):
+        ``{"ok", "state"}`` or why not. ``PermissionError`` without the operator capability."""
+        self.keyring.check(capability, Role.OPERATOR)
+        if not _name(rfq_id) or not _name(operator) or not _text(reason) or not reason:
+            return self._refused(Reason.MALFORMED_COMMAND)
+        answer = await self._input(["approve", rfq_id, operator, reason, clock.now_ns()])
+        if type(answer) is Reason:
+            return self._refused(answer)
+        await self._send()
+        return self._quoted(answer)
+
+    def blotter(self, capability) -> list[dict]:
+        """The desk's settled trades (private: never on a public trade feed)."""
+        self.keyring.check(capability, Role.OPERATOR)
+        return [dict(zip(BLOTTER_FIELDS, row)) for row in self.desk.blotter]
+
+    def credit(self, capability) -> list[dict]:
+        """Each approved client's credit limit, exposure and overdue trades."""
+        self.keyring.check(capability, Role.OPERATOR)
+        return credit_book(self.desk)
+
+    def trail(self, capability, rfq_id: str) -> list[dict]:
+        """Every transition of one RFQ (the desk's audit trail)."""
+        self.keyring.check(capability, Role.OPERATOR)
+        return self.desk.trail(rfq_id)
+
+    def audit(self) -> dict:
+        """The desk's transit (per asset, what is between an account and another) and how many
+        crossings wait for an answer: the conservation audit counts transit as the desk's
+        when none does."""
+        return {"transit": {a: v for a, v in self.desk.outbox.transit.items() if v},
+                "unanswered": self.desk.outbox.pending(), "numbered": dict(self.desk.outbox.numbered)}
+
+    # ---- crossings and hedges -------------------------------------------------------------
+    async def _send(self) -> None:
+        """Carry every unanswered crossing to its shard's OTC door, in order, and record the
+        answers; again while the answers call for more (a payment in: the delivery), a few
+        rounds at most (the tick carries the rest)."""
+        for _ in range(4):
+            if not any(await asyncio.gather(*(self._send_to(i) for i in sorted(self.desk.outbox.unacked)))):
+                return
+
+    async def _send_to(self, shard_index: int) -> bool:
+        """One call to ``shard_index``'s OTC door with what it has not answered; did it answer any?"""
+        lock = self._sending.setdefault(shard_index, asyncio.Lock())
+        if lock.locked():
+            return False                        # already on its way: that call records the answers
+        async with lock:
+            crossings = list(self.desk.outbox.unacked.get(shard_index, ()))
+            if not crossings:
+                return False
+            shard = ray.get_actor(f"shard:{shard_index}")
+            answers = unpack_results(await shard.execute_otc.remote(self._as_otc, [c.command() for c in crossings]))
+            answered = False
+            for events in answers:
+                event = events[0] if events else None
+                if type(event) is OtcCrossed:
+                    await self._input(["crossed", shard_index, event.seq, event.reason, clock.now_ns()])
+                    answered = True
+            return answered
+
+    async def _hedge(self, ts: int) -> None:
+        """Place the hedge the desk decides, if any, from its account as an ordinary IOC order."""
+        if self.desk.hedges.wanted(self.desk, ts) is None:
+            return                                  # (nothing journaled)
+        order = await self._input(["hedge", ts])
+        if order is None:
+            return
+        number, market, side, quantity, price = order
+        command = PlaceOrder(f"otc-hedge-{number}", 0, self.desk_account, market, side, int(OrderType.LIMIT), price,
+                             quantity, int(TimeInForce.IOC), f"otc-hedge-{number}")
+        (events,) = unpack_results(await self._shard(self.desk_account).execute.remote([command]))
+        filled = sum(e.quantity for e in events if type(e) is Fill)
+        log.info("otc hedge %s: %s %s %s at %s, filled %s", number, market, "buy" if side == BUY else "sell",
+                 quantity, price, filled)
+        await self._input(["hedged", number, filled, clock.now_ns()])
+
+    def _shard(self, account_id: int):
+        return ray.get_actor(f"shard:{shard_for(account_id, self.config.shards)}")
 
     def refunds(self) -> list[list]:
         """Money the desk refused or owes back: [rfq id, amount, reference, why]."""
@@ -155,7 +283,9 @@ class OtcActor(DurableActor):
 
     def _quoted(self, rfq: Rfq) -> dict:
         return {"ok": True, "quote": rfq.quote(self.rules.pairs[rfq.pair].spec), "state": rfq.state.name.lower(),
-                "signature": rfq.signature, "public_key": self.desk.signer.public_key}
+                "signature": rfq.signature, "public_key": self.desk.signer.public_key, "paid": rfq.paid,
+                "due_ns": rfq.due_ns, "overdue": rfq.overdue,
+                "why": Reason(rfq.why).name if rfq.why else ""}
 
     def _refused(self, reason: Reason) -> dict:
         self.counts["refused"] += 1
@@ -172,12 +302,19 @@ class OtcActor(DurableActor):
         return None if found is None else self._quoted(found)
 
     def view(self) -> dict:
-        """Counts, open RFQs by state, the desk's inventory and what accepted trades lock."""
+        """Counts, RFQs in memory by state, the desk's inventory, locks and transit, what it
+        settled and earned, its hedges and refunds."""
+        desk = self.desk
         states: dict[str, int] = {}
-        for rfq in self.desk.rfqs.values():
+        for rfq in desk.rfqs.values():
             states[rfq.state.name.lower()] = states.get(rfq.state.name.lower(), 0) + 1
-        return {**self.counts, "states": states, "inventory": dict(self.desk.inventory),
-                "locked": {a: v for a, v in self.desk.locked.items() if v}}
+        return {**self.counts, "states": states, "inventory": dict(desk.inventory),
+                "locked": {a: v for a, v in desk.locked.items() if v},
+                "transit": {a: v for a, v in desk.outbox.transit.items() if v}, "settled": len(desk.blotter),
+                "income": dict(desk.income), "fiat_in": dict(desk.fiat_in), "refunds": len(desk.refunds),
+                "hedges": [{"asset": o[1], "side": "buy" if o[3] == BUY else "sell", "quantity": o[4],
+                            "price": o[5], "filled": o[6]} for o in desk.hedges.orders],
+                "credit": credit_book(desk), "problems": len(desk.problems)}
 
     def state_hash(self) -> str:
         return repr(self.desk.canonical())

@@ -15,7 +15,7 @@ closed as its restart would. On that state it checks:
 - conservation of every asset: balances of all accounts and margin books on
   all shards + the fee accounts + the lending pools' cash + the insurance
   fund (and the perpetual fee share a shard moved that the fund has not
-  recorded yet) = deposits - withdrawals + deposits into the fund, to the
+  recorded yet) + the OTC desk's transit = deposits - withdrawals + deposits into the fund, to the
   smallest unit;
 - no orphaned hold: every held amount belongs to a live order, and every live
   order is funded (``AccountShard.check_invariants``);
@@ -33,6 +33,7 @@ from actors.durability.journal import Journal
 from actors.lending_actor import LendingPoolActor
 from actors.liquidator_actor import LiquidatorActor
 from actors.market_actor import MarketActor
+from actors.otc_actor import OtcActor
 from actors.perp_market_actor import PerpMarketActor
 from actors.shard_actor import AccountShardActor
 from actors.durability.storage import FormatError, RecoveryError
@@ -118,6 +119,23 @@ def _finish_in_flight(shards, markets, liquidator) -> dict:
             "adl_plans_closed": adls}
 
 
+def _finish_crossings(shards, desk) -> int:
+    """Carry the OTC desk's unanswered crossings to their shards and the answers back, as its
+    restart would, until none is left (an answer can call for another: a return)."""
+    applied = 0
+    for _ in range(100):
+        waiting = [c for _, crossings in sorted(desk.outbox.unacked.items()) for c in crossings]
+        if not waiting:
+            break
+        for crossing in waiting:
+            shard = shards[crossing.shard]
+            admitted = shard.shard.admit(crossing.command(), Role.OTC)
+            (event,) = admitted if type(admitted) is list else shard._accept(admitted, NO_PRICES, Role.OTC)[0]
+            desk.crossed(crossing.shard, event.seq, event.reason, crossing.ts_ns)
+            applied += 1
+    return applied
+
+
 def _close_planned_adls(shards, liquidator) -> int:
     """Close every perpetual ADL the liquidator planned and did not finish, as its restart
     would (``PerpLiquidator.close_planned``: the same request ids, so what a shard applied is
@@ -178,6 +196,9 @@ def _verify(data_dir: str, config_path: str | None) -> dict:
     newest = _hashes(shards, markets)
     recovery = {a.name if hasattr(a, "index") else a.actor_name: a.recovery for a in [*shards, *markets.values()]}
     in_flight = _finish_in_flight(shards, markets, liquidator)
+    otc = OtcActor(config_path, data_dir, snapshot_s=1e12) if "otc" in config.sections else None
+    if otc is not None:
+        in_flight["otc_crossings_applied"] = _finish_crossings(shards, otc.desk)
     for shard in shards:
         try:
             shard.shard.check_invariants()
@@ -191,10 +212,14 @@ def _verify(data_dir: str, config_path: str | None) -> dict:
                    compensations_in_flight(perps, [s.perp_compensated() for s in shards], fund.paid)):   # paid, not
         for asset, amount in moving.items():                                                      # credited yet
             holdings[asset] = holdings.get(asset, 0) + amount
+    for asset, amount in (otc.desk.outbox.transit.items() if otc is not None else ()):
+        holdings[asset] = holdings.get(asset, 0) + amount                        # the OTC desk's transit
     off = imbalance(config.asset_list, [s.shard.totals() for s in shards], [g.deposited for g in ledgers],
                     [g.withdrawn for g in ledgers], markets[LENDING].engine.cash(), holdings, deposited)
     problems += [f"conservation: {name} off by {value} minor units" for name, value in off.items() if value]
     _close(shards, markets, liquidator)
+    if otc is not None:
+        otc.journal.store.close()
     try:
         _, shards_old, markets_old, liquidator_old = _rebuild(config_path, data_dir, oldest=True)
     except (RecoveryError, FormatError) as exc:

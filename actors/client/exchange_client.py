@@ -356,17 +356,20 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin, OtcClientMixin):
 
         Retries until every market's and the pool's pushes to every shard are
         applied (so no fill or loan is half-settled in the totals), no
-        insurance-fund cover and no perpetual ADL is in flight (a perpetual fee share a shard
+        insurance-fund cover, no perpetual ADL and no OTC crossing is in flight (the
+        OTC desk's transit counts as its holding) (a perpetual fee share a shard
         moved and the fund has not recorded yet counts as the fund's). Returns per asset the imbalance
         (balances + fees + margin books + pool cash + fund - deposits +
         withdrawals - fund deposits; 0 when sound) and ``ok``.
         """
         links = dict(self.handles.markets)
-        lending, liquidator = self.handles.lending, self.handles.liquidator
+        lending, liquidator, otc = self.handles.lending, self.handles.liquidator, self.handles.otc
         for _ in range(attempts):
             before = ray.get([m.push_marks.remote() for m in links.values()])
             fund_before = ray.get(liquidator.audit.remote()) if liquidator else None
+            desk_before = ray.get(otc.audit.remote()) if otc else None
             audits = ray.get([s.audit.remote() for s in self.handles.shards])
+            desk = ray.get(otc.audit.remote()) if otc else {"transit": {}, "unanswered": 0}
             after = ray.get([m.push_marks.remote() for m in links.values()])
             pools = ray.get(lending.audit.remote()) if lending else {"cash": {}, "pushed": {}}
             fund = ray.get(liquidator.audit.remote()) if liquidator else {"fund": {}, "deposited": {},
@@ -375,6 +378,7 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin, OtcClientMixin):
             if lending:
                 marks[LENDING] = pools["pushed"]
             if before == after and fund == fund_before and not fund["covers_in_flight"] \
+                    and (not otc or (desk == desk_before and not desk["unanswered"])) \
                     and not fund.get("adl_in_flight") \
                     and all(audits[shard]["applied"][name] >= pushed
                             for name, by_shard in marks.items() for shard, pushed in by_shard.items()) \
@@ -384,6 +388,8 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin, OtcClientMixin):
         else:
             return {"ok": False, "consistent": False, "imbalance": {}}
         assets, holdings = self.config.asset_list, dict(fund["fund"])
+        for asset, amount in desk["transit"].items():               # the OTC desk's, between two accounts
+            holdings[asset] = holdings.get(asset, 0) + amount
         perps = perp_markets(self.config)
         for moving in (fee_shares_in_flight(perps, [a["perp_fees_swept"] for a in audits],
                                             fund.get("perp_fees_through", {})),

@@ -8,11 +8,19 @@
 | ``exchange_otc_rfqs`` | gauge | state | RFQs by state now (quoted, accepted, paid, expired, cancelled) | otc |
 | ``exchange_otc_inventory`` | gauge | asset, part | the desk's inventory: ``free`` and ``locked`` by accepted trades, in asset units | otc |
 | ``exchange_otc_refunds`` | gauge | | refunds recorded (money the desk refused or owes back) | otc |
+| ``exchange_otc_expiries_total`` | counter | | quotes that expired unaccepted | otc |
+| ``exchange_otc_settled_total`` | counter | settlement | trades settled (``t+0``, ``t+1``) | otc |
+| ``exchange_otc_spread_income_total`` | counter | asset | spread earned by settled trades, in asset units | otc |
+| ``exchange_otc_transit`` | gauge | asset | what the desk holds between two accounts (crossings under way), in asset units | otc |
+| ``exchange_otc_credit_exposure`` | gauge | account, part | an approved client's ``exposure`` and ``limit``, in the credit asset's units | otc |
+| ``exchange_otc_credit_overdue`` | gauge | account | credit trades not paid by their due time (alert ``OtcCreditOverdue``) | otc |
+| ``exchange_otc_hedges_total`` | counter | asset | hedge orders placed on the spot book from the desk's account | otc |
 """
 from __future__ import annotations
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from exchange.otc.credit import book as credit_book
 from exchange.otc.rfq import RfqState
 
 
@@ -46,3 +54,41 @@ def otc_families(actor):
     refunds = GaugeMetricFamily("exchange_otc_refunds", "OTC refunds recorded")
     refunds.add_metric([], len(desk.refunds))
     yield refunds
+    expiries = CounterMetricFamily("exchange_otc_expiries", "OTC quotes that expired unaccepted")
+    expiries.add_metric([], actor.counts["expired"])
+    yield expiries
+    settled = CounterMetricFamily("exchange_otc_settled", "OTC trades settled", labels=["settlement"])
+    by_kind = {"t+0": 0, "t+1": 0}
+    for row in desk.blotter:
+        by_kind[row[11]] += 1
+    for kind, n in by_kind.items():
+        settled.add_metric([kind], n)
+    yield settled
+    income = CounterMetricFamily("exchange_otc_spread_income", "Spread earned by settled OTC trades, in asset units",
+                                 labels=["asset"])
+    for asset, amount in sorted(desk.income.items()):
+        income.add_metric([asset], amount / 10 ** scales[asset])
+    yield income
+    transit = GaugeMetricFamily("exchange_otc_transit", "What the OTC desk holds between two accounts",
+                                labels=["asset"])
+    for asset in sorted(scales):
+        transit.add_metric([asset], desk.outbox.transit.get(asset, 0) / 10 ** scales[asset])
+    yield transit
+    exposure = GaugeMetricFamily("exchange_otc_credit_exposure", "OTC credit: exposure and limit per client",
+                                 labels=["account", "part"])
+    overdue = GaugeMetricFamily("exchange_otc_credit_overdue", "OTC credit trades overdue per client",
+                                labels=["account"])
+    scale = 10 ** scales.get(desk.rules.credit_asset, 0)
+    for client in credit_book(desk):
+        exposure.add_metric([str(client["account"]), "exposure"], client["exposure"] / scale)
+        exposure.add_metric([str(client["account"]), "limit"], client["limit"] / scale)
+        overdue.add_metric([str(client["account"])], len(client["overdue"]))
+    yield exposure
+    yield overdue
+    hedges = CounterMetricFamily("exchange_otc_hedges", "OTC hedge orders placed on the spot book", labels=["asset"])
+    placed: dict[str, int] = {}
+    for order in desk.hedges.orders:
+        placed[order[1]] = placed.get(order[1], 0) + 1
+    for asset in sorted((desk.rules.inventory_limits or {})):
+        hedges.add_metric([asset], placed.get(asset, 0))
+    yield hedges

@@ -26,15 +26,21 @@ class Hedger:
         self.last_ns: dict[str, int] = {}        # asset -> when its last hedge was placed
         self.orders: list[list] = []             # [number, asset, market, side, quantity, price, filled, ts]
 
-    def next(self, desk, ts: int) -> list | None:
-        """The next hedge order ``[number, market, side, quantity, price]`` (recorded), or None."""
+    def wanted(self, desk, ts: int) -> tuple | None:
+        """(asset, (low, high), (market, side, quantity, price)) of the hedge due now, or None."""
         for asset, (low, high) in sorted((self.rules.inventory_limits or {}).items()):
             if asset in self.working or ts < self.last_ns.get(asset, 0) + self.rules.hedge_interval_ns:
                 continue
             order = self._order(desk, asset, low, high)
-            if order is None:
-                continue
-            market, side, quantity, price = order
+            if order is not None:
+                return asset, (low, high), order
+        return None
+
+    def next(self, desk, ts: int) -> list | None:
+        """The next hedge order ``[number, market, side, quantity, price]`` (recorded), or None."""
+        wanted = self.wanted(desk, ts)
+        if wanted is not None:
+            asset, (low, high), (market, side, quantity, price) = wanted
             self.number += 1
             self.working[asset] = self.number
             self.last_ns[asset] = ts

@@ -223,6 +223,15 @@ DASHBOARDS = {
         panel("OTC desk inventory (free, locked)", "short",
               q("sum by (asset, part) (exchange_otc_inventory)", "{{asset}} {{part}}")),
         panel("OTC refunds recorded", "short", q("sum(exchange_otc_refunds)", "refunds")),
+        panel("OTC trades settled and quotes expired /s", "ops",
+              q(f"sum by (settlement) (rate(exchange_otc_settled_total[{RATE}]))", "settled {{settlement}}"),
+              q(f"sum(rate(exchange_otc_expiries_total[{RATE}]))", "expired")),
+        panel("OTC spread income", "short", q("sum by (asset) (exchange_otc_spread_income_total)", "{{asset}}")),
+        panel("OTC transit and hedges", "short", q("sum by (asset) (exchange_otc_transit)", "transit {{asset}}"),
+              q("sum by (asset) (exchange_otc_hedges_total)", "hedges {{asset}}")),
+        panel("OTC credit: exposure, limit, overdue", "short",
+              q("sum by (account, part) (exchange_otc_credit_exposure)", "{{account}} {{part}}"),
+              q("sum by (account) (exchange_otc_credit_overdue)", "{{account}} overdue")),
     ]),
 }
 
