@@ -10,8 +10,9 @@
 - the risk rulebook at work: the cancel ladder, a freeze, a wash-trade alert, a
   large withdrawal's review, a market halt, a raised maintenance rate and a
   compensation from the insurance fund (``ops/demo_risk.py``);
-- the OTC desk: firm signed quotes asked and accepted, some left to expire
-  (``ops/demo_otc.py``).
+- the OTC desk: firm signed quotes asked and accepted, some left to expire, trades
+  settled (crypto at once, fiat once the bank pays, T+1 on credit), a large delivery
+  approved by an operator, the desk's inventory hedged on the book (``ops/demo_otc.py``).
 A live summary line every second: orders/s, trades/s, p50/p99 latency, best
 bid/ask and last price per market, the pools' utilization, liquidations, the
 insurance fund, each perpetual's mark, basis, funding and open interest, the
@@ -245,7 +246,9 @@ def format_summary(summary: dict) -> str:
              f"{'verified' if risk['audit_ok'] else 'TAMPERED'}  |  ") if risk else ""
     otc = summary.get("otc") or {}
     last = otc.get("last_quote") or {}
-    desk = (f"OTC quotes {otc['quotes']} accepted {otc['accepted']} expired {otc['expired']} refused "
+    desk = (f"OTC quotes {otc['quotes']} accepted {otc['accepted']} settled {otc['settled']} (spread "
+            f"{otc['income']} USDT) credit paid {otc['credit_paid']} approved {otc['approved']} hedges "
+            f"{otc['hedged']}/{otc['hedges']} expired {otc['expired']} refused "
             f"{_counts(otc['refused'])} fiat paid {otc['fiat_paid']} third-party refused "
             f"{otc['third_party_refused']} refunds {otc['refunds']} signatures {'OK' if otc['signatures_ok'] else 'BAD'}"
             + (f" last {last['pair']} {last['side']} {last['price']} (index {last['index']}, spread "

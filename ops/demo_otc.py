@@ -1,7 +1,8 @@
-"""OTC desk demo traffic for ``exchange up`` (issue 16, first part): block-trade clients
-asking the desk for firm quotes.
+"""OTC desk demo traffic for ``exchange up`` (issue 16): block-trade clients asking the desk
+for firm quotes, paying, and being delivered.
 
-At start the desk's own account (``[otc] desk_account``) is funded: its inventory. Then
+At start the desk's own account (``[otc] desk_account``) is funded: its inventory (500
+BTC, 5,000 ETH, 50 M USDT, inside ``[otc.inventory]``'s limits). Then
 every round two clients ask: one a BTC-USDT or ETH-USDT quote for a base quantity, the
 other for a USDT notional, alternating sides and payment methods (crypto, a domestic and
 a cross-border bank transfer: the spread's payment component shows it). Every answer's
@@ -13,8 +14,17 @@ The demo's bank feed (it holds the operator capability) pays each accepted fiat 
 on the next round from the client's verified name (``[otc.clients]``); every third one
 it first reports a transfer from a third party, which the desk refuses and refunds.
 
-The summary shows the quotes, acceptances, expiries and refusals, the fiat trades paid,
-the third-party payments refused, the refunds, whether every signature verified, and
+A crypto-paid trade settles as it is accepted (the desk's inventory locked, the client's
+payment taken, the delivery made: ``exchange.otc.settlement``). Every fourth round the
+verified institution trades on credit (T+1: delivered first) and pays the next round.
+Once the desk quotes, a 60 BTC purchase waits for an operator's delivery approval (over
+the 50 BTC hot-wallet threshold), given the next round; then a client sells the desk 90
+BTC, past its 506 BTC ceiling, and the desk hedges the excess on the BTC-USDT book from its
+own account.
+
+The summary shows the quotes, acceptances, expiries and refusals, the trades settled and
+the spread earned, the fiat trades paid, the third-party payments refused, the refunds,
+the credit trades paid, the approvals, the hedges, whether every signature verified, and
 the last quote's price with its spread by component.
 """
 from __future__ import annotations
@@ -29,6 +39,7 @@ CLIENTS = (9_100_001, 9_100_002)
 PAIRS = ("BTC-USDT", "ETH-USDT")
 QUANTITIES = {"BTC-USDT": "3", "ETH-USDT": "60"}
 METHODS = ("crypto", "bank-usd", "bank-usd-intl")
+DESK_STOCK = {"BTC": 500, "ETH": 5_000, "USDT": 50_000_000}     # whole units: the desk's inventory
 
 
 class OtcDemo:
@@ -45,6 +56,10 @@ class OtcDemo:
         self.accepted = self.asked_small = 0
         self.refused: dict[str, int] = {}
         self.last: dict = {}
+        self.owed: list[tuple[int, str]] = []        # credit trades to pay next round
+        self.held: list[str] = []                    # deliveries waiting for an operator
+        self.credit_paid = self.approved = 0
+        self.dumped = False                          # the 90 BTC sale that takes the desk past its ceiling
 
     def fund(self) -> None:
         if not self.on:
@@ -52,10 +67,11 @@ class OtcDemo:
         commands = []
         for account in (self.desk, *CLIENTS):
             commands.append(OpenAccount(f"otc-open:{account}", 0, account))
-            for asset in self.client.config.asset_list:       # the desk: a billion of each, its inventory
+            for asset in self.client.config.asset_list:
+                whole = DESK_STOCK.get(asset.name, 0) if account == self.desk else 10 ** 7
                 commands.append(Deposit(f"otc-fund:{account}:{asset.name}", 0, account, asset.name,
-                                        10 ** (asset.scale + (9 if account == self.desk else 7))))
-        self.client.execute(commands)
+                                        whole * 10 ** asset.scale))
+        self.client.execute([c for c in commands if type(c) is not Deposit or c.amount > 0])
 
     def round(self) -> None:
         """This round's inquiries (answered at once; the desk is its own actor)."""
@@ -64,6 +80,13 @@ class OtcDemo:
         self.rounds += 1
         r, client = self.rounds, self.client
         self._pay()
+        self._settle_owed()
+        if not self.approved and not self.held and self.verified:      # once the desk quotes (it has an index)
+            self._ask(CLIENTS[1], "BTC-USDT", "buy", "crypto", dict(quantity="60"), hold=True)
+        elif self.approved and not self.dumped:
+            self.dumped = self._ask(CLIENTS[0], "BTC-USDT", "sell", "crypto", dict(quantity="90"))
+        if r % 4 == 0:
+            self._ask(CLIENTS[0], PAIRS[0], "buy", "crypto", dict(quantity="2"), settlement="t+1")
         pair, side = PAIRS[r % 2], ("buy", "sell")[(r // 2) % 2]
         method = METHODS[r % 3] if side == "buy" else "crypto"
         asks = [(CLIENTS[0], dict(quantity=QUANTITIES[pair])),
@@ -84,6 +107,33 @@ class OtcDemo:
                 if accepted and method != "crypto":
                     self.awaiting.append((account, answer["quote"]))
 
+    def _ask(self, account: int, pair: str, side: str, method: str, amount: dict, hold: bool = False,
+             settlement: str = "t+0") -> bool:
+        """One inquiry accepted at once: a delivery held for approval, a credit trade owed; was
+        it accepted?"""
+        answer = self.client.otc_inquire(account, pair, side, method=method, settlement=settlement, **amount)
+        if not answer["ok"]:
+            self.refused[answer["reason"]] = self.refused.get(answer["reason"], 0) + 1
+            return False
+        accepted = self.client.otc_accept(account, answer["quote"]["id"])
+        self.accepted += accepted["ok"]
+        if accepted["ok"] and hold:
+            self.held.append(answer["quote"]["id"])
+        if accepted["ok"] and settlement == "t+1":
+            self.owed.append((account, answer["quote"]["id"]))
+        return accepted["ok"]
+
+    def _settle_owed(self) -> None:
+        """Last round's credit trades paid by their client; held deliveries approved by an operator."""
+        for account, rfq_id in self.owed:
+            self.credit_paid += self.client.otc_pay(account, rfq_id).get("state") == "settled"
+        self.owed = []
+        if self.bank_feed is not None:
+            for rfq_id in self.held:
+                self.approved += self.client.otc_approve(self.bank_feed, rfq_id, "demo-treasury",
+                                                         "cold wallet transfer signed")["ok"]
+        self.held = []
+
     def _pay(self) -> None:
         """The bank feed: last round's accepted fiat trades paid (a third party first, every third)."""
         if self.bank_feed is None:
@@ -97,7 +147,7 @@ class OtcDemo:
                 self.third_party += refused.get("reason") == "THIRD_PARTY_PAYMENT"
             paid = ray.get(otc.bank_payment.remote(self.bank_feed, quote["id"], quote["notional"],
                                                    self.names.get(account, ""), f"demo-wire-{quote['id']}"))
-            self.fiat_paid += paid.get("state") == "paid"
+            self.fiat_paid += bool(paid.get("ok")) and paid["paid"] == quote["notional"]
         self.awaiting = []
 
     def summary(self) -> dict:
@@ -106,7 +156,11 @@ class OtcDemo:
         view = self.client.otc_view()
         last = self.last
         spec = self.client.config.markets.get(last.get("pair", ""))
+        usdt = self.client.config.assets["USDT"].scale
         return {"quotes": view["quotes"], "accepted": view["accepted"], "expired": view["expired"],
+                "settled": view["settled"], "income": format_decimal(view["income"].get("USDT", 0), usdt),
+                "credit_paid": self.credit_paid, "approved": self.approved,
+                "hedges": len(view["hedges"]), "hedged": sum(1 for h in view["hedges"] if h["filled"] > 0),
                 "refused": dict(self.refused), "fiat_paid": self.fiat_paid, "third_party_refused": self.third_party,
                 "refunds": len(ray.get(self.client.handles.otc.refunds.remote())),
                 "signatures_ok": self.unverified == 0 and self.verified > 0,

@@ -15,6 +15,7 @@ new credit trades are refused OTC_CREDIT_OVERDUE. Limits are counted in
 from __future__ import annotations
 
 from exchange.core.reasons import Reason
+from exchange.otc.states import FINAL, RfqState
 
 
 def refusal(desk, account_id: int, spec, notional: int) -> Reason | None:
@@ -32,7 +33,6 @@ def refusal(desk, account_id: int, spec, notional: int) -> Reason | None:
 
 def owed(desk, account_id: int) -> list:
     """The account's credit trades accepted and not settled (or cancelled)."""
-    from exchange.otc.rfq import FINAL, RfqState
     return [r for r in desk.open.values()
             if r.account_id == account_id and r.credit and r.state != RfqState.QUOTED and r.state not in FINAL]
 

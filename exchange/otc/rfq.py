@@ -58,7 +58,6 @@ included; ``to_plain``/``restore`` are the snapshot.
 from __future__ import annotations
 
 from collections import deque
-from enum import IntEnum
 
 from exchange.core.reasons import Reason
 from exchange.core.routing import shard_for
@@ -68,22 +67,13 @@ from exchange.otc.crossing import Outbox
 from exchange.otc.pricing import IndexHistory, Terms, terms
 from exchange.otc.rules import OtcRules
 from exchange.otc.signing import Signer
+from exchange.otc.states import FINAL, RfqState
 from exchange.risk.audit import AuditLog
 
 RULE = "seed-000-otc"       # cited by every entry of the desk's audit trail
+__all__ = ["FINAL", "INPUTS", "OtcDesk", "Rfq", "RfqState"]
 
 
-class RfqState(IntEnum):
-    QUOTED = 1
-    ACCEPTED = 2
-    PAID = 3
-    DELIVERED = 4
-    SETTLED = 5
-    EXPIRED = 6
-    CANCELLED = 7
-
-
-FINAL = (RfqState.SETTLED, RfqState.EXPIRED, RfqState.CANCELLED)
 INPUTS = {"index": "set_index", "inventory": "set_inventory", "inquire": "inquire", "accept": "accept",
           "expire": "expire", "bank": "bank_payment", "crossed": "crossed", "pay": "pay", "approve": "approve",
           "hedge": "hedge", "hedged": "hedged"}

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from exchange.core.reasons import Reason
 from exchange.matching.orders import BUY
+from exchange.otc.states import FINAL, RfqState
 
 LOCK, COLLECT, DELIVER, PAY_DESK, RETURN_LOCK, RETURN_COLLECT = 1, 2, 4, 8, 16, 32
 STEPS = {LOCK: "lock", COLLECT: "collect", DELIVER: "deliver", PAY_DESK: "pay desk", RETURN_LOCK: "return lock",
@@ -73,7 +74,6 @@ def paid_in(desk, rfq) -> bool:
 
 def awaits_payment(rfq) -> bool:
     """Is ``rfq`` a trade still to be paid: accepted (T+0) or accepted or delivered (T+1)?"""
-    from exchange.otc.rfq import RfqState
     if rfq.state == RfqState.ACCEPTED:
         return not rfq.sent & COLLECT
     return rfq.credit and rfq.state == RfqState.DELIVERED and not rfq.sent & COLLECT and not rfq.paid >= rfq.notional
@@ -113,7 +113,6 @@ def collect(desk, rfq, ts: int) -> None:
 
 def crossed(desk, shard: int, seq: int, reason: int, ts: int):
     """A shard's answer for crossing ``seq``: record it on its RFQ and move the RFQ on."""
-    from exchange.otc.rfq import RfqState
     crossing = desk.outbox.ack(shard, seq, reason)
     if crossing is None:
         return None
@@ -147,7 +146,6 @@ def crossed(desk, shard: int, seq: int, reason: int, ts: int):
 
 def advance(desk, rfq, ts: int) -> None:
     """Send what ``rfq``'s state and finished steps call for next, and move its state on."""
-    from exchange.otc.rfq import FINAL, RfqState
     if rfq.state == RfqState.CANCELLED:
         for done, back in ((LOCK, RETURN_LOCK), (COLLECT, RETURN_COLLECT)):
             if rfq.done & done and not rfq.sent & back:
@@ -174,7 +172,6 @@ def advance(desk, rfq, ts: int) -> None:
 
 
 def _settle(desk, rfq, ts: int) -> None:
-    from exchange.otc.rfq import RfqState
     spec = desk.rules.pairs[rfq.pair].spec
     at_index = spec.notional(rfq.index_ticks, rfq.lots)
     income = rfq.notional - at_index if rfq.side == BUY else at_index - rfq.notional
@@ -191,7 +188,6 @@ def _settle(desk, rfq, ts: int) -> None:
 
 def _reindex(desk, rfq) -> None:
     """``open`` holds the RFQs not final or with money still moving."""
-    from exchange.otc.rfq import FINAL
     if rfq.state in FINAL and not moving(rfq):
         desk.open.pop(rfq.rfq_id, None)
     else:

@@ -6,7 +6,10 @@ sets index prices, funds the desk's account and a few clients, then measures:
 - **quotes per second**: ``--concurrency`` clients inquiring at once for ``--seconds``
   (each a firm quote priced, signed and journaled before its answer; ``quotes_per_s``);
 - **the RFQ round trip**, one client at a time: inquiry -> quote -> acceptance, both
-  answered (``round_trip_p50_ms``/``p99_ms``), ``--trips`` times;
+  answered (``round_trip_p50_ms``/``p99_ms``), ``--trips`` times, buying and selling in
+  turn. A crypto-paid acceptance is answered settled: the desk's inventory locked and
+  the client's payment taken (one call to each shard), then the delivery and the
+  payout (another), each leg journaled by the shard and the desk;
 
 beside Ray's idle call p50 measured in the same run (``ray_idle_call_p50_ms``: one call at
 a time to an idle actor) and the ratio of the round trip to two idle calls (a round trip is
@@ -51,9 +54,11 @@ def run(seconds: float, concurrency: int, trips: int) -> dict:
                 operator.set_index_component(asset, "bench-feed", usdt * 10**6, 1, time.time_ns())
             desk = int(client.config.sections["otc"]["desk_account"])
             commands = []
+            stock = {"BTC": 500, "ETH": 5_000, "USDT": 50_000_000}     # inside [otc.inventory]'s limits
             for account in (desk, *CLIENTS):
                 commands.append(OpenAccount(f"bench-open:{account}", 0, account))
-                commands += [Deposit(f"bench:{account}:{a.name}", 0, account, a.name, 10 ** (a.scale + 10))
+                commands += [Deposit(f"bench:{account}:{a.name}", 0, account, a.name,
+                                     (stock[a.name] if account == desk else 10 ** 6) * 10 ** a.scale)
                              for a in client.config.asset_list]
             client.execute(commands)
             while not ray.get(otc.inquire.remote(CLIENTS[0], "BTC-USDT", "buy", 2 * 10**8, 0, "crypto"))["ok"]:
@@ -83,10 +88,11 @@ def run(seconds: float, concurrency: int, trips: int) -> dict:
             for i in range(trips):
                 account = CLIENTS[i % len(CLIENTS)]
                 t0 = time.perf_counter()
-                answer = ray.get(otc.inquire.remote(account, "BTC-USDT", "buy", 2 * 10**8, 0, "crypto"))
+                side = ("buy", "sell")[i % 2]
+                answer = ray.get(otc.inquire.remote(account, "BTC-USDT", side, 2 * 10**8, 0, "crypto"))
                 accepted = ray.get(otc.accept.remote(account, answer["quote"]["id"]))
                 samples.append(time.perf_counter() - t0)
-                refused += not accepted["ok"]
+                refused += accepted.get("state") != "settled"
             samples.sort()
             p50, p99 = samples[len(samples) // 2] * 1000, samples[min(len(samples) - 1, int(len(samples) * .99))] * 1000
             return {"quotes": quotes, "quotes_per_s": round(quotes_per_s), "concurrency": concurrency,

@@ -27,7 +27,7 @@ CLIENT = 7_201
 NORTHWIND = 9_100_001          # a verified client of config/default.toml, with a 2,000,000 USDT credit limit
 MAKER = 7_301
 SHORT_CLOCKS = {"payment_window_s = 1800": "payment_window_s = 4", "term_s = 86400": "term_s = 8",
-                'BTC = "100"': 'BTC = "5"'}
+                'BTC = "50"': 'BTC = "5"'}
 
 
 @pytest.fixture(scope="module")

@@ -49,6 +49,8 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
     assert otc["refused"].get("OTC_BELOW_MINIMUM", 0) >= 1           # a small ask pointed to the order book
     assert otc["fiat_paid"] >= 1 and otc["third_party_refused"] >= 1 and otc["refunds"] >= otc["third_party_refused"]
     assert set(otc["last_quote"]["breakdown"]) == {"size", "volatility", "liquidity", "payment"}
+    assert otc["settled"] >= otc["fiat_paid"] and float(otc["income"]) > 0       # settled, the spread earned
+    assert otc["credit_paid"] >= 1 and otc["approved"] == 1 and otc["hedges"] >= 1   # T+1, cold wallet, hedge
 
 
 def test_exchange_help_documents_every_command():
