@@ -101,8 +101,12 @@ class OtcActor(DurableActor):
 
     # ---- inputs: journaled, then applied ------------------------------------------------------
     async def _input(self, entry: list):
-        await self.journal.commit([orjson.dumps([RecordTag.OTC_INPUT, *entry])])
-        return self.desk.apply(entry)
+        return (await self._inputs([entry]))[0]
+
+    async def _inputs(self, entries: list[list]) -> list:
+        """Several inputs in one journal commit, then applied in order."""
+        await self.journal.commit([orjson.dumps([RecordTag.OTC_INPUT, *entry]) for entry in entries])
+        return [self.desk.apply(entry) for entry in entries]
 
     async def _tick(self) -> dict:
         """The index of every pair, what expired, the desk account's inventory; a snapshot when due."""
@@ -250,13 +254,12 @@ class OtcActor(DurableActor):
                 return False
             shard = ray.get_actor(f"shard:{shard_index}")
             answers = unpack_results(await shard.execute_otc.remote(self._as_otc, [c.command() for c in crossings]))
-            answered = False
-            for events in answers:
-                event = events[0] if events else None
-                if type(event) is OtcCrossed:
-                    await self._input(["crossed", shard_index, event.seq, event.reason, clock.now_ns()])
-                    answered = True
-            return answered
+            ts = clock.now_ns()
+            crossed = [["crossed", shard_index, events[0].seq, events[0].reason, ts]
+                       for events in answers if events and type(events[0]) is OtcCrossed]
+            if crossed:
+                await self._inputs(crossed)
+            return bool(crossed)
 
     async def _hedge(self, ts: int) -> None:
         """Place the hedge the desk decides, if any, from its account as an ordinary IOC order."""

@@ -58,7 +58,7 @@ def run(seconds: float, concurrency: int, trips: int) -> dict:
             for account in (desk, *CLIENTS):
                 commands.append(OpenAccount(f"bench-open:{account}", 0, account))
                 commands += [Deposit(f"bench:{account}:{a.name}", 0, account, a.name,
-                                     (stock[a.name] if account == desk else 10 ** 6) * 10 ** a.scale)
+                                     (stock[a.name] if account == desk else 10 ** 8) * 10 ** a.scale)
                              for a in client.config.asset_list]
             client.execute(commands)
             while not ray.get(otc.inquire.remote(CLIENTS[0], "BTC-USDT", "buy", 2 * 10**8, 0, "crypto"))["ok"]:
@@ -88,8 +88,10 @@ def run(seconds: float, concurrency: int, trips: int) -> dict:
             for i in range(trips):
                 account = CLIENTS[i % len(CLIENTS)]
                 t0 = time.perf_counter()
-                side = ("buy", "sell")[i % 2]
+                side = ("buy", "sell")[(i // len(CLIENTS)) % 2]    # each client buys, then sells
                 answer = ray.get(otc.inquire.remote(account, "BTC-USDT", side, 2 * 10**8, 0, "crypto"))
+                if not answer["ok"]:
+                    raise RuntimeError(f"round trip {i}: the inquiry was refused: {answer}")
                 accepted = ray.get(otc.accept.remote(account, answer["quote"]["id"]))
                 samples.append(time.perf_counter() - t0)
                 refused += accepted.get("state") != "settled"
