@@ -23,7 +23,8 @@ It carries the pure desk (``exchange/otc/rfq.py: OtcDesk``); no rule lives here.
 - **Operators** (the operator capability) approve deliveries above
   ``[otc.delivery_approval]`` (``approve``) and read the private blotter
   (``blotter``), the credit book (``credit``), the refunds and an RFQ's trail.
-- **The hedge**: each tick the desk may decide a hedge order (``exchange.otc.hedge``);
+- **The hedge**: when a trade takes the inventory past a limit, and each tick, the desk
+  may decide a hedge order (``exchange.otc.hedge``);
   the actor places it from the desk's account through the shard's client door, an
   ordinary IOC limit order, and records what it filled.
 - ``audit``: the desk's transit for the conservation audit, with how many crossings
@@ -52,7 +53,7 @@ from exchange.matching.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.messages.records import Fill, OtcCrossed, PlaceOrder
 from exchange.messages.tags import RecordTag, tag_of
 from exchange.otc.credit import book as credit_book
-from exchange.otc.settlement import BLOTTER_FIELDS, COLLECT, LOCK, moving
+from exchange.otc.settlement import BLOTTER_FIELDS, COLLECT, LOCK
 from exchange.messages.validation import NAME_MAX_CHARS, TEXT_MAX_CHARS
 from exchange.otc.rfq import OtcDesk, Rfq
 from exchange.otc.rules import otc_rules
@@ -163,25 +164,22 @@ class OtcActor(DurableActor):
         if type(answer) is Reason:
             return self._refused(answer)
         self.counts["accepted"] += 1
-        await self._send()
-        deadline = time.monotonic() + ANSWER_WAIT_S
-        while moving(answer) and answer.sent & (LOCK | COLLECT) & \
-                ~(answer.done | answer.refused) and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
-            await self._send()
+        await self._answered(answer, LOCK | COLLECT)
         if answer.why:
             return self._refused(Reason(answer.why))
         return self._quoted(answer)
 
     async def pay(self, account_id: int, rfq_id: str) -> dict:
-        """Pay a delivered crypto credit trade from the account's balance: ``{"ok", "state"}``
-        once the shard answered (still ``delivered`` if the balance was short)."""
+        """Pay a crypto credit trade from the account's balance: ``{"ok", "state"}`` once the
+        shard answered, or OTC_CLIENT_BALANCE_SHORT (still owed)."""
         if type(account_id) is not int or not INT64_MIN <= account_id <= INT64_MAX or not _name(rfq_id):
             return self._refused(Reason.MALFORMED_COMMAND)
         answer = await self._input(["pay", account_id, rfq_id, clock.now_ns()])
         if type(answer) is Reason:
             return self._refused(answer)
-        await self._send()
+        await self._answered(answer, COLLECT)
+        if not answer.sent & COLLECT:           # refused by the shard: still owed
+            return self._refused(Reason.OTC_CLIENT_BALANCE_SHORT)
         return self._quoted(answer)
 
     # ---- the bank feed ----------------------------------------------------------------------
@@ -235,6 +233,18 @@ class OtcActor(DurableActor):
                 "unanswered": self.desk.outbox.pending(), "numbered": dict(self.desk.outbox.numbered)}
 
     # ---- crossings and hedges -------------------------------------------------------------
+    async def _answered(self, rfq: Rfq, steps: int) -> None:
+        """Carry the crossings until ``rfq``'s ``steps`` sent have their answers (at most
+        ``ANSWER_WAIT_S``)."""
+        await self._send()
+        deadline = time.monotonic() + ANSWER_WAIT_S
+        while rfq.sent & steps & ~(rfq.done | rfq.refused) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+            await self._send()
+        if self.desk_account and self.desk.hedges.wanted(self.desk, clock.now_ns()) is not None:
+            asyncio.get_running_loop().create_task(self._hedge(clock.now_ns()))   # the fill took the
+                                                                                  # inventory past a limit
+
     async def _send(self) -> None:
         """Carry every unanswered crossing to its shard's OTC door, in order, and record the
         answers; again while the answers call for more (a payment in: the delivery), a few
@@ -262,11 +272,12 @@ class OtcActor(DurableActor):
             return bool(crossed)
 
     async def _hedge(self, ts: int) -> None:
-        """Place the hedge the desk decides, if any, from its account as an ordinary IOC order."""
+        """Place the hedge the desk decides, if any, from its account as an ordinary IOC order
+        (each tick, and as soon as a trade took the inventory past a limit)."""
         if self.desk.hedges.wanted(self.desk, ts) is None:
             return                                  # (nothing journaled)
         order = await self._input(["hedge", ts])
-        if order is None:
+        if order is None:                           # another call placed it meanwhile
             return
         number, market, side, quantity, price = order
         command = PlaceOrder(f"otc-hedge-{number}", 0, self.desk_account, market, side, int(OrderType.LIMIT), price,
@@ -301,8 +312,12 @@ class OtcActor(DurableActor):
         return self.desk.signer.public_key
 
     def rfq(self, rfq_id: str) -> dict | None:
+        """One RFQ as it stands, with its transitions (``history``: when, what, by whom)."""
         found = self.desk.rfqs.get(rfq_id)
-        return None if found is None else self._quoted(found)
+        if found is None:
+            return None
+        return {**self._quoted(found), "history": [{k: e[k] for k in ("ts_ns", "who", "what", "after", "why")}
+                                                   for e in self.desk.trail(rfq_id)]}
 
     def view(self) -> dict:
         """Counts, RFQs in memory by state, the desk's inventory, locks and transit, what it

@@ -17,10 +17,10 @@ it first reports a transfer from a third party, which the desk refuses and refun
 A crypto-paid trade settles as it is accepted (the desk's inventory locked, the client's
 payment taken, the delivery made: ``exchange.otc.settlement``). Every fourth round the
 verified institution trades on credit (T+1: delivered first) and pays the next round.
-Once the desk quotes, a 60 BTC purchase waits for an operator's delivery approval (over
-the 50 BTC hot-wallet threshold), given the next round; then a client sells the desk 90
-BTC, past its 506 BTC ceiling, and the desk hedges the excess on the BTC-USDT book from its
-own account.
+Once the desk quotes, a client sells it enough BTC to take it 20 BTC past its 506 BTC
+ceiling, and the desk hedges the excess on the BTC-USDT book from its own account; then
+a 60 BTC purchase waits for an operator's delivery approval (over the 50 BTC hot-wallet
+threshold), given the next round.
 
 The summary shows the quotes, acceptances, expiries and refusals, the trades settled and
 the spread earned, the fiat trades paid, the third-party payments refused, the refunds,
@@ -81,10 +81,10 @@ class OtcDemo:
         r, client = self.rounds, self.client
         self._pay()
         self._settle_owed()
-        if not self.approved and not self.held and self.verified:      # once the desk quotes (it has an index)
+        if self.verified and not self.dumped:                  # once the desk quotes (it has an index)
+            self.dumped = self._ask(CLIENTS[0], "BTC-USDT", "sell", "crypto", dict(quantity=self._past_ceiling()))
+        elif self.dumped and not self.approved and not self.held:
             self._ask(CLIENTS[1], "BTC-USDT", "buy", "crypto", dict(quantity="60"), hold=True)
-        elif self.approved and not self.dumped:
-            self.dumped = self._ask(CLIENTS[0], "BTC-USDT", "sell", "crypto", dict(quantity="90"))
         if r % 4 == 0:
             self._ask(CLIENTS[0], PAIRS[0], "buy", "crypto", dict(quantity="2"), settlement="t+1")
         pair, side = PAIRS[r % 2], ("buy", "sell")[(r // 2) % 2]
@@ -122,6 +122,12 @@ class OtcDemo:
         if accepted["ok"] and settlement == "t+1":
             self.owed.append((account, answer["quote"]["id"]))
         return accepted["ok"]
+
+    def _past_ceiling(self) -> str:
+        """Whole BTC that take the desk's inventory 20 BTC past its ceiling (``[otc.inventory.BTC]``)."""
+        ceiling = float(self.client.config.sections["otc"]["inventory"]["BTC"]["max"])
+        held = self.client.otc_view()["inventory"].get("BTC", 0) / 10 ** self.client.config.assets["BTC"].scale
+        return str(min(45, max(1, int(ceiling - held) + 20)))     # (under 2.5 M USDT: paid out at once)
 
     def _settle_owed(self) -> None:
         """Last round's credit trades paid by their client; held deliveries approved by an operator."""
@@ -161,6 +167,8 @@ class OtcDemo:
                 "settled": view["settled"], "income": format_decimal(view["income"].get("USDT", 0), usdt),
                 "credit_paid": self.credit_paid, "approved": self.approved,
                 "hedges": len(view["hedges"]), "hedged": sum(1 for h in view["hedges"] if h["filled"] > 0),
+                "inventory": {a: format_decimal(v, self.client.config.assets[a].scale)
+                              for a, v in sorted(view["inventory"].items())}, "past_ceiling_sold": self.dumped,
                 "refused": dict(self.refused), "fiat_paid": self.fiat_paid, "third_party_refused": self.third_party,
                 "refunds": len(ray.get(self.client.handles.otc.refunds.remote())),
                 "signatures_ok": self.unverified == 0 and self.verified > 0,

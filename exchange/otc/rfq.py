@@ -34,9 +34,11 @@ ACCEPTED --delivered--> DELIVERED --paid--> SETTLED. The desk (``OtcDesk``):
   each refusal with an amount records a **refund** (``refunds``), as does a
   cancelled trade's partial payment.
 - **pay** (a crypto credit trade): its client pays from its balance, a crossing.
-- **approve**: a delivery above ``[otc.delivery_approval]`` waits for an operator.
+- **approve**: a delivery above ``[otc.delivery_approval]`` waits for an operator,
+  ``approval_window_s`` at most.
 - **expire**: at a time, quotes past their time to live are EXPIRED, accepted
-  trades past their payment window CANCELLED (what was locked or paid goes back),
+  trades past their payment window and held deliveries past their approval window
+  CANCELLED (what was locked or paid goes back),
   credit trades past their due time overdue, finished RFQs past ``retain_s`` let go.
 - **hedge**: ``exchange.otc.hedge`` decides the orders that bring the inventory back
   inside its limits; the actor places them on the book from the desk's account.
@@ -83,7 +85,7 @@ class Rfq:
     __slots__ = ("rfq_id", "account_id", "pair", "side", "lots", "price_ticks", "notional", "method", "spread_bps",
                  "breakdown", "index_ticks", "quoted_ns", "expires_ns", "state", "accepted_ns", "pay_by_ns",
                  "signature", "paid", "credit", "due_ns", "overdue", "sent", "done", "refused", "approved",
-                 "why", "closed_ns")
+                 "approve_by_ns", "why", "closed_ns")
 
     def __init__(self, rfq_id: str, account_id: int, pair: str, side: int, method: str, quoted_ns: int,
                  expires_ns: int, t, credit: bool = False) -> None:
@@ -100,6 +102,7 @@ class Rfq:
         self.overdue = False
         self.sent = self.done = self.refused = 0  # settlement steps (exchange.otc.settlement) as bits
         self.approved = False                     # an operator released a delivery above the threshold
+        self.approve_by_ns = 0                    # a held delivery is cancelled unless approved by then
         self.why = 0                              # the reason it was cancelled
         self.closed_ns = 0                        # when it reached a final state
 
@@ -301,6 +304,11 @@ class OtcDesk:
                     self.refunds.append([rfq.rfq_id, rfq.paid, "", "payment window ran out"])
                 self.close(rfq, RfqState.CANCELLED, ts, 0, "its payment window ran out")
                 moved.append(rfq)
+            elif settlement.awaits_approval(self, rfq) and ts >= rfq.approve_by_ns:
+                if rfq.paid:
+                    self.refunds.append([rfq.rfq_id, rfq.paid, "", "delivery not approved in time"])
+                self.close(rfq, RfqState.CANCELLED, ts, 0, "no operator approved the delivery in time")
+                moved.append(rfq)
             elif rfq.credit and not rfq.overdue and rfq.due_ns and ts >= rfq.due_ns and rfq.state not in FINAL:
                 rfq.overdue = True
                 self.note(rfq, ts, "desk", "credit overdue", "due", "overdue", "not paid by its due time")
@@ -386,8 +394,10 @@ def _due(desk: OtcDesk, rfq: Rfq, ts: int) -> bool:
     """Has ``rfq`` a time-driven step due at ``ts``?"""
     if rfq.state == RfqState.QUOTED:
         return ts >= rfq.expires_ns
-    if rfq.state == RfqState.ACCEPTED and not rfq.credit:
-        return ts >= rfq.pay_by_ns and not settlement.paid_in(desk, rfq)
+    if rfq.state == RfqState.ACCEPTED and not rfq.credit and ts >= rfq.pay_by_ns and not settlement.paid_in(desk, rfq):
+        return True
+    if settlement.awaits_approval(desk, rfq) and ts >= rfq.approve_by_ns:
+        return True
     return rfq.credit and not rfq.overdue and ts >= rfq.due_ns > 0
 
 

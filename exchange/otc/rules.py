@@ -17,8 +17,9 @@ gives them; ``config/default.toml`` has the demo desk):
   (how far from the index a hedge order may trade, 50) and ``hedge_interval_s`` (at
   most one hedge per asset this often, 10);
 - ``[otc.delivery_approval]``: asset -> amount: a delivery of more waits for an
-  operator's approval (the cold wallet's path, as for large withdrawals); none: every
-  delivery goes at once (the hot wallet's);
+  operator's approval (the cold wallet's path, as for large withdrawals), at most
+  ``[otc] approval_window_s`` (3600: then the trade is cancelled and what was paid
+  and locked goes back); none: every delivery goes at once (the hot wallet's);
 - ``[otc.credit]``: T+1 for approved institutions: ``asset`` (what limits are counted
   in: credit pairs are quoted in it), ``term_s`` (86400) and ``[otc.credit.limits]``
   (account -> limit);
@@ -83,6 +84,7 @@ class OtcRules:
     inventory_limits: dict = None   # asset -> (min, max), minor units
     hedge_slippage_bps: int = 50
     hedge_interval_ns: int = 10 * NS
+    approval_window_ns: int = 3_600 * NS
 
 
 def otc_rules(config: ExchangeConfig, file: str = "<config>") -> OtcRules | None:
@@ -160,7 +162,8 @@ def otc_rules(config: ExchangeConfig, file: str = "<config>") -> OtcRules | None
                     reader.integer(raw, "otc.retain_s", 1, 30 * 86_400, default=3_600) * NS, approval,
                     credit_asset, reader.integer(credit, "otc.credit.term_s", 1, 30 * 86_400, default=86_400) * NS,
                     limits, inventory, reader.integer(raw, "otc.hedge_slippage_bps", 0, 10_000, default=50),
-                    reader.integer(raw, "otc.hedge_interval_s", 1, 86_400, default=10) * NS)
+                    reader.integer(raw, "otc.hedge_interval_s", 1, 86_400, default=10) * NS,
+                    reader.integer(raw, "otc.approval_window_s", 1, 7 * 86_400, default=3_600) * NS)
 
 
 def _flat(file: str, raw: dict, key: str) -> dict:

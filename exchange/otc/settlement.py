@@ -13,7 +13,10 @@ COLLECT         client -takes                        at acceptance (crypto, T+0)
                                                      client pays (crypto, T+1)
 DELIVER         client +gives                        paid (or T+1), locked, and approved
                                                      when above ``[otc.delivery_approval]``
-PAY_DESK        desk account +takes                  once the client's payment is in transit
+                                                     (within ``approval_window_s``, or the
+                                                     trade is cancelled and given back)
+PAY_DESK        desk account +takes                  the client's payment in transit and
+                                                     the delivery on its way
 RETURN_LOCK     desk account +gives                  the trade cancelled after its lock
 RETURN_COLLECT  client +takes                        the trade cancelled after its payment
 ==============  ===================================  =====================================
@@ -77,6 +80,11 @@ def awaits_payment(rfq) -> bool:
     if rfq.state == RfqState.ACCEPTED:
         return not rfq.sent & COLLECT
     return rfq.credit and rfq.state == RfqState.DELIVERED and not rfq.sent & COLLECT and not rfq.paid >= rfq.notional
+
+
+def awaits_approval(desk, rfq) -> bool:
+    """Is ``rfq``'s delivery held for an operator (its approval window running)?"""
+    return bool(rfq.approve_by_ns) and not rfq.approved and not rfq.sent & DELIVER and rfq.state not in FINAL
 
 
 def needs_approval(desk, rfq) -> bool:
@@ -159,10 +167,16 @@ def advance(desk, rfq, ts: int) -> None:
         rfq.state = RfqState.PAID
         desk.note(rfq, ts, "desk", "paid", "accepted", "paid", "")
     if rfq.state == RfqState.PAID or (rfq.credit and rfq.state == RfqState.ACCEPTED):
-        if rfq.done & LOCK and not rfq.sent & DELIVER and (rfq.approved or not needs_approval(desk, rfq)):
-            send(desk, rfq, DELIVER, ts)
-    if rfq.done & COLLECT and not rfq.sent & PAY_DESK:
-        send(desk, rfq, PAY_DESK, ts)
+        if rfq.done & LOCK and not rfq.sent & DELIVER:
+            if rfq.approved or not needs_approval(desk, rfq):
+                send(desk, rfq, DELIVER, ts)
+            elif not rfq.approve_by_ns:
+                rfq.approve_by_ns = ts + desk.rules.approval_window_ns
+                desk.note(rfq, ts, "desk", "delivery held", "", "awaiting approval",
+                          "above the hot wallet's threshold")
+    if rfq.done & COLLECT and rfq.sent & DELIVER and not rfq.sent & PAY_DESK:
+        send(desk, rfq, PAY_DESK, ts)          # (the desk is paid once it delivers: until then the
+                                               # payment can still go back)
     if rfq.done & DELIVER and rfq.state != RfqState.DELIVERED:
         rfq.state = RfqState.DELIVERED
         desk.note(rfq, ts, "desk", "delivered", "", "delivered", "")

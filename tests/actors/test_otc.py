@@ -93,6 +93,8 @@ def test_a_crypto_trade_settles_at_acceptance_and_a_quote_is_accepted_once(opera
     assert available(client, CLIENT, "BTC") == btc + 2 * 10**8
     assert available(client, CLIENT, "USDT") == usdt - quote["notional"]
     assert available(client, desk, "BTC") == desk_btc - 2 * 10**8
+    history = [e["what"] for e in client.otc_rfq(quote["id"])["history"]]   # every transition, on the RFQ
+    assert history[:2] == ["quoted", "accepted"] and history[-1] == "settled" and "deliver" in history
     row = client.otc_blotter(operator._capability)[-1]
     assert (row["rfq"], row["income"]) == (quote["id"], quote["notional"] - 2 * quote["index"])
     with pytest.raises(ray.exceptions.RayTaskError):          # the blotter is private

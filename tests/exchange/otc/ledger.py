@@ -67,11 +67,18 @@ class Ledger:
         return seen
 
     def imbalance(self) -> dict[str, int]:
-        """Per asset: shards + the desk's transit - deposits (0 when sound)."""
+        """Per asset: shards + the desk's transit - deposits (0 when sound). A crossing a shard
+        applied whose answer the desk has not had yet (lost, or on its way) is transit's too."""
+        moving: dict[str, int] = {}
+        for shard_index, crossings in self.desk.outbox.unacked.items():
+            product = self.shards[shard_index].otc
+            for c in crossings:
+                if c.seq <= product.seq and c.seq not in product.refused:
+                    moving[c.asset] = moving.get(c.asset, 0) - c.amount
         out = {}
         for name, spec in self.config.assets.items():
             held = sum(s.totals()[spec.index] for s in self.shards) + self.desk.outbox.transit.get(name, 0)
-            out[name] = held - self.deposited.get(name, 0)
+            out[name] = held + moving.get(name, 0) - self.deposited.get(name, 0)
         return out
 
     def assert_conserved(self) -> None:

@@ -150,6 +150,19 @@ def test_a_delivery_above_the_threshold_waits_for_an_operator():
     ledger.assert_conserved()
 
 
+def test_a_delivery_no_operator_approves_in_time_is_cancelled_and_given_back():
+    desk, ledger = venue(approval_window_s=120)
+    rfq = quote(desk, ledger, quantity="6")
+    desk.accept(ADA, rfq.rfq_id, 102 * S)
+    ledger.pump(103 * S)
+    assert rfq.state == RfqState.PAID and rfq.approve_by_ns == 223 * S
+    assert not desk.expiring(222 * S) and desk.expire(223 * S) == [rfq] and rfq.state == RfqState.CANCELLED
+    ledger.pump(224 * S)
+    assert ledger.available(ADA, "USDT") == usdt("500000") and ledger.available(DESK, "BTC") == btc("10")
+    assert desk.approve(rfq.rfq_id, "tina", "too late", 225 * S) == Reason.OTC_NOT_AWAITING_APPROVAL
+    ledger.assert_conserved()
+
+
 def test_credit_delivers_before_payment_within_the_limit_and_refuses_beyond_it():
     desk, ledger = venue()
     assert quote(desk, ledger, account=BOB, credit=True) == Reason.OTC_CREDIT_NOT_APPROVED
@@ -274,7 +287,7 @@ def test_finished_rfqs_are_let_go_after_their_retention_and_the_blotter_keeps_th
     st.tuples(st.just("pump"), st.booleans()),
     st.tuples(st.just("expire"), st.sampled_from([1, 5, 700, 90_000]))), max_size=40))
 def test_any_trades_conserve_every_asset_and_replay_to_the_same_desk(moves):
-    desk, ledger = venue()
+    desk, ledger = venue(approval_window_s=600)
     journal = [["inventory", a, v] for a, v in sorted(desk.inventory.items())] + \
         [["index", PAIR, 0, 5_000_000], ["index", PAIR, 100 * S, 5_025_000]]
     ts = 101 * S
