@@ -9,7 +9,8 @@ with an ``[otc]`` table the OTC desk ``otc``. Actors ask for
 processes that share the machine's cores with the OS scheduler, so a 2-core
 local cluster can host them all; Ray's CPU slots stay free for tasks.
 ``lifetime="detached"`` (used by ``exchange up``) keeps them alive after the
-creating driver exits so other drivers can ``connect(address="auto")``.
+creating driver exits so other drivers can ``connect(address="auto")``. With a
+``[placement]`` table each actor is bound to a node slot (``actors/placement.py``).
 
 ``create_actors`` mints the deployment's ``Keyring`` (``actors/capability.py``)
 unless one is given and hands it to every actor's constructor (Ray re-runs
@@ -29,6 +30,7 @@ from pathlib import Path
 import ray
 from ray._private import ray_constants
 
+from actors import placement
 from actors.capability import Keyring
 from actors.index_actor import RemoteIndex
 from actors.lending_actor import RemoteLending
@@ -117,27 +119,31 @@ def create_actors(config_path: str | Path | None = None, detached: bool = False,
     lifetime = "detached" if detached else None
     common = dict(num_cpus=0, lifetime=lifetime, max_concurrency=ASYNC_CONCURRENCY, max_restarts=-1,
                   max_task_retries=0)
-    metrics = (RemoteMetrics.options(name="metrics", num_cpus=0, lifetime=lifetime, max_restarts=-1)
+
+    def at(name: str, **settings) -> dict:
+        """The options of the actor ``name``: its name, ``settings`` and its node slot (``actors/placement.py``)."""
+        return dict(name=name, **settings, **placement.options(config, name))
+    metrics = (RemoteMetrics.options(**at("metrics", num_cpus=0, lifetime=lifetime, max_restarts=-1))
                .remote(config_path, metrics_port) if metrics_settings(config)["enabled"] else None)
-    shards = [RemoteShard.options(name=f"shard:{i}", **common).remote(config_path, i, data, keyring=keyring)
+    shards = [RemoteShard.options(**at(f"shard:{i}", **common)).remote(config_path, i, data, keyring=keyring)
               for i in range(config.shards)]
-    markets = {m.name: RemoteMarket.options(name=f"market:{m.name}", **common)
+    markets = {m.name: RemoteMarket.options(**at(f"market:{m.name}", **common))
                .remote(config_path, m.name, data, keyring=keyring) for m in config.market_list}
-    markets.update((name, RemotePerpMarket.options(name=f"market:{name}", **common)
+    markets.update((name, RemotePerpMarket.options(**at(f"market:{name}", **common))
                     .remote(config_path, name, data, keyring=keyring)) for name in sorted(perp_markets(config)))
-    lending = RemoteLending.options(name="lending", **common).remote(config_path, data, keyring=keyring)
-    liquidator = RemoteLiquidator.options(name="liquidator", **common).remote(config_path, data, keyring=keyring)
-    index = RemoteIndex.options(name="index", **common).remote(config_path, index_seed, keyring=keyring)
-    surveillance = (RemoteSurveillance.options(name="surveillance", **common).remote(config_path, data,
-                                                                                    keyring=keyring)
+    lending = RemoteLending.options(**at("lending", **common)).remote(config_path, data, keyring=keyring)
+    liquidator = RemoteLiquidator.options(**at("liquidator", **common)).remote(config_path, data, keyring=keyring)
+    index = RemoteIndex.options(**at("index", **common)).remote(config_path, index_seed, keyring=keyring)
+    surveillance = (RemoteSurveillance.options(**at("surveillance", **common)).remote(config_path, data,
+                                                                                      keyring=keyring)
                     if config.risk is not None else None)
     ray.get([s.stats.remote() for s in shards] + [m.stats.remote() for m in markets.values()]
             + [lending.stats.remote(), liquidator.stats.remote()])
-    treasury = (RemoteTreasury.options(name="treasury", **common).remote(config_path, data, keyring=keyring)
+    treasury = (RemoteTreasury.options(**at("treasury", **common)).remote(config_path, data, keyring=keyring)
                 if config.risk is not None else None)
-    admin = (RemoteAdmin.options(name="admin", **common).remote(config_path, keyring=keyring)
+    admin = (RemoteAdmin.options(**at("admin", **common)).remote(config_path, keyring=keyring)
              if config.risk is not None else None)
-    otc = (RemoteOtc.options(name="otc", **common).remote(config_path, data, keyring=keyring)
+    otc = (RemoteOtc.options(**at("otc", **common)).remote(config_path, data, keyring=keyring)
            if "otc" in config.sections else None)
     if surveillance is not None:
         ray.get([surveillance.start.remote(), treasury.start.remote()])   # watching and paying from now on

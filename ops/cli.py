@@ -6,6 +6,7 @@
     exchange verify --data ./data [--json]
     exchange chaos --duration 60 --kill-interval 3 [--json]
     exchange margin [--address auto] [--limit 20] [--json]
+    exchange status [--address auto] [--config F] [--json]
 
 ``exchange <command> --help`` documents every option.
 """
@@ -103,6 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     margin.add_argument("--json", action="store_true", help="print the report as JSON (minor units and ppm)")
     margin.add_argument("--log-level", default="ERROR")
     margin.set_defaults(handler=cmd_margin)
+
+    status = commands.add_parser("status", help="which actors are up, and why the others are not",
+                                 description="Connect to a running exchange's Ray cluster and show every actor "
+                                             "the config calls for: up (and on which node slot), restarting, "
+                                             "waiting for its node slot (a lost node: actors/placement.py) or "
+                                             "missing. Exit 1 when any is down.")
+    status.add_argument("--address", default="auto", help="the Ray cluster the exchange runs on (default auto)")
+    status.add_argument("--config", default=None, help="the exchange's TOML config (default: the built-in one)")
+    status.add_argument("--json", action="store_true", help="print the report as JSON")
+    status.add_argument("--log-level", default="ERROR")
+    status.set_defaults(handler=cmd_status)
 
     audit = commands.add_parser("audit", help="recompute stored ledgers anyone can check (insurance funds, risk trail)",
                                 description="Offline checks of ledgers the exchange publishes.")
@@ -310,6 +322,15 @@ def cmd_margin(args: argparse.Namespace) -> int:
     report = margin_report(client, args.limit)
     print(json.dumps(report, default=str) if args.json else format_margin_report(client, report))
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from actors import bootstrap, health
+    from exchange.config import load_config
+    bootstrap.init_ray(args.address)
+    report = health.status(load_config(args.config))
+    print(json.dumps(report) if args.json else health.describe(report))
+    return 0 if report["ok"] else 1
 
 
 def cmd_chaos(args: argparse.Namespace) -> int:

@@ -56,7 +56,7 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
 def test_exchange_help_documents_every_command():
     out = subprocess.run([str(EXCHANGE), "--help"], capture_output=True, text=True, timeout=60).stdout
     assert "up" in out and "loadtest" in out
-    for command in ("up", "loadtest", "verify", "chaos", "margin", "audit insurance"):
+    for command in ("up", "loadtest", "verify", "chaos", "margin", "status", "audit insurance"):
         sub = subprocess.run([str(EXCHANGE), *command.split(), "--help"], capture_output=True, text=True, timeout=60)
         assert sub.returncode == 0 and "--json" in sub.stdout
 
