@@ -109,13 +109,35 @@ class ExchangeConfig:
 
 
 def load_config(path: str | Path | None = None) -> ExchangeConfig:
-    """Load and validate a TOML config file (the built-in default when None)."""
+    """Load and validate a TOML config file (the built-in default when None).
+
+    A file whose first key is ``extends = "default"`` (the built-in config) or
+    ``extends = "<path>"`` (relative to the file) is laid over that base: its tables
+    are merged into the base's key by key, its values replace the base's. So a
+    deployment's file holds only what differs (``ops/deploy/cluster.toml``)."""
     path = Path(path) if path else DEFAULT_CONFIG_PATH
+    raw = _read(path)
+    return parse_config(raw, str(path), path.parent)
+
+
+def _read(path: Path, depth: int = 0) -> dict[str, Any]:
     try:
         raw = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(str(path), "-", str(exc)) from exc
-    return parse_config(raw, str(path), path.parent)
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or depth >= 4:
+        raise ConfigError(str(path), "extends", '"default" or a config file\'s path, at most 4 deep')
+    return _merged(_read(DEFAULT_CONFIG_PATH if base == "default" else path.parent / base, depth + 1), raw)
+
+
+def _merged(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def parse_config(raw: dict[str, Any], file: str = "<config>", folder: Path | None = None) -> ExchangeConfig:

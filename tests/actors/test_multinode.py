@@ -19,7 +19,7 @@ from ray.cluster_utils import Cluster
 from actors import bootstrap, health, placement
 from actors.capability import Keyring
 from actors.client.operator import OperatorClient
-from exchange.config import DEFAULT_CONFIG_PATH, load_config
+from exchange.config import load_config
 from exchange.core.routing import shard_for
 from tests.actors.conftest import eventually, funded, settle
 
@@ -30,7 +30,7 @@ EXCHANGE = Path(sys.executable).parent / "exchange"
 @pytest.fixture(scope="module")
 def spread(tmp_path_factory):
     config_path = tmp_path_factory.mktemp("config") / "two-nodes.toml"
-    config_path.write_text(DEFAULT_CONFIG_PATH.read_text() + '\n[placement]\nnodes = ["a", "b"]\n')
+    config_path.write_text('extends = "default"\n[placement]\nnodes = ["a", "b"]\n')
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {placement.resource("a"): 1}})
     node_b = cluster.add_node(num_cpus=1, resources={placement.resource("b"): 1})
     ray.init(address=cluster.address, namespace=bootstrap.NAMESPACE, logging_level="WARNING")

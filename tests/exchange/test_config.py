@@ -149,3 +149,22 @@ def test_load_config_with_missing_file_fails_with_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.file == str(path)
+
+
+def test_a_file_that_extends_the_default_changes_only_what_it_names(tmp_path):
+    from exchange.config import load_config
+    over = tmp_path / "over.toml"
+    over.write_text('extends = "default"\n[metrics]\naddress = "0.0.0.0"\n[placement]\nnodes = ["a"]\n')
+    config, default = load_config(over), load_config()
+    assert config.sections["metrics"]["address"] == "0.0.0.0"
+    assert config.sections["metrics"]["port"] == default.sections["metrics"]["port"]        # merged, not replaced
+    assert config.sections["placement"] == {"nodes": ["a"]} and config.markets == default.markets
+    assert config.risk is not None                      # the built-in rulebook, found from the default's folder
+    chained = tmp_path / "chained.toml"
+    chained.write_text('extends = "over.toml"\n[metrics]\nport = 9999\n')
+    assert (load_config(chained).sections["metrics"]["address"], load_config(chained).sections["metrics"]["port"]) \
+        == ("0.0.0.0", 9999)
+    looping = tmp_path / "loop.toml"
+    looping.write_text('extends = "loop.toml"\n')
+    with pytest.raises(ConfigError, match="extends"):
+        load_config(looping)
