@@ -19,7 +19,9 @@ no shard remembers: must be 0), ``pools_sound`` (every
 pool's borrowed total still equals the sum of its loans),
 ``double_settlements`` (base quantity settled beyond twice the traded
 quantity, over all markets: must be 0), ``conservation_ok`` and the per-asset
-imbalance (must all be 0), ``kills`` and ``recovery_p50_s``/``recovery_max_s``.
+imbalance (must all be 0), ``kills`` and ``recovery_p50_s``/``recovery_max_s``,
+and the orders' latency (HDR: p50..max). ``--report`` draws the load test's PNG report
+(``ops/report.py``) with the chaos counters under it.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ from exchange.messages.records import Borrow, Borrowed, OrderAccepted, PlaceMarg
 from exchange.matching.orders import OrderType, Side, TimeInForce
 from ops.margin_setup import lender, margin_trader
 from exchange.core.routing import shard_for
-from ops.loadtest import OrderGenerator, fund_accounts
+from ops.loadtest import OrderGenerator, RunRecord, fund_accounts, reported
 
 
 async def _wait_new_incarnation(actor, started_ns: int, timeout_s: float = 120) -> float:
@@ -82,11 +84,15 @@ async def _killer(client: ExchangeClient, stop: asyncio.Event, interval_s: float
                     "recovery_s": round(time.monotonic() - began, 3)})
 
 
-async def _load(client, gen, stop: asyncio.Event, concurrency: int, batch: int, acked: list, bar) -> None:
+async def _load(client, gen, stop: asyncio.Event, concurrency: int, batch: int, acked: list, bar,
+                record: RunRecord) -> None:
     async def sender() -> None:
         while not stop.is_set():
             commands = gen.batch(batch)
+            started = time.perf_counter()
             results = await client.execute_async(commands)
+            done = time.perf_counter()
+            record.acknowledged(commands, [done - started] * len(commands), done)
             gen.observe(commands, results)
             for cmd, events in zip(commands, results):
                 if any(type(e) is OrderAccepted for e in events):
@@ -165,10 +171,11 @@ def run_chaos(args) -> dict:
         recoveries: list = []
         kills: list = []
         bar = tqdm(desc="chaos", unit="ord", disable=args.no_progress)
+        record = RunRecord()
 
         async def main() -> None:
             stop = asyncio.Event()
-            load = asyncio.create_task(_load(client, gen, stop, args.concurrency, args.batch, acked, bar))
+            load = asyncio.create_task(_load(client, gen, stop, args.concurrency, args.batch, acked, bar, record))
             margin = asyncio.create_task(_margin_load(client, stop, random.Random(args.seed + 1), acked, counts))
             killer = asyncio.create_task(_killer(client, stop, args.kill_interval, rng, recoveries, kills))
             await asyncio.sleep(args.duration)
@@ -199,14 +206,20 @@ def run_chaos(args) -> dict:
                 applied[market] = applied.get(market, 0) + quantity
         double = sum(abs(applied.get(m, 0) - 2 * q) for m, q in traded.items())
         pools_sound = ray.get(client.handles.lending.check_invariants.remote())
-        return {"duration_s": args.duration, "acked_orders": len(acked) - counts["margin"],
+        chaos = {"kills": len(recoveries), "acked_lost": len(acked) - unchecked - found, "double_settlements": double,
+                 "recovery_max_s": round(max(recoveries), 3) if recoveries else None}
+        return reported(args, {
+                "mode": "chaos", "orders": record.total.count,
+                "orders_per_s": round(record.total.count / args.duration), **record.total.percentiles(),
+                **record.result(args.duration), "chaos": chaos,
+                "duration_s": args.duration, "acked_orders": len(acked) - counts["margin"],
                 "acked_margin": counts["margin"], "acked_checked": len(acked) - unchecked, "acked_found": found,
                 "acked_lost": len(acked) - unchecked - found,
                 "double_settlements": double, "pools_sound": pools_sound,
                 "conservation_ok": audit["ok"], "imbalance": audit["imbalance"], "kills": len(recoveries),
                 "recovery_p50_s": round(statistics.median(recoveries), 3) if recoveries else None,
                 "recovery_max_s": round(max(recoveries), 3) if recoveries else None,
-                "trades": sum(s["trades"] for s in client.market_stats()), "kill_log": kills}
+                "trades": sum(s["trades"] for s in client.market_stats()), "kill_log": kills})
     finally:
         client.shutdown()
         if scratch:

@@ -56,6 +56,14 @@ def main(argv: list[str] | None = None) -> int:
                       help="sweep: fractions of the capacity to offer (default 0.1,0.3,0.5,0.7,0.9)")
     load.add_argument("--step-seconds", type=float, default=5.0, help="sweep: seconds of orders per step")
     load.add_argument("--knee-p99-ms", type=float, default=25.0, help="sweep: the p99 bound that defines the knee")
+    load.add_argument("--zipf", type=float, default=0.6,
+                      help="Zipf exponent of account and market activity (0: uniform; default 0.6)")
+    load.add_argument("--mix", type=_mix, default="maker=0.55,taker=0.2,sweeper=0.05,canceller=0.2",
+                      help="the workload's roles and their weights (ops/workload.py)")
+    load.add_argument("--report", default="loadtest-report.png",
+                      help="write the PNG report here (default loadtest-report.png; '' for none)")
+    load.add_argument("--series", action="store_true",
+                      help="--json: include the latency distribution and the per-second timeline")
     load.add_argument("--clients", type=_at_least(0, int), default=0,
                       help="many-clients mode: this many independent clients, each with 1-4 orders in flight")
     load.add_argument("--drivers", type=_at_least(1, int), default=2,
@@ -93,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     chaos.add_argument("--batch", type=int, default=200)
     chaos.add_argument("--seed", type=int, default=11)
     chaos.add_argument("--no-progress", action="store_true")
+    chaos.add_argument("--report", default="chaos-report.png",
+                       help="write the PNG report here (default chaos-report.png; '' for none)")
     chaos.set_defaults(handler=cmd_chaos)
 
     margin = commands.add_parser("margin", help="lending pools, insurance fund and latest liquidations",
@@ -257,6 +267,14 @@ def _report(args: argparse.Namespace, result: dict, ok: bool) -> int:
         for key, value in result.items():
             print(f"{key:>24}: {value}")
     return 0 if ok else 1
+
+
+def _mix(text: str) -> dict:
+    from ops.workload import parse_mix
+    try:
+        return parse_mix(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _at_least(low, kind):

@@ -174,9 +174,9 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
         if demo:
             prices = await index.index_prices.remote()
             await traffic.round(prices)
-            samples = traffic.latency.drain().samples
-            window.extend(samples)
-            overall.extend(samples)
+            drained = traffic.latency.drain()
+            window.merge(drained)
+            overall.merge(drained)
         else:
             await asyncio.sleep(0.2)
         now = time.monotonic()

@@ -89,7 +89,7 @@ def run_clients(client: ExchangeClient, market_names: list[str], clients: int, d
     latency = LatencyRecorder()
     for result in results:
         latency.extend(result["latencies"])
-    orders = len(latency.samples)
+    orders = latency.count
     elapsed = max(r["seconds"] for r in results)
     return {"mode": "clients", "clients": clients, "drivers": drivers, "seconds": round(elapsed, 2),
             "orders_in_flight_max": sum(r["in_flight"] for r in results), "orders": orders,

@@ -20,10 +20,17 @@ clients over ``--drivers`` driver processes, each trading its own account with
 1-4 orders in flight for ``--seconds``; the idle round trip of the same run
 beside its percentiles.
 
-Order mix (seeded): 75% limit GTC orders around the mid (mostly passive, some
-crossing), 10% IOC orders that cross, 15% cancels of orders the generator saw
-rest. Accounts are opened and funded first (not measured). At the end the
-conservation audit runs over every shard at a consistent cut.
+The workload (``ops/workload.py``, seeded): Zipf-distributed accounts and markets
+(``--zipf``), and a mix of market makers that quote and requote, takers, IOC sweepers
+and cancellers (``--mix``). ``OrderGenerator`` below is the older uniform mix the chaos
+run, the many-clients mode and the benchmarks keep. Accounts are opened and funded first
+(not measured). At the end the conservation audit runs over every shard at a consistent
+cut.
+
+Latency goes into HDR histograms (``ops/latency.py``): in total, per market and per
+second. A PNG report (``--report``, ``ops/report.py``) draws the latency distribution,
+throughput and p99 over time, the per-market split and the sweep's knee, with the
+conservation audit under them.
 
 Reported: ``orders_per_s`` (order commands acknowledged end to end per second),
 latency ``p50_ms``..``max_ms`` from send to acknowledgement, ``fills``,
@@ -48,7 +55,9 @@ from exchange.messages.records import CancelOrder, Deposit, OpenAccount, OrderBo
 from exchange.matching.orders import OrderType, Side, TimeInForce
 from ops.bench.ray_rate import measure as measure_ray
 from ops.load_clients import run_clients
-from ops.latency import LatencyRecorder
+from ops.latency import LatencyRecorder, TimeSeries
+from ops.report import write_report
+from ops.workload import DEFAULT_MIX, DEFAULT_ZIPF, MAKER_TIER, WorkloadGenerator, makers, parse_mix
 
 BUY, SELL = int(Side.BUY), int(Side.SELL)
 LIMIT, GTC, IOC = int(OrderType.LIMIT), int(TimeInForce.GTC), int(TimeInForce.IOC)
@@ -107,10 +116,11 @@ class OrderGenerator:
         return rejected
 
 
-def fund_accounts(client: ExchangeClient, accounts: int, progress: bool) -> None:
+def fund_accounts(client: ExchangeClient, accounts: int, progress: bool, market_makers: int = 0) -> None:
+    """Open and fund accounts 1..``accounts``; the first ``market_makers`` in the market-maker fee tier."""
     commands = []
     for account in range(1, accounts + 1):
-        commands.append(OpenAccount(f"lt-open:{account}", 0, account))
+        commands.append(OpenAccount(f"lt-open:{account}", 0, account, MAKER_TIER if account <= market_makers else ""))
         for asset in client.config.asset_list:
             commands.append(Deposit(f"lt-fund:{account}:{asset.name}", 0, account, asset.name,
                                     10 ** (asset.scale + 6)))   # a million of each: totals stay in int64
@@ -118,7 +128,31 @@ def fund_accounts(client: ExchangeClient, accounts: int, progress: bool) -> None
         client.execute(commands[start:start + 5_000])
 
 
-async def closed_loop(client, gen, total, concurrency, batch, latency, bar) -> int:
+class RunRecord:
+    """What one run measured: the latency of every order in total, per market and per second."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.total = LatencyRecorder()
+        self.markets: dict[str, LatencyRecorder] = {}
+        self.timeline = TimeSeries(self.start)
+
+    def acknowledged(self, commands: list, latencies: list[float], now: float) -> None:
+        for cmd, seconds in zip(commands, latencies):
+            market = self.markets.get(cmd.market)
+            if market is None:
+                market = self.markets[cmd.market] = LatencyRecorder()
+            market.add(seconds)
+            self.timeline.add(now, seconds)
+        self.total.extend(latencies)
+
+    def result(self, elapsed: float) -> dict:
+        return {"distribution": self.total.distribution(), "timeline": self.timeline.rows(),
+                "per_market": {name: {"orders": r.count, "orders_per_s": round(r.count / elapsed),
+                                      **r.percentiles((0.5, 0.99))} for name, r in sorted(self.markets.items())}}
+
+
+async def closed_loop(client, gen, total, concurrency, batch, latency, bar, record: RunRecord | None = None) -> int:
     sent = rejected = 0
 
     async def sender() -> None:
@@ -129,14 +163,18 @@ async def closed_loop(client, gen, total, concurrency, batch, latency, bar) -> i
             commands = gen.batch(size)
             started = time.perf_counter()
             results = await client.execute_async(commands)
-            latency.add(time.perf_counter() - started, size)
+            done = time.perf_counter()
+            latency.add(done - started, size)
+            if record is not None:
+                record.acknowledged(commands, [done - started] * size, done)
             rejected += gen.observe(commands, results)
             bar.update(size)
     await asyncio.gather(*(sender() for _ in range(concurrency)))
     return rejected
 
 
-async def open_loop(client, gen, total, rate, latency, bar, tick_s: float = 0.005) -> int:
+async def open_loop(client, gen, total, rate, latency, bar, tick_s: float = 0.005,
+                    record: RunRecord | None = None) -> int:
     rejected = 0
     tasks: set = set()
     start = time.perf_counter()
@@ -145,7 +183,10 @@ async def open_loop(client, gen, total, rate, latency, bar, tick_s: float = 0.00
         nonlocal rejected
         results = await client.execute_async(commands)
         done = time.perf_counter()
-        latency.extend([done - (start + (first + i) / rate) for i in range(len(commands))])
+        latencies = [done - (start + (first + i) / rate) for i in range(len(commands))]
+        latency.extend(latencies)
+        if record is not None:
+            record.acknowledged(commands, latencies, done)
         rejected += gen.observe(commands, results)
         bar.update(len(commands))
 
@@ -163,15 +204,16 @@ async def open_loop(client, gen, total, rate, latency, bar, tick_s: float = 0.00
 
 
 def drive(client, gen, args, orders: int, rate: float | None, latency: LatencyRecorder,
-          progress: bool) -> tuple[int, float]:
+          progress: bool, record: RunRecord | None = None) -> tuple[int, float]:
     """Send ``orders`` (open loop at ``rate``, else closed loop); return (rejected, seconds)."""
     bar = tqdm(total=orders, desc="orders" if rate is None else f"orders at {rate:,.0f}/s", unit="ord",
                disable=not progress, smoothing=0.1)
     started = time.perf_counter()
     if rate:
-        rejected = asyncio.run(open_loop(client, gen, orders, rate, latency, bar, args.tick_ms / 1000))
+        rejected = asyncio.run(open_loop(client, gen, orders, rate, latency, bar, args.tick_ms / 1000, record))
     else:
-        rejected = asyncio.run(closed_loop(client, gen, orders, args.concurrency, args.batch, latency, bar))
+        rejected = asyncio.run(closed_loop(client, gen, orders, args.concurrency, args.batch, latency, bar,
+                                           record))
     elapsed = time.perf_counter() - started
     bar.close()
     return rejected, elapsed
@@ -193,7 +235,9 @@ def sweep(client, gen, args, progress: bool) -> dict:
     of it for ``--step-seconds`` (latency from each order's intended send time), and the
     knee: the highest offered rate whose p99 stays within ``--knee-p99-ms``."""
     idle = idle_round_trip_p50_ms(client, gen)
-    _, elapsed = drive(client, gen, args, args.orders, None, LatencyRecorder(), progress)
+    record = RunRecord()
+    capacity_latency = LatencyRecorder()
+    _, elapsed = drive(client, gen, args, args.orders, None, capacity_latency, progress, record)
     capacity = args.orders / elapsed
     steps = []
     for fraction in args.sweep_steps:
@@ -208,11 +252,23 @@ def sweep(client, gen, args, progress: bool) -> dict:
     knee = max(within, key=lambda s: s["offered_per_s"]) if within else None
     at_30 = min(steps, key=lambda s: abs(s["fraction"] - 0.3))
     return {"mode": "sweep", "capacity_orders_per_s": round(capacity), "idle_round_trip_p50_ms": idle,
+            "orders": args.orders, **capacity_latency.percentiles(), **record.result(elapsed),
             "steps": steps, "knee_p99_ms_bound": args.knee_p99_ms,
             "knee_orders_per_s": knee["offered_per_s"] if knee else None,
             "knee_fraction": knee["fraction"] if knee else None,
             "p99_to_idle_p50": round(at_30["p99_ms"] / idle, 2) if idle else None,
             "p99_to_idle_p50_at_fraction": at_30["fraction"]}      # the step nearest 30% of capacity
+
+
+def reported(args, result: dict) -> dict:
+    """``result`` with the PNG report drawn (``--report``; ``ops/report.py``), and the bulky
+    series it drew from kept out of the JSON unless ``--series``."""
+    if getattr(args, "report", ""):
+        result["report"] = write_report(args.report, result)
+    if not getattr(args, "series", False):
+        for key in ("distribution", "timeline"):
+            result.pop(key, None)
+    return result
 
 
 def _audit(client) -> dict:
@@ -232,9 +288,12 @@ def run_loadtest(args) -> dict:
     client = ExchangeClient(bootstrap.create_actors(args.config, data_dir=data), owns_cluster=owns)
     try:
         markets = client.config.market_list[:args.markets]
-        fund_accounts(client, args.accounts, progress)
+        fund_accounts(client, args.accounts, progress, makers(args.accounts))
         ray_rate = measure_ray(1_000, 2.0)
-        gen = OrderGenerator(client, markets, args.accounts, args.seed)
+        zipf, mix = getattr(args, "zipf", DEFAULT_ZIPF), getattr(args, "mix", None) or DEFAULT_MIX
+        mix = parse_mix(mix) if isinstance(mix, str) else mix
+        gen = WorkloadGenerator(client, markets, args.accounts, args.seed, zipf=zipf, mix=mix)
+        workload = {"zipf": zipf, "mix": mix}
         latency = LatencyRecorder()
         trades_before = sum(s["trades"] for s in client.market_stats())
         if getattr(args, "clients", 0):
@@ -247,19 +306,23 @@ def run_loadtest(args) -> dict:
                     "ray_batched_msgs_per_s": round(ray_rate),
                     "e2e_to_ray_ratio": round(result["orders_per_s"] / ray_rate, 4), **_audit(client)}
         if getattr(args, "sweep", False):
-            return {**sweep(client, gen, args, progress), "accounts": args.accounts,
-                    "markets": [m.name for m in markets], "ray_batched_msgs_per_s": round(ray_rate),
-                    **_audit(client)}
-        rejected, elapsed = drive(client, gen, args, args.orders, args.rate, latency, progress)
+            return reported(args, {**sweep(client, gen, args, progress), "accounts": args.accounts,
+                                    "markets": [m.name for m in markets], "ray_batched_msgs_per_s": round(ray_rate),
+                                    "workload": {**workload, "sent": dict(gen.sent), "refused": dict(gen.refused)},
+                                    **_audit(client)})
+        record = RunRecord()
+        rejected, elapsed = drive(client, gen, args, args.orders, args.rate, latency, progress, record)
         stats = client.market_stats()
         rate = args.orders / elapsed
-        return {"mode": "open" if args.rate else "closed", "offered_rate": args.rate, "orders": args.orders,
-                "duration_s": round(elapsed, 2), "orders_per_s": round(rate), **latency.percentiles(),
-                "fills": sum(s["trades"] for s in stats) - trades_before, "rejected": rejected,
-                "accounts": args.accounts, "markets": [m.name for m in markets],
-                "durability": "off" if args.no_durability else client.config.sections.get("durability", {}).get("mode", "sync"),
-                "ray_batched_msgs_per_s": round(ray_rate),
-                "e2e_to_ray_ratio": round(rate / ray_rate, 4), **_audit(client)}
+        return reported(args, {
+            "mode": "open" if args.rate else "closed", "offered_rate": args.rate, "orders": args.orders,
+            "duration_s": round(elapsed, 2), "orders_per_s": round(rate), **latency.percentiles(),
+            "fills": sum(s["trades"] for s in stats) - trades_before, "rejected": rejected,
+            "accounts": args.accounts, "markets": [m.name for m in markets],
+            "durability": "off" if args.no_durability else client.config.sections.get("durability", {}).get("mode", "sync"),
+            "ray_batched_msgs_per_s": round(ray_rate), "e2e_to_ray_ratio": round(rate / ray_rate, 4),
+            "workload": {**workload, "sent": dict(gen.sent), "refused": dict(gen.refused)}, **record.result(elapsed),
+            **_audit(client)})
     finally:
         client.shutdown()
         if scratch:

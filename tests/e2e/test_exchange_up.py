@@ -77,6 +77,16 @@ def test_loadtest_sweep_reports_each_step_the_knee_and_its_baselines(tmp_path):
         assert step["orders"] >= 200 and step["p999_ms"] >= step["p99_ms"] >= step["p50_ms"] > 0
     assert result["knee_fraction"] == 0.5                  # every step is within a bound this loose
     assert result["p99_to_idle_p50"] > 0 and result["p99_to_idle_p50_at_fraction"] == 0.1   # nearest 30%
+    assert result["per_market"]["BTC-USDT"]["orders"] == 2000                  # the capacity run, per market
+    assert sum(result["workload"]["sent"].values()) >= 2000 and result["workload"]["zipf"] == 0.6
+    report = tmp_path / "loadtest-report.png"                                # the picture, by default
+    assert result["report"] == "loadtest-report.png" and report.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_loadtest_with_a_bad_workload_mix_is_refused_before_anything_starts():
+    done = subprocess.run([str(EXCHANGE), "loadtest", "--mix", "maker=1,trader=1"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "unknown role 'trader'" in done.stderr
 
 
 def test_loadtest_with_many_clients_reports_their_orders_latency_and_baselines(tmp_path):

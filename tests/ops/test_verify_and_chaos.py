@@ -109,7 +109,7 @@ def test_verify_without_data_directory_fails_clearly(tmp_path):
 def test_chaos_with_kills_under_load_loses_nothing_acknowledged(tmp_path):
     args = argparse.Namespace(seed=3, data=str(tmp_path / "data"), address=None, num_cpus=2, config=None,
                               accounts=60, concurrency=3, batch=100, duration=12.0, kill_interval=2.0,
-                              no_progress=True)
+                              no_progress=True, report=str(tmp_path / "chaos.png"))
     result = run_chaos(args)
     print(json.dumps(result))
     assert result["kills"] >= 2
@@ -118,5 +118,7 @@ def test_chaos_with_kills_under_load_loses_nothing_acknowledged(tmp_path):
     assert result["acked_lost"] == 0 and result["pools_sound"]
     assert result["double_settlements"] == 0
     assert result["conservation_ok"] and not any(result["imbalance"].values())
+    assert result["chaos"]["kills"] == result["kills"] and result["p99_ms"] >= result["p50_ms"] > 0
+    assert open(result["report"], "rb").read(4) == b"\x89PNG"          # the picture, counters included
     report = verify(args.data)                            # and the stored state agrees
     assert report["ok"], report["problems"]
