@@ -127,8 +127,7 @@ def create_actors(config_path: str | Path | None = None, detached: bool = False,
                .remote(config_path, metrics_port) if metrics_settings(config)["enabled"] else None)
     shards = [RemoteShard.options(**at(f"shard:{i}", **common)).remote(config_path, i, data, keyring=keyring)
               for i in range(config.shards)]
-    markets = {m.name: RemoteMarket.options(**at(f"market:{m.name}", **common))
-               .remote(config_path, m.name, data, keyring=keyring) for m in config.market_list}
+    markets = {m.name: market_actor(config, config_path, m.name, data, keyring, lifetime) for m in config.market_list}
     markets.update((name, RemotePerpMarket.options(**at(f"market:{name}", **common))
                     .remote(config_path, name, data, keyring=keyring)) for name in sorted(perp_markets(config)))
     lending = RemoteLending.options(**at("lending", **common)).remote(config_path, data, keyring=keyring)
@@ -151,6 +150,15 @@ def create_actors(config_path: str | Path | None = None, detached: bool = False,
         ray.get(otc.start.remote())                                         # quoting from the index from now on
     return Handles(config, markets, shards, index, metrics, lending, liquidator, surveillance, treasury, admin,
                    otc)
+
+
+def market_actor(config: ExchangeConfig, config_path: str | None, name: str, data: str | None, keyring: Keyring,
+                 lifetime: str | None = None):
+    """The spot market actor ``market:<name>`` (created; its node slot from ``[placement]``)."""
+    return RemoteMarket.options(name=f"market:{name}", num_cpus=0, lifetime=lifetime,
+                                max_concurrency=ASYNC_CONCURRENCY, max_restarts=-1, max_task_retries=0,
+                                **placement.options(config, f"market:{name}")).remote(config_path, name, data,
+                                                                                      keyring=keyring)
 
 
 def find_actors() -> Handles:

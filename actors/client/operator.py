@@ -52,6 +52,15 @@ class OperatorClient:
         handles = bootstrap.create_actors(config_path, detached=detached, data_dir=data_dir, keyring=keyring)
         return cls(handles, keyring, owns_cluster=owns)
 
+    def list_market(self, config_path: str, name: str, data_dir: str | None, detached: bool = False) -> None:
+        """List the spot market ``name``, added to the exchange's config file, on the running
+        exchange (``actors/listing.py``: checked, started, its peers restarted one at a time).
+        ``ValueError`` says why a change is refused."""
+        from actors.listing import list_market
+        self.handles = list_market(self.handles, self._keyring, config_path, name, data_dir, detached)
+        self.config = self.handles.config
+        self.client.handles, self.client.config = self.handles, self.handles.config
+
     def shutdown(self) -> None:
         """Stop the actors (and Ray, if this process started it), as ``ExchangeClient.shutdown``."""
         self.client.shutdown()

@@ -40,7 +40,7 @@ SYNTHETIC = ("A1", "A2", "A3", "A4", "A5", "A6")
 
 def overlay(markets: int, shards: int) -> str:
     """A config laid over the built-in one: ``shards`` shards and ``markets`` spot markets."""
-    lines = ['extends = "default"', f"shards = {shards}"]
+    lines = ['extends = "default"', "[exchange]", f"shards = {shards}"]
     for asset in SYNTHETIC[:max(0, markets - 2)]:
         lines += [f"[assets.{asset}]", "scale = 8", f"[markets.{asset}-USDT]", f'base = "{asset}"', 'quote = "USDT"',
                   'tick_size = "0.01"', 'lot_size = "0.001"', 'min_qty = "0.001"', 'max_qty = "5000"',

@@ -8,7 +8,7 @@ import pytest
 from ops.bench.scaling import overlay, run
 
 
-def test_the_scaling_benchmark_reports_each_layout_and_a_projection():
+def test_the_scaling_benchmark_reports_each_layout_and_a_projection(tmp_path):
     result = run([1, 4], [2], orders=2_000, accounts=200, seed=3)
     assert [(r["markets"], r["shards"]) for r in result["rows"]] == [(1, 2), (4, 2)] and result["all_ok"]
     for row in result["rows"]:
@@ -19,5 +19,9 @@ def test_the_scaling_benchmark_reports_each_layout_and_a_projection():
     assert nodes[2][0] == pytest.approx(2 * nodes[1][0], abs=2) and nodes[1][0] <= nodes[1][1]
     assert result["projection"]["per_market_actor_limit_per_s"] > 0
     assert "[markets.A2-USDT]" in overlay(4, 1) and "[markets.A3-USDT]" not in overlay(4, 1)
+    from exchange.config import load_config
+    path = tmp_path / "layout.toml"
+    path.write_text(overlay(4, 3))
+    assert load_config(path).shards == 3 and len(load_config(path).market_list) == 4     # the file says what it runs
 
 

@@ -1,0 +1,90 @@
+"""Listing a spot market on a running exchange (issue 17).
+
+The operator adds the market to the exchange's config file, the one every actor was
+started with, and calls ``OperatorClient.list_market(config_path, name, data_dir)``
+(it holds the deployment's keyring, which the new actor needs). Then:
+
+1. **The change is checked** (``check``). The market must be new, and a spot market over
+   assets the exchange already has. Nothing else the running actors' stored state depends
+   on may change: the assets and their order, the other markets' grids, the shard count,
+   and the node slot of every running actor (``[placement]``; pin them if the new market
+   would shift them). A refused change moves nothing.
+2. **The market actor starts**, on its node slot, with an empty book.
+3. **The actors that route to markets or watch them restart one at a time**: the
+   shards, the liquidator, surveillance, the treasury and the admin actor. Each one
+   re-reads the config file as it starts and recovers from its journal, exactly as after
+   a crash (``docs/DEPLOY.md``). Only one is down at a time, for about a second, and
+   nothing acknowledged is lost. The markets already listed, the pools and the OTC desk
+   go on untouched.
+
+Not yet: a market over a **new asset**. Asset indexes are assigned in name order
+(``exchange/config.py``) and stored balances are lists by index, so a new asset would
+shift the indexes the stored state was written with. Listing one needs asset indexes
+fixed by listing order, and snapshots that widen their balance lists. New shards are
+not supported: accounts are routed by ``hash mod shards``, so adding a shard means
+re-sharding (``docs/DEPLOY.md``).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import ray
+
+from actors import bootstrap, health, placement
+from exchange.config import ExchangeConfig, load_config
+
+RESTARTED = ("liquidator", "surveillance", "treasury", "admin")     # and every shard
+
+
+def check(running: ExchangeConfig, updated: ExchangeConfig, name: str) -> None:
+    """Raise ``ValueError`` saying why ``updated`` cannot list ``name`` on ``running``."""
+    if name in running.markets:
+        raise ValueError(f"{name} is listed already")
+    if name not in updated.markets:
+        raise ValueError(f"{name} is not a spot market of the config file: add [markets.{name}] first")
+    if updated.assets != running.assets:
+        raise ValueError("the config file's assets differ from the running exchange's: a new asset cannot be "
+                         "listed on a running exchange yet (actors/listing.py)")
+    if updated.shards != running.shards:
+        raise ValueError("the shard count cannot change on a running exchange (accounts would move)")
+    changed = sorted(m for m, spec in running.markets.items()
+                     if m not in updated.markets or replace(updated.markets[m], index=0) != replace(spec, index=0))
+    if changed:
+        raise ValueError(f"the config file changes markets already listed: {', '.join(changed)}")
+    before, after = placement.plan(running), placement.plan(updated)
+    moved = sorted(a for a, slot in before.items() if after.get(a, slot) != slot)
+    if moved:
+        raise ValueError(f"listing {name} would move {', '.join(moved)} to another node slot (away from its data): "
+                         "pin them under [placement.pin] first (docs/DEPLOY.md)")
+    extra = sorted(set(updated.markets) - set(running.markets) - {name})
+    if extra:
+        raise ValueError(f"list one market at a time (the file also adds {', '.join(extra)})")
+
+
+def list_market(handles: bootstrap.Handles, keyring, config_path: str, name: str, data_dir: str | None,
+                detached: bool = False, wait_s: float = 120) -> bootstrap.Handles:
+    """List ``name`` (module docstring); the handles with it."""
+    updated = load_config(config_path)
+    check(handles.config, updated, name)
+    data = None if data_dir is None else str(data_dir)
+    market = bootstrap.market_actor(updated, config_path, name, data, keyring, "detached" if detached else None)
+    ray.get(market.stats.remote())
+    for actor in [f"shard:{i}" for i in range(updated.shards)] + list(RESTARTED):
+        _restart(updated, actor, wait_s)
+    return replace(handles, config=updated, markets={**handles.markets, name: market})
+
+
+def _restart(config: ExchangeConfig, name: str, wait_s: float) -> None:
+    """Restart the actor ``name`` (if the config has it) and wait until it is up again."""
+    before = health.status(config)["actors"].get(name)
+    if before is None or before["state"] == "missing":
+        return
+    ray.kill(ray.get_actor(name), no_restart=False)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        now = health.status(config)["actors"][name]
+        if now["state"] == "up" and now["restarts"] > before["restarts"]:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not come back within {wait_s} s of its restart")
