@@ -14,7 +14,8 @@ throughput each row reports what scales on a cluster:
   actors, Ray, the driver), from the kernel's counters (``psutil.cpu_times``);
 - ``cpu_busy``: the share of the machine's cores that were busy.
 
-Baselines from the same run: the first layout's throughput (``ratio_to_first``) and Ray's
+A warm-up layout runs first and is not kept (Ray starts its worker processes, modules
+load). Baselines from the same run: the first layout's throughput (``ratio_to_first``) and Ray's
 own batched message rate (``ray_batched_msgs_per_s``). ``projection`` states what N nodes
 of this machine's size should reach: cores / CPU per order for each node (a range, from
 the dearest layout to the cheapest), times N, as long as no single market actor exceeds
@@ -92,9 +93,10 @@ def run(market_counts: list[int], shard_counts: list[int], orders: int, accounts
 
     bootstrap.init_ray(num_cpus=2)
     try:
-        ray_rate = measure_ray(1_000, 2.0)
         rows = []
         with tempfile.TemporaryDirectory() as scratch:
+            layout(1, 1, max(1_000, orders // 10), accounts, seed, Path(scratch))   # warm-up: Ray's workers
+            ray_rate = measure_ray(1_000, 2.0)                                    # start, imports load; not kept
             for markets in market_counts:
                 for shards in shard_counts:
                     rows.append(layout(markets, shards, orders, accounts, seed, Path(scratch)))
