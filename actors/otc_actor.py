@@ -52,11 +52,11 @@ from exchange.core.routing import shard_for
 from exchange.matching.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.messages.records import Fill, OtcCrossed, PlaceOrder
 from exchange.messages.tags import RecordTag, tag_of
-from exchange.otc.credit import book as credit_book
-from exchange.otc.settlement import BLOTTER_FIELDS, COLLECT, LOCK
 from exchange.messages.validation import NAME_MAX_CHARS, TEXT_MAX_CHARS
+from exchange.otc.credit import book as credit_book
 from exchange.otc.rfq import OtcDesk, Rfq
 from exchange.otc.rules import otc_rules
+from exchange.otc.settlement import BLOTTER_FIELDS, COLLECT, LOCK
 from exchange.pricing.index import index_ticks
 
 log = logging.getLogger("exchange.otc")
