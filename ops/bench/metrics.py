@@ -74,7 +74,7 @@ def one_run(config_path: str | None, args, seed: int) -> float:
 def recorder_costs() -> dict:
     """In-process cost of the hot-path recorders, per command."""
     config = load_config()
-    shard = SimpleNamespace(ledger=SimpleNamespace(accounts={}), orders={})
+    shard = SimpleNamespace(ledger=SimpleNamespace(accounts={}), orders={}, products={})
     actor = SimpleNamespace(name="shard:0", config=config, shard=shard, commands=0, pending={},
                             links=Links({}, send=None))
     metrics = ShardMetrics(actor)
