@@ -16,6 +16,7 @@ it filled.
 from __future__ import annotations
 
 from exchange.matching.orders import BUY, SELL
+from exchange.otc.states import RULE
 
 
 class Hedger:
@@ -46,7 +47,7 @@ class Hedger:
             self.last_ns[asset] = ts
             self.orders.append([self.number, asset, market, side, quantity, price, -1, ts])
             desk.audit.append(ts, "desk", "hedge", asset, str(desk.free(asset)), f"{'buy' if side == BUY else 'sell'} "
-                              f"{quantity} at {price}", f"inventory outside [{low}, {high}]", "seed-000-otc")
+                              f"{quantity} at {price}", f"inventory outside [{low}, {high}]", RULE)
             return [self.number, market, side, quantity, price]
         return None
 
@@ -76,7 +77,7 @@ class Hedger:
             if order[0] == number:
                 order[6] = filled
                 self.working.pop(order[1], None)
-                desk.audit.append(ts, "desk", "hedged", order[1], "", str(filled), f"hedge {number}", "seed-000-otc")
+                desk.audit.append(ts, "desk", "hedged", order[1], "", str(filled), f"hedge {number}", RULE)
                 return
 
     def to_plain(self) -> dict:

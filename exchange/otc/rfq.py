@@ -69,10 +69,9 @@ from exchange.otc.crossing import Outbox
 from exchange.otc.pricing import IndexHistory, Terms, terms
 from exchange.otc.rules import OtcRules
 from exchange.otc.signing import Signer
-from exchange.otc.states import FINAL, RfqState
+from exchange.otc.states import FINAL, RULE, RfqState
 from exchange.risk.audit import AuditLog
 
-RULE = "seed-000-otc"       # cited by every entry of the desk's audit trail
 __all__ = ["FINAL", "INPUTS", "OtcDesk", "Rfq", "RfqState"]
 
 
@@ -243,10 +242,9 @@ class OtcDesk:
             return Reason.THIRD_PARTY_PAYMENT
         before = rfq.paid
         rfq.paid += amount
-        if rfq.paid >= rfq.notional:
-            if rfq.paid > rfq.notional:
-                self.refunds.append([rfq_id, rfq.paid - rfq.notional, reference, "paid beyond the notional"])
-                rfq.paid = rfq.notional
+        if rfq.paid > rfq.notional:
+            self.refunds.append([rfq_id, rfq.paid - rfq.notional, reference, "paid beyond the notional"])
+            rfq.paid = rfq.notional
         self.note(rfq, ts, "bank", "paid", str(before), str(rfq.paid), reference)
         settlement.advance(self, rfq, ts)
         return rfq
@@ -286,7 +284,7 @@ class OtcDesk:
     # ---- time ---------------------------------------------------------------------------------
     def expiring(self, ts: int) -> bool:
         """Would ``expire(ts)`` move anything?"""
-        return any(_due(self, rfq, ts) for rfq in self.open.values()) or \
+        return any(_timeout(self, rfq, ts) for rfq in self.open.values()) or \
             bool(self.closed and ts >= self.closed[0][0] + self.rules.retain_ns)
 
     def expire(self, ts: int) -> list[Rfq]:
@@ -295,24 +293,19 @@ class OtcDesk:
         overdue, finished RFQs past ``retain_s`` let go; the RFQs moved, in id order."""
         moved = []
         for rfq in list(self.open.values()):
-            if rfq.state == RfqState.QUOTED and ts >= rfq.expires_ns:
-                self.close(rfq, RfqState.EXPIRED, ts, 0, "its time to live ran out")
-                moved.append(rfq)
-            elif rfq.state == RfqState.ACCEPTED and not rfq.credit and ts >= rfq.pay_by_ns \
-                    and not settlement.paid_in(self, rfq):
-                if rfq.paid:
-                    self.refunds.append([rfq.rfq_id, rfq.paid, "", "payment window ran out"])
-                self.close(rfq, RfqState.CANCELLED, ts, 0, "its payment window ran out")
-                moved.append(rfq)
-            elif settlement.awaits_approval(self, rfq) and ts >= rfq.approve_by_ns:
-                if rfq.paid:
-                    self.refunds.append([rfq.rfq_id, rfq.paid, "", "delivery not approved in time"])
-                self.close(rfq, RfqState.CANCELLED, ts, 0, "no operator approved the delivery in time")
-                moved.append(rfq)
-            elif rfq.credit and not rfq.overdue and rfq.due_ns and ts >= rfq.due_ns and rfq.state not in FINAL:
+            due = _timeout(self, rfq, ts)
+            if due is None:
+                continue
+            if due == "overdue":
                 rfq.overdue = True
                 self.note(rfq, ts, "desk", "credit overdue", "due", "overdue", "not paid by its due time")
-                moved.append(rfq)
+            elif due == "expired":
+                self.close(rfq, RfqState.EXPIRED, ts, 0, "its time to live ran out")
+            else:
+                if rfq.paid:
+                    self.refunds.append([rfq.rfq_id, rfq.paid, "", CANCELLED_BY[due][0]])
+                self.close(rfq, RfqState.CANCELLED, ts, 0, CANCELLED_BY[due][1])
+            moved.append(rfq)
         closed = self.closed
         while closed and ts >= closed[0][0] + self.rules.retain_ns:
             _, rfq_id = closed.popleft()
@@ -390,15 +383,24 @@ class OtcDesk:
                 tuple(map(tuple, self.problems)), self.audit.canonical(), tuple(self.closed))
 
 
-def _due(desk: OtcDesk, rfq: Rfq, ts: int) -> bool:
-    """Has ``rfq`` a time-driven step due at ``ts``?"""
-    if rfq.state == RfqState.QUOTED:
-        return ts >= rfq.expires_ns
+CANCELLED_BY = {"unpaid": ("payment window ran out", "its payment window ran out"),    # (refund's why,
+               "unapproved": ("delivery not approved in time",                      #  the trail's why)
+                              "no operator approved the delivery in time")}
+
+
+def _timeout(desk: OtcDesk, rfq: Rfq, ts: int) -> str | None:
+    """The time-driven step due on ``rfq`` at ``ts``: ``expired`` (a quote's time to live),
+    ``unpaid`` (a T+0 trade's payment window), ``unapproved`` (a held delivery's approval
+    window), ``overdue`` (a credit trade's due time), or None."""
+    if rfq.state == RfqState.QUOTED and ts >= rfq.expires_ns:
+        return "expired"
     if rfq.state == RfqState.ACCEPTED and not rfq.credit and ts >= rfq.pay_by_ns and not settlement.paid_in(desk, rfq):
-        return True
+        return "unpaid"
     if settlement.awaits_approval(desk, rfq) and ts >= rfq.approve_by_ns:
-        return True
-    return rfq.credit and not rfq.overdue and ts >= rfq.due_ns > 0
+        return "unapproved"
+    if rfq.credit and not rfq.overdue and ts >= rfq.due_ns > 0 and rfq.state not in FINAL:
+        return "overdue"
+    return None
 
 
 def _name_key(name: str) -> str:

@@ -137,7 +137,7 @@ def crossed(desk, shard: int, seq: int, reason: int, ts: int):
             desk.inventory[crossing.asset] = desk.inventory.get(crossing.asset, 0) + crossing.amount
         desk.note(rfq, ts, f"shard:{shard}", STEPS[step], "", f"{crossing.amount} {crossing.asset}",
                   f"crossing {shard}:{seq}")
-    if reason and step == COLLECT and rfq.credit and rfq.state not in (RfqState.CANCELLED,):
+    if reason and step == COLLECT and rfq.credit and rfq.state != RfqState.CANCELLED:
         rfq.sent &= ~COLLECT          # a T+1 payment refused: the client may pay again
         rfq.refused &= ~COLLECT
     elif reason and step in (LOCK, COLLECT) and rfq.state in (RfqState.ACCEPTED, RfqState.PAID):

@@ -1,4 +1,5 @@
-"""The states an RFQ moves through (``exchange.otc.rfq`` has the diagram), and which are final."""
+"""The states an RFQ moves through (``exchange.otc.rfq`` has the diagram), which are final, and the
+rule id the desk's audit trail cites."""
 from __future__ import annotations
 
 from enum import IntEnum
@@ -15,3 +16,4 @@ class RfqState(IntEnum):
 
 
 FINAL = (RfqState.SETTLED, RfqState.EXPIRED, RfqState.CANCELLED)
+RULE = "seed-000-otc"       # cited by every entry of the desk's audit trail (RFQs and hedges)
