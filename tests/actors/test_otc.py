@@ -103,6 +103,14 @@ def test_a_crypto_trade_settles_at_acceptance_and_a_quote_is_accepted_once(opera
                            (dict(quantity="2", method="cash"), "UNKNOWN_PAYMENT_METHOD")):
         assert client.otc_inquire(CLIENT, "BTC-USDT", "buy", **kwargs)["reason"] == reason
     assert client.otc_inquire(CLIENT + 99, "BTC-USDT", "buy", quantity="2")["reason"] == "UNKNOWN_ACCOUNT"
+    settled = client.otc_rfq(quote["id"])
+    assert client.otc_inquire(CLIENT, "BTC-USDT", "buy", quantity="2", settlement="t+2")["reason"] == \
+        "MALFORMED_COMMAND"
+    assert client.otc_pay(CLIENT, "q" * 100)["reason"] == "MALFORMED_COMMAND"
+    assert client.otc_pay(CLIENT, quote["id"])["reason"] == "OTC_NOT_YOURS_TO_PAY"         # not a credit trade
+    assert client.otc_approve(operator._capability, quote["id"], "tina", "ok")["reason"] == \
+        "OTC_NOT_AWAITING_APPROVAL"
+    assert client.otc_rfq(quote["id"]) == settled                              # refused: nothing moved
     assert client.otc_inquire(CLIENT, "BTC-USDT", "buy", quantity="2", method="x" * 10_000)["reason"] == \
         "MALFORMED_COMMAND"                                                   # refused before the journal
     conserved(client)
