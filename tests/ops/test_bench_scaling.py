@@ -12,7 +12,9 @@ def test_the_scaling_benchmark_reports_each_layout_and_a_projection(tmp_path):
     result = run([1, 4], [2], orders=2_000, accounts=200, seed=3)
     assert [(r["markets"], r["shards"]) for r in result["rows"]] == [(1, 2), (4, 2)] and result["all_ok"]
     for row in result["rows"]:
-        assert row["orders_per_s"] > 0 and row["cpu_us_per_order"] > 0 and 0 < row["cpu_busy"] <= 1.0
+        assert row["orders_per_s"] > 0 and row["cpu_us_per_order"] > 0
+        assert 0 < row["cpu_busy"] <= 1.1          # the kernel counts CPU time in 10 ms ticks: a short run can
+                                                   # read a little over its wall time
         assert row["per_market_per_s"] * row["markets"] == pytest.approx(row["orders_per_s"], abs=row["markets"])
     assert result["rows"][0]["ratio_to_first"] == 1.0 and result["ray_batched_msgs_per_s"] > 0
     nodes = result["projection"]["nodes"]
