@@ -51,6 +51,7 @@ class AdminActor:
         self._as_operator = self.keyring.capability(Role.OPERATOR)
         self.markets = [m.name for m in self.config.market_list] + sorted(perp_markets(self.config))
         self.shards = self.config.shards
+        self.routing = self.config.routing
         self.sequence = 0
         self.actions = 0                                  # actions carried, since start (``stats``)
 
@@ -78,14 +79,14 @@ class AdminActor:
     async def _account(self, capability, account_id: int, build) -> list:
         self.keyring.check(capability, Role.OPERATOR)
         self.actions += 1
-        return await self._to_shard(shard_for(account_id, self.shards), build())
+        return await self._to_shard(shard_for(account_id, self.routing), build())
 
     async def _every_shard(self, capability, build) -> dict:
         """``build(house account)`` to every shard; refused for its operator: to none."""
-        refused = self._checked(capability, build(house_account(0, self.shards)))
+        refused = self._checked(capability, build(house_account(0, self.routing)))
         if refused is not None:
             return {"admin": refused}
-        answers = await asyncio.gather(*(self._to_shard(i, build(house_account(i, self.shards)))
+        answers = await asyncio.gather(*(self._to_shard(i, build(house_account(i, self.routing)))
                                          for i in range(self.shards)))
         return {f"shard:{i}": events for i, events in enumerate(answers)}
 

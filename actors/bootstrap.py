@@ -117,32 +117,28 @@ def create_actors(config_path: str | Path | None = None, detached: bool = False,
     config = load_config(config_path)
     keyring = keyring or Keyring.mint()
     lifetime = "detached" if detached else None
-    common = dict(num_cpus=0, lifetime=lifetime, max_concurrency=ASYNC_CONCURRENCY, max_restarts=-1,
-                  max_task_retries=0)
 
-    def at(name: str, **settings) -> dict:
-        """The options of the actor ``name``: its name, ``settings`` and its node slot (``actors/placement.py``)."""
-        return dict(name=name, **settings, **placement.options(config, name))
-    metrics = (RemoteMetrics.options(**at("metrics", num_cpus=0, lifetime=lifetime, max_restarts=-1))
+    def at(name: str) -> dict:
+        return _options(config, name, lifetime)
+    metrics = (RemoteMetrics.options(name="metrics", num_cpus=0, lifetime=lifetime, max_restarts=-1,
+                                     **placement.options(config, "metrics"))
                .remote(config_path, metrics_port) if metrics_settings(config)["enabled"] else None)
-    shards = [RemoteShard.options(**at(f"shard:{i}", **common)).remote(config_path, i, data, keyring=keyring)
-              for i in range(config.shards)]
+    shards = [shard_actor(config, config_path, i, data, keyring, lifetime) for i in range(config.shards)]
     markets = {m.name: market_actor(config, config_path, m.name, data, keyring, lifetime) for m in config.market_list}
-    markets.update((name, RemotePerpMarket.options(**at(f"market:{name}", **common))
+    markets.update((name, RemotePerpMarket.options(**at(f"market:{name}"))
                     .remote(config_path, name, data, keyring=keyring)) for name in sorted(perp_markets(config)))
-    lending = RemoteLending.options(**at("lending", **common)).remote(config_path, data, keyring=keyring)
-    liquidator = RemoteLiquidator.options(**at("liquidator", **common)).remote(config_path, data, keyring=keyring)
-    index = RemoteIndex.options(**at("index", **common)).remote(config_path, index_seed, keyring=keyring)
-    surveillance = (RemoteSurveillance.options(**at("surveillance", **common)).remote(config_path, data,
-                                                                                      keyring=keyring)
+    lending = RemoteLending.options(**at("lending")).remote(config_path, data, keyring=keyring)
+    liquidator = RemoteLiquidator.options(**at("liquidator")).remote(config_path, data, keyring=keyring)
+    index = RemoteIndex.options(**at("index")).remote(config_path, index_seed, keyring=keyring)
+    surveillance = (RemoteSurveillance.options(**at("surveillance")).remote(config_path, data, keyring=keyring)
                     if config.risk is not None else None)
     ray.get([s.stats.remote() for s in shards] + [m.stats.remote() for m in markets.values()]
             + [lending.stats.remote(), liquidator.stats.remote()])
-    treasury = (RemoteTreasury.options(**at("treasury", **common)).remote(config_path, data, keyring=keyring)
+    treasury = (RemoteTreasury.options(**at("treasury")).remote(config_path, data, keyring=keyring)
                 if config.risk is not None else None)
-    admin = (RemoteAdmin.options(**at("admin", **common)).remote(config_path, keyring=keyring)
+    admin = (RemoteAdmin.options(**at("admin")).remote(config_path, keyring=keyring)
              if config.risk is not None else None)
-    otc = (RemoteOtc.options(**at("otc", **common)).remote(config_path, data, keyring=keyring)
+    otc = (RemoteOtc.options(**at("otc")).remote(config_path, data, keyring=keyring)
            if "otc" in config.sections else None)
     if surveillance is not None:
         ray.get([surveillance.start.remote(), treasury.start.remote()])   # watching and paying from now on
@@ -155,10 +151,21 @@ def create_actors(config_path: str | Path | None = None, detached: bool = False,
 def market_actor(config: ExchangeConfig, config_path: str | None, name: str, data: str | None, keyring: Keyring,
                  lifetime: str | None = None):
     """The spot market actor ``market:<name>`` (created; its node slot from ``[placement]``)."""
-    return RemoteMarket.options(name=f"market:{name}", num_cpus=0, lifetime=lifetime,
-                                max_concurrency=ASYNC_CONCURRENCY, max_restarts=-1, max_task_retries=0,
-                                **placement.options(config, f"market:{name}")).remote(config_path, name, data,
+    return RemoteMarket.options(**_options(config, f"market:{name}", lifetime)).remote(config_path, name, data,
+                                                                                       keyring=keyring)
+
+
+def shard_actor(config: ExchangeConfig, config_path: str | None, index: int, data: str | None, keyring: Keyring,
+                lifetime: str | None = None):
+    """The account shard actor ``shard:<index>`` (created; its node slot from ``[placement]``)."""
+    return RemoteShard.options(**_options(config, f"shard:{index}", lifetime)).remote(config_path, index, data,
                                                                                       keyring=keyring)
+
+
+def _options(config: ExchangeConfig, name: str, lifetime: str | None) -> dict:
+    """The options of the actor ``name``: restarted forever, async, and on its node slot (``actors/placement.py``)."""
+    return dict(name=name, num_cpus=0, lifetime=lifetime, max_concurrency=ASYNC_CONCURRENCY, max_restarts=-1,
+                max_task_retries=0, **placement.options(config, name))
 
 
 def find_actors() -> Handles:

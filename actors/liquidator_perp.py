@@ -147,7 +147,7 @@ class PerpLiquidation:
     async def _sweep_fees(self) -> None:
         async with self.sweeping:          # one sweep at a time: each reads what the fund recorded
             ts_ns, shards = clock.now_ns(), self.config.shards
-            await asyncio.gather(*(self._perp_drive(self.perp.sweep(s, shards, ts_ns)) for s in range(shards)))
+            await asyncio.gather(*(self._perp_drive(self.perp.sweep(s, self.config.routing, ts_ns)) for s in range(shards)))
             await self._journal()
 
     # ---- compensations ------------------------------------------------------------------------
@@ -168,7 +168,7 @@ class PerpLiquidation:
         async with self.sweeping:                   # one crossing at a time: each reads what the fund recorded
             recorded = len(self.perp_fund.entries)
             try:
-                refused = await self._perp_drive(self.perp.compensate(order, clock.now_ns(), self.config.shards))
+                refused = await self._perp_drive(self.perp.compensate(order, clock.now_ns(), self.config.routing))
             except Exception as exc:
                 if len(self.perp_fund.entries) == recorded:
                     raise                           # nothing recorded: the caller may ask again
@@ -184,13 +184,13 @@ class PerpLiquidation:
                 await self._perp_drive(self.perp.deliver(market, shard))
 
     async def _perp_answer(self, request):
-        shards = self.config.shards
+        shards, routing = self.config.shards, self.config.routing
         if type(request) is Send or type(request) is SendAll:
             commands = request.commands if type(request) is SendAll else (request.command,)
             await self._journal()                   # the facts behind these commands are durable first
             for kind in sorted({type(command).__name__ for command in commands}):
                 self._maybe_crash(f"liquidator.perp_send:{kind}")
-            answers = await asyncio.gather(*(self._send(shard_for(command.account_id, shards), command)
+            answers = await asyncio.gather(*(self._send(shard_for(command.account_id, routing), command)
                                              for command in commands))
             return answers if type(request) is SendAll else answers[0]
         if request.what in (DUE, CANDIDATES):
@@ -198,7 +198,7 @@ class PerpLiquidation:
                                            for s in range(shards)))
             merged = [item for part in parts for item in part]
             return sorted(merged) if request.what == DUE else merged
-        return await self.batcher.call(shard_for(request.account_id, shards), "perp_read_many", list(request))
+        return await self.batcher.call(shard_for(request.account_id, routing), "perp_read_many", list(request))
 
     # ---- the funds and the records: public -----------------------------------------------------
     @property

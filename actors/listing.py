@@ -21,17 +21,15 @@ Not yet: a market over a **new asset**. Asset indexes are assigned in name order
 (``exchange/config.py``) and stored balances are lists by index, so a new asset would
 shift the indexes the stored state was written with. Listing one needs asset indexes
 fixed by listing order, and snapshots that widen their balance lists. New shards are
-not supported: accounts are routed by ``hash mod shards``, so adding a shard means
-re-sharding (``docs/DEPLOY.md``).
+added apart, by ``actors/growth.py``.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import ray
 
-from actors import bootstrap, health, placement
+from actors import bootstrap, placement, rolling
 from exchange.config import ExchangeConfig, load_config
 
 RESTARTED = ("liquidator", "surveillance", "treasury", "admin")     # and every shard
@@ -47,7 +45,7 @@ def check(running: ExchangeConfig, updated: ExchangeConfig, name: str) -> None:
         raise ValueError("the config file's assets differ from the running exchange's: a new asset cannot be "
                          "listed on a running exchange yet (actors/listing.py)")
     if updated.shards != running.shards:
-        raise ValueError("the shard count cannot change on a running exchange (accounts would move)")
+        raise ValueError("the shard count cannot change with a listing: add shards on their own (actors/growth.py)")
     changed = sorted(m for m, spec in running.markets.items()
                      if m not in updated.markets or replace(updated.markets[m], index=0) != replace(spec, index=0))
     if changed:
@@ -70,21 +68,5 @@ def list_market(handles: bootstrap.Handles, keyring, config_path: str, name: str
     data = None if data_dir is None else str(data_dir)
     market = bootstrap.market_actor(updated, config_path, name, data, keyring, "detached" if detached else None)
     ray.get(market.stats.remote())
-    for actor in [f"shard:{i}" for i in range(updated.shards)] + list(RESTARTED):
-        _restart(updated, actor, wait_s)
+    rolling.restart_in_turn(updated, [f"shard:{i}" for i in range(updated.shards)] + list(RESTARTED), wait_s)
     return replace(handles, config=updated, markets={**handles.markets, name: market})
-
-
-def _restart(config: ExchangeConfig, name: str, wait_s: float) -> None:
-    """Restart the actor ``name`` (if the config has it) and wait until it is up again."""
-    before = health.status(config)["actors"].get(name)
-    if before is None or before["state"] == "missing":
-        return
-    ray.kill(ray.get_actor(name), no_restart=False)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        now = health.status(config)["actors"][name]
-        if now["state"] == "up" and now["restarts"] > before["restarts"]:
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{name} did not come back within {wait_s} s of its restart")

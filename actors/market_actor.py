@@ -113,7 +113,7 @@ class MarketActor(DurableActor):
     def _shard_of(self, account_id: int) -> int:
         shard = self._owner.get(account_id)
         if shard is None:
-            shard = self._owner[account_id] = shard_for(account_id, self.num_shards)
+            shard = self._owner[account_id] = shard_for(account_id, self.config.routing)
         return shard
 
     # ---- requests from shards -----------------------------------------------------

@@ -76,7 +76,7 @@ class OtcActor(DurableActor):
         section = self.config.sections["otc"]
         self.desk_account = self.rules.desk_account
         self.tick_s = float(section.get("tick_s", 1.0))
-        self.desk = OtcDesk(self.rules, self.config.shards)
+        self.desk = OtcDesk(self.rules, self.config.routing)
         self._as_otc = self.keyring.capability(Role.OTC)
         self._sending: dict[int, asyncio.Lock] = {}
         self.snapshot_s = snapshot_s
@@ -289,7 +289,7 @@ class OtcActor(DurableActor):
         await self._input(["hedged", number, filled, clock.now_ns()])
 
     def _shard(self, account_id: int):
-        return ray.get_actor(f"shard:{shard_for(account_id, self.config.shards)}")
+        return ray.get_actor(f"shard:{shard_for(account_id, self.config.routing)}")
 
     def refunds(self) -> list[list]:
         """Money the desk refused or owes back: [rfq id, amount, reference, why]."""

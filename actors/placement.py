@@ -9,8 +9,9 @@ With one, the exchange is spread over **node slots**:
     "market:BTC-USDT" = "b"
 
 - Shards go round the slots in order (``shard:i`` on ``nodes[i % n]``), markets too
-  (spot then perpetual, in the config's order, starting after the shards so a
-  market and a shard share a slot only when there are more of them than slots);
+  (spot then perpetual, in the config's order, starting after the first shards so a
+  market and a shard share a slot only when there are more of them than slots;
+  shards added later, ``actors/growth.py``, take the next slots and move no market);
   the other actors (pools, liquidator, index, risk, OTC, metrics) live on the first
   slot. ``[placement.pin]`` overrides any of them.
 - An actor asks Ray for a sliver (``SLIVER``) of its slot's resource, so it is
@@ -88,7 +89,7 @@ def plan(config: ExchangeConfig) -> dict[str, str | None]:
         if name.startswith("shard:"):
             slot = nodes[int(name.split(":")[1]) % len(nodes)]
         elif name.startswith("market:"):
-            slot = nodes[(config.shards + markets.index(name)) % len(nodes)]
+            slot = nodes[(config.routing.counts()[0] + markets.index(name)) % len(nodes)]   # shards added later move none
         else:
             slot = nodes[0]
         out[name] = pins.get(name, slot)

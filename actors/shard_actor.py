@@ -133,7 +133,7 @@ class AccountShardActor(DurableActor):
         self._as_shard = self.keyring.capability(Role.SHARD)
         self.index = shard_index
         self.name = f"shard:{shard_index}"
-        self.shard = new_shard(self.config, shard_index, self.config.shards)
+        self.shard = new_shard(self.config, shard_index, self.config.routing)
         self.last_ts_ns = 0                                        # the last stamp given (monotonic)
         names = [m.name for m in self.config.market_list] + sorted(perp_markets(self.config)) + [LENDING]
         self.markets = Peers("market:{}", {LENDING: LENDING})      # the markets and the lending pool
@@ -729,6 +729,11 @@ class AccountShardActor(DurableActor):
 
     def state_hash(self) -> str:
         return digest(self.shard.canonical())
+
+    def routing(self) -> dict:
+        """The highest account id this shard holds, and those it holds without owning them
+        (``AccountShard.strays``): what adding shards checks (``actors/growth.py``)."""
+        return {"highest_account": max(self.shard.ledger.accounts, default=0), "strays": self.shard.strays()}
 
     def canonical(self) -> tuple:
         """The domain state as canonical tuples (for offline comparison and debugging)."""

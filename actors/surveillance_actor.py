@@ -187,7 +187,7 @@ class SurveillanceActor(DurableActor):
         rule = self.rulebook[alert.rule_id]
         until = alert.ts_ns + rule["restrict_s"] * NANOS if "restrict_s" in dict(rule.params) else 0
         level = int(min(alert.action, Action.RESTRICT_OPEN_CLOSE))
-        shards = self.config.shards
+        shards = self.config.routing
         for account in alert.accounts:
             command = RestrictAccount(f"surv-{alert.rule_id}-{account}-{alert.ts_ns}", 0, account, "", level, until,
                                       alert.rule_id, "surveillance", figures)

@@ -85,7 +85,7 @@ class TreasuryActor(DurableActor):
         return self.treasury.view()
 
     async def _send(self, commands: list) -> list:
-        shards = self.config.shards
+        shards = self.config.routing
         by_shard: dict[int, list] = {}
         for i, command in enumerate(commands):
             by_shard.setdefault(shard_for(command.account_id, shards), []).append(i)

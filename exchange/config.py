@@ -25,6 +25,7 @@ from exchange.margin.lending import RateCurve
 from exchange.margin.rules import (DEFAULT_RESERVE_ACCOUNT, DISABLED, MarginRules, RulesError, parse_margin_rules,
                                    parse_rate_curves, parse_reserve_account)
 from exchange.core.limits import Limits, parse_limits
+from exchange.core.routing import ShardLayout
 from exchange.core.money import MoneyFormatError, parse_decimal, INT64_MAX
 from exchange.matching.orders import StpMode
 from exchange.risk.rulebook import Rulebook, RulebookError, load_rulebook, parse_rulebook
@@ -89,6 +90,13 @@ class ExchangeConfig:
     reserve_account: int = DEFAULT_RESERVE_ACCOUNT                # [lending] reserve_account: gets the reserve
     limits: Limits = Limits()                                     # [limits]: every queue's maximum
     risk: Rulebook | None = None                                  # [risk] rulebook: the risk rulebook in force
+    earlier_shards: tuple[tuple[int, int], ...] = ()              # [exchange] earlier_shards: (below, shards)
+
+    @property
+    def routing(self) -> ShardLayout:
+        """Which shard owns an account: ``shards`` now, and the earlier counts the accounts
+        opened before shards were added still route over (``exchange.core.routing``)."""
+        return ShardLayout(self.shards, self.earlier_shards)
 
     @property
     def index_quote_asset(self) -> str:
@@ -186,6 +194,7 @@ def parse_config(raw: dict[str, Any], file: str = "<config>", folder: Path | Non
     except (KeyError, AttributeError):
         raise ConfigError(file, "exchange.default_stp", f"unknown mode {stp_name!r}") from None
     shards = reader.integer(engine, "exchange.shards", 1, 1024, default=2)
+    earlier = _earlier_shards(reader, engine.get("earlier_shards", []), shards)
     window = reader.integer(engine, "exchange.dedup_window", 1, 10**8, default=1_000_000)
     try:
         margin = parse_margin_rules(raw.get("margin", {}), markets)
@@ -201,7 +210,23 @@ def parse_config(raw: dict[str, Any], file: str = "<config>", folder: Path | Non
     known = {"assets", "fee_tiers", "markets", "exchange", "margin", "lending", "limits", "risk"}
     return ExchangeConfig(assets, markets, tiers, default_tier, stp, shards, window,
                           {k: v for k, v in raw.items() if k not in known}, margin, lending, reserve_account, limits,
-                          risk)
+                          risk, earlier)
+
+
+def _earlier_shards(reader: "Reader", entries, shards: int) -> tuple[tuple[int, int], ...]:
+    """``[exchange] earlier_shards = [{ shards = 2, below_account = 1000000 }, ...]``: the shard
+    counts before shards were added, each with the account id below which it still routes;
+    counts and bounds rising, every count below ``shards`` (``exchange.core.routing``)."""
+    key = "exchange.earlier_shards"
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and set(e) == {"shards", "below_account"}
+                                                for e in entries):
+        raise ConfigError(reader.file, key, "must be a list of { shards = N, below_account = ID }")
+    out = tuple((reader.integer(e, f"{key}.below_account", 1, 2**62), reader.integer(e, f"{key}.shards", 1, 1024))
+                for e in entries)
+    counts, bounds = [n for _, n in out] + [shards], [b for b, _ in out]
+    if any(a >= b for a, b in zip(counts, counts[1:])) or any(a >= b for a, b in zip(bounds, bounds[1:])):
+        raise ConfigError(reader.file, key, f"shard counts and account bounds must rise, each count below shards = {shards}")
+    return out
 
 
 def _risk(section, assets: dict, file: str, folder: Path | None) -> Rulebook | None:

@@ -145,8 +145,11 @@ def restore_margin(desk: MarginDesk, state: dict) -> None:
 
 
 def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
-    """The venue's shard (``new_shard``) in ``state``."""
-    shard = new_shard(config, state["shard_index"], state["shards"])
+    """The venue's shard (``new_shard``) in ``state``. A shard of the exchange routes by the
+    config's layout, also when the snapshot was taken before shards were added (its count
+    is then one of the layout's earlier ones); a stand-alone shard keeps its own count."""
+    routing = config.routing if state["shards"] in config.routing.counts() else state["shards"]
+    shard = new_shard(config, state["shard_index"], routing)
     shard.order_seq = state["order_seq"]
     shard.market_seq.update(state["market_seq"])
     ledger = shard.ledger

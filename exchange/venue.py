@@ -16,6 +16,7 @@ from __future__ import annotations
 from exchange.accounts.shard import AccountShard
 from exchange.matching.market import MarketEngine
 from exchange.config import ExchangeConfig
+from exchange.core.routing import ShardLayout
 from exchange.margin.desk import MarginDesk
 from exchange.otc.crossing import OtcCrossings
 from exchange.perp.desk import PerpDesk
@@ -25,7 +26,7 @@ from exchange.risk.gate import RiskGate
 from exchange.risk.modes import MarketGuard
 
 
-def new_shard(config: ExchangeConfig, shard_index: int = 0, shards: int = 1) -> AccountShard:
+def new_shard(config: ExchangeConfig, shard_index: int = 0, shards: int | ShardLayout = 1) -> AccountShard:
     """A shard of ``shards`` (``shard_index`` of them) with every product of the venue plugged in."""
     shard = AccountShard(config, shard_index, shards)
     shard.plug(MarginDesk(config, shard.ledger))

@@ -187,7 +187,7 @@ def run_chaos(args) -> dict:
         found = unchecked = 0
         by_shard: dict[int, list] = {}
         for key in acked:
-            by_shard.setdefault(shard_for(key[0], client.config.shards), []).append(key)
+            by_shard.setdefault(shard_for(key[0], client.config.routing), []).append(key)
         memory = ray.get([s.stats.remote() for s in client.handles.shards])
         for index, keys in list(by_shard.items()):
             if memory[index]["remembered"] >= memory[index]["replay_window"]:

@@ -61,7 +61,7 @@ class RiskDemo:
         self.maintenance = "configured"
         self.compensated = "-"
         self.wash_b = next(a for a in range(WASH_A + 1, WASH_A + 1_000)
-                           if shard_for(a, client.config.shards) == shard_for(WASH_A, client.config.shards))
+                           if shard_for(a, client.config.routing) == shard_for(WASH_A, client.config.routing))
 
     def accounts(self) -> list[int]:
         return [CHURNER, SUSPECT, WHALE, WASH_A, self.wash_b] if self.on else []

@@ -143,7 +143,7 @@ def _close_planned_adls(shards, liquidator) -> int:
     perp, ts_ns = liquidator.perp, max(s.last_ts_ns for s in shards)
 
     def answer(request):
-        shard = shards[shard_for(request.command.account_id, len(shards))]
+        shard = shards[shard_for(request.command.account_id, shards[0].config.routing)]
         admitted = shard.shard.admit(request.command, Role.LIQUIDATOR)
         if type(admitted) is list:
             return admitted

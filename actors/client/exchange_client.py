@@ -104,7 +104,7 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin, OtcClientMixin):
 
     def _split(self, commands: list) -> dict[int, list[int]]:
         by_shard: dict[int, list[int]] = {}
-        shards = self.config.shards
+        shards = self.config.routing
         for i, cmd in enumerate(commands):
             by_shard.setdefault(shard_for(getattr(cmd, "account_id", None), shards), []).append(i)
         return by_shard
@@ -403,7 +403,7 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin, OtcClientMixin):
         return {"ok": not any(off.values()), "consistent": True, "imbalance": off, "totals": totals}
 
     def _shard(self, account_id: int):
-        return self.handles.shards[shard_for(account_id, self.config.shards)]
+        return self.handles.shards[shard_for(account_id, self.config.routing)]
 
 
 class LocalAnswer:

@@ -61,6 +61,18 @@ class OperatorClient:
         self.config = self.handles.config
         self.client.handles, self.client.config = self.handles, self.handles.config
 
+    def add_shards(self, config_path: str, data_dir: str | None, detached: bool = False) -> dict:
+        """Add the shards of the exchange's config file (more ``[exchange] shards``, the count
+        replaced in ``earlier_shards``) to the running exchange without moving an account
+        (``actors/growth.py``: checked, started, every other actor restarted in turn). Returns
+        what was done, with any account found on a shard that no longer owns it (``strays``).
+        ``ValueError`` says why a change is refused."""
+        from actors.growth import add_shards
+        self.handles, done = add_shards(self.handles, self._keyring, config_path, data_dir, detached)
+        self.config = self.handles.config
+        self.client.handles, self.client.config = self.handles, self.handles.config
+        return done
+
     def shutdown(self) -> None:
         """Stop the actors (and Ray, if this process started it), as ``ExchangeClient.shutdown``."""
         self.client.shutdown()

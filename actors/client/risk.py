@@ -34,7 +34,7 @@ class RiskDesk:
         self.handles = handles
         self._capability = capability
         self.operator = operator
-        self.shards = len(handles.shards)
+        self.routing = handles.config.routing
 
     def _act(self, action: str, *args):
         """``action`` of the admin actor, as this desk's operator."""
@@ -68,7 +68,7 @@ class RiskDesk:
         return self._act("block_address", destination, blocked, reason)
 
     def withdrawals(self, account_id: int) -> list[dict]:
-        return ray.get(self.handles.shards[shard_for(account_id, self.shards)].withdrawals.remote(account_id))
+        return ray.get(self.handles.shards[shard_for(account_id, self.routing)].withdrawals.remote(account_id))
 
     def grant_hedge_exemption(self, account_id: int, market: str, granted: bool, reason: str) -> list:
         """Exempt (or no longer) an account's hedge position in a perpetual market from the
@@ -76,7 +76,7 @@ class RiskDesk:
         return self._act("grant_hedge_exemption", account_id, market, granted, reason)
 
     def risk_view(self, account_id: int) -> dict:
-        return ray.get(self.handles.shards[shard_for(account_id, self.shards)].risk_view.remote(account_id))
+        return ray.get(self.handles.shards[shard_for(account_id, self.routing)].risk_view.remote(account_id))
 
     # ---- the venue ---------------------------------------------------------------------
     def freeze_asset(self, asset: str, scope: str, reason: str) -> dict:

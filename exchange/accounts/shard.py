@@ -48,7 +48,7 @@ from exchange.messages.records import (LENDING, AccountOpened, AmendOrder, Amend
 from exchange.core.money import INT64_MAX
 from exchange.matching.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.core.reasons import CloseReason, Reason
-from exchange.core.routing import shard_for
+from exchange.core.routing import ShardLayout, shard_for
 from exchange.messages.validation import CLIENT_COMMAND_TYPES, admit_fields, valid_request_id
 
 ORDER_ID_SHARD_BITS = 10          # order id = local sequence << 10 | shard index (<= 1024 shards)
@@ -106,10 +106,11 @@ class OpenOrder:
 class AccountShard:
     """Accounts, holds and settlement for one shard of the exchange."""
 
-    def __init__(self, config: ExchangeConfig, shard_index: int = 0, shards: int = 1):
+    def __init__(self, config: ExchangeConfig, shard_index: int = 0, shards: int | ShardLayout = 1):
         self.config = config
         self.shard_index = shard_index
-        self.shards = shards                                       # how many shards the accounts are split over
+        self.routing = shards                                      # which accounts are this shard's
+        self.shards = shards if type(shards) is int else shards.count   # how many shards there are now
         self.ledger = Ledger(config)
         self.orders = BucketMap()                                  # order id -> OpenOrder
         self.order_seq = 0
@@ -146,7 +147,12 @@ class AccountShard:
     # ---- the door: field checks, permission, ownership, replay protection ---------
     def owns(self, account_id: int) -> bool:
         """Is ``account_id`` routed to this shard?"""
-        return self.shards == 1 or shard_for(account_id, self.shards) == self.shard_index
+        return self.shards == 1 or shard_for(account_id, self.routing) == self.shard_index
+
+    def strays(self) -> list[int]:
+        """The accounts this shard holds and does not own: none, unless shards were added
+        with a bound below an account already open (``actors/growth.py`` checks it)."""
+        return [a for a in self.ledger.accounts if not self.owns(a)] if self.shards != 1 else []
 
     def admit(self, cmd, role: Role = Role.CLIENT, scope: frozenset | None = None) -> Admitted | list:
         """Check a command at the door, before it touches anything: its fields

@@ -62,7 +62,7 @@ from __future__ import annotations
 from collections import deque
 
 from exchange.core.reasons import Reason
-from exchange.core.routing import shard_for
+from exchange.core.routing import ShardLayout, shard_for
 from exchange.matching.orders import BUY
 from exchange.otc import credit, hedge, settlement
 from exchange.otc.crossing import Outbox
@@ -134,7 +134,7 @@ class Rfq:
 
 
 class OtcDesk:
-    def __init__(self, rules: OtcRules, shards: int = 1):
+    def __init__(self, rules: OtcRules, shards: int | ShardLayout = 1):
         self.rules = rules
         self.shards = shards
         self.signer = Signer(rules.signing_seed)

@@ -71,7 +71,7 @@ from __future__ import annotations
 from typing import Callable, Generator, NamedTuple
 
 from exchange.core.reasons import Reason
-from exchange.core.routing import house_account, shard_for
+from exchange.core.routing import ShardLayout, house_account, shard_for
 from exchange.messages.records import (AbsorbDeleverage, CancelPerpOrder, DeleveragePerp, FinishPerpLiquidation,
                                        LiquidationOrderPerp, OrderRejected, SweepPerpFees, TakeOverPerp)
 from exchange.messages.tags import RecordTag
@@ -264,7 +264,7 @@ class PerpLiquidator:
             finished.append(drive(self.step(n, ts_ns), answer))
         return [record for record in finished if record is not None]
 
-    def sweep(self, shard: int, shards: int, ts_ns: int) -> Steps:
+    def sweep(self, shard: int, shards: int | ShardLayout, ts_ns: int) -> Steps:
         """Collect each market's fee share from ``shard`` (of ``shards``) into its fund: a
         ``FEE_SHARE`` entry for what the shard moved since the fund last recorded it
         (``exchange.perp.fees``; exactly once across lost answers and restarts)."""
@@ -282,7 +282,7 @@ class PerpLiquidator:
             yield from self.deliver(name, shard)
 
     # ---- compensations (exchange.perp.compensation) -----------------------------------------
-    def compensate(self, order: compensation.Compensation, ts_ns: int, shards: int) -> Steps:
+    def compensate(self, order: compensation.Compensation, ts_ns: int, shards: int | ShardLayout) -> Steps:
         """Pay an operator's compensation out of the market's fund: checked, asked of the
         account's shard whether the account exists, recorded (a ``COMPENSATION`` entry), then
         delivered with any earlier one the shard has not acknowledged. Returns the refusal's

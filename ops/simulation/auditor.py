@@ -185,7 +185,7 @@ class Auditor:
 
     def _fills_pushed(self, entries: list) -> None:
         """The fills of push entries a market sent a shard (in a push, or in its answer to ``submit``)."""
-        shards = self.config.shards
+        shards = self.config.routing
         for _, _, events in entries:
             for event in events:
                 if type(event) is not Fill:
@@ -201,7 +201,7 @@ class Auditor:
                     raise AuditFailure("fill settled twice", f"two fills with seq {key}: {seen} and {event}")
 
     def _liquidator_sent(self, commands: list) -> None:
-        shards = self.config.shards
+        shards = self.config.routing
         for command in commands:
             kind = type(command)
             if kind is CoverShortfall:
@@ -219,7 +219,7 @@ class Auditor:
     def _check_finish(self, command) -> None:
         """The book a ``FinishLiquidation`` hands back owes nothing (if it is still liquidating
         and its shard is up: a re-send after the book was handed back proves nothing)."""
-        actor = self.cluster.actor(f"shard:{shard_for(command.account_id, self.config.shards)}")
+        actor = self.cluster.actor(f"shard:{shard_for(command.account_id, self.config.routing)}")
         if actor is None:
             return
         margin = actor.shard.margin

@@ -93,3 +93,22 @@ def test_snapshot_with_a_resting_margin_order_settles_it_in_the_restored_book():
         h.ex.place(BOB, SELL, usdt("50000"), btc("0.3"))
         h.engine.check_invariants()
     assert engine.state_hash() == original.engine.state_hash() and not engine.shard.orders
+
+
+def test_a_shard_snapshot_taken_before_shards_were_added_routes_by_the_grown_layout():
+    from dataclasses import replace
+    from exchange.core.routing import shard_for
+    from exchange.venue import new_shard
+    two = load_config()                                                   # 2 shards
+    grown = replace(two, shards=4, earlier_shards=((1_000_000, 2),))
+    shard = new_shard(two, 0, two.routing)
+    mine = [a for a in range(1, 200) if shard_for(a, 2) == 0]
+    for account in mine:
+        shard.ledger.open(account, "regular")
+    restored = restore_shard(grown, orjson.loads(orjson.dumps(shard_state(shard))))
+    assert restored.routing == grown.routing and restored.shards == 4 and restored.strays() == []
+    assert all(restored.owns(a) for a in mine)                            # the old accounts stay
+    above = range(1_000_000, 1_000_100)
+    assert {a for a in above if restored.owns(a)} == {a for a in above if shard_for(a, 4) == 0}
+    alone = restore_shard(grown, {**shard_state(new_shard(two, 0, 1)), "shards": 1})
+    assert alone.shards == 1 and alone.owns(123)                          # a stand-alone shard keeps its count
