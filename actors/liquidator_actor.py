@@ -77,7 +77,7 @@ class LiquidatorActor(PerpLiquidation, DurableActor):
         self.tasks: dict[int, asyncio.Task] = {}
         self.sweeping = asyncio.Lock()                      # the perpetual fee sweeps, one at a time
         self._committing: asyncio.Future | None = None      # the latest journal commit of facts
-        self.journal = Journal.open(data_dir, "liquidator", self.config.sections.get("durability", {}))
+        self.journal = Journal.for_actor(data_dir, "liquidator", self.config)
         self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
         if seed_fund:
             self.liquidator.seed_fund()

@@ -19,8 +19,10 @@ started with, and calls ``OperatorClient.list_market(config_path, name, data_dir
 
 Not yet: a market over a **new asset**. Asset indexes are assigned in name order
 (``exchange/config.py``) and stored balances are lists by index, so a new asset would
-shift the indexes the stored state was written with. Listing one needs asset indexes
-fixed by listing order, and snapshots that widen their balance lists. New shards are
+shift the indexes the stored state was written with: each store records its assets and
+refuses a config whose assets differ (``LmdbStore.bind_assets``). Listing one needs
+asset indexes fixed by listing order, and snapshots that widen their balance lists
+(``docs/DEPLOY.md``). New shards are
 added apart, by ``actors/growth.py``.
 """
 from __future__ import annotations

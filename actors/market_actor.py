@@ -80,7 +80,7 @@ class MarketActor(DurableActor):
         self.requests = 0
         self.calls = 0
         self.gc = GcPolicy().install()
-        self.journal = Journal.open(data_dir, self.actor_name, self.config.sections.get("durability", {}))
+        self.journal = Journal.for_actor(data_dir, self.actor_name, self.config)
         self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
         self.links.release_all()                         # everything replayed is durable
         self.journal.after_commit = self._after_commit

@@ -81,7 +81,7 @@ class OtcActor(DurableActor):
         self._sending: dict[int, asyncio.Lock] = {}
         self.snapshot_s = snapshot_s
         self.last_snapshot = time.monotonic()
-        self.journal = Journal.open(data_dir, "otc", self.config.sections.get("durability", {}))
+        self.journal = Journal.for_actor(data_dir, "otc", self.config)
         self.recovery = self.journal.recover(self._restore, self._replay)
         self.counts = {"quotes": 0, "refused": 0, "accepted": 0, "expired": 0, "cancelled": 0, "overdue": 0}
         self.refusals: dict[str, int] = {}           # reason -> refusals (metrics)

@@ -151,7 +151,7 @@ class AccountShardActor(DurableActor):
         self.commands = 0
         self.busy_s = 0.0
         self.gc = GcPolicy().install()
-        self.journal = Journal.open(data_dir, self.name, self.config.sections.get("durability", {}))
+        self.journal = Journal.for_actor(data_dir, self.name, self.config)
         self.recovery = self.journal.recover(self._restore, self._replay, from_oldest_snapshot)
         self.links.release_all()                          # everything replayed is durable
         self.link_durable = dict(self.link_applied)       # the last push entry applied *and journaled*: the

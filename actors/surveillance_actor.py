@@ -82,7 +82,7 @@ class SurveillanceActor(DurableActor):
         self.positions_s, self.last_positions = positions_s, 0.0
         self.watched: set = set()                    # (account, market) positions in the last read
         self.perp_specs = {name: p.spec for name, p in perp_markets(self.config).items()}
-        self.journal = Journal.open(data_dir, "surveillance", self.config.sections.get("durability", {}))
+        self.journal = Journal.for_actor(data_dir, "surveillance", self.config)
         self.recovery = self.journal.recover(self._restore, self._replay)
         self.started_ns = time.time_ns()
         self._task = None

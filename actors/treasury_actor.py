@@ -58,7 +58,7 @@ class TreasuryActor(DurableActor):
         self.credited: dict[str, int] = {a: 0 for a in self.treasury.assets}     # shards acknowledged
         self.confirmed: dict[str, int] = {a: 0 for a in self.treasury.assets}
         self.refused = 0
-        self.journal = Journal.open(data_dir, "treasury", self.config.sections.get("durability", {}))
+        self.journal = Journal.for_actor(data_dir, "treasury", self.config)
         self.recovery = self.journal.recover(self._restore, self._replay)
         self.started_ns = time.time_ns()
         self._task = None

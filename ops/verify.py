@@ -157,11 +157,11 @@ def _close_planned_adls(shards, liquidator) -> int:
 
 def check_stores(data_dir: str, config_path: str | None = None) -> list[str]:
     """Every corruption in every actor directory under ``data_dir``, one line each."""
-    settings = load_config(config_path).sections.get("durability", {})
+    config = load_config(config_path)
     problems: list[str] = []
     for directory in sorted(p for p in Path(data_dir).iterdir() if (p / "data.mdb").is_file()):
         try:
-            journal = Journal.open(data_dir, directory.name, settings)
+            journal = Journal.for_actor(data_dir, directory.name, config)
         except FormatError as exc:
             problems.append(str(exc))
             continue

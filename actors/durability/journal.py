@@ -46,7 +46,7 @@ import lmdb
 import orjson
 
 from actors.capability import Keyring, Role
-from actors.durability.storage import LmdbStore, MemoryStore, RecoveryError
+from actors.durability.storage import FormatError, LmdbStore, MemoryStore, RecoveryError
 from exchange.messages.codec import encode_shallow
 
 log = logging.getLogger("exchange.journal")
@@ -109,7 +109,15 @@ class Journal:
         self.full = False                   # the last has_room answer (metrics, alerts)
 
     @classmethod
-    def open(cls, data_dir: str | None, actor_name: str, settings: dict) -> "Journal":
+    def for_actor(cls, data_dir: str | None, actor_name: str, config) -> "Journal":
+        """``open`` with the exchange config's durability settings and assets."""
+        return cls.open(data_dir, actor_name, config.sections.get("durability", {}),
+                        tuple(a.name for a in config.asset_list))
+
+    @classmethod
+    def open(cls, data_dir: str | None, actor_name: str, settings: dict, assets: tuple[str, ...] = ()) -> "Journal":
+        """The actor's journal under ``data_dir`` (none without one), whose store is bound to
+        ``assets``, the config's asset names in index order (``LmdbStore.bind_assets``)."""
         if not data_dir:
             return cls(None)
         if data_dir.startswith(MEMORY_PREFIX):
@@ -118,6 +126,12 @@ class Journal:
             return cls(volume.store(actor_name), every, float("inf"), inline=True)
         store = LmdbStore(Path(data_dir) / actor_name.replace(":", "-"), settings.get("mode", "sync"),
                           int(settings.get("keep_snapshots", 3)), int(settings.get("map_size_mb", 16384)) << 20)
+        if assets:
+            try:
+                store.bind_assets(assets)
+            except FormatError:
+                store.close()
+                raise
         return cls(store, int(settings.get("snapshot_every", 200_000)),
                    float(settings.get("snapshot_interval_s", 300)))
 

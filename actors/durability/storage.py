@@ -337,6 +337,23 @@ class LmdbStore(_CheckedStore):
             raise FormatError(f"{self.path}: store format {version} is newer than this code "
                               f"({FORMAT_VERSION}); refusing to read it")
 
+    def bind_assets(self, names: tuple[str, ...]) -> None:
+        """Record the assets this store's state is written for, in index order (stored
+        balances are lists in that order), on first use; refuse (``FormatError``, before
+        anything is read) a config whose assets differ: every stored balance would land
+        on another asset."""
+        wanted = ",".join(names)
+        with self.env.begin(write=True) as txn:
+            stored = txn.get(b"assets", db=self.meta)
+            if stored is None:
+                txn.put(b"assets", wanted.encode(), db=self.meta)
+                return
+        if stored.decode() != wanted:
+            raise FormatError(f"{self.path}: its state was written for the assets {stored.decode()} (in that "
+                              f"order) and the config has {wanted}: stored balances would land on other assets, "
+                              "so it will not be read. Assets cannot be added, removed or renamed under stored "
+                              "state yet (docs/DEPLOY.md)")
+
     # ---- primitives -------------------------------------------------------------------
     def _put_records(self, packed: list[tuple[int, bytes]]) -> None:
         with self.env.begin(write=True, db=self.journal) as txn:

@@ -246,3 +246,22 @@ def test_journal_snapshot_without_room_is_skipped_and_logged(tmp_path, caplog):
     assert journal.snapshot({"big": "x" * (1 << 20)}) is None
     assert "storage full" in caplog.text and journal.store.snapshots() == []
     journal.store.close()
+
+
+def test_a_store_is_bound_to_its_assets_and_refuses_a_config_whose_assets_differ(tmp_path):
+    from dataclasses import replace
+    from exchange.config import AssetSpec, load_config
+    config = load_config()
+    journal = Journal.for_actor(str(tmp_path), "shard:0", config)
+    journal.write([[1, "deposit"]])
+    journal.store.close()
+    again = Journal.for_actor(str(tmp_path), "shard:0", config)               # the same assets: read
+    again.store.close()
+    aave = AssetSpec("AAVE", 0, 8)                                             # sorts first: every index moves
+    shifted = replace(config, assets={"AAVE": aave, **{n: replace(a, index=a.index + 1)
+                                                       for n, a in config.assets.items()}})
+    with pytest.raises(FormatError, match="written for the assets BTC,ETH,USDT .* config has AAVE,BTC,ETH,USDT"):
+        Journal.for_actor(str(tmp_path), "shard:0", shifted)
+    reopened = LmdbStore(tmp_path / "shard-0")                                 # refused, released, untouched
+    assert reopened.last_position() == 1
+    reopened.close()
