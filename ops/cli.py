@@ -58,8 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--knee-p99-ms", type=float, default=25.0, help="sweep: the p99 bound that defines the knee")
     load.add_argument("--zipf", type=float, default=0.6,
                       help="Zipf exponent of account and market activity (0: uniform; default 0.6)")
-    load.add_argument("--mix", type=_mix, default="maker=0.55,taker=0.2,sweeper=0.05,canceller=0.2",
-                      help="the workload's roles and their weights (ops/workload.py)")
+    load.add_argument("--mix", type=_mix,
+                      default="maker=0.5,taker=0.18,sweeper=0.04,canceller=0.18,margin=0.05,perp=0.04,otc=0.01",
+                      help="the workload's roles and their weights (ops/workload.py): maker, taker, sweeper, "
+                           "canceller (spot), margin, perp, otc; roles the config has no product for get 0 and "
+                           "the rest is renormalised (the old spot-only mix: "
+                           "maker=0.55,taker=0.2,sweeper=0.05,canceller=0.2)")
     load.add_argument("--report", default="loadtest-report.png",
                       help="write the PNG report here (default loadtest-report.png; '' for none)")
     load.add_argument("--series", action="store_true",

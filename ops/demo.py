@@ -26,6 +26,7 @@ import time
 
 import ray
 
+from actors import health
 from actors.client.exchange_client import ExchangeClient
 from exchange.messages.records import CancelOrder, Deposit, OpenAccount
 from exchange.matching.orders import OrderType, Side, TimeInForce
@@ -195,7 +196,7 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
                        "intruder": traffic.intruder.summary() if demo else {},
                        "risk": traffic.risk.summary() if demo else {},
                        "otc": traffic.otc.summary() if demo else {},
-                       "conservation_ok": audit["ok"]}
+                       "cluster": _cluster(client), "conservation_ok": audit["ok"]}
             printer(summary)
             last_report, last_orders, last_trades = now, traffic.orders, trades
     final_stats = client.market_stats()
@@ -209,8 +210,17 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
             "intruder": traffic.intruder.summary() if demo else {},
             "risk": traffic.risk.summary() if demo else {},
             "otc": traffic.otc.summary() if demo else {},
-            "conservation_ok": audit["ok"], "imbalance": audit["imbalance"],
+            "cluster": _cluster(client), "conservation_ok": audit["ok"], "imbalance": audit["imbalance"],
             "index_prices": ray.get(index.index_prices.remote())}
+
+
+def _cluster(client: ExchangeClient) -> dict:
+    """Where the exchange runs (``actors/health.py``): actors up of those the config calls
+    for, live nodes, shards, and the names of any actor down."""
+    report = health.status(client.config)
+    up = sum(1 for a in report["actors"].values() if a["state"] == "up")
+    return {"actors_up": up, "actors": len(report["actors"]), "nodes": report["nodes"],
+            "shards": client.config.shards, "down": report["down"]}
 
 
 def _trades(client: ExchangeClient) -> int:
@@ -254,9 +264,13 @@ def format_summary(summary: dict) -> str:
             + (f" last {last['pair']} {last['side']} {last['price']} (index {last['index']}, spread "
                f"{last['spread_bps']} bps: {_counts(last['breakdown'])}, {last['method']})" if last else "")
             + "  |  ") if otc else ""
+    cluster = summary.get("cluster") or {}
+    where = (f"actors {cluster['actors_up']}/{cluster['actors']} up on {cluster['nodes']} node(s), "
+             f"{cluster['shards']} shards" + (f", down {','.join(cluster['down'])}" if cluster["down"] else "")
+             + "  |  ") if cluster else ""
     return (f"[{summary['uptime_s']:>6}s] orders/s {summary['orders_per_s']:>6}  trades/s {summary['trades_per_s']:>5}"
             f"  p50 {summary['p50_ms']:.1f}ms p99 {summary['p99_ms']:.1f}ms  |  {markets}  |  {lending}{perps}{door}"
-            f"{rules}{desk}conservation {'OK' if summary['conservation_ok'] else 'BROKEN'}")
+            f"{rules}{desk}{where}conservation {'OK' if summary['conservation_ok'] else 'BROKEN'}")
 
 
 def _counts(counts: dict) -> str:

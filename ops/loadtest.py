@@ -21,26 +21,46 @@ clients over ``--drivers`` driver processes, each trading its own account with
 beside its percentiles.
 
 The workload (``ops/workload.py``, seeded): Zipf-distributed accounts and markets
-(``--zipf``), and a mix of market makers that quote and requote, takers, IOC sweepers
-and cancellers (``--mix``). ``OrderGenerator`` below is the older uniform mix the chaos
-run, the many-clients mode and the benchmarks keep. Accounts are opened and funded first
-(not measured). At the end the conservation audit runs over every shard at a consistent
-cut.
+(``--zipf``), and a mix of roles over the whole venue (``--mix``): spot market makers
+that quote and requote, takers, IOC sweepers and cancellers; margin traders; perpetual
+makers and takers; OTC block trades. ``OrderGenerator`` below is the older uniform spot
+mix the chaos run and the benchmarks keep; the many-clients mode trades spot only.
+
+Before anything is measured, accounts are opened and funded, and when the mix has margin,
+perpetual or OTC flow, the venue is prepared (``prepare_venue``): the index feed and the
+pools' clock started, the venue roles' accounts funded (margin books, perpetual wallets,
+the lender, the OTC clients and the desk's inventory), and the run waits until the index
+prices, every perpetual market's mark and the desk's inventory are there. While orders
+flow, the perpetual marks the generator prices from are refreshed every
+``MARKS_EVERY_S`` (``follow_marks``). An OTC trade (``OtcTrade``) is no shard command:
+the drivers split them out of each batch and send each to the desk (inquire, then
+accept) as the rest goes to the shards. The open loop and the idle round trip wait for
+both (``execute_mixed``); a closed-loop sender hands its trades to the ``DeskLane`` and
+waits for its shard commands only (a block trader is a client of its own: an RFQ's two
+calls and the desk's settlement take several shard round trips, and waiting for them
+cost the closed loop a third of its rate), at most ``OTC_IN_FLIGHT_MAX`` trades in flight. A
+trade's latency runs from the inquiry to the acceptance's answer, and it counts as an
+order of the market ``"OTC <pair>"``. At the end the conservation audit runs over every
+shard, the pools, the funds and the desk's transit at a consistent cut (retried while a
+settlement is in flight, at most ``SETTLE_TIMEOUT_S``).
 
 Latency goes into HDR histograms (``ops/latency.py``): in total, per market and per
 second. A PNG report (``--report``, ``ops/report.py``) draws the latency distribution,
 throughput and p99 over time, the per-market split and the sweep's knee, with the
 conservation audit under them.
 
-Reported: ``orders_per_s`` (order commands acknowledged end to end per second),
+Reported: ``orders_per_s`` (commands, OTC trades included, acknowledged end to end per second),
 latency ``p50_ms``..``max_ms`` from send to acknowledgement, ``fills``,
 ``conservation_ok``, and Ray's own batched message rate measured in the same
 run (``ray_batched_msgs_per_s``, 1,000 messages a call) with the ratio of the two
-(``e2e_to_ray_ratio``).
+(``e2e_to_ray_ratio``), and the ``workload``: the mix in force (renormalised without the
+products the config lacks: ``unavailable``), and per role the commands ``sent`` and
+``acknowledged`` (answered, not refused), with the refusals by reason (``refused``).
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import shutil
 import tempfile
@@ -51,16 +71,23 @@ from tqdm import tqdm
 
 from actors import bootstrap
 from actors.client.exchange_client import ExchangeClient
-from exchange.messages.records import CancelOrder, Deposit, OpenAccount, OrderBooked, PlaceOrder
+from exchange.core.reasons import Reason
+from exchange.messages.records import CancelOrder, Deposit, OpenAccount, OrderBooked, OrderRejected, PlaceOrder
 from exchange.matching.orders import OrderType, Side, TimeInForce
 from ops.bench.ray_rate import measure as measure_ray
 from ops.load_clients import run_clients
 from ops.latency import LatencyRecorder, TimeSeries
 from ops.report import write_report
-from ops.workload import DEFAULT_MIX, DEFAULT_ZIPF, MAKER_TIER, WorkloadGenerator, makers, parse_mix
+from ops.workload import (DEFAULT_MIX, DEFAULT_ZIPF, MAKER_TIER, SPOT_MIX, OtcTrade, WorkloadGenerator, makers,
+                          parse_mix)
 
 BUY, SELL = int(Side.BUY), int(Side.SELL)
 LIMIT, GTC, IOC = int(OrderType.LIMIT), int(TimeInForce.GTC), int(TimeInForce.IOC)
+MARKS_EVERY_S = 0.5             # how often the perpetual marks the generator prices from are refreshed
+SETUP_TIMEOUT_S = 60            # the venue's preparation waits this long for prices and the desk
+SETTLE_TIMEOUT_S = 60           # the final audit waits this long for a consistent cut
+OTC_IN_FLIGHT_MAX = 64          # closed loop: OTC trades in flight at once (then the senders wait)
+SETUP_TOLERATED = {Reason.ACCOUNT_EXISTS, Reason.MARGIN_ALREADY_ENABLED}   # a setup run again
 
 
 class OrderGenerator:
@@ -128,6 +155,45 @@ def fund_accounts(client: ExchangeClient, accounts: int, progress: bool, market_
         client.execute(commands[start:start + 5_000])
 
 
+def prepare_venue(client: ExchangeClient, gen: WorkloadGenerator, progress: bool) -> None:
+    """Start the index feed and the pools' clock, open and fund the venue roles' accounts
+    (``WorkloadGenerator.setup_commands``: fixed request ids, so running it again changes
+    nothing) and wait until the index prices, every perpetual market's mark and the OTC
+    desk's inventory are there (``RuntimeError`` after ``SETUP_TIMEOUT_S``, or if a setup
+    command is refused). Nothing to do when the mix has no margin, perpetual or OTC flow."""
+    if not gen.venue:
+        return
+    client.start_feeds()
+    assets = {m.base.name for m in gen.margin_markets} | {p.spec.base.name for p in gen.otc_pairs} \
+        | {spec.base.name for spec in gen.perps.values()}
+    _wait_until("the index prices", lambda: all(ray.get(client.handles.index.index_prices.remote()).get(a)
+                                                for a in assets))
+    commands = gen.setup_commands()
+    for start in tqdm(range(0, len(commands), 5_000), desc="venue setup", disable=not progress, unit="batch"):
+        chunk = commands[start:start + 5_000]
+        for cmd, events in zip(chunk, client.execute(chunk)):
+            for event in events:
+                if type(event) is OrderRejected and event.reason not in SETUP_TOLERATED:
+                    raise RuntimeError(f"the venue setup was refused {Reason(event.reason).name}: {cmd}")
+    if gen.follows_marks:
+        def marked() -> bool:
+            asyncio.run(refresh_marks(client, gen))
+            return all(gen.marks.get(name) for name in gen.perp_names)
+        _wait_until("the perpetual marks", marked)
+    if "otc" in gen.roles:
+        desk_assets = {a for p in gen.otc_pairs for a in (p.spec.base.name, p.spec.quote.name)}
+        _wait_until("the OTC desk's inventory", lambda: all(client.otc_view()["inventory"].get(a)
+                                                            for a in desk_assets))
+
+
+def _wait_until(what: str, ready, timeout_s: float = SETUP_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the venue setup waited {timeout_s:g} s for {what}")
+        time.sleep(0.1)
+
+
 class RunRecord:
     """What one run measured: the latency of every order in total, per market and per second."""
 
@@ -152,8 +218,120 @@ class RunRecord:
                                       **r.percentiles((0.5, 0.99))} for name, r in sorted(self.markets.items())}}
 
 
+async def otc_trade(client, trade: OtcTrade) -> dict:
+    """Ask the OTC desk for a quote and accept it: the acceptance's answer, or the refusal."""
+    otc = client.handles.otc
+    quote = await otc.inquire.remote(trade.account_id, trade.pair, trade.side, trade.quantity, 0, "crypto", "t+0")
+    if not quote["ok"]:
+        return quote
+    return await otc.accept.remote(trade.account_id, quote["quote"]["id"])
+
+
+async def execute_mixed(client, commands: list) -> tuple[list, list[float]]:
+    """Send the shard commands in one call and each OTC trade to the desk, all at once:
+    each command's answer (events, or the desk's answer) and when it came
+    (``perf_counter``), in the commands' order."""
+    trades = [i for i, cmd in enumerate(commands) if type(cmd) is OtcTrade]
+    if not trades:
+        results = await client.execute_async(commands)
+        return results, [time.perf_counter()] * len(commands)
+    others = [i for i, cmd in enumerate(commands) if type(cmd) is not OtcTrade]
+
+    async def timed(call) -> tuple:
+        answer = await call
+        return answer, time.perf_counter()
+    calls = [timed(otc_trade(client, commands[i])) for i in trades]
+    if others:
+        calls.append(timed(client.execute_async([commands[i] for i in others])))
+    answers = await asyncio.gather(*calls)
+    results, done = [None] * len(commands), [0.0] * len(commands)
+    for i, (answer, at) in zip(trades, answers):
+        results[i], done[i] = answer, at
+    if others:
+        events, at = answers[-1]
+        for i, answer in zip(others, events):
+            results[i], done[i] = answer, at
+    return results, done
+
+
+def execute_now(client, commands: list) -> list:
+    """``execute_mixed``, waited for (the client's synchronous call when no OTC trade is in)."""
+    if not any(type(cmd) is OtcTrade for cmd in commands):
+        return client.execute(commands)
+    return asyncio.run(execute_mixed(client, commands))[0]
+
+
+async def refresh_marks(client, gen) -> None:
+    """Read every perpetual market's mark (ticks) into ``gen.marks``."""
+    names = gen.perp_names
+    views = await asyncio.gather(*(client.handles.markets[name].price_view.remote() for name in names))
+    for name, view in zip(names, views):
+        if view.get("mark"):
+            gen.marks[name] = view["mark"]
+
+
+async def follow_marks(client, gen, every_s: float = MARKS_EVERY_S) -> None:
+    while True:
+        await refresh_marks(client, gen)
+        await asyncio.sleep(every_s)
+
+
+@contextlib.asynccontextmanager
+async def marks_followed(client, gen):
+    """Keep ``gen.marks`` fresh while the block runs (when the generator prices perpetual orders)."""
+    task = asyncio.create_task(follow_marks(client, gen)) if getattr(gen, "follows_marks", False) else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class DeskLane:
+    """The OTC trades of a closed loop, beside its batches: a sender hands its batch's trades
+    to the desk and goes on with its shard commands, waiting only while
+    ``OTC_IN_FLIGHT_MAX`` trades are in flight (a block trader is a client of its own, not
+    part of a spot bot's batch; the bound keeps a slow desk from piling up work). Each
+    trade's latency runs from its inquiry to the acceptance's answer."""
+
+    def __init__(self, client, gen, latency, bar, record: RunRecord | None) -> None:
+        self.client, self.gen, self.latency, self.bar, self.record = client, gen, latency, bar, record
+        self.room = asyncio.Semaphore(OTC_IN_FLIGHT_MAX)
+        self.tasks: set = set()
+        self.rejected = 0
+
+    async def send(self, trades: list) -> None:
+        for trade in trades:
+            await self.room.acquire()
+            task = asyncio.create_task(self._trade(trade))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _trade(self, trade: OtcTrade) -> None:
+        try:
+            started = time.perf_counter()
+            answer = await otc_trade(self.client, trade)
+            done = time.perf_counter()
+        finally:
+            self.room.release()
+        self.latency.add(done - started)
+        if self.record is not None:
+            self.record.acknowledged([trade], [done - started], done)
+        self.rejected += self.gen.observe([trade], [answer])
+        self.bar.update(1)
+
+    async def drain(self) -> int:
+        """Wait for the trades in flight; return how many of all were refused."""
+        while self.tasks:
+            await asyncio.gather(*self.tasks)
+        return self.rejected
+
+
 async def closed_loop(client, gen, total, concurrency, batch, latency, bar, record: RunRecord | None = None) -> int:
     sent = rejected = 0
+    desk = DeskLane(client, gen, latency, bar, record)
 
     async def sender() -> None:
         nonlocal sent, rejected
@@ -161,16 +339,21 @@ async def closed_loop(client, gen, total, concurrency, batch, latency, bar, reco
             size = min(batch, total - sent)
             sent += size
             commands = gen.batch(size)
+            trades = [cmd for cmd in commands if type(cmd) is OtcTrade]
+            if trades:
+                await desk.send(trades)
+                commands = [cmd for cmd in commands if type(cmd) is not OtcTrade]
             started = time.perf_counter()
             results = await client.execute_async(commands)
             done = time.perf_counter()
-            latency.add(done - started, size)
+            latency.add(done - started, len(commands))
             if record is not None:
-                record.acknowledged(commands, [done - started] * size, done)
+                record.acknowledged(commands, [done - started] * len(commands), done)
             rejected += gen.observe(commands, results)
-            bar.update(size)
-    await asyncio.gather(*(sender() for _ in range(concurrency)))
-    return rejected
+            bar.update(len(commands))
+    async with marks_followed(client, gen):
+        await asyncio.gather(*(sender() for _ in range(concurrency)))
+        return rejected + await desk.drain()
 
 
 async def open_loop(client, gen, total, rate, latency, bar, tick_s: float = 0.005,
@@ -181,25 +364,25 @@ async def open_loop(client, gen, total, rate, latency, bar, tick_s: float = 0.00
 
     async def send(commands: list, first: int) -> None:
         nonlocal rejected
-        results = await client.execute_async(commands)
-        done = time.perf_counter()
-        latencies = [done - (start + (first + i) / rate) for i in range(len(commands))]
+        results, done = await execute_mixed(client, commands)
+        latencies = [at - (start + (first + i) / rate) for i, at in enumerate(done)]
         latency.extend(latencies)
         if record is not None:
-            record.acknowledged(commands, latencies, done)
+            record.acknowledged(commands, latencies, max(done))
         rejected += gen.observe(commands, results)
         bar.update(len(commands))
 
     sent = 0
-    while sent < total:
-        due = min(total, int((time.perf_counter() - start) * rate)) - sent
-        if due > 0:
-            task = asyncio.create_task(send(gen.batch(due), sent))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            sent += due
-        await asyncio.sleep(tick_s)
-    await asyncio.gather(*tasks)
+    async with marks_followed(client, gen):
+        while sent < total:
+            due = min(total, int((time.perf_counter() - start) * rate)) - sent
+            if due > 0:
+                task = asyncio.create_task(send(gen.batch(due), sent))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                sent += due
+            await asyncio.sleep(tick_s)
+        await asyncio.gather(*tasks)
     return rejected
 
 
@@ -222,10 +405,12 @@ def drive(client, gen, args, orders: int, rate: float | None, latency: LatencyRe
 def idle_round_trip_p50_ms(client, gen, orders: int = 100) -> float:
     """One order at a time on the otherwise idle exchange: the median round trip."""
     latency = LatencyRecorder()
+    if getattr(gen, "follows_marks", False):
+        asyncio.run(refresh_marks(client, gen))
     for _ in range(orders):
         commands = gen.batch(1)
         started = time.perf_counter()
-        gen.observe(commands, client.execute(commands))
+        gen.observe(commands, execute_now(client, commands))
         latency.add(time.perf_counter() - started)
     return latency.percentiles((0.5,))["p50_ms"]
 
@@ -271,8 +456,14 @@ def reported(args, result: dict) -> dict:
     return result
 
 
-def _audit(client) -> dict:
+def _audit(client, timeout_s: float = SETTLE_TIMEOUT_S) -> dict:
+    """The conservation audit at a consistent cut, retried while a settlement (an OTC
+    crossing, a fill's push) is in flight, at most ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
     audit = client.audit()
+    while not audit["consistent"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+        audit = client.audit()
     return {"conservation_ok": audit["ok"], "imbalance": audit["imbalance"]}
 
 
@@ -292,11 +483,8 @@ def run_loadtest(args) -> dict:
         ray_rate = measure_ray(1_000, 2.0)
         zipf, mix = getattr(args, "zipf", DEFAULT_ZIPF), getattr(args, "mix", None) or DEFAULT_MIX
         mix = parse_mix(mix) if isinstance(mix, str) else mix
-        gen = WorkloadGenerator(client, markets, args.accounts, args.seed, zipf=zipf, mix=mix)
-        workload = {"zipf": zipf, "mix": mix}
-        latency = LatencyRecorder()
-        trades_before = sum(s["trades"] for s in client.market_stats())
-        if getattr(args, "clients", 0):
+        if getattr(args, "clients", 0):                 # the many-clients mode trades spot only
+            gen = WorkloadGenerator(client, markets, args.accounts, args.seed, zipf=zipf, mix=SPOT_MIX)
             idle = idle_round_trip_p50_ms(client, gen)
             result = run_clients(client, [m.name for m in markets], args.clients, args.drivers, args.seconds,
                                  args.accounts, args.seed, progress)
@@ -305,11 +493,15 @@ def run_loadtest(args) -> dict:
                     "accounts": args.accounts, "markets": [m.name for m in markets],
                     "ray_batched_msgs_per_s": round(ray_rate),
                     "e2e_to_ray_ratio": round(result["orders_per_s"] / ray_rate, 4), **_audit(client)}
+        gen = WorkloadGenerator(client, markets, args.accounts, args.seed, zipf=zipf, mix=mix)
+        prepare_venue(client, gen, progress)
+        latency = LatencyRecorder()
+        trades_before = sum(s["trades"] for s in client.market_stats())
         if getattr(args, "sweep", False):
-            return reported(args, {**sweep(client, gen, args, progress), "accounts": args.accounts,
-                                    "markets": [m.name for m in markets], "ray_batched_msgs_per_s": round(ray_rate),
-                                    "workload": {**workload, "sent": dict(gen.sent), "refused": dict(gen.refused)},
-                                    **_audit(client)})
+            result = sweep(client, gen, args, progress)
+            return reported(args, {**result, "accounts": args.accounts, "markets": [m.name for m in markets],
+                                   "ray_batched_msgs_per_s": round(ray_rate),
+                                   "workload": {"zipf": zipf, **gen.summary()}, **_audit(client)})
         record = RunRecord()
         rejected, elapsed = drive(client, gen, args, args.orders, args.rate, latency, progress, record)
         stats = client.market_stats()
@@ -321,8 +513,7 @@ def run_loadtest(args) -> dict:
             "accounts": args.accounts, "markets": [m.name for m in markets],
             "durability": "off" if args.no_durability else client.config.sections.get("durability", {}).get("mode", "sync"),
             "ray_batched_msgs_per_s": round(ray_rate), "e2e_to_ray_ratio": round(rate / ray_rate, 4),
-            "workload": {**workload, "sent": dict(gen.sent), "refused": dict(gen.refused)}, **record.result(elapsed),
-            **_audit(client)})
+            "workload": {"zipf": zipf, **gen.summary()}, **record.result(elapsed), **_audit(client)})
     finally:
         client.shutdown()
         if scratch:

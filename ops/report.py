@@ -8,7 +8,8 @@
    that second's p99 (line, right axis);
 3. **per market**: orders/s and p99 of each market;
 4. **the sweep** (``--sweep``): p99 against the offered rate, the knee's bound and
-   the knee; without a sweep, the role mix of the workload.
+   the knee; without a sweep, the workload's commands by role (sent, and acknowledged
+   when the result has it) with the refusals by reason.
 
 A header line gives the run (mode, orders, orders/s, percentiles, Ray's own rate
 beside it) and a footer the conservation audit and, when kills were on, the chaos
@@ -116,7 +117,8 @@ def _per_market(ax, markets: dict) -> None:
     x = range(len(names))
     ax.bar([i - 0.2 for i in x], [markets[n]["orders_per_s"] for n in names], width=0.4, color="tab:blue",
            label="orders/s")
-    ax.set_xticks(list(x), names)
+    ax.set_xticks(list(x), [n.replace(" ", "\n") for n in names],    # "OTC BTC-USDT" on two lines
+                  fontsize=9 if len(names) > 3 else None)
     ax.set_ylabel("orders/s", color="tab:blue")
     ax.set_ylim(top=1.3 * max(markets[n]["orders_per_s"] for n in names) or 1)     # room for the legend
     right = ax.twinx()
@@ -154,12 +156,17 @@ def _mix(ax, workload: dict) -> None:
     if not sent:
         ax.text(0.5, 0.5, "no workload", ha="center", transform=ax.transAxes)
         return
-    ax.barh(list(sent), list(sent.values()), color="tab:gray")
+    ax.barh(list(sent), list(sent.values()), color="tab:gray", label="sent")
+    acknowledged = workload.get("acknowledged") or {}
+    if acknowledged:
+        ax.barh(list(sent), [acknowledged.get(role, 0) for role in sent], height=0.4, color="tab:green",
+                label="acknowledged")
+        ax.legend(loc="center right")
     ax.set_xlabel(f"commands (Zipf s={workload.get('zipf')})")
     ax.set_xlim(right=1.2 * max(sent.values()))
     for i, v in enumerate(sent.values()):
         ax.annotate(f"{v:,}", (v, i), va="center", fontsize=9)
     refused = workload.get("refused") or {}
     if refused:
-        ax.text(0.98, 0.98, "refused: " + ", ".join(f"{k} {v:,}" for k, v in sorted(refused.items())),
-                transform=ax.transAxes, ha="right", va="top", fontsize=9, color="darkred")
+        ax.text(0.98, 0.98, "refused:\n" + "\n".join(f"{k} {v:,}" for k, v in sorted(refused.items())),
+                transform=ax.transAxes, ha="right", va="top", fontsize=8, color="darkred")

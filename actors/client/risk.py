@@ -34,6 +34,7 @@ class RiskDesk:
         self.handles = handles
         self._capability = capability
         self.operator = operator
+        self.shards = len(handles.shards)
         self.routing = handles.config.routing
 
     def _act(self, action: str, *args):

@@ -196,13 +196,14 @@ def bench_e2e(orders: int, accounts: int, rounds: int = 2) -> dict:
     this one process (on, off, on, off...); the medians are compared, so
     neither side always runs first on a warmer or colder machine."""
     from ops.loadtest import run_loadtest
+    from ops.workload import SPOT_MIX
     rates: dict[bool, list] = {False: [], True: []}
     for _ in range(rounds):
         for no_durability in (False, True):
             args = argparse.Namespace(markets=2, accounts=accounts, orders=orders, concurrency=8, batch=500,
                                       rate=None, tick_ms=5.0, seed=7, no_progress=True, no_durability=no_durability,
                                       config=None, address=None, data=None, num_cpus=2, json=True,
-                                      log_level="WARNING")
+                                      log_level="WARNING", mix=SPOT_MIX)   # the order path's cost
             result = run_loadtest(args)
             rates[no_durability].append(result["orders_per_s"])
             progress(f"e2e durability {result['durability']}: {result['orders_per_s']:,} orders/s, "

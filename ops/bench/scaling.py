@@ -57,14 +57,14 @@ def layout(markets: int, shards: int, orders: int, accounts: int, seed: int, fol
     from actors.client.exchange_client import ExchangeClient
     from ops.latency import LatencyRecorder
     from ops.loadtest import closed_loop, fund_accounts
-    from ops.workload import WorkloadGenerator, makers
+    from ops.workload import SPOT_MIX, WorkloadGenerator, makers
 
     path = folder / f"m{markets}-s{shards}.toml"
     path.write_text(overlay(markets, shards))
     client = ExchangeClient(bootstrap.create_actors(path, data_dir=tempfile.mkdtemp(dir=folder)))
     try:
         fund_accounts(client, accounts, False, makers(accounts))
-        gen = WorkloadGenerator(client, client.config.market_list[:markets], accounts, seed)
+        gen = WorkloadGenerator(client, client.config.market_list[:markets], accounts, seed, mix=SPOT_MIX)
         latency = LatencyRecorder()
 
         class Quiet:

@@ -20,6 +20,9 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
     assert summary["imbalance"] and not any(summary["imbalance"].values())
     assert summary["orders"] > 100 and summary["trades"] > 0
     assert 8 <= summary["duration_s"] <= 30
+    cluster = summary["cluster"]                            # issue 17: where it runs, every actor up
+    assert cluster["actors_up"] == cluster["actors"] >= 12 and cluster["down"] == [] and cluster["nodes"] == 1
+    assert cluster["shards"] == 2
     for market in ("BTC-USDT", "ETH-USDT"):
         view = summary["markets"][market]
         assert view["trades"] > 0
@@ -77,8 +80,13 @@ def test_loadtest_sweep_reports_each_step_the_knee_and_its_baselines(tmp_path):
         assert step["orders"] >= 200 and step["p999_ms"] >= step["p99_ms"] >= step["p50_ms"] > 0
     assert result["knee_fraction"] == 0.5                  # every step is within a bound this loose
     assert result["p99_to_idle_p50"] > 0 and result["p99_to_idle_p50_at_fraction"] == 0.1   # nearest 30%
-    assert result["per_market"]["BTC-USDT"]["orders"] == 2000                  # the capacity run, per market
-    assert sum(result["workload"]["sent"].values()) >= 2000 and result["workload"]["zipf"] == 0.6
+    per_market = result["per_market"]                                        # the capacity run, per market:
+    assert set(per_market) == {"BTC-USDT", "BTC-USDT-PERP", "OTC BTC-USDT"}   # spot and margin, perp, the desk
+    assert sum(m["orders"] for m in per_market.values()) == 2000
+    workload = result["workload"]                                            # the whole venue, by default
+    assert sum(workload["sent"].values()) >= 2000 and workload["zipf"] == 0.6 and workload["unavailable"] == []
+    for role in ("maker", "taker", "margin", "perp", "otc"):
+        assert workload["sent"][role] > 0 and workload["acknowledged"][role] > 0, (role, workload)
     report = tmp_path / "loadtest-report.png"                                # the picture, by default
     assert result["report"] == "loadtest-report.png" and report.read_bytes()[:4] == b"\x89PNG"
 
