@@ -1,6 +1,6 @@
 """Layering: the domain core ``exchange/`` imports only the standard library and
 itself. No Ray, LMDB, Prometheus, asyncio, clocks, randomness, threads, fast
-JSON, and nothing from the outer layers (``actors/``, ``ops/``). Inside it,
+JSON, and nothing from the outer layers (``actors/``, ``ops/``, ``gateway/``). Inside it,
 each concept folder imports only the folders below it (``ALLOWED``): the core
 kernel nothing, products (``margin/``, later ``perp/``, ``otc/``, ``risk/``)
 core, messages, matching and accounts, never each other; ``accounts`` imports no
@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "exchange"
 FORBIDDEN = {"ray", "lmdb", "prometheus_client", "asyncio", "time", "random", "uvloop", "orjson", "threading",
-             "actors", "ops"}
+             "actors", "ops", "gateway"}
 
 
 def imported_modules(source: str, module: str) -> set[str]:

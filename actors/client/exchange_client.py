@@ -402,6 +402,10 @@ class ExchangeClient(MarginClientMixin, PerpClientMixin, OtcClientMixin):
         totals = held(assets, [a["totals"] for a in audits], pools["cash"], holdings)
         return {"ok": not any(off.values()), "consistent": True, "imbalance": off, "totals": totals}
 
+    def account_shard(self, account_id: int):
+        """The handle of the shard actor that owns ``account_id`` (for its async views)."""
+        return self._shard(account_id)
+
     def _shard(self, account_id: int):
         return self.handles.shards[shard_for(account_id, self.config.routing)]
 

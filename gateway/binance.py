@@ -1,0 +1,93 @@
+"""Binance's Spot API v3 shapes for our markets and answers (issue 18): symbols,
+exchangeInfo, depth, orders and the account, all pure.
+
+- A **symbol** is the market's name without its dash (``BTC-USDT`` -> ``BTCUSDT``).
+- **Prices and quantities** travel as decimal strings at the assets' scales
+  (``exchange.core.money``): parsed exactly on the way in, formatted exactly on the way
+  out, never a float.
+- **Order status** follows Binance: NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED,
+  REJECTED; ``orderId`` is ours; ``clientOrderId`` the client's or ``"x-<orderId>"``.
+"""
+from __future__ import annotations
+
+from exchange.config import ExchangeConfig, MarketSpec
+from exchange.core.money import format_decimal, mul_div_floor
+from exchange.matching.orders import Side
+
+ORDER_TYPES = ["LIMIT", "MARKET", "LIMIT_MAKER"]
+TIME_IN_FORCE = {"GTC": "gtc", "IOC": "ioc", "FOK": "fok"}
+SIDES = {"BUY": "buy", "SELL": "sell"}
+
+
+def symbols(config: ExchangeConfig) -> dict[str, MarketSpec]:
+    """Binance symbol -> our spot market."""
+    return {spec.name.replace("-", ""): spec for spec in config.market_list}
+
+
+def exchange_info(config: ExchangeConfig, server_ms: int, rate_limits: list[dict]) -> dict:
+    """``GET /api/v3/exchangeInfo``: every spot market with its filters (tick, lot, sizes)."""
+    return {"timezone": "UTC", "serverTime": server_ms, "rateLimits": rate_limits, "exchangeFilters": [],
+            "symbols": [_symbol(name, spec) for name, spec in symbols(config).items()]}
+
+
+def _symbol(name: str, spec: MarketSpec) -> dict:
+    base, quote = spec.base, spec.quote
+    return {"symbol": name, "status": "TRADING", "baseAsset": base.name, "baseAssetPrecision": base.scale,
+            "quoteAsset": quote.name, "quotePrecision": quote.scale, "quoteAssetPrecision": quote.scale,
+            "orderTypes": ORDER_TYPES, "icebergAllowed": False, "ocoAllowed": False,
+            "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "permissions": ["SPOT"],
+            "filters": [
+                {"filterType": "PRICE_FILTER", "minPrice": format_decimal(spec.tick_minor, quote.scale),
+                 "maxPrice": "0", "tickSize": format_decimal(spec.tick_minor, quote.scale)},
+                {"filterType": "LOT_SIZE", "minQty": format_decimal(spec.min_lots * spec.lot_minor, base.scale),
+                 "maxQty": format_decimal(spec.max_lots * spec.lot_minor, base.scale),
+                 "stepSize": format_decimal(spec.lot_minor, base.scale)}]}
+
+
+def depth(spec: MarketSpec, view: dict) -> dict:
+    """``GET /api/v3/depth`` from a market actor's depth view (minor units)."""
+    price, qty = spec.quote.scale, spec.base.scale
+    return {"lastUpdateId": view["seq"],
+            "bids": [[format_decimal(p, price), format_decimal(q, qty)] for p, q, _ in view["bids"]],
+            "asks": [[format_decimal(p, price), format_decimal(q, qty)] for p, q, _ in view["asks"]]}
+
+
+def order(symbol: str, spec: MarketSpec, result, request: dict, transact_ms: int) -> dict:
+    """A placed order's answer (``newOrderRespType`` FULL: with its fills), from the client's
+    ``OrderResult`` and the request's parameters."""
+    base, quote = spec.base.scale, spec.quote.scale
+    filled = result.filled_quantity
+    quote_qty = sum(mul_div_floor(f.price, f.quantity, 10 ** base) for f in result.fills)     # exact on the grid
+    status = {"open": "PARTIALLY_FILLED" if filled else "NEW", "filled": "FILLED", "cancelled": "CANCELED",
+              "expired": "EXPIRED"}.get(result.status, "REJECTED")
+    return {"symbol": symbol, "orderId": result.order_id, "orderListId": -1,
+            "clientOrderId": request.get("newClientOrderId") or f"x-{result.order_id}",
+            "transactTime": transact_ms, "price": request.get("price", "0"), "origQty": request["quantity"],
+            "executedQty": format_decimal(filled, base), "cummulativeQuoteQty": format_decimal(quote_qty, quote),
+            "status": status, "timeInForce": request.get("timeInForce", "GTC"), "type": request["type"],
+            "side": request["side"], "workingTime": transact_ms, "selfTradePreventionMode": "NONE",
+            "fills": [{"price": format_decimal(f.price, quote), "qty": format_decimal(f.quantity, base),
+                       "commission": format_decimal(f.taker_fee, quote), "commissionAsset": spec.quote.name,
+                       "tradeId": f.seq} for f in result.fills]}
+
+
+def open_order(symbol: str, spec: MarketSpec, view: dict) -> dict:
+    """A resting order (the shard's view, minor units) as ``GET /api/v3/order`` shows it."""
+    base, quote = spec.base.scale, spec.quote.scale
+    executed = view["quantity"] - view["remaining"]
+    return {"symbol": symbol, "orderId": view["order_id"], "orderListId": -1,
+            "clientOrderId": view["client_order_id"] or f"x-{view['order_id']}",
+            "price": format_decimal(view["price"], quote), "origQty": format_decimal(view["quantity"], base),
+            "executedQty": format_decimal(executed, base), "status": "PARTIALLY_FILLED" if executed else "NEW",
+            "timeInForce": "GTC", "type": "LIMIT", "side": Side(view["side"]).name, "isWorking": True}
+
+
+def account(config: ExchangeConfig, balances: dict[str, tuple[int, int]], permissions: list[str],
+            update_ms: int) -> dict:
+    """``GET /api/v3/account``: free and locked per asset, decimal strings."""
+    scale = {a.name: a.scale for a in config.asset_list}
+    return {"makerCommission": 0, "takerCommission": 0, "canTrade": "trade" in permissions,
+            "canWithdraw": "withdraw" in permissions, "canDeposit": True, "updateTime": update_ms,
+            "accountType": "SPOT", "permissions": ["SPOT"],
+            "balances": [{"asset": asset, "free": format_decimal(free, scale[asset]),
+                          "locked": format_decimal(held, scale[asset])} for asset, (free, held) in balances.items()]}

@@ -1,0 +1,241 @@
+"""The gateway's HTTP server (issue 18, first part): Binance Spot API v3 endpoints over
+aiohttp, talking to the exchange through the Python client (``actors/client``).
+
+Built so far:
+
+| endpoint | security | what |
+|---|---|---|
+| ``GET /api/v3/ping`` | NONE | ``{}`` |
+| ``GET /api/v3/time`` | NONE | the server's clock, ms |
+| ``GET /api/v3/exchangeInfo`` | NONE | every spot market and its filters |
+| ``GET /api/v3/depth`` | NONE | the book's levels, ``lastUpdateId`` the market's sequence |
+| ``POST /api/v3/order`` | TRADE | LIMIT, MARKET, LIMIT_MAKER; GTC, IOC, FOK |
+| ``POST /api/v3/order/test`` | TRADE | the same checks at the gateway, nothing placed |
+| ``DELETE /api/v3/order`` | TRADE | by ``orderId`` or ``origClientOrderId`` |
+| ``GET /api/v3/order`` | USER_DATA | a resting order |
+| ``GET /api/v3/openOrders`` | USER_DATA | the account's resting orders (of a symbol) |
+| ``GET /api/v3/account`` | USER_DATA | free and locked per asset |
+
+A request's parameters come from its query string and, for POST and DELETE, its
+form-encoded body (Binance's rule); a name given twice is refused (-1101). Signed
+endpoints check the key, its permission, its address allowlist, the window and the
+signature (``gateway/auth.py``) before anything else. Every refusal is a Binance error
+body (``gateway/errors.py`` for the exchange's reasons); no exception escapes as an
+HTML page. Bodies are limited to ``BODY_BYTES_MAX``.
+"""
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qsl
+
+import orjson
+from aiohttp import web
+
+from actors.client.results import order_result
+from exchange.core.money import MoneyFormatError
+from exchange.core.reasons import Reason
+from exchange.messages.records import CancelOrder
+from gateway import binance
+from gateway.auth import AuthError, Permission, verify
+from gateway.errors import error
+from gateway.keys import KeyStore
+
+BODY_BYTES_MAX = 64 << 10
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
+RATE_LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000}]
+
+
+class Refused(Exception):
+    """A request answered with a Binance error body."""
+
+    def __init__(self, status: int, code: int, msg: str):
+        super().__init__(msg)
+        self.status, self.body = status, {"code": code, "msg": msg}
+
+
+def _json(body, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+class Gateway:
+    """The HTTP front of one exchange client; ``clock_ms`` is the server's clock."""
+
+    def __init__(self, client, keys: KeyStore, clock_ms=lambda: time.time_ns() // 1_000_000):
+        self.client, self.keys, self.clock_ms = client, keys, clock_ms
+        self.symbols = binance.symbols(client.config)
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=BODY_BYTES_MAX, middlewares=[self._errors])
+        app.add_routes([web.get("/api/v3/ping", self.ping), web.get("/api/v3/time", self.time),
+                        web.get("/api/v3/exchangeInfo", self.exchange_info), web.get("/api/v3/depth", self.depth),
+                        web.post("/api/v3/order", self.new_order), web.post("/api/v3/order/test", self.test_order),
+                        web.delete("/api/v3/order", self.cancel_order), web.get("/api/v3/order", self.query_order),
+                        web.get("/api/v3/openOrders", self.open_orders), web.get("/api/v3/account", self.account)])
+        return app
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler):
+        try:
+            return await handler(request)
+        except Refused as refused:
+            return _json(refused.body, refused.status)
+        except AuthError as refused:
+            return _json({"code": refused.code, "msg": refused.msg}, refused.status)
+        except web.HTTPRequestEntityTooLarge:
+            return _json({"code": -1102, "msg": f"Request body larger than {BODY_BYTES_MAX} bytes."}, 413)
+        except web.HTTPNotFound:
+            return _json({"code": -1000, "msg": "Unknown endpoint."}, 404)
+        except web.HTTPMethodNotAllowed:
+            return _json({"code": -1000, "msg": "Method not allowed."}, 405)
+
+    # ---- parameters and signatures ------------------------------------------------------
+    async def _params(self, request: web.Request) -> tuple[dict[str, str], str, str]:
+        query = request.query_string
+        body = await request.text() if request.method in ("POST", "DELETE") and request.can_read_body else ""
+        params: dict[str, str] = {}
+        for part in (query, body):
+            try:
+                pairs = parse_qsl(part, keep_blank_values=True, strict_parsing=bool(part))
+            except ValueError:
+                raise Refused(400, -1100, "Illegal characters found in the parameters.") from None
+            for name, value in pairs:
+                if name in params:
+                    raise Refused(400, -1101, f"Duplicate values for parameter '{name}'.")
+                params[name] = value
+        return params, query, body
+
+    async def _signed(self, request: web.Request, needs: Permission):
+        params, query, body = await self._params(request)
+        key = self.keys.get(request.headers.get("X-MBX-APIKEY", ""))
+        verify(key, needs, params, query, body, request.remote or "", self.clock_ms())
+        return key, params
+
+    def _market(self, params: dict[str, str]):
+        symbol = _required(params, "symbol")
+        spec = self.symbols.get(symbol)
+        if spec is None:
+            raise Refused(400, -1121, "Invalid symbol.")
+        return symbol, spec
+
+    # ---- public ---------------------------------------------------------------------------
+    async def ping(self, request: web.Request) -> web.Response:
+        return _json({})
+
+    async def time(self, request: web.Request) -> web.Response:
+        return _json({"serverTime": self.clock_ms()})
+
+    async def exchange_info(self, request: web.Request) -> web.Response:
+        return _json(binance.exchange_info(self.client.config, self.clock_ms(), RATE_LIMITS))
+
+    async def depth(self, request: web.Request) -> web.Response:
+        params, _, _ = await self._params(request)
+        symbol, spec = self._market(params)
+        limit = _integer(params, "limit", 100)
+        if limit not in DEPTH_LIMITS:
+            raise Refused(400, -1100, f"'limit' must be one of {', '.join(map(str, DEPTH_LIMITS))}.")
+        view = await self.client.handles.markets[spec.name].depth.remote(limit)
+        return _json(binance.depth(spec, view))
+
+    # ---- orders ---------------------------------------------------------------------------
+    def _order(self, account_id: int, params: dict[str, str]):
+        """The ``PlaceOrder`` a new-order request asks for, or ``Refused``."""
+        symbol, spec = self._market(params)
+        side = binance.SIDES.get(_required(params, "side"))
+        if side is None:
+            raise Refused(400, -1117, "Invalid side.")
+        kind = _required(params, "type")
+        if kind not in binance.ORDER_TYPES:
+            raise Refused(400, -1116, "Invalid orderType.")
+        tif = "post_only" if kind == "LIMIT_MAKER" else binance.TIME_IN_FORCE.get(params.get("timeInForce", "GTC"))
+        if tif is None:
+            raise Refused(400, -1115, "Invalid timeInForce.")
+        price = _required(params, "price") if kind != "MARKET" else params.get("price")
+        try:
+            return symbol, spec, self.client.order(
+                account_id, spec.name, side, _required(params, "quantity"), price,
+                order_type="market" if kind == "MARKET" else "limit", tif="gtc" if kind == "MARKET" else tif,
+                client_order_id=params.get("newClientOrderId", ""))
+        except MoneyFormatError as exc:
+            code = -1111 if "decimal places" in str(exc) else -1100
+            raise Refused(400, code, f"Parameter has too much precision or is not a number: {exc}.") from None
+
+    async def new_order(self, request: web.Request) -> web.Response:
+        key, params = await self._signed(request, Permission.TRADE)
+        symbol, spec, cmd = self._order(key.account_id, params)
+        result = (await self.client.place_orders_async([cmd]))[0]
+        if result.reason is not None and not result.order_id:
+            status, body = error(result.reason)
+            return _json(body, status)
+        return _json(binance.order(symbol, spec, result, params, self.clock_ms()))
+
+    async def test_order(self, request: web.Request) -> web.Response:
+        key, params = await self._signed(request, Permission.TRADE)
+        self._order(key.account_id, params)
+        return _json({})
+
+    async def cancel_order(self, request: web.Request) -> web.Response:
+        key, params = await self._signed(request, Permission.TRADE)
+        symbol, spec = self._market(params)
+        order_id = _integer(params, "orderId", 0)
+        client_id = params.get("origClientOrderId", "")
+        if not order_id and not client_id:
+            raise Refused(400, -1102, "Either orderId or origClientOrderId must be sent.")
+        cmd = CancelOrder(self.client.next_request_id(), 0, key.account_id, spec.name, order_id, client_id)
+        events = (await self.client.execute_async([cmd]))[0]
+        result = order_result(cmd.request_id, events, key.account_id)
+        if result.reason is not None:
+            status, body = error(result.reason, cancel=True)
+            return _json(body, status)
+        return _json({"symbol": symbol, "origClientOrderId": client_id or f"x-{result.order_id}",
+                      "orderId": result.order_id, "orderListId": -1, "status": "CANCELED",
+                      "transactTime": self.clock_ms()})
+
+    async def query_order(self, request: web.Request) -> web.Response:
+        key, params = await self._signed(request, Permission.READ)
+        symbol, spec = self._market(params)
+        shard = self.client.account_shard(key.account_id)
+        view = await shard.get_order.remote(key.account_id, _integer(params, "orderId", 0))
+        if view is None or view.get("status") != "open" or view["market"] != spec.name:
+            status, body = error(Reason.ORDER_NOT_FOUND)
+            return _json(body, status)
+        return _json(binance.open_order(symbol, spec, view))
+
+    async def open_orders(self, request: web.Request) -> web.Response:
+        key, params = await self._signed(request, Permission.READ)
+        wanted = self._market(params)[1].name if "symbol" in params else None
+        views = await self.client.account_shard(key.account_id).open_orders.remote(key.account_id)
+        names = {spec.name: symbol for symbol, spec in self.symbols.items()}
+        return _json([binance.open_order(names[v["market"]], self.client.config.markets[v["market"]], v)
+                      for v in views if v["market"] in names and wanted in (None, v["market"])])
+
+    async def account(self, request: web.Request) -> web.Response:
+        key, _ = await self._signed(request, Permission.READ)
+        balances = await self.client.account_shard(key.account_id).balances.remote(key.account_id) or {}
+        return _json(binance.account(self.client.config, balances, sorted(p.value for p in key.permissions),
+                                     self.clock_ms()))
+
+
+def _required(params: dict[str, str], name: str) -> str:
+    value = params.get(name)
+    if not value:
+        raise Refused(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+    return value
+
+
+def _integer(params: dict[str, str], name: str, default: int) -> int:
+    value = params.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or len(value) > 18:
+        raise Refused(400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,18}}$'.")
+    return int(value)
+
+
+async def serve(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
+    """Start serving ``gateway`` on ``host``:``port`` (0: any free port); the runner (``cleanup()``
+    stops it) and the port bound."""
+    runner = web.AppRunner(gateway.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]
