@@ -14,8 +14,9 @@ the change runs: an exchange that gives out account ids in sequence sets it a li
 the next one. Then ``OperatorClient.add_shards(config_path, data_dir)``:
 
 1. **The change is checked** (``check``): more shards, the earlier counts as they were
-   plus the count replaced, nothing else in the file changed, no running actor moved off
-   its node slot, and every shard's highest account below the bound. A refused change
+   plus the count replaced, nothing else in the file changed but ``[placement]`` (a new
+   shard may be pinned to a new node slot), no running actor moved off its node slot,
+   and every shard's highest account below the bound. A refused change
    moves nothing.
 2. **The new shards start**, empty, on their node slots.
 3. **Every other actor restarts in turn** (``actors/rolling.py``): the shards first, so
@@ -51,8 +52,11 @@ def check(running: ExchangeConfig, updated: ExchangeConfig, highest_account: int
             or updated.earlier_shards[-1][1] != running.shards:
         raise ValueError(f"[exchange] earlier_shards must keep the running ones and add "
                          f"{{ shards = {running.shards}, below_account = ... }}")
-    if replace(updated, shards=running.shards, earlier_shards=running.earlier_shards) != running:
-        raise ValueError("the config file changes more than the shards: add shards on their own")
+    same = replace(updated, shards=running.shards, earlier_shards=running.earlier_shards,
+                   sections={**updated.sections, "placement": running.sections.get("placement")})
+    if same != replace(running, sections={**running.sections, "placement": running.sections.get("placement")}):
+        raise ValueError("the config file changes more than the shards (and their placement): add shards on "
+                         "their own")
     bound = updated.earlier_shards[-1][0]
     if highest_account >= bound:
         raise ValueError(f"account {highest_account} is open and not below below_account = {bound}: "

@@ -4,6 +4,7 @@ a fresh set of exchange actors per test module, torn down afterwards.
 plain client."""
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -30,6 +31,24 @@ def operator(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(operator) -> ExchangeClient:
     return operator.client
+
+
+@contextlib.contextmanager
+def exchange_from_a_file(folder):
+    """An exchange whose actors run from a config file of their own (``extends = "default"``)
+    with data under ``folder``, for tests that change the file while it runs (listing a
+    market, adding shards): ``(operator, config path, data dir)``."""
+    config_path = folder / "exchange.toml"
+    config_path.write_text('extends = "default"\n')
+    data = folder / "data"
+    bootstrap.init_ray(num_cpus=2)
+    keyring = Keyring.mint()
+    operator = OperatorClient(bootstrap.create_actors(config_path, data_dir=data, keyring=keyring), keyring)
+    try:
+        yield operator, config_path, data
+    finally:
+        bootstrap.destroy_actors(operator.handles)
+        ray.shutdown()
 
 
 def accounts_on_shards(client: ExchangeClient, start: int) -> tuple[int, int, int]:

@@ -9,27 +9,17 @@ from __future__ import annotations
 import pytest
 import ray
 
-from actors import bootstrap, health
-from actors.capability import Keyring
-from actors.client.operator import OperatorClient
+from actors import health
 from exchange.core.routing import shard_for
-from tests.actors.conftest import accounts_on_shards, funded, settle
+from tests.actors.conftest import accounts_on_shards, exchange_from_a_file, funded, settle
 
 GROWN = '[exchange]\nshards = 3\nearlier_shards = [{ shards = 2, below_account = 1000000 }]\n'
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("growth")
-    config_path = folder / "exchange.toml"
-    config_path.write_text('extends = "default"\n')
-    data = folder / "data"
-    bootstrap.init_ray(num_cpus=2)
-    keyring = Keyring.mint()
-    operator = OperatorClient(bootstrap.create_actors(config_path, data_dir=data, keyring=keyring), keyring)
-    yield operator, config_path, data
-    bootstrap.destroy_actors(operator.handles)
-    ray.shutdown()
+    with exchange_from_a_file(tmp_path_factory.mktemp("growth")) as running:
+        yield running
 
 
 def test_a_change_that_would_move_an_account_or_more_than_the_shards_is_refused(running):
@@ -71,3 +61,22 @@ def test_a_shard_added_takes_new_accounts_and_the_old_ones_stay_with_their_order
     assert client.deposit(2_000_000, "USDT", "5").ok                                # the one above the old bound
     audit = settle(client)
     assert audit["consistent"] and audit["ok"], audit
+
+
+def test_a_new_shard_may_be_pinned_to_a_new_slot_but_no_running_actor_may_move(tmp_path):
+    from actors.growth import check
+    from exchange.config import load_config
+    running = tmp_path / "running.toml"
+    running.write_text('extends = "default"\n[placement]\nnodes = ["a", "b"]\n')
+    grown = tmp_path / "grown.toml"
+    grown.write_text('extends = "default"\n' + GROWN + '[placement]\nnodes = ["a", "b", "c"]\n'
+                     '[placement.pin]\n"shard:2" = "c"\n')
+    with pytest.raises(ValueError, match="would move market:BTC-USDT, market:BTC-USDT-PERP, market:ETH-USDT"):
+        check(load_config(running), load_config(grown), 10)               # a third slot moves the markets
+    grown.write_text('extends = "default"\n' + GROWN + '[placement]\nnodes = ["a", "b", "c"]\n'
+                     '[placement.pin]\n"shard:2" = "c"\n"market:BTC-USDT" = "a"\n"market:ETH-USDT" = "b"\n'
+                     '"market:BTC-USDT-PERP" = "a"\n')
+    check(load_config(running), load_config(grown), 10)                   # pinned where they are: accepted
+    same_slots = tmp_path / "same.toml"
+    same_slots.write_text('extends = "default"\n' + GROWN + '[placement]\nnodes = ["a", "b"]\n')
+    check(load_config(running), load_config(same_slots), 10)              # shard:2 takes slot a; nothing moves

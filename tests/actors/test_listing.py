@@ -6,12 +6,9 @@ reason and moves nothing."""
 from __future__ import annotations
 
 import pytest
-import ray
 
-from actors import bootstrap, health
-from actors.capability import Keyring
-from actors.client.operator import OperatorClient
-from tests.actors.conftest import accounts_on_shards, funded, settle
+from actors import health
+from tests.actors.conftest import accounts_on_shards, exchange_from_a_file, funded, settle
 
 ETH_BTC = '''
 [markets.ETH-BTC]
@@ -27,16 +24,8 @@ max_slippage_bps = 500
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("listing")
-    config_path = folder / "exchange.toml"
-    config_path.write_text('extends = "default"\n')
-    data = folder / "data"
-    bootstrap.init_ray(num_cpus=2)
-    keyring = Keyring.mint()
-    operator = OperatorClient(bootstrap.create_actors(config_path, data_dir=data, keyring=keyring), keyring)
-    yield operator, config_path, data
-    bootstrap.destroy_actors(operator.handles)
-    ray.shutdown()
+    with exchange_from_a_file(tmp_path_factory.mktemp("listing")) as running:
+        yield running
 
 
 def test_a_change_the_running_state_cannot_take_is_refused_and_moves_nothing(running):
