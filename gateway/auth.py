@@ -25,7 +25,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from enum import Enum
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_to_bytes, urlencode
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -85,6 +85,13 @@ def signature_of(params: str) -> str | None:
         if part.startswith("signature="):
             return part[len("signature="):]
     return None
+
+
+def hmac_query(secret: str, params: dict) -> str:
+    """What a client sends: ``params`` URL-encoded and signed with an HMAC key's secret
+    (``...&signature=<hex>``), as Binance's client libraries do."""
+    query = urlencode(params)
+    return query + "&signature=" + hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
 
 
 def verify(key: ApiKey | None, needs: Permission | None, params: dict[str, str], query: str, body: str,

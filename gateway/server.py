@@ -19,9 +19,12 @@ Built so far:
 A request's parameters come from its query string and, for POST and DELETE, its
 form-encoded body (Binance's rule); a name given twice is refused (-1101). Signed
 endpoints check the key, its permission, its address allowlist, the window and the
-signature (``gateway/auth.py``) before anything else. Every refusal is a Binance error
-body (``gateway/errors.py`` for the exchange's reasons); no exception escapes as an
-HTML page. Bodies are limited to ``BODY_BYTES_MAX``.
+signature (``gateway/auth.py``) before anything else. Every request first spends its
+weight from its address's minute and, with a known key, the key's (``gateway/limits.py``):
+429 with ``Retry-After`` past it, 418 once banned; every answer says the weight used in
+``X-MBX-USED-WEIGHT-1M``. Every refusal is a Binance error body (``gateway/errors.py``
+for the exchange's reasons); no exception escapes as an HTML page. Bodies are limited
+to ``BODY_BYTES_MAX``.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ from gateway import binance
 from gateway.auth import AuthError, Permission, verify
 from gateway.errors import error
 from gateway.keys import KeyStore
+from gateway.limits import WEIGHTS, RateLimiter, depth_weight
 
 BODY_BYTES_MAX = 64 << 10
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
@@ -60,18 +64,47 @@ def _json(body, status: int = 200) -> web.Response:
 class Gateway:
     """The HTTP front of one exchange client; ``clock_ms`` is the server's clock."""
 
-    def __init__(self, client, keys: KeyStore, clock_ms=lambda: time.time_ns() // 1_000_000):
+    def __init__(self, client, keys: KeyStore, clock_ms=lambda: time.time_ns() // 1_000_000,
+                 per_address: RateLimiter | None = None, per_key: RateLimiter | None = None):
         self.client, self.keys, self.clock_ms = client, keys, clock_ms
+        self.per_address = RateLimiter() if per_address is None else per_address    # (an empty one is falsy)
+        self.per_key = RateLimiter() if per_key is None else per_key
         self.symbols = binance.symbols(client.config)
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=BODY_BYTES_MAX, middlewares=[self._errors])
-        app.add_routes([web.get("/api/v3/ping", self.ping), web.get("/api/v3/time", self.time),
-                        web.get("/api/v3/exchangeInfo", self.exchange_info), web.get("/api/v3/depth", self.depth),
-                        web.post("/api/v3/order", self.new_order), web.post("/api/v3/order/test", self.test_order),
-                        web.delete("/api/v3/order", self.cancel_order), web.get("/api/v3/order", self.query_order),
-                        web.get("/api/v3/openOrders", self.open_orders), web.get("/api/v3/account", self.account)])
+        app = web.Application(client_max_size=BODY_BYTES_MAX, middlewares=[self._errors, self._limits])
+        app.add_routes([web.get("/api/v3/ping", self.ping, name="ping"),
+                        web.get("/api/v3/time", self.time, name="time"),
+                        web.get("/api/v3/exchangeInfo", self.exchange_info, name="exchangeInfo"),
+                        web.get("/api/v3/depth", self.depth, name="depth"),
+                        web.post("/api/v3/order", self.new_order, name="order"),
+                        web.post("/api/v3/order/test", self.test_order, name="order.test"),
+                        web.delete("/api/v3/order", self.cancel_order, name="cancel"),
+                        web.get("/api/v3/order", self.query_order, name="query"),
+                        web.get("/api/v3/openOrders", self.open_orders, name="openOrders"),
+                        web.get("/api/v3/account", self.account, name="account")])
         return app
+
+    @web.middleware
+    async def _limits(self, request: web.Request, handler):
+        """Spend the request's weight from its address and its key (if known) before anything else."""
+        weight = _weight(request)
+        now = self.clock_ms()
+        verdict = self.per_address.spend(request.remote or "", weight, now)
+        key = request.headers.get("X-MBX-APIKEY")
+        if verdict.ok and key and self.keys.get(key) is not None:
+            verdict = self.per_key.spend(key, weight, now)
+        if not verdict.ok:
+            banned = verdict.status == 418
+            msg = (f"Way too much request weight used; banned for {verdict.retry_after_s} s." if banned else
+                   f"Too much request weight used; current limit is {self.per_address.weight_per_minute} request "
+                   "weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.")
+            response = _json({"code": -1003, "msg": msg}, verdict.status)
+            response.headers["Retry-After"] = str(verdict.retry_after_s)
+        else:
+            response = await handler(request)
+        response.headers["X-MBX-USED-WEIGHT-1M"] = str(verdict.used)
+        return response
 
     @web.middleware
     async def _errors(self, request: web.Request, handler):
@@ -213,6 +246,18 @@ class Gateway:
         balances = await self.client.account_shard(key.account_id).balances.remote(key.account_id) or {}
         return _json(binance.account(self.client.config, balances, sorted(p.value for p in key.permissions),
                                      self.clock_ms()))
+
+
+def _weight(request: web.Request) -> int:
+    """The request's weight (``gateway.limits.WEIGHTS``): the depth's by its ``limit``, the open
+    orders' of every symbol heavier; an unknown endpoint weighs 1."""
+    route = request.match_info.route.name
+    if route == "depth":
+        limit = request.query.get("limit", "100")
+        return depth_weight(int(limit)) if limit.isdigit() and int(limit) <= 5000 else 1
+    if route == "openOrders" and "symbol" not in request.query:
+        return WEIGHTS["openOrders:all"]
+    return WEIGHTS.get(route, 1)
 
 
 def _required(params: dict[str, str], name: str) -> str:

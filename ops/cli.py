@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--duration", type=float, default=None, help="stop after N seconds (default: run until Ctrl-C)")
     up.add_argument("--no-demo", action="store_true", help="run only the core, no demo traffic")
     up.add_argument("--seed", type=int, default=1, help="seed of the demo traffic and simulated feeds")
+    up.add_argument("--gateway", default="127.0.0.1:8080", metavar="HOST:PORT",
+                    help="serve the HTTP API (Binance Spot v3 REST, docs/API.md) here (default 127.0.0.1:8080; "
+                         "a busy port falls back to a free one)")
+    up.add_argument("--no-gateway", action="store_true", help="no HTTP API")
     up.set_defaults(handler=cmd_up)
 
     load = commands.add_parser("loadtest", help="drive the actors hard and report throughput and latency",
@@ -224,8 +228,16 @@ def cmd_up(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
+        served, bot = await _start_gateway(client, args, log)
+        try:
+            return await demo_until_stopped(bot)
+        finally:
+            if served is not None:
+                await served.cleanup()
+
+    async def demo_until_stopped(bot: tuple) -> dict:
         demo = asyncio.create_task(run_demo(client, args.duration, not args.no_demo, printer, args.seed, desks,
-                                            operator))
+                                            operator, bot))
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({demo, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if demo in done:
@@ -243,6 +255,31 @@ def cmd_up(args: argparse.Namespace) -> int:
     else:
         print(f"stopped; conservation {'OK' if summary.get('conservation_ok') else 'BROKEN'}")
     return 0 if summary.get("conservation_ok") else 1
+
+
+async def _start_gateway(client, args: argparse.Namespace, log) -> tuple:
+    """Serve the HTTP API (``gateway/``) at ``--gateway`` (a busy port: any free one) with a key
+    for the demo's HTTP bot, printed once; the server (``cleanup()`` stops it) and the bot's
+    ``(url, key, secret)``; ``(None, ())`` with ``--no-gateway``."""
+    if args.no_gateway:
+        return None, ()
+    from gateway.keys import KeyStore
+    from gateway.server import Gateway, serve
+    from ops.demo_gateway import BOT
+    host, _, port = args.gateway.rpartition(":")
+    keys = KeyStore()
+    gateway = Gateway(client, keys)
+    try:
+        served, bound = await serve(gateway, host or "127.0.0.1", int(port))
+    except OSError:
+        served, bound = await serve(gateway, host or "127.0.0.1", 0)
+    url = f"http://{host or '127.0.0.1'}:{bound}"
+    key, secret = keys.create(BOT, ["read", "trade"])
+    logs.event(log, "gateway serving", url=url)
+    if not args.json:
+        print(f"gateway: {url}/api/v3/... (Binance Spot v3 REST, docs/API.md); the demo bot's key {key}\n"
+              f"  and secret {secret} (shown this once; HMAC-SHA256 over the query, as Binance signs)", flush=True)
+    return served, (url, key, secret)
 
 
 def _print_metrics_help(handles) -> None:

@@ -35,6 +35,7 @@ from ops.demo_intruder import Intruder
 from ops.demo_margin import MarginDemo
 from exchange.perp.rules import spec_of
 from ops.demo_perp import MAKERS as PERP_MAKERS, PerpDemo
+from ops.demo_gateway import GatewayDemo
 from ops.demo_otc import OtcDemo
 from ops.demo_risk import RiskDemo
 from ops.latency import LatencyRecorder
@@ -44,7 +45,8 @@ LEVELS = 5
 
 
 class DemoTraffic:
-    def __init__(self, client: ExchangeClient, seed: int = 1, desks: tuple = (None, None), bank_feed=None):
+    def __init__(self, client: ExchangeClient, seed: int = 1, desks: tuple = (None, None), bank_feed=None,
+                 gateway: tuple = ()):
         self.client = client
         self.config = client.config
         self.rng = random.Random(seed)
@@ -60,6 +62,7 @@ class DemoTraffic:
         self.intruder = Intruder(client)
         self.risk = RiskDemo(client, *desks)
         self.otc = OtcDemo(client, bank_feed)
+        self.gateway = GatewayDemo(client, *gateway)
         self.rounds = 0
 
     def fund(self) -> None:
@@ -74,6 +77,7 @@ class DemoTraffic:
         self.perp.fund()
         self.risk.fund()
         self.otc.fund()
+        self.gateway.fund()
 
     def client_open(self, account: int) -> OpenAccount:
         """Makers (spot and perpetual) open on the market-maker tier: lower fees, and the risk
@@ -135,6 +139,7 @@ class DemoTraffic:
         self.perp.record(commands, results)
         self.risk.record(commands, results)
         self.otc.round()
+        await self.gateway.round(index_prices)
         cancels = []
         for cmd, events in zip(commands, results):
             if type(cmd) is CancelOrder:
@@ -156,11 +161,12 @@ class DemoTraffic:
 
 
 async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool, printer, seed: int = 1,
-                   desks: tuple = (None, None), bank_feed=None) -> dict:
+                   desks: tuple = (None, None), bank_feed=None, gateway: tuple = ()) -> dict:
     """Drive demo traffic (if ``demo``) and print a summary every second. ``desks``: the risk
     and treasury operators' ``RiskDesk`` for the risk demo (none: it is skipped);
-    ``bank_feed``: the operator capability the OTC demo's bank pays fiat trades with."""
-    traffic = DemoTraffic(client, seed, desks, bank_feed)
+    ``bank_feed``: the operator capability the OTC demo's bank pays fiat trades with;
+    ``gateway``: the gateway's URL and the bot's key and secret (none: no HTTP bot)."""
+    traffic = DemoTraffic(client, seed, desks, bank_feed, gateway)
     if demo:
         traffic.fund()
     index = client.handles.index
@@ -196,9 +202,11 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
                        "intruder": traffic.intruder.summary() if demo else {},
                        "risk": traffic.risk.summary() if demo else {},
                        "otc": traffic.otc.summary() if demo else {},
+                       "gateway": traffic.gateway.summary() if demo else {},
                        "cluster": _cluster(client), "conservation_ok": audit["ok"]}
             printer(summary)
             last_report, last_orders, last_trades = now, traffic.orders, trades
+    await traffic.gateway.close()
     final_stats = client.market_stats()
     audit = client.audit()
     return {"duration_s": round(time.monotonic() - started, 1), "orders": traffic.orders,
@@ -210,6 +218,7 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
             "intruder": traffic.intruder.summary() if demo else {},
             "risk": traffic.risk.summary() if demo else {},
             "otc": traffic.otc.summary() if demo else {},
+            "gateway": traffic.gateway.summary() if demo else {},
             "cluster": _cluster(client), "conservation_ok": audit["ok"], "imbalance": audit["imbalance"],
             "index_prices": ray.get(index.index_prices.remote())}
 
@@ -264,13 +273,17 @@ def format_summary(summary: dict) -> str:
             + (f" last {last['pair']} {last['side']} {last['price']} (index {last['index']}, spread "
                f"{last['spread_bps']} bps: {_counts(last['breakdown'])}, {last['method']})" if last else "")
             + "  |  ") if otc else ""
+    gateway = summary.get("gateway") or {}
+    http = (f"gateway {gateway['answered']}/{gateway['requests']} answered, orders {gateway['orders']} cancels "
+            f"{gateway['cancels']} refused {_counts(gateway['refused'])} weight {gateway['used_weight']}  |  "
+            if gateway else "")
     cluster = summary.get("cluster") or {}
     where = (f"actors {cluster['actors_up']}/{cluster['actors']} up on {cluster['nodes']} node(s), "
              f"{cluster['shards']} shards" + (f", down {','.join(cluster['down'])}" if cluster["down"] else "")
              + "  |  ") if cluster else ""
     return (f"[{summary['uptime_s']:>6}s] orders/s {summary['orders_per_s']:>6}  trades/s {summary['trades_per_s']:>5}"
             f"  p50 {summary['p50_ms']:.1f}ms p99 {summary['p99_ms']:.1f}ms  |  {markets}  |  {lending}{perps}{door}"
-            f"{rules}{desk}{where}conservation {'OK' if summary['conservation_ok'] else 'BROKEN'}")
+            f"{rules}{desk}{http}{where}conservation {'OK' if summary['conservation_ok'] else 'BROKEN'}")
 
 
 def _counts(counts: dict) -> str:

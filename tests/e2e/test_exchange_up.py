@@ -20,6 +20,10 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
     assert summary["imbalance"] and not any(summary["imbalance"].values())
     assert summary["orders"] > 100 and summary["trades"] > 0
     assert 8 <= summary["duration_s"] <= 30
+    gateway = summary["gateway"]                            # issue 18: a bot trading over HTTP, all answered
+    assert gateway["url"].startswith("http://127.0.0.1:") and gateway["orders"] > 0
+    assert gateway["cancels"] == gateway["orders"] and gateway["answered"] == gateway["requests"]
+    assert gateway["refused"] == {} and gateway["used_weight"] > 0
     cluster = summary["cluster"]                            # issue 17: where it runs, every actor up
     assert cluster["actors_up"] == cluster["actors"] >= 12 and cluster["down"] == [] and cluster["nodes"] == 1
     assert cluster["shards"] == 2

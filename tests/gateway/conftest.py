@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import threading
 import time
-from urllib.parse import urlencode
 
 import pytest
 import requests
 
 from actors.client.exchange_client import ExchangeClient
+from gateway.auth import hmac_query
 from gateway.keys import KeyStore
 from gateway.server import Gateway, serve
 
@@ -49,8 +47,7 @@ class Trader:
     def query(self, **params) -> str:
         """``params`` with a timestamp (now, unless given), signed."""
         params.setdefault("timestamp", int(time.time() * 1000))
-        query = urlencode(params)
-        return query + "&signature=" + hmac.new(self.secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+        return hmac_query(self.secret, params)
 
     def signed(self, method: str, path: str, **params) -> requests.Response:
         return requests.request(method, f"{self.url}{path}?{self.query(**params)}",

@@ -14,15 +14,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, strategies as st
 
-from gateway.auth import AuthError, Permission, payload, verify
+from gateway.auth import AuthError, Permission, hmac_query, payload, verify
 from gateway.keys import KeyStore
 
 NOW = 1_765_000_000_000
 
 
 def hmac_signed(secret: str, params: dict) -> str:
-    query = urlencode(params)
-    return query + "&signature=" + hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+    return hmac_query(secret, params)
 
 
 def check(store, key, query, body="", address="127.0.0.1", needs=Permission.TRADE, now=NOW):

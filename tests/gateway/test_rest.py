@@ -96,3 +96,24 @@ def test_each_bad_request_is_a_binance_error_and_places_nothing(traders, venue):
         assert set(response.json()) == {"code", "msg"}
     assert "INSUFFICIENT_BALANCE" in cases[7][0].json()["msg"]
     assert client.open_orders(31_001) == before
+
+
+def test_a_client_past_its_weight_is_told_to_wait_then_banned_and_every_answer_says_its_weight(venue):
+    from gateway.limits import RateLimiter
+    from gateway.server import Gateway
+    from tests.gateway.conftest import Served
+    client, keys, served = venue
+    strict = Served(Gateway(client, keys, per_address=RateLimiter(weight_per_minute=25, strikes_to_ban=3)))
+    try:
+        ok = requests.get(f"{strict.url}/api/v3/exchangeInfo", timeout=10)             # weight 20
+        assert ok.status_code == 200 and ok.headers["X-MBX-USED-WEIGHT-1M"] == "20"
+        book = requests.get(f"{strict.url}/api/v3/depth", params={"symbol": "BTCUSDT", "limit": 5000}, timeout=10)
+        assert (book.status_code, book.json().get("code")) == (429, -1003), (book.status_code, book.text[:300])  # 250
+        assert 0 < int(book.headers["Retry-After"]) <= 60
+        assert requests.get(f"{strict.url}/api/v3/ping", timeout=10).headers["X-MBX-USED-WEIGHT-1M"] == "21"
+        answers = [requests.get(f"{strict.url}/api/v3/exchangeInfo", timeout=10) for _ in range(3)]
+        assert [a.status_code for a in answers] == [429, 418, 418]                      # kept on: banned
+        assert int(answers[-1].headers["Retry-After"]) > 60
+        assert requests.get(f"{served.url}/api/v3/ping", timeout=10).status_code == 200  # another gateway's budget
+    finally:
+        strict.stop()
