@@ -15,6 +15,7 @@ Built so far:
 | ``GET /api/v3/order`` | USER_DATA | a resting order |
 | ``GET /api/v3/openOrders`` | USER_DATA | the account's resting orders (of a symbol) |
 | ``GET /api/v3/account`` | USER_DATA | free and locked per asset |
+| ``/ws/<streams>``, ``/stream?streams=`` | NONE | WebSocket: trades, depth diffs, book ticker (``gateway/streams.py``) |
 
 A request's parameters come from its query string and, for POST and DELETE, its
 form-encoded body (Binance's rule); a name given twice is refused (-1101). Signed
@@ -43,6 +44,7 @@ from gateway.auth import AuthError, Permission, verify
 from gateway.errors import error
 from gateway.keys import KeyStore
 from gateway.limits import WEIGHTS, RateLimiter, depth_weight
+from gateway.streams import Streams
 
 BODY_BYTES_MAX = 64 << 10
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
@@ -70,6 +72,7 @@ class Gateway:
         self.per_address = RateLimiter() if per_address is None else per_address    # (an empty one is falsy)
         self.per_key = RateLimiter() if per_key is None else per_key
         self.symbols = binance.symbols(client.config)
+        self.streams = Streams(client, self.symbols)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=BODY_BYTES_MAX, middlewares=[self._errors, self._limits])
@@ -82,8 +85,18 @@ class Gateway:
                         web.delete("/api/v3/order", self.cancel_order, name="cancel"),
                         web.get("/api/v3/order", self.query_order, name="query"),
                         web.get("/api/v3/openOrders", self.open_orders, name="openOrders"),
-                        web.get("/api/v3/account", self.account, name="account")])
+                        web.get("/api/v3/account", self.account, name="account"),
+                        web.get("/ws/{streams:.+}", self.streams.handle, name="ws"),
+                        web.get("/stream", self.streams.handle, name="stream")])
+        app.on_startup.append(self._start_streams)
+        app.on_cleanup.append(self._stop_streams)
         return app
+
+    async def _start_streams(self, app: web.Application) -> None:
+        self.streams.start()
+
+    async def _stop_streams(self, app: web.Application) -> None:
+        await self.streams.stop()
 
     @web.middleware
     async def _limits(self, request: web.Request, handler):

@@ -1,0 +1,188 @@
+"""Public WebSocket streams in Binance's shapes (issue 18): trades, depth diffs and the
+book ticker.
+
+Connect to ``/ws/<stream>[/<stream>...]`` (each message is the stream's payload) or
+``/stream?streams=<stream>/<stream>`` (each is ``{"stream": name, "data": payload}``).
+Streams, per symbol (lower case, as Binance's):
+
+- ``<symbol>@trade``: every trade, from the market actor's event stream:
+  ``{"e": "trade", "E", "s", "t" (the market's sequence), "p", "q", "T", "m" (the buyer
+  was the maker)}``;
+- ``<symbol>@depth`` (or ``@depth@100ms``): the levels that changed, with absolute
+  quantities ("0" when a level is gone): ``{"e": "depthUpdate", "E", "s", "U", "u", "b",
+  "a"}``. ``U``..``u`` are the market sequence numbers the update covers; each update's
+  ``U`` is the previous one's ``u`` + 1. A client keeps a local book as with Binance:
+  buffer the stream, take ``GET /api/v3/depth`` (its ``lastUpdateId``), drop updates with
+  ``u`` <= it, apply the rest in order. The gateway reads the top ``DEPTH_LEVELS`` levels
+  of each side every ``DEPTH_EVERY_S`` and sends what changed: a level that leaves the
+  top ``DEPTH_LEVELS`` is sent as gone, and as new when it comes back;
+- ``<symbol>@bookTicker``: the best bid and ask when they change.
+
+Limits: at most ``CONNECTIONS_MAX`` connections and ``STREAMS_MAX`` streams per
+connection. Each connection has its own queue of ``QUEUE_MAX`` messages: a reader that
+lets it fill is **dropped** (closed with 1008), so a slow client never holds up the
+others. The server pings every ``HEARTBEAT_S``; a client that does not answer is
+closed.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import orjson
+from aiohttp import WSCloseCode, web
+
+from exchange.core.money import format_decimal
+from exchange.matching.orders import Side
+from exchange.messages.records import Fill
+
+DEPTH_LEVELS = 1_000
+DEPTH_EVERY_S = 0.1
+CONNECTIONS_MAX = 1_000
+STREAMS_MAX = 200
+QUEUE_MAX = 2_000
+HEARTBEAT_S = 30.0
+KINDS = ("trade", "depth", "depth@100ms", "bookTicker")
+
+
+def _ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Subscriber:
+    """One connection: the streams it reads and its queue."""
+
+    def __init__(self, streams: set[str], combined: bool):
+        self.streams, self.combined = streams, combined
+        self.queue: asyncio.Queue = asyncio.Queue(QUEUE_MAX)
+        self.dropped = False
+
+    def offer(self, stream: str, payload: dict) -> None:
+        """Queue ``payload`` of ``stream``; a full queue marks this reader to be dropped."""
+        if self.dropped:
+            return
+        message = {"stream": stream, "data": payload} if self.combined else payload
+        try:
+            self.queue.put_nowait(orjson.dumps(message).decode())
+        except asyncio.QueueFull:
+            self.dropped = True                         # its sender closes it after the message in hand
+
+
+class Streams:
+    """The public streams of every spot market, fanned out to the subscribers."""
+
+    def __init__(self, client, symbols: dict):
+        self.client, self.symbols = client, symbols          # BTCUSDT -> MarketSpec
+        self.subscribers: set[Subscriber] = set()
+        self.tasks: list[asyncio.Task] = []
+        self.sent = self.dropped = 0
+
+    def start(self) -> None:
+        for symbol, spec in self.symbols.items():
+            self.tasks.append(asyncio.create_task(self._trades(symbol, spec)))
+            self.tasks.append(asyncio.create_task(self._depth(symbol, spec)))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _publish(self, stream: str, payload: dict) -> None:
+        for subscriber in self.subscribers:
+            if stream in subscriber.streams:
+                subscriber.offer(stream, payload)
+
+    def _wanted(self, stream: str) -> bool:
+        return any(stream in s.streams for s in self.subscribers)
+
+    # ---- producers --------------------------------------------------------------------------
+    async def _trades(self, symbol: str, spec) -> None:
+        market, name = self.client.handles.markets[spec.name], f"{symbol.lower()}@trade"
+        cursor = 0                          # what came before anyone subscribed is read and passed over
+        while True:
+            batch = await market.events_after.remote(cursor, 1.0)
+            for cursor, event in batch["events"]:
+                if type(event) is Fill and self._wanted(name):
+                    self._publish(name, {
+                        "e": "trade", "E": _ms(), "s": symbol, "t": event.seq,
+                        "p": format_decimal(event.price, spec.quote.scale),
+                        "q": format_decimal(event.quantity, spec.base.scale), "T": event.ts_ns // 1_000_000,
+                        "m": event.taker_side == int(Side.SELL), "M": True})
+
+    async def _depth(self, symbol: str, spec) -> None:
+        market, low = self.client.handles.markets[spec.name], symbol.lower()
+        names = (f"{low}@depth", f"{low}@depth@100ms")
+        ticker = f"{low}@bookTicker"
+        last_seq, bids, asks, top = None, {}, {}, None
+        while True:
+            view = await market.depth.remote(DEPTH_LEVELS)
+            if view["seq"] != last_seq:
+                new_bids = {p: q for p, q, _ in view["bids"]}
+                new_asks = {p: q for p, q, _ in view["asks"]}
+                if last_seq is not None and any(self._wanted(n) for n in names):
+                    update = {"e": "depthUpdate", "E": _ms(), "s": symbol, "U": last_seq + 1, "u": view["seq"],
+                              "b": _changed(bids, new_bids, spec), "a": _changed(asks, new_asks, spec)}
+                    for name in names:
+                        self._publish(name, update)
+                best = (view["bids"][:1], view["asks"][:1])
+                if best != top and self._wanted(ticker):
+                    (bid,), (ask,) = best[0] or [(0, 0, 0)], best[1] or [(0, 0, 0)]
+                    self._publish(ticker, {"u": view["seq"], "s": symbol,
+                                           "b": format_decimal(bid[0], spec.quote.scale),
+                                           "B": format_decimal(bid[1], spec.base.scale),
+                                           "a": format_decimal(ask[0], spec.quote.scale),
+                                           "A": format_decimal(ask[1], spec.base.scale)})
+                last_seq, bids, asks, top = view["seq"], new_bids, new_asks, best
+            await asyncio.sleep(DEPTH_EVERY_S)
+
+    # ---- the connections ----------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        combined = request.path.startswith("/stream")
+        names = request.query.get("streams", "") if combined else request.match_info.get("streams", "")
+        streams = {n for n in names.split("/") if n}
+        unknown = sorted(n for n in streams if not self._known(n))
+        ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=4_096)
+        await ws.prepare(request)
+        if unknown or not streams or len(streams) > STREAMS_MAX or len(self.subscribers) >= CONNECTIONS_MAX:
+            why = (f"unknown streams: {', '.join(unknown)}" if unknown else "no streams" if not streams else
+                   f"at most {STREAMS_MAX} streams" if len(streams) > STREAMS_MAX else "too many connections")
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=why.encode()[:120])
+            return ws
+        subscriber = Subscriber(streams, combined)
+        self.subscribers.add(subscriber)
+        sender = asyncio.create_task(self._send(ws, subscriber))
+        try:
+            async for _ in ws:              # clients only answer pings here; what they send is ignored
+                pass
+        finally:
+            self.subscribers.discard(subscriber)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        return ws
+
+    async def _send(self, ws: web.WebSocketResponse, subscriber: Subscriber) -> None:
+        while True:
+            message = await subscriber.queue.get()
+            if subscriber.dropped:
+                self.dropped += 1
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow: the queue filled up")
+                return
+            await ws.send_str(message)
+            self.sent += 1
+
+    def _known(self, stream: str) -> bool:
+        symbol, _, kind = stream.partition("@")
+        return symbol.upper() in self.symbols and kind in KINDS
+
+
+def _changed(before: dict[int, int], after: dict[int, int], spec) -> list[list[str]]:
+    """The levels of one side that changed, with absolute quantities ("0": gone), best first
+    is not promised (Binance's are in no order either)."""
+    price, qty = spec.quote.scale, spec.base.scale
+    out = [[format_decimal(p, price), format_decimal(q, qty)] for p, q in after.items() if before.get(p) != q]
+    out += [[format_decimal(p, price), format_decimal(0, qty)] for p in before if p not in after]
+    return out

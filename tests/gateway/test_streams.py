@@ -1,0 +1,135 @@
+"""The public WebSocket streams over a real WebSocket client (aiohttp's): a client keeps a
+local book from the REST snapshot and the depth diffs, as Binance's clients do, while
+orders arrive from another thread, and ends with the server's book; trades arrive as they
+happen; an unknown stream is refused; a reader that never reads is dropped without
+holding up the others."""
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+
+import aiohttp
+import requests
+
+from exchange.matching.orders import Side, TimeInForce
+from exchange.messages.records import CancelOrder
+
+SYMBOL, MARKET = "BTCUSDT", "BTC-USDT"
+
+
+def load(client, accounts, seconds: float, seed: int) -> int:
+    """Place and cancel orders around 50,000 for ``seconds`` (a maker's requotes and a taker's
+    crosses), 20 every 10 ms, through the Python client; how many were sent."""
+    rng, resting, sent = random.Random(seed), [], 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        batch = []
+        for _ in range(20):
+            account = rng.choice(accounts)
+            if resting and rng.random() < 0.3:
+                who, order_id = resting.pop(rng.randrange(len(resting)))
+                batch.append(CancelOrder(client.next_request_id(), 0, who, MARKET, order_id))
+                continue
+            side = rng.choice((Side.BUY, Side.SELL))
+            price = 50_000 + rng.randint(-30, 30) * (1 if side == Side.BUY else -1) - (10 if side == Side.BUY else -10)
+            tif = TimeInForce.IOC if rng.random() < 0.2 else TimeInForce.GTC
+            batch.append(client.order(account, MARKET, side, f"0.{rng.randint(1, 9)}", f"{price}.00", tif=tif))
+        for cmd, events in zip(batch, client.execute(batch)):
+            for event in events:
+                if type(event).__name__ == "OrderBooked":
+                    resting.append((cmd.account_id, event.order_id))
+        sent += len(batch)
+        time.sleep(0.01)
+    return sent
+
+
+def test_a_local_book_kept_from_the_snapshot_and_the_diffs_ends_as_the_servers(venue):
+    client, _, served = venue
+    accounts = [31_101, 31_102]                 # market makers: the rulebook's order rates do not stop them
+    for account in accounts:
+        assert client.open_account(account, "market_maker").ok
+        assert client.deposit(account, "USDT", "10000000").ok and client.deposit(account, "BTC", "1000").ok
+    result = {}
+
+    async def follow() -> None:
+        async with aiohttp.ClientSession() as session:
+            url = served.url.replace("http", "ws") + f"/stream?streams={SYMBOL.lower()}@depth/{SYMBOL.lower()}@trade"
+            async with session.ws_connect(url) as ws:
+                loader = threading.Thread(target=lambda: result.update(sent=load(client, accounts, 4.0, 11)))
+                loader.start()
+                buffered, trades = [], 0
+                await asyncio.sleep(0.5)                                # some diffs before the snapshot
+                snapshot = requests.get(f"{served.url}/api/v3/depth", params={"symbol": SYMBOL, "limit": 1000},
+                                        timeout=10).json()
+                book = {"bids": {p: q for p, q in snapshot["bids"]}, "asks": {p: q for p, q in snapshot["asks"]}}
+                last_u, applied = snapshot["lastUpdateId"], 0
+                final = None
+                while True:
+                    if final is None and not loader.is_alive():
+                        time.sleep(0.3)
+                        final = requests.get(f"{served.url}/api/v3/depth", params={"symbol": SYMBOL, "limit": 1000},
+                                             timeout=10).json()
+                    if final is not None and last_u >= final["lastUpdateId"]:
+                        break
+                    message = await asyncio.wait_for(ws.receive_json(), 10)
+                    stream, data = message["stream"], message["data"]
+                    if stream.endswith("@trade"):
+                        trades += 1
+                        continue
+                    buffered.append(data)
+                    for update in buffered:
+                        if update["u"] <= last_u:
+                            continue
+                        assert update["U"] <= last_u + 1, "a gap in the depth stream"
+                        for side, key in (("bids", "b"), ("asks", "a")):
+                            for price, qty in update[key]:
+                                if float(qty) == 0:
+                                    book[side].pop(price, None)
+                                else:
+                                    book[side][price] = qty
+                        last_u, applied = update["u"], applied + 1
+                    buffered.clear()
+                loader.join()
+                result.update(book=book, final=final, applied=applied, trades=trades)
+
+    asyncio.run(follow())
+    final = result["final"]
+    assert result["sent"] > 200 and result["applied"] > 5 and result["trades"] > 0
+    assert len(final["bids"]) > 5 and len(final["asks"]) > 5                 # a book worth comparing
+    for side in ("bids", "asks"):
+        assert sorted(result["book"][side].items()) == sorted((p, q) for p, q in final[side]), side
+
+
+def test_an_unknown_stream_or_none_is_refused_with_its_reason(venue):
+    client, _, served = venue
+
+    async def main() -> list:
+        closes = []
+        async with aiohttp.ClientSession() as session:
+            ws_url = served.url.replace("http", "ws")
+            for path in ("/ws/dogeusdt@trade", "/ws/btcusdt@kline_1m", "/stream?streams="):
+                async with session.ws_connect(ws_url + path) as ws:
+                    message = await ws.receive()
+                    closes.append((message.type, message.data, message.extra))
+        return closes
+
+    closes = asyncio.run(main())
+    assert [c[:2] for c in closes] == [(aiohttp.WSMsgType.CLOSE, 1008)] * 3
+    assert "unknown streams: dogeusdt@trade" in closes[0][2] and "no streams" in closes[2][2]
+
+
+def test_a_reader_that_lets_its_queue_fill_is_dropped_and_the_others_go_on():
+    from gateway.streams import QUEUE_MAX, Streams, Subscriber
+
+    async def main() -> tuple:
+        hub = Streams(None, {})
+        slow, fast = Subscriber({"btcusdt@trade"}, False), Subscriber({"btcusdt@trade"}, True)
+        hub.subscribers |= {slow, fast}
+        for n in range(QUEUE_MAX + 5):
+            hub._publish("btcusdt@trade", {"n": n})
+            fast.queue.get_nowait()                              # the fast one reads each at once
+        return slow.dropped, slow.queue.qsize(), fast.dropped
+
+    assert asyncio.run(main()) == (True, QUEUE_MAX, False)
