@@ -52,6 +52,28 @@ def depth(spec: MarketSpec, view: dict) -> dict:
             "asks": [[format_decimal(p, price), format_decimal(q, qty)] for p, q, _ in view["asks"]]}
 
 
+def trades(spec: MarketSpec, fills: list) -> list[dict]:
+    """``GET /api/v3/trades``: the market's recent trades, oldest first (``id``: its sequence)."""
+    base, quote = spec.base.scale, spec.quote.scale
+    return [{"id": f.seq, "price": format_decimal(f.price, quote), "qty": format_decimal(f.quantity, base),
+             "quoteQty": format_decimal(mul_div_floor(f.price, f.quantity, 10 ** base), quote),
+             "time": f.ts_ns // 1_000_000, "isBuyerMaker": f.taker_side == int(Side.SELL), "isBestMatch": True}
+            for f in fills]
+
+
+def price_ticker(symbol: str, spec: MarketSpec, view: dict) -> dict:
+    """``GET /api/v3/ticker/price`` from a depth view: the last trade's price."""
+    return {"symbol": symbol, "price": format_decimal(view["last_price"], spec.quote.scale)}
+
+
+def book_ticker(symbol: str, spec: MarketSpec, view: dict) -> dict:
+    """``GET /api/v3/ticker/bookTicker`` from a depth view: the best bid and ask ("0" when a side is empty)."""
+    (bid, bid_qty, _), (ask, ask_qty, _) = (view["bids"] or [(0, 0, 0)])[0], (view["asks"] or [(0, 0, 0)])[0]
+    price, qty = spec.quote.scale, spec.base.scale
+    return {"symbol": symbol, "bidPrice": format_decimal(bid, price), "bidQty": format_decimal(bid_qty, qty),
+            "askPrice": format_decimal(ask, price), "askQty": format_decimal(ask_qty, qty)}
+
+
 def order(symbol: str, spec: MarketSpec, result, request: dict, transact_ms: int) -> dict:
     """A placed order's answer (``newOrderRespType`` FULL: with its fills), from the client's
     ``OrderResult`` and the request's parameters."""

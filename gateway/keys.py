@@ -59,6 +59,10 @@ class KeyStore:
         return ApiKey(key, record["account"], kind, secret, frozenset(Permission(p) for p in record["permissions"]),
                       frozenset(record["ips"]), record["revoked"])
 
+    def known(self, key: str) -> bool:
+        """Whether ``key`` was ever created here (revoked or not): no secret is decrypted."""
+        return key in self._keys
+
     def revoke(self, key: str) -> bool:
         """Revoke ``key`` now; False if there is no such key."""
         record = self._keys.get(key)

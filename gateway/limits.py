@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 WINDOW_MS = 60_000
 WEIGHTS = {"ping": 1, "time": 1, "exchangeInfo": 20, "order": 1, "order.test": 1, "cancel": 1, "query": 4,
-           "openOrders": 6, "openOrders:all": 80, "account": 20}
+           "openOrders": 6, "openOrders:all": 80, "account": 20, "trades": 25, "ticker.price": 2,
+           "ticker.bookTicker": 2}
 DEPTH_WEIGHTS = ((100, 5), (500, 25), (1000, 50), (5000, 250))
 
 

@@ -9,6 +9,8 @@ Built so far:
 | ``GET /api/v3/time`` | NONE | the server's clock, ms |
 | ``GET /api/v3/exchangeInfo`` | NONE | every spot market and its filters |
 | ``GET /api/v3/depth`` | NONE | the book's levels, ``lastUpdateId`` the market's sequence |
+| ``GET /api/v3/trades`` | NONE | the last trades (up to 1,000) |
+| ``GET /api/v3/ticker/price``, ``ticker/bookTicker`` | NONE | last price; best bid and ask (one symbol or all) |
 | ``POST /api/v3/order`` | TRADE | LIMIT, MARKET, LIMIT_MAKER; GTC, IOC, FOK |
 | ``POST /api/v3/order/test`` | TRADE | the same checks at the gateway, nothing placed |
 | ``DELETE /api/v3/order`` | TRADE | by ``orderId`` or ``origClientOrderId`` |
@@ -29,6 +31,7 @@ to ``BODY_BYTES_MAX``.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from urllib.parse import parse_qsl
 
@@ -48,6 +51,7 @@ from gateway.streams import Streams
 
 BODY_BYTES_MAX = 64 << 10
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
+TRADES_MAX = 1_000                  # the market actor keeps its last 1,000 trades
 RATE_LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000}]
 
 
@@ -80,6 +84,9 @@ class Gateway:
                         web.get("/api/v3/time", self.time, name="time"),
                         web.get("/api/v3/exchangeInfo", self.exchange_info, name="exchangeInfo"),
                         web.get("/api/v3/depth", self.depth, name="depth"),
+                        web.get("/api/v3/trades", self.trades, name="trades"),
+                        web.get("/api/v3/ticker/price", self.price_ticker, name="ticker.price"),
+                        web.get("/api/v3/ticker/bookTicker", self.book_ticker, name="ticker.bookTicker"),
                         web.post("/api/v3/order", self.new_order, name="order"),
                         web.post("/api/v3/order/test", self.test_order, name="order.test"),
                         web.delete("/api/v3/order", self.cancel_order, name="cancel"),
@@ -105,7 +112,7 @@ class Gateway:
         now = self.clock_ms()
         verdict = self.per_address.spend(request.remote or "", weight, now)
         key = request.headers.get("X-MBX-APIKEY")
-        if verdict.ok and key and self.keys.get(key) is not None:
+        if verdict.ok and key and self.keys.known(key):
             verdict = self.per_key.spend(key, weight, now)
         if not verdict.ok:
             banned = verdict.status == 418
@@ -116,7 +123,8 @@ class Gateway:
             response.headers["Retry-After"] = str(verdict.retry_after_s)
         else:
             response = await handler(request)
-        response.headers["X-MBX-USED-WEIGHT-1M"] = str(verdict.used)
+        if not response.prepared:                          # (a WebSocket's headers went out at its start)
+            response.headers["X-MBX-USED-WEIGHT-1M"] = str(verdict.used)
         return response
 
     @web.middleware
@@ -181,6 +189,29 @@ class Gateway:
             raise Refused(400, -1100, f"'limit' must be one of {', '.join(map(str, DEPTH_LIMITS))}.")
         view = await self.client.handles.markets[spec.name].depth.remote(limit)
         return _json(binance.depth(spec, view))
+
+    async def trades(self, request: web.Request) -> web.Response:
+        params, _, _ = await self._params(request)
+        symbol, spec = self._market(params)
+        limit = _integer(params, "limit", 500)
+        if not 1 <= limit <= TRADES_MAX:
+            raise Refused(400, -1100, f"'limit' must be between 1 and {TRADES_MAX}.")
+        fills = await self.client.handles.markets[spec.name].trades.remote(limit)
+        return _json(binance.trades(spec, fills))
+
+    async def price_ticker(self, request: web.Request) -> web.Response:
+        return await self._tickers(request, binance.price_ticker)
+
+    async def book_ticker(self, request: web.Request) -> web.Response:
+        return await self._tickers(request, binance.book_ticker)
+
+    async def _tickers(self, request: web.Request, shape) -> web.Response:
+        """One symbol's ticker (``symbol``), or every one's, from the markets' depth views."""
+        params, _, _ = await self._params(request)
+        chosen = [self._market(params)] if "symbol" in params else list(self.symbols.items())
+        views = await asyncio.gather(*(self.client.handles.markets[spec.name].depth.remote(1) for _, spec in chosen))
+        shaped = [shape(symbol, spec, view) for (symbol, spec), view in zip(chosen, views)]
+        return _json(shaped[0] if "symbol" in params else shaped)
 
     # ---- orders ---------------------------------------------------------------------------
     def _order(self, account_id: int, params: dict[str, str]):
@@ -270,6 +301,8 @@ def _weight(request: web.Request) -> int:
         return depth_weight(int(limit)) if limit.isdigit() and int(limit) <= 5000 else 1
     if route == "openOrders" and "symbol" not in request.query:
         return WEIGHTS["openOrders:all"]
+    if route in ("ticker.price", "ticker.bookTicker") and "symbol" not in request.query:
+        return 2 * WEIGHTS[route]                                  # every symbol's
     return WEIGHTS.get(route, 1)
 
 

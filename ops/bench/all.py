@@ -39,6 +39,7 @@ BENCHMARKS = {
     "margin": [PY, "ops/bench/margin.py", "--json"],
     "liquidation": [PY, "ops/bench/liquidation.py", "--json"],
     "otc": [PY, "ops/bench/otc.py", "--json"],
+    "gateway": [PY, "ops/bench/gateway.py", "--json"],
     "scaling": [PY, "ops/bench/scaling.py", "--json"],
 }
 QUICK = {"margin": ["--accounts", "100000"], "liquidation": ["--positions", "20000"]}

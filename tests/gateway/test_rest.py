@@ -62,6 +62,22 @@ def test_a_crossing_order_fills_with_its_fills_and_commission(traders):
     assert float(taken["fills"][0]["commission"]) > 0
 
 
+def test_the_trades_and_tickers_show_the_last_trade_and_the_best_prices(traders, venue):
+    client, _, served = venue
+    get = lambda path, **params: requests.get(f"{served.url}/api/v3/{path}", params=params, timeout=10)  # noqa: E731
+    trades = get("trades", symbol="ETHUSDT", limit=5).json()
+    last = trades[-1]
+    assert (last["price"], last["qty"], last["quoteQty"], last["isBuyerMaker"]) == \
+        ("3000.000000", "2.00000000", "6000.000000", False)                       # alice bought: the taker
+    assert get("ticker/price", symbol="ETHUSDT").json() == {"symbol": "ETHUSDT", "price": "3000.000000"}
+    book = client.order_book("BTC-USDT", 1)
+    best = get("ticker/bookTicker", symbol="BTCUSDT").json()
+    assert best["symbol"] == "BTCUSDT" and set(best) == {"symbol", "bidPrice", "bidQty", "askPrice", "askQty"}
+    assert (best["bidPrice"] != "0.000000") == bool(book["bids"])
+    assert {t["symbol"] for t in get("ticker/price").json()} == {"BTCUSDT", "ETHUSDT"}
+    assert get("trades", symbol="ETHUSDT", limit=1001).json()["code"] == -1100
+
+
 def test_each_bad_request_is_a_binance_error_and_places_nothing(traders, venue):
     client, keys, served = venue
     alice = traders[0]
