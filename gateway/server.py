@@ -6,6 +6,7 @@ Built so far:
 | endpoint | security | what |
 |---|---|---|
 | ``GET /api/v3/ping`` | NONE | ``{}`` |
+| ``GET /api/v3/openapi.json`` | NONE | this API's OpenAPI document (``gateway/openapi.py``) |
 | ``GET /api/v3/time`` | NONE | the server's clock, ms |
 | ``GET /api/v3/exchangeInfo`` | NONE | every spot market and its filters |
 | ``GET /api/v3/depth`` | NONE | the book's levels, ``lastUpdateId`` the market's sequence |
@@ -42,7 +43,7 @@ from actors.client.results import order_result
 from exchange.core.money import MoneyFormatError
 from exchange.core.reasons import Reason
 from exchange.messages.records import CancelOrder
-from gateway import binance
+from gateway import binance, openapi
 from gateway.auth import AuthError, Permission, verify
 from gateway.errors import error
 from gateway.keys import KeyStore
@@ -77,10 +78,12 @@ class Gateway:
         self.per_key = RateLimiter() if per_key is None else per_key
         self.symbols = binance.symbols(client.config)
         self.streams = Streams(client, self.symbols)
+        self._openapi = openapi.document()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=BODY_BYTES_MAX, middlewares=[self._errors, self._limits])
         app.add_routes([web.get("/api/v3/ping", self.ping, name="ping"),
+                        web.get("/api/v3/openapi.json", self.openapi, name="openapi"),
                         web.get("/api/v3/time", self.time, name="time"),
                         web.get("/api/v3/exchangeInfo", self.exchange_info, name="exchangeInfo"),
                         web.get("/api/v3/depth", self.depth, name="depth"),
@@ -174,6 +177,9 @@ class Gateway:
     # ---- public ---------------------------------------------------------------------------
     async def ping(self, request: web.Request) -> web.Response:
         return _json({})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return _json(self._openapi)
 
     async def time(self, request: web.Request) -> web.Response:
         return _json({"serverTime": self.clock_ms()})

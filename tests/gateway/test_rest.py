@@ -14,6 +14,7 @@ from tests.gateway.conftest import Trader
 def test_the_public_endpoints_answer_in_binances_shapes(venue):
     client, _, served = venue
     assert requests.get(f"{served.url}/api/v3/ping", timeout=10).json() == {}
+    assert "/api/v3/order" in requests.get(f"{served.url}/api/v3/openapi.json", timeout=10).json()["paths"]
     server_ms = requests.get(f"{served.url}/api/v3/time", timeout=10).json()["serverTime"]
     assert abs(server_ms - time.time() * 1000) < 5_000
     info = requests.get(f"{served.url}/api/v3/exchangeInfo", timeout=10).json()

@@ -11,7 +11,6 @@ import threading
 import time
 
 import aiohttp
-import requests
 
 from exchange.matching.orders import Side, TimeInForce
 from exchange.messages.records import CancelOrder
@@ -55,42 +54,37 @@ def test_a_local_book_kept_from_the_snapshot_and_the_diffs_ends_as_the_servers(v
 
     async def follow() -> None:
         async with aiohttp.ClientSession() as session:
+            async def depth() -> dict:          # the REST snapshot, read without blocking the stream's reader
+                async with session.get(f"{served.url}/api/v3/depth", params={"symbol": SYMBOL, "limit": 1000}) as r:
+                    return await r.json()
             url = served.url.replace("http", "ws") + f"/stream?streams={SYMBOL.lower()}@depth/{SYMBOL.lower()}@trade"
             async with session.ws_connect(url) as ws:
                 loader = threading.Thread(target=lambda: result.update(sent=load(client, accounts, 4.0, 11)))
                 loader.start()
-                buffered, trades = [], 0
                 await asyncio.sleep(0.5)                                # some diffs before the snapshot
-                snapshot = requests.get(f"{served.url}/api/v3/depth", params={"symbol": SYMBOL, "limit": 1000},
-                                        timeout=10).json()
+                snapshot = await depth()
                 book = {"bids": {p: q for p, q in snapshot["bids"]}, "asks": {p: q for p, q in snapshot["asks"]}}
-                last_u, applied = snapshot["lastUpdateId"], 0
-                final = None
-                while True:
+                last_u, applied, trades, final = snapshot["lastUpdateId"], 0, 0, None
+                while final is None or last_u < final["lastUpdateId"]:
                     if final is None and not loader.is_alive():
-                        time.sleep(0.3)
-                        final = requests.get(f"{served.url}/api/v3/depth", params={"symbol": SYMBOL, "limit": 1000},
-                                             timeout=10).json()
-                    if final is not None and last_u >= final["lastUpdateId"]:
-                        break
+                        await asyncio.sleep(0.3)
+                        final = await depth()
+                        continue
                     message = await asyncio.wait_for(ws.receive_json(), 10)
-                    stream, data = message["stream"], message["data"]
+                    stream, update = message["stream"], message["data"]
                     if stream.endswith("@trade"):
                         trades += 1
                         continue
-                    buffered.append(data)
-                    for update in buffered:
-                        if update["u"] <= last_u:
-                            continue
-                        assert update["U"] <= last_u + 1, "a gap in the depth stream"
-                        for side, key in (("bids", "b"), ("asks", "a")):
-                            for price, qty in update[key]:
-                                if float(qty) == 0:
-                                    book[side].pop(price, None)
-                                else:
-                                    book[side][price] = qty
-                        last_u, applied = update["u"], applied + 1
-                    buffered.clear()
+                    if update["u"] <= last_u:                           # covered by the snapshot
+                        continue
+                    assert update["U"] <= last_u + 1, "a gap in the depth stream"
+                    for side, key in (("bids", "b"), ("asks", "a")):
+                        for price, qty in update[key]:
+                            if float(qty) == 0:
+                                book[side].pop(price, None)
+                            else:
+                                book[side][price] = qty
+                    last_u, applied = update["u"], applied + 1
                 loader.join()
                 result.update(book=book, final=final, applied=applied, trades=trades)
 
