@@ -112,6 +112,10 @@ def test_each_bad_request_is_a_binance_error_and_places_nothing(traders, venue):
         assert (response.status_code, response.json()["code"]) == (status, code), response.text
         assert set(response.json()) == {"code", "msg"}
     assert "INSUFFICIENT_BALANCE" in cases[7][0].json()["msg"]
+    checked = alice.signed("POST", "/api/v3/order/test", **order)
+    assert (checked.status_code, checked.json()) == (200, {})                       # checked, not placed
+    refused = alice.signed("POST", "/api/v3/order/test", **{**order, "side": "HOLD"})
+    assert refused.json()["code"] == -1117
     assert client.open_orders(31_001) == before
 
 
