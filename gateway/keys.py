@@ -27,6 +27,7 @@ class KeyStore:
         self.master_key = master_key or Fernet.generate_key()
         self._fernet = Fernet(self.master_key)
         self._keys: dict[str, dict] = {}           # key -> its record (the secret encrypted)
+        self._checked: dict[str, ApiKey] = {}      # key -> as verified, decrypted once (every signed request reads it)
         self.keys_max = keys_max
 
     def create(self, account_id: int, permissions, ips=(), public_key: bytes | None = None) -> tuple[str, str | None]:
@@ -50,14 +51,19 @@ class KeyStore:
 
     def get(self, key: str) -> ApiKey | None:
         """The key as ``gateway.auth.verify`` checks it (its HMAC secret decrypted), or None."""
+        known = self._checked.get(key)
+        if known is not None:
+            return known
         record = self._keys.get(key)
         if record is None:
             return None
         kind = KeyKind(record["kind"])
         secret = (self._fernet.decrypt(record["secret"].encode()) if kind is KeyKind.HMAC
                   else bytes.fromhex(record["secret"]))
-        return ApiKey(key, record["account"], kind, secret, frozenset(Permission(p) for p in record["permissions"]),
-                      frozenset(record["ips"]), record["revoked"])
+        known = self._checked[key] = ApiKey(key, record["account"], kind, secret,
+                                            frozenset(Permission(p) for p in record["permissions"]),
+                                            frozenset(record["ips"]), record["revoked"])
+        return known
 
     def known(self, key: str) -> bool:
         """Whether ``key`` was ever created here (revoked or not): no secret is decrypted."""
@@ -69,6 +75,7 @@ class KeyStore:
         if record is None:
             return False
         record["revoked"] = True
+        self._checked.pop(key, None)               # the next request reads it revoked
         return True
 
     def records(self) -> dict[str, dict]:
