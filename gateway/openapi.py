@@ -8,6 +8,7 @@ cannot drift apart.
 from __future__ import annotations
 
 from gateway.limits import WEIGHTS
+from gateway.sections import SECTIONS
 
 DECIMAL = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"}
 INTEGER = {"type": "integer", "minimum": 0}
@@ -48,7 +49,7 @@ def document() -> dict:
     """The OpenAPI document of every endpoint in ``ENDPOINTS``, with the signing scheme and
     the error shape; the WebSocket streams are described in ``info.description``."""
     paths: dict = {}
-    for method, path, security, weight, summary, params in ENDPOINTS:
+    for method, path, security, weight, summary, params in ENDPOINTS + [row for s in SECTIONS for row in s.ENDPOINTS]:
         signed = security != "NONE"
         parameters = [{"name": name, "in": "query", "required": required, "schema": schema}
                       for name, schema, required in params]

@@ -20,8 +20,11 @@ Built so far:
 | ``GET /api/v3/account`` | USER_DATA | free and locked per asset |
 | ``/ws/<streams>``, ``/stream?streams=`` | NONE | WebSocket: trades, depth diffs, book ticker (``gateway/streams.py``) |
 
-A request's parameters come from its query string and, for POST and DELETE, its
-form-encoded body (Binance's rule); a name given twice is refused (-1101). Signed
+The other sections of the API (margin, perpetuals, OTC, withdrawals, the public
+transparency data, ...) are modules of their own, listed in ``gateway/sections.py``.
+
+A request's parameters come from its query string and, for POST, PUT and DELETE, its
+form-encoded body (``gateway/http.py``); a name given twice is refused (-1101). Signed
 endpoints check the key, its permission, its address allowlist, the window and the
 signature (``gateway/auth.py``) before anything else. Every request first spends its
 weight from its address's minute and, with a known key, the key's (``gateway/limits.py``):
@@ -34,9 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from urllib.parse import parse_qsl
 
-import orjson
 from aiohttp import web
 
 from actors.client.results import order_result
@@ -46,26 +47,17 @@ from exchange.messages.records import CancelOrder
 from gateway import binance, openapi
 from gateway.auth import AuthError, Permission, verify
 from gateway.errors import error
+from gateway.http import Refused, integer, json_response, required
+from gateway.http import params as read_params
 from gateway.keys import KeyStore
 from gateway.limits import WEIGHTS, RateLimiter, depth_weight
+from gateway.sections import SECTIONS
 from gateway.streams import Streams
 
 BODY_BYTES_MAX = 64 << 10
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
 TRADES_MAX = 1_000                  # the market actor keeps its last 1,000 trades
 RATE_LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000}]
-
-
-class Refused(Exception):
-    """A request answered with a Binance error body."""
-
-    def __init__(self, status: int, code: int, msg: str):
-        super().__init__(msg)
-        self.status, self.body = status, {"code": code, "msg": msg}
-
-
-def _json(body, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 class Gateway:
@@ -98,6 +90,8 @@ class Gateway:
                         web.get("/api/v3/account", self.account, name="account"),
                         web.get("/ws/{streams:.+}", self.streams.handle, name="ws"),
                         web.get("/stream", self.streams.handle, name="stream")])
+        for section in SECTIONS:
+            app.add_routes(section.routes(self))
         app.on_startup.append(self._start_streams)
         app.on_cleanup.append(self._stop_streams)
         return app
@@ -122,7 +116,7 @@ class Gateway:
             msg = (f"Way too much request weight used; banned for {verdict.retry_after_s} s." if banned else
                    f"Too much request weight used; current limit is {self.per_address.weight_per_minute} request "
                    "weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.")
-            response = _json({"code": -1003, "msg": msg}, verdict.status)
+            response = json_response({"code": -1003, "msg": msg}, verdict.status)
             response.headers["Retry-After"] = str(verdict.retry_after_s)
         else:
             response = await handler(request)
@@ -135,40 +129,28 @@ class Gateway:
         try:
             return await handler(request)
         except Refused as refused:
-            return _json(refused.body, refused.status)
+            return json_response(refused.body, refused.status)
         except AuthError as refused:
-            return _json({"code": refused.code, "msg": refused.msg}, refused.status)
+            return json_response({"code": refused.code, "msg": refused.msg}, refused.status)
         except web.HTTPRequestEntityTooLarge:
-            return _json({"code": -1102, "msg": f"Request body larger than {BODY_BYTES_MAX} bytes."}, 413)
+            return json_response({"code": -1102, "msg": f"Request body larger than {BODY_BYTES_MAX} bytes."}, 413)
         except web.HTTPNotFound:
-            return _json({"code": -1000, "msg": "Unknown endpoint."}, 404)
+            return json_response({"code": -1000, "msg": "Unknown endpoint."}, 404)
         except web.HTTPMethodNotAllowed:
-            return _json({"code": -1000, "msg": "Method not allowed."}, 405)
+            return json_response({"code": -1000, "msg": "Method not allowed."}, 405)
 
     # ---- parameters and signatures ------------------------------------------------------
-    async def _params(self, request: web.Request) -> tuple[dict[str, str], str, str]:
-        query = request.query_string
-        body = await request.text() if request.method in ("POST", "DELETE") and request.can_read_body else ""
-        params: dict[str, str] = {}
-        for part in (query, body):
-            try:
-                pairs = parse_qsl(part, keep_blank_values=True, strict_parsing=bool(part))
-            except ValueError:
-                raise Refused(400, -1100, "Illegal characters found in the parameters.") from None
-            for name, value in pairs:
-                if name in params:
-                    raise Refused(400, -1101, f"Duplicate values for parameter '{name}'.")
-                params[name] = value
-        return params, query, body
+    async def params(self, request: web.Request) -> tuple[dict[str, str], str, str]:
+        return await read_params(request)
 
-    async def _signed(self, request: web.Request, needs: Permission):
-        params, query, body = await self._params(request)
+    async def signed(self, request: web.Request, needs: Permission):
+        params, query, body = await self.params(request)
         key = self.keys.get(request.headers.get("X-MBX-APIKEY", ""))
         verify(key, needs, params, query, body, request.remote or "", self.clock_ms())
         return key, params
 
-    def _market(self, params: dict[str, str]):
-        symbol = _required(params, "symbol")
+    def market(self, params: dict[str, str]):
+        symbol = required(params, "symbol")
         spec = self.symbols.get(symbol)
         if spec is None:
             raise Refused(400, -1121, "Invalid symbol.")
@@ -176,34 +158,34 @@ class Gateway:
 
     # ---- public ---------------------------------------------------------------------------
     async def ping(self, request: web.Request) -> web.Response:
-        return _json({})
+        return json_response({})
 
     async def openapi(self, request: web.Request) -> web.Response:
-        return _json(self._openapi)
+        return json_response(self._openapi)
 
     async def time(self, request: web.Request) -> web.Response:
-        return _json({"serverTime": self.clock_ms()})
+        return json_response({"serverTime": self.clock_ms()})
 
     async def exchange_info(self, request: web.Request) -> web.Response:
-        return _json(binance.exchange_info(self.client.config, self.clock_ms(), RATE_LIMITS))
+        return json_response(binance.exchange_info(self.client.config, self.clock_ms(), RATE_LIMITS))
 
     async def depth(self, request: web.Request) -> web.Response:
-        params, _, _ = await self._params(request)
-        symbol, spec = self._market(params)
-        limit = _integer(params, "limit", 100)
+        params, _, _ = await self.params(request)
+        symbol, spec = self.market(params)
+        limit = integer(params, "limit", 100)
         if limit not in DEPTH_LIMITS:
             raise Refused(400, -1100, f"'limit' must be one of {', '.join(map(str, DEPTH_LIMITS))}.")
         view = await self.client.handles.markets[spec.name].depth.remote(limit)
-        return _json(binance.depth(spec, view))
+        return json_response(binance.depth(spec, view))
 
     async def trades(self, request: web.Request) -> web.Response:
-        params, _, _ = await self._params(request)
-        symbol, spec = self._market(params)
-        limit = _integer(params, "limit", 500)
+        params, _, _ = await self.params(request)
+        symbol, spec = self.market(params)
+        limit = integer(params, "limit", 500)
         if not 1 <= limit <= TRADES_MAX:
             raise Refused(400, -1100, f"'limit' must be between 1 and {TRADES_MAX}.")
         fills = await self.client.handles.markets[spec.name].trades.remote(limit)
-        return _json(binance.trades(spec, fills))
+        return json_response(binance.trades(spec, fills))
 
     async def price_ticker(self, request: web.Request) -> web.Response:
         return await self._tickers(request, binance.price_ticker)
@@ -213,29 +195,29 @@ class Gateway:
 
     async def _tickers(self, request: web.Request, shape) -> web.Response:
         """One symbol's ticker (``symbol``), or every one's, from the markets' depth views."""
-        params, _, _ = await self._params(request)
-        chosen = [self._market(params)] if "symbol" in params else list(self.symbols.items())
+        params, _, _ = await self.params(request)
+        chosen = [self.market(params)] if "symbol" in params else list(self.symbols.items())
         views = await asyncio.gather(*(self.client.handles.markets[spec.name].depth.remote(1) for _, spec in chosen))
         shaped = [shape(symbol, spec, view) for (symbol, spec), view in zip(chosen, views)]
-        return _json(shaped[0] if "symbol" in params else shaped)
+        return json_response(shaped[0] if "symbol" in params else shaped)
 
     # ---- orders ---------------------------------------------------------------------------
     def _order(self, account_id: int, params: dict[str, str]):
         """The ``PlaceOrder`` a new-order request asks for, or ``Refused``."""
-        symbol, spec = self._market(params)
-        side = binance.SIDES.get(_required(params, "side"))
+        symbol, spec = self.market(params)
+        side = binance.SIDES.get(required(params, "side"))
         if side is None:
             raise Refused(400, -1117, "Invalid side.")
-        kind = _required(params, "type")
+        kind = required(params, "type")
         if kind not in binance.ORDER_TYPES:
             raise Refused(400, -1116, "Invalid orderType.")
         tif = "post_only" if kind == "LIMIT_MAKER" else binance.TIME_IN_FORCE.get(params.get("timeInForce", "GTC"))
         if tif is None:
             raise Refused(400, -1115, "Invalid timeInForce.")
-        price = _required(params, "price") if kind != "MARKET" else params.get("price")
+        price = required(params, "price") if kind != "MARKET" else params.get("price")
         try:
             return symbol, spec, self.client.order(
-                account_id, spec.name, side, _required(params, "quantity"), price,
+                account_id, spec.name, side, required(params, "quantity"), price,
                 order_type="market" if kind == "MARKET" else "limit", tif="gtc" if kind == "MARKET" else tif,
                 client_order_id=params.get("newClientOrderId", ""))
         except MoneyFormatError as exc:
@@ -243,23 +225,23 @@ class Gateway:
             raise Refused(400, code, f"Parameter has too much precision or is not a number: {exc}.") from None
 
     async def new_order(self, request: web.Request) -> web.Response:
-        key, params = await self._signed(request, Permission.TRADE)
+        key, params = await self.signed(request, Permission.TRADE)
         symbol, spec, cmd = self._order(key.account_id, params)
         result = (await self.client.place_orders_async([cmd]))[0]
         if result.reason is not None and not result.order_id:
             status, body = error(result.reason)
-            return _json(body, status)
-        return _json(binance.order(symbol, spec, result, params, self.clock_ms()))
+            return json_response(body, status)
+        return json_response(binance.order(symbol, spec, result, params, self.clock_ms()))
 
     async def test_order(self, request: web.Request) -> web.Response:
-        key, params = await self._signed(request, Permission.TRADE)
+        key, params = await self.signed(request, Permission.TRADE)
         self._order(key.account_id, params)
-        return _json({})
+        return json_response({})
 
     async def cancel_order(self, request: web.Request) -> web.Response:
-        key, params = await self._signed(request, Permission.TRADE)
-        symbol, spec = self._market(params)
-        order_id = _integer(params, "orderId", 0)
+        key, params = await self.signed(request, Permission.TRADE)
+        symbol, spec = self.market(params)
+        order_id = integer(params, "orderId", 0)
         client_id = params.get("origClientOrderId", "")
         if not order_id and not client_id:
             raise Refused(400, -1102, "Either orderId or origClientOrderId must be sent.")
@@ -268,33 +250,33 @@ class Gateway:
         result = order_result(cmd.request_id, events, key.account_id)
         if result.reason is not None:
             status, body = error(result.reason, cancel=True)
-            return _json(body, status)
-        return _json({"symbol": symbol, "origClientOrderId": client_id or f"x-{result.order_id}",
+            return json_response(body, status)
+        return json_response({"symbol": symbol, "origClientOrderId": client_id or f"x-{result.order_id}",
                       "orderId": result.order_id, "orderListId": -1, "status": "CANCELED",
                       "transactTime": self.clock_ms()})
 
     async def query_order(self, request: web.Request) -> web.Response:
-        key, params = await self._signed(request, Permission.READ)
-        symbol, spec = self._market(params)
+        key, params = await self.signed(request, Permission.READ)
+        symbol, spec = self.market(params)
         shard = self.client.account_shard(key.account_id)
-        view = await shard.get_order.remote(key.account_id, _integer(params, "orderId", 0))
+        view = await shard.get_order.remote(key.account_id, integer(params, "orderId", 0))
         if view is None or view.get("status") != "open" or view["market"] != spec.name:
             status, body = error(Reason.ORDER_NOT_FOUND)
-            return _json(body, status)
-        return _json(binance.open_order(symbol, spec, view))
+            return json_response(body, status)
+        return json_response(binance.open_order(symbol, spec, view))
 
     async def open_orders(self, request: web.Request) -> web.Response:
-        key, params = await self._signed(request, Permission.READ)
-        wanted = self._market(params)[1].name if "symbol" in params else None
+        key, params = await self.signed(request, Permission.READ)
+        wanted = self.market(params)[1].name if "symbol" in params else None
         views = await self.client.account_shard(key.account_id).open_orders.remote(key.account_id)
         names = {spec.name: symbol for symbol, spec in self.symbols.items()}
-        return _json([binance.open_order(names[v["market"]], self.client.config.markets[v["market"]], v)
+        return json_response([binance.open_order(names[v["market"]], self.client.config.markets[v["market"]], v)
                       for v in views if v["market"] in names and wanted in (None, v["market"])])
 
     async def account(self, request: web.Request) -> web.Response:
-        key, _ = await self._signed(request, Permission.READ)
+        key, _ = await self.signed(request, Permission.READ)
         balances = await self.client.account_shard(key.account_id).balances.remote(key.account_id) or {}
-        return _json(binance.account(self.client.config, balances, sorted(p.value for p in key.permissions),
+        return json_response(binance.account(self.client.config, balances, sorted(p.value for p in key.permissions),
                                      self.clock_ms()))
 
 
@@ -309,23 +291,7 @@ def _weight(request: web.Request) -> int:
         return WEIGHTS["openOrders:all"]
     if route in ("ticker.price", "ticker.bookTicker") and "symbol" not in request.query:
         return 2 * WEIGHTS[route]                                  # every symbol's
-    return WEIGHTS.get(route, 1)
-
-
-def _required(params: dict[str, str], name: str) -> str:
-    value = params.get(name)
-    if not value:
-        raise Refused(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
-    return value
-
-
-def _integer(params: dict[str, str], name: str, default: int) -> int:
-    value = params.get(name)
-    if value is None:
-        return default
-    if not value.isdigit() or len(value) > 18:
-        raise Refused(400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,18}}$'.")
-    return int(value)
+    return next((section.WEIGHTS[route] for section in SECTIONS if route in section.WEIGHTS), WEIGHTS.get(route, 1))
 
 
 async def serve(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
