@@ -28,6 +28,7 @@ from actors import clock
 from actors.capability import Keyring, Role
 from actors.market_actor import MarketActor
 from exchange.margin.lending import LendingEngine
+from exchange.matching.ticker import RollingTicker
 from exchange.messages.records import LENDING, POOL_ACCRUE, PoolRequest
 from exchange.messages.tags import RecordTag, tag_of
 from exchange.snapshot import lending_state, restore_lending
@@ -43,6 +44,9 @@ class LendingPoolActor(MarketActor):
 
     def _make_engine(self, market: str):
         return LendingEngine(self.config.lending, self.config.reserve_account)
+
+    def _make_ticker(self) -> RollingTicker:
+        return RollingTicker(0)                 # (a pool makes no trades)
 
     @staticmethod
     def _actor_name(market: str) -> str:

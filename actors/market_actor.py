@@ -34,6 +34,7 @@ from collections import deque
 import orjson
 import ray
 
+from actors import clock
 from actors.capability import Keyring, Role
 from actors.errors import OverloadedError
 from actors.durability.journal import DurableActor, Journal
@@ -47,6 +48,7 @@ from exchange.messages.codec import decode, decode_events, encode, encode_shallo
 from exchange.config import load_config
 from exchange.accounts.ledger import digest
 from exchange.venue import new_market
+from exchange.matching.ticker import RollingTicker
 from exchange.messages.records import Fill, SetMarketMode, SetRiskRule
 from exchange.accounts.shard import refusal
 from exchange.core.reasons import Reason
@@ -76,6 +78,7 @@ class MarketActor(DurableActor):
         self.pushed: dict[int, int] = {s: 0 for s in range(self.num_shards)}  # last seq queued per shard
         self.traded_quantity = 0
         self.recent_trades: deque = deque(maxlen=1_000)
+        self.ticker = self._make_ticker()
         self.stream = EventLog(self.config.limits.stream_events_max)
         self.requests = 0
         self.calls = 0
@@ -95,6 +98,9 @@ class MarketActor(DurableActor):
     # ---- what a subclass serving another engine replaces (the LendingPoolActor) ---------
     def _make_engine(self, market: str):
         return new_market(self.config, self.config.markets[market])
+
+    def _make_ticker(self) -> RollingTicker:
+        return RollingTicker(self.engine.spec.base.scale)
 
     @staticmethod
     def _actor_name(market: str) -> str:
@@ -196,6 +202,7 @@ class MarketActor(DurableActor):
             for event in events:
                 if type(event) is Fill:
                     self.recent_trades.append(event)
+                    self.ticker.record(event.ts_ns, event.seq, event.price, event.quantity)
                     self.traded_quantity += event.quantity
                     for account in (event.taker_account, event.maker_account):
                         shard = shard_of(account)
@@ -246,7 +253,7 @@ class MarketActor(DurableActor):
                 "queues": {str(s): link.pending() for s, link in links},
                 "pushed": {str(k): v for k, v in self.pushed.items()},
                 "entry_numbers": {str(s): link.number for s, link in links},
-                "traded_quantity": self.traded_quantity}
+                "traded_quantity": self.traded_quantity, "ticker": self.ticker.state()}
 
     def _restore(self, state: dict) -> None:
         self.engine = self._restore_engine(state["market"])
@@ -256,6 +263,8 @@ class MarketActor(DurableActor):
             self.links[int(shard)].restore(state["entry_numbers"][shard],
                                            [(n, hashable(tag), decode_events(ev)) for n, tag, ev in entries])
         self.traded_quantity = state["traded_quantity"]
+        if "ticker" in state:                       # (snapshots from before issue 18 have none)
+            self.ticker.restore(state["ticker"])
 
     def _replay(self, record: list) -> None:
         kind = tag_of(record)
@@ -275,6 +284,13 @@ class MarketActor(DurableActor):
 
     def trades(self, limit: int = 100) -> list:
         return list(self.recent_trades)[-limit:]
+
+    def ticker_24h(self, levels: int = 1) -> dict:
+        """The rolling 24 hours to now (``exchange.matching.ticker``), with the book's top
+        ``levels`` and the last trade, all minor units."""
+        last = self.recent_trades[-1] if self.recent_trades else None
+        return {**self.ticker.window(clock.now_ns()), "depth": self.depth(levels),
+                "last_quantity": last.quantity if last else 0}
 
     async def events_after(self, cursor: int, timeout_s: float = 1.0, limit: int = 10_000) -> dict:
         return await self.stream.wait_after(cursor, timeout_s, limit)

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import asyncio
 from fractions import Fraction
-import itertools
 import logging
 import os
 import time
@@ -73,6 +72,7 @@ from exchange.messages.records import (LENDING, Deposit, EnableMargin, Fill, Mar
                                        OrderClosed, OrderRejected, TransferMargin, Withdraw)
 from exchange.core.reasons import Reason
 from exchange.accounts.dedup import same_request
+from exchange.accounts.history import History
 from exchange.messages.validation import CLIENT_COMMAND_TYPES
 from exchange.accounts.pricing import PriceContext, context_from, price_context
 from exchange.accounts.shard import Admitted, admitted as admitted_as, link_of, refusal, reused, stamped
@@ -147,7 +147,7 @@ class AccountShardActor(DurableActor):
         self.link_applied: dict[str, int] = {n: 0 for n in names}   # last push entry number applied per market
         self.index_ticks: dict[str, int] = {}
         self.streams: dict[int, EventLog] = {}
-        self.closed: dict[int, object] = {}                       # recent closed orders, for get_order
+        self.history = self._new_history()                        # orders and trades, for get_order and HTTP
         self.commands = 0
         self.busy_s = 0.0
         self.gc = GcPolicy().install()
@@ -465,27 +465,26 @@ class AccountShardActor(DurableActor):
         return (fill.taker_account in accounts) + (fill.maker_account in accounts)
 
     def _publish(self, events: list) -> None:
-        """Feed subscribed account streams and the closed-order history."""
-        streams, closed = self.streams, self.closed
+        """Feed subscribed account streams and the order and trade history."""
+        self.history.record(events, self.shard.ledger.accounts.__contains__)
+        streams = self.streams
+        if not streams:
+            return
         for event in events:
-            kind = type(event)
-            if kind is Fill:
-                if streams:
-                    for account in (event.taker_account, event.maker_account):
-                        log_ = streams.get(account)
-                        if log_ is not None:
-                            log_.append(event)
+            if type(event) is Fill:
+                for account in (event.taker_account, event.maker_account):
+                    log_ = streams.get(account)
+                    if log_ is not None:
+                        log_.append(event)
                 continue
-            if kind is OrderClosed or (kind is OrderRejected and event.order_id):
-                closed[event.order_id] = event
-            if streams:
-                log_ = streams.get(event.account_id)
-                if log_ is not None:
-                    log_.append(event)
-        keep = self.limits.closed_orders_max
-        if len(closed) > 2 * keep:                    # trim in bulk, not per event
-            for order_id in list(itertools.islice(closed, len(closed) - keep)):
-                del closed[order_id]
+            log_ = streams.get(event.account_id)
+            if log_ is not None:
+                log_.append(event)
+
+    def _new_history(self) -> History:
+        scales = {m.name: m.base.scale for m in self.config.market_list}
+        scales.update((name, perp.spec.base.scale) for name, perp in perp_markets(self.config).items())
+        return History(self.limits.history_orders_max, self.limits.history_trades_max, scales.__getitem__)
 
     def applied_seq(self, market: str) -> int:
         """The last push entry number of ``market`` this shard has applied and journaled (its
@@ -541,7 +540,8 @@ class AccountShardActor(DurableActor):
                 "pending": [[tag, p.events, p.command, p.outstanding] for tag, p in self.pending.items()],
                 "last_ts_ns": self.last_ts_ns,
                 "top": {m: list(t) for m, t in self.top.items()},
-                "fill_quantity_applied": self.fill_quantity_applied, "link_applied": self.link_applied}
+                "fill_quantity_applied": self.fill_quantity_applied, "link_applied": self.link_applied,
+                "history": self.history.state()}
 
     def _restore(self, state: dict) -> None:
         self.shard = restore_shard(self.config, state["shard"])
@@ -556,6 +556,8 @@ class AccountShardActor(DurableActor):
         self.top.update({m: tuple(t) for m, t in state["top"].items()})
         self.fill_quantity_applied.update(state["fill_quantity_applied"])
         self.link_applied.update(state["link_applied"])
+        if "history" in state:                       # (snapshots from before issue 18 have none)
+            self.history.restore(state["history"])
 
     def _replay(self, record: list) -> None:
         kind = tag_of(record)
@@ -603,13 +605,20 @@ class AccountShardActor(DurableActor):
         return [o.view() for o in self.shard.open_orders(account_id)]
 
     def get_order(self, account_id: int, order_id: int) -> dict | None:
+        """An open order's record, else the history's view of a closed one (``status`` Binance's)."""
         record = self.shard.orders.get(order_id)
         if record is not None:
             return record.view() if record.account_id == account_id else None
-        closed = self.closed.get(order_id)
-        if closed is None or closed.account_id != account_id:
-            return None
-        return {"order_id": order_id, "status": "closed", "event": closed}
+        return self.history.order(account_id, order_id)
+
+    def order_history(self, account_id: int, market: str, from_order_id: int = 0, limit: int = 500) -> list[dict]:
+        """The account's orders in ``market`` that the history keeps (``exchange.accounts.history``)."""
+        return self.history.account_orders(account_id, market, from_order_id, limit)
+
+    def trade_history(self, account_id: int, market: str, from_trade_id: int = 0, order_id: int = 0,
+                      limit: int = 500) -> list[dict]:
+        """The account's trades in ``market`` that the history keeps."""
+        return self.history.account_trades(account_id, market, from_trade_id, order_id, limit)
 
     def known_requests(self, keys: list) -> list[bool]:
         """For each (account, request id): is its outcome remembered or in flight?"""

@@ -113,3 +113,52 @@ def account(config: ExchangeConfig, balances: dict[str, tuple[int, int]], permis
             "accountType": "SPOT", "permissions": ["SPOT"],
             "balances": [{"asset": asset, "free": format_decimal(free, scale[asset]),
                           "locked": format_decimal(held, scale[asset])} for asset, (free, held) in balances.items()]}
+
+
+def ticker_24h(symbol: str, spec: MarketSpec, view: dict) -> dict:
+    """``GET /api/v3/ticker/24hr`` from a market actor's rolling window (``ticker_24h``).
+    ``priceChangePercent`` has three places, truncated toward zero; ``weightedAvgPrice`` is
+    the quote volume over the base volume, floored to the quote's scale."""
+    base, quote = spec.base.scale, spec.quote.scale
+    price = lambda value: format_decimal(value, quote)                           # noqa: E731
+    change = view["close"] - view["open"]
+    percent = abs(change) * 100_000 // view["open"] * (-1 if change < 0 else 1) if view["open"] else 0
+    average = mul_div_floor(view["quote_volume"], 10 ** base, view["volume"]) if view["volume"] else 0
+    (bid, bid_qty, _), (ask, ask_qty, _) = ((view["depth"]["bids"] or [(0, 0, 0)])[0],
+                                            (view["depth"]["asks"] or [(0, 0, 0)])[0])
+    return {"symbol": symbol, "priceChange": price(change), "priceChangePercent": format_decimal(percent, 3),
+            "weightedAvgPrice": price(average), "prevClosePrice": price(view["prev_close"]),
+            "lastPrice": price(view["close"] or view["depth"]["last_price"]),
+            "lastQty": format_decimal(view["last_quantity"], base), "bidPrice": price(bid),
+            "bidQty": format_decimal(bid_qty, base), "askPrice": price(ask), "askQty": format_decimal(ask_qty, base),
+            "openPrice": price(view["open"]), "highPrice": price(view["high"]), "lowPrice": price(view["low"]),
+            "volume": format_decimal(view["volume"], base), "quoteVolume": price(view["quote_volume"]),
+            "openTime": view["open_ns"] // 1_000_000, "closeTime": view["close_ns"] // 1_000_000,
+            "firstId": view["first_id"], "lastId": view["last_id"], "count": view["count"]}
+
+
+def past_order(symbol: str, spec: MarketSpec, view: dict) -> dict:
+    """An order as the history keeps it (``exchange.accounts.history``), open or closed, as
+    ``GET /api/v3/allOrders`` and ``GET /api/v3/order`` show it."""
+    base, quote = spec.base.scale, spec.quote.scale
+    return {"symbol": symbol, "orderId": view["order_id"], "orderListId": -1,
+            "clientOrderId": view["client_order_id"] or f"x-{view['order_id']}",
+            "price": format_decimal(view["price"], quote), "origQty": format_decimal(view["quantity"], base),
+            "executedQty": format_decimal(view["executed"], base),
+            "cummulativeQuoteQty": format_decimal(view["quote_executed"], quote), "status": view["status"],
+            "timeInForce": "GTC", "type": "LIMIT", "side": Side(view["side"]).name,
+            "time": view["time_ns"] // 1_000_000, "updateTime": view["update_ns"] // 1_000_000,
+            "isWorking": view["status"] in ("NEW", "PARTIALLY_FILLED"), "workingTime": view["time_ns"] // 1_000_000,
+            "origQuoteOrderQty": "0", "selfTradePreventionMode": "NONE"}
+
+
+def my_trade(symbol: str, spec: MarketSpec, trade: dict) -> dict:
+    """One of the account's trades (the history's), as ``GET /api/v3/myTrades`` shows it; the
+    commission is in the quote asset, negative for a maker's rebate."""
+    base, quote = spec.base.scale, spec.quote.scale
+    return {"symbol": symbol, "id": trade["trade_id"], "orderId": trade["order_id"], "orderListId": -1,
+            "price": format_decimal(trade["price"], quote), "qty": format_decimal(trade["quantity"], base),
+            "quoteQty": format_decimal(trade["quote_quantity"], quote),
+            "commission": format_decimal(trade["fee"], quote), "commissionAsset": spec.quote.name,
+            "time": trade["time_ns"] // 1_000_000, "isBuyer": trade["is_buyer"], "isMaker": trade["is_maker"],
+            "isBestMatch": True}

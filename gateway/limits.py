@@ -20,7 +20,7 @@ from dataclasses import dataclass
 WINDOW_MS = 60_000
 WEIGHTS = {"ping": 1, "time": 1, "exchangeInfo": 20, "order": 1, "order.test": 1, "cancel": 1, "query": 4,
            "openOrders": 6, "openOrders:all": 80, "account": 20, "trades": 25, "ticker.price": 2,
-           "ticker.bookTicker": 2}
+           "ticker.bookTicker": 2, "ticker.day": 2, "ticker.day:all": 80, "allOrders": 20, "myTrades": 20}
 DEPTH_WEIGHTS = ((100, 5), (500, 25), (1000, 50), (5000, 250))
 
 

@@ -12,11 +12,13 @@ Built so far:
 | ``GET /api/v3/depth`` | NONE | the book's levels, ``lastUpdateId`` the market's sequence |
 | ``GET /api/v3/trades`` | NONE | the last trades (up to 1,000) |
 | ``GET /api/v3/ticker/price``, ``ticker/bookTicker`` | NONE | last price; best bid and ask (one symbol or all) |
+| ``GET /api/v3/ticker/24hr`` | NONE | the rolling 24 hours (``exchange/matching/ticker.py``) |
 | ``POST /api/v3/order`` | TRADE | LIMIT, MARKET, LIMIT_MAKER; GTC, IOC, FOK |
 | ``POST /api/v3/order/test`` | TRADE | the same checks at the gateway, nothing placed |
 | ``DELETE /api/v3/order`` | TRADE | by ``orderId`` or ``origClientOrderId`` |
-| ``GET /api/v3/order`` | USER_DATA | a resting order |
+| ``GET /api/v3/order`` | USER_DATA | an order, open or closed (the shard's history) |
 | ``GET /api/v3/openOrders`` | USER_DATA | the account's resting orders (of a symbol) |
+| ``GET /api/v3/allOrders``, ``myTrades`` | USER_DATA | the account's orders and trades in a symbol (``exchange/accounts/history.py``) |
 | ``GET /api/v3/account`` | USER_DATA | free and locked per asset |
 | ``/ws/<streams>``, ``/stream?streams=`` | NONE | WebSocket: trades, depth diffs, book ticker (``gateway/streams.py``) |
 
@@ -57,6 +59,7 @@ from gateway.streams import Streams
 BODY_BYTES_MAX = 64 << 10
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
 TRADES_MAX = 1_000                  # the market actor keeps its last 1,000 trades
+HISTORY_MAX = 1_000                 # allOrders and myTrades answer at most this many
 RATE_LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000}]
 
 
@@ -82,11 +85,14 @@ class Gateway:
                         web.get("/api/v3/trades", self.trades, name="trades"),
                         web.get("/api/v3/ticker/price", self.price_ticker, name="ticker.price"),
                         web.get("/api/v3/ticker/bookTicker", self.book_ticker, name="ticker.bookTicker"),
+                        web.get("/api/v3/ticker/24hr", self.ticker_24h, name="ticker.day"),
                         web.post("/api/v3/order", self.new_order, name="order"),
                         web.post("/api/v3/order/test", self.test_order, name="order.test"),
                         web.delete("/api/v3/order", self.cancel_order, name="cancel"),
                         web.get("/api/v3/order", self.query_order, name="query"),
                         web.get("/api/v3/openOrders", self.open_orders, name="openOrders"),
+                        web.get("/api/v3/allOrders", self.all_orders, name="allOrders"),
+                        web.get("/api/v3/myTrades", self.my_trades, name="myTrades"),
                         web.get("/api/v3/account", self.account, name="account"),
                         web.get("/ws/{streams:.+}", self.streams.handle, name="ws"),
                         web.get("/stream", self.streams.handle, name="stream")])
@@ -193,11 +199,16 @@ class Gateway:
     async def book_ticker(self, request: web.Request) -> web.Response:
         return await self._tickers(request, binance.book_ticker)
 
-    async def _tickers(self, request: web.Request, shape) -> web.Response:
-        """One symbol's ticker (``symbol``), or every one's, from the markets' depth views."""
+    async def ticker_24h(self, request: web.Request) -> web.Response:
+        return await self._tickers(request, binance.ticker_24h, "ticker_24h")
+
+    async def _tickers(self, request: web.Request, shape, view: str = "depth") -> web.Response:
+        """One symbol's ticker (``symbol``), or every one's, from the markets' ``view`` (their
+        depth, or their rolling 24 hours)."""
         params, _, _ = await self.params(request)
         chosen = [self.market(params)] if "symbol" in params else list(self.symbols.items())
-        views = await asyncio.gather(*(self.client.handles.markets[spec.name].depth.remote(1) for _, spec in chosen))
+        views = await asyncio.gather(*(getattr(self.client.handles.markets[spec.name], view).remote(1)
+                                       for _, spec in chosen))
         shaped = [shape(symbol, spec, view) for (symbol, spec), view in zip(chosen, views)]
         return json_response(shaped[0] if "symbol" in params else shaped)
 
@@ -260,10 +271,34 @@ class Gateway:
         symbol, spec = self.market(params)
         shard = self.client.account_shard(key.account_id)
         view = await shard.get_order.remote(key.account_id, integer(params, "orderId", 0))
-        if view is None or view.get("status") != "open" or view["market"] != spec.name:
+        if view is None or view["market"] != spec.name:
             status, body = error(Reason.ORDER_NOT_FOUND)
             return json_response(body, status)
-        return json_response(binance.open_order(symbol, spec, view))
+        shape = binance.past_order if "executed" in view else binance.open_order       # closed: the history's
+        return json_response(shape(symbol, spec, view))
+
+    async def all_orders(self, request: web.Request) -> web.Response:
+        """The account's orders in a symbol, open and closed, as far back as the shard's history
+        keeps them (``exchange.accounts.history``): from ``orderId`` on, else the newest ``limit``."""
+        key, params = await self.signed(request, Permission.READ)
+        symbol, spec = self.market(params)
+        limit = _history_limit(params)
+        views = await self.client.account_shard(key.account_id).order_history.remote(
+            key.account_id, spec.name, integer(params, "orderId", 0), limit if _window(params) is None else 10**9)
+        return json_response([binance.past_order(symbol, spec, v)
+                              for v in _in_window(views, params, "time_ns", limit)])
+
+    async def my_trades(self, request: web.Request) -> web.Response:
+        """The account's trades in a symbol (of one ``orderId``, or from ``fromId`` on, else the newest)."""
+        key, params = await self.signed(request, Permission.READ)
+        symbol, spec = self.market(params)
+        limit = _history_limit(params)
+        if "fromId" in params and "orderId" in params:
+            raise Refused(400, -1106, "Parameter 'fromId' sent when not required.")
+        views = await self.client.account_shard(key.account_id).trade_history.remote(
+            key.account_id, spec.name, integer(params, "fromId", 0), integer(params, "orderId", 0),
+            limit if _window(params) is None else 10**9)
+        return json_response([binance.my_trade(symbol, spec, t) for t in _in_window(views, params, "time_ns", limit)])
 
     async def open_orders(self, request: web.Request) -> web.Response:
         key, params = await self.signed(request, Permission.READ)
@@ -289,9 +324,38 @@ def _weight(request: web.Request) -> int:
         return depth_weight(int(limit)) if limit.isdigit() and int(limit) <= 5000 else 1
     if route == "openOrders" and "symbol" not in request.query:
         return WEIGHTS["openOrders:all"]
+    if route == "ticker.day" and "symbol" not in request.query:
+        return WEIGHTS["ticker.day:all"]
     if route in ("ticker.price", "ticker.bookTicker") and "symbol" not in request.query:
         return 2 * WEIGHTS[route]                                  # every symbol's
     return next((section.WEIGHTS[route] for section in SECTIONS if route in section.WEIGHTS), WEIGHTS.get(route, 1))
+
+
+def _history_limit(params: dict[str, str]) -> int:
+    limit = integer(params, "limit", 500)
+    if not 1 <= limit <= HISTORY_MAX:
+        raise Refused(400, -1100, f"'limit' must be between 1 and {HISTORY_MAX}.")
+    return limit
+
+
+def _window(params: dict[str, str]) -> tuple[int, int] | None:
+    """``startTime``..``endTime`` (ms, both optional), or None when neither is given; at most 24 hours
+    apart as Binance's (-1127)."""
+    if "startTime" not in params and "endTime" not in params:
+        return None
+    start, end = integer(params, "startTime", 0), integer(params, "endTime", 0)
+    if start and end and not 0 <= end - start <= 86_400_000:
+        raise Refused(400, -1127, "More than 24 hours between startTime and endTime.")
+    return start, end or 2**63
+
+
+def _in_window(views: list[dict], params: dict[str, str], field: str, limit: int) -> list[dict]:
+    """The views inside the request's time window, the first ``limit`` of them."""
+    window = _window(params)
+    if window is None:
+        return views
+    start, end = window
+    return [v for v in views if start <= v[field] // 1_000_000 <= end][:limit]
 
 
 async def serve(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:

@@ -20,7 +20,8 @@ class Limits:
     liquidations_max: int = 1_000            # liquidations the liquidator drives at once
     streams_max: int = 10_000                # subscribed account streams (per shard)
     stream_events_max: int = 100_000         # events one stream keeps for its consumer
-    closed_orders_max: int = 100_000         # closed orders kept for get_order (per shard)
+    history_orders_max: int = 100_000        # orders kept in the order history (per shard)
+    history_trades_max: int = 100_000        # trades kept in the trade history (per shard)
     client_in_flight_max: int = 100_000      # commands one client has sent and not had answered
 
 

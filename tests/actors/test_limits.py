@@ -20,7 +20,7 @@ from actors.link.wire import pack, unpack_submit_answer
 from actors.market_actor import MarketActor
 from actors.shard_actor import AccountShardActor
 from exchange.core.routing import shard_for
-from exchange.messages.records import (Borrow, Deposit, EnableMargin, OpenAccount, OrderClosed, PlaceOrder,
+from exchange.messages.records import (Borrow, Deposit, EnableMargin, OpenAccount, OrderAccepted, PlaceOrder,
                                        SubmitOrder, TransferMargin)
 from exchange.core.reasons import Reason
 
@@ -146,10 +146,11 @@ def test_account_streams_beyond_streams_max_are_refused_and_each_keeps_stream_ev
     assert len(log.entries) == 5 and log.last == 10
 
 
-def test_closed_orders_kept_for_get_order_are_bounded_by_closed_orders_max(tmp_path):
-    actor = shard(tmp_path, closed_orders_max=10)
-    actor._publish([OrderClosed("BTC-USDT", i, 0, i, 1, 2, 0) for i in range(1, 100)])
-    assert len(actor.closed) <= 2 * 10 and 99 in actor.closed
+def test_the_order_history_kept_for_get_order_is_bounded_by_history_orders_max(tmp_path):
+    actor = shard(tmp_path, history_orders_max=10)
+    actor._publish([OrderAccepted(i, 0, i, 1, "BTC-USDT", 1, 10**9, 10**8, "") for i in range(1, 100)])
+    assert len(actor.history.orders) == 10 and actor.get_order(1, 99)["status"] == "NEW"
+    assert actor.get_order(1, 89) is None
 
 
 def test_a_market_with_a_shard_backlog_at_push_entries_max_refuses_new_batches(tmp_path):
