@@ -22,13 +22,14 @@ cluster (``init_ray`` without an address) listens on loopback only; see
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import ray
-from ray._private import ray_constants
+from ray._private import ray_constants, services
 
 from actors import placement
 from actors.capability import Keyring
@@ -76,7 +77,10 @@ def init_ray(address: str | None = None, num_cpus: int = 2, namespace: str = NAM
 
     A local cluster binds every port (GCS, raylet, object manager, workers,
     agents) to 127.0.0.1 and starts no dashboard: the machine's loopback is
-    its network perimeter (``docs/SECURITY.md``).
+    its network perimeter (``docs/SECURITY.md``). Joining a cluster on this
+    machine's loopback (``auto`` finding one, or ``127.0.0.1:PORT``), the
+    driver stays on loopback too: Ray would otherwise swap 127.0.0.1 for the
+    machine's address, where that cluster does not listen.
     """
     if ray.is_initialized():
         return
@@ -84,14 +88,26 @@ def init_ray(address: str | None = None, num_cpus: int = 2, namespace: str = NAM
     kwargs = dict(namespace=namespace, logging_level="WARNING", log_to_driver=True,
                   configure_logging=True)
     if address:
-        ray.init(address=address, **kwargs)
+        found = services.get_ray_address_from_environment(address, None) if address == "auto" else address
+        if found and found.rpartition(":")[0] in (LOOPBACK, "localhost"):
+            with _loopback_only():
+                ray.init(address=f"{LOOPBACK}:{found.rpartition(':')[2]}", _node_ip_address=LOOPBACK, **kwargs)
+        else:
+            ray.init(address=address, **kwargs)
         return
+    with _loopback_only():
+        ray.init(num_cpus=num_cpus, include_dashboard=False, dashboard_host=LOOPBACK,
+                 _node_ip_address=LOOPBACK, **kwargs)
+
+
+@contextlib.contextmanager
+def _loopback_only():
+    """Ray's own switch for a cluster on loopback, for the calls made inside."""
     saved_env, saved_flag = os.environ.get(SINGLE_NODE_ENV), ray_constants.ENABLE_RAY_CLUSTER
     os.environ[SINGLE_NODE_ENV] = "0"                # inherited by the processes ray.init starts
     ray_constants.ENABLE_RAY_CLUSTER = False         # this process imported Ray already
     try:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, dashboard_host=LOOPBACK,
-                 _node_ip_address=LOOPBACK, **kwargs)
+        yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved_flag
         if saved_env is None:

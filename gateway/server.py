@@ -358,11 +358,12 @@ def _in_window(views: list[dict], params: dict[str, str], field: str, limit: int
     return [v for v in views if start <= v[field] // 1_000_000 <= end][:limit]
 
 
-async def serve(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
+async def serve(gateway: Gateway, host: str = "127.0.0.1", port: int = 0,
+                reuse_port: bool = False) -> tuple[web.AppRunner, int]:
     """Start serving ``gateway`` on ``host``:``port`` (0: any free port); the runner (``cleanup()``
-    stops it) and the port bound."""
+    stops it) and the port bound. ``reuse_port``: other processes may listen there too."""
     runner = web.AppRunner(gateway.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
     return runner, site._server.sockets[0].getsockname()[1]

@@ -1,5 +1,5 @@
-"""Public WebSocket streams in Binance's shapes (issue 18): trades, depth diffs and the
-book ticker.
+"""Public WebSocket streams in Binance's shapes (issue 18): trades, depth diffs, the
+book ticker and the perpetuals' mark price and funding.
 
 Connect to ``/ws/<stream>[/<stream>...]`` (each message is the stream's payload) or
 ``/stream?streams=<stream>/<stream>`` (each is ``{"stream": name, "data": payload}``).
@@ -16,7 +16,17 @@ Streams, per symbol (lower case, as Binance's):
   ``u`` <= it, apply the rest in order. The gateway reads the top ``DEPTH_LEVELS`` levels
   of each side every ``DEPTH_EVERY_S`` and sends what changed: a level that leaves the
   top ``DEPTH_LEVELS`` is sent as gone, and as new when it comes back;
-- ``<symbol>@bookTicker``: the best bid and ask when they change.
+- ``<symbol>@bookTicker``: the best bid and ask when they change;
+- ``<perpetual>@markPrice`` (every 3 s) or ``@markPrice@1s`` (every second), for a
+  perpetual market (its name without dashes: ``btcusdtperp@markPrice``), Binance USD-M's
+  shape from the market's price view and the underlying's index: ``{"e":
+  "markPriceUpdate", "E", "s", "p" (the mark), "i" (the index), "P" (the estimated
+  settle price: funding settles at the mark), "r" (the funding rate: the last settled
+  one, as the market exposes no estimate of the next), "T" (the next funding time)}``;
+  nothing before the market's first mark.
+
+A path ``/ws/<name>`` without an ``@`` names no public stream: it is handed to the
+user-data stream (``user``: ``gateway/user_stream.py``) as a listen key.
 
 Limits: at most ``CONNECTIONS_MAX`` connections and ``STREAMS_MAX`` streams per
 connection. Each connection has its own queue of ``QUEUE_MAX`` messages: a reader that
@@ -36,6 +46,8 @@ from aiohttp import WSCloseCode, web
 from exchange.core.money import format_decimal
 from exchange.matching.orders import Side
 from exchange.messages.records import Fill
+from exchange.perp.funding import FUNDING_ONE
+from exchange.perp.rules import perp_markets
 
 DEPTH_LEVELS = 1_000
 DEPTH_EVERY_S = 0.1
@@ -43,7 +55,10 @@ CONNECTIONS_MAX = 1_000
 STREAMS_MAX = 200
 QUEUE_MAX = 2_000
 HEARTBEAT_S = 30.0
+MARK_EVERY_S = 1.0
 KINDS = ("trade", "depth", "depth@100ms", "bookTicker")
+MARK_KINDS = ("markPrice", "markPrice@1s")
+FUNDING_DECIMALS = len(str(FUNDING_ONE)) - 1
 
 
 def _ms() -> int:
@@ -70,10 +85,14 @@ class Subscriber:
 
 
 class Streams:
-    """The public streams of every spot market, fanned out to the subscribers."""
+    """The public streams of every spot and perpetual market, fanned out to the subscribers;
+    ``user`` serves ``/ws/<listenKey>`` (set by the user-data stream's section)."""
 
     def __init__(self, client, symbols: dict):
         self.client, self.symbols = client, symbols          # BTCUSDT -> MarketSpec
+        config = getattr(client, "config", None)
+        self.perps = {name.replace("-", ""): perp for name, perp in perp_markets(config).items()} if config else {}
+        self.user = None
         self.subscribers: set[Subscriber] = set()
         self.tasks: list[asyncio.Task] = []
         self.sent = self.dropped = 0
@@ -82,6 +101,8 @@ class Streams:
         for symbol, spec in self.symbols.items():
             self.tasks.append(asyncio.create_task(self._trades(symbol, spec)))
             self.tasks.append(asyncio.create_task(self._depth(symbol, spec)))
+        if self.perps:
+            self.tasks.append(asyncio.create_task(self._marks()))
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -138,10 +159,35 @@ class Streams:
                 last_seq, bids, asks, top = view["seq"], new_bids, new_asks, best
             await asyncio.sleep(DEPTH_EVERY_S)
 
+    async def _marks(self) -> None:
+        """Every ``MARK_EVERY_S``, the marks of the perpetuals someone reads (``@markPrice``
+        every third time)."""
+        handles, tick = self.client.handles, 0
+        while True:
+            await asyncio.sleep(MARK_EVERY_S)
+            tick += 1
+            chosen = []
+            for symbol, perp in self.perps.items():
+                names = [f"{symbol.lower()}@{kind}" for kind in MARK_KINDS if kind.endswith("@1s") or tick % 3 == 0]
+                names = [name for name in names if self._wanted(name)]
+                if names:
+                    chosen.append((symbol, perp, names))
+            if not chosen:
+                continue
+            views = [handles.markets[perp.name].price_view.remote() for _, perp, _ in chosen]
+            index, *views = await asyncio.gather(handles.index.index_prices.remote(), *views)
+            for (symbol, perp, names), view in zip(chosen, views):
+                if view["mark"] is not None:
+                    update = _mark_update(symbol, perp, view, index.get(perp.spec.base.name))
+                    for name in names:
+                        self._publish(name, update)
+
     # ---- the connections ----------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         combined = request.path.startswith("/stream")
         names = request.query.get("streams", "") if combined else request.match_info.get("streams", "")
+        if self.user is not None and not combined and "@" not in names and "/" not in names:
+            return await self.user(request, names)              # a listen key: the account's own stream
         streams = {n for n in names.split("/") if n}
         unknown = sorted(n for n in streams if not self._known(n))
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=4_096)
@@ -176,7 +222,20 @@ class Streams:
 
     def _known(self, stream: str) -> bool:
         symbol, _, kind = stream.partition("@")
+        if kind in MARK_KINDS:
+            return symbol.upper() in self.perps
         return symbol.upper() in self.symbols and kind in KINDS
+
+
+def _mark_update(symbol: str, perp, view: dict, index: int | None) -> dict:
+    """A ``markPriceUpdate`` from a perpetual market's price view (ticks) and its underlying's
+    index (quote minor units)."""
+    spec, next_ns = perp.spec, view["next_funding_ns"]
+    mark = format_decimal(view["mark"] * spec.tick_minor, spec.quote.scale)
+    return {"e": "markPriceUpdate", "E": _ms(), "s": symbol, "p": mark,
+            "i": None if index is None else format_decimal(index, spec.quote.scale), "P": mark,
+            "r": format_decimal(view["funding_rate"], FUNDING_DECIMALS),
+            "T": 0 if next_ns is None else next_ns // 1_000_000}
 
 
 def _changed(before: dict[int, int], after: dict[int, int], spec) -> list[list[str]]:

@@ -7,6 +7,8 @@
     exchange chaos --duration 60 --kill-interval 3 [--json]
     exchange margin [--address auto] [--limit 20] [--json]
     exchange status [--address auto] [--config F] [--json]
+    exchange gateway [--address auto] [--listen 127.0.0.1:8080] [--processes 2]
+    exchange keys create|revoke|list ...
 
 ``exchange <command> --help`` documents every option.
 """
@@ -167,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     __import__("ops.sim", fromlist=["add_arguments"]).add_arguments(sim)
     sim.add_argument("--log-level", default="ERROR")
     sim.set_defaults(handler=lambda args: __import__("ops.sim", fromlist=["run"]).run(args))
+
+    __import__("ops.gateway_cli", fromlist=["add_commands"]).add_commands(commands)
 
     args = parser.parse_args(argv)
     logs.setup(args.log_level)

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import ray
 import requests
 
 from actors.client.exchange_client import ExchangeClient
@@ -56,7 +57,15 @@ class Trader:
 
 @pytest.fixture(scope="package")
 def venue():
+    """The exchange with its feeds on, as ``exchange up`` runs it: index prices (so margin
+    levels, perpetual marks, OTC quotes and the rulebook's price bands work) and the pools'
+    clock."""
     client = ExchangeClient.start(num_cpus=2)
+    client.start_feeds()
+    deadline = time.monotonic() + 30
+    while not ray.get(client.handles.index.index_prices.remote()).get("BTC"):
+        assert time.monotonic() < deadline, "the index published no BTC price"
+        time.sleep(0.2)
     keys = KeyStore()
     served = Served(Gateway(client, keys))
     yield client, keys, served

@@ -118,3 +118,17 @@ def test_the_store_comes_back_from_its_records_with_the_master_key(store):
     key, secret = store.create(3, ["read"], ips=["1.2.3.4"])
     again = KeyStore.restore(store.master_key, store.records())
     assert again.get(key) == store.get(key) and again.get(key).ips == frozenset({"1.2.3.4"})
+
+
+def test_the_durable_store_keeps_keys_and_revocations_across_a_reopen(tmp_path):
+    store = KeyStore.open(tmp_path)
+    key, secret = store.create(5, ["read", "trade"], ips=["10.0.0.1"])
+    gone, _ = store.create(6, ["read"])
+    assert store.revoke(gone) and not store.revoke("nope")
+    store.close()
+    assert (tmp_path / "master.key").stat().st_mode & 0o777 == 0o600
+    assert secret.encode() not in b"".join(p.read_bytes() for p in (tmp_path / "keys").iterdir())
+    again = KeyStore.open(tmp_path)
+    assert again.get(key).secret == secret.encode() and again.get(key).ips == frozenset({"10.0.0.1"})
+    assert again.get(gone).revoked and again.known(gone) and not again.known("nope")
+    again.close()

@@ -8,6 +8,7 @@ from exchange.core.reasons import Reason
 from gateway.errors import error
 
 BINANCE_CODES = {-1003, -1008, -1013, -1100, -1102, -1115, -1116, -1117, -1121, -2010, -2011, -2013, -2015}
+BINANCE_CODES |= {-1130, -2022, -2027, -3003, -3006, -3008, -3015, -3020, -3027, -3044, -3045, -4028, -4048}  # products
 
 
 @pytest.mark.parametrize("reason", list(Reason))

@@ -16,7 +16,7 @@ from tests.gateway.conftest import Trader
 def pair(venue):
     client, keys, served = venue
     out = []
-    for account in (31_201, 31_202):
+    for account in (31_211, 31_212):
         assert client.open_account(account).ok
         for asset, amount in (("USDT", "1000000"), ("BTC", "10")):
             assert client.deposit(account, asset, amount).ok
@@ -39,7 +39,7 @@ def test_a_maker_filled_in_two_trades_and_a_cancel_show_in_the_history_ticker_an
     ask = maker.signed("POST", "/api/v3/order", symbol="BTCUSDT", side="SELL", type="LIMIT_MAKER",
                        quantity="1", price="45000.00", newClientOrderId="ask-1").json()
     spare = maker.signed("POST", "/api/v3/order", symbol="BTCUSDT", side="SELL", type="LIMIT_MAKER",
-                         quantity="0.1", price="99000.00").json()
+                         quantity="0.1", price="70000.00").json()
     takes = [taker.signed("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="IOC",
                           quantity=q, price="45000.00").json() for q in ("0.4", "0.6")]
     assert [t["status"] for t in takes] == ["FILLED", "FILLED"]
