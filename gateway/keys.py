@@ -9,7 +9,8 @@ withdraw) and its address allowlist. ``revoke`` takes effect on the next request
 Where the records live:
 - in memory (``KeyStore()``), for tests and a gateway without a data directory;
 - **durable and shared**: ``KeyStore.open(directory)`` keeps them in an LMDB environment
-  in ``directory`` (``keys/``), which every gateway process on the host opens: LMDB lets
+  in ``directory`` (``keys/``; the listen keys have tables there too, ``table``), which
+  every gateway process on the host opens: LMDB lets
   several processes read and write one environment, so a key created or revoked by one
   (or by ``exchange keys``) holds in all at their next request. Each record carries a
   revision; a process decrypts a key once and uses its copy until the revision moves.
@@ -39,45 +40,57 @@ MASTER_KEY_ENV = "EXCHANGE_GATEWAY_MASTER_KEY"
 MAP_SIZE = 256 << 20                            # room for KEYS_MAX records many times over
 
 
-class MemoryRecords(dict):
-    """Key records in this process's memory: key -> record."""
+class MemoryTable(dict):
+    """A table in this process's memory."""
 
-    def put(self, key: str, record: dict) -> None:
-        self[key] = record
+    def put(self, key: str, value) -> None:
+        self[key] = value
+
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
 
 
-class LmdbRecords:
-    """Key records in an LMDB environment that several processes share."""
+class LmdbTable:
+    """A named table of an LMDB environment that several processes share; values go
+    through ``encode`` (to JSON-able) and ``decode`` (back)."""
 
-    def __init__(self, path: Path):
-        path.mkdir(parents=True, exist_ok=True)
-        self.env = lmdb.open(str(path), map_size=MAP_SIZE, max_dbs=0)
+    def __init__(self, env: lmdb.Environment, name: str, encode=lambda v: v, decode=lambda v: v):
+        self.env, self.db = env, env.open_db(name.encode())
+        self.encode, self.decode = encode, decode
 
-    def get(self, key: str) -> dict | None:
-        with self.env.begin() as txn:
+    def get(self, key: str):
+        if not key or len(key) > 500:                  # (no such key: LMDB takes 1..511 bytes)
+            return None
+        with self.env.begin(db=self.db) as txn:
             raw = txn.get(key.encode())
-        return None if raw is None else orjson.loads(raw)
+        return None if raw is None else self.decode(orjson.loads(raw))
 
-    def put(self, key: str, record: dict) -> None:
-        with self.env.begin(write=True) as txn:
-            txn.put(key.encode(), orjson.dumps(record))
+    def put(self, key: str, value) -> None:
+        with self.env.begin(write=True, db=self.db) as txn:
+            txn.put(key.encode(), orjson.dumps(self.encode(value)))
+
+    def delete(self, key: str) -> None:
+        with self.env.begin(write=True, db=self.db) as txn:
+            txn.delete(key.encode())
 
     def __len__(self) -> int:
-        return self.env.stat()["entries"]
+        with self.env.begin(db=self.db) as txn:
+            return txn.stat(self.db)["entries"]
 
-    def items(self):
-        with self.env.begin() as txn:
-            return [(k.decode(), orjson.loads(v)) for k, v in txn.cursor()]
+    def items(self) -> list:
+        with self.env.begin(db=self.db) as txn:
+            return [(k.decode(), self.decode(orjson.loads(v))) for k, v in txn.cursor()]
 
-    def close(self) -> None:
-        self.env.close()
+    def values(self) -> list:
+        return [value for _, value in self.items()]
 
 
 class KeyStore:
-    def __init__(self, master_key: bytes | None = None, keys_max: int = KEYS_MAX, records=None):
+    def __init__(self, master_key: bytes | None = None, keys_max: int = KEYS_MAX, env: lmdb.Environment | None = None):
         self.master_key = master_key or Fernet.generate_key()
         self._fernet = Fernet(self.master_key)
-        self._keys = MemoryRecords() if records is None else records   # key -> its record (the secret encrypted)
+        self.env = env                                 # None: every table in this process's memory
+        self._keys = self.table("keys")                # key -> its record (the secret encrypted)
         self._checked: dict[str, tuple[int, ApiKey]] = {}   # key -> (revision, as verified, decrypted once)
         self.keys_max = keys_max
 
@@ -85,7 +98,13 @@ class KeyStore:
     def open(cls, directory: str | Path, keys_max: int = KEYS_MAX) -> "KeyStore":
         """The durable store in ``directory``, shared by every process that opens it."""
         directory = Path(directory)
-        return cls(_master_key(directory), keys_max, LmdbRecords(directory / "keys"))
+        (directory / "keys").mkdir(parents=True, exist_ok=True)
+        env = lmdb.open(str(directory / "keys"), map_size=MAP_SIZE, max_dbs=4)
+        return cls(_master_key(directory), keys_max, env)
+
+    def table(self, name: str, encode=lambda v: v, decode=lambda v: v):
+        """A table beside the keys, shared as they are (the listen keys keep theirs here)."""
+        return MemoryTable() if self.env is None else LmdbTable(self.env, name, encode, decode)
 
     def create(self, account_id: int, permissions, ips=(), public_key: bytes | None = None) -> tuple[str, str | None]:
         """A new key for ``account_id``: HMAC unless ``public_key`` (Ed25519, 32 raw bytes) is
@@ -147,8 +166,8 @@ class KeyStore:
         return store
 
     def close(self) -> None:
-        if isinstance(self._keys, LmdbRecords):
-            self._keys.close()
+        if self.env is not None:
+            self.env.close()
 
 
 def _master_key(directory: Path) -> bytes:

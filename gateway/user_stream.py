@@ -143,7 +143,7 @@ class UserStreams:
 
     def __init__(self, gateway):
         self.gateway = gateway
-        self.listen_keys = ListenKeys()
+        self.listen_keys = ListenKeys.in_store(gateway.keys)      # shared by the host's gateway processes
         self.feeds: dict[int, Feed] = {}
         self.connections: set[Connection] = set()
         self.sent = self.dropped = 0
@@ -179,7 +179,7 @@ class UserStreams:
     async def close(self, request: web.Request) -> web.Response:
         key = self._api_key(request)
         params, _, _ = await self.gateway.params(request)
-        if not self.listen_keys.close(required(params, "listenKey"), key.key):
+        if not self.listen_keys.close(required(params, "listenKey"), key.key, self.gateway.clock_ms()):
             raise Refused(400, **UNKNOWN)
         return json_response({})
 

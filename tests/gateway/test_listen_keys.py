@@ -5,10 +5,12 @@ random sequence of operations against a simple model."""
 from __future__ import annotations
 
 import itertools
+import tempfile
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from gateway.keys import KeyStore
 from gateway.listen_keys import VALIDITY_MS, ListenKeys, ListenKeysFull
 
 HOUR = VALIDITY_MS
@@ -42,9 +44,9 @@ def test_a_second_create_returns_the_live_key_extended_and_an_expired_one_is_rep
 def test_a_listen_key_answers_only_its_own_api_key():
     keys = ListenKeys(new_token=counter())
     mine, theirs = keys.create("api-a", 7, 0), keys.create("api-b", 8, 0)
-    assert not keys.keep_alive(theirs, "api-a", 1) and not keys.close(theirs, "api-a")
+    assert not keys.keep_alive(theirs, "api-a", 1) and not keys.close(theirs, "api-a", 1)
     assert keys.live(theirs, 1).account_id == 8
-    assert keys.close(mine, "api-a") and keys.live(mine, 1) is None and not keys.close(mine, "api-a")
+    assert keys.close(mine, "api-a", 1) and keys.live(mine, 1) is None and not keys.close(mine, "api-a", 1)
     assert keys.close_api_key("api-b") == theirs and keys.live(theirs, 1) is None and len(keys) == 0
     assert keys.close_api_key("api-b") is None
 
@@ -68,8 +70,25 @@ OPERATIONS = st.lists(st.tuples(st.sampled_from(["create", "keep_alive", "close"
 @settings(max_examples=200, deadline=None)
 @given(OPERATIONS)
 def test_listen_keys_agree_with_a_simple_model(operations):
+    agrees_with_the_model(ListenKeys(keys_max=3, new_token=counter()), operations)
+
+
+@settings(max_examples=30, deadline=None)
+@given(OPERATIONS)
+def test_listen_keys_in_the_shared_store_agree_with_the_model_too(operations):
+    """The same in the key store's LMDB tables, which every gateway process on a host opens."""
+    with tempfile.TemporaryDirectory() as directory:
+        store = KeyStore.open(directory)
+        try:
+            agrees_with_the_model(ListenKeys(keys_max=3, new_token=counter(),
+                                             tables=ListenKeys.in_store(store).tables()), operations)
+        finally:
+            store.close()
+
+
+def agrees_with_the_model(keys: ListenKeys, operations) -> None:
     """The model: per API key, its key and its expiry; every answer and the live keys agree."""
-    keys, model, made, now = ListenKeys(keys_max=3, new_token=counter()), {}, [], 0
+    model, made, now = {}, [], 0
     for operation, who, which, step in operations:
         now += step
         api = f"api-{who}"
@@ -91,7 +110,7 @@ def test_listen_keys_agree_with_a_simple_model(operations):
             if owner == api:
                 model[api] = (key, now + HOUR)
         elif operation == "close":
-            assert keys.close(key, api) == (owner == api)
+            assert keys.close(key, api, now) == (owner == api)
             model.pop(api) if owner == api else None
         elif operation == "close_api_key":
             keys.close_api_key(api)

@@ -1,9 +1,11 @@
 """``exchange gateway --processes 2`` against the running exchange: two gateway processes
 share one port and one durable key store; a key made with ``exchange keys create`` trades
-through both, and ``exchange keys revoke`` refuses it at once in both. Real processes, real
+through both, a listen key made on one streams from either, and ``exchange keys revoke``
+refuses the key at once in both. Real processes, real
 HTTP, the real Ray cluster of the package's venue."""
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import aiohttp
 import pytest
 import ray
 import requests
@@ -24,6 +27,21 @@ def exchange(*argv: str) -> str:
     done = subprocess.run([sys.executable, "-m", "ops.cli", *argv], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+async def streams_open(url: str, listen_key: str, count: int) -> int:
+    """How many of ``count`` new WebSocket connections to ``/ws/<listen_key>`` stay open."""
+    opened = 0
+    async with aiohttp.ClientSession() as session:
+        for _ in range(count):
+            async with session.ws_connect(f"{url.replace('http', 'ws')}/ws/{listen_key}") as ws:
+                try:
+                    message = await ws.receive(timeout=0.5)
+                except asyncio.TimeoutError:            # nothing to say: open and waiting, as it should be
+                    opened += 1
+                    continue
+                opened += message.type is aiohttp.WSMsgType.TEXT and "listenKey" not in message.data
+    return opened
 
 
 def free_port() -> int:
@@ -73,6 +91,8 @@ def test_two_processes_share_the_port_and_the_keys_and_a_revocation_holds_in_bot
     placed = trader.signed("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
                            quantity="0.1", price="30000.00")
     assert placed.status_code == 200 and client.get_order(ACCOUNT, placed.json()["orderId"])["status"] == "open"
+    listen = requests.post(f"{url}/api/v3/userDataStream", headers={"X-MBX-APIKEY": trader.key}, timeout=10)
+    assert asyncio.run(streams_open(url, listen.json()["listenKey"], 8)) == 8      # whichever process takes it
     listed = json.loads(exchange("keys", "list", "--keys", keys, "--json"))["keys"]
     assert [(k["apiKey"], k["revoked"]) for k in listed] == [(made["apiKey"], False)] and "secretKey" not in listed[0]
 
