@@ -83,6 +83,19 @@ class Subscriber:
         except asyncio.QueueFull:
             self.dropped = True                         # its sender closes it after the message in hand
 
+    async def pump(self, ws: web.WebSocketResponse) -> bool:
+        """Send the queued messages to ``ws`` until this reader is dropped (close 1008; True) or
+        a ``(code, reason)`` in the queue closes it (False)."""
+        while True:
+            message = await self.queue.get()
+            if self.dropped:
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow: the queue filled up")
+                return True
+            if type(message) is tuple:
+                await ws.close(code=message[0], message=message[1])
+                return False
+            await ws.send_str(message)
+
 
 class Streams:
     """The public streams of every spot and perpetual market, fanned out to the subscribers;
@@ -95,7 +108,7 @@ class Streams:
         self.user = None
         self.subscribers: set[Subscriber] = set()
         self.tasks: list[asyncio.Task] = []
-        self.sent = self.dropped = 0
+        self.dropped = 0                                # readers dropped for being too slow
 
     def start(self) -> None:
         for symbol, spec in self.symbols.items():
@@ -211,14 +224,7 @@ class Streams:
         return ws
 
     async def _send(self, ws: web.WebSocketResponse, subscriber: Subscriber) -> None:
-        while True:
-            message = await subscriber.queue.get()
-            if subscriber.dropped:
-                self.dropped += 1
-                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow: the queue filled up")
-                return
-            await ws.send_str(message)
-            self.sent += 1
+        self.dropped += await subscriber.pump(ws)
 
     def _known(self, stream: str) -> bool:
         symbol, _, kind = stream.partition("@")

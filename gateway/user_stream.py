@@ -146,7 +146,7 @@ class UserStreams:
         self.listen_keys = ListenKeys.in_store(gateway.keys)      # shared by the host's gateway processes
         self.feeds: dict[int, Feed] = {}
         self.connections: set[Connection] = set()
-        self.sent = self.dropped = 0
+        self.dropped = 0                                # readers dropped for being too slow
         self._sweeper: asyncio.Task | None = None
 
     # ---- HTTP: the listen keys ---------------------------------------------------------------
@@ -228,18 +228,7 @@ class UserStreams:
             feed.task.cancel()
 
     async def _send(self, connection: Connection) -> None:
-        ws, subscriber = connection.ws, connection.subscriber
-        while True:
-            message = await subscriber.queue.get()
-            if subscriber.dropped:
-                self.dropped += 1
-                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow: the queue filled up")
-                return
-            if type(message) is tuple:
-                await ws.close(code=message[0], message=message[1])
-                return
-            await ws.send_str(message)
-            self.sent += 1
+        self.dropped += await connection.subscriber.pump(connection.ws)
 
     async def _sweep(self) -> None:
         """End the connections whose listen key is no longer live or whose API key was revoked."""
