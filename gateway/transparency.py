@@ -33,26 +33,24 @@ canonical text its digest covers after the previous digest, so a browser recompu
 
 **Rules.** The perpetual rules' hash and the risk rulebook's digest are the domain's
 (``exchange.perp.rules.rules_hash``; shard 0's ``Rulebook.digest``, with its canonical
-text when it is still the configured one). The domain has no hash of the whole config:
-``config`` here is the SHA-256 of the canonical JSON of the config's public trading rules
+text when it is still the configured one). ``config`` is the SHA-256 of the canonical JSON of the config's public trading rules
 (assets, markets, fee tiers, margin, lending, perpetuals, the insurance seed), computed
-by the gateway and published with the text, so anyone can recompute it.
+by ``exchange/published.py`` and published with the text, so anyone can recompute it.
 """
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import hmac
-import json
-from enum import Enum
 from pathlib import Path
 
 from aiohttp import web
 
 from exchange.core.money import format_decimal
-from exchange.perp.fund import GENESIS, EntryKind, verify
-from exchange.perp.rules import perp_markets, rules_hash
+from exchange.perp.fund import GENESIS, EntryKind, entry_text, verify
+from exchange.perp.liquidator import pseudonym_key
+from exchange.perp.rules import perp_markets, rules_hash, rules_text
+from exchange.published import config_text_and_hash
 from gateway.http import Refused, integer, json_response
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -60,8 +58,6 @@ FILES = {"transparency.js": "application/javascript", "transparency.css": "text/
 HISTORY_LIMIT_MAX = 1_000
 PAGE_LIMIT_MAX = 1_000            # ADL events and liquidations per answer
 CHAIN_CACHED_MAX = 1_000_000      # entries the gateway keeps to check the chain; past it, it stops checking
-PSEUDONYM_KEY_DEFAULT = "exchange-demo-key"       # the perpetual liquidator's, without [perp_fund] pseudonym_key
-PUBLIC_SECTIONS = ("perp", "insurance")           # raw config tables the config hash covers, beside the parsed ones
 RATIO = 6                                         # ppm as a decimal
 SECURITY_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; base-uri 'none'; "
                                                "form-action 'self'; frame-ancestors 'none'",
@@ -112,8 +108,7 @@ class Transparency:
         self.gateway = gateway
         config = gateway.client.config
         self.perps = {name: perp.spec for name, perp in perp_markets(config).items()}
-        key = config.sections.get("perp_fund", {}).get("pseudonym_key", PSEUDONYM_KEY_DEFAULT)
-        self._key = str(key).encode()
+        self._key = pseudonym_key(config)
         self._config = config
         self._entries: list[list] = []          # the chain as read: entries never change once written
         self._problems: list[str] = []
@@ -203,7 +198,7 @@ class Transparency:
                 "asset": spec.quote.name if spec else "",
                 "amount": format_decimal(amount, spec.quote.scale) if spec else str(amount),
                 "time": ts_ns // 1_000_000, "details": {key: str(value) for key, value in details},
-                "prevHash": prev, "hash": digest, "body": _body(n, kind, market, amount, ts_ns, details)}
+                "prevHash": prev, "hash": digest, "body": entry_text(n, kind, market, amount, ts_ns, details)}
 
     # ---- ADL and liquidations -----------------------------------------------------------
     async def adl(self, request: web.Request) -> web.Response:
@@ -309,9 +304,7 @@ class Transparency:
     # ---- the rules in force -------------------------------------------------------------
     async def rules(self, request: web.Request) -> web.Response:
         config = self._config
-        perp_text = json.dumps(config.sections.get("perp", {}), sort_keys=True, separators=(",", ":"),
-                               ensure_ascii=True)
-        config_text = json.dumps(_public_config(config), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        config_text, config_hash = config_text_and_hash(config)
         live = await self.gateway.client.handles.shards[0].rulebook.remote()
         rulebook = None
         if live is not None:
@@ -323,11 +316,11 @@ class Transparency:
                                   "the rulebook is the configured one",
                         "rules": live["rules"], "operators": live["operators"]}
         return json_response({
-            "config": {"hash": _sha256(config_text), "text": config_text,
+            "config": {"hash": config_hash, "text": config_text,
                        "hashes": "SHA-256 of this canonical JSON of the config's public trading rules: assets, "
                                  "markets, fee tiers, margin, lending, perpetuals, the insurance seed "
-                                 "(computed by the gateway)"},
-            "perpetualRules": {"hash": rules_hash(config), "text": perp_text,
+                                 "(exchange/published.py)"},
+            "perpetualRules": {"hash": rules_hash(config), "text": rules_text(config),
                                "hashes": "SHA-256 of the [perp.*] sections as configured (canonical JSON)"},
             "rulebook": rulebook, "serverTime": self.gateway.clock_ms()})
 
@@ -349,37 +342,3 @@ class Transparency:
 
 def _symbol(market: str) -> str:
     return market.replace("-", "")
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _body(n: int, kind: int, market: str, amount: int, ts_ns: int, details: list) -> str:
-    """The text a fund entry's digest covers after the previous digest (``exchange.perp.fund.entry_digest``)."""
-    return json.dumps([n, int(kind), market, amount, ts_ns, [list(p) for p in details]],
-                      separators=(",", ":"), ensure_ascii=True)
-
-
-def _public_config(config) -> dict:
-    """The config's public trading rules as plain data (no secrets, no account ids, no
-    operational limits): what the config hash covers."""
-    return {"assets": _plain(config.assets), "markets": _plain(config.markets),
-            "fee_tiers": _plain(config.fee_tiers), "default_fee_tier": config.default_fee_tier,
-            "default_stp": _plain(config.default_stp), "margin": _plain(config.margin),
-            "lending": _plain(config.lending),
-            **{name: _plain(config.sections.get(name, {})) for name in PUBLIC_SECTIONS}}
-
-
-def _plain(value):
-    if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (set, frozenset)):
-        return sorted(_plain(v) for v in value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Enum):
-        return value.name.lower()
-    return value

@@ -28,7 +28,8 @@ fell more than the shard's buffer behind, or the shard restarted and its log beg
 again: the log has no epoch, so this is seen as its cursor going back) every connection
 of the account is closed with 1011, so that no reader misses events silently: it
 reconnects. ``/stream?streams=<listenKey>`` is not served: a listen key is read at
-``/ws/<listenKey>`` only. Listen keys live in this gateway process's memory.
+``/ws/<listenKey>`` only. Listen keys live beside the API keys (``gateway/keys.py``), in
+the store every gateway process on the host shares.
 """
 from __future__ import annotations
 

@@ -82,9 +82,14 @@ class FundEntry:
 
 
 def entry_digest(prev: str, n: int, kind: int, market: str, amount: int, ts_ns: int, details: tuple) -> str:
-    body = json.dumps([n, int(kind), market, amount, ts_ns, [list(p) for p in details]],
-                      separators=(",", ":"), ensure_ascii=True)
+    body = entry_text(n, kind, market, amount, ts_ns, details)
     return hashlib.sha256(prev.encode() + body.encode()).hexdigest()
+
+
+def entry_text(n: int, kind: int, market: str, amount: int, ts_ns: int, details) -> str:
+    """The text an entry's digest covers after the previous digest (published with it)."""
+    return json.dumps([n, int(kind), market, amount, ts_ns, [list(p) for p in details]],
+                      separators=(",", ":"), ensure_ascii=True)
 
 
 class PerpFund:

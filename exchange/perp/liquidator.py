@@ -113,8 +113,13 @@ def new_perp_liquidator(config, journaling: bool = True) -> "PerpLiquidator":
     perps = perp_markets(config)
     fund = PerpFund(sorted(perps), draw_caps={name: p.max_draw_ppm for name, p in perps.items()},
                     adl_drawdown={name: (p.adl_drawdown_ppm, p.drawdown_window_ns) for name, p in perps.items()})
-    key = str(config.sections.get("perp_fund", {}).get("pseudonym_key", "exchange-demo-key")).encode()
-    return PerpLiquidator(perps, fund, key, journaling, config.risk)
+    return PerpLiquidator(perps, fund, pseudonym_key(config), journaling, config.risk)
+
+
+def pseudonym_key(config) -> bytes:
+    """The key of the venue's published account pseudonyms: ``[perp_fund] pseudonym_key``, a
+    demo key without one (``exchange.perp.adl.pseudonym``)."""
+    return str(config.sections.get("perp_fund", {}).get("pseudonym_key", "exchange-demo-key")).encode()
 
 
 def drive(steps: Steps, answer: Callable) -> dict | None:

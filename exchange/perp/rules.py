@@ -36,14 +36,13 @@ markets', so every market of the venue has its own.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
 from exchange.config import ConfigError, ExchangeConfig, MarketSpec, Reader, parse_market
 from exchange.core.money import PPM, MoneyFormatError, parse_decimal
 from exchange.perp.funding import FUNDING_ONE, FundingRules
 from exchange.perp.tiers import RiskTiers
+from exchange.published import canonical_json, sha256_hex
 
 NS = 10**9
 
@@ -98,8 +97,12 @@ def spec_of(config: ExchangeConfig, name: str) -> MarketSpec:
 def rules_hash(config: ExchangeConfig) -> str:
     """SHA-256 over the ``[perp.*]`` sections as configured (canonical JSON): the perpetual
     rules in force, published beside the funds so anyone can tell which rules applied."""
-    body = json.dumps(config.sections.get("perp", {}), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(body.encode()).hexdigest()
+    return sha256_hex(rules_text(config))
+
+
+def rules_text(config: ExchangeConfig) -> str:
+    """The ``[perp.*]`` sections as configured, in canonical JSON: what ``rules_hash`` covers."""
+    return canonical_json(config.sections.get("perp", {}))
 
 
 def _parse(reader: Reader, name: str, index: int, section: dict, config: ExchangeConfig) -> PerpMarket:
