@@ -107,6 +107,11 @@ def test_each_bad_request_is_a_binance_error_and_places_nothing(traders, venue):
                         headers={"X-MBX-APIKEY": alice.key, "Content-Type": "application/x-www-form-urlencoded"},
                         timeout=10)
     cases.append((big, 413, -1102))
+    malformed = requests.post(f"{served.url}/api/v3/order", data='{"symbol": "BTCUSDT", "side": ',
+                              headers={"X-MBX-APIKEY": alice.key, "Content-Type": "application/json"}, timeout=10)
+    cases.append((malformed, 400, -1100))                    # a JSON body, and a broken one: not Binance's form
+    cases.append((alice.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId="twelve"), 400, -1100))
+    cases.append((alice.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId="1", timestamp="soon"), 400, -1102))
     cases.append((requests.get(f"{served.url}/api/v3/nothing", timeout=10), 404, -1000))
     for response, status, code in cases:
         assert (response.status_code, response.json()["code"]) == (status, code), response.text
