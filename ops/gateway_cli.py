@@ -39,6 +39,9 @@ def add_commands(commands) -> None:
                          help="where to serve (default 127.0.0.1:8080)")
     gateway.add_argument("--processes", type=int, default=2, help="gateway processes sharing --listen (default 2)")
     gateway.add_argument("--keys", default=KEYS_DIR, help=f"the durable API key store (default {KEYS_DIR})")
+    gateway.add_argument("--weight-per-minute", type=int, default=6_000,
+                         help="request weight each address and each key may spend a minute, per process "
+                              "(default 6000, Binance's)")
     gateway.add_argument("--log-level", default="WARNING")
     gateway.set_defaults(handler=cmd_gateway)
 
@@ -103,7 +106,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         return asyncio.run(_serve_one(args))
     host, _, port = args.listen.rpartition(":")
     command = [sys.executable, "-m", "ops.cli", "gateway", "--address", args.address, "--listen", args.listen,
-               "--keys", args.keys, "--log-level", args.log_level]
+               "--keys", args.keys, "--weight-per-minute", str(args.weight_per_minute), "--log-level", args.log_level]
     children = [subprocess.Popen(command, env={**os.environ, "EXCHANGE_GATEWAY_CHILD": "1"})
                 for _ in range(args.processes)]
     print(f"gateway: http://{host or '127.0.0.1'}:{port}/api/v3/... from {args.processes} processes "
@@ -124,12 +127,15 @@ async def _serve_one(args: argparse.Namespace) -> int:
     """One gateway process: connect to the exchange, serve until SIGTERM or SIGINT."""
     from actors.client.exchange_client import ExchangeClient
     from gateway.keys import KeyStore
+    from gateway.limits import RateLimiter
     from gateway.server import Gateway, serve
     log = logging.getLogger("exchange.gateway")
     client = ExchangeClient.connect(args.address)
     keys = KeyStore.open(args.keys)
     host, _, port = args.listen.rpartition(":")
-    runner, bound = await serve(Gateway(client, keys), host or "127.0.0.1", int(port), reuse_port=True)
+    gateway = Gateway(client, keys, per_address=RateLimiter(args.weight_per_minute),
+                      per_key=RateLimiter(args.weight_per_minute))
+    runner, bound = await serve(gateway, host or "127.0.0.1", int(port), reuse_port=True)
     logs.event(log, "gateway process serving", pid=os.getpid(), port=bound)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -7,18 +7,24 @@ account (market-maker tier: the rulebook's order rates do not stop it) and HMAC 
 under the market (``POST /api/v3/order``, signed) and cancels it (``DELETE``), again and
 again. Every request's latency goes into an HDR histogram.
 
+With ``--gateways N`` the gateway runs apart, as ``exchange gateway --processes N`` (N
+processes on one port, keys in their shared store) instead of in this process.
+
 The baseline, in the same run: the same bots, the same number at once, placing and
 cancelling through the Python client handle (``execute_async``, one command a call) from
 this process. Reported: requests per second and p50/p99/p99.9 of each, and their ratios
 (``http_to_handle_rate``, ``http_p50_over_handle_p50``), with Ray's idle call p50.
 
-Usage: python ops/bench/gateway.py --json [--seconds 5] [--processes 2] [--concurrency 8]
+Usage: python ops/bench/gateway.py --json [--seconds 5] [--processes 2] [--concurrency 8] [--gateways 2]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import multiprocessing
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -93,7 +99,7 @@ async def handle_bots(client, account: int, seconds: float, bots: int) -> tuple[
     return latencies, refused
 
 
-def run(seconds: float, processes: int, concurrency: int) -> dict:
+def run(seconds: float, processes: int, concurrency: int, gateways: int = 0) -> dict:
     import ray
 
     from actors import bootstrap
@@ -108,25 +114,29 @@ def run(seconds: float, processes: int, concurrency: int) -> dict:
     with tempfile.TemporaryDirectory() as data:
         client = ExchangeClient(bootstrap.create_actors(data_dir=data))
         loop = asyncio.new_event_loop()
+        served: dict = {}
         try:
             accounts = range(ACCOUNTS, ACCOUNTS + processes + 1)
             for account in accounts:
                 assert client.open_account(account, "market_maker").ok
                 assert client.deposit(account, "USDT", "100000000").ok
-            keys = KeyStore()
-            unlimited = RateLimiter(weight_per_minute=10**12)          # the benchmark measures, it is not policed
-            gateway = Gateway(client, keys, per_address=unlimited, per_key=RateLimiter(weight_per_minute=10**12))
-            bound = threading.Event()
-            served: dict = {}
+            if gateways:
+                keys = KeyStore.open(Path(data) / "gateway")
+                url, served["apart"] = serve_apart(Path(data) / "gateway", gateways)
+            else:
+                keys = KeyStore()
+                unlimited = RateLimiter(weight_per_minute=10**12)          # the benchmark measures, it is not policed
+                gateway = Gateway(client, keys, per_address=unlimited, per_key=RateLimiter(weight_per_minute=10**12))
+                bound = threading.Event()
 
-            def serve_here() -> None:
-                asyncio.set_event_loop(loop)
-                served["runner"], served["port"] = loop.run_until_complete(serve(gateway))
-                bound.set()
-                loop.run_forever()
-            threading.Thread(target=serve_here, daemon=True).start()
-            bound.wait(30)
-            url = f"http://127.0.0.1:{served['port']}"
+                def serve_here() -> None:
+                    asyncio.set_event_loop(loop)
+                    served["runner"], served["port"] = loop.run_until_complete(serve(gateway))
+                    bound.set()
+                    loop.run_forever()
+                threading.Thread(target=serve_here, daemon=True).start()
+                bound.wait(30)
+                url = f"http://127.0.0.1:{served['port']}"
             idle_p50 = idle_call_p50_ms(300)
 
             context = multiprocessing.get_context("spawn")
@@ -155,6 +165,7 @@ def run(seconds: float, processes: int, concurrency: int) -> dict:
             http_rate, handle_rate = http.count / http_s, handle.count / handle_s
             hp, bp = http.percentiles((0.5, 0.99, 0.999)), handle.percentiles((0.5, 0.99, 0.999))
             return {"seconds": seconds, "processes": processes, "concurrency_per_process": concurrency,
+                    "gateway_processes": gateways or "1 (in the benchmark's process)",
                     "http_requests": http.count, "http_requests_per_s": round(http_rate),
                     **{f"http_{k}": v for k, v in hp.items()}, "http_refused": http_refused,
                     "handle_requests": handle.count, "handle_requests_per_s": round(handle_rate),
@@ -163,6 +174,9 @@ def run(seconds: float, processes: int, concurrency: int) -> dict:
                     "http_p50_over_handle_p50": round(hp["p50_ms"] / bp["p50_ms"], 2),
                     "ray_idle_call_p50_ms": idle_p50, "durability": "sync journals"}
         finally:
+            if "apart" in served:
+                served["apart"].send_signal(signal.SIGINT)
+                served["apart"].wait(30)
             if "runner" in served:
                 asyncio.run_coroutine_threadsafe(served["runner"].cleanup(), loop).result(30)
                 loop.call_soon_threadsafe(loop.stop)
@@ -170,14 +184,39 @@ def run(seconds: float, processes: int, concurrency: int) -> dict:
             ray.shutdown()
 
 
+def serve_apart(keys: Path, processes: int) -> tuple[str, subprocess.Popen]:
+    """``exchange gateway --processes N`` on a free loopback port, unpoliced; its URL, once it answers."""
+    import ray
+    import requests
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gcs_port = ray.get_runtime_context().gcs_address.rpartition(":")[2]
+    apart = subprocess.Popen([sys.executable, "-m", "ops.cli", "gateway", "--address", f"127.0.0.1:{gcs_port}",
+                              "--listen", f"127.0.0.1:{port}", "--processes", str(processes), "--keys", str(keys),
+                              "--weight-per-minute", str(10**12)], stdout=subprocess.DEVNULL)
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/api/v3/ping", timeout=2)
+            time.sleep(3 * processes)                    # (the others may still be connecting)
+            return url, apart
+        except requests.ConnectionError:
+            time.sleep(0.5)
+    apart.kill()
+    raise RuntimeError("the gateway processes did not start")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each side runs")
     parser.add_argument("--processes", type=int, default=2, help="HTTP client processes")
     parser.add_argument("--concurrency", type=int, default=8, help="bots per client process (requests in flight)")
+    parser.add_argument("--gateways", type=int, default=0,
+                        help="run the gateway apart as exchange gateway --processes N (default: in this process)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    report(run(args.seconds, args.processes, args.concurrency), args.json)
+    report(run(args.seconds, args.processes, args.concurrency, args.gateways), args.json)
     return 0
 
 
