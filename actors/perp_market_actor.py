@@ -10,7 +10,9 @@ every funding time that has come. Both are market events: numbered in the
 market's seq with the fills and pushed on the same links, so every shard
 applies them in the same order and values every position at the same mark
 (``exchange/perp/desk.py``). Replay re-runs the records in order and so gives
-the same marks and fundings; the pricer is part of the snapshot.
+the same marks and fundings; the pricer is part of the snapshot, and so are the
+last settlements (``exchange/perp/funding_history.py``, ``[limits]
+history_fundings_max``), which ``funding_history`` shows.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from actors.market_actor import MarketActor
 from exchange.venue import new_market
 from exchange.messages.records import FundingDue, MarkUpdated
 from exchange.messages.tags import RecordTag, tag_of
+from exchange.perp.funding_history import FundingHistory
 from exchange.perp.pricer import PerpPricer
 from exchange.perp.rules import perp_markets
 from exchange.snapshot import pricer_state, restore_pricer
@@ -31,6 +34,7 @@ class PerpMarketActor(MarketActor):
     def _make_engine(self, market: str):
         self.perp = perp_markets(self.config)[market]
         self.pricer = PerpPricer(self.perp.basis_window_ns, self.perp.funding)
+        self.fundings = FundingHistory(self.config.limits.history_fundings_max)
         self.priced_ns = 0
         self.last_index = 0
         return new_market(self.config, self.perp.spec)
@@ -63,6 +67,7 @@ class PerpMarketActor(MarketActor):
         while pricer.due(ts_ns):
             at, rate = pricer.settle_funding()
             events.append(FundingDue(self.name, engine.next_seq(), at, rate, mark))
+            self.fundings.record(at, rate, mark)
         for shard in range(self.num_shards):                 # every shard holds positions in the market
             self.links[shard].stage(None, events)
             self.pushed[shard] = events[-1].seq
@@ -77,12 +82,13 @@ class PerpMarketActor(MarketActor):
 
     def _state(self) -> dict:
         return {**super()._state(), "pricer": pricer_state(self.pricer), "priced_ns": self.priced_ns,
-                "last_index": self.last_index}
+                "last_index": self.last_index, "fundings": self.fundings.state()}
 
     def _restore(self, state: dict) -> None:
         super()._restore(state)
         restore_pricer(self.pricer, state["pricer"])
         self.priced_ns, self.last_index = state["priced_ns"], state["last_index"]
+        self.fundings.restore(state.get("fundings", []))      # (snapshots from before issue 18 have none)
 
     def price_view(self) -> dict:
         """The market's index, mark, last funding rate and next funding time."""
@@ -90,6 +96,11 @@ class PerpMarketActor(MarketActor):
         return {"market": self.name, "mark": pricer.mark, "funding_rate": pricer.funding_rate,
                 "next_funding_ns": pricer.next_funding_ns, "basis_average": pricer.basis.average(self.priced_ns),
                 "priced_ns": self.priced_ns}
+
+    def funding_history(self, start_ns: int | None = None, end_ns: int | None = None, limit: int = 100) -> list:
+        """The market's funding settlements kept, oldest first, as ``(ts_ns, rate, mark ticks)``:
+        from ``start_ns`` to ``end_ns`` inclusive, the first ``limit`` from ``start_ns``, else the newest."""
+        return [tuple(s) for s in self.fundings.window(start_ns, end_ns, limit)]
 
 
 RemotePerpMarket = ray.remote(PerpMarketActor)

@@ -39,8 +39,10 @@ Journal records (``exchange/messages/tags.py``): ``[CLIENT_BATCH, [record,
 ...]]`` (one per client batch) holding ``[COMMAND, command, context]`` (a
 stamped command and the ``PriceContext`` it was priced in), and ``[PUSH,
 market, entries, top]`` (a market's push). Recovery replays them through the
-same code. Streams and the closed-order history are views,
-not state: they start empty after a restart.
+same code. Streams are views, not state: they start empty after a restart.
+The history (orders, trades, perpetual income, withdrawals:
+``exchange/accounts/history.py``) is a view too, but rides in the snapshot and
+is rebuilt by replay (a replayed command's events as well as a push's).
 """
 from __future__ import annotations
 
@@ -477,14 +479,16 @@ class AccountShardActor(DurableActor):
                     if log_ is not None:
                         log_.append(event)
                 continue
-            log_ = streams.get(event.account_id)
+            log_ = streams.get(getattr(event, "account_id", None))     # (an operator's trace has none)
             if log_ is not None:
                 log_.append(event)
 
     def _new_history(self) -> History:
         scales = {m.name: m.base.scale for m in self.config.market_list}
         scales.update((name, perp.spec.base.scale) for name, perp in perp_markets(self.config).items())
-        return History(self.limits.history_orders_max, self.limits.history_trades_max, scales.__getitem__)
+        limits = self.limits
+        return History(limits.history_orders_max, limits.history_trades_max, scales.__getitem__,
+                       limits.history_income_max, limits.history_withdrawals_max)
 
     def applied_seq(self, market: str) -> int:
         """The last push entry number of ``market`` this shard has applied and journaled (its
@@ -567,7 +571,8 @@ class AccountShardActor(DurableActor):
         elif kind is COMMAND:        # it passed the door when it was accepted
             cmd = decode(record[1])
             role = access.Role(record[3]) if len(record) > 3 else CLIENT
-            self._accept(Admitted(cmd, (cmd.account_id, cmd.request_id)), context_from(record[2]), role)
+            events, _ = self._accept(Admitted(cmd, (cmd.account_id, cmd.request_id)), context_from(record[2]), role)
+            self.history.record(events, self.shard.ledger.accounts.__contains__)    # as _publish did
         elif kind is PUSH:
             entries = [(number, hashable(tag), decode_events(events)) for number, tag, events in record[2]]
             self._apply_push(record[1], entries, tuple(record[3]))
@@ -619,6 +624,15 @@ class AccountShardActor(DurableActor):
                       limit: int = 500) -> list[dict]:
         """The account's trades in ``market`` that the history keeps."""
         return self.history.account_trades(account_id, market, from_trade_id, order_id, limit)
+
+    def income_history(self, account_id: int, market: str | None = None, kind: int | None = None,
+                       start_ns: int | None = None, end_ns: int | None = None, limit: int = 100) -> list[dict]:
+        """The account's perpetual income the history keeps (``exchange.accounts.income``)."""
+        return self.history.income.account(account_id, market, kind, start_ns, end_ns, limit)
+
+    def withdrawal_history(self, account_id: int, asset: str | None = None) -> list[dict]:
+        """The account's withdrawals, finished ones too (``exchange.accounts.withdrawal_history``)."""
+        return self.history.withdrawals.account(account_id, asset)
 
     def known_requests(self, keys: list) -> list[bool]:
         """For each (account, request id): is its outcome remembered or in flight?"""

@@ -1,12 +1,15 @@
 """The order and trade history of a shard's accounts (issue 18: ``allOrders``, ``myTrades``,
-an order's status after it closed).
+an order's status after it closed), with their perpetual income and their withdrawals.
 
 Built from the events the shard applies, nothing else: an order enters when it is first
 seen live (``OrderAccepted``), follows its fills (``Fill``) and amends (``OrderAmended``)
 and ends with its close (``OrderClosed``: FILLED, CANCELED, EXPIRED, EXPIRED_IN_MATCH for
 self-trade prevention, REJECTED). Each fill is a trade of each side's account that this
 shard holds (``here``): price, quantity, quote amount, the fee paid (negative: a rebate),
-whether the account was the buyer and the maker.
+whether the account was the buyer and the maker. The same pass hands the perpetual
+desk's ``FundingPaid`` and ``PositionChanged`` to ``income`` (``exchange.accounts.income``)
+and the cashier's ``WithdrawalUpdated`` to ``withdrawals``
+(``exchange.accounts.withdrawal_history``), each bounded by its own limit.
 
 Bounded, newest kept: at most ``orders_max`` orders and ``trades_max`` trades per shard
 (``[limits] history_orders_max``, ``history_trades_max``); past it the oldest go first,
@@ -23,8 +26,12 @@ from collections import deque
 from exchange.core.money import mul_div_floor
 from exchange.core.reasons import CloseReason
 from exchange.matching.orders import Side
-from exchange.messages.records import Fill, OrderAccepted, OrderAmended, OrderClosed
+from exchange.accounts.income import Income
+from exchange.accounts.withdrawal_history import WithdrawalHistory
+from exchange.messages.records import (Fill, FundingPaid, OrderAccepted, OrderAmended, OrderClosed, PositionChanged,
+                                       WithdrawalUpdated)
 
+BUY = int(Side.BUY)
 STATUS_BY_CLOSE = {CloseReason.FILLED: "FILLED", CloseReason.CANCELLED: "CANCELED",
                    CloseReason.EXPIRED_IOC: "EXPIRED", CloseReason.EXPIRED_STP: "EXPIRED_IN_MATCH",
                    CloseReason.REJECTED: "REJECTED"}
@@ -38,9 +45,13 @@ TRADE_FIELDS = ("market", "trade_id", "order_id", "account_id", "price", "quanti
 class History:
     """Orders (by id) and trades of the accounts ``here`` says this shard holds."""
 
-    def __init__(self, orders_max: int, trades_max: int, base_scale_of):
+    def __init__(self, orders_max: int, trades_max: int, base_scale_of, income_max: int = 100_000,
+                 withdrawals_max: int = 100_000):
         self.orders_max, self.trades_max = orders_max, trades_max
+        self.income = Income(income_max)
+        self.withdrawals = WithdrawalHistory(withdrawals_max)
         self.base_scale_of = base_scale_of          # market name -> its base asset's scale
+        self.unit: dict[str, int] = {}              # market name -> a whole base unit (10 ** scale), as met
         self.orders: dict[int, list] = {}           # order id -> ORDER_FIELDS, oldest first
         self.by_account: dict[int, dict[int, None]] = {}     # account -> its order ids (an ordered set)
         self.trades: dict[int, deque] = {}          # account -> its trades (TRADE_FIELDS), oldest first
@@ -57,12 +68,16 @@ class History:
             elif kind is OrderClosed:
                 order = self.orders.get(event.order_id)
                 if order is not None:
-                    order[8] = STATUS_BY_CLOSE.get(CloseReason(event.reason), "CANCELED")
+                    order[8] = STATUS_BY_CLOSE.get(event.reason, "CANCELED")     # (IntEnum keys: an int finds them)
                     order[11] = event.ts_ns
             elif kind is OrderAmended:
                 order = self.orders.get(event.order_id)
                 if order is not None:
                     order[4], order[5], order[11] = event.price, order[6] + event.remaining, event.ts_ns
+            elif kind is PositionChanged or kind is FundingPaid:
+                self.income.record(event)
+            elif kind is WithdrawalUpdated:
+                self.withdrawals.record(event)
         self._trim()
 
     def _accepted(self, e: OrderAccepted) -> None:
@@ -73,23 +88,30 @@ class History:
         self.by_account.setdefault(e.account_id, {})[e.order_id] = None
 
     def _fill(self, f: Fill, here) -> None:
-        quote = mul_div_floor(f.price, f.quantity, 10 ** self.base_scale_of(f.market))
-        taker_buys = f.taker_side == int(Side.BUY)
-        for account, order_id, fee, maker in ((f.taker_account, f.taker_order_id, f.taker_fee, False),
-                                             (f.maker_account, f.maker_order_id, f.maker_fee, True)):
-            if not here(account):
-                continue
-            self.trades.setdefault(account, deque()).append(
-                [f.market, f.seq, order_id, account, f.price, f.quantity, quote, fee, f.ts_ns, taker_buys != maker,
-                 maker])
-            self.trade_owners.append(account)
-            order = self.orders.get(order_id)
-            if order is not None:
-                order[6] += f.quantity
-                order[7] += quote
-                if order[8] in OPEN:
-                    order[8] = "FILLED" if order[6] >= order[5] else "PARTIALLY_FILLED"
-                order[11] = f.ts_ns
+        unit = self.unit.get(f.market)
+        if unit is None:
+            unit = self.unit[f.market] = 10 ** self.base_scale_of(f.market)
+        quote = mul_div_floor(f.price, f.quantity, unit)
+        taker_buys = f.taker_side == BUY
+        if here(f.taker_account):
+            self._side(f, f.taker_account, f.taker_order_id, f.taker_fee, quote, taker_buys, False)
+        if here(f.maker_account):
+            self._side(f, f.maker_account, f.maker_order_id, f.maker_fee, quote, not taker_buys, True)
+
+    def _side(self, f: Fill, account: int, order_id: int, fee: int, quote: int, buyer: bool, maker: bool) -> None:
+        trade = [f.market, f.seq, order_id, account, f.price, f.quantity, quote, fee, f.ts_ns, buyer, maker]
+        mine = self.trades.get(account)
+        if mine is None:
+            mine = self.trades[account] = deque()
+        mine.append(trade)
+        self.trade_owners.append(account)
+        order = self.orders.get(order_id)
+        if order is not None:
+            order[6] += f.quantity
+            order[7] += quote
+            if order[8] in OPEN:
+                order[8] = "FILLED" if order[6] >= order[5] else "PARTIALLY_FILLED"
+            order[11] = f.ts_ns
 
     def _trim(self) -> None:
         excess = len(self.orders) - self.orders_max
@@ -128,9 +150,10 @@ class History:
 
     # ---- snapshots ----------------------------------------------------------------------
     def state(self) -> dict:
-        """Every order and trade kept, oldest first."""
+        """Every order, trade, income entry and withdrawal kept, oldest first."""
         kept = {account: iter(trades) for account, trades in self.trades.items()}
-        return {"orders": list(self.orders.values()), "trades": [next(kept[a]) for a in self.trade_owners]}
+        return {"orders": list(self.orders.values()), "trades": [next(kept[a]) for a in self.trade_owners],
+                "income": self.income.state(), "withdrawals": self.withdrawals.state()}
 
     def restore(self, state: dict) -> None:
         self.orders, self.by_account, self.trades, self.trade_owners = {}, {}, {}, deque()
@@ -140,3 +163,6 @@ class History:
         for trade in state["trades"]:
             self.trades.setdefault(trade[3], deque()).append(trade)
             self.trade_owners.append(trade[3])
+        if "income" in state:                        # (snapshots from before the income and withdrawals)
+            self.income.restore(state["income"])
+            self.withdrawals.restore(state["withdrawals"])

@@ -22,6 +22,9 @@ class Limits:
     stream_events_max: int = 100_000         # events one stream keeps for its consumer
     history_orders_max: int = 100_000        # orders kept in the order history (per shard)
     history_trades_max: int = 100_000        # trades kept in the trade history (per shard)
+    history_income_max: int = 100_000        # perpetual income entries kept (funding, PnL, fees; per shard)
+    history_withdrawals_max: int = 100_000   # withdrawals kept in the withdrawal history (per shard)
+    history_fundings_max: int = 1_000        # funding settlements a perpetual market keeps (per market)
     client_in_flight_max: int = 100_000      # commands one client has sent and not had answered
 
 

@@ -1080,7 +1080,8 @@ class GrantHedgeExemption(NamedTuple):
 class WithdrawalUpdated(NamedTuple):
     """A withdrawal moved: ``state`` (``exchange.risk.withdrawals.WithdrawalState``), the
     ``reason`` (a ``Reason``) and ``rule`` that rejected or queued it, until when it is under
-    review, its transaction."""
+    review, its transaction, and where it goes (``destination``; "" in events journaled
+    before issue 18 kept it)."""
     request_id: int | str
     ts_ns: int
     account_id: int
@@ -1092,6 +1093,7 @@ class WithdrawalUpdated(NamedTuple):
     rule: str
     review_until_ns: int
     txid: str
+    destination: str = ""
 
 
 # ---- emergency measures on the perpetuals (5.1.2, 5.2.2.3, 5.2.2.5) --------------------------

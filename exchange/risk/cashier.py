@@ -214,7 +214,7 @@ class Cashier:
                                  record.amount, int(record.state),
                                  int(REASONS[record.reason]) if record.reason is not None else 0,
                                  record.rule_id or (LARGE_RULE if record.review_until_ns else ""),
-                                 record.review_until_ns or 0, record.txid or "")
+                                 record.review_until_ns or 0, record.txid or "", record.destination)
 
     # ---- the product seam ------------------------------------------------------------------
     def apply_event(self, event) -> list:

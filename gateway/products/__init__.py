@@ -4,9 +4,9 @@ made of one module per product, each in the shapes of its Binance counterpart:
 | module | Binance's | what |
 |---|---|---|
 | ``margin`` | ``/sapi/v1/margin/...`` | borrow, repay, transfers, margin books, margin orders |
-| ``perp`` | USD-M ``/fapi/...`` | positions, leverage, brackets, margin type, orders, wallet, mark and funding |
+| ``perp`` | USD-M ``/fapi/...`` | positions, leverage, brackets, margin type, orders, wallet, mark, funding, income |
 | ``convert`` | ``/sapi/v1/convert/...`` | the OTC desk: quote, accept, status |
-| ``withdrawals`` | ``/sapi/v1/capital/withdraw/...`` | apply (withdraw permission), in progress |
+| ``withdrawals`` | ``/sapi/v1/capital/withdraw/...`` | apply (withdraw permission), history |
 
 ``common`` holds what they share (parameters, refusals, sending a command).
 """

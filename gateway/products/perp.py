@@ -10,9 +10,14 @@ shapes answers.
   ``n`` is tier ``n - 1``. ``POST /fapi/v1/riskLimit`` (not a Binance endpoint: Binance
   picks the bracket from the position) chooses the account's risk limit.
 - Rates (``lastFundingRate``, ``interestRate``, ``maintMarginRatio``) are decimal strings.
-- Funding history is not served: the exchange keeps only the last settled rate
-  (``PerpPricer.funding_rate``) and each position's total funding (``positionRisk``'s
-  ``funding``), not the payments one by one.
+- **Funding history**: ``fundingRate`` shows the market's last settlements (each market
+  actor keeps ``[limits] history_fundings_max``, 1,000 by default), ``income`` the
+  account's funding payments, realized PnL and commissions as its shard keeps them
+  (``exchange/accounts/income.py``, ``[limits] history_income_max`` per shard). Both take
+  ``startTime``/``endTime`` (ms, inclusive) and ``limit`` (default 100, at most 1,000):
+  the first ``limit`` from ``startTime`` if it is sent, else the newest. ``incomeType`` is
+  one of the kinds kept (``FUNDING_FEE``, ``REALIZED_PNL``, ``COMMISSION``); ``tranId`` is
+  the entry's number on its shard, ``tradeId`` the fill's (as ``myTrades``').
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from actors.client.results import order_result
 from exchange.core.money import PPM, format_decimal, mul_div_floor
 from exchange.messages.records import (CancelPerpOrder, PerpSettingsChanged, PlacePerpOrder, SetMarginMode,
                                        SetPerpLeverage, SetRiskLimit, TransferPerp)
+from exchange.accounts.income import IncomeKind
 from exchange.perp.funding import FUNDING_ONE
 from exchange.perp.rules import perp_markets
 from gateway.auth import Permission
@@ -35,9 +41,19 @@ SYMBOL = ("symbol", {"type": "string", "example": "BTCUSDTPERP"})
 FUNDING_DECIMALS = len(str(FUNDING_ONE)) - 1
 STATUS = {"open": "NEW", "filled": "FILLED", "cancelled": "CANCELED", "expired": "EXPIRED"}
 MARGIN_TYPES = {"ISOLATED": True, "CROSSED": False}
+INCOME_TYPES = {kind.name: kind for kind in IncomeKind}
+HISTORY_LIMIT_MAX = 1_000
+MS = 1_000_000                                         # ns per ms
+WINDOW = [("startTime", {"type": "integer", "minimum": 0}, False),
+          ("endTime", {"type": "integer", "minimum": 0}, False),
+          ("limit", {"type": "integer", "minimum": 1, "maximum": HISTORY_LIMIT_MAX}, False)]
 
 ENDPOINTS = [
     ("get", "/fapi/v1/premiumIndex", "NONE", 1, "Mark price, index price and funding rate", [(*SYMBOL, False)]),
+    ("get", "/fapi/v1/fundingRate", "NONE", 1, "Funding rate history: the market's last settlements",
+     [(*SYMBOL, False), *WINDOW]),
+    ("get", "/fapi/v1/income", "USER_DATA", 30, "Income: funding fees, realized PnL and commissions",
+     [(*SYMBOL, False), ("incomeType", {"type": "string", "enum": list(INCOME_TYPES)}, False), *WINDOW]),
     ("get", "/fapi/v1/leverageBracket", "USER_DATA", 1, "The risk limit brackets", [(*SYMBOL, False)]),
     ("get", "/fapi/v2/positionRisk", "USER_DATA", 5, "Positions at the mark", [(*SYMBOL, False)]),
     ("get", "/fapi/v2/balance", "USER_DATA", 5, "The perpetual wallet", []),
@@ -60,14 +76,16 @@ ENDPOINTS = [
      [("asset", {"type": "string"}, True), ("amount", DECIMAL, True),
       ("type", {"type": "integer", "enum": [1, 2]}, True)]),
 ]
-WEIGHTS = {"fapi.premiumIndex": 1, "fapi.leverageBracket": 1, "fapi.positionRisk": 5, "fapi.balance": 5,
-           "fapi.leverage": 1, "fapi.riskLimit": 1, "fapi.marginType": 1, "fapi.order": 1, "fapi.cancel": 1,
-           "futures.transfer": 1}
+WEIGHTS = {"fapi.premiumIndex": 1, "fapi.fundingRate": 1, "fapi.income": 30, "fapi.leverageBracket": 1,
+           "fapi.positionRisk": 5, "fapi.balance": 5, "fapi.leverage": 1, "fapi.riskLimit": 1, "fapi.marginType": 1,
+           "fapi.order": 1, "fapi.cancel": 1, "futures.transfer": 1}
 
 
 def routes(gateway) -> list:
     perp = Perp(gateway)
     return [web.get("/fapi/v1/premiumIndex", perp.premium_index, name="fapi.premiumIndex"),
+            web.get("/fapi/v1/fundingRate", perp.funding_rate, name="fapi.fundingRate"),
+            web.get("/fapi/v1/income", perp.income, name="fapi.income"),
             web.get("/fapi/v1/leverageBracket", perp.leverage_bracket, name="fapi.leverageBracket"),
             web.get("/fapi/v2/positionRisk", perp.position_risk, name="fapi.positionRisk"),
             web.get("/fapi/v2/balance", perp.balance, name="fapi.balance"),
@@ -84,6 +102,7 @@ class Perp:
         self.gateway = gateway
         self.config = gateway.client.config
         self.symbols = {perp.name.replace("-", ""): perp for perp in perp_markets(self.config).values()}
+        self.by_name = {perp.name: (symbol, perp) for symbol, perp in self.symbols.items()}
 
     def _market(self, params: dict[str, str]):
         perp = self.symbols.get(required(params, "symbol"))
@@ -106,7 +125,30 @@ class Perp:
                 for (symbol, perp), view in zip(chosen, views)]
         return json_response(rows[0] if "symbol" in params else rows)
 
+    async def funding_rate(self, request: web.Request) -> web.Response:
+        params, _, _ = await self.gateway.params(request)
+        chosen = self._chosen(params)
+        start_ns, end_ns, limit = _window(params)
+        markets = self.gateway.client.handles.markets
+        settled = await asyncio.gather(*(markets[perp.name].funding_history.remote(start_ns, end_ns, limit)
+                                         for _, perp in chosen))
+        rows = sorted(((ts_ns, symbol, perp, rate, mark) for (symbol, perp), kept in zip(chosen, settled)
+                       for ts_ns, rate, mark in kept), key=lambda row: row[:2])
+        rows = rows[:limit] if start_ns is not None else rows[-limit:]       # several markets: one window
+        return json_response([{"symbol": symbol, "fundingRate": format_decimal(rate, FUNDING_DECIMALS),
+                               "fundingTime": ts_ns // MS, "markPrice": _price(perp, mark)}
+                              for ts_ns, symbol, perp, rate, mark in rows])
+
     # ---- reads ----------------------------------------------------------------------------
+    async def income(self, request: web.Request) -> web.Response:
+        key, params = await self.gateway.signed(request, Permission.READ)
+        market = self._market(params)[1].name if "symbol" in params else None
+        kind = choice(params, "incomeType", INCOME_TYPES) if "incomeType" in params else None
+        start_ns, end_ns, limit = _window(params)
+        shard = self.gateway.client.account_shard(key.account_id)
+        kept = await shard.income_history.remote(key.account_id, market, kind, start_ns, end_ns, limit)
+        return json_response([_income(*self.by_name[entry["market"]], entry) for entry in kept])
+
     async def leverage_bracket(self, request: web.Request) -> web.Response:
         _, params = await self.gateway.signed(request, Permission.READ)
         rows = [{"symbol": symbol, "brackets": _brackets(perp)} for symbol, perp in self._chosen(params)]
@@ -200,6 +242,23 @@ class Perp:
         cmd = TransferPerp(self.gateway.client.next_request_id(), 0, key.account_id, spec.name, amount, to_perp)
         await command(self.gateway, cmd)
         return json_response({"tranId": cmd.request_id})
+
+
+def _window(params: dict[str, str]) -> tuple[int | None, int | None, int]:
+    """(``startTime``, ``endTime`` to its last nanosecond, both ns or None; ``limit``) of a history request."""
+    start, end = integer(params, "startTime", -1), integer(params, "endTime", -1)
+    limit = integer(params, "limit", 100)
+    if not 1 <= limit <= HISTORY_LIMIT_MAX:
+        raise Refused(400, -1100, f"'limit' must be between 1 and {HISTORY_LIMIT_MAX}.")
+    return None if start < 0 else start * MS, None if end < 0 else end * MS + MS - 1, limit
+
+
+def _income(symbol: str, perp, entry: dict) -> dict:
+    """An income entry (``exchange.accounts.income``) as ``GET /fapi/v1/income`` shows it."""
+    kind = IncomeKind(entry["kind"]).name
+    return {"symbol": symbol, "incomeType": kind, "income": _quote(perp, entry["amount"]),
+            "asset": perp.spec.quote.name, "info": kind, "time": entry["ts_ns"] // MS, "tranId": entry["tran_id"],
+            "tradeId": str(entry["trade_id"]) if entry["trade_id"] else ""}
 
 
 def _quote(perp, minor: int) -> str:

@@ -1,0 +1,75 @@
+"""The withdrawals of a shard's accounts, from request to their end (issue 18:
+``GET /sapi/v1/capital/withdraw/history``).
+
+Built from the cashier's ``WithdrawalUpdated`` events, nothing else
+(``exchange/risk/cashier.py``; the states are ``exchange.risk.withdrawals.WithdrawalState``):
+a withdrawal enters with its first update (the request: approved, queued for review, or
+rejected by a rule and kept on file), follows every move (approved, sent with its
+transaction, confirmed, rejected by an operator, failed) and keeps its request time, the
+time of its last move, until when it was under review (a large one) and, once confirmed
+or rejected, the time it ended. The request id
+is kept too: the gateway's ``withdrawOrderId`` when the client chose it.
+
+Unlike the cashier's desk, which answers for the funds and keeps what it must
+(``WithdrawalDesk``), this is the account's record of what happened. Bounded, newest
+kept: at most ``withdrawals_max`` per shard (``[limits] history_withdrawals_max``);
+past it the oldest requests go, whoever they belong to. A view, not money; the shard's
+snapshot carries it. Pure: no clock, no I/O.
+"""
+from __future__ import annotations
+
+import itertools
+
+from exchange.messages.codec import hashable
+from exchange.messages.records import WithdrawalUpdated
+
+FINAL = frozenset({6, 7})     # WithdrawalState.CONFIRMED, REJECTED (``accounts`` imports no product)
+
+WITHDRAWAL_FIELDS = ("withdrawal_id", "account_id", "asset", "amount", "destination", "state", "reason", "rule",
+                     "txid", "request_id", "requested_ns", "updated_ns", "final_ns", "review_until_ns")
+
+
+class WithdrawalHistory:
+    """Withdrawals (``WITHDRAWAL_FIELDS``, by id) of the accounts of one shard."""
+
+    def __init__(self, withdrawals_max: int):
+        self.withdrawals_max = withdrawals_max
+        self.withdrawals: dict[int, list] = {}                 # id -> its record, oldest request first
+        self.by_account: dict[int, dict[int, None]] = {}       # account -> its withdrawal ids (an ordered set)
+
+    def record(self, e: WithdrawalUpdated) -> None:
+        """A withdrawal requested or moved on."""
+        final_ns = e.ts_ns if e.state in FINAL else 0
+        kept = self.withdrawals.get(e.withdrawal)
+        if kept is not None:
+            kept[5:9] = [e.state, e.reason, e.rule or kept[7], e.txid or kept[8]]
+            kept[11:14] = [e.ts_ns, final_ns, e.review_until_ns or kept[13]]
+            return
+        self.withdrawals[e.withdrawal] = [e.withdrawal, e.account_id, e.asset, e.amount, e.destination, e.state,
+                                          e.reason, e.rule, e.txid, e.request_id, e.ts_ns, e.ts_ns, final_ns,
+                                          e.review_until_ns]
+        self.by_account.setdefault(e.account_id, {})[e.withdrawal] = None
+        if len(self.withdrawals) > self.withdrawals_max:
+            for oldest in list(itertools.islice(self.withdrawals, len(self.withdrawals) - self.withdrawals_max)):
+                account = self.withdrawals.pop(oldest)[1]
+                mine = self.by_account[account]
+                del mine[oldest]
+                if not mine:
+                    del self.by_account[account]
+
+    def account(self, account_id: int, asset: str | None = None) -> list[dict]:
+        """The account's withdrawals (of one asset), oldest request first."""
+        return [dict(zip(WITHDRAWAL_FIELDS, self.withdrawals[i])) for i in self.by_account.get(account_id, ())
+                if asset is None or self.withdrawals[i][2] == asset]
+
+    # ---- snapshots ----------------------------------------------------------------------
+    def state(self) -> list[list]:
+        """Every withdrawal kept, oldest request first."""
+        return list(self.withdrawals.values())
+
+    def restore(self, state: list) -> None:
+        self.withdrawals, self.by_account = {}, {}
+        for kept in state:
+            kept[9] = hashable(kept[9])                 # a tuple request id comes back a tuple
+            self.withdrawals[kept[0]] = kept
+            self.by_account.setdefault(kept[1], {})[kept[0]] = None
