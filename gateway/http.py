@@ -33,8 +33,9 @@ def json_response(body, status: int = 200) -> web.Response:
 
 
 async def params(request: web.Request) -> tuple[dict[str, str], str, str]:
-    """The request's parameters, its query string and its body."""
-    query = request.query_string
+    """The request's parameters, its query string exactly as sent (what a signature covers:
+    aiohttp's ``query_string`` is already percent-decoded) and its body."""
+    query = request.raw_path.partition("?")[2]
     body = await request.text() if request.method in BODY_METHODS and request.can_read_body else ""
     out: dict[str, str] = {}
     for part in (query, body):

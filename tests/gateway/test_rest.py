@@ -50,6 +50,19 @@ def test_an_order_lives_placed_queried_listed_and_cancelled_and_its_funds_are_he
     assert again.status_code == 400 and again.json()["code"] == -2011
 
 
+def test_a_signature_covers_the_query_as_sent_percent_escapes_and_all(traders):
+    """The client signs the encoded query (a comma as %2C, a space as +, a colon as %3A), as
+    Binance's libraries do; the gateway checks the bytes it received, not a decoded copy."""
+    alice = traders[0]
+    placed = alice.signed("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                          quantity="0.1", price="30000.00", newClientOrderId="grid-12", note="levels 1:2,3")
+    assert placed.status_code == 200, placed.text
+    assert "%3A" in alice.query(note="levels 1:2,3") and "%2C" in alice.query(note="levels 1:2,3")
+    seen = alice.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=placed.json()["orderId"], note="a b,c")
+    assert seen.status_code == 200 and seen.json()["clientOrderId"] == "grid-12"
+    assert alice.signed("DELETE", "/api/v3/order", symbol="BTCUSDT", orderId=placed.json()["orderId"]).ok
+
+
 def test_a_crossing_order_fills_with_its_fills_and_commission(traders):
     alice, bob = traders
     resting = bob.signed("POST", "/api/v3/order", symbol="ETHUSDT", side="SELL", type="LIMIT_MAKER",
