@@ -30,6 +30,7 @@ from pathlib import Path
 
 import ray
 from ray._private import ray_constants, services
+from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
 
 from actors import placement
 from actors.capability import Keyring
@@ -90,6 +91,9 @@ def init_ray(address: str | None = None, num_cpus: int = 2, namespace: str = NAM
     if address:
         found = services.get_ray_address_from_environment(address, None) if address == "auto" else address
         if found and found.rpartition(":")[0] in (LOOPBACK, "localhost"):
+            # Ray turns token auth on (its token in ~/.ray) only for a cluster it finds itself
+            # ("auto"); the explicit loopback address used here would join without the token
+            maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
             with _loopback_only():
                 ray.init(address=f"{LOOPBACK}:{found.rpartition(':')[2]}", _node_ip_address=LOOPBACK, **kwargs)
         else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -232,12 +233,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-        served, bot = await _start_gateway(client, args, log)
+        stop_gateway, bot = await _start_gateway(client, args, log)
         try:
             return await demo_until_stopped(bot)
         finally:
-            if served is not None:
-                await served.cleanup()
+            if stop_gateway is not None:
+                await stop_gateway()
 
     async def demo_until_stopped(bot: tuple) -> dict:
         demo = asyncio.create_task(run_demo(client, args.duration, not args.no_demo, printer, args.seed, desks,
@@ -248,6 +249,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             stopper.cancel()
             return demo.result()
         demo.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await demo                      # (the HTTP bot closes its stream while the gateway still serves)
         return {"stopped": "signal", "conservation_ok": client.audit()["ok"]}
 
     try:
@@ -262,16 +265,19 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 async def _start_gateway(client, args: argparse.Namespace, log) -> tuple:
-    """Serve the HTTP API (``gateway/``) at ``--gateway`` (a busy port: any free one) with a key
-    for the demo's HTTP bot, printed once; the server (``cleanup()`` stops it) and the bot's
-    ``(url, key, secret)``; ``(None, ())`` with ``--no-gateway``."""
+    """Serve the HTTP API (``gateway/``) at ``--gateway`` (a busy port: any free one), its keys in
+    the durable store ``exchange keys`` manages (``<--data>/gateway``), with a key for the demo's
+    HTTP bot, printed once. Returns ``stop`` (a coroutine function: stop serving, revoke the
+    bot's key, close the store) and the bot's ``(url, key, secret)``; ``(None, ())`` with
+    ``--no-gateway``."""
     if args.no_gateway:
         return None, ()
     from gateway.keys import KeyStore
     from gateway.server import Gateway, serve
     from ops.demo_gateway import BOT
     host, _, port = args.gateway.rpartition(":")
-    keys = KeyStore()
+    keys_dir = Path(args.data) / "gateway"
+    keys = KeyStore.open(keys_dir)
     gateway = Gateway(client, keys)
     try:
         served, bound = await serve(gateway, host or "127.0.0.1", int(port))
@@ -279,11 +285,20 @@ async def _start_gateway(client, args: argparse.Namespace, log) -> tuple:
         served, bound = await serve(gateway, host or "127.0.0.1", 0)
     url = f"http://{host or '127.0.0.1'}:{bound}"
     key, secret = keys.create(BOT, ["read", "trade"])
-    logs.event(log, "gateway serving", url=url)
+
+    async def stop() -> None:
+        await served.cleanup()
+        keys.revoke(key)                    # minted for this run: none piles up live across runs
+        keys.close()
+    logs.event(log, "gateway serving", url=url, keys=str(keys_dir))
     if not args.json:
-        print(f"gateway: {url}/api/v3/... (Binance Spot v3 REST, docs/API.md); the demo bot's key {key}\n"
-              f"  and secret {secret} (shown this once; HMAC-SHA256 over the query, as Binance signs)", flush=True)
-    return served, (url, key, secret)
+        print(f"gateway: {url}/api/v3/... (Binance-style REST and WebSocket, docs/API.md)\n"
+              f"  transparency page {url}/transparency\n"
+              f"  the demo bot's key {key}\n"
+              f"      and its secret {secret} (shown this once; the key is revoked at stop)\n"
+              f"  keys of your own: exchange keys create --account N (kept in {keys_dir}; "
+              f"HMAC-SHA256 over the query, as Binance signs)", flush=True)
+    return stop, (url, key, secret)
 
 
 def _print_metrics_help(handles) -> None:

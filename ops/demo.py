@@ -12,11 +12,14 @@
   compensation from the insurance fund (``ops/demo_risk.py``);
 - the OTC desk: firm signed quotes asked and accepted, some left to expire, trades
   settled (crypto at once, fiat once the bank pays, T+1 on credit), a large delivery
-  approved by an operator, the desk's inventory hedged on the book (``ops/demo_otc.py``).
+  approved by an operator, the desk's inventory hedged on the book (``ops/demo_otc.py``);
+- a bot using the gateway as a Binance bot would: orders, reads, a user-data stream, the
+  24 h ticker, the transparency page (``ops/demo_gateway.py``).
 A live summary line every second: orders/s, trades/s, p50/p99 latency, best
 bid/ask and last price per market, the pools' utilization, liquidations, the
 insurance fund, each perpetual's mark, basis, funding and open interest, the
-intruder's refusals, the risk rulebook's actions, and the conservation audit.
+intruder's refusals, the risk rulebook's actions, the HTTP bot's requests (by endpoint
+group), stream events, history and 24 h ticker, and the conservation audit.
 """
 from __future__ import annotations
 
@@ -177,36 +180,38 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
     last_report, last_orders, last_trades = started, 0, _trades(client)
     window, overall = LatencyRecorder(), LatencyRecorder()
     summary: dict = {}
-    while duration_s is None or time.monotonic() - started < duration_s:
-        if demo:
-            prices = await index.index_prices.remote()
-            await traffic.round(prices)
-            drained = traffic.latency.drain()
-            window.merge(drained)
-            overall.merge(drained)
-        else:
-            await asyncio.sleep(0.2)
-        now = time.monotonic()
-        if now - last_report >= 1.0:
-            stats = client.market_stats()
-            trades = sum(s["trades"] for s in stats)
-            audit = client.audit()
-            pct = window.drain().percentiles()
-            summary = {"uptime_s": round(now - started, 1),
-                       "orders_per_s": round((traffic.orders - last_orders) / (now - last_report)),
-                       "trades_per_s": round((trades - last_trades) / (now - last_report)),
-                       "p50_ms": pct["p50_ms"], "p99_ms": pct["p99_ms"],
-                       "markets": {s["market"]: _market_view(client, s) for s in stats},
-                       "margin": traffic.margin.summary() if demo else {},
-                       "perpetuals": traffic.perp.summary(),
-                       "intruder": traffic.intruder.summary() if demo else {},
-                       "risk": traffic.risk.summary() if demo else {},
-                       "otc": traffic.otc.summary() if demo else {},
-                       "gateway": traffic.gateway.summary() if demo else {},
-                       "cluster": _cluster(client), "conservation_ok": audit["ok"]}
-            printer(summary)
-            last_report, last_orders, last_trades = now, traffic.orders, trades
-    await traffic.gateway.close()
+    try:
+        while duration_s is None or time.monotonic() - started < duration_s:
+            if demo:
+                prices = await index.index_prices.remote()
+                await traffic.round(prices)
+                drained = traffic.latency.drain()
+                window.merge(drained)
+                overall.merge(drained)
+            else:
+                await asyncio.sleep(0.2)
+            now = time.monotonic()
+            if now - last_report >= 1.0:
+                stats = client.market_stats()
+                trades = sum(s["trades"] for s in stats)
+                audit = client.audit()
+                pct = window.drain().percentiles()
+                summary = {"uptime_s": round(now - started, 1),
+                           "orders_per_s": round((traffic.orders - last_orders) / (now - last_report)),
+                           "trades_per_s": round((trades - last_trades) / (now - last_report)),
+                           "p50_ms": pct["p50_ms"], "p99_ms": pct["p99_ms"],
+                           "markets": {s["market"]: _market_view(client, s) for s in stats},
+                           "margin": traffic.margin.summary() if demo else {},
+                           "perpetuals": traffic.perp.summary(),
+                           "intruder": traffic.intruder.summary() if demo else {},
+                           "risk": traffic.risk.summary() if demo else {},
+                           "otc": traffic.otc.summary() if demo else {},
+                           "gateway": traffic.gateway.summary() if demo else {},
+                           "cluster": _cluster(client), "conservation_ok": audit["ok"]}
+                printer(summary)
+                last_report, last_orders, last_trades = now, traffic.orders, trades
+    finally:
+        await traffic.gateway.close()          # (its listen key, also when the demo is stopped)
     final_stats = client.market_stats()
     audit = client.audit()
     return {"duration_s": round(time.monotonic() - started, 1), "orders": traffic.orders,
@@ -274,9 +279,15 @@ def format_summary(summary: dict) -> str:
                f"{last['spread_bps']} bps: {_counts(last['breakdown'])}, {last['method']})" if last else "")
             + "  |  ") if otc else ""
     gateway = summary.get("gateway") or {}
-    http = (f"gateway {gateway['answered']}/{gateway['requests']} answered, orders {gateway['orders']} cancels "
-            f"{gateway['cancels']} refused {_counts(gateway['refused'])} weight {gateway['used_weight']}  |  "
-            if gateway else "")
+    ticker = gateway.get("ticker") or {}
+    day = (f"{ticker['symbol']} 24h last {ticker['last']} {'' if ticker['change_pct'].startswith('-') else '+'}"
+           f"{ticker['change_pct']}% vol {ticker['volume']} "
+           f"trades {ticker['count']}; ") if ticker else ""
+    http = (f"gateway {gateway['answered']}/{gateway['requests']} answered ({_counts(gateway['by_group'])}) "
+            f"orders {gateway['orders']} cancels {gateway['cancels']} refused {_counts(gateway['refused'])} weight "
+            f"{gateway['used_weight']}; user stream {_counts(gateway['user_stream']['events'])}; allOrders "
+            f"{_counts(gateway['history']['orders'])} myTrades {gateway['history']['trades']}; {day}"
+            f"transparency {gateway['transparency']['url']}  |  ") if gateway else ""
     cluster = summary.get("cluster") or {}
     where = (f"actors {cluster['actors_up']}/{cluster['actors']} up on {cluster['nodes']} node(s), "
              f"{cluster['shards']} shards" + (f", down {','.join(cluster['down'])}" if cluster["down"] else "")

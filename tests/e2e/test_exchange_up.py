@@ -1,21 +1,50 @@
-"""End to end: `exchange up --duration 10 --json` as a user runs it."""
+"""End to end: `exchange up --duration 10 --json` as a user runs it (its gateway's transparency page read
+while it runs)."""
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import requests
 
 EXCHANGE = Path(sys.executable).parent / "exchange"
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def status_while_running(process: subprocess.Popen, url: str) -> int | None:
+    """The status ``url`` answers once the gateway serves (None if the process ends first)."""
+    while process.poll() is None:
+        try:
+            return requests.get(url, timeout=5).status_code
+        except requests.ConnectionError:
+            time.sleep(0.5)
+    return None
+
+
 def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    done = subprocess.run([str(EXCHANGE), "up", "--duration", "10", "--json", "--data", str(tmp_path / "data")],
-                          capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    port = free_port()
+    up = subprocess.Popen([str(EXCHANGE), "up", "--duration", "10", "--json", "--data", str(tmp_path / "data"),
+                           "--gateway", f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env, cwd=tmp_path)
+    try:
+        page = status_while_running(up, f"http://127.0.0.1:{port}/transparency")
+        stdout, stderr = up.communicate(timeout=240)
+    finally:
+        up.kill()
+    assert up.returncode == 0, stderr[-3000:]
+    assert page == 200                                      # the transparency page, served while it runs
+    summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["conservation_ok"] is True
     assert summary["imbalance"] and not any(summary["imbalance"].values())
     assert summary["orders"] > 100 and summary["trades"] > 0
@@ -24,6 +53,24 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
     assert gateway["url"].startswith("http://127.0.0.1:") and gateway["orders"] > 0
     assert gateway["cancels"] == gateway["orders"] and gateway["answered"] == gateway["requests"]
     assert gateway["refused"] == {} and gateway["used_weight"] > 0
+    assert gateway["url"] == f"http://127.0.0.1:{port}" and sum(gateway["by_group"].values()) == gateway["requests"]
+    for group in ("order", "account", "market", "history", "userStream", "perp", "transparency"):
+        assert gateway["by_group"].get(group, 0) > 0, group
+    events = gateway["user_stream"]["events"]               # the user-data stream by listen key
+    assert events.get("executionReport", 0) > 0 and events.get("outboundAccountPosition", 0) > 0
+    assert events.get("balanceUpdate", 0) == 2              # the perpetual wallet, there and back
+    assert gateway["user_stream"]["executions"].get("CANCELED", 0) > 0
+    ticker = gateway["ticker"]                              # GET /api/v3/ticker/24hr
+    assert ticker["symbol"] == "BTCUSDT" and ticker["count"] > 0 and float(ticker["last"]) > 0
+    assert gateway["history"]["orders"].get("CANCELED", 0) > 0      # allOrders: this run's, closed
+    assert gateway["history"]["trades"] > 0 and gateway["user_stream"]["executions"].get("TRADE", 0) > 0
+    assert gateway["premium_index"]["symbol"] == "BTCUSDTPERP" and float(gateway["premium_index"]["markPrice"]) > 0
+    assert gateway["transparency"] == {"url": f"http://127.0.0.1:{port}/transparency", "page": 200,
+                                       "chain_verified": True}
+    keys = json.loads(subprocess.run([str(EXCHANGE), "keys", "list", "--json", "--keys",
+                                      str(tmp_path / "data" / "gateway")], capture_output=True, text=True,
+                                     timeout=60).stdout)["keys"]
+    assert [k["revoked"] for k in keys] == [True]           # the durable store; the bot's key revoked at stop
     cluster = summary["cluster"]                            # issue 17: where it runs, every actor up
     assert cluster["actors_up"] == cluster["actors"] >= 12 and cluster["down"] == [] and cluster["nodes"] == 1
     assert cluster["shards"] == 2
