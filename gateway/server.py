@@ -33,7 +33,8 @@ weight from its address's minute and, with a known key, the key's (``gateway/lim
 429 with ``Retry-After`` past it, 418 once banned; every answer says the weight used in
 ``X-MBX-USED-WEIGHT-1M``. Every refusal is a Binance error body (``gateway/errors.py``
 for the exchange's reasons); no exception escapes as an HTML page. Bodies are limited
-to ``BODY_BYTES_MAX``.
+to ``BODY_BYTES_MAX``; a kept-alive connection idle for ``IDLE_S`` is closed (WebSockets:
+``gateway/streams.py``, a heartbeat and a 24-hour life).
 """
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ BODY_BYTES_MAX = 64 << 10
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
 TRADES_MAX = 1_000                  # the market actor keeps its last 1,000 trades
 HISTORY_MAX = 1_000                 # allOrders and myTrades answer at most this many
+IDLE_S = 75.0                       # a kept-alive HTTP connection idle this long is closed
 RATE_LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000}]
 
 
@@ -358,11 +360,12 @@ def _in_window(views: list[dict], params: dict[str, str], field: str, limit: int
     return [v for v in views if start <= v[field] // 1_000_000 <= end][:limit]
 
 
-async def serve(gateway: Gateway, host: str = "127.0.0.1", port: int = 0,
-                reuse_port: bool = False) -> tuple[web.AppRunner, int]:
+async def serve(gateway: Gateway, host: str = "127.0.0.1", port: int = 0, reuse_port: bool = False,
+                idle_s: float = IDLE_S) -> tuple[web.AppRunner, int]:
     """Start serving ``gateway`` on ``host``:``port`` (0: any free port); the runner (``cleanup()``
-    stops it) and the port bound. ``reuse_port``: other processes may listen there too."""
-    runner = web.AppRunner(gateway.app(), access_log=None)
+    stops it) and the port bound. ``reuse_port``: other processes may listen there too;
+    ``idle_s``: a kept-alive HTTP connection with no request for that long is closed."""
+    runner = web.AppRunner(gateway.app(), access_log=None, keepalive_timeout=idle_s)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()

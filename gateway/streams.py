@@ -32,7 +32,8 @@ Limits: at most ``CONNECTIONS_MAX`` connections and ``STREAMS_MAX`` streams per
 connection. Each connection has its own queue of ``QUEUE_MAX`` messages: a reader that
 lets it fill is **dropped** (closed with 1008), so a slow client never holds up the
 others. The server pings every ``HEARTBEAT_S``; a client that does not answer is
-closed.
+closed. A connection lives at most ``LIFETIME_S`` (24 hours, Binance's): then it is
+closed with 1001 and the client reconnects.
 """
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ CONNECTIONS_MAX = 1_000
 STREAMS_MAX = 200
 QUEUE_MAX = 2_000
 HEARTBEAT_S = 30.0
+LIFETIME_S = 24 * 3600.0            # a connection's longest life (Binance's): then 1001, and the client reconnects
 MARK_EVERY_S = 1.0
 KINDS = ("trade", "depth", "depth@100ms", "bookTicker")
 MARK_KINDS = ("markPrice", "markPrice@1s")
@@ -95,6 +97,18 @@ class Subscriber:
                 await ws.close(code=message[0], message=message[1])
                 return False
             await ws.send_str(message)
+
+
+async def hold(ws: web.WebSocketResponse) -> None:
+    """Read (and ignore: clients only answer pings here) what the client sends until it
+    closes, or close it with 1001 once it has been open ``LIFETIME_S``."""
+    async def drain() -> None:
+        async for _ in ws:
+            pass
+    try:
+        await asyncio.wait_for(drain(), LIFETIME_S)
+    except asyncio.TimeoutError:
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"connection lifetime reached: reconnect")
 
 
 class Streams:
@@ -214,8 +228,7 @@ class Streams:
         self.subscribers.add(subscriber)
         sender = asyncio.create_task(self._send(ws, subscriber))
         try:
-            async for _ in ws:              # clients only answer pings here; what they send is ignored
-                pass
+            await hold(ws)
         finally:
             self.subscribers.discard(subscriber)
             sender.cancel()

@@ -42,7 +42,7 @@ from aiohttp import WSCloseCode, web
 from gateway.auth import AuthError, Permission
 from gateway.http import Refused, json_response, required
 from gateway.listen_keys import ListenKeys, ListenKeysFull
-from gateway.streams import CONNECTIONS_MAX, HEARTBEAT_S, Subscriber
+from gateway.streams import CONNECTIONS_MAX, HEARTBEAT_S, Subscriber, hold
 from gateway.user_events import UserEvents
 
 POLL_S = 1.0                        # the long poll on the account's stream
@@ -211,8 +211,7 @@ class UserStreams:
                 self._sweeper = asyncio.create_task(self._sweep())
             sender = asyncio.create_task(self._send(connection))
             try:
-                async for _ in ws:                 # clients only answer pings here; what they send is ignored
-                    pass
+                await hold(ws)
             finally:
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -201,13 +201,7 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
                            "trades_per_s": round((trades - last_trades) / (now - last_report)),
                            "p50_ms": pct["p50_ms"], "p99_ms": pct["p99_ms"],
                            "markets": {s["market"]: _market_view(client, s) for s in stats},
-                           "margin": traffic.margin.summary() if demo else {},
-                           "perpetuals": traffic.perp.summary(),
-                           "intruder": traffic.intruder.summary() if demo else {},
-                           "risk": traffic.risk.summary() if demo else {},
-                           "otc": traffic.otc.summary() if demo else {},
-                           "gateway": traffic.gateway.summary() if demo else {},
-                           "cluster": _cluster(client), "conservation_ok": audit["ok"]}
+                           **_desks(traffic, demo), "cluster": _cluster(client), "conservation_ok": audit["ok"]}
                 printer(summary)
                 last_report, last_orders, last_trades = now, traffic.orders, trades
     finally:
@@ -218,14 +212,15 @@ async def run_demo(client: ExchangeClient, duration_s: float | None, demo: bool,
             "rejected": traffic.rejected, "trades": sum(s["trades"] for s in final_stats),
             **overall.percentiles(),
             "markets": {s["market"]: _market_view(client, s) for s in final_stats},
-            "margin": traffic.margin.summary() if demo else {},
-            "perpetuals": traffic.perp.summary(),
-            "intruder": traffic.intruder.summary() if demo else {},
-            "risk": traffic.risk.summary() if demo else {},
-            "otc": traffic.otc.summary() if demo else {},
-            "gateway": traffic.gateway.summary() if demo else {},
-            "cluster": _cluster(client), "conservation_ok": audit["ok"], "imbalance": audit["imbalance"],
+            **_desks(traffic, demo), "cluster": _cluster(client), "conservation_ok": audit["ok"], "imbalance": audit["imbalance"],
             "index_prices": ray.get(index.index_prices.remote())}
+
+
+def _desks(traffic, demo: bool) -> dict:
+    """What each part of the demo did so far (empty without the demo's traffic)."""
+    return {"margin": traffic.margin.summary() if demo else {}, "perpetuals": traffic.perp.summary(),
+            "intruder": traffic.intruder.summary() if demo else {}, "risk": traffic.risk.summary() if demo else {},
+            "otc": traffic.otc.summary() if demo else {}, "gateway": traffic.gateway.summary() if demo else {}}
 
 
 def _cluster(client: ExchangeClient) -> dict:

@@ -19,13 +19,13 @@ from gateway.server import Gateway, serve
 class Served:
     """The gateway on a port of its own, in a background thread."""
 
-    def __init__(self, gateway: Gateway):
+    def __init__(self, gateway: Gateway, **options):
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
 
         def run() -> None:
             asyncio.set_event_loop(self.loop)
-            self.runner, self.port = self.loop.run_until_complete(serve(gateway))
+            self.runner, self.port = self.loop.run_until_complete(serve(gateway, **options))
             ready.set()
             self.loop.run_forever()
         self.thread = threading.Thread(target=run, daemon=True)
@@ -53,6 +53,14 @@ class Trader:
     def signed(self, method: str, path: str, **params) -> requests.Response:
         return requests.request(method, f"{self.url}{path}?{self.query(**params)}",
                                 headers={"X-MBX-APIKEY": self.key}, timeout=30)
+
+
+def eventually(probe, timeout_s: float = 30.0):
+    """``probe()`` once it is truthy (polled every 0.2 s), or its last answer after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := probe()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
 
 
 @pytest.fixture(scope="package")

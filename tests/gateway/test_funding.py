@@ -23,7 +23,7 @@ import ray
 import requests
 
 from exchange.messages.records import CredentialChanged
-from tests.gateway.conftest import Trader
+from tests.gateway.conftest import Trader, eventually
 
 LONG, SHORT, PAYER, LARGE, LOCKED = 36_001, 36_002, 36_003, 36_004, 36_005
 PERP, SYMBOL = "BTC-USDT-PERP", "BTCUSDTPERP"
@@ -37,13 +37,6 @@ def ok(response: requests.Response):
 def refused(response: requests.Response, code: int) -> None:
     assert response.status_code in (400, 401), response.text
     assert response.json()["code"] == code, response.text
-
-
-def eventually(probe, timeout_s: float = 30.0):
-    deadline = time.monotonic() + timeout_s
-    while not (found := probe()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return found
 
 
 @pytest.fixture(scope="module")

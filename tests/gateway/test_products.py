@@ -15,17 +15,10 @@ import ray
 import requests
 
 from exchange.core.money import format_decimal
-from tests.gateway.conftest import Trader
+from tests.gateway.conftest import Trader, eventually
 
 MARGIN, LONG, SHORT, CONVERT, WITHDRAW, BARE, LENDER = 32_001, 32_002, 32_003, 32_004, 32_005, 32_006, 32_007
 PERP, PERP_SYMBOL = "BTC-USDT-PERP", "BTCUSDTPERP"
-
-
-def eventually(probe, timeout_s: float = 30.0):
-    deadline = time.monotonic() + timeout_s
-    while not (found := probe()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return found
 
 
 @pytest.fixture(scope="module")

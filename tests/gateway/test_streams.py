@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import threading
 import time
 
@@ -14,6 +15,9 @@ import aiohttp
 
 from exchange.matching.orders import Side, TimeInForce
 from exchange.messages.records import CancelOrder
+from gateway import streams
+from gateway.server import Gateway
+from tests.gateway.conftest import Served
 
 SYMBOL, MARKET = "BTCUSDT", "BTC-USDT"
 
@@ -112,6 +116,34 @@ def test_an_unknown_stream_or_none_is_refused_with_its_reason(venue):
     closes = asyncio.run(main())
     assert [c[:2] for c in closes] == [(aiohttp.WSMsgType.CLOSE, 1008)] * 3
     assert "unknown streams: dogeusdt@trade" in closes[0][2] and "no streams" in closes[2][2]
+
+
+def test_a_connection_is_closed_when_its_life_is_over_and_an_idle_http_one_when_idle(venue, monkeypatch):
+    """WebSockets live ``LIFETIME_S`` (24 hours; 1.5 s here), then 1001; a kept-alive HTTP
+    connection that sends nothing for ``idle_s`` is closed by the server."""
+    client, keys, served = venue
+    monkeypatch.setattr(streams, "LIFETIME_S", 1.5)
+
+    async def main() -> tuple:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(served.url.replace("http", "ws") + "/ws/btcusdt@bookTicker") as ws:
+                opened = time.monotonic()
+                while (message := await ws.receive(timeout=10)).type is aiohttp.WSMsgType.TEXT:
+                    pass
+                return message.type, message.data, time.monotonic() - opened
+
+    kind, code, lived = asyncio.run(main())
+    assert (kind, code) == (aiohttp.WSMsgType.CLOSE, 1001) and 1.4 < lived < 8
+    brief = Served(Gateway(client, keys), idle_s=1.0)
+    try:
+        with socket.create_connection(("127.0.0.1", brief.port), timeout=10) as conn:
+            conn.sendall(b"GET /api/v3/ping HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+            assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+            started = time.monotonic()
+            assert conn.recv(4096) == b""                       # closed by the server, not by us
+            assert 0.5 < time.monotonic() - started < 8
+    finally:
+        brief.stop()
 
 
 def test_a_reader_that_lets_its_queue_fill_is_dropped_and_the_others_go_on():
