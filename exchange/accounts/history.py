@@ -20,7 +20,6 @@ restart keeps it. Pure: no clock, no I/O.
 """
 from __future__ import annotations
 
-import itertools
 from collections import deque
 
 from exchange.core.money import mul_div_floor
@@ -53,6 +52,8 @@ class History:
         self.base_scale_of = base_scale_of          # market name -> its base asset's scale
         self.unit: dict[str, int] = {}              # market name -> a whole base unit (10 ** scale), as met
         self.orders: dict[int, list] = {}           # order id -> ORDER_FIELDS, oldest first
+        self.order_ids: deque = deque()             # the same ids, oldest first: trimmed from the left in O(1)
+                                                    # (a dict iterated from its start walks its deleted slots)
         self.by_account: dict[int, dict[int, None]] = {}     # account -> its order ids (an ordered set)
         self.trades: dict[int, deque] = {}          # account -> its trades (TRADE_FIELDS), oldest first
         self.trade_owners: deque = deque()          # whose every kept trade is, oldest first
@@ -85,6 +86,7 @@ class History:
             return
         self.orders[e.order_id] = [e.order_id, e.account_id, e.market, e.side, e.price, e.quantity, 0, 0, "NEW",
                                    e.client_order_id, e.ts_ns, e.ts_ns]
+        self.order_ids.append(e.order_id)
         self.by_account.setdefault(e.account_id, {})[e.order_id] = None
 
     def _fill(self, f: Fill, here) -> None:
@@ -114,14 +116,13 @@ class History:
             order[11] = f.ts_ns
 
     def _trim(self) -> None:
-        excess = len(self.orders) - self.orders_max
-        if excess > 0:
-            for order_id in list(itertools.islice(self.orders, excess)):
-                order = self.orders.pop(order_id)
-                mine = self.by_account[order[1]]
-                del mine[order_id]
-                if not mine:
-                    del self.by_account[order[1]]
+        while len(self.order_ids) > self.orders_max:
+            order_id = self.order_ids.popleft()
+            order = self.orders.pop(order_id)
+            mine = self.by_account[order[1]]
+            del mine[order_id]
+            if not mine:
+                del self.by_account[order[1]]
         while len(self.trade_owners) > self.trades_max:
             account = self.trade_owners.popleft()
             mine = self.trades[account]
@@ -156,9 +157,10 @@ class History:
                 "income": self.income.state(), "withdrawals": self.withdrawals.state()}
 
     def restore(self, state: dict) -> None:
-        self.orders, self.by_account, self.trades, self.trade_owners = {}, {}, {}, deque()
+        self.orders, self.order_ids, self.by_account, self.trades, self.trade_owners = {}, deque(), {}, {}, deque()
         for order in state["orders"]:
             self.orders[order[0]] = order
+            self.order_ids.append(order[0])
             self.by_account.setdefault(order[1], {})[order[0]] = None
         for trade in state["trades"]:
             self.trades.setdefault(trade[3], deque()).append(trade)
