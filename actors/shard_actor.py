@@ -71,7 +71,7 @@ from exchange.config import load_config
 from exchange.accounts.ledger import digest
 from exchange.margin.desk import MARGIN_COMMANDS, index_price_vector, update_index_prices
 from exchange.messages.records import (LENDING, Deposit, EnableMargin, Fill, MarkUpdated, OpenAccount,
-                                       OrderClosed, OrderRejected, TransferMargin, Withdraw)
+                                       TransferMargin, Withdraw)
 from exchange.core.reasons import Reason
 from exchange.accounts.dedup import same_request
 from exchange.accounts.history import History
@@ -572,7 +572,7 @@ class AccountShardActor(DurableActor):
             cmd = decode(record[1])
             role = access.Role(record[3]) if len(record) > 3 else CLIENT
             events, _ = self._accept(Admitted(cmd, (cmd.account_id, cmd.request_id)), context_from(record[2]), role)
-            self.history.record(events, self.shard.ledger.accounts.__contains__)    # as _publish did
+            self._publish(events)                        # as when it was accepted (no stream is subscribed yet)
         elif kind is PUSH:
             entries = [(number, hashable(tag), decode_events(events)) for number, tag, events in record[2]]
             self._apply_push(record[1], entries, tuple(record[3]))

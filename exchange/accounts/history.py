@@ -20,12 +20,12 @@ restart keeps it. Pure: no clock, no I/O.
 """
 from __future__ import annotations
 
-from collections import deque
 
 from exchange.core.money import mul_div_floor
 from exchange.core.reasons import CloseReason
 from exchange.matching.orders import Side
 from exchange.accounts.income import Income
+from exchange.accounts.kept import KeptById, KeptInOrder
 from exchange.accounts.withdrawal_history import WithdrawalHistory
 from exchange.messages.records import (Fill, FundingPaid, OrderAccepted, OrderAmended, OrderClosed, PositionChanged,
                                        WithdrawalUpdated)
@@ -46,17 +46,22 @@ class History:
 
     def __init__(self, orders_max: int, trades_max: int, base_scale_of, income_max: int = 100_000,
                  withdrawals_max: int = 100_000):
-        self.orders_max, self.trades_max = orders_max, trades_max
         self.income = Income(income_max)
         self.withdrawals = WithdrawalHistory(withdrawals_max)
         self.base_scale_of = base_scale_of          # market name -> its base asset's scale
         self.unit: dict[str, int] = {}              # market name -> a whole base unit (10 ** scale), as met
-        self.orders: dict[int, list] = {}           # order id -> ORDER_FIELDS, oldest first
-        self.order_ids: deque = deque()             # the same ids, oldest first: trimmed from the left in O(1)
-                                                    # (a dict iterated from its start walks its deleted slots)
-        self.by_account: dict[int, dict[int, None]] = {}     # account -> its order ids (an ordered set)
-        self.trades: dict[int, deque] = {}          # account -> its trades (TRADE_FIELDS), oldest first
-        self.trade_owners: deque = deque()          # whose every kept trade is, oldest first
+        self.kept_orders = KeptById(orders_max)     # ORDER_FIELDS by order id
+        self.kept_trades = KeptInOrder(trades_max, TRADE_FIELDS.index("account_id"))
+
+    @property
+    def orders(self) -> dict[int, list]:
+        """Order id -> ORDER_FIELDS, oldest first."""
+        return self.kept_orders.rows
+
+    @property
+    def by_account(self) -> dict[int, dict]:
+        """Account -> its order ids (an ordered set)."""
+        return self.kept_orders.by_account
 
     # ---- what the shard applied --------------------------------------------------------
     def record(self, events: list, here) -> None:
@@ -67,27 +72,24 @@ class History:
             elif kind is OrderAccepted:
                 self._accepted(event)
             elif kind is OrderClosed:
-                order = self.orders.get(event.order_id)
+                order = self.kept_orders.get(event.order_id)
                 if order is not None:
                     order[8] = STATUS_BY_CLOSE.get(event.reason, "CANCELED")     # (IntEnum keys: an int finds them)
                     order[11] = event.ts_ns
             elif kind is OrderAmended:
-                order = self.orders.get(event.order_id)
+                order = self.kept_orders.get(event.order_id)
                 if order is not None:
                     order[4], order[5], order[11] = event.price, order[6] + event.remaining, event.ts_ns
             elif kind is PositionChanged or kind is FundingPaid:
                 self.income.record(event)
             elif kind is WithdrawalUpdated:
                 self.withdrawals.record(event)
-        self._trim()
 
     def _accepted(self, e: OrderAccepted) -> None:
-        if e.order_id in self.orders:
+        if self.kept_orders.get(e.order_id) is not None:
             return
-        self.orders[e.order_id] = [e.order_id, e.account_id, e.market, e.side, e.price, e.quantity, 0, 0, "NEW",
-                                   e.client_order_id, e.ts_ns, e.ts_ns]
-        self.order_ids.append(e.order_id)
-        self.by_account.setdefault(e.account_id, {})[e.order_id] = None
+        self.kept_orders.add([e.order_id, e.account_id, e.market, e.side, e.price, e.quantity, 0, 0, "NEW",
+                              e.client_order_id, e.ts_ns, e.ts_ns])
 
     def _fill(self, f: Fill, here) -> None:
         unit = self.unit.get(f.market)
@@ -101,13 +103,9 @@ class History:
             self._side(f, f.maker_account, f.maker_order_id, f.maker_fee, quote, not taker_buys, True)
 
     def _side(self, f: Fill, account: int, order_id: int, fee: int, quote: int, buyer: bool, maker: bool) -> None:
-        trade = [f.market, f.seq, order_id, account, f.price, f.quantity, quote, fee, f.ts_ns, buyer, maker]
-        mine = self.trades.get(account)
-        if mine is None:
-            mine = self.trades[account] = deque()
-        mine.append(trade)
-        self.trade_owners.append(account)
-        order = self.orders.get(order_id)
+        self.kept_trades.add([f.market, f.seq, order_id, account, f.price, f.quantity, quote, fee, f.ts_ns, buyer,
+                              maker])
+        order = self.kept_orders.get(order_id)
         if order is not None:
             order[6] += f.quantity
             order[7] += quote
@@ -115,29 +113,14 @@ class History:
                 order[8] = "FILLED" if order[6] >= order[5] else "PARTIALLY_FILLED"
             order[11] = f.ts_ns
 
-    def _trim(self) -> None:
-        while len(self.order_ids) > self.orders_max:
-            order_id = self.order_ids.popleft()
-            order = self.orders.pop(order_id)
-            mine = self.by_account[order[1]]
-            del mine[order_id]
-            if not mine:
-                del self.by_account[order[1]]
-        while len(self.trade_owners) > self.trades_max:
-            account = self.trade_owners.popleft()
-            mine = self.trades[account]
-            mine.popleft()
-            if not mine:
-                del self.trades[account]
-
     # ---- queries ------------------------------------------------------------------------
     def order(self, account_id: int, order_id: int) -> dict | None:
-        order = self.orders.get(order_id)
+        order = self.kept_orders.get(order_id)
         return None if order is None or order[1] != account_id else dict(zip(ORDER_FIELDS, order))
 
     def account_orders(self, account_id: int, market: str, from_order_id: int = 0, limit: int = 500) -> list[dict]:
         """The account's orders in ``market``, oldest first, from ``from_order_id`` on (else the newest ``limit``)."""
-        mine = [self.orders[i] for i in self.by_account.get(account_id, ()) if self.orders[i][2] == market]
+        mine = [o for o in self.kept_orders.of(account_id) if o[2] == market]
         chosen = [o for o in mine if o[0] >= from_order_id][:limit] if from_order_id else mine[-limit:]
         return [dict(zip(ORDER_FIELDS, o)) for o in chosen]
 
@@ -145,26 +128,19 @@ class History:
                        limit: int = 500) -> list[dict]:
         """The account's trades in ``market``, oldest first: of one order (``order_id``), from a trade
         id on, or else the newest ``limit``."""
-        mine = [t for t in self.trades.get(account_id, ()) if t[0] == market and (not order_id or t[2] == order_id)]
+        mine = [t for t in self.kept_trades.of(account_id) if t[0] == market and (not order_id or t[2] == order_id)]
         chosen = [t for t in mine if t[1] >= from_trade_id][:limit] if from_trade_id else mine[-limit:]
         return [dict(zip(TRADE_FIELDS, t)) for t in chosen]
 
     # ---- snapshots ----------------------------------------------------------------------
     def state(self) -> dict:
         """Every order, trade, income entry and withdrawal kept, oldest first."""
-        kept = {account: iter(trades) for account, trades in self.trades.items()}
-        return {"orders": list(self.orders.values()), "trades": [next(kept[a]) for a in self.trade_owners],
+        return {"orders": self.kept_orders.state(), "trades": self.kept_trades.state(),
                 "income": self.income.state(), "withdrawals": self.withdrawals.state()}
 
     def restore(self, state: dict) -> None:
-        self.orders, self.order_ids, self.by_account, self.trades, self.trade_owners = {}, deque(), {}, {}, deque()
-        for order in state["orders"]:
-            self.orders[order[0]] = order
-            self.order_ids.append(order[0])
-            self.by_account.setdefault(order[1], {})[order[0]] = None
-        for trade in state["trades"]:
-            self.trades.setdefault(trade[3], deque()).append(trade)
-            self.trade_owners.append(trade[3])
+        self.kept_orders.restore(state["orders"])
+        self.kept_trades.restore(state["trades"])
         if "income" in state:                        # (snapshots from before the income and withdrawals)
             self.income.restore(state["income"])
             self.withdrawals.restore(state["withdrawals"])

@@ -16,10 +16,10 @@ view, not money: the wallet holds the money. Pure: no clock, no I/O.
 """
 from __future__ import annotations
 
-from collections import deque
 from enum import IntEnum
 
-from exchange.messages.records import FundingPaid, PositionChanged
+from exchange.accounts.kept import KeptInOrder
+from exchange.messages.records import FundingPaid
 
 
 class IncomeKind(IntEnum):
@@ -36,10 +36,13 @@ class Income:
     """The income entries (``INCOME_FIELDS``) of the accounts of one shard."""
 
     def __init__(self, entries_max: int):
-        self.entries_max = entries_max
         self.last_id = 0                            # the last transaction number given
-        self.entries: dict[int, deque] = {}         # account -> its entries, oldest first
-        self.owners: deque = deque()                # whose every kept entry is, oldest first
+        self.kept = KeptInOrder(entries_max, INCOME_FIELDS.index("account_id"))
+
+    @property
+    def owners(self):
+        """Whose every kept entry is, oldest first."""
+        return self.kept.owners
 
     def record(self, event) -> None:
         """Keep what a ``FundingPaid`` or ``PositionChanged`` paid or brought its account."""
@@ -56,21 +59,13 @@ class Income:
     def _add(self, account: int, market: str, kind: IncomeKind, amount: int, ts_ns: int, trade_id: int,
              rate: int) -> None:
         self.last_id += 1
-        self.entries.setdefault(account, deque()).append(
-            [self.last_id, account, market, int(kind), amount, ts_ns, trade_id, rate])
-        self.owners.append(account)
-        if len(self.owners) > self.entries_max:
-            oldest = self.owners.popleft()
-            mine = self.entries[oldest]
-            mine.popleft()
-            if not mine:
-                del self.entries[oldest]
+        self.kept.add([self.last_id, account, market, int(kind), amount, ts_ns, trade_id, rate])
 
     def account(self, account_id: int, market: str | None = None, kind: IncomeKind | None = None,
                 start_ns: int | None = None, end_ns: int | None = None, limit: int = 100) -> list[dict]:
         """The account's entries (of one market, one kind) from ``start_ns`` to ``end_ns`` (both
         inclusive), oldest first: the first ``limit`` from ``start_ns`` if given, else the newest."""
-        chosen = [e for e in self.entries.get(account_id, ())
+        chosen = [e for e in self.kept.of(account_id)
                   if (market is None or e[2] == market) and (kind is None or e[3] == kind)
                   and (start_ns is None or e[5] >= start_ns) and (end_ns is None or e[5] <= end_ns)]
         if limit <= 0:
@@ -81,11 +76,8 @@ class Income:
     # ---- snapshots ----------------------------------------------------------------------
     def state(self) -> dict:
         """Every entry kept, oldest first, and the last transaction number."""
-        kept = {account: iter(entries) for account, entries in self.entries.items()}
-        return {"last_id": self.last_id, "entries": [next(kept[a]) for a in self.owners]}
+        return {"last_id": self.last_id, "entries": self.kept.state()}
 
     def restore(self, state: dict) -> None:
-        self.last_id, self.entries, self.owners = state["last_id"], {}, deque()
-        for entry in state["entries"]:
-            self.entries.setdefault(entry[1], deque()).append(entry)
-            self.owners.append(entry[1])
+        self.last_id = state["last_id"]
+        self.kept.restore(state["entries"])

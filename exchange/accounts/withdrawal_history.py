@@ -18,8 +18,7 @@ snapshot carries it. Pure: no clock, no I/O.
 """
 from __future__ import annotations
 
-import itertools
-
+from exchange.accounts.kept import KeptById
 from exchange.messages.codec import hashable
 from exchange.messages.records import WithdrawalUpdated
 
@@ -33,43 +32,39 @@ class WithdrawalHistory:
     """Withdrawals (``WITHDRAWAL_FIELDS``, by id) of the accounts of one shard."""
 
     def __init__(self, withdrawals_max: int):
-        self.withdrawals_max = withdrawals_max
-        self.withdrawals: dict[int, list] = {}                 # id -> its record, oldest request first
-        self.by_account: dict[int, dict[int, None]] = {}       # account -> its withdrawal ids (an ordered set)
+        self.kept = KeptById(withdrawals_max)
+
+    @property
+    def withdrawals(self) -> dict[int, list]:
+        """Id -> its record, oldest request first."""
+        return self.kept.rows
+
+    @property
+    def by_account(self) -> dict[int, dict]:
+        """Account -> its withdrawal ids (an ordered set)."""
+        return self.kept.by_account
 
     def record(self, e: WithdrawalUpdated) -> None:
         """A withdrawal requested or moved on."""
         final_ns = e.ts_ns if e.state in FINAL else 0
-        kept = self.withdrawals.get(e.withdrawal)
+        kept = self.kept.get(e.withdrawal)
         if kept is not None:
             kept[5:9] = [e.state, e.reason, e.rule or kept[7], e.txid or kept[8]]
             kept[11:14] = [e.ts_ns, final_ns, e.review_until_ns or kept[13]]
             return
-        self.withdrawals[e.withdrawal] = [e.withdrawal, e.account_id, e.asset, e.amount, e.destination, e.state,
-                                          e.reason, e.rule, e.txid, e.request_id, e.ts_ns, e.ts_ns, final_ns,
-                                          e.review_until_ns]
-        self.by_account.setdefault(e.account_id, {})[e.withdrawal] = None
-        if len(self.withdrawals) > self.withdrawals_max:
-            for oldest in list(itertools.islice(self.withdrawals, len(self.withdrawals) - self.withdrawals_max)):
-                account = self.withdrawals.pop(oldest)[1]
-                mine = self.by_account[account]
-                del mine[oldest]
-                if not mine:
-                    del self.by_account[account]
+        self.kept.add([e.withdrawal, e.account_id, e.asset, e.amount, e.destination, e.state, e.reason, e.rule,
+                       e.txid, e.request_id, e.ts_ns, e.ts_ns, final_ns, e.review_until_ns])
 
     def account(self, account_id: int, asset: str | None = None) -> list[dict]:
         """The account's withdrawals (of one asset), oldest request first."""
-        return [dict(zip(WITHDRAWAL_FIELDS, self.withdrawals[i])) for i in self.by_account.get(account_id, ())
-                if asset is None or self.withdrawals[i][2] == asset]
+        return [dict(zip(WITHDRAWAL_FIELDS, w)) for w in self.kept.of(account_id) if asset is None or w[2] == asset]
 
     # ---- snapshots ----------------------------------------------------------------------
     def state(self) -> list[list]:
         """Every withdrawal kept, oldest request first."""
-        return list(self.withdrawals.values())
+        return self.kept.state()
 
     def restore(self, state: list) -> None:
-        self.withdrawals, self.by_account = {}, {}
         for kept in state:
             kept[9] = hashable(kept[9])                 # a tuple request id comes back a tuple
-            self.withdrawals[kept[0]] = kept
-            self.by_account.setdefault(kept[1], {})[kept[0]] = None
+        self.kept.restore(state)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from actors.market_actor import MarketActor
 from actors.shard_actor import AccountShardActor
-from exchange.messages.records import Fill, OrderAccepted, OrderClosed
+from exchange.messages.records import OrderAccepted, OrderClosed
 
 
 def test_the_shards_history_is_in_its_snapshot(tmp_path):
