@@ -13,15 +13,26 @@ from __future__ import annotations
 from exchange.config import ExchangeConfig, MarketSpec
 from exchange.core.money import format_decimal, mul_div_floor
 from exchange.matching.orders import Side
+from exchange.perp.rules import perp_markets
 
 ORDER_TYPES = ["LIMIT", "MARKET", "LIMIT_MAKER"]
 TIME_IN_FORCE = {"GTC": "gtc", "IOC": "ioc", "FOK": "fok"}
 SIDES = {"BUY": "buy", "SELL": "sell"}
 
 
+def symbol(market: str) -> str:
+    """A market's Binance symbol: its name without dashes (``BTC-USDT-PERP`` -> ``BTCUSDTPERP``)."""
+    return market.replace("-", "")
+
+
 def symbols(config: ExchangeConfig) -> dict[str, MarketSpec]:
     """Binance symbol -> our spot market."""
-    return {spec.name.replace("-", ""): spec for spec in config.market_list}
+    return {symbol(spec.name): spec for spec in config.market_list}
+
+
+def perp_symbols(config: ExchangeConfig) -> dict:
+    """Binance symbol -> our perpetual market (``exchange.perp.rules.PerpMarket``)."""
+    return {symbol(name): perp for name, perp in perp_markets(config).items()}
 
 
 def exchange_info(config: ExchangeConfig, server_ms: int, rate_limits: list[dict]) -> dict:

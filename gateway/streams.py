@@ -48,7 +48,7 @@ from exchange.core.money import format_decimal
 from exchange.matching.orders import Side
 from exchange.messages.records import Fill
 from exchange.perp.funding import FUNDING_ONE
-from exchange.perp.rules import perp_markets
+from gateway import binance
 
 DEPTH_LEVELS = 1_000
 DEPTH_EVERY_S = 0.1
@@ -118,7 +118,7 @@ class Streams:
     def __init__(self, client, symbols: dict):
         self.client, self.symbols = client, symbols          # BTCUSDT -> MarketSpec
         config = getattr(client, "config", None)
-        self.perps = {name.replace("-", ""): perp for name, perp in perp_markets(config).items()} if config else {}
+        self.perps = binance.perp_symbols(config) if config else {}
         self.user = None
         self.subscribers: set[Subscriber] = set()
         self.tasks: list[asyncio.Task] = []

@@ -51,6 +51,7 @@ from exchange.perp.fund import GENESIS, EntryKind, entry_text, verify
 from exchange.perp.liquidator import pseudonym_key
 from exchange.perp.rules import perp_markets, rules_hash, rules_text
 from exchange.published import config_text_and_hash
+from gateway.binance import symbol
 from gateway.http import Refused, integer, json_response
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -141,15 +142,15 @@ class Transparency:
         """Binance's ``GET /fapi/v1/insuranceBalance``: one group per market (each has its own fund)."""
         params, _, _ = await self.gateway.params(request)
         wanted = params.get("symbol")
-        if wanted is not None and wanted not in {_symbol(m) for m in self.perps}:
+        if wanted is not None and wanted not in {symbol(m) for m in self.perps}:
             raise Refused(400, -1121, "Invalid symbol.")
         view = await self._liquidator.perp_fund_view.remote()
         now_ms = self.gateway.clock_ms()
-        groups = [{"symbols": [_symbol(market)],
+        groups = [{"symbols": [symbol(market)],
                    "assets": [{"asset": self.perps[market].quote.name, "updateTime": now_ms,
                                "marginBalance": format_decimal(balance, self.perps[market].quote.scale)}]}
                   for market, balance in sorted(view["balances"].items())
-                  if wanted in (None, _symbol(market))]
+                  if wanted in (None, symbol(market))]
         return json_response(groups[0] if wanted else groups)
 
     async def fund(self, request: web.Request) -> web.Response:
@@ -161,7 +162,7 @@ class Transparency:
         for market, balance in sorted(view["balances"].items()):
             spec = self.perps[market]
             perpetual.append({
-                "symbol": _symbol(market), "market": market, "asset": spec.quote.name,
+                "symbol": symbol(market), "market": market, "asset": spec.quote.name,
                 "marginBalance": format_decimal(balance, spec.quote.scale),
                 "maxDrawRatio": format_decimal(view["max_draw_ppm"][market], RATIO),
                 "adlDrawdownRatio": format_decimal(view["adl_drawdown_ppm"].get(market, 0), RATIO),
@@ -194,7 +195,7 @@ class Transparency:
     def _entry(self, data: list) -> dict:
         n, kind, market, amount, ts_ns, details, prev, digest = data
         spec = self.perps.get(market)
-        return {"id": n, "type": EntryKind(kind).name, "symbol": _symbol(market), "market": market,
+        return {"id": n, "type": EntryKind(kind).name, "symbol": symbol(market), "market": market,
                 "asset": spec.quote.name if spec else "",
                 "amount": format_decimal(amount, spec.quote.scale) if spec else str(amount),
                 "time": ts_ns // 1_000_000, "details": {key: str(value) for key, value in details},
@@ -207,14 +208,14 @@ class Transparency:
         if not 1 <= limit <= PAGE_LIMIT_MAX:
             raise Refused(400, -1100, f"'limit' must be between 1 and {PAGE_LIMIT_MAX}.")
         wanted = params.get("symbol")
-        if wanted is not None and wanted not in {_symbol(m) for m in self.perps}:
+        if wanted is not None and wanted not in {symbol(m) for m in self.perps}:
             raise Refused(400, -1121, "Invalid symbol.")
         _, entries, _ = await self._chain()
         finished = await self._liquidator.perp_liquidations.remote(PAGE_LIMIT_MAX)
         accounts = {r["liquidation"]: r["account"] for r in finished["records"]}
         events, open_plans = [], {}                    # (market, liquidation) -> its plans not ended yet, in order
         for n, kind, market, _, ts_ns, details, _, _ in entries:
-            if kind not in (EntryKind.ADL_START, EntryKind.ADL_END) or wanted not in (None, _symbol(market)):
+            if kind not in (EntryKind.ADL_START, EntryKind.ADL_END) or wanted not in (None, symbol(market)):
                 continue
             detail = dict(details)
             key = (market, detail["liquidation"])
@@ -230,7 +231,7 @@ class Transparency:
         spec = self.perps[market]
         price = lambda ticks: format_decimal(ticks * spec.tick_minor, spec.quote.scale)  # noqa: E731
         ranked = [entry.rsplit(":", 1) for entry in detail.get("ranked", "").split(";") if entry]
-        return {"id": n, "symbol": _symbol(market), "market": market, "time": ts_ns // 1_000_000,
+        return {"id": n, "symbol": symbol(market), "market": market, "time": ts_ns // 1_000_000,
                 "liquidation": detail["liquidation"], "account": account,
                 "quantity": self._lots(spec, detail["lots"]), "bankruptcyPrice": price(detail["bankruptcy_price"]),
                 "markPrice": price(detail["mark"]),
@@ -264,7 +265,7 @@ class Transparency:
         markets = record.get("markets", [])
         scale = self.perps[markets[0]].quote.scale if markets else 0
         return {"id": record["liquidation"], "account": record["account"], "time": record["ts_ns"] // 1_000_000,
-                "symbols": [_symbol(m) for m in markets], "markets": markets,
+                "symbols": [symbol(m) for m in markets], "markets": markets,
                 "equityTaken": format_decimal(record.get("equity_taken", 0), scale),
                 "fund": {m: format_decimal(amount, self.perps[m].quote.scale)
                          for m, amount in sorted(record.get("fund", {}).items())},
@@ -279,11 +280,11 @@ class Transparency:
         fills = []
         for fill in record.get("fills", []):
             spec = markets[fill["market"]]
-            fills.append({"symbol": _symbol(fill["market"]), "side": "BUY" if fill["side"] == 1 else "SELL",
+            fills.append({"symbol": symbol(fill["market"]), "side": "BUY" if fill["side"] == 1 else "SELL",
                           "price": format_decimal(fill["price"], spec.quote.scale),
                           "qty": format_decimal(fill["quantity"], spec.base.scale)})
         return {"id": record["n"], "account": self._rekeyed(record["account_hash"]),
-                "symbol": _symbol(record["market"]) if record["market"] else "", "mode": record["mode"],
+                "symbol": symbol(record["market"]) if record["market"] else "", "mode": record["mode"],
                 "outcome": record.get("outcome", ""), "reason": record.get("reason", ""),
                 "startTime": record["started_ns"] // 1_000_000,
                 "finishTime": record.get("finished_ns", 0) // 1_000_000,
@@ -338,7 +339,3 @@ class Transparency:
             raise Refused(404, -1000, "Unknown file.")
         return web.Response(body=self._files[name], content_type=FILES[name], charset="utf-8",
                             headers=SECURITY_HEADERS)
-
-
-def _symbol(market: str) -> str:
-    return market.replace("-", "")

@@ -57,6 +57,7 @@ from exchange.messages.records import (BalanceChanged, Fill, LiquidationStage, L
                                        PerpLiquidationStage, PerpLiquidationUpdate, PerpMarginZoneChanged,
                                        PerpTransferred)
 from exchange.perp.rules import perp_markets
+from gateway.binance import symbol
 
 ORDERS_MAX = 10_000
 LIQUIDATION_REQUESTS_MAX = 1_000
@@ -66,10 +67,6 @@ CLOSED = {CloseReason.CANCELLED: ("CANCELED", "CANCELED"), CloseReason.EXPIRED_I
 NOT_A_PLACEMENT = {int(Reason.ORDER_NOT_FOUND), int(Reason.NOT_OWNER)}     # a cancel's or amend's refusals
 MARGIN_ZONES = {1: "WARNING", 2: "MARGIN_CALL", 3: "LIQUIDATION"}
 PERP_ZONES = {1: "WARNING", 2: "LIQUIDATION"}
-
-
-def symbol_of(market: str) -> str:
-    return market.replace("-", "")
 
 
 def market_specs(config: ExchangeConfig) -> dict[str, MarketSpec]:
@@ -207,7 +204,7 @@ class UserEvents:
         spec = self.specs.get(order.market)
         base, quote = (spec.base.scale, spec.quote.scale) if spec else (0, 0)
         zero_qty, zero_price = format_decimal(0, base), format_decimal(0, quote)
-        return {"e": "executionReport", "E": now_ms, "s": symbol_of(order.market),
+        return {"e": "executionReport", "E": now_ms, "s": symbol(order.market),
                 "c": order.client_id or f"x-{order_id}", "S": Side(order.side).name if order.side else "",
                 "o": "LIMIT" if order.price else "MARKET", "f": "GTC",
                 "q": format_decimal(order.quantity, base), "p": format_decimal(order.price, quote),
@@ -234,7 +231,7 @@ class UserEvents:
     def _margin_level(self, event: MarginLevelChanged, now_ms: int) -> list[dict]:
         if event.zone not in MARGIN_ZONES:
             return []
-        return [{"e": "MARGIN_CALL", "E": now_ms, "k": "MARGIN", "s": symbol_of(event.market),
+        return [{"e": "MARGIN_CALL", "E": now_ms, "k": "MARGIN", "s": symbol(event.market),
                  "mt": "ISOLATED" if event.market else "CROSSED", "z": MARGIN_ZONES[event.zone],
                  "l": format_decimal(event.level_ppm, 6)}]
 
@@ -243,7 +240,7 @@ class UserEvents:
         if event.zone not in PERP_ZONES or spec is None:
             return []
         scale = spec.quote.scale
-        return [{"e": "MARGIN_CALL", "E": now_ms, "k": "PERP", "s": symbol_of(event.scope),
+        return [{"e": "MARGIN_CALL", "E": now_ms, "k": "PERP", "s": symbol(event.scope),
                  "mt": "ISOLATED" if event.scope else "CROSSED", "z": PERP_ZONES[event.zone],
                  "eq": format_decimal(event.equity, scale), "mm": format_decimal(event.maintenance, scale),
                  "w": format_decimal(event.warning, scale)}]
@@ -251,7 +248,7 @@ class UserEvents:
     def _liquidation(self, event: LiquidationUpdate, now_ms: int) -> list[dict]:
         stage = LiquidationStage(event.stage)
         out = {"e": "liquidation", "E": now_ms, "T": event.ts_ns // 1_000_000, "k": "MARGIN",
-               "s": symbol_of(event.market), "x": stage.name, "l": format_decimal(event.level_ppm, 6)}
+               "s": symbol(event.market), "x": stage.name, "l": format_decimal(event.level_ppm, 6)}
         if stage is LiquidationStage.ORDER:
             self.liquidation_requests[event.request_id] = None
             if len(self.liquidation_requests) > LIQUIDATION_REQUESTS_MAX:
@@ -266,7 +263,7 @@ class UserEvents:
         if spec is None:
             return []
         return [{"e": "liquidation", "E": now_ms, "T": event.ts_ns // 1_000_000, "k": "PERP",
-                 "s": symbol_of(event.market), "x": PerpLiquidationStage(event.stage).name, "i": event.liquidation,
+                 "s": symbol(event.market), "x": PerpLiquidationStage(event.stage).name, "i": event.liquidation,
                  "q": format_decimal(event.lots * spec.lot_minor, spec.base.scale),
                  "p": format_decimal(event.price * spec.tick_minor, spec.quote.scale),
                  "d": format_decimal(event.amount, spec.quote.scale)}]

@@ -33,6 +33,7 @@ from actors.client.exchange_client import ExchangeClient
 from exchange.core.money import format_decimal
 from exchange.messages.records import Deposit, OpenAccount
 from exchange.perp.rules import perp_markets
+from gateway import binance
 from gateway.auth import hmac_query
 
 BOT = 7_600_001
@@ -100,7 +101,7 @@ class GatewayDemo:
         await self._stream()
         if first:
             await self._first_round()
-        symbol = spec.name.replace("-", "")
+        symbol = binance.symbol(spec.name)
         quantity = format_decimal(spec.min_lots * spec.lot_minor, spec.base.scale)
         price = index * 9 // 10 // spec.tick_minor * spec.tick_minor          # well under the market: it rests
         placed = await self._call("POST", "/api/v3/order", symbol=symbol, side="BUY", type="LIMIT",

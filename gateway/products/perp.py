@@ -31,7 +31,7 @@ from exchange.messages.records import (CancelPerpOrder, PerpSettingsChanged, Pla
                                        SetPerpLeverage, SetRiskLimit, TransferPerp)
 from exchange.accounts.income import IncomeKind
 from exchange.perp.funding import FUNDING_ONE
-from exchange.perp.rules import perp_markets
+from gateway import binance
 from gateway.auth import Permission
 from gateway.http import Refused, integer, json_response, required
 from gateway.products.common import asset, choice, command, decimal, flag, order_terms, refused
@@ -101,7 +101,7 @@ class Perp:
     def __init__(self, gateway):
         self.gateway = gateway
         self.config = gateway.client.config
-        self.symbols = {perp.name.replace("-", ""): perp for perp in perp_markets(self.config).values()}
+        self.symbols = binance.perp_symbols(self.config)
         self.by_name = {perp.name: (symbol, perp) for symbol, perp in self.symbols.items()}
 
     def _market(self, params: dict[str, str]):
