@@ -317,6 +317,9 @@ class Gateway:
                                      self.clock_ms()))
 
 
+ROUTE_WEIGHTS = {**WEIGHTS, **{route: w for section in SECTIONS for route, w in section.WEIGHTS.items()}}
+
+
 def _weight(request: web.Request) -> int:
     """The request's weight (``gateway.limits.WEIGHTS``): the depth's by its ``limit``, the open
     orders' of every symbol heavier; an unknown endpoint weighs 1."""
@@ -330,7 +333,7 @@ def _weight(request: web.Request) -> int:
         return WEIGHTS["ticker.day:all"]
     if route in ("ticker.price", "ticker.bookTicker") and "symbol" not in request.query:
         return 2 * WEIGHTS[route]                                  # every symbol's
-    return next((section.WEIGHTS[route] for section in SECTIONS if route in section.WEIGHTS), WEIGHTS.get(route, 1))
+    return ROUTE_WEIGHTS.get(route, 1)
 
 
 def _history_limit(params: dict[str, str]) -> int:
