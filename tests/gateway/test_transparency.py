@@ -183,16 +183,23 @@ def check_fund_chain_and_rules(driver, url: str) -> None:
 def check_market(driver, url: str) -> None:
     """The book's best levels and the last trades are the API's (the page refreshes them). The
     shared venue's book may move while the page and the API are read (the OTC desk hedges on
-    it): a read the market moved during is taken again, up to five times."""
+    it): a read the market moved during, or the page redrew during, is taken again, up to
+    five times."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
     for attempt in range(5):
         book = get(url, "/api/v3/depth", symbol="BTCUSDT", limit=10)
         WebDriverWait(driver, 20).until(lambda d: d.execute_script(
             "return Number(document.getElementById('book-body').dataset.updateId)") >= book["lastUpdateId"])
-        shown = {field: texts(driver, f'#book-body td[data-field="{field}"]') for field in ("bid", "ask")}
-        first_bid_qty = text(driver, '#book-body tr:first-child td[data-field="bid-qty"]')
-        trades = list(reversed(get(url, "/api/v3/trades", symbol="BTCUSDT", limit=20)))
-        listed = {field: texts(driver, f'#trades-body td[data-field="{field}"]') for field in ("id", "price", "qty")}
+        try:
+            shown = {field: texts(driver, f'#book-body td[data-field="{field}"]') for field in ("bid", "ask")}
+            first_bid_qty = text(driver, '#book-body tr:first-child td[data-field="bid-qty"]')
+            trades = list(reversed(get(url, "/api/v3/trades", symbol="BTCUSDT", limit=20)))
+            listed = {field: texts(driver, f'#trades-body td[data-field="{field}"]') for field in ("id", "price", "qty")}
+        except StaleElementReferenceException:          # the page redrew its tables while they were read
+            if attempt < 4:
+                continue
+            raise
         still = get(url, "/api/v3/depth", symbol="BTCUSDT", limit=10)["lastUpdateId"] == book["lastUpdateId"]
         shown_id = driver.execute_script("return document.getElementById('book-body').dataset.updateId")
         if attempt < 4 and not (still and shown_id == str(book["lastUpdateId"])):
