@@ -282,6 +282,10 @@ class MarketActor(DurableActor):
         view["last_price"] = self.engine.last_price * self.engine.spec.tick_minor
         return view
 
+    def depth_changes(self, since: int) -> dict | None:
+        """The levels touched since the read at ``since`` (``MarketEngine.depth_changes``)."""
+        return self.engine.depth_changes(since)
+
     def trades(self, limit: int = 100) -> list:
         return list(self.recent_trades)[-limit:]
 

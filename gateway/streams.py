@@ -13,9 +13,14 @@ Streams, per symbol (lower case, as Binance's):
   "a"}``. ``U``..``u`` are the market sequence numbers the update covers; each update's
   ``U`` is the previous one's ``u`` + 1. A client keeps a local book as with Binance:
   buffer the stream, take ``GET /api/v3/depth`` (its ``lastUpdateId``), drop updates with
-  ``u`` <= it, apply the rest in order. The gateway reads the top ``DEPTH_LEVELS`` levels
-  of each side every ``DEPTH_EVERY_S`` and sends what changed: a level that leaves the
-  top ``DEPTH_LEVELS`` is sent as gone, and as new when it comes back;
+  ``u`` <= it, apply the rest in order; an update whose ``U`` is not the last ``u`` + 1
+  (the market restarted) means: start again from a snapshot. Every ``DEPTH_EVERY_S``
+  the gateway asks the market which levels were touched since its last read
+  (``exchange/matching/depth_changes.py``) and sends each with its quantity now, at
+  any depth: a level made and taken between two reads is sent as gone, so a snapshot
+  that caught it is corrected. An update is sent whenever the sequence moved, with
+  empty ``b``/``a`` if no level did, so ``u`` always reaches the snapshot's
+  ``lastUpdateId``;
 - ``<symbol>@bookTicker``: the best bid and ask when they change;
 - ``<perpetual>@markPrice`` (every 3 s) or ``@markPrice@1s`` (every second), for a
   perpetual market (its name without dashes: ``btcusdtperp@markPrice``), Binance USD-M's
@@ -50,7 +55,6 @@ from exchange.messages.records import Fill
 from exchange.perp.funding import FUNDING_ONE
 from gateway import binance
 
-DEPTH_LEVELS = 1_000
 DEPTH_EVERY_S = 0.1
 CONNECTIONS_MAX = 1_000
 STREAMS_MAX = 200
@@ -164,26 +168,26 @@ class Streams:
         market, low = self.client.handles.markets[spec.name], symbol.lower()
         names = (f"{low}@depth", f"{low}@depth@100ms")
         ticker = f"{low}@bookTicker"
-        last_seq, bids, asks, top = None, {}, {}, None
+        last_seq, top = None, None
         while True:
-            view = await market.depth.remote(DEPTH_LEVELS)
-            if view["seq"] != last_seq:
-                new_bids = {p: q for p, q, _ in view["bids"]}
-                new_asks = {p: q for p, q, _ in view["asks"]}
-                if last_seq is not None and any(self._wanted(n) for n in names):
-                    update = {"e": "depthUpdate", "E": _ms(), "s": symbol, "U": last_seq + 1, "u": view["seq"],
-                              "b": _changed(bids, new_bids, spec), "a": _changed(asks, new_asks, spec)}
+            change = None if last_seq is None else await market.depth_changes.remote(last_seq)
+            if change is None:      # the first read, or the market restarted: go on from now, and the
+                last_seq = (await market.depth.remote(1))["seq"]    # next U leaves a gap (clients resync)
+            else:
+                if change["seq"] != last_seq and any(self._wanted(n) for n in names):
+                    update = {"e": "depthUpdate", "E": _ms(), "s": symbol, "U": last_seq + 1, "u": change["seq"],
+                              "b": _levels(change["bids"], spec), "a": _levels(change["asks"], spec)}
                     for name in names:
                         self._publish(name, update)
-                best = (view["bids"][:1], view["asks"][:1])
+                best = change["best"]
                 if best != top and self._wanted(ticker):
-                    (bid,), (ask,) = best[0] or [(0, 0, 0)], best[1] or [(0, 0, 0)]
-                    self._publish(ticker, {"u": view["seq"], "s": symbol,
+                    (bid,), (ask,) = best[0] or [(0, 0)], best[1] or [(0, 0)]
+                    self._publish(ticker, {"u": change["seq"], "s": symbol,
                                            "b": format_decimal(bid[0], spec.quote.scale),
                                            "B": format_decimal(bid[1], spec.base.scale),
                                            "a": format_decimal(ask[0], spec.quote.scale),
                                            "A": format_decimal(ask[1], spec.base.scale)})
-                last_seq, bids, asks, top = view["seq"], new_bids, new_asks, best
+                last_seq, top = change["seq"], best
             await asyncio.sleep(DEPTH_EVERY_S)
 
     async def _marks(self) -> None:
@@ -257,10 +261,7 @@ def _mark_update(symbol: str, perp, view: dict, index: int | None) -> dict:
             "T": 0 if next_ns is None else next_ns // 1_000_000}
 
 
-def _changed(before: dict[int, int], after: dict[int, int], spec) -> list[list[str]]:
-    """The levels of one side that changed, with absolute quantities ("0": gone), best first
-    is not promised (Binance's are in no order either)."""
+def _levels(levels: list[tuple[int, int]], spec) -> list[list[str]]:
+    """Levels as Binance writes them: ``[price, quantity]`` strings, "0" for a level gone."""
     price, qty = spec.quote.scale, spec.base.scale
-    out = [[format_decimal(p, price), format_decimal(q, qty)] for p, q in after.items() if before.get(p) != q]
-    out += [[format_decimal(p, price), format_decimal(0, qty)] for p in before if p not in after]
-    return out
+    return [[format_decimal(p, price), format_decimal(q, qty)] for p, q in levels]

@@ -13,6 +13,7 @@ from exchange.config import MarketSpec
 from exchange.messages.records import (AmendRequest, CancelRequest, Fill, OrderAmended, OrderBooked,
                                OrderClosed, RequestRejected, SubmitOrder)
 from exchange.core.money import PPM
+from exchange.matching.depth_changes import DepthChanges
 from exchange.matching.order_book import OrderBook
 from exchange.matching.orders import BUY, RestingOrder, StpMode, TimeInForce
 from exchange.core.reasons import CloseReason, Reason
@@ -27,7 +28,8 @@ STP_ON_AMEND = int(StpMode.EXPIRE_TAKER)
 class MarketEngine:
     """Match orders for one market; ``handle(request) -> list[event]``."""
 
-    __slots__ = ("spec", "name", "book", "seq", "last_price", "trade_count", "_lot", "_tick", "_qptl", "guard")
+    __slots__ = ("spec", "name", "book", "seq", "last_price", "trade_count", "_lot", "_tick", "_qptl", "guard",
+                 "changes")
 
     def __init__(self, spec: MarketSpec):
         self.spec = spec
@@ -38,6 +40,7 @@ class MarketEngine:
         self.trade_count = 0
         self._lot, self._tick, self._qptl = spec.lot_minor, spec.tick_minor, spec.quote_per_tick_lot
         self.guard = None            # the market's mode and circuit breaker (exchange.risk.modes), with a rulebook
+        self.changes = DepthChanges()  # the levels touched between reads (exact depth diffs)
 
     def next_seq(self) -> int:
         """A sequence number for an event the market's owner emits besides matching (a
@@ -191,12 +194,34 @@ class MarketEngine:
 
     # ---- views --------------------------------------------------------------
     def depth(self, levels: int) -> dict:
-        """Aggregated top of book in public units."""
+        """Aggregated top of book in public units, as of ``seq`` (a mark for ``depth_changes``)."""
+        self.changes.mark(self.seq, self.book)
         bids, asks = self.book.depth(levels)
         tick, lot = self._tick, self._lot
         return {"market": self.name, "seq": self.seq,
                 "bids": [(p * tick, q * lot, n) for p, q, n in bids],
                 "asks": [(p * tick, q * lot, n) for p, q, n in asks]}
+
+    def depth_changes(self, since: int) -> dict | None:
+        """Every level touched after the read at sequence ``since``, with its quantity now
+        (0: gone), best first, in public units; and the best bid and ask. None when
+        that is no longer known (``exchange.matching.depth_changes``): read ``depth``
+        again."""
+        self.changes.mark(self.seq, self.book)
+        touched = self.changes.since(since, self.seq)
+        if touched is None:
+            return None
+        tick, lot, book = self._tick, self._lot, self.book
+        out = {"market": self.name, "seq": self.seq}
+        best = []
+        for name, side, prices, best_first in (("bids", book.bids, touched[0], True),
+                                               ("asks", book.asks, touched[1], False)):
+            levels, top = side.levels, side.best()
+            out[name] = [(p * tick, levels[p].qty * lot if p in levels else 0)
+                         for p in sorted(prices, reverse=best_first)]
+            best.append([] if top is None else [(top * tick, levels[top].qty * lot)])
+        out["best"] = tuple(best)
+        return out
 
     def canonical(self) -> tuple:
         guard = () if self.guard is None else (self.guard.canonical(),)     # a venue without rules keeps its hash

@@ -7,7 +7,9 @@ Structure, chosen for speed in pure Python:
 - a Level is a deque in time priority plus its open quantity and order count;
   a cancel is O(1): the order is marked dead (remaining 0) and dropped lazily
   when it reaches the front of its deque;
-- ``orders`` maps order id -> RestingOrder for cancel/amend.
+- ``orders`` maps order id -> RestingOrder for cancel/amend;
+- each side notes the prices whose level changed (``touched``) for the exact depth
+  diffs (``exchange/matching/depth_changes.py``).
 
 The book knows nothing of balances or fees; ``take`` returns what matched and
 the market engine turns it into events.
@@ -36,12 +38,13 @@ class Level:
 class BookSide:
     """One side of the book. ``sign`` is -1 for bids (max-heap via negation)."""
 
-    __slots__ = ("levels", "heap", "sign")
+    __slots__ = ("levels", "heap", "sign", "touched")
 
     def __init__(self, sign: int) -> None:
         self.levels: dict[int, Level] = {}
         self.heap: list[int] = []
         self.sign = sign
+        self.touched: set[int] = set()      # prices whose level changed since the last read (depth_changes)
 
     def best(self) -> int | None:
         heap = self.heap
@@ -55,6 +58,7 @@ class BookSide:
         level.queue.append(order)
         level.qty += order.remaining
         level.count += 1
+        self.touched.add(order.price)
 
     def drop_level(self, price: int) -> None:
         del self.levels[price]
@@ -114,15 +118,17 @@ class OrderBook:
         level.qty -= order.remaining
         level.count -= 1
         order.remaining = 0  # dead: skipped when it reaches the front
+        book_side.touched.add(order.price)
         if level.count == 0:
             book_side.drop_level(order.price)
         return order
 
     def reduce(self, order: RestingOrder, new_remaining: int) -> None:
         """Lower an order's open quantity in place, keeping its time priority."""
-        level = self.side_of(order.side).levels[order.price]
-        level.qty -= order.remaining - new_remaining
+        book_side = self.side_of(order.side)
+        book_side.levels[order.price].qty -= order.remaining - new_remaining
         order.remaining = new_remaining
+        book_side.touched.add(order.price)
 
     def crosses(self, side: int, limit: int) -> bool:
         """Would an order on ``side`` at ``limit`` take liquidity right now?"""
@@ -164,12 +170,13 @@ class OrderBook:
         taker's unfilled quantity and whether STP expired the taker.
         """
         opposite = self.asks if side == BUY else self.bids
-        levels, heap, sign = opposite.levels, opposite.heap, opposite.sign
+        levels, heap, sign, touched = opposite.levels, opposite.heap, opposite.sign, opposite.touched
         buckets = self.orders.buckets
         while qty and heap:
             price = heap[0] * sign
             if (price > limit) if side == BUY else (price < limit):
                 break
+            touched.add(price)
             level = levels[price]
             queue = level.queue
             while qty:

@@ -6,6 +6,7 @@ holding up the others."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import threading
@@ -68,33 +69,39 @@ def test_a_local_book_kept_from_the_snapshot_and_the_diffs_ends_as_the_servers(v
                 await asyncio.sleep(0.5)                                # some diffs before the snapshot
                 snapshot = await depth()
                 book = {"bids": {p: q for p, q in snapshot["bids"]}, "asks": {p: q for p, q in snapshot["asks"]}}
-                last_u, applied, trades, final = snapshot["lastUpdateId"], 0, 0, None
-                while final is None or last_u < final["lastUpdateId"]:
-                    if final is None and not loader.is_alive():
-                        await asyncio.sleep(0.3)
-                        final = await depth()
-                        continue
-                    try:
-                        message = await asyncio.wait_for(ws.receive_json(), 10 if final is None else 3)
-                    except asyncio.TimeoutError:
-                        if final is None:
-                            raise
-                        break       # quiet for 30 polls: the last requests moved the sequence (a refused cancel), not a level
+                seen = {"u": snapshot["lastUpdateId"], "applied": 0, "trades": 0}
+
+                async def follow_one(timeout_s: float = 10) -> None:  # the next message, applied as Binance says
+                    message = await asyncio.wait_for(ws.receive_json(), timeout_s)
                     stream, update = message["stream"], message["data"]
                     if stream.endswith("@trade"):
-                        trades += 1
-                        continue
-                    if update["u"] <= last_u:                           # covered by the snapshot
-                        continue
-                    assert update["U"] <= last_u + 1, "a gap in the depth stream"
-                    for side, key in (("bids", "b"), ("asks", "a")):
-                        for price, qty in update[key]:
-                            if float(qty) == 0:
-                                book[side].pop(price, None)
-                            else:
-                                book[side][price] = qty
-                    last_u, applied = update["u"], applied + 1
+                        seen["trades"] += 1
+                    elif update["u"] > seen["u"]:               # else covered by the snapshot
+                        if seen["applied"]:
+                            assert update["U"] == seen["u"] + 1, "a gap in the depth stream"
+                        else:
+                            assert update["U"] <= seen["u"] + 1, "the snapshot is older than the stream"
+                        for side, key in (("bids", "b"), ("asks", "a")):
+                            for price, qty in update[key]:
+                                if float(qty) == 0:
+                                    book[side].pop(price, None)
+                                else:
+                                    book[side][price] = qty
+                        seen.update(u=update["u"], applied=seen["applied"] + 1)
+
+                while loader.is_alive():
+                    with contextlib.suppress(asyncio.TimeoutError):     # the loader may stop between two waits
+                        await follow_one(0.5)
                 loader.join()
+                for _ in range(20):             # the last snapshot the stream lands on exactly (others may trade)
+                    final = await depth()
+                    while seen["u"] < final["lastUpdateId"]:
+                        await follow_one()      # every move of the sequence is sent: a timeout here fails
+                    if seen["u"] == final["lastUpdateId"]:
+                        break
+                else:
+                    raise AssertionError("the stream never landed on a snapshot's lastUpdateId")
+                applied, trades = seen["applied"], seen["trades"]
                 result.update(book=book, final=final, applied=applied, trades=trades)
 
     asyncio.run(follow())
