@@ -38,7 +38,11 @@ Funds are held from request to a final state: an accepted request's outcome
 carries ``hold`` (the caller holds it in the ledger, having checked the balance
 first), a later rejection carries ``release``, a confirmation ``spent``. The desk
 keeps ``held[asset]``, always the sum of the amounts of its non-final withdrawals.
-A refused command (``refused`` set) changes nothing. Pure: time comes in as
+A refused command (``refused`` set) changes nothing. The desk keeps at most
+``records_max`` records, in request order: a request to a full desk first drops the
+earliest requested final record (the account's history, ``exchange/accounts/
+withdrawal_history.py``, is where a user reads old withdrawals; ids are never
+reused), so only a desk whose every record is still open refuses (DESK_FULL). Pure: time comes in as
 ``ts_ns``, ids from the caller (positive ints, e.g. a sequence number).
 """
 from __future__ import annotations
@@ -86,7 +90,7 @@ class WithdrawalReason(IntEnum):
     NON_POSITIVE_AMOUNT = 104
     VALUE_OUT_OF_RANGE = 105          # an amount, value or timestamp beyond signed 64 bits (or negative)
     INVALID_DESTINATION = 106         # not a str of 1..128 characters
-    DESK_FULL = 107                   # records_max records kept: prune final ones first
+    DESK_FULL = 107                   # records_max records kept, every one still open
     UNKNOWN_WITHDRAWAL = 108
     INVALID_OPERATOR = 109            # not a str of 1..32 characters
     INVALID_TXID = 110                # not a str of 1..128 characters
@@ -213,11 +217,14 @@ class WithdrawalDesk:
         QUEUED with ``hold == amount``, or REJECTED by a rule (reason 3xx, ``rule_id``) holding
         nothing. Refused, changing nothing: INVALID_WITHDRAWAL_ID, DUPLICATE_WITHDRAWAL,
         INVALID_ACCOUNT, INVALID_ASSET, NON_POSITIVE_AMOUNT, VALUE_OUT_OF_RANGE,
-        INVALID_DESTINATION, DESK_FULL (in that order)."""
+        INVALID_DESTINATION, DESK_FULL (in that order). A full desk first drops its earliest
+        requested final record; DESK_FULL only when every record is still open."""
         refused = self._validate_request(ts_ns, withdrawal_id, account, asset, amount, destination, value_btc_sats)
         if refused is not None:
             return WithdrawalOutcome(withdrawal_id, refused, self.withdrawals.get(withdrawal_id)
                                      if type(withdrawal_id) is int else None)
+        if len(self.withdrawals) >= self.records_max:
+            del self.withdrawals[self._oldest_final()]      # the account's history keeps it
         fired, decided = self._evaluate(ts_ns, destination, value_btc_sats, facts)
         alert = any(f.action == Action.ALERT or (f.rule_id == BLOCKLIST_RULE and f.action > Action.ALERT)
                     for f in fired)
@@ -361,8 +368,9 @@ class WithdrawalDesk:
         return hashlib.sha256(repr(self.canonical()).encode()).hexdigest()
 
     def snapshot(self) -> dict:
-        """Plain JSON-able data (``held`` is derived and recomputed on restore)."""
-        return {"format": FORMAT, "withdrawals": [w.to_plain() for _, w in sorted(self.withdrawals.items())],
+        """Plain JSON-able data (``held`` is derived and recomputed on restore). The records
+        stay in request order, which decides which final record a full desk drops."""
+        return {"format": FORMAT, "withdrawals": [w.to_plain() for w in self.withdrawals.values()],
                 "blocklist": sorted(self.blocklist)}
 
     @classmethod
@@ -399,9 +407,13 @@ class WithdrawalDesk:
             return WithdrawalReason.VALUE_OUT_OF_RANGE
         if _text(destination, ADDRESS_MAX, WithdrawalReason.INVALID_DESTINATION):
             return WithdrawalReason.INVALID_DESTINATION
-        if len(self.withdrawals) >= self.records_max:
+        if len(self.withdrawals) >= self.records_max and self._oldest_final() is None:
             return WithdrawalReason.DESK_FULL
         return None
+
+    def _oldest_final(self) -> int | None:
+        """The earliest requested final record's id (the records are kept in request order)."""
+        return next((wid for wid, w in self.withdrawals.items() if w.final), None)
 
     def _evaluate(self, ts_ns: int, destination: str, value_btc_sats: int,
                   facts: WithdrawalFacts) -> tuple[list[Firing], tuple | None]:

@@ -275,15 +275,41 @@ def test_malformed_request_is_refused_and_changes_nothing(args, reason):
     assert desk.state_hash() == before
 
 
-def test_desk_full_refuses_until_final_records_are_pruned():
+def test_a_full_desk_drops_its_earliest_final_record_and_refuses_only_when_all_are_open():
+    desk = a_desk(records_max=3)
+    ask(desk, wid=5)                                          # open (approved)
+    ask(desk, wid=2, destination=BAD, ts=T0 + 1)              # final: rejected
+    ask(desk, wid=9, destination=BAD, ts=T0 + 2)              # final
+    assert ask(desk, wid=4).state == S.APPROVED               # the earliest requested final one made room
+    assert sorted(desk.withdrawals) == [4, 5, 9]
+    before = desk.state_hash()
+    assert ask(desk, wid=7, destination=BAD).state == S.REJECTED and sorted(desk.withdrawals) == [4, 5, 7]
+    assert ask(desk, wid=8).state == S.APPROVED               # 7 went: now every record is open
+    assert desk.state_hash() != before
+    full = desk.state_hash()
+    assert ask(desk, wid=10).refused == R.DESK_FULL and desk.state_hash() == full
+    desk.check_invariants()
+
+
+def test_prune_drops_final_records_before_a_time():
     desk = a_desk(records_max=2)
     ask(desk, wid=1)
     ask(desk, wid=2, destination=BAD, ts=T0 + 1)
-    assert ask(desk, wid=3).refused == R.DESK_FULL
     assert desk.prune(T0 + 1) == []                          # rejected at T0 + 1: not before it
     assert [w.withdrawal_id for w in desk.prune(T0 + 2)] == [2]
-    assert ask(desk, wid=3).state == S.APPROVED
     desk.check_invariants()
+
+
+def test_a_restored_desk_drops_the_same_record_as_the_live_one():
+    desk = a_desk(records_max=3)
+    ask(desk, wid=9, destination=BAD)                         # requested first, the largest id
+    ask(desk, wid=2, destination=BAD, ts=T0 + 1)
+    ask(desk, wid=5)
+    restored = WithdrawalDesk.restore(desk.snapshot(), default_rulebook(), records_max=3)
+    for d in (desk, restored):
+        ask(d, wid=11)
+    assert sorted(desk.withdrawals) == sorted(restored.withdrawals) == [2, 5, 11]
+    assert desk.state_hash() == restored.state_hash()
 
 
 def test_blocklist_refuses_bad_addresses_and_has_a_limit():
