@@ -158,7 +158,7 @@ class FusedSpot:
         shard.order_seq += 1
         order_id = (shard.order_seq << ORDER_ID_SHARD_BITS) | shard.shard_index
         record = OpenOrder(order_id, account_id, spec, side, ticks, lots, per_lot, need, client_id, request_id,
-                           None, False, account)
+                           None, False, account, otype, tif)
         self.order_buckets[(order_id >> 10) & 63][order_id] = record
         if client_id:
             account.client_ids[client_id] = order_id
@@ -186,7 +186,7 @@ class FusedSpot:
                 if not record.acknowledged:
                     record.acknowledged = True
                     events.append(_new(OrderAccepted, (request_id, ts_ns, order_id, account_id, name, side,
-                                                       ticks * tick, lots * lot, client_id)))
+                                                       ticks * tick, lots * lot, client_id, otype, tif)))
                     if gate is not None and account.risk.orders_tat:    # its first fill gives its token
                         account.risk.orders_tat -= gate.ord_interval    # back (RiskGate.refund)
                 events.append(fill)
@@ -245,7 +245,7 @@ class FusedSpot:
         if not record.acknowledged:
             record.acknowledged = True
             events.append(_new(OrderAccepted, (request_id, ts_ns, order_id, account_id, name, side,
-                                               ticks * tick, lots * lot, client_id)))
+                                               ticks * tick, lots * lot, client_id, otype, tif)))
         events.append(last)
         market.seq = self.market_seq[name] = seq
         self._remember(key, cmd, events)

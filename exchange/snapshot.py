@@ -29,7 +29,8 @@ from exchange.accounts.shard import AccountShard, OpenOrder
 from exchange.venue import new_market, new_shard
 
 ORDER_FIELDS = ("order_id", "account_id", "side", "price", "total", "remaining", "per_lot", "held",
-                "client_order_id", "request_id", "acknowledged", "amend_extra", "book", "auto_repay")
+                "client_order_id", "request_id", "acknowledged", "amend_extra", "book", "auto_repay", "order_type",
+                "tif")
 BOOK_FIELDS = ("available", "held", "pending", "scaled", "principal", "liquidating", "borrowing")
 POOL_FIELDS = ("cash", "borrowed_scaled", "principal_total", "index", "prev_index", "hour", "rate_ppm",
                "total_shares", "reserve", "interest_total", "written_off")
@@ -64,7 +65,7 @@ def shard_state(shard: AccountShard) -> dict:
 
 POSITION_FIELDS = ("lots", "basis", "realized", "fees", "funding", "mode", "leverage", "risk_tier", "margin")
 PERP_ORDER_FIELDS = ("order_id", "account_id", "side", "price", "total", "remaining", "per_lot", "held",
-                     "reduce_only", "request_id", "client_order_id", "acknowledged", "liquidation")
+                     "reduce_only", "request_id", "client_order_id", "acknowledged", "liquidation", "order_type", "tif")
 
 
 def perp_state(desk: PerpDesk) -> dict:
@@ -100,7 +101,7 @@ def restore_perp(desk: PerpDesk, state: dict) -> None:
         f = dict(zip(PERP_ORDER_FIELDS, values))
         order = PerpOrder(f["order_id"], f["account_id"], desk.markets[market], f["side"], f["price"], f["total"],
                           f["per_lot"], f["reduce_only"], hashable(f["request_id"]), f["client_order_id"],
-                          f["liquidation"])
+                          f["liquidation"], f.get("order_type", 1), f.get("tif", 1))   # (older snapshots: LIMIT, GTC)
         order.remaining, order.held, order.acknowledged = f["remaining"], f["held"], f["acknowledged"]
         desk.add_order(order)
     desk.marks.update((m, (index, mark)) for m, index, mark in state["marks"])
@@ -176,7 +177,7 @@ def restore_shard(config: ExchangeConfig, state: dict) -> AccountShard:
         order = OpenOrder(fields["order_id"], account_id, config.markets[market_name], fields["side"],
                           fields["price"], fields["total"], fields["per_lot"], fields["held"],
                           fields["client_order_id"], hashable(fields["request_id"]), book,
-                          fields.get("auto_repay", False), wallet)
+                          fields.get("auto_repay", False), wallet, fields.get("order_type", 1), fields.get("tif", 1))
         order.remaining, order.acknowledged, order.amend_extra = (fields["remaining"], fields["acknowledged"],
                                                                   fields["amend_extra"])
         shard.orders[order.order_id] = order

@@ -12,12 +12,23 @@ from __future__ import annotations
 
 from exchange.config import ExchangeConfig, MarketSpec
 from exchange.core.money import format_decimal, mul_div_floor
-from exchange.matching.orders import Side
+from exchange.matching.orders import OrderType, Side, TimeInForce
 from exchange.perp.rules import perp_markets
 
 ORDER_TYPES = ["LIMIT", "MARKET", "LIMIT_MAKER"]
 TIME_IN_FORCE = {"GTC": "gtc", "IOC": "ioc", "FOK": "fok"}
 SIDES = {"BUY": "buy", "SELL": "sell"}
+
+
+def order_kind(order_type: int, tif: int) -> tuple[str, str]:
+    """Binance's ``type`` and ``timeInForce`` of an order placed with our ``OrderType`` and
+    ``TimeInForce``: a post-only limit is LIMIT_MAKER, and (as Binance shows them) a market
+    order and a LIMIT_MAKER say GTC."""
+    if order_type == OrderType.MARKET:
+        return "MARKET", "GTC"
+    if tif == TimeInForce.POST_ONLY:
+        return "LIMIT_MAKER", "GTC"
+    return "LIMIT", TimeInForce(tif).name
 
 
 def symbol(market: str) -> str:
@@ -108,11 +119,12 @@ def open_order(symbol: str, spec: MarketSpec, view: dict) -> dict:
     """A resting order (the shard's view, minor units) as ``GET /api/v3/order`` shows it."""
     base, quote = spec.base.scale, spec.quote.scale
     executed = view["quantity"] - view["remaining"]
+    kind, tif = order_kind(view["order_type"], view["tif"])
     return {"symbol": symbol, "orderId": view["order_id"], "orderListId": -1,
             "clientOrderId": view["client_order_id"] or f"x-{view['order_id']}",
             "price": format_decimal(view["price"], quote), "origQty": format_decimal(view["quantity"], base),
             "executedQty": format_decimal(executed, base), "status": "PARTIALLY_FILLED" if executed else "NEW",
-            "timeInForce": "GTC", "type": "LIMIT", "side": Side(view["side"]).name, "isWorking": True}
+            "timeInForce": tif, "type": kind, "side": Side(view["side"]).name, "isWorking": True}
 
 
 def account(config: ExchangeConfig, balances: dict[str, tuple[int, int]], permissions: list[str],
@@ -152,12 +164,13 @@ def past_order(symbol: str, spec: MarketSpec, view: dict) -> dict:
     """An order as the history keeps it (``exchange.accounts.history``), open or closed, as
     ``GET /api/v3/allOrders`` and ``GET /api/v3/order`` show it."""
     base, quote = spec.base.scale, spec.quote.scale
+    kind, tif = order_kind(view["order_type"], view["tif"])
     return {"symbol": symbol, "orderId": view["order_id"], "orderListId": -1,
             "clientOrderId": view["client_order_id"] or f"x-{view['order_id']}",
             "price": format_decimal(view["price"], quote), "origQty": format_decimal(view["quantity"], base),
             "executedQty": format_decimal(view["executed"], base),
             "cummulativeQuoteQty": format_decimal(view["quote_executed"], quote), "status": view["status"],
-            "timeInForce": "GTC", "type": "LIMIT", "side": Side(view["side"]).name,
+            "timeInForce": tif, "type": kind, "side": Side(view["side"]).name,
             "time": view["time_ns"] // 1_000_000, "updateTime": view["update_ns"] // 1_000_000,
             "isWorking": view["status"] in ("NEW", "PARTIALLY_FILLED"), "workingTime": view["time_ns"] // 1_000_000,
             "origQuoteOrderQty": "0", "selfTradePreventionMode": "NONE"}

@@ -2,7 +2,8 @@
 fed the events of the account's stream (``exchange/messages/records.py``) in order.
 
 - ``executionReport`` (Binance Spot's), for spot, margin and perpetual orders alike:
-  ``OrderAccepted`` is ``x`` NEW; each ``Fill`` of one of the account's orders is
+  ``OrderAccepted`` is ``x`` NEW (``o``/``f`` the order's type and time in force as placed,
+  ``gateway.binance.order_kind``); each ``Fill`` of one of the account's orders is
   TRADE (``X`` PARTIALLY_FILLED or FILLED; ``l``/``L`` the fill, ``z``/``Z`` the
   order's totals, ``n``/``N`` its commission: negative for a maker rebate, in the
   market's quote asset, ``t`` the fill's market sequence, as REST's ``tradeId``);
@@ -57,7 +58,7 @@ from exchange.messages.records import (BalanceChanged, Fill, LiquidationStage, L
                                        PerpLiquidationStage, PerpLiquidationUpdate, PerpMarginZoneChanged,
                                        PerpTransferred)
 from exchange.perp.rules import perp_markets
-from gateway.binance import symbol
+from gateway.binance import order_kind, symbol
 
 ORDERS_MAX = 10_000
 LIQUIDATION_REQUESTS_MAX = 1_000
@@ -85,6 +86,8 @@ class OpenOrder:
     created_ms: int
     filled: int = 0
     quote: int = 0
+    order_type: int = 1             # OrderType, TimeInForce (LIMIT, GTC when not known)
+    tif: int = 1
 
 
 class UserEvents:
@@ -106,7 +109,8 @@ class UserEvents:
         for view in views:
             self._remember(view["order_id"], OpenOrder(view["market"], view["side"], view["price"], view["quantity"],
                                                        view["client_order_id"], now_ms,
-                                                       view["quantity"] - view["remaining"]))
+                                                       view["quantity"] - view["remaining"], 0,
+                                                       view["order_type"], view["tif"]))
 
     def _remember(self, order_id: int, order: OpenOrder) -> None:
         self.orders[order_id] = order
@@ -141,7 +145,7 @@ class UserEvents:
         order = self.orders.get(event.order_id)
         if order is None:
             order = OpenOrder(event.market, event.side, event.price, event.quantity, client_id,
-                              event.ts_ns // 1_000_000)
+                              event.ts_ns // 1_000_000, order_type=event.order_type, tif=event.tif)
             self._remember(event.order_id, order)
         return [self._report(event.order_id, order, "NEW", "NEW", now_ms, event.ts_ns)]
 
@@ -204,9 +208,10 @@ class UserEvents:
         spec = self.specs.get(order.market)
         base, quote = (spec.base.scale, spec.quote.scale) if spec else (0, 0)
         zero_qty, zero_price = format_decimal(0, base), format_decimal(0, quote)
+        kind, tif = order_kind(order.order_type, order.tif)
         return {"e": "executionReport", "E": now_ms, "s": symbol(order.market),
                 "c": order.client_id or f"x-{order_id}", "S": Side(order.side).name if order.side else "",
-                "o": "LIMIT" if order.price else "MARKET", "f": "GTC",
+                "o": kind, "f": tif,
                 "q": format_decimal(order.quantity, base), "p": format_decimal(order.price, quote),
                 "P": zero_price, "F": zero_qty, "g": -1, "C": fields.get("C", ""), "x": execution, "X": status,
                 "r": fields.get("r", "NONE"), "i": order_id, "l": fields.get("l", zero_qty),

@@ -2,8 +2,8 @@
 an order's status after it closed), with their perpetual income and their withdrawals.
 
 Built from the events the shard applies, nothing else: an order enters when it is first
-seen live (``OrderAccepted``), follows its fills (``Fill``) and amends (``OrderAmended``)
-and ends with its close (``OrderClosed``: FILLED, CANCELED, EXPIRED, EXPIRED_IN_MATCH for
+seen live (``OrderAccepted``, with its type and time in force as placed), follows its
+fills (``Fill``) and amends (``OrderAmended``) and ends with its close (``OrderClosed``: FILLED, CANCELED, EXPIRED, EXPIRED_IN_MATCH for
 self-trade prevention, REJECTED). Each fill is a trade of each side's account that this
 shard holds (``here``): price, quantity, quote amount, the fee paid (negative: a rebate),
 whether the account was the buyer and the maker. The same pass hands the perpetual
@@ -36,7 +36,8 @@ STATUS_BY_CLOSE = {CloseReason.FILLED: "FILLED", CloseReason.CANCELLED: "CANCELE
                    CloseReason.REJECTED: "REJECTED"}
 OPEN = ("NEW", "PARTIALLY_FILLED")
 ORDER_FIELDS = ("order_id", "account_id", "market", "side", "price", "quantity", "executed", "quote_executed",
-                "status", "client_order_id", "time_ns", "update_ns")
+                "status", "client_order_id", "time_ns", "update_ns", "order_type", "tif")
+OLD_ORDER_ROW = len(ORDER_FIELDS) - 2           # a row kept before the order's type and time in force were
 TRADE_FIELDS = ("market", "trade_id", "order_id", "account_id", "price", "quantity", "quote_quantity", "fee",
                 "time_ns", "is_buyer", "is_maker")
 
@@ -89,7 +90,7 @@ class History:
         if self.kept_orders.get(e.order_id) is not None:
             return
         self.kept_orders.add([e.order_id, e.account_id, e.market, e.side, e.price, e.quantity, 0, 0, "NEW",
-                              e.client_order_id, e.ts_ns, e.ts_ns])
+                              e.client_order_id, e.ts_ns, e.ts_ns, e.order_type, e.tif])
 
     def _fill(self, f: Fill, here) -> None:
         unit = self.unit.get(f.market)
@@ -139,7 +140,8 @@ class History:
                 "income": self.income.state(), "withdrawals": self.withdrawals.state()}
 
     def restore(self, state: dict) -> None:
-        self.kept_orders.restore(state["orders"])
+        self.kept_orders.restore([row if len(row) > OLD_ORDER_ROW else [*row, 1, 1]      # (LIMIT, GTC)
+                                  for row in state["orders"]])
         self.kept_trades.restore(state["trades"])
         if "income" in state:                        # (snapshots from before the income and withdrawals)
             self.income.restore(state["income"])

@@ -69,10 +69,10 @@ class OpenOrder:
 
     __slots__ = ("order_id", "account_id", "market", "side", "price", "total", "remaining", "per_lot",
                  "held", "client_order_id", "request_id", "acknowledged", "amend_extra", "book", "auto_repay",
-                 "wallet")
+                 "wallet", "order_type", "tif")
 
     def __init__(self, order_id, account_id, market, side, price, total, per_lot, held, client_order_id, request_id,
-                 book: str | None = None, auto_repay: bool = False, wallet=None):
+                 book: str | None = None, auto_repay: bool = False, wallet=None, order_type: int = 1, tif: int = 1):
         self.order_id = order_id
         self.account_id = account_id
         self.market = market            # MarketSpec
@@ -89,18 +89,21 @@ class OpenOrder:
         self.book = book                # None: spot; else the product wallet's name (margin: "" cross, or the market)
         self.auto_repay = auto_repay    # margin: repay debt in what the order acquires when it closes
         self.wallet = wallet            # where its funds are held: the spot account or a product's wallet
+        self.order_type = order_type    # OrderType, as placed (for the history and the API)
+        self.tif = tif                  # TimeInForce
 
     def view(self) -> dict:
         """The order as a client sees it: prices and quantities in minor units."""
         m = self.market
         return {"order_id": self.order_id, "account_id": self.account_id, "market": m.name, "side": self.side,
                 "price": self.price * m.tick_minor, "quantity": self.total * m.lot_minor,
-                "remaining": self.remaining * m.lot_minor, "client_order_id": self.client_order_id, "status": "open"}
+                "remaining": self.remaining * m.lot_minor, "client_order_id": self.client_order_id, "status": "open",
+                "order_type": self.order_type, "tif": self.tif}
 
     def canonical(self) -> tuple:
         return (self.order_id, self.account_id, self.market.name, self.side, self.price, self.total,
                 self.remaining, self.per_lot, self.held, self.client_order_id, str(self.request_id),
-                self.acknowledged, self.amend_extra, self.book, self.auto_repay)
+                self.acknowledged, self.amend_extra, self.book, self.auto_repay, self.order_type, self.tif)
 
 
 class AccountShard:
@@ -369,7 +372,7 @@ class AccountShard:
         order_id = self.new_order_id()
         client_id = cmd.client_order_id
         self.orders[order_id] = OpenOrder(order_id, cmd.account_id, market, side, ticks, lots, per_lot, need,
-                                          client_id, cmd.request_id, book, auto_repay, wallet)
+                                          client_id, cmd.request_id, book, auto_repay, wallet, otype, tif)
         if client_id:
             account.client_ids[client_id] = order_id
         stp = stp or self._default_stp
@@ -497,7 +500,8 @@ class AccountShard:
         record.acknowledged = True
         m = record.market
         return [OrderAccepted(record.request_id, ts_ns, record.order_id, record.account_id, m.name, record.side,
-                              record.price * m.tick_minor, record.total * m.lot_minor, record.client_order_id),
+                              record.price * m.tick_minor, record.total * m.lot_minor, record.client_order_id,
+                              record.order_type, record.tif),
                 *events]
 
     def _settle(self, fill: Fill) -> list:

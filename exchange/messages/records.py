@@ -237,6 +237,8 @@ class OrderAccepted(NamedTuple):
     price: int
     quantity: int
     client_order_id: str
+    order_type: int = 1         # OrderType (LIMIT); defaults: events from before these two decode
+    tif: int = 1                # TimeInForce (GTC)
 
 
 @message(43, EVENT)

@@ -75,7 +75,7 @@ from exchange.accounts.pricing import PriceContext
 from exchange.config import ExchangeConfig
 from exchange.core.money import INT64_MAX, PPM, mul_div_ceil
 from exchange.core.reasons import CloseReason, Reason
-from exchange.matching.orders import BUY, SELL, OrderType
+from exchange.matching.orders import BUY, SELL, OrderType, TimeInForce
 from exchange.messages.records import (CancelPerpOrder, CancelRequest, CreditCompensation, Fill, FundingDue,
                                        FundingPaid, OrderAccepted,
                                        MarkUpdated, OrderBooked, OrderClosed, OrderRejected, PerpLiquidationStage,
@@ -92,6 +92,7 @@ from exchange.perp.rules import PerpMarket
 from exchange.perp.zones import ZoneIndex
 
 MARKET = int(OrderType.MARKET)
+IOC = int(TimeInForce.IOC)
 REJECTED = int(CloseReason.REJECTED)
 RERANK_PPM = 1_000          # the ADL ranking is redone once the mark moved 0.1% from where it was ranked
 POSITION_RULE = "R-4.3.1-position-limit"    # cited when the shard runs a risk rulebook (exchange.risk.gate)
@@ -114,10 +115,10 @@ class PerpAccount:
 
 class PerpOrder:
     __slots__ = ("order_id", "account_id", "market", "side", "price", "total", "remaining", "per_lot", "held",
-                 "reduce_only", "request_id", "client_order_id", "acknowledged", "liquidation")
+                 "reduce_only", "request_id", "client_order_id", "acknowledged", "liquidation", "order_type", "tif")
 
     def __init__(self, order_id, account_id, market: PerpMarket, side, price, lots, per_lot, reduce_only,
-                 request_id, client_order_id, liquidation: int = 0):
+                 request_id, client_order_id, liquidation: int = 0, order_type: int = 1, tif: int = 1):
         self.order_id = order_id
         self.account_id = account_id
         self.market = market
@@ -131,11 +132,13 @@ class PerpOrder:
         self.client_order_id = client_order_id
         self.acknowledged = False
         self.liquidation = liquidation  # > 0: closes that liquidation's position (``exchange.perp.liquidation``)
+        self.order_type = order_type    # OrderType and TimeInForce, as placed (for the history and the API)
+        self.tif = tif
 
     def canonical(self) -> tuple:
         return (self.order_id, self.account_id, self.market.name, self.side, self.price, self.total, self.remaining,
                 self.per_lot, self.held, self.reduce_only, str(self.request_id), self.client_order_id,
-                self.acknowledged, self.liquidation)
+                self.acknowledged, self.liquidation, self.order_type, self.tif)
 
 
 class PerpDesk:
@@ -322,7 +325,8 @@ class PerpDesk:
             return _reject(cmd, Reason.INSUFFICIENT_BALANCE), None
         wallet.held[q] += lots * per_lot
         order_id = self.add_order(PerpOrder(self.shard.new_order_id(), cmd.account_id, market, side, ticks, lots,
-                                            per_lot, cmd.reduce_only, cmd.request_id, cmd.client_order_id))
+                                            per_lot, cmd.reduce_only, cmd.request_id, cmd.client_order_id,
+                                            order_type=otype, tif=tif))
         if cmd.client_order_id:
             spot.client_ids[cmd.client_order_id] = order_id
         return notices, SubmitOrder(order_id, cmd.account_id, side, ticks, lots, tif, otype == MARKET,
@@ -351,7 +355,7 @@ class PerpDesk:
     def new_liquidation_order(self, cmd, market: PerpMarket, side: int, ticks: int, lots: int) -> int:
         """Record a liquidation's closing order (no hold: the liquidation's equity stands behind it)."""
         return self.add_order(PerpOrder(self.shard.new_order_id(), cmd.account_id, market, side, ticks, lots, 0,
-                                        True, cmd.request_id, "", cmd.liquidation))
+                                        True, cmd.request_id, "", cmd.liquidation, tif=IOC))
 
     def add_order(self, order: PerpOrder) -> int:
         """Record an open order in the desk and in its account's index; return its id."""
@@ -502,7 +506,8 @@ class PerpDesk:
         order.acknowledged = True
         spec = order.market.spec
         return [OrderAccepted(order.request_id, ts_ns, order.order_id, order.account_id, spec.name, order.side,
-                              order.price * spec.tick_minor, order.total * spec.lot_minor, order.client_order_id)]
+                              order.price * spec.tick_minor, order.total * spec.lot_minor, order.client_order_id,
+                              order.order_type, order.tif)]
 
     def _settle(self, order: PerpOrder, fill: Fill, fee: int):
         """One side of a fill: release its lots' hold, move the position (or the liquidation's)."""

@@ -95,3 +95,26 @@ def test_nobody_sees_anothers_orders_or_trades(pair):
     assert seen.status_code == 400 and seen.json()["code"] == -2013
     assert not {o["orderId"] for o in theirs} & {o["orderId"] for o in
                                                  taker.signed("GET", "/api/v3/allOrders", symbol="BTCUSDT").json()}
+
+
+def test_each_order_shows_the_type_and_time_in_force_it_was_placed_with(pair):
+    maker, taker = pair
+    rest = maker.signed("POST", "/api/v3/order", symbol="BTCUSDT", side="SELL", type="LIMIT_MAKER",
+                        quantity="0.2", price="46000.00").json()
+    placed = {"fok": taker.signed("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="LIMIT",
+                                  timeInForce="FOK", quantity="0.1", price="46000.00").json(),
+              "market": taker.signed("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="MARKET",
+                                     quantity="0.05").json(),
+              "gtc": taker.signed("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="LIMIT",
+                                  timeInForce="GTC", quantity="0.01", price="44900.00").json()}
+    assert all("orderId" in o for o in placed.values()), placed
+    resting = maker.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=rest["orderId"]).json()
+    assert (resting["status"], resting["type"], resting["timeInForce"]) == ("PARTIALLY_FILLED", "LIMIT_MAKER", "GTC")
+    listed = {o["orderId"]: o for o in taker.signed("GET", "/api/v3/openOrders", symbol="BTCUSDT").json()}
+    assert (listed[placed["gtc"]["orderId"]]["type"], listed[placed["gtc"]["orderId"]]["timeInForce"]) == \
+        ("LIMIT", "GTC")
+    every = {o["orderId"]: o for o in taker.signed("GET", "/api/v3/allOrders", symbol="BTCUSDT").json()}
+    assert {name: (every[o["orderId"]]["type"], every[o["orderId"]]["timeInForce"]) for name, o in placed.items()} \
+        == {"fok": ("LIMIT", "FOK"), "market": ("MARKET", "GTC"), "gtc": ("LIMIT", "GTC")}
+    for trader, order in ((maker, rest), (taker, placed["gtc"])):
+        assert trader.signed("DELETE", "/api/v3/order", symbol="BTCUSDT", orderId=order["orderId"]).status_code == 200

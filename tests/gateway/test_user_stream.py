@@ -112,6 +112,7 @@ def test_orders_fills_cancels_and_deposits_on_the_stream_agree_with_rest(venue, 
             assert placed["status"] == "NEW", placed
             new = (await mine.until(lambda m: reports(m, placed["orderId"])))[0]
             assert (new["x"], new["X"], new["s"], new["S"], new["c"]) == ("NEW", "NEW", SYMBOL, "BUY", "rest-1")
+            assert (new["o"], new["f"]) == ("LIMIT", "GTC")
             assert (new["p"], new["q"], new["z"]) == ("30000.000000", "0.50000000", "0.00000000")
             locked = await mine.until(lambda m: last_position(m).get("USDT"))
             assert locked == rest_balances(alice)["USDT"] and float(locked[1]) >= 500
@@ -133,7 +134,7 @@ def test_orders_fills_cancels_and_deposits_on_the_stream_agree_with_rest(venue, 
                                       and r[-1]["X"] == "FILLED" and r)
             fills = [(f["tradeId"], f["price"], f["qty"], f["commission"], f["commissionAsset"]) for f in buy["fills"]]
             assert [(t["t"], t["L"], t["l"], t["n"], t["N"]) for t in trades] == fills
-            assert not any(t["m"] for t in trades)
+            assert not any(t["m"] for t in trades) and {(t["o"], t["f"]) for t in trades} == {("LIMIT", "IOC")}
             assert trades[-1]["z"] == buy["executedQty"] and trades[-1]["Z"] == buy["cummulativeQuoteQty"]
             maker = (await theirs.until(lambda m: [r for r in reports(m, sell["orderId"]) if r["x"] == "TRADE"]))[0]
             assert (maker["X"], maker["m"], maker["S"], maker["l"], maker["L"]) == \

@@ -41,9 +41,12 @@ def test_the_history_agrees_with_the_engine_after_any_stream(ops):
     live = stream.engine.shard.orders
     accepted = {e.order_id: e for e in events if type(e) is OrderAccepted}
     closed = {e.order_id: e for e in events if type(e) is OrderClosed}
+    placed = {(c.account_id, c.request_id): c for c in stream.commands if hasattr(c, "order_type")}
     for order_id, first in accepted.items():
         seen = history.order(first.account_id, order_id)
         assert seen["market"] == first.market and seen["side"] == first.side
+        command = placed[first.account_id, first.request_id]
+        assert (seen["order_type"], seen["tif"]) == (command.order_type, command.tif)     # as placed
         if order_id in live:
             record = live[order_id]
             assert seen["status"] in ("NEW", "PARTIALLY_FILLED")
@@ -69,6 +72,16 @@ def test_the_history_agrees_with_the_engine_after_any_stream(ops):
     again = History(10**6, 10**6, SCALES.__getitem__)
     again.restore(history.state())
     assert again.state() == history.state() and again.by_account == history.by_account
+
+
+def test_an_order_kept_before_types_were_recorded_reads_as_a_good_till_cancelled_limit():
+    history = history_of([OrderAccepted(1, 5, 1, 7, "BTC-USDT", 1, 10**9, 10**8, "", 2, 2)])       # MARKET, IOC
+    state = history.state()
+    assert history.order(7, 1)["order_type"] == 2
+    state["orders"] = [row[:-2] for row in state["orders"]]                     # as an older snapshot wrote it
+    again = History(10, 10, SCALES.__getitem__)
+    again.restore(state)
+    assert (again.order(7, 1)["order_type"], again.order(7, 1)["tif"]) == (1, 1)
 
 
 def _fill(seq: int, taker: int, maker: int) -> Fill:
