@@ -43,7 +43,9 @@ class EventLog:
         return out, lost
 
     async def wait_after(self, cursor: int, timeout_s: float, limit: int = 10_000) -> dict:
-        """Return ``{"events": [(cursor, event)...], "lost": bool}``, waiting up to ``timeout_s``."""
+        """Return ``{"events": [(cursor, event)...], "lost": bool, "last": the newest cursor}``,
+        waiting up to ``timeout_s`` (a consumer whose cursor is past ``last`` reads a log that
+        began again: its actor restarted)."""
         items, lost = self.after(cursor, limit)
         if not items and timeout_s > 0:
             self._changed.clear()
@@ -52,4 +54,4 @@ class EventLog:
             except asyncio.TimeoutError:
                 pass
             items, lost = self.after(cursor, limit)
-        return {"events": items, "lost": lost}
+        return {"events": items, "lost": lost, "last": self.last}

@@ -30,6 +30,11 @@ Streams, per symbol (lower case, as Binance's):
   one, as the market exposes no estimate of the next), "T" (the next funding time)}``;
   nothing before the market's first mark.
 
+When an actor a producer reads breaks off (a market killed and started again by Ray),
+the producer starts again after ``RETRY_S``: the trade stream sends each trade once
+(nothing at or below the last ``t`` sent), the depth stream goes on from the market's
+state, with a gap in ``U``/``u`` if the gateway can no longer know what changed.
+
 A path ``/ws/<name>`` without an ``@`` names no public stream: it is handed to the
 user-data stream (``user``: ``gateway/user_stream.py``) as a listen key.
 
@@ -44,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 
 import orjson
@@ -55,7 +61,11 @@ from exchange.messages.records import Fill
 from exchange.perp.funding import FUNDING_ONE
 from gateway import binance
 
+log = logging.getLogger("exchange.gateway")
+
 DEPTH_EVERY_S = 0.1
+RETRY_S = 0.5                       # a producer whose actor broke off (restarting) starts again after this
+CALL_TIMEOUT_S = 10.0               # an actor's answer later than this: it broke off (a call lost in its restart)
 CONNECTIONS_MAX = 1_000
 STREAMS_MAX = 200
 QUEUE_MAX = 2_000
@@ -65,6 +75,11 @@ MARK_EVERY_S = 1.0
 KINDS = ("trade", "depth", "depth@100ms", "bookTicker")
 MARK_KINDS = ("markPrice", "markPrice@1s")
 FUNDING_DECIMALS = len(str(FUNDING_ONE)) - 1
+
+
+async def _answer(call):
+    """An actor's answer, or ``TimeoutError`` after ``CALL_TIMEOUT_S`` (the producer then starts again)."""
+    return await asyncio.wait_for(call, CALL_TIMEOUT_S)
 
 
 def _ms() -> int:
@@ -127,13 +142,29 @@ class Streams:
         self.subscribers: set[Subscriber] = set()
         self.tasks: list[asyncio.Task] = []
         self.dropped = 0                                # readers dropped for being too slow
+        self.trade_seq: dict[str, int] = {}             # symbol -> the last trade sent (``t``)
+        self.restarts = 0                               # producers started again after their actor broke off
 
     def start(self) -> None:
         for symbol, spec in self.symbols.items():
-            self.tasks.append(asyncio.create_task(self._trades(symbol, spec)))
-            self.tasks.append(asyncio.create_task(self._depth(symbol, spec)))
+            self.tasks.append(asyncio.create_task(self._supervised(self._trades, symbol, spec)))
+            self.tasks.append(asyncio.create_task(self._supervised(self._depth, symbol, spec)))
         if self.perps:
-            self.tasks.append(asyncio.create_task(self._marks()))
+            self.tasks.append(asyncio.create_task(self._supervised(self._marks)))
+
+    async def _supervised(self, producer, *args) -> None:
+        """Run ``producer`` for ever: when the actor it reads breaks off (killed, restarting)
+        it starts again from nothing, which each producer makes safe for its readers."""
+        while True:
+            try:
+                await producer(*args)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.restarts += 1
+                log.warning("stream producer %s%s broke off (%s: %s); starting again", producer.__name__,
+                            args[:1], type(exc).__name__, exc)
+                await asyncio.sleep(RETRY_S)
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -152,12 +183,21 @@ class Streams:
 
     # ---- producers --------------------------------------------------------------------------
     async def _trades(self, symbol: str, spec) -> None:
+        """Every trade once, in order: a trade is sent only if its sequence is past the last one
+        sent, so a restarted market's log, read again from its start (its replay publishes
+        what it had sent before), repeats nothing."""
         market, name = self.client.handles.markets[spec.name], f"{symbol.lower()}@trade"
         cursor = 0                          # what came before anyone subscribed is read and passed over
         while True:
-            batch = await market.events_after.remote(cursor, 1.0)
+            batch = await _answer(market.events_after.remote(cursor, 1.0))
+            if batch["last"] < cursor:      # a restarted market's log begins again
+                cursor = 0
+                continue
             for cursor, event in batch["events"]:
-                if type(event) is Fill and self._wanted(name):
+                if type(event) is Fill and event.seq > self.trade_seq.get(symbol, 0):
+                    self.trade_seq[symbol] = event.seq
+                    if not self._wanted(name):
+                        continue
                     self._publish(name, {
                         "e": "trade", "E": _ms(), "s": symbol, "t": event.seq,
                         "p": format_decimal(event.price, spec.quote.scale),
@@ -170,9 +210,9 @@ class Streams:
         ticker = f"{low}@bookTicker"
         last_seq, top = None, None
         while True:
-            change = None if last_seq is None else await market.depth_changes.remote(last_seq)
+            change = None if last_seq is None else await _answer(market.depth_changes.remote(last_seq))
             if change is None:      # the first read, or the market restarted: go on from now, and the
-                last_seq = (await market.depth.remote(1))["seq"]    # next U leaves a gap (clients resync)
+                last_seq = (await _answer(market.depth.remote(1)))["seq"]   # next U leaves a gap (resync)
             else:
                 if change["seq"] != last_seq and any(self._wanted(n) for n in names):
                     update = {"e": "depthUpdate", "E": _ms(), "s": symbol, "U": last_seq + 1, "u": change["seq"],
@@ -206,7 +246,7 @@ class Streams:
             if not chosen:
                 continue
             views = [handles.markets[perp.name].price_view.remote() for _, perp, _ in chosen]
-            index, *views = await asyncio.gather(handles.index.index_prices.remote(), *views)
+            index, *views = await _answer(asyncio.gather(handles.index.index_prices.remote(), *views))
             for (symbol, perp, names), view in zip(chosen, views):
                 if view["mark"] is not None:
                     update = _mark_update(symbol, perp, view, index.get(perp.spec.base.name))

@@ -5,8 +5,11 @@ fresh data directory, and kills them at a chosen point.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 
+import orjson
 import pytest
 import ray
 
@@ -17,6 +20,8 @@ from actors.client.operator import OperatorClient
 from actors.durability.storage import LmdbStore
 from exchange.config import DEFAULT_CONFIG_PATH
 from exchange.core.routing import shard_for
+from gateway import binance
+from gateway.streams import Streams, Subscriber
 from tests.actors.conftest import accounts_on_shards, funded, settle
 
 
@@ -157,6 +162,60 @@ def test_market_killed_after_matching_before_pushing_settles_both_sides_once(exc
     assert applied() == 2 * stats["traded_quantity"]               # each side settled once
     assert settle(exchange)["ok"]
     assert applied() == 2 * stats["traded_quantity"]               # and never again
+
+
+def test_market_killed_after_matching_the_gateways_public_streams_send_each_trade_once_and_go_on(exchange):
+    """The gateway's trade and depth producers (``gateway/streams.py``) over a market that dies
+    after matching: its restart replays the fill into a new event log, and the trade stream
+    must neither repeat it nor stop; the depth stream goes on, with at most one gap in
+    ``U``/``u`` (what changed while it could not read is not known: clients resync)."""
+    maker, taker, _ = accounts_on_shards(exchange, 300)
+    funded(exchange, maker, taker)
+    market = exchange.handles.markets["ETH-USDT"]
+
+    def buy(quantity: str) -> int:
+        result = exchange.place_order(taker, "ETH-USDT", "buy", quantity, price="2500.00")
+        assert result.status == "filled", result
+        return result.fills[-1].seq
+
+    async def main() -> tuple:
+        streams = Streams(exchange, binance.symbols(exchange.config))
+        reader = Subscriber({"ethusdt@trade", "ethusdt@depth"}, combined=True)
+        streams.subscribers.add(reader)
+        streams.start()
+        trades, depths = [], []
+
+        async def until(done, timeout_s: float = 60) -> None:
+            deadline = time.monotonic() + timeout_s
+            while not done():
+                message = orjson.loads(await asyncio.wait_for(reader.queue.get(), max(0.1, deadline - time.monotonic())))
+                data = message["data"]
+                if message["stream"].endswith("@trade"):
+                    trades.append(data["t"])
+                else:
+                    depths.append((data["U"], data["u"], [price for price, _ in data["a"]]))
+        await asyncio.sleep(0.5)                                     # the producers' first reads
+        await asyncio.to_thread(exchange.place_order, maker, "ETH-USDT", "sell", "2.000", price="2500.00")
+        first = await asyncio.to_thread(buy, "0.500")
+        await until(lambda: first in trades)
+        started = ray.get(market.stats.remote())["started_ns"]
+        exchange.operator.arm_crash(market, "market.after_match")
+        second = await asyncio.to_thread(buy, "1.000")
+        await asyncio.to_thread(wait_for_restart, market, started)
+        third = await asyncio.to_thread(buy, "0.500")
+        await until(lambda: third in trades)
+        await asyncio.sleep(0.5)                                     # the depth producer is back
+        await asyncio.to_thread(exchange.place_order, maker, "ETH-USDT", "sell", "0.100", price="2600.00")
+        await until(lambda: any("2600.000000" in asks for _, _, asks in depths))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await until(lambda: False, 2.0)                          # a repeated trade would come now
+        await streams.stop()
+        return trades, depths, (first, second, third)
+
+    trades, depths, fills = asyncio.run(main())
+    assert trades == sorted(set(trades)) and set(fills) <= set(trades), (trades, fills)    # once each, in order
+    gaps = [(a[:2], b[:2]) for a, b in zip(depths, depths[1:]) if b[0] != a[1] + 1]
+    assert len(gaps) <= 1, gaps
 
 
 def test_shard_killed_at_a_snapshot_recovers_the_same_state(exchange):
