@@ -2,8 +2,7 @@
 fed the events of the account's stream (``exchange/messages/records.py``) in order.
 
 - ``executionReport`` (Binance Spot's), for spot, margin and perpetual orders alike:
-  ``OrderAccepted`` is ``x`` NEW (``o``/``f`` the order's type and time in force as placed,
-  ``gateway.binance.order_kind``); each ``Fill`` of one of the account's orders is
+  ``OrderAccepted`` is ``x`` NEW; each ``Fill`` of one of the account's orders is
   TRADE (``X`` PARTIALLY_FILLED or FILLED; ``l``/``L`` the fill, ``z``/``Z`` the
   order's totals, ``n``/``N`` its commission: negative for a maker rebate, in the
   market's quote asset, ``t`` the fill's market sequence, as REST's ``tradeId``);
@@ -12,14 +11,13 @@ fed the events of the account's stream (``exchange/messages/records.py``) in ord
   (self-trade prevention) or REJECTED (a closed order FILLED was reported by its last
   TRADE). ``OrderRejected`` with an order id the account has no open order under is a
   placement the market refused (post-only would take, fill-or-kill could not fill: REST
-  answers it REJECTED with its ``orderId``) and is REJECTED, ``r`` our reason's name;
-  its symbol, side, price and quantity are not in the event, so they go out empty or
-  "0" (a domain gap). A refusal before an order id exists is REST's answer only, and a
-  refused cancel or amend is not reported (as Binance).
+  answers it REJECTED with its ``orderId``) and is REJECTED, ``r`` our reason's name,
+  with the order as placed (the event carries it). A refusal before an order id exists
+  is REST's answer only, and a refused cancel or amend is not reported (as Binance).
   ``c`` is the client's order id or ``"x-<orderId>"`` (as REST's answers);
   ``autoclose-<orderId>`` for an order a margin liquidation placed (Binance's mark of a
-  liquidation order). The domain's events carry no order type or time in force: ``o`` is
-  MARKET for an order without a price, else LIMIT, ``f`` GTC (a domain gap).
+  liquidation order). ``o`` and ``f`` are the order's type and time in force as placed
+  (``gateway.binance.order_kind``).
 - ``outboundAccountPosition``: after events, the spot balances (free, locked) of the
   assets that changed since the last one sent (``positions``, from the shard's balances).
 - ``balanceUpdate``: a deposit or withdrawal (``BalanceChanged``) and a transfer between
@@ -198,7 +196,8 @@ class UserEvents:
     def _rejected(self, event: OrderRejected, now_ms: int) -> list[dict]:
         if not event.order_id or event.order_id in self.orders or event.reason in NOT_A_PLACEMENT:
             return []
-        order = OpenOrder("", 0, 0, 0, "", now_ms)
+        order = OpenOrder(event.market, event.side, event.price, event.quantity, event.client_order_id, now_ms,
+                          order_type=event.order_type, tif=event.tif)
         return [self._report(event.order_id, order, "REJECTED", "REJECTED", now_ms, now_ms * 1_000_000,
                              r=Reason(event.reason).name)]
 

@@ -552,8 +552,10 @@ class AccountShard:
         if record.book is not None:
             self._wallet_products[type(wallet)].order_closed(record, event.ts_ns)
         if event.reason == REJECTED and not record.acknowledged:
+            m = record.market
             return [OrderRejected(record.request_id, record.account_id, event.reject_reason, record.order_id,
-                                  self._rule_of(event.reject_reason))]
+                                  self._rule_of(event.reject_reason), m.name, record.side, record.price * m.tick_minor,
+                                  record.total * m.lot_minor, record.client_order_id, record.order_type, record.tif)]
         return self._acknowledge(record, [event], event.ts_ns)
 
     def _amended(self, event: OrderAmended) -> list:

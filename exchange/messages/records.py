@@ -248,6 +248,13 @@ class OrderRejected(NamedTuple):
     reason: int                 # Reason
     order_id: int = 0
     rule: str = ""              # the risk rule that refused it (``exchange.risk.rulebook``), if one did
+    market: str = ""            # a placement the market refused (post-only, FOK): the order as placed,
+    side: int = 0               # for the user stream's REJECTED report (public units); else empty
+    price: int = 0
+    quantity: int = 0
+    client_order_id: str = ""
+    order_type: int = 1
+    tif: int = 1
 
 
 @message(44, EVENT)

@@ -568,7 +568,10 @@ class PerpDesk:
         if order.client_order_id:
             self.ledger.accounts[order.account_id].client_ids.pop(order.client_order_id, None)
         if event.reason == REJECTED and not order.acknowledged:
-            return [OrderRejected(order.request_id, order.account_id, event.reject_reason, order.order_id)]
+            spec = order.market.spec
+            return [OrderRejected(order.request_id, order.account_id, event.reject_reason, order.order_id, "",
+                                  spec.name, order.side, order.price * spec.tick_minor, order.total * spec.lot_minor,
+                                  order.client_order_id, order.order_type, order.tif)]
         return [*self._acknowledge(order, event.ts_ns), event]
 
     # ---- figures ------------------------------------------------------------------------

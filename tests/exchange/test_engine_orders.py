@@ -191,8 +191,11 @@ def test_post_only_with_no_cross_rests_and_later_fills_as_maker(ex):
 
 def test_post_only_with_cross_is_rejected_untouched(ex):
     ex.rest(ALICE, SELL, usdt("50000"), btc("0.1"))
-    assert_rejected(ex, ex.place_cmd(BOB, BUY, usdt("50000"), btc("0.1"), tif=POST_ONLY),
-                    Reason.POST_ONLY_WOULD_TAKE, market_stage=True)
+    cmd = ex.place_cmd(BOB, BUY, usdt("50000"), btc("0.1"), tif=POST_ONLY, client_order_id="po-1")
+    rejected = assert_rejected(ex, cmd, Reason.POST_ONLY_WOULD_TAKE, market_stage=True)
+    assert rejected.order_id and (rejected.market, rejected.side, rejected.price, rejected.quantity,
+                                  rejected.client_order_id, rejected.order_type, rejected.tif) == \
+        (cmd.market, BUY, usdt("50000"), btc("0.1"), "po-1", cmd.order_type, POST_ONLY)     # the order as placed
 
 
 # ---- self-trade prevention -----------------------------------------------------------

@@ -148,6 +148,8 @@ def test_orders_fills_cancels_and_deposits_on_the_stream_agree_with_rest(venue, 
             assert maker_only["status"] == "REJECTED" and maker_only["orderId"], maker_only
             rejected = (await mine.until(lambda m: reports(m, maker_only["orderId"])))[0]
             assert (rejected["x"], rejected["X"], rejected["r"]) == ("REJECTED", "REJECTED", "POST_ONLY_WOULD_TAKE")
+            assert (rejected["s"], rejected["S"], rejected["p"], rejected["q"], rejected["o"], rejected["f"]) == \
+                (SYMBOL, "BUY", "60000.000000", "0.10000000", "LIMIT_MAKER", "GTC")           # the order as placed
             assert bob.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=ask["orderId"]).json()["status"] \
                 == "CANCELED"
             await theirs.until(lambda m: [r for r in reports(m, ask["orderId"]) if r["x"] == "CANCELED"])

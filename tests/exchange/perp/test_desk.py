@@ -12,8 +12,8 @@ from exchange.core.reasons import Reason
 from exchange.messages.records import (CancelPerpOrder, PlacePerpOrder, PositionChanged, SetMarginMode,
                                        SetPerpLeverage, SetRiskLimit, TransferPerp)
 from exchange.perp.prices import bankruptcy_price, liquidation_price
-from tests.exchange.support import (ALICE, BOB, BUY, CAROL, GTC, IOC, LIMIT, MARKET, SELL, Harness, assert_rejected,
-                                    btc, custom_config, funded_harness, names, usdt)
+from tests.exchange.support import (ALICE, BOB, BUY, CAROL, GTC, IOC, LIMIT, MARKET, POST_ONLY, SELL, Harness,
+                                    assert_rejected, btc, custom_config, funded_harness, names, usdt)
 
 PERP = "BTC-USDT-PERP"
 K = 100                                   # 0.1 USDT tick x 0.001 BTC lot = 0.0001 USDT
@@ -401,4 +401,15 @@ def test_a_position_crossing_the_warning_line_and_maintenance_notifies_its_accou
     due = mark(361_809)
     assert [(e.account_id, e.zone) for e in due] == [(ALICE, 2)] and due[0].equity <= due[0].maintenance
     assert [(e.account_id, e.zone) for e in mark(380_000)] == [(ALICE, 0)]
+    check(ex)
+
+
+def test_a_post_only_order_that_would_take_is_rejected_with_the_order_as_placed():
+    ex = harness()
+    assert "OrderAccepted" in names(ex.perp(BOB, SELL, usdt("40000"), btc("0.5")))
+    events = ex.perp(ALICE, BUY, usdt("40000"), btc("0.2"), tif=POST_ONLY, client_order_id="po-perp")
+    [rejected] = events
+    assert rejected.reason == Reason.POST_ONLY_WOULD_TAKE and rejected.order_id
+    assert (rejected.market, rejected.side, rejected.price, rejected.quantity, rejected.client_order_id,
+            rejected.order_type, rejected.tif) == (PERP, BUY, usdt("40000"), btc("0.2"), "po-perp", LIMIT, POST_ONLY)
     check(ex)
