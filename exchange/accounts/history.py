@@ -3,10 +3,11 @@ an order's status after it closed), with their perpetual income and their withdr
 
 Built from the events the shard applies, nothing else: an order enters when it is first
 seen live (``OrderAccepted``, with its type and time in force as placed), follows its
-fills (``Fill``) and amends (``OrderAmended``) and ends with its close (``OrderClosed``: FILLED, CANCELED, EXPIRED, EXPIRED_IN_MATCH for
-self-trade prevention, REJECTED). Each fill is a trade of each side's account that this
-shard holds (``here``): price, quantity, quote amount, the fee paid (negative: a rebate),
-whether the account was the buyer and the maker. The same pass hands the perpetual
+fills (``Fill``) and amends (``OrderAmended``) and ends with its close (``OrderClosed``:
+FILLED, CANCELED, EXPIRED, EXPIRED_IN_MATCH for self-trade prevention, REJECTED). Each
+fill is a trade of each side's account that this shard holds (``here``): price,
+quantity, quote amount, the fee paid (negative: a rebate), whether the account was the
+buyer and the maker. The same pass hands the perpetual
 desk's ``FundingPaid`` and ``PositionChanged`` to ``income`` (``exchange.accounts.income``)
 and the cashier's ``WithdrawalUpdated`` to ``withdrawals``
 (``exchange.accounts.withdrawal_history``), each bounded by its own limit.
@@ -37,7 +38,7 @@ STATUS_BY_CLOSE = {CloseReason.FILLED: "FILLED", CloseReason.CANCELLED: "CANCELE
 OPEN = ("NEW", "PARTIALLY_FILLED")
 ORDER_FIELDS = ("order_id", "account_id", "market", "side", "price", "quantity", "executed", "quote_executed",
                 "status", "client_order_id", "time_ns", "update_ns", "order_type", "tif")
-OLD_ORDER_ROW = len(ORDER_FIELDS) - 2           # a row kept before the order's type and time in force were
+OLD_ORDER_ROW = len(ORDER_FIELDS) - 2           # a row from before orders kept their type and time in force
 TRADE_FIELDS = ("market", "trade_id", "order_id", "account_id", "price", "quantity", "quote_quantity", "fee",
                 "time_ns", "is_buyer", "is_maker")
 

@@ -38,12 +38,15 @@ Funds are held from request to a final state: an accepted request's outcome
 carries ``hold`` (the caller holds it in the ledger, having checked the balance
 first), a later rejection carries ``release``, a confirmation ``spent``. The desk
 keeps ``held[asset]``, always the sum of the amounts of its non-final withdrawals.
-A refused command (``refused`` set) changes nothing. The desk keeps at most
-``records_max`` records, in request order: a request to a full desk first drops the
-earliest requested final record (the account's history, ``exchange/accounts/
-withdrawal_history.py``, is where a user reads old withdrawals; ids are never
-reused), so only a desk whose every record is still open refuses (DESK_FULL). Pure: time comes in as
-``ts_ns``, ids from the caller (positive ints, e.g. a sequence number).
+A refused command (``refused`` set) changes nothing.
+
+The desk keeps at most ``records_max`` records, in request order: a request to a full
+desk first drops the earliest requested final record (a user reads old withdrawals in
+the account's history, ``exchange/accounts/withdrawal_history.py``; ids are never
+reused), so only a desk whose every record is still open refuses (DESK_FULL).
+
+Pure: time comes in as ``ts_ns``, ids from the caller (positive ints, e.g. a sequence
+number).
 """
 from __future__ import annotations
 
