@@ -281,7 +281,8 @@ def format_summary(summary: dict) -> str:
     http = (f"gateway {gateway['answered']}/{gateway['requests']} answered ({_counts(gateway['by_group'])}) "
             f"orders {gateway['orders']} cancels {gateway['cancels']} refused {_counts(gateway['refused'])} weight "
             f"{gateway['used_weight']}; user stream {_counts(gateway['user_stream']['events'])}; allOrders "
-            f"{_counts(gateway['history']['orders'])} myTrades {gateway['history']['trades']}; {day}"
+            f"{_counts(gateway['history']['orders'])} ({_counts(gateway['history']['kinds'])}) "
+            f"myTrades {gateway['history']['trades']}; {day}"
             f"transparency {gateway['transparency']['url']}  |  ") if gateway else ""
     cluster = summary.get("cluster") or {}
     where = (f"actors {cluster['actors_up']}/{cluster['actors']} up on {cluster['nodes']} node(s), "

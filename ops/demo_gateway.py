@@ -16,7 +16,8 @@ index. At stop it closes its listen key.
 
 The summary: requests sent and answered, by endpoint group; orders placed and cancelled;
 refusals by Binance code and our reason; the weight used this minute; the stream's
-events by type; the 24 h ticker of its symbol; its orders by final status and its trades;
+events by type; the 24 h ticker of its symbol; its orders by final status and by type
+and time in force, and its trades;
 the premium index; the transparency page's address and answer.
 """
 from __future__ import annotations
@@ -65,6 +66,7 @@ class GatewayDemo:
         self.buys = True
         self.next_order_id = self.next_trade_id = 0   # the run's history read so far: from these on
         self.statuses: Counter = Counter()            # the run's closed orders by status (allOrders)
+        self.kinds: Counter = Counter()               # ... and by type/timeInForce, as placed
         self.trades = 0                               # the run's trades (myTrades)
         self.ticker: dict = {}
         self.premium: dict = {}
@@ -185,6 +187,7 @@ class GatewayDemo:
             if order["status"] in OPEN:                      # read again from here once it is closed
                 break
             self.statuses[order["status"]] += 1
+            self.kinds[f"{order['type']}/{order['timeInForce']}"] += 1
             self.next_order_id = order["orderId"] + 1
         if trades:
             self.trades += len(trades)
@@ -228,10 +231,13 @@ class GatewayDemo:
     def summary(self) -> dict:
         if not self.enabled:
             return {}
+        groups = dict.fromkeys(group for _, group in GROUPS)
         return {"url": self.url, "requests": self.requests, "answered": self.answered,
-                "by_group": {g: self.by_group[g] for g in dict.fromkeys(g for _, g in GROUPS) if self.by_group[g]}, "orders": self.orders, "cancels": self.cancels,
+                "by_group": {g: self.by_group[g] for g in groups if self.by_group[g]},
+                "orders": self.orders, "cancels": self.cancels,
                 "refused": dict(self.refused), "used_weight": self.used_weight,
                 "user_stream": {"events": dict(self.events.most_common()),
                                 "executions": dict(self.executions.most_common())},
-                "ticker": dict(self.ticker), "history": {"orders": dict(self.statuses), "trades": self.trades},
+                "ticker": dict(self.ticker),
+                "history": {"orders": dict(self.statuses), "kinds": dict(self.kinds), "trades": self.trades},
                 "premium_index": dict(self.premium), "transparency": dict(self.transparency)}

@@ -63,6 +63,7 @@ def test_exchange_up_with_duration_prints_a_sound_json_summary(tmp_path):
     ticker = gateway["ticker"]                              # GET /api/v3/ticker/24hr
     assert ticker["symbol"] == "BTCUSDT" and ticker["count"] > 0 and float(ticker["last"]) > 0
     assert gateway["history"]["orders"].get("CANCELED", 0) > 0      # allOrders: this run's, closed
+    assert {"LIMIT/GTC", "MARKET/GTC"} <= set(gateway["history"]["kinds"])       # each as placed
     assert gateway["history"]["trades"] > 0 and gateway["user_stream"]["executions"].get("TRADE", 0) > 0
     assert gateway["premium_index"]["symbol"] == "BTCUSDTPERP" and float(gateway["premium_index"]["markPrice"]) > 0
     assert gateway["transparency"] == {"url": f"http://127.0.0.1:{port}/transparency", "page": 200,
