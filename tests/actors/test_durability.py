@@ -204,9 +204,14 @@ def test_market_killed_after_matching_the_gateways_public_streams_send_each_trad
         await asyncio.to_thread(wait_for_restart, market, started)
         third = await asyncio.to_thread(buy, "0.500")
         await until(lambda: third in trades)
-        await asyncio.sleep(0.5)                                     # the depth producer is back
-        await asyncio.to_thread(exchange.place_order, maker, "ETH-USDT", "sell", "0.100", price="2600.00")
-        await until(lambda: any("2600.000000" in asks for _, _, asks in depths))
+        for step in range(10):              # a new ask, once the depth producer is back: it shows in an update
+            price = f"{2600 + step}.00"
+            await asyncio.to_thread(exchange.place_order, maker, "ETH-USDT", "sell", "0.100", price=price)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await until(lambda: any(f"{price}0000" in asks for _, _, asks in depths), 2.0)
+                break
+        else:
+            raise AssertionError(f"no depth update after the restart: {depths}")
         with contextlib.suppress(asyncio.TimeoutError):
             await until(lambda: False, 2.0)                          # a repeated trade would come now
         await streams.stop()
