@@ -11,7 +11,8 @@ GATEWAY = {"url": "http://127.0.0.1:8080", "requests": 40, "answered": 40,
                            "executions": {"NEW": 10, "CANCELED": 9, "TRADE": 2}},
            "ticker": {"symbol": "BTCUSDT", "last": "50100.000000", "change_pct": "0.250", "volume": "12.50000000",
                       "count": 1234},
-           "history": {"orders": {"CANCELED": 9, "FILLED": 2}, "trades": 2},
+           "history": {"orders": {"CANCELED": 9, "FILLED": 2}, "kinds": {"LIMIT/GTC": 9, "MARKET/GTC": 2},
+                       "trades": 2},
            "premium_index": {}, "transparency": {"url": "http://127.0.0.1:8080/transparency", "page": 200}}
 
 
@@ -24,7 +25,7 @@ def test_summary_line_with_the_http_bot_shows_its_groups_stream_history_ticker_a
     line = format_summary(summary(GATEWAY))
     assert "gateway 40/40 answered (order=20,account=8,history=4,market=4,userStream=1,perp=1,transparency=2)" in line
     assert "user stream executionReport=21,outboundAccountPosition=20,balanceUpdate=2" in line
-    assert "allOrders CANCELED=9,FILLED=2 myTrades 2" in line
+    assert "allOrders CANCELED=9,FILLED=2 (LIMIT/GTC=9,MARKET/GTC=2) myTrades 2" in line
     assert "BTCUSDT 24h last 50100.000000 +0.250% vol 12.50000000 trades 1234" in line
     assert "transparency http://127.0.0.1:8080/transparency" in line
 
