@@ -65,7 +65,6 @@ log = logging.getLogger("exchange.gateway")
 
 DEPTH_EVERY_S = 0.1
 RETRY_S = 0.5                       # a producer whose actor broke off (restarting) starts again after this
-CALL_TIMEOUT_S = 10.0               # an actor's answer later than this: it broke off (a call lost in its restart)
 CONNECTIONS_MAX = 1_000
 STREAMS_MAX = 200
 QUEUE_MAX = 2_000
@@ -75,11 +74,6 @@ MARK_EVERY_S = 1.0
 KINDS = ("trade", "depth", "depth@100ms", "bookTicker")
 MARK_KINDS = ("markPrice", "markPrice@1s")
 FUNDING_DECIMALS = len(str(FUNDING_ONE)) - 1
-
-
-async def _answer(call):
-    """An actor's answer, or ``TimeoutError`` after ``CALL_TIMEOUT_S`` (the producer then starts again)."""
-    return await asyncio.wait_for(call, CALL_TIMEOUT_S)
 
 
 def _ms() -> int:
@@ -189,7 +183,7 @@ class Streams:
         market, name = self.client.handles.markets[spec.name], f"{symbol.lower()}@trade"
         cursor = 0                          # what came before anyone subscribed is read and passed over
         while True:
-            batch = await _answer(market.events_after.remote(cursor, 1.0))
+            batch = await market.events_after.remote(cursor, 1.0)
             if batch["last"] < cursor:      # a restarted market's log begins again
                 cursor = 0
                 continue
@@ -210,9 +204,9 @@ class Streams:
         ticker = f"{low}@bookTicker"
         last_seq, top = None, None
         while True:
-            change = None if last_seq is None else await _answer(market.depth_changes.remote(last_seq))
+            change = None if last_seq is None else await market.depth_changes.remote(last_seq)
             if change is None:      # the first read, or the market restarted: go on from now, and the
-                last_seq = (await _answer(market.depth.remote(1)))["seq"]   # next U leaves a gap (resync)
+                last_seq = (await market.depth.remote(1))["seq"]    # next U leaves a gap (clients resync)
             else:
                 if change["seq"] != last_seq and any(self._wanted(n) for n in names):
                     update = {"e": "depthUpdate", "E": _ms(), "s": symbol, "U": last_seq + 1, "u": change["seq"],
@@ -246,7 +240,7 @@ class Streams:
             if not chosen:
                 continue
             views = [handles.markets[perp.name].price_view.remote() for _, perp, _ in chosen]
-            index, *views = await _answer(asyncio.gather(handles.index.index_prices.remote(), *views))
+            index, *views = await asyncio.gather(handles.index.index_prices.remote(), *views)
             for (symbol, perp, names), view in zip(chosen, views):
                 if view["mark"] is not None:
                     update = _mark_update(symbol, perp, view, index.get(perp.spec.base.name))
