@@ -137,7 +137,6 @@ class Streams:
         self.tasks: list[asyncio.Task] = []
         self.dropped = 0                                # readers dropped for being too slow
         self.trade_seq: dict[str, int] = {}             # symbol -> the last trade sent (``t``)
-        self.restarts = 0                               # producers started again after their actor broke off
 
     def start(self) -> None:
         for symbol, spec in self.symbols.items():
@@ -155,7 +154,6 @@ class Streams:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.restarts += 1
                 log.warning("stream producer %s%s broke off (%s: %s); starting again", producer.__name__,
                             args[:1], type(exc).__name__, exc)
                 await asyncio.sleep(RETRY_S)

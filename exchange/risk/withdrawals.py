@@ -223,11 +223,16 @@ class WithdrawalDesk:
         INVALID_DESTINATION, DESK_FULL (in that order). A full desk first drops its earliest
         requested final record; DESK_FULL only when every record is still open."""
         refused = self._validate_request(ts_ns, withdrawal_id, account, asset, amount, destination, value_btc_sats)
+        dropped = None
+        if refused is None and len(self.withdrawals) >= self.records_max:
+            dropped = self._oldest_final()
+            if dropped is None:
+                refused = WithdrawalReason.DESK_FULL
         if refused is not None:
             return WithdrawalOutcome(withdrawal_id, refused, self.withdrawals.get(withdrawal_id)
                                      if type(withdrawal_id) is int else None)
-        if len(self.withdrawals) >= self.records_max:
-            del self.withdrawals[self._oldest_final()]      # the account's history keeps it
+        if dropped is not None:
+            del self.withdrawals[dropped]                   # the account's history keeps it
         fired, decided = self._evaluate(ts_ns, destination, value_btc_sats, facts)
         alert = any(f.action == Action.ALERT or (f.rule_id == BLOCKLIST_RULE and f.action > Action.ALERT)
                     for f in fired)
@@ -410,8 +415,6 @@ class WithdrawalDesk:
             return WithdrawalReason.VALUE_OUT_OF_RANGE
         if _text(destination, ADDRESS_MAX, WithdrawalReason.INVALID_DESTINATION):
             return WithdrawalReason.INVALID_DESTINATION
-        if len(self.withdrawals) >= self.records_max and self._oldest_final() is None:
-            return WithdrawalReason.DESK_FULL
         return None
 
     def _oldest_final(self) -> int | None:
